@@ -1,0 +1,132 @@
+// ldt Engine: the sans-I/O reliability engine for one rank.
+//
+// Design note (read this before changing the protocol; PROTOCOL.md has the
+// packet formats and state machines):
+//  - Messages are segmented into DATA packets of `payload_size` bytes. Every
+//    packet carries (msg_id, offset, msg_len) so the receiver places it
+//    straight into the destination buffer: there is no reorder buffer.
+//  - Each connection (ordered pair of ranks) numbers its DATA packets with a
+//    64-bit PSN that never wraps. A retransmission reuses the PSN; the echoed
+//    send timestamp tells the sender which copy arrived (spurious detection).
+//  - Receiver: a ring bitmap of `window_pkts` PSNs past the cumulative ack
+//    marks arrivals (dedup + SACK). ACKs carry the cumulative ack, a SACK
+//    bitmap, the echoed timestamp and the receiver window. ACKs are coalesced:
+//    one per connection per poll() (the driver calls poll after each receive
+//    batch), or at once every `ack_every` packets.
+//  - Selective repeat: RACK (a packet is lost once a packet sent after it was
+//    delivered and rack_rtt + reorder window has passed; kept O(1) with a
+//    send-time-ordered list), a tail-loss probe at max(2 srtt, tlp_min), and an
+//    RTO (srtt + 4 rttvar, floor rto_min, doubling to rto_max) as the backstop.
+//  - Go-back-N (baseline): receiver accepts only the expected PSN and NACKs it
+//    once; the sender rewinds on NACK or on its fixed RoCE-like timeout.
+//  - Window: in-flight bytes <= min(cwnd from the congestion controller,
+//    receiver window). Data that arrives before its receive is posted goes to
+//    a bounded unexpected pool; when the pool is full the packet is refused
+//    (not acked, so it is resent later) and memory stays bounded.
+//  - Failure: a peer that acks nothing for `peer_timeout` while we have data
+//    outstanding, or that answers no keepalive probe while we wait on a
+//    receive from it, fails every pending operation with it, naming it.
+//
+// Threading: an Engine is owned by one thread (the progress thread, or a
+// test, or the simulator). Nothing in it is thread-safe and nothing in it
+// reads a clock or touches a socket: time arrives as `now` (ns, monotonic).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "src/common/status.h"
+#include "transports/ldt/core/options.h"
+#include "transports/ldt/core/sink.h"
+#include "transports/ldt/core/stats.h"
+#include "transports/ldt/core/wire_format.h"
+
+namespace ltcc::ldt {
+
+class Connection;
+
+struct Completion {
+  uint64_t cookie = 0;   // what the caller passed to post_send / post_recv
+  uint32_t peer = 0;
+  bool is_send = false;
+  uint64_t bytes = 0;    // message length (recv: what arrived)
+  Status status;         // ok, or why it failed (names the peer)
+};
+
+class Engine {
+ public:
+  Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t session_key,
+         PacketSink* sink);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queue a message to `peer`. buf must stay valid and unchanged until the
+  // completion for `cookie` is reported. len may be 0.
+  Status post_send(uint32_t peer, uint32_t tag, const void* buf, uint64_t len, uint64_t cookie,
+                   uint64_t now);
+  // Post a receive for the next message with `tag` from `peer` (messages with
+  // one tag from one peer match receives in the order both were issued).
+  // A message longer than `capacity` fails this receive with kInvalidUsage.
+  Status post_recv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie,
+                   uint64_t now);
+
+  // Feed one received datagram. Never trusts it: invalid ones are counted.
+  void on_datagram(const uint8_t* data, size_t len, uint64_t now);
+
+  // Fire due timers, transmit what the windows allow (bounded burst per
+  // connection), and emit pending ACKs. Call after each receive batch and
+  // when next_deadline() passes.
+  void poll(uint64_t now);
+
+  // Earliest time poll() has timer work; `now`-ish if data is waiting for a
+  // transmit opportunity; UINT64_MAX when idle.
+  uint64_t next_deadline() const;
+
+  // Send a liveness/RTT probe with `padding` bytes to `peer` (diagnostics).
+  Status send_probe(uint32_t peer, uint64_t probe_id, uint32_t padding, uint64_t now);
+  // Probe answers seen since the last call: (peer, probe_id, rtt_ns).
+  struct ProbeReply {
+    uint32_t peer;
+    uint64_t probe_id;
+    uint64_t rtt_ns;
+  };
+  std::vector<ProbeReply>& probe_replies() { return probe_replies_; }
+
+  // Completed operations since the last drain; the caller clears it.
+  std::vector<Completion>& completions() { return completions_; }
+
+  // Fail every operation with `peer` (e.g. the driver learnt it died).
+  void fail_peer(uint32_t peer, const Status& why);
+  // Fail everything (abort). Pending operations complete with `why`.
+  void fail_all(const Status& why);
+
+  uint32_t rank() const { return rank_; }
+  uint32_t nranks() const { return nranks_; }
+  const LdtOptions& options() const { return opts_; }
+  const EngineStats& stats() const { return stats_; }
+  // Counters for one peer (zeros if never used).
+  ConnStats conn_stats(uint32_t peer) const;
+  // Operations not yet completed (sends + receives), for leak checks.
+  size_t pending_ops() const;
+
+ private:
+  friend class Connection;
+  Connection* conn(uint32_t peer);
+  void complete(const Completion& c) { completions_.push_back(c); }
+
+  LdtOptions opts_;
+  uint32_t rank_;
+  uint32_t nranks_;
+  uint64_t session_key_;
+  PacketSink* sink_;
+  std::vector<std::unique_ptr<Connection>> conns_;  // by peer rank, created lazily
+  std::vector<Connection*> active_;                 // connections with timers or work
+  std::vector<Completion> completions_;
+  std::vector<ProbeReply> probe_replies_;
+  EngineStats stats_;
+};
+
+}  // namespace ltcc::ldt

@@ -1,0 +1,52 @@
+// Tunables of the ldt core. Plain data: the core never reads the environment;
+// transports/ldt/ldt_config.cc fills this from the LTCC_* registry.
+#pragma once
+
+#include <cstdint>
+
+namespace ltcc::ldt {
+
+enum class RetxMode : uint8_t {
+  kSelectiveRepeat = 0,  // SACK + RACK + TLP: only lost packets are resent
+  kGoBackN = 1,          // RoCE-NIC baseline: receiver drops out-of-order, NACKs
+};
+
+enum class CcKind : uint8_t {
+  kSwift = 0,  // delay-based, ignores random loss (default)
+  kAimd = 1,   // loss-based Reno-style, for comparison
+  kFixed = 2,  // no congestion control: window = receiver window
+};
+
+const char* retx_mode_name(RetxMode m);
+const char* cc_kind_name(CcKind c);
+
+struct LdtOptions {
+  RetxMode retx = RetxMode::kSelectiveRepeat;
+  CcKind cc = CcKind::kSwift;
+
+  uint32_t payload_size = 8192;      // message bytes per DATA packet (derived from MTU)
+  uint32_t window_pkts = 1024;       // receive window = max packets in flight (power of 2)
+  uint32_t initial_cwnd_pkts = 64;
+  uint32_t min_cwnd_pkts = 4;
+  uint32_t ack_every = 32;           // ack at once after this many DATA packets
+  uint32_t burst_pkts = 64;          // max packets one connection emits per poll()
+  uint32_t paths = 1;                // spray over this many flow-entropy paths
+
+  uint64_t rto_initial_ns = 10'000'000;   // before the first RTT sample
+  uint64_t rto_min_ns = 1'000'000;        // selective repeat RTO floor
+  uint64_t rto_max_ns = 200'000'000;      // backoff cap
+  uint64_t gbn_rto_ns = 4'096'000;        // go-back-N: fixed RoCE-like timeout (2^10 * 4.096us)
+  uint64_t tlp_min_ns = 100'000;          // tail-loss probe floor
+  uint64_t reorder_window_ns = 0;         // RACK reorder window; 0 = min_rtt/4 adaptive
+  uint64_t reorder_min_ns = 10'000;       // floor of the adaptive reorder window
+  bool tail_loss_probe = true;
+  bool checksum = true;                   // CRC32C over payloads
+
+  uint64_t peer_timeout_ns = 30'000'000'000ull;  // silence before a peer is declared dead
+  uint64_t keepalive_ns = 1'000'000'000ull;      // probe a silent peer we wait on
+  uint64_t unexpected_bytes = 256ull << 20;      // pool for data that beats its receive
+
+  uint64_t swift_target_ns = 200'000;     // Swift queueing delay target above min RTT
+};
+
+}  // namespace ltcc::ldt

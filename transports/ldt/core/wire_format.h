@@ -1,0 +1,163 @@
+// ldt wire format: the one file that owns what goes on the wire.
+//
+// Every ldt datagram is a fixed 88-byte header followed by `payload_len`
+// bytes (DATA: message bytes; ACK/NACK: the SACK bitmap). All integers are
+// little-endian and written byte by byte by encode(); nothing is ever
+// reinterpret_cast from a receive buffer. decode() validates every field and
+// says why a datagram was rejected; the engine counts each reason.
+//
+//  off size field          meaning
+//  --- ---- -------------- --------------------------------------------------
+//    0   4  magic          kMagic ("LTCC"); anything else is foreign
+//    4   1  version        kVersion; other versions are dropped
+//    5   1  type           PacketType
+//    6   2  flags          PacketFlags; unknown bits are rejected
+//    8   8  session_key    from the unique id; other sessions are foreign
+//   16   4  src_rank       sender's rank
+//   20   4  dst_rank       receiver's rank (misdirected packets are dropped)
+//   24   8  psn            DATA: this packet's PSN. ACK/NACK: cumulative ack,
+//                          i.e. the lowest PSN not yet received. PROBE*: 0
+//   32   8  timestamp_ns   DATA/PROBE: sender's clock at (re)transmission.
+//                          ACK/NACK/PROBE_ACK: echo of the timestamp of the
+//                          packet that triggered it (RTT without clock sync)
+//   40   4  payload_len    bytes after the header
+//   44   4  payload_crc    CRC32C of the payload (0 and kFlagNoPayloadCrc set
+//                          when checksums are disabled)
+//   48  32  body           per type, below
+//   80   4  header_crc     CRC32C of bytes [0, 80)
+//   84   4  reserved       must be 0
+//
+//  DATA body:  48 msg_id u64 (per connection, never reused)
+//              56 msg_len u64 (whole message; every packet repeats it)
+//              64 offset u64 (byte offset of this payload in the message)
+//              72 tag u32, 76 tag_seq u32 (matching: the tag_seq-th message
+//                 with this tag from this sender)
+//  ACK/NACK:   48 echo_psn u64 (PSN whose timestamp is echoed)
+//              56 ack_delay_ns u64 (receiver hold time of echo_psn; the sender
+//                 subtracts it from the RTT sample)
+//              64 rwnd_pkts u32 (receiver window, packets beyond cum ack)
+//              68 reserved u32, 72 reserved u64 (0)
+//              payload: SACK bitmap, bit i set <=> PSN psn+1+i was received;
+//              a multiple of 8 bytes, at most kMaxSackBytes.
+//  PROBE / PROBE_ACK:
+//              48 probe_id u64, 56 probe_len u64 (padding bytes that follow),
+//              64..79 reserved (0)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ltcc::ldt {
+
+inline constexpr uint32_t kMagic = 0x4343544Cu;  // bytes 'L' 'T' 'C' 'C'
+inline constexpr uint8_t kVersion = 1;
+inline constexpr size_t kHeaderSize = 88;
+inline constexpr size_t kHeaderCrcOffset = 80;
+inline constexpr size_t kMaxSackBytes = 256;  // 2048 PSNs past the cum ack
+inline constexpr size_t kMaxPayload = 65507 - kHeaderSize;  // UDP datagram limit
+
+enum class PacketType : uint8_t {
+  kData = 1,
+  kAck = 2,
+  kNack = 3,       // go-back-N: "expected psn" (RoCE's NAK sequence error)
+  kProbe = 4,      // liveness / RTT probe (diagnostics)
+  kProbeAck = 5,
+};
+
+enum PacketFlags : uint16_t {
+  kFlagRetransmit = 1u << 0,     // DATA: this is a retransmission
+  kFlagNoPayloadCrc = 1u << 1,   // payload_crc not computed
+  kFlagTailProbe = 1u << 2,      // DATA: sent by the tail-loss probe timer
+  kFlagAckRequest = 1u << 3,     // DATA: ask the receiver to ack at once
+  kFlagsKnown = 0x000F,
+};
+
+struct DataBody {
+  uint64_t msg_id = 0;
+  uint64_t msg_len = 0;
+  uint64_t offset = 0;
+  uint32_t tag = 0;
+  uint32_t tag_seq = 0;
+};
+
+struct AckBody {
+  uint64_t echo_psn = 0;
+  uint64_t ack_delay_ns = 0;
+  uint32_t rwnd_pkts = 0;
+};
+
+struct ProbeBody {
+  uint64_t probe_id = 0;
+  uint64_t probe_len = 0;
+};
+
+// The decoded header. Only the body that matches `type` is meaningful.
+struct Header {
+  PacketType type = PacketType::kData;
+  uint16_t flags = 0;
+  uint64_t session_key = 0;
+  uint32_t src_rank = 0;
+  uint32_t dst_rank = 0;
+  uint64_t psn = 0;
+  uint64_t timestamp_ns = 0;
+  uint32_t payload_len = 0;
+  uint32_t payload_crc = 0;
+  DataBody data;
+  AckBody ack;
+  ProbeBody probe;
+};
+
+// Why a datagram was rejected. Each has its own counter.
+enum class DecodeError : uint8_t {
+  kOk = 0,
+  kTruncated,        // shorter than the header or than header + payload_len
+  kBadMagic,         // not an ldt packet at all
+  kBadVersion,
+  kBadType,
+  kBadFlags,
+  kBadHeaderCrc,
+  kBadPayloadCrc,
+  kBadLength,        // payload_len inconsistent with type or with the datagram
+  kBadField,         // a field outside its legal range (offset+len > msg_len...)
+  kCount
+};
+
+const char* decode_error_name(DecodeError e);
+
+// Writes the header into out[0, kHeaderSize) including header_crc.
+// payload_crc must already be set by the caller (see payload_crc()).
+void encode(const Header& h, uint8_t* out);
+
+// Parses and validates buf[0, len): header fields, header CRC, lengths, and
+// (unless disabled by the sender's flag or verify_payload=false) the payload
+// CRC. Session key and ranks are checked by the engine, which knows them.
+DecodeError decode(const uint8_t* buf, size_t len, Header* out, bool verify_payload = true);
+
+uint32_t payload_crc(const void* data, size_t len);
+
+// Little-endian helpers, byte by byte (the compiler turns them into moves).
+inline void put_u16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v);
+  p[1] = static_cast<uint8_t>(v >> 8);
+}
+inline void put_u32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+inline void put_u64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+inline uint16_t get_u16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] | (p[1] << 8));
+}
+inline uint32_t get_u32(const uint8_t* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+inline uint64_t get_u64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+}  // namespace ltcc::ldt
