@@ -1,1 +1,183 @@
-// placeholder
+#include "transports/ldt/core/connection.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "transports/ldt/core/engine.h"
+
+namespace ltcc::ldt {
+
+Connection::Connection(Engine* engine, uint32_t peer)
+    : engine_(engine),
+      opts_(engine->opts_),
+      peer_(peer),
+      window_(opts_.window_pkts),
+      mask_(opts_.window_pkts - 1),
+      gbn_(opts_.retx == RetxMode::kGoBackN),
+      ring_(opts_.window_pkts),
+      peer_rwnd_(opts_.window_pkts),
+      rx_bits_((opts_.window_pkts + 63) / 64),
+      scratch_(kHeaderSize + kMaxSackBytes) {
+  CcParams p;
+  p.mss = opts_.payload_size;
+  p.initial_cwnd = uint64_t{opts_.initial_cwnd_pkts} * opts_.payload_size;
+  p.min_cwnd = uint64_t{std::max(opts_.min_cwnd_pkts, 1u)} * opts_.payload_size;
+  p.max_cwnd = uint64_t{opts_.window_pkts} * opts_.payload_size;
+  p.target_queue_ns = opts_.swift_target_ns;
+  cc_ = make_cc(opts_.cc, p);
+}
+
+void Connection::touch_idle_st(uint64_t now) {
+  // Starting to wait on a peer that was idle: its silence counts from now.
+  if (pending_ops() == 0) {
+    last_heard_ = std::max(last_heard_, now);
+    last_progress_ = std::max(last_progress_, now);
+    last_probe_sent_ = now;
+  }
+}
+
+Status Connection::post_send(uint32_t tag, const void* buf, uint64_t len, uint64_t cookie,
+                             uint64_t now) {
+  if (failed_) return fail_status_;
+  const uint64_t payload = opts_.payload_size;
+  const uint64_t pkts = len == 0 ? 1 : (len + payload - 1) / payload;
+  if (pkts > UINT32_MAX)
+    return make_status(Code::kInvalidArgument,
+                       "rank %u: send of %llu bytes to rank %u is larger than %llu packets",
+                       engine_->rank_, static_cast<unsigned long long>(len), peer_,
+                       static_cast<unsigned long long>(UINT32_MAX));
+  touch_idle_st(now);
+  TxMsg& m = tx_msgs_.emplace_back();
+  m.msg_id = next_msg_id_++;
+  m.tag = tag;
+  m.tag_seq = tx_tag_seq_[tag]++;
+  m.buf = static_cast<const uint8_t*>(buf);
+  m.len = len;
+  m.cookie = cookie;
+  m.pkts_total = static_cast<uint32_t>(pkts);
+  ++st_.msgs_sent;
+  return Status::ok();
+}
+
+Status Connection::post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie,
+                             uint64_t now) {
+  if (failed_) return fail_status_;
+  touch_idle_st(now);
+  const uint32_t seq = rx_post_seq_[tag]++;
+  const uint64_t key = (uint64_t{tag} << 32) | seq;
+  PostedRecv r{static_cast<uint8_t*>(buf), capacity, cookie};
+  auto it = unmatched_.find(key);
+  if (it == unmatched_.end()) {
+    posted_.emplace(key, r);
+    return Status::ok();
+  }
+  const uint64_t msg_id = it->second;
+  unmatched_.erase(it);
+  auto mit = rx_msgs_.find(msg_id);
+  if (mit == rx_msgs_.end()) return Status(Code::kInternalError, "unmatched message vanished");
+  match_unexpected_st(&mit->second, r);
+  finish_rx_msg_st(msg_id, &mit->second);
+  return Status::ok();
+}
+
+void Connection::complete_send_st(TxMsg* m) {
+  m->done = true;
+  Completion c;
+  c.cookie = m->cookie;
+  c.peer = peer_;
+  c.is_send = true;
+  c.bytes = m->len;
+  engine_->complete(c);
+  reap_tx_msgs_st();
+}
+
+void Connection::reap_tx_msgs_st() {
+  // Pop completed messages from the front. A completed message's packets
+  // are all delivered, so no ring slot dereferences it any more.
+  while (!tx_msgs_.empty() && tx_msgs_.front().done && seg_idx_ > 0) {
+    tx_msgs_.pop_front();
+    --seg_idx_;
+  }
+}
+
+void Connection::list_append(uint32_t idx) {
+  TxPkt& p = ring_[idx];
+  p.prev = list_tail_;
+  p.next = kNil;
+  if (list_tail_ != kNil) ring_[list_tail_].next = idx;
+  else list_head_ = idx;
+  list_tail_ = idx;
+}
+
+void Connection::list_remove(uint32_t idx) {
+  TxPkt& p = ring_[idx];
+  if (p.prev != kNil) ring_[p.prev].next = p.next;
+  else list_head_ = p.next;
+  if (p.next != kNil) ring_[p.next].prev = p.prev;
+  else list_tail_ = p.prev;
+  p.prev = p.next = kNil;
+}
+
+size_t Connection::pending_ops() const {
+  size_t n = 0;
+  for (const TxMsg& m : tx_msgs_) n += m.done ? 0 : 1;
+  n += posted_.size();
+  for (const auto& [id, m] : rx_msgs_) n += m.matched ? 1 : 0;
+  return n;
+}
+
+void Connection::fail(const Status& why) {
+  if (failed_) return;
+  failed_ = true;
+  fail_status_ = why;
+  for (TxMsg& m : tx_msgs_) {
+    if (m.done) continue;
+    m.done = true;
+    Completion c;
+    c.cookie = m.cookie;
+    c.peer = peer_;
+    c.is_send = true;
+    c.status = why;
+    engine_->complete(c);
+  }
+  tx_msgs_.clear();
+  seg_idx_ = 0;
+  for (auto& [key, r] : posted_) {
+    Completion c;
+    c.cookie = r.cookie;
+    c.peer = peer_;
+    c.status = why;
+    engine_->complete(c);
+  }
+  posted_.clear();
+  for (auto& [id, m] : rx_msgs_) {
+    if (m.matched && !m.discard) {
+      Completion c;
+      c.cookie = m.cookie;
+      c.peer = peer_;
+      c.status = why;
+      engine_->complete(c);
+    }
+    if (m.unexpected) engine_->stats_.unexpected_bytes_in_use -= m.msg_len;
+  }
+  rx_msgs_.clear();
+  unmatched_.clear();
+  lost_q_.clear();
+  std::fill(ring_.begin(), ring_.end(), TxPkt{});
+  list_head_ = list_tail_ = kNil;
+  inflight_bytes_ = 0;
+  snd_una_ = snd_nxt_;
+  ack_pending_ = false;
+  rack_deadline_ = UINT64_MAX;
+}
+
+ConnStats Connection::stats_snapshot() const {
+  ConnStats s = st_;
+  s.srtt_ns = srtt_;
+  s.rttvar_ns = rttvar_;
+  s.min_rtt_ns = min_rtt_;
+  s.cwnd_bytes = cc_->cwnd();
+  return s;
+}
+
+}  // namespace ltcc::ldt

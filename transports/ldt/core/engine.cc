@@ -1,1 +1,145 @@
-// placeholder
+#include "transports/ldt/core/engine.h"
+
+#include <algorithm>
+
+#include "src/common/log.h"
+#include "transports/ldt/core/connection.h"
+
+namespace ltcc::ldt {
+
+const char* retx_mode_name(RetxMode m) { return m == RetxMode::kGoBackN ? "gbn" : "sr"; }
+
+const char* cc_kind_name(CcKind c) {
+  switch (c) {
+    case CcKind::kSwift: return "swift";
+    case CcKind::kAimd: return "aimd";
+    case CcKind::kFixed: return "fixed";
+  }
+  return "?";
+}
+
+Engine::Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t session_key,
+               PacketSink* sink)
+    : opts_(opts), rank_(rank), nranks_(nranks), session_key_(session_key), sink_(sink),
+      conns_(nranks) {
+  // Sanitize what the core depends on; the config layer reports bad input.
+  if (opts_.window_pkts < 64 || (opts_.window_pkts & (opts_.window_pkts - 1)))
+    opts_.window_pkts = 1024;
+  if (opts_.payload_size == 0 || opts_.payload_size > kMaxPayload) opts_.payload_size = 8192;
+  if (opts_.ack_every == 0) opts_.ack_every = 1;
+  if (opts_.burst_pkts == 0) opts_.burst_pkts = 1;
+  if (opts_.paths == 0) opts_.paths = 1;
+}
+
+Engine::~Engine() = default;
+
+Connection* Engine::conn(uint32_t peer) {
+  auto& c = conns_[peer];
+  if (!c) {
+    c = std::make_unique<Connection>(this, peer);
+    active_.push_back(c.get());
+  }
+  return c.get();
+}
+
+static Status check_peer(uint32_t rank, uint32_t nranks, uint32_t peer, const char* op) {
+  if (peer >= nranks)
+    return make_status(Code::kInvalidArgument, "rank %u: %s to rank %u, but there are %u ranks",
+                       rank, op, peer, nranks);
+  if (peer == rank)
+    return make_status(Code::kInvalidArgument,
+                       "rank %u: %s to itself is not a network operation", rank, op);
+  return Status::ok();
+}
+
+Status Engine::post_send(uint32_t peer, uint32_t tag, const void* buf, uint64_t len,
+                         uint64_t cookie, uint64_t now) {
+  LTCC_CHECK(check_peer(rank_, nranks_, peer, "send"));
+  if (!buf && len)
+    return make_status(Code::kInvalidArgument, "rank %u: send of %llu bytes to rank %u from NULL",
+                       rank_, static_cast<unsigned long long>(len), peer);
+  return conn(peer)->post_send(tag, buf, len, cookie, now);
+}
+
+Status Engine::post_recv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity,
+                         uint64_t cookie, uint64_t now) {
+  LTCC_CHECK(check_peer(rank_, nranks_, peer, "receive"));
+  if (!buf && capacity)
+    return make_status(Code::kInvalidArgument,
+                       "rank %u: receive of %llu bytes from rank %u into NULL", rank_,
+                       static_cast<unsigned long long>(capacity), peer);
+  return conn(peer)->post_recv(tag, buf, capacity, cookie, now);
+}
+
+Status Engine::send_probe(uint32_t peer, uint64_t probe_id, uint32_t padding, uint64_t now) {
+  LTCC_CHECK(check_peer(rank_, nranks_, peer, "probe"));
+  if (probe_id & kInternalProbeBit)
+    return make_status(Code::kInvalidArgument, "probe id %llx uses the reserved top bit",
+                       static_cast<unsigned long long>(probe_id));
+  return conn(peer)->send_probe(probe_id, padding, now);
+}
+
+void Engine::on_datagram(const uint8_t* data, size_t len, uint64_t now) {
+  ++stats_.datagrams_in;
+  Header h;
+  const DecodeError err = decode(data, len, &h, opts_.checksum);
+  if (err != DecodeError::kOk) {
+    ++stats_.decode_errors[static_cast<size_t>(err)];
+    LTCC_DPTRACE("rank %u: dropped datagram of %zu bytes: %s", rank_, len, decode_error_name(err));
+    return;
+  }
+  if (h.session_key != session_key_) {
+    ++stats_.foreign_session;
+    return;
+  }
+  if (h.dst_rank != rank_) {
+    ++stats_.misdirected;
+    return;
+  }
+  if (h.src_rank >= nranks_ || h.src_rank == rank_) {
+    ++stats_.unknown_peer;
+    return;
+  }
+  Connection* c = conn(h.src_rank);
+  if (c->failed()) return;
+  const uint8_t* payload = data + kHeaderSize;
+  switch (h.type) {
+    case PacketType::kData: c->on_data(h, payload, now); break;
+    case PacketType::kAck: c->on_ack(h, payload, now); break;
+    case PacketType::kNack: c->on_nack(h, now); break;
+    case PacketType::kProbe: c->on_probe(h, now); break;
+    case PacketType::kProbeAck: c->on_probe_ack(h, now); break;
+  }
+}
+
+void Engine::poll(uint64_t now) {
+  for (Connection* c : active_) c->poll(now);
+}
+
+uint64_t Engine::next_deadline() const {
+  // `now` is only used as "immediately"; 0 sorts before any real deadline.
+  uint64_t d = UINT64_MAX;
+  for (const Connection* c : active_) d = std::min(d, c->deadline(0));
+  return d;
+}
+
+void Engine::fail_peer(uint32_t peer, const Status& why) {
+  if (peer < nranks_ && peer != rank_) conn(peer)->fail(why);
+}
+
+void Engine::fail_all(const Status& why) {
+  for (Connection* c : active_) c->fail(why);
+}
+
+ConnStats Engine::conn_stats(uint32_t peer) const {
+  if (peer >= nranks_ || !conns_[peer]) return {};
+  return conns_[peer]->stats_snapshot();
+}
+
+size_t Engine::pending_ops() const {
+  size_t n = 0;
+  for (const Connection* c : active_) n += c->pending_ops();
+  return n;
+}
+
+}  // namespace ltcc::ldt

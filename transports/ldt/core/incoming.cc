@@ -1,1 +1,314 @@
-// placeholder
+// Incoming: DATA placement and matching, ACK/NACK processing, probes.
+#include <algorithm>
+#include <cstring>
+
+#include "src/common/log.h"
+#include "transports/ldt/core/connection.h"
+#include "transports/ldt/core/engine.h"
+
+namespace ltcc::ldt {
+
+namespace {
+uint64_t match_key(uint32_t tag, uint32_t seq) { return (uint64_t{tag} << 32) | seq; }
+}  // namespace
+
+// ---- receiver: DATA --------------------------------------------------------
+
+void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now) {
+  note_heard_st(now);
+  const uint64_t psn = h.psn;
+  ack_pending_ = true;
+  if (h.flags & kFlagAckRequest) pkts_since_ack_ = opts_.ack_every;  // ack at once
+  if (psn < rcv_cum_ || (psn < rcv_cum_ + window_ && rx_test(psn))) {
+    ++st_.duplicate_pkts;
+    // Re-echo it: the sender learns that an earlier copy arrived.
+    echo_psn_ = psn;
+    echo_ts_ = h.timestamp_ns;
+    echo_arrival_ = now;
+    return;
+  }
+  if (psn >= rcv_cum_ + window_) {
+    ++st_.out_of_window_pkts;
+    return;
+  }
+  if (gbn_ && psn != rcv_cum_) {
+    // Go-back-N: drop out-of-order packets, NACK the expected PSN once.
+    ++st_.gbn_dropped_pkts;
+    if (gbn_nacked_cum_ != rcv_cum_) {
+      gbn_nacked_cum_ = rcv_cum_;
+      send_nack_st(now);
+    }
+    return;
+  }
+  bool refused = false;
+  RxMsg* m = find_or_create_rx_msg_st(h, now, &refused);
+  if (!m) {
+    if (refused) ++st_.refused_pkts;
+    else ++engine_->stats_.bad_message;
+    return;
+  }
+  if (m->dest && !m->discard && h.payload_len)
+    std::memcpy(m->dest + h.data.offset, payload, h.payload_len);
+  m->received += h.payload_len;
+  if (m->msg_len == 0) m->got_empty = true;
+  ++st_.data_pkts_received;
+  st_.data_bytes_received += h.payload_len;
+
+  rx_set(psn);
+  rcv_max_ = std::max(rcv_max_, psn + 1);
+  while (rcv_cum_ < rcv_max_ && rx_test(rcv_cum_)) rx_clear(rcv_cum_++);
+  echo_psn_ = psn;
+  echo_ts_ = h.timestamp_ns;
+  echo_arrival_ = now;
+
+  if (m->complete()) finish_rx_msg_st(h.data.msg_id, m);
+  if (++pkts_since_ack_ >= opts_.ack_every) send_ack_st(now);
+}
+
+RxMsg* Connection::find_or_create_rx_msg_st(const Header& h, uint64_t now, bool* refused) {
+  (void)now;
+  const DataBody& d = h.data;
+  auto it = rx_msgs_.find(d.msg_id);
+  if (it != rx_msgs_.end()) {
+    RxMsg& m = it->second;
+    if (m.msg_len != d.msg_len || m.tag != d.tag || m.tag_seq != d.tag_seq) return nullptr;
+    return &m;
+  }
+  const uint64_t key = match_key(d.tag, d.tag_seq);
+  if (unmatched_.count(key)) return nullptr;  // another msg_id claims this slot
+  auto pit = posted_.find(key);
+  RxMsg m;
+  m.msg_len = d.msg_len;
+  m.tag = d.tag;
+  m.tag_seq = d.tag_seq;
+  if (pit != posted_.end()) {
+    const PostedRecv r = pit->second;
+    posted_.erase(pit);
+    m.matched = true;
+    m.cookie = r.cookie;
+    if (d.msg_len > r.capacity) {
+      m.discard = true;
+      Completion c;
+      c.cookie = r.cookie;
+      c.peer = peer_;
+      c.bytes = d.msg_len;
+      c.status = make_status(Code::kInvalidUsage,
+                             "rank %u: message of %llu bytes from rank %u (tag %u) does not fit "
+                             "the receive buffer of %llu bytes",
+                             engine_->rank_, static_cast<unsigned long long>(d.msg_len), peer_,
+                             d.tag, static_cast<unsigned long long>(r.capacity));
+      engine_->complete(c);
+    } else {
+      m.dest = r.buf;
+    }
+  } else {
+    // Unexpected: hold it in the bounded pool, or refuse (the sender resends).
+    EngineStats& es = engine_->stats_;
+    if (d.msg_len > opts_.unexpected_bytes - std::min(opts_.unexpected_bytes,
+                                                      es.unexpected_bytes_in_use)) {
+      *refused = true;
+      return nullptr;
+    }
+    if (d.msg_len) {
+      m.unexpected.reset(new (std::nothrow) uint8_t[d.msg_len]);
+      if (!m.unexpected) {
+        *refused = true;
+        return nullptr;
+      }
+    }
+    m.dest = m.unexpected.get();
+    es.unexpected_bytes_in_use += d.msg_len;
+    es.unexpected_bytes_peak = std::max(es.unexpected_bytes_peak, es.unexpected_bytes_in_use);
+    unmatched_.emplace(key, d.msg_id);
+  }
+  auto [ins, ok] = rx_msgs_.emplace(d.msg_id, std::move(m));
+  (void)ok;
+  return &ins->second;
+}
+
+void Connection::match_unexpected_st(RxMsg* m, const PostedRecv& r) {
+  m->matched = true;
+  m->cookie = r.cookie;
+  engine_->stats_.unexpected_bytes_in_use -= m->msg_len;
+  if (m->msg_len > r.capacity) {
+    m->discard = true;
+    m->dest = nullptr;
+    m->unexpected.reset();
+    Completion c;
+    c.cookie = r.cookie;
+    c.peer = peer_;
+    c.bytes = m->msg_len;
+    c.status = make_status(Code::kInvalidUsage,
+                           "rank %u: message of %llu bytes from rank %u (tag %u) does not fit "
+                           "the receive buffer of %llu bytes",
+                           engine_->rank_, static_cast<unsigned long long>(m->msg_len), peer_,
+                           m->tag, static_cast<unsigned long long>(r.capacity));
+    engine_->complete(c);
+    return;
+  }
+  // Copy what arrived so far; holes are garbage now and get overwritten by
+  // the packets that fill them, which from here land in the user buffer.
+  if (m->msg_len) std::memcpy(r.buf, m->unexpected.get(), m->msg_len);
+  m->unexpected.reset();
+  m->dest = r.buf;
+}
+
+void Connection::finish_rx_msg_st(uint64_t msg_id, RxMsg* m) {
+  if (!m->complete() || !m->matched) return;  // unexpected: wait for its receive
+  if (!m->discard) {
+    Completion c;
+    c.cookie = m->cookie;
+    c.peer = peer_;
+    c.bytes = m->msg_len;
+    engine_->complete(c);
+  }
+  ++st_.msgs_received;
+  rx_msgs_.erase(msg_id);
+}
+
+// ---- sender: ACK / NACK ------------------------------------------------------
+
+void Connection::rtt_sample_st(uint64_t rtt, uint64_t now) {
+  (void)now;
+  if (rtt == 0) rtt = 1;
+  st_.rtt_hist.add(rtt);
+  if (srtt_ == 0) {
+    srtt_ = rtt;
+    rttvar_ = rtt / 2;
+    min_rtt_ = rtt;
+  } else {
+    const uint64_t err = srtt_ > rtt ? srtt_ - rtt : rtt - srtt_;
+    rttvar_ = (3 * rttvar_ + err) / 4;
+    srtt_ = (7 * srtt_ + rtt) / 8;
+    min_rtt_ = std::min(min_rtt_, rtt);
+  }
+}
+
+void Connection::deliver_st(uint64_t psn, uint64_t* newly_acked) {
+  TxPkt& p = pkt(psn);
+  if (p.state == PktState::kDelivered || p.state == PktState::kFree) return;
+  if (p.state == PktState::kInflight) {
+    list_remove(static_cast<uint32_t>(psn & mask_));
+    inflight_bytes_ -= p.len;
+  }
+  // (a kLost packet is skipped when the retransmit queue reaches it)
+  // Only an unambiguous delivery (never retransmitted) advances RACK here;
+  // a retransmitted one does so in on_ack() when the echoed timestamp
+  // proves which copy arrived.
+  if (p.retx == 0) rack_seq_ = std::max(rack_seq_, p.xmit_seq);
+  p.state = PktState::kDelivered;
+  *newly_acked += p.len ? p.len : 1;
+  TxMsg* m = p.msg;
+  if (++m->pkts_acked == m->pkts_total) complete_send_st(m);
+}
+
+void Connection::advance_una_st(uint64_t cum, uint64_t* newly_acked) {
+  while (snd_una_ < cum) {
+    deliver_st(snd_una_, newly_acked);
+    pkt(snd_una_).state = PktState::kFree;
+    pkt(snd_una_).msg = nullptr;
+    ++snd_una_;
+  }
+}
+
+void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now) {
+  note_heard_st(now);
+  ++st_.acks_received;
+  const uint64_t cum = h.psn;
+  if (cum > snd_nxt_) {  // acks what was never sent
+    ++engine_->stats_.bad_message;
+    return;
+  }
+  // Which copy of echo_psn arrived? Its timestamp tells (no clock sync).
+  const uint64_t echo = h.ack.echo_psn;
+  const bool echo_valid = h.timestamp_ns <= now && echo >= snd_una_ && echo < snd_nxt_;
+  uint64_t echo_xmit_seq = 0;
+  if (echo_valid) {
+    const TxPkt& p = pkt(echo);
+    if (p.state != PktState::kFree && p.state != PktState::kDelivered && p.retx > 0 &&
+        h.timestamp_ns < p.xmit_ts) {
+      ++st_.spurious_retx;  // the original arrived; our retransmission was not needed
+      reo_mult_ = std::min<uint32_t>(reo_mult_ + 1, 8);
+    } else if (p.state != PktState::kFree && h.timestamp_ns == p.xmit_ts) {
+      echo_xmit_seq = p.xmit_seq;
+    }
+  }
+  if (h.timestamp_ns <= now) {
+    const uint64_t raw = now - h.timestamp_ns;
+    const uint64_t rtt = raw > h.ack.ack_delay_ns ? raw - h.ack.ack_delay_ns : raw;
+    rtt_sample_st(rtt, now);
+    if (echo_xmit_seq > rack_seq_) {
+      rack_seq_ = echo_xmit_seq;
+    }
+    rack_rtt_ = rtt;
+  }
+
+  uint64_t newly_acked = 0;
+  if (cum > snd_una_) advance_una_st(cum, &newly_acked);
+  peer_cum_ = std::max(peer_cum_, cum);
+  peer_rwnd_ = h.ack.rwnd_pkts;
+  if (h.type == PacketType::kAck && h.payload_len) {
+    const uint64_t nbits = uint64_t{h.payload_len} * 8;
+    for (uint64_t i = 0; i < nbits; ++i) {
+      if (!(sack[i >> 3] & (1u << (i & 7)))) continue;
+      const uint64_t psn = cum + 1 + i;
+      if (psn >= snd_nxt_) {
+        ++engine_->stats_.bad_message;
+        break;
+      }
+      if (psn >= snd_una_) deliver_st(psn, &newly_acked);
+    }
+  }
+  if (newly_acked) {
+    last_progress_ = now;
+    loss_timer_base_ = now;
+    backoff_ = 0;
+    rto_count_ = 0;
+    tlp_outstanding_ = false;
+    cc_->on_ack(now, rack_rtt_ ? rack_rtt_ : srtt_, newly_acked);
+  }
+  reap_tx_msgs_st();
+  if (!gbn_) rack_detect_loss_st(now);
+}
+
+void Connection::on_nack(const Header& h, uint64_t now) {
+  ++st_.nacks_received;
+  // A NACK acks everything below its PSN, then asks for a rewind to it.
+  on_ack(h, nullptr, now);
+  if (failed_ || !gbn_) return;
+  const uint64_t from = std::max(h.psn, snd_una_);
+  if (from >= snd_nxt_) return;
+  lost_q_.clear();
+  for (uint64_t psn = from; psn < snd_nxt_; ++psn) mark_lost_st(psn);
+  cc_->on_loss(now);
+}
+
+// ---- probes ----------------------------------------------------------------
+
+void Connection::on_probe(const Header& h, uint64_t now) {
+  note_heard_st(now);
+  ++st_.probes_received;
+  Header r;
+  r.type = PacketType::kProbeAck;
+  r.flags = kFlagNoPayloadCrc;
+  r.session_key = engine_->session_key_;
+  r.src_rank = engine_->rank_;
+  r.dst_rank = peer_;
+  r.timestamp_ns = h.timestamp_ns;  // echo
+  r.probe.probe_id = h.probe.probe_id;
+  encode(r, scratch_.data());
+  OutPacket out;
+  out.peer = peer_;
+  out.header = scratch_.data();
+  out.header_len = kHeaderSize;
+  engine_->sink_->emit(out);
+}
+
+void Connection::on_probe_ack(const Header& h, uint64_t now) {
+  note_heard_st(now);
+  if (h.timestamp_ns > now) return;
+  if (h.probe.probe_id & kInternalProbeBit) return;  // keepalive answer
+  engine_->probe_replies_.push_back({peer_, h.probe.probe_id, now - h.timestamp_ns});
+}
+
+}  // namespace ltcc::ldt

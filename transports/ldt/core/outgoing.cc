@@ -1,1 +1,203 @@
-// placeholder
+// Outgoing: segmentation, (re)transmission of DATA, and ACK/NACK emission.
+#include <algorithm>
+#include <cstring>
+
+#include "src/common/log.h"
+#include "transports/ldt/core/connection.h"
+#include "transports/ldt/core/engine.h"
+
+namespace ltcc::ldt {
+
+uint32_t Connection::choose_path_st() {
+  // Go-back-N stays on one path (RoCE: one path per QP); selective repeat
+  // sprays packets round-robin over every path (flow entropy for ECMP).
+  if (gbn_ || opts_.paths <= 1) return 0;
+  return static_cast<uint32_t>(xmit_seq_ % opts_.paths);
+}
+
+bool Connection::can_send_now() const {
+  if (failed_) return false;
+  const uint64_t cwnd = cc_->cwnd();
+  const bool window_open = inflight_bytes_ == 0 || inflight_bytes_ + opts_.payload_size <= cwnd;
+  if (!lost_q_.empty()) return window_open;
+  if (seg_idx_ >= tx_msgs_.size()) return false;
+  if (snd_nxt_ - snd_una_ >= window_) return false;
+  if (snd_nxt_ >= peer_cum_ + peer_rwnd_) return false;
+  return window_open;
+}
+
+void Connection::transmit_st(uint64_t now) {
+  uint32_t budget = opts_.burst_pkts;
+  const uint64_t cwnd = cc_->cwnd();
+  while (budget > 0 && !failed_) {
+    const bool window_open =
+        inflight_bytes_ == 0 || inflight_bytes_ + opts_.payload_size <= cwnd;
+    if (!window_open) break;
+    if (!lost_q_.empty()) {
+      const uint64_t psn = lost_q_.front();
+      lost_q_.pop_front();
+      if (psn < snd_una_ || psn >= snd_nxt_ || pkt(psn).state != PktState::kLost) continue;
+      send_packet_st(psn, now, /*retransmit=*/true, /*probe=*/false);
+      --budget;
+      continue;
+    }
+    if (!send_new_packet_st(now)) break;
+    --budget;
+  }
+}
+
+bool Connection::send_new_packet_st(uint64_t now) {
+  if (seg_idx_ >= tx_msgs_.size()) return false;
+  if (snd_nxt_ - snd_una_ >= window_) return false;       // our ring is full
+  if (snd_nxt_ >= peer_cum_ + peer_rwnd_) return false;   // receiver window
+  TxMsg& m = tx_msgs_[seg_idx_];
+  const uint64_t psn = snd_nxt_++;
+  TxPkt& p = pkt(psn);
+  p = TxPkt{};
+  p.msg = &m;
+  p.offset = m.next_offset;
+  p.len = static_cast<uint32_t>(std::min<uint64_t>(opts_.payload_size, m.len - m.next_offset));
+  p.crc = opts_.checksum && p.len ? payload_crc(m.buf + p.offset, p.len) : 0;
+  m.next_offset += p.len;
+  if (++m.pkts_segmented == m.pkts_total) ++seg_idx_;
+  ++st_.data_pkts_sent;
+  st_.data_bytes_sent += p.len;
+  send_packet_st(psn, now, /*retransmit=*/false, /*probe=*/false);
+  return true;
+}
+
+void Connection::send_packet_st(uint64_t psn, uint64_t now, bool retransmit, bool probe) {
+  TxPkt& p = pkt(psn);
+  const uint32_t idx = static_cast<uint32_t>(psn & mask_);
+  if (p.state == PktState::kInflight) {
+    list_remove(idx);  // a probe resends a packet that is still in flight
+    inflight_bytes_ -= p.len;
+  }
+  if (!has_outstanding() || list_head_ == kNil) loss_timer_base_ = now;
+  p.state = PktState::kInflight;
+  p.xmit_ts = now;
+  p.xmit_seq = ++xmit_seq_;
+  list_append(idx);
+  inflight_bytes_ += p.len;
+  if (retransmit) {
+    ++p.retx;
+    ++st_.retx_pkts;
+    st_.retx_bytes += p.len;
+  }
+  last_xmit_ = now;
+
+  Header h;
+  h.type = PacketType::kData;
+  h.flags = static_cast<uint16_t>((retransmit ? kFlagRetransmit : 0) |
+                                  (probe ? (kFlagTailProbe | kFlagAckRequest) : 0) |
+                                  (opts_.checksum ? 0 : kFlagNoPayloadCrc));
+  h.session_key = engine_->session_key_;
+  h.src_rank = engine_->rank_;
+  h.dst_rank = peer_;
+  h.psn = psn;
+  h.timestamp_ns = now;
+  h.payload_len = p.len;
+  h.payload_crc = p.crc;
+  h.data.msg_id = p.msg->msg_id;
+  h.data.msg_len = p.msg->len;
+  h.data.offset = p.offset;
+  h.data.tag = p.msg->tag;
+  h.data.tag_seq = p.msg->tag_seq;
+  encode(h, scratch_.data());
+  OutPacket out;
+  out.peer = peer_;
+  out.path = choose_path_st();
+  out.header = scratch_.data();
+  out.header_len = kHeaderSize;
+  out.payload = p.len ? p.msg->buf + p.offset : nullptr;
+  out.payload_len = p.len;
+  LTCC_DPTRACE("rank %u -> %u DATA psn %llu msg %llu off %llu len %u%s", engine_->rank_, peer_,
+               (unsigned long long)psn, (unsigned long long)p.msg->msg_id,
+               (unsigned long long)p.offset, p.len, retransmit ? " retx" : "");
+  engine_->sink_->emit(out);
+}
+
+void Connection::send_ack_st(uint64_t now) {
+  ack_pending_ = false;
+  pkts_since_ack_ = 0;
+  // SACK bitmap: bit i <=> PSN rcv_cum_ + 1 + i received.
+  uint64_t span = rcv_max_ > rcv_cum_ + 1 ? rcv_max_ - rcv_cum_ - 1 : 0;
+  span = std::min<uint64_t>({span, kMaxSackBytes * 8, window_});
+  const uint32_t sack_bytes = gbn_ ? 0 : static_cast<uint32_t>((span + 63) / 64 * 8);
+  uint8_t* sack = scratch_.data() + kHeaderSize;
+  std::memset(sack, 0, sack_bytes);
+  for (uint64_t i = 0; i < span && !gbn_; ++i)
+    if (rx_test(rcv_cum_ + 1 + i)) sack[i >> 3] = static_cast<uint8_t>(sack[i >> 3] | (1u << (i & 7)));
+
+  Header h;
+  h.type = PacketType::kAck;
+  h.flags = sack_bytes ? 0 : kFlagNoPayloadCrc;
+  h.session_key = engine_->session_key_;
+  h.src_rank = engine_->rank_;
+  h.dst_rank = peer_;
+  h.psn = rcv_cum_;
+  h.timestamp_ns = echo_ts_;
+  h.payload_len = sack_bytes;
+  h.payload_crc = sack_bytes ? payload_crc(sack, sack_bytes) : 0;
+  h.ack.echo_psn = echo_psn_;
+  h.ack.ack_delay_ns = now >= echo_arrival_ ? now - echo_arrival_ : 0;
+  h.ack.rwnd_pkts = static_cast<uint32_t>(window_);
+  encode(h, scratch_.data());
+  OutPacket out;
+  out.peer = peer_;
+  out.path = 0;
+  out.header = scratch_.data();
+  out.header_len = static_cast<uint32_t>(kHeaderSize + sack_bytes);
+  ++st_.acks_sent;
+  engine_->sink_->emit(out);
+}
+
+void Connection::send_nack_st(uint64_t now) {
+  Header h;
+  h.type = PacketType::kNack;
+  h.flags = kFlagNoPayloadCrc;
+  h.session_key = engine_->session_key_;
+  h.src_rank = engine_->rank_;
+  h.dst_rank = peer_;
+  h.psn = rcv_cum_;
+  h.timestamp_ns = echo_ts_;
+  h.ack.echo_psn = echo_psn_;
+  h.ack.ack_delay_ns = now >= echo_arrival_ ? now - echo_arrival_ : 0;
+  h.ack.rwnd_pkts = static_cast<uint32_t>(window_);
+  encode(h, scratch_.data());
+  OutPacket out;
+  out.peer = peer_;
+  out.header = scratch_.data();
+  out.header_len = kHeaderSize;
+  ++st_.nacks_sent;
+  engine_->sink_->emit(out);
+}
+
+Status Connection::send_probe(uint64_t probe_id, uint32_t padding, uint64_t now) {
+  if (failed_) return fail_status_;
+  if (padding > kMaxPayload)
+    return make_status(Code::kInvalidArgument, "probe padding %u exceeds %zu bytes", padding,
+                       kMaxPayload);
+  Header h;
+  h.type = PacketType::kProbe;
+  h.flags = kFlagNoPayloadCrc;
+  h.session_key = engine_->session_key_;
+  h.src_rank = engine_->rank_;
+  h.dst_rank = peer_;
+  h.timestamp_ns = now;
+  h.payload_len = padding;
+  h.probe.probe_id = probe_id;
+  h.probe.probe_len = padding;
+  static const std::vector<uint8_t> zeros(kMaxPayload, 0);
+  encode(h, scratch_.data());
+  OutPacket out;
+  out.peer = peer_;
+  out.header = scratch_.data();
+  out.header_len = kHeaderSize;
+  out.payload = padding ? zeros.data() : nullptr;
+  out.payload_len = padding;
+  engine_->sink_->emit(out);
+  return Status::ok();
+}
+
+}  // namespace ltcc::ldt

@@ -3,7 +3,9 @@
 // The engine builds each packet as a header (in its own scratch memory) plus
 // a pointer into the caller's message buffer, and hands it to a PacketSink.
 // Lifetime rules, which every wire must keep:
-//   - `header` is valid only during emit(): copy it.
+//   - `header` is valid only during emit(): copy it. It is kHeaderSize bytes
+//     for DATA and up to kHeaderSize + kMaxSackBytes for ACKs (the SACK
+//     bitmap travels in the header bytes so that it is always copied).
 //   - `payload` points into the user's send buffer (zero-copy). It stays valid
 //     until the engine next consumes input (on_datagram/poll/post_*), because
 //     only an ACK processed there can complete the message and release the

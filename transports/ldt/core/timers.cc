@@ -1,1 +1,178 @@
-// placeholder
+// Timers: RACK reorder timer, tail-loss probe (TLP), retransmission timeout
+// (RTO), keepalive probes and the peer-silence timeout. All O(1) per
+// connection: RACK walks the send-time-ordered list only from its head and
+// stops at the first packet that is not yet due.
+#include <algorithm>
+
+#include "src/common/log.h"
+#include "transports/ldt/core/connection.h"
+#include "transports/ldt/core/engine.h"
+
+namespace ltcc::ldt {
+
+uint64_t Connection::reorder_window() const {
+  if (opts_.reorder_window_ns) return opts_.reorder_window_ns;
+  // RFC 8985: min_rtt / 4, grown after spurious retransmissions, capped at srtt.
+  uint64_t w = std::max(min_rtt_ / 4, opts_.reorder_min_ns) * reo_mult_;
+  if (srtt_) w = std::min(w, std::max(srtt_, opts_.reorder_min_ns));
+  return w;
+}
+
+uint64_t Connection::pto() const {
+  if (!srtt_) return std::max(opts_.rto_initial_ns / 2, opts_.tlp_min_ns);
+  return std::max(2 * srtt_, opts_.tlp_min_ns);
+}
+
+uint64_t Connection::rto() const {
+  if (gbn_) return opts_.gbn_rto_ns;  // RoCE: a fixed, configured timeout
+  uint64_t base = srtt_ ? srtt_ + 4 * rttvar_ : opts_.rto_initial_ns;
+  base = std::max(base, opts_.rto_min_ns);
+  const uint32_t shift = std::min<uint32_t>(backoff_, 20);
+  return std::min(base << shift, opts_.rto_max_ns);
+}
+
+uint64_t Connection::loss_timer_deadline() const {
+  if (list_head_ == kNil && lost_q_.empty()) return UINT64_MAX;
+  if (!gbn_ && opts_.tail_loss_probe && !tlp_outstanding_ && list_head_ != kNil)
+    return std::max(loss_timer_base_, last_xmit_) + pto();
+  return loss_timer_base_ + rto();
+}
+
+void Connection::mark_lost_st(uint64_t psn) {
+  TxPkt& p = pkt(psn);
+  if (p.state == PktState::kInflight) {
+    list_remove(static_cast<uint32_t>(psn & mask_));
+    inflight_bytes_ -= p.len;
+  } else if (p.state != PktState::kLost) {
+    return;
+  }
+  if (p.state != PktState::kLost) ++st_.lost_pkts;
+  p.state = PktState::kLost;
+  lost_q_.push_back(psn);
+}
+
+void Connection::rack_detect_loss_st(uint64_t now) {
+  rack_deadline_ = UINT64_MAX;
+  const uint64_t wait = rack_rtt_ + reorder_window();
+  bool lost_any = false;
+  uint32_t idx = list_head_;
+  while (idx != kNil) {
+    TxPkt& p = ring_[idx];
+    const uint32_t next = p.next;
+    if (p.xmit_seq >= rack_seq_) break;  // not sent before a delivered packet
+    if (now >= p.xmit_ts + wait) {
+      const uint64_t psn = snd_una_ + ((idx - (snd_una_ & mask_)) & mask_);
+      mark_lost_st(psn);
+      lost_any = true;
+    } else {
+      rack_deadline_ = p.xmit_ts + wait;  // the list is send-time ordered
+      break;
+    }
+    idx = next;
+  }
+  if (lost_any) cc_->on_loss(now);
+}
+
+void Connection::on_loss_timer_st(uint64_t now) {
+  if (!gbn_ && opts_.tail_loss_probe && !tlp_outstanding_ && list_head_ != kNil) {
+    // Tail-loss probe: send new data if the windows allow, else resend the
+    // most recently sent packet, so an ACK (and RACK) sees the tail.
+    tlp_outstanding_ = true;
+    ++st_.tlp_probes;
+    loss_timer_base_ = now;
+    if (!send_new_packet_st(now)) {
+      const uint32_t idx = list_tail_;
+      const uint64_t psn = snd_una_ + ((idx - (snd_una_ & mask_)) & mask_);
+      send_packet_st(psn, now, /*retransmit=*/true, /*probe=*/true);
+    }
+    return;
+  }
+  // Retransmission timeout: everything in flight is lost; back off.
+  ++st_.rto_fired;
+  ++rto_count_;
+  LTCC_INFO(kNet, "rank %u: retransmission timeout %u to rank %u (rto %.3f ms, %llu in flight)",
+            engine_->rank_, rto_count_, peer_, static_cast<double>(rto()) / 1e6,
+            static_cast<unsigned long long>(snd_nxt_ - snd_una_));
+  if (gbn_) {
+    lost_q_.clear();
+    for (uint64_t psn = snd_una_; psn < snd_nxt_; ++psn) mark_lost_st(psn);
+  } else {
+    while (list_head_ != kNil) {
+      const uint32_t idx = list_head_;
+      mark_lost_st(snd_una_ + ((idx - (snd_una_ & mask_)) & mask_));
+    }
+    ++backoff_;
+  }
+  tlp_outstanding_ = false;
+  loss_timer_base_ = now;
+  cc_->on_timeout(now);
+}
+
+bool Connection::sending_st() const { return has_outstanding() || seg_idx_ < tx_msgs_.size(); }
+
+bool Connection::waiting_st() const {
+  if (!posted_.empty()) return true;
+  return std::any_of(rx_msgs_.begin(), rx_msgs_.end(),
+                     [](const auto& kv) { return kv.second.matched; });
+}
+
+void Connection::check_liveness_st(uint64_t now) {
+  const bool sending = sending_st();
+  const bool waiting = waiting_st();
+  if (!sending && !waiting) return;
+  const double t = static_cast<double>(opts_.peer_timeout_ns) / 1e9;
+  if (sending && has_outstanding() && now - last_progress_ >= opts_.peer_timeout_ns) {
+    if (now - last_heard_ < opts_.peer_timeout_ns) {
+      fail(make_status(Code::kTimeout,
+                       "rank %u: rank %u is alive but accepted no data for %.1f s (%llu packets "
+                       "unacknowledged; is its receive posted?)",
+                       engine_->rank_, peer_, t,
+                       static_cast<unsigned long long>(snd_nxt_ - snd_una_)));
+    } else {
+      fail(make_status(Code::kRemoteError,
+                       "rank %u: no ack from rank %u for %.1f s after %llu retransmissions "
+                       "(%u timeouts); rank %u is dead or unreachable",
+                       engine_->rank_, peer_, t, static_cast<unsigned long long>(st_.retx_pkts),
+                       rto_count_, peer_));
+    }
+    return;
+  }
+  if (now - last_heard_ >= opts_.peer_timeout_ns) {
+    fail(make_status(Code::kRemoteError,
+                     "rank %u: nothing heard from rank %u for %.1f s while waiting on it "
+                     "(%zu operations pending); rank %u is dead or unreachable",
+                     engine_->rank_, peer_, t, pending_ops(), peer_));
+    return;
+  }
+  // Waiting on a silent peer: ask it whether it is alive.
+  if (now - last_heard_ >= opts_.keepalive_ns && now - last_probe_sent_ >= opts_.keepalive_ns) {
+    last_probe_sent_ = now;
+    (void)send_probe(kInternalProbeBit | probe_seq_++, 0, now);
+  }
+}
+
+void Connection::poll(uint64_t now) {
+  if (failed_) return;
+  if (rack_deadline_ != UINT64_MAX && now >= rack_deadline_) rack_detect_loss_st(now);
+  if (now >= loss_timer_deadline()) on_loss_timer_st(now);
+  check_liveness_st(now);
+  if (failed_) return;
+  transmit_st(now);
+  if (ack_pending_) send_ack_st(now);
+}
+
+uint64_t Connection::deadline(uint64_t now) const {
+  if (failed_) return UINT64_MAX;
+  if (ack_pending_ || can_send_now()) return now;
+  uint64_t d = std::min(rack_deadline_, loss_timer_deadline());
+  const bool sending = sending_st();
+  const bool waiting = waiting_st();
+  if (has_outstanding()) d = std::min(d, last_progress_ + opts_.peer_timeout_ns);
+  if (waiting || sending) {
+    d = std::min(d, last_heard_ + opts_.peer_timeout_ns);
+    if (waiting) d = std::min(d, std::max(last_heard_, last_probe_sent_) + opts_.keepalive_ns);
+  }
+  return d;
+}
+
+}  // namespace ltcc::ldt

@@ -1,0 +1,218 @@
+// One ldt connection: the state this rank keeps about one peer, both
+// directions. Internal to the core; the Engine owns connections and routes
+// packets and posts to them. Implementation is split by concern:
+//   outgoing.cc  segmentation, transmission, retransmission, ACK emission
+//   incoming.cc  DATA placement and matching, ACK/NACK/PROBE processing
+//   timers.cc    RACK reorder timer, tail-loss probe, RTO, keepalive, deadlines
+//   connection.cc construction, completion and failure
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "src/common/status.h"
+#include "transports/ldt/core/congestion.h"
+#include "transports/ldt/core/options.h"
+#include "transports/ldt/core/stats.h"
+#include "transports/ldt/core/wire_format.h"
+
+namespace ltcc::ldt {
+
+class Engine;
+
+// A message being sent. Lives in Connection::tx_msgs_ until it is acked in
+// full and every older message is too (a deque keeps its address stable).
+struct TxMsg {
+  uint64_t msg_id = 0;
+  uint32_t tag = 0;
+  uint32_t tag_seq = 0;
+  const uint8_t* buf = nullptr;
+  uint64_t len = 0;
+  uint64_t cookie = 0;
+  uint64_t next_offset = 0;  // segmentation cursor
+  uint32_t pkts_total = 0;   // max(1, ceil(len / payload_size))
+  uint32_t pkts_segmented = 0;
+  uint32_t pkts_acked = 0;
+  bool done = false;
+};
+
+enum class PktState : uint8_t {
+  kFree = 0,     // slot unused
+  kInflight,     // sent, outcome unknown (counted in inflight bytes, on the time list)
+  kLost,         // declared lost, waiting in the retransmit queue
+  kDelivered,    // acked (cumulatively or by SACK)
+};
+
+inline constexpr uint32_t kNil = UINT32_MAX;
+// Probe ids with this bit are the engine's own keepalives (not reported).
+inline constexpr uint64_t kInternalProbeBit = uint64_t{1} << 63;
+
+// Per-PSN send state, in a ring indexed by psn & (window - 1).
+struct TxPkt {
+  TxMsg* msg = nullptr;
+  uint64_t offset = 0;
+  uint64_t xmit_ts = 0;    // last (re)transmission time
+  uint64_t xmit_seq = 0;   // order of last (re)transmission on this connection
+  uint32_t len = 0;
+  uint32_t crc = 0;
+  uint32_t retx = 0;
+  uint32_t prev = kNil;    // send-time ordered list of in-flight packets
+  uint32_t next = kNil;
+  PktState state = PktState::kFree;
+};
+
+// A receive posted before its message's first packet arrived.
+struct PostedRecv {
+  uint8_t* buf = nullptr;
+  uint64_t capacity = 0;
+  uint64_t cookie = 0;
+};
+
+// A message being received.
+struct RxMsg {
+  uint64_t msg_len = 0;
+  uint64_t received = 0;       // payload bytes placed (each PSN once)
+  uint32_t tag = 0;
+  uint32_t tag_seq = 0;
+  uint8_t* dest = nullptr;     // user buffer, or the unexpected buffer
+  std::unique_ptr<uint8_t[]> unexpected;  // owned while no receive matches
+  uint64_t cookie = 0;
+  bool matched = false;        // a receive owns it
+  bool discard = false;        // the receive failed (too small): ack, don't place
+  bool got_empty = false;      // the single packet of a 0-byte message arrived
+  bool complete() const { return received == msg_len && (msg_len > 0 || got_empty); }
+};
+
+class Connection {
+ public:
+  Connection(Engine* engine, uint32_t peer);
+
+  // --- called by the Engine (progress thread only) --------------------------
+  Status post_send(uint32_t tag, const void* buf, uint64_t len, uint64_t cookie, uint64_t now);
+  Status post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie, uint64_t now);
+  void on_data(const Header& h, const uint8_t* payload, uint64_t now);
+  void on_ack(const Header& h, const uint8_t* sack, uint64_t now);
+  void on_nack(const Header& h, uint64_t now);
+  void on_probe(const Header& h, uint64_t now);
+  void on_probe_ack(const Header& h, uint64_t now);
+  void poll(uint64_t now);            // timers, then transmit, then ACK
+  uint64_t deadline(uint64_t now) const;
+  Status send_probe(uint64_t probe_id, uint32_t padding, uint64_t now);
+  void fail(const Status& why);
+
+  bool failed() const { return failed_; }
+  size_t pending_ops() const;
+  ConnStats stats_snapshot() const;
+
+ private:
+  // outgoing.cc
+  void transmit_st(uint64_t now);
+  bool send_new_packet_st(uint64_t now);
+  void send_packet_st(uint64_t psn, uint64_t now, bool retransmit, bool probe);
+  void send_ack_st(uint64_t now);
+  void send_nack_st(uint64_t now);
+  uint32_t choose_path_st();
+  // incoming.cc
+  RxMsg* find_or_create_rx_msg_st(const Header& h, uint64_t now, bool* refused);
+  void match_unexpected_st(RxMsg* m, const PostedRecv& r);
+  void finish_rx_msg_st(uint64_t msg_id, RxMsg* m);
+  void deliver_st(uint64_t psn, uint64_t* newly_acked);
+  void advance_una_st(uint64_t cum, uint64_t* newly_acked);
+  void rtt_sample_st(uint64_t rtt, uint64_t now);
+  void note_heard_st(uint64_t now) { last_heard_ = now; }
+  // timers.cc
+  void rack_detect_loss_st(uint64_t now);
+  void on_loss_timer_st(uint64_t now);
+  void check_liveness_st(uint64_t now);
+  bool sending_st() const;   // messages queued or packets unacknowledged
+  bool waiting_st() const;   // receives posted or matched but incomplete
+  void mark_lost_st(uint64_t psn);
+  uint64_t reorder_window() const;
+  uint64_t pto() const;
+  uint64_t rto() const;
+  uint64_t loss_timer_deadline() const;
+  bool can_send_now() const;
+  // connection.cc
+  void complete_send_st(TxMsg* m);
+  void reap_tx_msgs_st();
+  void list_append(uint32_t idx);
+  void list_remove(uint32_t idx);
+  TxPkt& pkt(uint64_t psn) { return ring_[psn & mask_]; }
+  bool rx_test(uint64_t psn) const {
+    uint64_t i = psn & mask_;
+    return (rx_bits_[i >> 6] >> (i & 63)) & 1;
+  }
+  void rx_set(uint64_t psn) {
+    uint64_t i = psn & mask_;
+    rx_bits_[i >> 6] |= uint64_t{1} << (i & 63);
+  }
+  void rx_clear(uint64_t psn) {
+    uint64_t i = psn & mask_;
+    rx_bits_[i >> 6] &= ~(uint64_t{1} << (i & 63));
+  }
+  bool has_outstanding() const { return snd_una_ != snd_nxt_; }
+  void touch_idle_st(uint64_t now);
+
+  Engine* engine_;
+  const LdtOptions& opts_;
+  uint32_t peer_;
+  uint64_t window_;
+  uint64_t mask_;
+  bool gbn_;
+  bool failed_ = false;
+  Status fail_status_;
+
+  // ---- send side ----
+  std::deque<TxMsg> tx_msgs_;
+  size_t seg_idx_ = 0;                 // first message with unsegmented packets
+  std::vector<TxPkt> ring_;            // in-flight window by PSN
+  uint64_t snd_una_ = 0;               // lowest PSN not yet acked
+  uint64_t snd_nxt_ = 0;               // next new PSN
+  uint64_t xmit_seq_ = 0;
+  uint32_t list_head_ = kNil, list_tail_ = kNil;
+  std::deque<uint64_t> lost_q_;        // PSNs to retransmit, in order
+  uint64_t inflight_bytes_ = 0;
+  uint64_t peer_cum_ = 0;              // receiver's cumulative ack
+  uint64_t peer_rwnd_;                 // receiver's window, packets
+  uint64_t next_msg_id_ = 0;
+  std::unordered_map<uint32_t, uint32_t> tx_tag_seq_;
+  std::unique_ptr<CongestionControl> cc_;
+  // RTT (RFC 6298) and RACK
+  uint64_t srtt_ = 0, rttvar_ = 0, min_rtt_ = 0;
+  uint32_t backoff_ = 0;               // RTO doublings since last progress
+  uint64_t rack_seq_ = 0;              // xmit_seq of most recently sent delivered packet
+  uint64_t rack_rtt_ = 0;
+  uint32_t reo_mult_ = 1;              // grows on spurious retransmissions
+  uint64_t rack_deadline_ = UINT64_MAX;
+  uint64_t last_xmit_ = 0;             // last transmission of anything
+  uint64_t loss_timer_base_ = 0;       // last ACK progress or start of a flight
+  bool tlp_outstanding_ = false;
+  uint64_t last_progress_ = 0;         // last time an ACK delivered something
+  uint64_t last_heard_ = 0;            // last valid packet of any type from peer
+  uint32_t rto_count_ = 0;             // consecutive timeouts without progress
+
+  // ---- receive side ----
+  std::vector<uint64_t> rx_bits_;      // ring bitmap of received PSNs
+  uint64_t rcv_cum_ = 0;               // lowest PSN not yet received
+  uint64_t rcv_max_ = 0;               // one past the highest PSN received
+  std::unordered_map<uint64_t, RxMsg> rx_msgs_;          // by msg_id
+  std::unordered_map<uint64_t, uint64_t> unmatched_;     // (tag,seq) -> msg_id
+  std::unordered_map<uint64_t, PostedRecv> posted_;      // (tag,seq) -> receive
+  std::unordered_map<uint32_t, uint32_t> rx_post_seq_;   // tag -> next seq
+  bool ack_pending_ = false;
+  uint32_t pkts_since_ack_ = 0;
+  uint64_t echo_psn_ = 0, echo_ts_ = 0, echo_arrival_ = 0;
+  uint64_t gbn_nacked_cum_ = UINT64_MAX;
+  uint64_t last_probe_sent_ = 0;
+  uint64_t probe_seq_ = 0;
+
+  ConnStats st_;
+  std::vector<uint8_t> scratch_;       // header (+ SACK) being built
+
+  friend class Engine;
+};
+
+}  // namespace ltcc::ldt
