@@ -153,6 +153,15 @@ class Connection {
     uint64_t i = psn & mask_;
     rx_bits_[i >> 6] &= ~(uint64_t{1} << (i & 63));
   }
+  // 64 receive bits starting at `psn` (bit 0 = psn), across the ring's wrap.
+  uint64_t rx_bits64(uint64_t psn) const {
+    const uint64_t i = psn & mask_;
+    const size_t w = static_cast<size_t>(i >> 6), n = rx_bits_.size();
+    const unsigned off = static_cast<unsigned>(i & 63);
+    uint64_t v = rx_bits_[w] >> off;
+    if (off) v |= rx_bits_[(w + 1) % n] << (64 - off);
+    return v;
+  }
   bool has_outstanding() const { return snd_una_ != snd_nxt_; }
   void touch_idle_st(uint64_t now);
 

@@ -23,7 +23,10 @@ Engine::Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t 
     : opts_(opts), rank_(rank), nranks_(nranks), session_key_(session_key), sink_(sink),
       conns_(nranks) {
   // Sanitize what the core depends on; the config layer reports bad input.
-  if (opts_.window_pkts < 64 || (opts_.window_pkts & (opts_.window_pkts - 1)))
+  // (the SACK bitmap covers kMaxSackBytes * 8 PSNs: a larger window could not
+  // be described by one ACK)
+  if (opts_.window_pkts < 64 || opts_.window_pkts > kMaxSackBytes * 8 ||
+      (opts_.window_pkts & (opts_.window_pkts - 1)))
     opts_.window_pkts = 1024;
   if (opts_.payload_size == 0 || opts_.payload_size > kMaxPayload) opts_.payload_size = 8192;
   if (opts_.ack_every == 0) opts_.ack_every = 1;

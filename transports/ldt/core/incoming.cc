@@ -248,15 +248,20 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now) {
   peer_cum_ = std::max(peer_cum_, cum);
   peer_rwnd_ = h.ack.rwnd_pkts;
   if (h.type == PacketType::kAck && h.payload_len) {
-    const uint64_t nbits = uint64_t{h.payload_len} * 8;
-    for (uint64_t i = 0; i < nbits; ++i) {
-      if (!(sack[i >> 3] & (1u << (i & 7)))) continue;
-      const uint64_t psn = cum + 1 + i;
-      if (psn >= snd_nxt_) {
-        ++engine_->stats_.bad_message;
-        break;
+    // Walk the bitmap a 64-bit word at a time, visiting only set bits.
+    bool bad = false;
+    for (uint32_t w = 0; w < h.payload_len / 8 && !bad; ++w) {
+      uint64_t bits = get_u64(sack + 8 * w);
+      while (bits) {
+        const uint64_t psn = cum + 1 + 64 * uint64_t{w} + static_cast<uint64_t>(__builtin_ctzll(bits));
+        bits &= bits - 1;
+        if (psn >= snd_nxt_) {
+          ++engine_->stats_.bad_message;
+          bad = true;
+          break;
+        }
+        if (psn >= snd_una_) deliver_st(psn, &newly_acked);
       }
-      if (psn >= snd_una_) deliver_st(psn, &newly_acked);
     }
   }
   if (newly_acked) {

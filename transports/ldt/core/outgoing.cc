@@ -125,9 +125,12 @@ void Connection::send_ack_st(uint64_t now) {
   span = std::min<uint64_t>({span, kMaxSackBytes * 8, window_});
   const uint32_t sack_bytes = gbn_ ? 0 : static_cast<uint32_t>((span + 63) / 64 * 8);
   uint8_t* sack = scratch_.data() + kHeaderSize;
-  std::memset(sack, 0, sack_bytes);
-  for (uint64_t i = 0; i < span && !gbn_; ++i)
-    if (rx_test(rcv_cum_ + 1 + i)) sack[i >> 3] = static_cast<uint8_t>(sack[i >> 3] | (1u << (i & 7)));
+  for (uint32_t w = 0; w < sack_bytes / 8; ++w) {
+    uint64_t bits = rx_bits64(rcv_cum_ + 1 + 64 * uint64_t{w});
+    const uint64_t left = span - 64 * uint64_t{w};
+    if (left < 64) bits &= (uint64_t{1} << left) - 1;
+    put_u64(sack + 8 * w, bits);
+  }
 
   Header h;
   h.type = PacketType::kAck;

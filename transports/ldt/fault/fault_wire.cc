@@ -1,1 +1,284 @@
-// placeholder
+#include "transports/ldt/fault/fault_wire.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "transports/ldt/core/wire_format.h"
+
+namespace ltcc::ldt {
+namespace {
+
+constexpr uint64_t kUnstamped = UINT64_MAX;
+constexpr uint32_t kMaxReorderDistance = 8;   // a held packet waits for 1..8 later ones
+constexpr size_t kSlotReserve = kHeaderSize + 8192;  // header + default payload
+
+uint64_t splitmix64(uint64_t* x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+}  // namespace
+
+bool FaultOptions::any() const {
+  return loss > 0 || reorder > 0 || dup > 0 || corrupt > 0 || delay_ns > 0;
+}
+
+bool FaultOptions::applies(uint32_t src, uint32_t dst) const {
+  if (links.empty()) return true;
+  return std::find(links.begin(), links.end(), std::make_pair(src, dst)) != links.end();
+}
+
+// One owned copy of a packet: header then payload, contiguous.
+struct FaultWire::Slot {
+  std::vector<uint8_t> bytes;
+  uint32_t peer = 0;
+  uint32_t path = 0;
+  uint32_t header_len = 0;
+  uint32_t payload_len = 0;
+  uint64_t release = kUnstamped;  // delay stage: time to hand it to the inner wire
+  uint32_t countdown = 0;         // reorder stage: later packets still to let pass
+
+  OutPacket packet() const {
+    OutPacket p;
+    p.peer = peer;
+    p.path = path;
+    p.header = bytes.data();
+    p.header_len = header_len;
+    p.payload = payload_len ? bytes.data() + header_len : nullptr;
+    p.payload_len = payload_len;
+    return p;
+  }
+};
+
+// FIFO of slots on a power-of-two ring; grows by doubling, never shrinks, so
+// steady state does not allocate (std::deque would, block by block).
+class FaultWire::SlotQueue {
+ public:
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  Slot* front() const { return ring_[head_]; }
+  Slot* at(size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+  void pop() {
+    head_ = (head_ + 1) & (ring_.size() - 1);
+    --size_;
+  }
+  void push(Slot* s) {
+    if (size_ == ring_.size()) grow();
+    ring_[(head_ + size_) & (ring_.size() - 1)] = s;
+    ++size_;
+  }
+
+ private:
+  void grow() {
+    std::vector<Slot*> bigger(ring_.empty() ? 64 : ring_.size() * 2);
+    for (size_t i = 0; i < size_; ++i) bigger[i] = at(i);
+    ring_.swap(bigger);
+    head_ = 0;
+  }
+  std::vector<Slot*> ring_;
+  size_t head_ = 0;
+  size_t size_ = 0;
+};
+
+FaultWire::FaultWire(Wire* inner, FaultOptions opts, uint32_t my_rank)
+    : inner_(inner), opts_(std::move(opts)), my_rank_(my_rank), delay_q_(new SlotQueue) {
+  uint64_t x = opts_.seed ^ (0xD1B54A32D192ED03ull * (static_cast<uint64_t>(my_rank_) + 1));
+  for (uint64_t& s : rng_) s = splitmix64(&x);
+
+  if (opts_.burst > 1 && opts_.loss > 0 && opts_.loss < 1) {
+    // Stationary P(Bad) = enter / (enter + leave) = loss. Rates above
+    // burst / (burst + 1) cannot be reached (enter would exceed 1): clamped.
+    ge_leave_bad_ = 1.0 / opts_.burst;
+    ge_enter_bad_ = std::min(1.0, opts_.loss * ge_leave_bad_ / (1.0 - opts_.loss));
+  }
+  for (const auto& [src, dst] : opts_.links)
+    if (src == my_rank_) faulty_dsts_.push_back(dst);
+  std::sort(faulty_dsts_.begin(), faulty_dsts_.end());
+  faulty_dsts_.erase(std::unique(faulty_dsts_.begin(), faulty_dsts_.end()), faulty_dsts_.end());
+}
+
+FaultWire::~FaultWire() = default;
+
+// xoshiro256** (Blackman & Vigna).
+uint64_t FaultWire::next_u64() {
+  const uint64_t result = rotl(rng_[1] * 5, 7) * 9;
+  const uint64_t t = rng_[1] << 17;
+  rng_[2] ^= rng_[0];
+  rng_[3] ^= rng_[1];
+  rng_[1] ^= rng_[2];
+  rng_[0] ^= rng_[3];
+  rng_[2] ^= t;
+  rng_[3] = rotl(rng_[3], 45);
+  return result;
+}
+
+// Probabilities 0 and 1 consume no randomness, so turning one fault on does
+// not shift the others' sequence when it is at 0.
+bool FaultWire::chance(double p) {
+  if (p <= 0) return false;
+  if (p >= 1) return true;
+  return static_cast<double>(next_u64() >> 11) * 0x1.0p-53 < p;
+}
+
+bool FaultWire::lose(uint32_t peer) {
+  if (opts_.loss <= 0) return false;
+  if (opts_.loss >= 1) return true;
+  if (opts_.burst <= 1) return chance(opts_.loss);
+  if (peer >= ge_bad_.size()) ge_bad_.resize(static_cast<size_t>(peer) + 1, 0);
+  uint8_t& bad = ge_bad_[peer];
+  if (bad) {
+    if (chance(ge_leave_bad_)) bad = 0;
+  } else if (chance(ge_enter_bad_)) {
+    bad = 1;
+  }
+  return bad != 0;
+}
+
+bool FaultWire::link_faulty(uint32_t peer) const {
+  return opts_.links.empty() ||
+         std::binary_search(faulty_dsts_.begin(), faulty_dsts_.end(), peer);
+}
+
+FaultWire::Slot* FaultWire::copy_to_slot(const OutPacket& pkt) {
+  Slot* s = nullptr;
+  if (free_.empty()) {
+    pool_.push_back(std::make_unique<Slot>());
+    s = pool_.back().get();
+    s->bytes.reserve(kSlotReserve);
+    free_.reserve(pool_.size());
+    in_inner_.reserve(pool_.size());
+    reorder_held_.reserve(pool_.size());
+  } else {
+    s = free_.back();
+    free_.pop_back();
+  }
+  s->peer = pkt.peer;
+  s->path = pkt.path;
+  s->header_len = pkt.header_len;
+  s->payload_len = pkt.payload_len;
+  s->bytes.resize(static_cast<size_t>(pkt.header_len) + pkt.payload_len);
+  if (pkt.header_len) std::memcpy(s->bytes.data(), pkt.header, pkt.header_len);
+  if (pkt.payload_len) std::memcpy(s->bytes.data() + pkt.header_len, pkt.payload, pkt.payload_len);
+  s->release = kUnstamped;
+  s->countdown = 0;
+  return s;
+}
+
+void FaultWire::recycle(Slot* slot) { free_.push_back(slot); }
+
+void FaultWire::to_inner(Slot* slot) {
+  inner_->emit(slot->packet());
+  in_inner_.push_back(slot);  // the inner wire may point into it until its flush
+}
+
+void FaultWire::emit(const OutPacket& pkt) {
+  ++stats_.seen;
+  if (!link_faulty(pkt.peer)) {
+    inner_->emit(pkt);
+    return;
+  }
+  if (lose(pkt.peer)) {
+    ++stats_.dropped;
+    return;
+  }
+  bool corrupt = false;
+  uint64_t flip_bit = 0;
+  const uint64_t bits = 8ull * (static_cast<uint64_t>(pkt.header_len) + pkt.payload_len);
+  if (bits > 0 && chance(opts_.corrupt)) {
+    corrupt = true;
+    flip_bit = next_u64() % bits;
+    ++stats_.corrupted;
+  }
+  const int copies = chance(opts_.dup) ? 2 : 1;
+  stats_.duplicated += static_cast<uint64_t>(copies - 1);
+  for (int i = 0; i < copies; ++i) deliver(pkt, corrupt, flip_bit);
+}
+
+// One copy of a packet through the corrupt, reorder and delay stages.
+void FaultWire::deliver(const OutPacket& pkt, bool corrupt, uint64_t flip_bit) {
+  Slot* slot = nullptr;
+  if (corrupt) {
+    slot = copy_to_slot(pkt);
+    slot->bytes[flip_bit / 8] ^= static_cast<uint8_t>(1u << (flip_bit % 8));
+  }
+  if (chance(opts_.reorder)) {
+    if (!slot) slot = copy_to_slot(pkt);
+    slot->countdown = 1 + static_cast<uint32_t>(next_u64() % kMaxReorderDistance);
+    reorder_held_.push_back(slot);
+    ++stats_.reordered;
+    return;
+  }
+  after_reorder_stage(slot ? slot->packet() : pkt, slot);
+  passed(pkt.peer);
+}
+
+// The delay stage (or straight to the inner wire). `slot` is null when the
+// packet still lives in the caller's memory.
+void FaultWire::after_reorder_stage(const OutPacket& pkt, Slot* slot) {
+  if (opts_.delay_ns > 0) {
+    if (!slot) slot = copy_to_slot(pkt);
+    slot->release = kUnstamped;  // set by the next flush(now)
+    delay_q_->push(slot);
+    ++unstamped_;
+    ++stats_.delayed;
+    return;
+  }
+  if (slot) {
+    to_inner(slot);
+  } else {
+    inner_->emit(pkt);
+  }
+}
+
+// A packet to `peer` went past the reorder stage: held packets to that peer
+// count it, and those whose count is reached follow it, in hold order.
+void FaultWire::passed(uint32_t peer) {
+  for (size_t i = 0; i < reorder_held_.size();) {
+    Slot* s = reorder_held_[i];
+    if (s->peer == peer && --s->countdown == 0) {
+      reorder_held_.erase(reorder_held_.begin() + static_cast<std::ptrdiff_t>(i));
+      after_reorder_stage(s->packet(), s);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void FaultWire::flush(uint64_t now) {
+  // Held packets whose later packets never came go now, behind everything
+  // emitted before this flush.
+  for (Slot* s : reorder_held_) after_reorder_stage(s->packet(), s);
+  reorder_held_.clear();
+  // Delay counts from the flush that follows emit(): emit() has no clock.
+  for (size_t i = delay_q_->size() - unstamped_; i < delay_q_->size(); ++i)
+    delay_q_->at(i)->release = now + opts_.delay_ns;
+  unstamped_ = 0;
+  while (!delay_q_->empty() && delay_q_->front()->release <= now) {
+    to_inner(delay_q_->front());
+    delay_q_->pop();
+  }
+  inner_->flush(now);
+  for (Slot* s : in_inner_) recycle(s);
+  in_inner_.clear();
+}
+
+size_t FaultWire::receive(uint64_t now, size_t max, const RxFn& on_rx) {
+  return inner_->receive(now, max, on_rx);
+}
+
+uint64_t FaultWire::next_deadline() const {
+  uint64_t d = inner_->next_deadline();
+  if (!reorder_held_.empty() || unstamped_ > 0) return 0;  // a flush is due at once
+  if (!delay_q_->empty()) d = std::min(d, delay_q_->front()->release);
+  return d;
+}
+
+std::vector<int> FaultWire::fds() const { return inner_->fds(); }
+
+size_t FaultWire::held() const { return reorder_held_.size() + delay_q_->size(); }
+
+}  // namespace ltcc::ldt

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs (as root) or lists (otherwise) the Debian packages ltcc needs.
+# Idempotent: when everything is present it only says so.
+#
+#   scripts/setup.sh            check, install what is missing if root
+#   scripts/setup.sh --check    check only; exit 1 if something is missing
+#
+# Build and tests: cmake ninja-build g++ clang libgtest-dev libgmock-dev
+#                  libbenchmark-dev pkg-config
+# Fuzzing:         libclang-rt-14-dev (libFuzzer runtime for clang 14)
+# Lossy-net lab:   iproute2 nftables ethtool (network namespaces, netem, drops)
+set -euo pipefail
+
+PACKAGES=(
+  cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev pkg-config
+  libclang-rt-14-dev
+  iproute2 nftables ethtool
+)
+
+check_only=0
+case "${1:-}" in
+  --check) check_only=1 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+  "") ;;
+  *) echo "setup.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "setup.sh: dpkg-query not found: this script knows Debian/Ubuntu only." >&2
+  echo "setup.sh: install the equivalents of: ${PACKAGES[*]}" >&2
+  for tool in cmake ninja g++; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "setup.sh: '$tool' is missing" >&2; exit 1; }
+  done
+  echo "setup.sh: cmake, ninja and g++ are present; continuing without a package check." >&2
+  exit 0
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup.sh: all ${#PACKAGES[@]} required packages are installed."
+  exit 0
+fi
+
+echo "setup.sh: missing packages: ${missing[*]}"
+if [[ $check_only -eq 1 ]]; then
+  exit 1
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  cat >&2 <<EOF
+setup.sh: not running as root, so nothing was installed. Run:
+
+  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}
+
+or re-run this script as root.
+EOF
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"
+
+# Confirm: a package that apt could not provide must not pass silently.
+still=()
+for pkg in "${missing[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || still+=("$pkg")
+done
+if [[ ${#still[@]} -ne 0 ]]; then
+  echo "setup.sh: still missing after apt-get install: ${still[*]}" >&2
+  exit 1
+fi
+echo "setup.sh: installed ${missing[*]}."

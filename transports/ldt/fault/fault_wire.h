@@ -1,0 +1,126 @@
+// FaultWire: a Wire decorator that injects network faults on the send side.
+//
+// Design note.
+//  - Where: emit(). Every process that reads LTCC_FAULT_* applies the faults
+//    to what it sends, so a whole job is made lossy from outside, with no
+//    change to the network or to the code under test.
+//  - Which packets: those on a link (my_rank -> pkt.peer) listed in
+//    `links`, or all when `links` is empty. Others pass straight through.
+//  - Per packet, in this order:
+//      loss      drop. Bernoulli(loss), or, when burst > 1, Gilbert-Elliott
+//                per destination: the Bad state drops everything, leaves with
+//                probability 1/burst per packet (mean burst = `burst`), and
+//                is entered with the probability that makes the stationary
+//                drop rate equal `loss`.
+//      corrupt   copy the packet into owned memory and flip one random bit
+//                anywhere in header or payload (the caller's memory is never
+//                written).
+//      dup       deliver the packet twice (both copies equal, corrupted or not).
+//    then each delivered copy:
+//      reorder   hold it back until 1..8 later packets to the same peer have
+//                gone, or until the next flush() at the latest, where it is
+//                passed on after everything emitted before that flush.
+//      delay     hold every packet delay_ns, counted from the flush() that
+//                follows its emit(), released by flush(now) in FIFO order.
+//  - Payload lifetime (core/sink.h): a packet that is held, or corrupted, is
+//    copied (header + payload) into a slot from a free list, so no allocation
+//    happens per packet once the pool has grown. A slot handed to the inner
+//    wire is recycled only after inner->flush() returned, because the inner
+//    wire may keep pointers to it until then.
+//  - Determinism: one xoshiro256** generator seeded from (seed, my_rank);
+//    same options and same packet sequence give the same faults.
+//
+// Threading: owned by the progress thread, like the wire it wraps.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "transports/ldt/wire.h"
+
+namespace ltcc::ldt {
+
+struct FaultOptions {
+  double loss = 0;     // fraction of packets dropped, [0, 1]
+  double burst = 0;    // mean loss burst length; <= 1: independent losses
+  double reorder = 0;  // fraction of packets held back behind 1..8 later ones
+  double dup = 0;      // fraction of packets sent twice
+  double corrupt = 0;  // fraction of packets with one bit flipped
+  uint64_t delay_ns = 0;  // added to every packet
+  uint64_t seed = 1;
+  // (src rank, dst rank) links the faults apply to; empty = every link.
+  std::vector<std::pair<uint32_t, uint32_t>> links;
+
+  // True when some fault would change traffic (then wrap the wire).
+  bool any() const;
+  // True when faults apply to packets from `src` to `dst`.
+  bool applies(uint32_t src, uint32_t dst) const;
+};
+
+struct FaultStats {
+  uint64_t seen = 0;        // packets given to emit()
+  uint64_t dropped = 0;     // lost on purpose
+  uint64_t duplicated = 0;  // extra copies sent
+  uint64_t corrupted = 0;   // packets with a bit flipped (a duplicated one counts once)
+  uint64_t reordered = 0;   // copies held back behind later packets
+  uint64_t delayed = 0;     // copies held for delay_ns
+};
+
+class FaultWire : public Wire {
+ public:
+  // `inner` is not owned and must outlive this wire.
+  FaultWire(Wire* inner, FaultOptions opts, uint32_t my_rank);
+  ~FaultWire() override;
+  FaultWire(const FaultWire&) = delete;
+  FaultWire& operator=(const FaultWire&) = delete;
+
+  void emit(const OutPacket& pkt) override;
+  // Passes on reorder-held packets, releases delayed ones due at `now`, then
+  // flushes the inner wire.
+  void flush(uint64_t now) override;
+  size_t receive(uint64_t now, size_t max, const RxFn& on_rx) override;
+  uint64_t next_deadline() const override;
+  std::vector<int> fds() const override;
+
+  const FaultStats& stats() const { return stats_; }
+  const FaultOptions& options() const { return opts_; }
+  // Packets currently held (reorder + delay), for tests and diagnostics.
+  size_t held() const;
+
+ private:
+  struct Slot;
+  class SlotQueue;  // FIFO ring of slots, grows by doubling, never shrinks
+
+  uint64_t next_u64();
+  bool chance(double p);
+  bool lose(uint32_t peer);
+  bool link_faulty(uint32_t peer) const;
+  Slot* copy_to_slot(const OutPacket& pkt);
+  void deliver(const OutPacket& pkt, bool corrupt, uint64_t flip_bit);
+  void after_reorder_stage(const OutPacket& pkt, Slot* slot);
+  void passed(uint32_t peer);
+  void to_inner(Slot* slot);
+  void recycle(Slot* slot);
+
+  Wire* inner_;
+  FaultOptions opts_;
+  uint32_t my_rank_;
+  uint64_t rng_[4];
+  double ge_enter_bad_ = 0;  // Gilbert-Elliott P(Good -> Bad)
+  double ge_leave_bad_ = 0;  // P(Bad -> Good) = 1 / burst
+  std::vector<uint8_t> ge_bad_;       // per destination rank
+  std::vector<uint32_t> faulty_dsts_;  // sorted; used when links is non-empty
+
+  std::vector<std::unique_ptr<Slot>> pool_;  // owns every slot
+  std::vector<Slot*> free_;
+  std::vector<Slot*> reorder_held_;  // in hold order
+  std::unique_ptr<SlotQueue> delay_q_;
+  std::vector<Slot*> in_inner_;      // handed to inner, recycled after its flush
+  size_t unstamped_ = 0;             // delayed slots waiting for a flush to set their time
+  FaultStats stats_;
+};
+
+}  // namespace ltcc::ldt
