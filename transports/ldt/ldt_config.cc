@@ -44,23 +44,6 @@ bool parse_rank(std::string_view s, uint32_t* out) {
 
 }  // namespace
 
-const char* retx_mode_name(RetxMode m) {
-  switch (m) {
-    case RetxMode::kSelectiveRepeat: return "sr";
-    case RetxMode::kGoBackN: return "gbn";
-  }
-  return "?";
-}
-
-const char* cc_kind_name(CcKind c) {
-  switch (c) {
-    case CcKind::kSwift: return "swift";
-    case CcKind::kAimd: return "aimd";
-    case CcKind::kFixed: return "fixed";
-  }
-  return "?";
-}
-
 uint32_t payload_for_mtu(uint32_t link_mtu) {
   const uint32_t overhead = kIpv4HeaderBytes + kUdpHeaderBytes + static_cast<uint32_t>(kHeaderSize);
   if (link_mtu < overhead + kPayloadAlign) return kPayloadAlign;

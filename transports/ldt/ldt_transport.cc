@@ -1,1 +1,614 @@
-// placeholder
+// LdtTransport: see ldt_transport.h for the design note.
+#include "transports/ldt/ldt_transport.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "src/common/config.h"
+#include "src/common/log.h"
+#include "transports/ldt/ldt_config.h"
+
+namespace ltcc::ldt {
+
+struct LdtTransport::Request {
+  std::atomic<uint32_t> done{0};
+  std::atomic<uint32_t> refs{2};  // the user's and the progress thread's
+  bool is_send = false;
+  uint32_t peer = 0;
+  uint32_t tag = 0;
+  const void* send_buf = nullptr;
+  void* recv_buf = nullptr;
+  uint64_t len = 0;  // send length or receive capacity
+  // Written by the progress thread before `done` is set.
+  Status status;
+  uint64_t bytes = 0;
+};
+
+namespace {
+
+uint64_t clock_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string errno_text(int e) {
+  char buf[128];
+  const char* s = strerror_r(e, buf, sizeof buf);
+  return s ? std::string(s) : std::string("errno ") + std::to_string(e);
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#define LTCC_HAVE_EPOLL_PWAIT2 1
+#endif
+
+}  // namespace
+
+// ---------------------------------------------------------------- creation
+
+Status LdtTransport::options_from_env(LdtTransportOptions* out) {
+  if (!out) return Status(Code::kInvalidArgument, "options_from_env: null output");
+  LdtTransportOptions o;
+  LTCC_CHECK(load_ldt_options(&o.ldt));
+  LTCC_CHECK(load_fault_options(&o.fault));
+  LTCC_CHECK(param_string("LTCC_IFNAME", &o.udp.ifname));
+  uint64_t paths = 0;
+  LTCC_CHECK(param_uint("LTCC_PATHS", &paths));
+  o.udp.paths = static_cast<uint32_t>(paths);
+  LTCC_CHECK(param_bytes("LTCC_SOCKBUF", &o.udp.sockbuf_bytes));
+  LTCC_CHECK(param_duration_ns("LTCC_BUSY_POLL", &o.busy_poll_ns));
+  *out = std::move(o);
+  return Status::ok();
+}
+
+Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint32_t nranks,
+                            uint64_t session_key, std::unique_ptr<LdtTransport>* out) {
+  if (!out) return Status(Code::kInvalidArgument, "ldt transport: null output");
+  if (nranks == 0 || rank >= nranks) {
+    return make_status(Code::kInvalidArgument, "ldt transport: rank %u is not in 0..%u", rank,
+                       nranks == 0 ? 0 : nranks - 1);
+  }
+  try {
+    std::unique_ptr<LdtTransport> t(new LdtTransport());
+    t->opts_ = opts;
+    t->rank_ = rank;
+    t->nranks_ = nranks;
+    if (t->opts_.rx_budget == 0) t->opts_.rx_budget = 256;
+    LTCC_CHECK(UdpWire::create(opts.udp, &t->udp_));
+    t->link_mtu_ = t->udp_->link_mtu();
+    t->local_address_ = t->udp_->local_address();
+
+    LdtOptions& lo = t->opts_.ldt;
+    if (lo.payload_size == 0) lo.payload_size = payload_for_mtu(t->link_mtu_);
+    if (lo.payload_size == 0 || lo.payload_size > kMaxPayload) {
+      return make_status(Code::kInvalidArgument,
+                         "ldt transport: payload size %u bytes is not in 1..%zu (link mtu %u)",
+                         lo.payload_size, kMaxPayload, t->link_mtu_);
+    }
+    if (lo.paths < t->udp_->paths()) lo.paths = t->udp_->paths();
+
+    if (opts.fault.any()) {
+      t->fault_ = std::make_unique<FaultWire>(t->udp_.get(), opts.fault, rank);
+      t->wire_ = t->fault_.get();
+    } else {
+      t->wire_ = t->udp_.get();
+    }
+    t->sink_.wire = t->wire_;
+    t->engine_ = std::make_unique<Engine>(lo, rank, nranks, session_key, &t->sink_);
+
+    t->event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (t->event_fd_ < 0) {
+      return make_status(Code::kSystemError, "ldt transport: eventfd failed: %s",
+                         errno_text(errno).c_str());
+    }
+    t->epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (t->epoll_fd_ < 0) {
+      return make_status(Code::kSystemError, "ldt transport: epoll_create1 failed: %s",
+                         errno_text(errno).c_str());
+    }
+    std::vector<int> fds = t->wire_->fds();
+    fds.push_back(t->event_fd_);
+#ifdef LTCC_HAVE_EPOLL_PWAIT2
+    {
+      epoll_event ev;
+      timespec zero{0, 0};
+      if (::epoll_pwait2(t->epoll_fd_, &ev, 1, &zero, nullptr) < 0 && errno == ENOSYS) {
+        t->use_pwait2_ = false;
+      }
+    }
+#else
+    t->use_pwait2_ = false;
+#endif
+    if (!t->use_pwait2_) {
+      t->timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+      if (t->timer_fd_ < 0) {
+        return make_status(Code::kSystemError, "ldt transport: timerfd_create failed: %s",
+                           errno_text(errno).c_str());
+      }
+      fds.push_back(t->timer_fd_);
+    }
+    for (int fd : fds) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.fd = fd;
+      if (::epoll_ctl(t->epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return make_status(Code::kSystemError, "ldt transport: epoll_ctl(add fd %d) failed: %s", fd,
+                           errno_text(errno).c_str());
+      }
+    }
+    LTCC_INFO(kInit,
+              "ldt transport: rank %u/%u at %s, retx %s, cc %s, payload %u B (link mtu %u), "
+              "%u path(s), faults %s, busy poll %llu ns, sleep via %s",
+              rank, nranks, t->local_address_.c_str(), retx_mode_name(lo.retx), cc_kind_name(lo.cc),
+              lo.payload_size, t->link_mtu_, t->udp_->paths(), t->fault_ ? "on" : "off",
+              static_cast<unsigned long long>(t->opts_.busy_poll_ns),
+              t->use_pwait2_ ? "epoll_pwait2" : "epoll_wait+timerfd");
+    *out = std::move(t);
+    return Status::ok();
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kSystemError, "ldt transport: out of memory during creation");
+  } catch (const std::exception& e) {
+    return make_status(Code::kInternalError, "ldt transport: creation failed: %s", e.what());
+  }
+}
+
+LdtTransport::~LdtTransport() {
+  abort(make_status(Code::kInvalidUsage, "rank %u: transport destroyed with the operation pending",
+                    rank_));
+  // The thread is joined: nothing else touches the engine or the fds now.
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (event_fd_ >= 0) ::close(event_fd_);
+  if (timer_fd_ >= 0) ::close(timer_fd_);
+  engine_.reset();
+  fault_.reset();
+  udp_.reset();  // closes the sockets
+}
+
+Status LdtTransport::set_peer_address(uint32_t rank, const std::string& addr) {
+  if (rank >= nranks_) {
+    return make_status(Code::kInvalidArgument,
+                       "ldt transport: set_peer_address for rank %u, but there are %u ranks", rank,
+                       nranks_);
+  }
+  Status st;
+  try {
+    run_control([&] { st = udp_->set_peer(rank, addr); });
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kSystemError, "ldt transport: out of memory in set_peer_address");
+  }
+  return st;
+}
+
+Status LdtTransport::start() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (started_) return Status(Code::kInvalidUsage, "ldt transport: start() called twice");
+  if (finished_) {
+    return make_status(Code::kInvalidUsage, "ldt transport: start() after abort: %s",
+                       abort_status_.message().c_str());
+  }
+  try {
+    thread_ = std::thread([this] { progress_main(); });
+  } catch (const std::exception& e) {
+    return make_status(Code::kSystemError, "ldt transport: cannot start the progress thread: %s",
+                       e.what());
+  }
+  thread_id_ = thread_.get_id();  // under mu_: readers take mu_ or follow it
+  started_ = true;
+  return Status::ok();
+}
+
+// ------------------------------------------------------------ user threads
+
+Status LdtTransport::submit(Submission&& s) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (finished_ || !abort_status_.is_ok()) {
+      return make_status(abort_status_.is_ok() ? Code::kInvalidUsage : abort_status_.code(),
+                         "rank %u: transport is stopped: %s", rank_,
+                         abort_status_.is_ok() ? "no reason given" : abort_status_.message().c_str());
+    }
+    queue_.push_back(std::move(s));
+    has_work_.store(true, std::memory_order_seq_cst);
+  }
+  // Ring only when the progress thread sleeps (or is about to): see sleep_pt.
+  if (sleeping_.load(std::memory_order_seq_cst)) {
+    uint64_t one = 1;
+    ssize_t r = ::write(event_fd_, &one, sizeof one);
+    (void)r;  // EAGAIN: the counter is already non-zero, so it is awake anyway
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return Status::ok();
+}
+
+Status LdtTransport::isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len,
+                           Request** out) {
+  if (!out) return Status(Code::kInvalidArgument, "isend: null request output");
+  if (peer >= nranks_) {
+    return make_status(Code::kInvalidArgument, "isend from rank %u to rank %u: only %u ranks",
+                       rank_, peer, nranks_);
+  }
+  if (!buf && len > 0) {
+    return make_status(Code::kInvalidArgument, "isend from rank %u to rank %u: null buffer of %llu bytes",
+                       rank_, peer, static_cast<unsigned long long>(len));
+  }
+  Request* r = new (std::nothrow) Request();
+  if (!r) return Status(Code::kSystemError, "isend: out of memory");
+  r->is_send = true;
+  r->peer = peer;
+  r->tag = tag;
+  r->send_buf = buf;
+  r->len = len;
+  Status st;
+  try {
+    st = submit(Submission{Submission::Kind::kSend, r, {}});
+  } catch (const std::bad_alloc&) {
+    st = Status(Code::kSystemError, "isend: out of memory");
+  }
+  if (!st.is_ok()) {
+    delete r;
+    return st;
+  }
+  *out = r;
+  return Status::ok();
+}
+
+Status LdtTransport::irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity,
+                           Request** out) {
+  if (!out) return Status(Code::kInvalidArgument, "irecv: null request output");
+  if (peer >= nranks_) {
+    return make_status(Code::kInvalidArgument, "irecv on rank %u from rank %u: only %u ranks",
+                       rank_, peer, nranks_);
+  }
+  if (!buf && capacity > 0) {
+    return make_status(Code::kInvalidArgument,
+                       "irecv on rank %u from rank %u: null buffer of %llu bytes", rank_, peer,
+                       static_cast<unsigned long long>(capacity));
+  }
+  Request* r = new (std::nothrow) Request();
+  if (!r) return Status(Code::kSystemError, "irecv: out of memory");
+  r->is_send = false;
+  r->peer = peer;
+  r->tag = tag;
+  r->recv_buf = buf;
+  r->len = capacity;
+  Status st;
+  try {
+    st = submit(Submission{Submission::Kind::kRecv, r, {}});
+  } catch (const std::bad_alloc&) {
+    st = Status(Code::kSystemError, "irecv: out of memory");
+  }
+  if (!st.is_ok()) {
+    delete r;
+    return st;
+  }
+  *out = r;
+  return Status::ok();
+}
+
+Status LdtTransport::test(Request* req, bool* done) {
+  if (!req || !done) return Status(Code::kInvalidArgument, "test: null request or output");
+  *done = req->done.load(std::memory_order_acquire) != 0;
+  return Status::ok();
+}
+
+Status LdtTransport::wait(Request* req) {
+  uint64_t bytes = 0;
+  return wait(req, &bytes);
+}
+
+Status LdtTransport::wait(Request* req, uint64_t* bytes) {
+  if (!req) return Status(Code::kInvalidArgument, "wait: null request");
+  while (req->done.load(std::memory_order_acquire) == 0) {
+    req->done.wait(0, std::memory_order_acquire);  // futex; no spinning
+  }
+  Status st = req->status;
+  if (bytes) *bytes = req->bytes;
+  drop_ref(req);
+  return st;
+}
+
+void LdtTransport::release(Request* req) {
+  if (req) drop_ref(req);
+}
+
+void LdtTransport::drop_ref(Request* req) {
+  if (req->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete req;
+}
+
+void LdtTransport::complete_request(Request* req, const Status& st, uint64_t bytes) {
+  req->status = st;
+  req->bytes = bytes;
+  req->done.store(1, std::memory_order_release);
+  req->done.notify_all();
+  drop_ref(req);  // after notify: the user may free it as soon as it sees done
+}
+
+void LdtTransport::run_control(const std::function<void()>& fn) {
+  struct Done {
+    std::atomic<uint32_t> flag{0};
+  };
+  auto done = std::make_shared<Done>();
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (!started_ || finished_ || on_progress_thread()) {
+      // No progress thread owns the engine: run here, under mu_, which both
+      // start() and the exiting thread take before touching it.
+      fn();
+      return;
+    }
+    queue_.push_back(Submission{Submission::Kind::kControl, nullptr, [&fn, done] {
+                                  fn();
+                                  done->flag.store(1, std::memory_order_release);
+                                  done->flag.notify_all();
+                                }});
+    has_work_.store(true, std::memory_order_seq_cst);
+  }
+  uint64_t one = 1;
+  ssize_t r = ::write(event_fd_, &one, sizeof one);
+  (void)r;
+  while (done->flag.load(std::memory_order_acquire) == 0) {
+    done->flag.wait(0, std::memory_order_acquire);
+  }
+}
+
+Status LdtTransport::snapshot_stats(LdtTransportStats* out) {
+  if (!out) return Status(Code::kInvalidArgument, "snapshot_stats: null output");
+  try {
+    LdtTransportStats s;
+    run_control([&] { fill_stats_pt(&s); });
+    s.wakeups = wakeups_.load(std::memory_order_relaxed);
+    *out = std::move(s);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kSystemError, "snapshot_stats: out of memory");
+  }
+  return Status::ok();
+}
+
+void LdtTransport::abort(const Status& why) {
+  Status reason = why.is_ok() ? make_status(Code::kInvalidUsage, "rank %u: transport aborted", rank_)
+                              : why;
+  bool thread_running = false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (abort_status_.is_ok()) abort_status_ = reason;
+    if (!started_ && !finished_) {
+      finished_ = true;
+      fail_queued(queue_, abort_status_);
+    }
+    thread_running = started_;
+  }
+  if (thread_running) stop_thread();
+}
+
+void LdtTransport::stop_thread() {
+  stop_.store(true, std::memory_order_seq_cst);
+  uint64_t one = 1;
+  ssize_t r = ::write(event_fd_, &one, sizeof one);
+  (void)r;
+  if (on_progress_thread()) return;  // cannot join itself; it exits on its own
+  std::lock_guard<std::mutex> lk(join_mu_);
+  if (thread_.joinable()) thread_.join();
+}
+
+bool LdtTransport::on_progress_thread() const { return std::this_thread::get_id() == thread_id_; }
+
+// ---------------------------------------------------------- progress thread
+
+void LdtTransport::fail_queued(std::vector<Submission>& q, const Status& why) {
+  // Caller holds mu_ and no progress thread is running the engine.
+  for (Submission& s : q) {
+    if (s.kind == Submission::Kind::kControl) {
+      s.fn();
+    } else {
+      complete_request(s.req, why, 0);
+    }
+  }
+  q.clear();
+}
+
+void LdtTransport::handle_submissions_pt(uint64_t now) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    drained_.swap(queue_);
+    has_work_.store(false, std::memory_order_relaxed);
+  }
+  for (Submission& s : drained_) {
+    switch (s.kind) {
+      case Submission::Kind::kSend: {
+        Request* r = s.req;
+        Status st = engine_->post_send(r->peer, r->tag, r->send_buf, r->len,
+                                       reinterpret_cast<uint64_t>(r), now);
+        if (st.is_ok()) {
+          ++outstanding_;
+        } else {
+          complete_request(r, st, 0);
+        }
+        break;
+      }
+      case Submission::Kind::kRecv: {
+        Request* r = s.req;
+        Status st = engine_->post_recv(r->peer, r->tag, r->recv_buf, r->len,
+                                       reinterpret_cast<uint64_t>(r), now);
+        if (st.is_ok()) {
+          ++outstanding_;
+        } else {
+          complete_request(r, st, 0);
+        }
+        break;
+      }
+      case Submission::Kind::kControl:
+        s.fn();
+        break;
+    }
+  }
+  drained_.clear();
+}
+
+void LdtTransport::deliver_completions_pt() {
+  std::vector<Completion>& cs = engine_->completions();
+  for (const Completion& c : cs) {
+    Request* r = reinterpret_cast<Request*>(c.cookie);
+    if (!r) continue;
+    if (outstanding_ > 0) --outstanding_;
+    complete_request(r, c.status, c.bytes);
+  }
+  cs.clear();
+}
+
+void LdtTransport::fill_stats_pt(LdtTransportStats* out) const {
+  out->engine = engine_->stats();
+  out->peers.resize(nranks_);
+  for (uint32_t p = 0; p < nranks_; ++p) out->peers[p] = engine_->conn_stats(p);
+  out->wire = udp_->stats();
+  out->fault_enabled = fault_ != nullptr;
+  if (fault_) out->fault = fault_->stats();
+  out->loop_iterations = loop_iterations_;
+  out->sleeps = sleeps_;
+  out->idle_due = idle_due_;
+}
+
+bool LdtTransport::sleep_pt(uint64_t now, uint64_t deadline) {
+  // Dekker with submit(): we publish "sleeping" then look for work; a user
+  // publishes work then looks for "sleeping". One of us sees the other.
+  sleeping_.store(true, std::memory_order_seq_cst);
+  if (has_work_.load(std::memory_order_seq_cst) || stop_.load(std::memory_order_seq_cst)) {
+    sleeping_.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  ++sleeps_;
+  epoll_event evs[16];
+  int n = 0;
+  uint64_t wait_ns = deadline > now ? deadline - now : 0;
+  if (use_pwait2_) {
+#ifdef LTCC_HAVE_EPOLL_PWAIT2
+    timespec ts;
+    ts.tv_sec = static_cast<time_t>(wait_ns / 1'000'000'000ull);
+    ts.tv_nsec = static_cast<long>(wait_ns % 1'000'000'000ull);
+    n = ::epoll_pwait2(epoll_fd_, evs, 16, deadline == UINT64_MAX ? nullptr : &ts, nullptr);
+#endif
+  } else {
+    itimerspec its{};
+    if (deadline != UINT64_MAX) {
+      if (wait_ns == 0) wait_ns = 1;
+      its.it_value.tv_sec = static_cast<time_t>(wait_ns / 1'000'000'000ull);
+      its.it_value.tv_nsec = static_cast<long>(wait_ns % 1'000'000'000ull);
+    }
+    ::timerfd_settime(timer_fd_, 0, &its, nullptr);  // zero disarms
+    n = ::epoll_wait(epoll_fd_, evs, 16, -1);
+  }
+  sleeping_.store(false, std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) {
+    int fd = evs[i].data.fd;
+    if (fd == event_fd_ || fd == timer_fd_) {
+      uint64_t v;
+      ssize_t r = ::read(fd, &v, sizeof v);
+      (void)r;
+    }
+  }
+  return true;
+}
+
+void LdtTransport::progress_main() {
+  set_log_rank(static_cast<int>(rank_));
+  uint64_t now = clock_ns();
+  const Wire::RxFn on_rx = [this, &now](const uint8_t* data, size_t len) {
+    engine_->on_datagram(data, len, now);
+  };
+  try {
+    bool idle = false;
+    uint64_t idle_since = 0;
+    bool logged_idle_due = false;
+    while (!stop_.load(std::memory_order_acquire)) {
+      now = clock_ns();
+      ++loop_iterations_;
+      bool did = false;
+      if (wire_->receive(now, opts_.rx_budget, on_rx) > 0) did = true;
+      if (has_work_.load(std::memory_order_acquire)) {
+        handle_submissions_pt(now);
+        did = true;
+      }
+      uint64_t emitted_before = sink_.emitted;
+      engine_->poll(now);
+      if (sink_.emitted != emitted_before) did = true;
+      wire_->flush(now);  // before completions: send buffers are released below
+      if (!engine_->completions().empty()) {
+        deliver_completions_pt();
+        did = true;
+      }
+      if (did) {
+        idle = false;
+        continue;
+      }
+      uint64_t deadline = engine_->next_deadline();
+      uint64_t wd = wire_->next_deadline();
+      if (wd < deadline) deadline = wd;
+      if (!idle) {
+        idle = true;
+        idle_since = now;
+      }
+      if (now - idle_since < opts_.busy_poll_ns && deadline > now) {
+        cpu_relax();
+        continue;
+      }
+      if (deadline <= now) {
+        // The engine says work is due, yet poll() did nothing: do not spin
+        // (other ranks may share this core); nap briefly and look again.
+        ++idle_due_;
+        if (!logged_idle_due) {
+          logged_idle_due = true;
+          LTCC_INFO(kNet, "rank %u: engine deadline is due but poll() did nothing; napping 20 us "
+                    "(logged once)", rank_);
+        }
+        if (now - idle_since < opts_.busy_poll_ns) continue;
+        deadline = now + 20'000;
+      }
+      sleep_pt(now, deadline);
+      idle = false;
+    }
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (abort_status_.is_ok()) {
+      abort_status_ = make_status(Code::kInternalError, "rank %u: progress thread failed: %s",
+                                  rank_, e.what());
+    }
+  }
+  // Exit: fail everything still pending with the abort reason.
+  Status why;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    why = abort_status_.is_ok()
+              ? make_status(Code::kInvalidUsage, "rank %u: transport stopped", rank_)
+              : abort_status_;
+  }
+  try {
+    engine_->fail_all(why);
+    wire_->flush(clock_ns());
+    deliver_completions_pt();
+  } catch (const std::exception& e) {
+    LTCC_WARN(kNet, "rank %u: failing pending operations threw: %s", rank_, e.what());
+  }
+  if (outstanding_ != 0) {
+    LTCC_WARN(kNet, "rank %u: %llu request(s) were not completed by fail_all (engine bug); "
+              "their waiters would hang", rank_, static_cast<unsigned long long>(outstanding_));
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  finished_ = true;
+  fail_queued(queue_, why);
+}
+
+}  // namespace ltcc::ldt

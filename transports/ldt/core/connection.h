@@ -202,6 +202,7 @@ class Connection {
   uint64_t last_progress_ = 0;         // last time an ACK delivered something
   uint64_t last_heard_ = 0;            // last valid packet of any type from peer
   uint32_t rto_count_ = 0;             // consecutive timeouts without progress
+  uint32_t peer_dups_ = 0;             // receiver's duplicate count, last ACK
 
   // ---- receive side ----
   std::vector<uint64_t> rx_bits_;      // ring bitmap of received PSNs

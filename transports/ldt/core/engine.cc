@@ -7,17 +7,6 @@
 
 namespace ltcc::ldt {
 
-const char* retx_mode_name(RetxMode m) { return m == RetxMode::kGoBackN ? "gbn" : "sr"; }
-
-const char* cc_kind_name(CcKind c) {
-  switch (c) {
-    case CcKind::kSwift: return "swift";
-    case CcKind::kAimd: return "aimd";
-    case CcKind::kFixed: return "fixed";
-  }
-  return "?";
-}
-
 Engine::Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t session_key,
                PacketSink* sink)
     : opts_(opts), rank_(rank), nranks_(nranks), session_key_(session_key), sink_(sink),

@@ -220,6 +220,15 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now) {
     return;
   }
   // Which copy of echo_psn arrived? Its timestamp tells (no clock sync).
+  // DSACK-style: every duplicate the receiver saw was a retransmission (or a
+  // network duplicate) that did not need to be sent.
+  if (h.type == PacketType::kAck) {
+    const uint32_t dups = h.ack.dup_pkts - peer_dups_;
+    if (dups < (1u << 31)) {
+      st_.spurious_retx += dups;
+      peer_dups_ = h.ack.dup_pkts;
+    }
+  }
   const uint64_t echo = h.ack.echo_psn;
   const bool echo_valid = h.timestamp_ns <= now && echo >= snd_una_ && echo < snd_nxt_;
   uint64_t echo_xmit_seq = 0;
@@ -227,7 +236,8 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now) {
     const TxPkt& p = pkt(echo);
     if (p.state != PktState::kFree && p.state != PktState::kDelivered && p.retx > 0 &&
         h.timestamp_ns < p.xmit_ts) {
-      ++st_.spurious_retx;  // the original arrived; our retransmission was not needed
+      // The original arrived after we resent it: reordering, not loss.
+      // Widen the reorder window (RFC 8985 does this on DSACK).
       reo_mult_ = std::min<uint32_t>(reo_mult_ + 1, 8);
     } else if (p.state != PktState::kFree && h.timestamp_ns == p.xmit_ts) {
       echo_xmit_seq = p.xmit_seq;

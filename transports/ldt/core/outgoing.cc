@@ -145,6 +145,7 @@ void Connection::send_ack_st(uint64_t now) {
   h.ack.echo_psn = echo_psn_;
   h.ack.ack_delay_ns = now >= echo_arrival_ ? now - echo_arrival_ : 0;
   h.ack.rwnd_pkts = static_cast<uint32_t>(window_);
+  h.ack.dup_pkts = static_cast<uint32_t>(st_.duplicate_pkts);
   encode(h, scratch_.data());
   OutPacket out;
   out.peer = peer_;

@@ -55,7 +55,7 @@ struct ConnStats {
   uint64_t retx_pkts = 0;           // retransmissions (all causes)
   uint64_t retx_bytes = 0;
   uint64_t lost_pkts = 0;           // declared lost (RACK, NACK rewind or RTO)
-  uint64_t spurious_retx = 0;       // retransmitted, but the original arrived
+  uint64_t spurious_retx = 0;       // duplicates the receiver reported (DSACK-style)
   uint64_t tlp_probes = 0;
   uint64_t rto_fired = 0;
   uint64_t nacks_received = 0;

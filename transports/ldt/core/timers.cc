@@ -124,9 +124,9 @@ void Connection::check_liveness_st(uint64_t now) {
   if (sending && has_outstanding() && now - last_progress_ >= opts_.peer_timeout_ns) {
     if (now - last_heard_ < opts_.peer_timeout_ns) {
       fail(make_status(Code::kTimeout,
-                       "rank %u: rank %u is alive but accepted no data for %.1f s (%llu packets "
-                       "unacknowledged; is its receive posted?)",
-                       engine_->rank_, peer_, t,
+                       "rank %u: rank %u accepted no data for %.1f s although it was heard "
+                       "%.3f s ago (%llu packets unacknowledged; is its receive posted?)",
+                       engine_->rank_, peer_, t, static_cast<double>(now - last_heard_) / 1e9,
                        static_cast<unsigned long long>(snd_nxt_ - snd_una_)));
     } else {
       fail(make_status(Code::kRemoteError,

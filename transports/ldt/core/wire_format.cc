@@ -55,6 +55,7 @@ void encode(const Header& h, uint8_t* out) {
       put_u64(out + 48, h.ack.echo_psn);
       put_u64(out + 56, h.ack.ack_delay_ns);
       put_u32(out + 64, h.ack.rwnd_pkts);
+      put_u32(out + 68, h.ack.dup_pkts);
       break;
     case PacketType::kProbe:
     case PacketType::kProbeAck:
@@ -122,7 +123,8 @@ DecodeError decode(const uint8_t* buf, size_t len, Header* out, bool verify_payl
       h.ack.echo_psn = get_u64(buf + 48);
       h.ack.ack_delay_ns = get_u64(buf + 56);
       h.ack.rwnd_pkts = get_u32(buf + 64);
-      if (!all_zero(buf + 68, 12)) return DecodeError::kBadField;
+      h.ack.dup_pkts = get_u32(buf + 68);
+      if (!all_zero(buf + 72, 8)) return DecodeError::kBadField;
       if (h.payload_len % 8 != 0 || h.payload_len > kMaxSackBytes) return DecodeError::kBadLength;
       if (h.type == PacketType::kNack && h.payload_len != 0) return DecodeError::kBadLength;
       if (h.flags & (kFlagRetransmit | kFlagTailProbe | kFlagAckRequest))

@@ -36,7 +36,10 @@
 //              56 ack_delay_ns u64 (receiver hold time of echo_psn; the sender
 //                 subtracts it from the RTT sample)
 //              64 rwnd_pkts u32 (receiver window, packets beyond cum ack)
-//              68 reserved u32, 72 reserved u64 (0)
+//              68 dup_pkts u32 (duplicate DATA packets this receiver has seen
+//                 on the connection, wrapping: the sender's DSACK-style
+//                 evidence of unnecessary retransmissions)
+//              72 reserved u64 (0)
 //              payload: SACK bitmap, bit i set <=> PSN psn+1+i was received;
 //              a multiple of 8 bytes, at most kMaxSackBytes.
 //  PROBE / PROBE_ACK:
@@ -84,6 +87,7 @@ struct AckBody {
   uint64_t echo_psn = 0;
   uint64_t ack_delay_ns = 0;
   uint32_t rwnd_pkts = 0;
+  uint32_t dup_pkts = 0;
 };
 
 struct ProbeBody {

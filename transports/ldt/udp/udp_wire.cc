@@ -1,1 +1,374 @@
-// placeholder
+// UdpWire: see udp_wire.h for the design note.
+#include "transports/ldt/udp/udp_wire.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "src/common/log.h"
+
+namespace ltcc::ldt {
+
+namespace {
+
+constexpr uint32_t kDefaultMtu = 1500;
+
+std::string errno_text(int e) {
+  char buf[128];
+  // GNU strerror_r may return a static string instead of filling buf.
+  const char* s = strerror_r(e, buf, sizeof buf);
+  return s ? std::string(s) : std::string("errno ") + std::to_string(e);
+}
+
+std::string ip_text(in_addr a) {
+  char buf[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+// MTU of interface `name` via SIOCGIFMTU; 0 when it cannot be read.
+uint32_t interface_mtu(const char* name) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  uint32_t mtu = 0;
+  if (::ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0) mtu = static_cast<uint32_t>(ifr.ifr_mtu);
+  ::close(fd);
+  return mtu;
+}
+
+// Resolves the bind address and the link MTU from the options.
+Status resolve_address(const UdpWireOptions& opts, in_addr* addr, uint32_t* mtu) {
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) != 0) {
+    return make_status(Code::kSystemError, "udp wire: getifaddrs failed: %s",
+                       errno_text(errno).c_str());
+  }
+  Status st;
+  in_addr a{};
+  std::string ifname;
+  if (!opts.ifname.empty()) {
+    std::string names;
+    bool found = false;
+    for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+      if (names.find(std::string(i->ifa_name) + " ") == std::string::npos) {
+        names += i->ifa_name;
+        names += " ";
+      }
+      if (!found && opts.ifname == i->ifa_name) {
+        sockaddr_in sin;
+        std::memcpy(&sin, i->ifa_addr, sizeof sin);
+        a = sin.sin_addr;
+        found = true;
+      }
+    }
+    if (!found) {
+      st = make_status(Code::kInvalidArgument,
+                       "udp wire: interface '%s' (LTCC_IFNAME) has no IPv4 address; interfaces "
+                       "with one: %s",
+                       opts.ifname.c_str(), names.empty() ? "none" : names.c_str());
+    }
+    ifname = opts.ifname;
+  } else {
+    if (::inet_pton(AF_INET, opts.bind_address.c_str(), &a) != 1) {
+      st = make_status(Code::kInvalidArgument,
+                       "udp wire: bind address '%s' is not an IPv4 address (expected a.b.c.d)",
+                       opts.bind_address.c_str());
+    } else {
+      for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+        sockaddr_in sin;
+        std::memcpy(&sin, i->ifa_addr, sizeof sin);
+        if (sin.sin_addr.s_addr == a.s_addr) {
+          ifname = i->ifa_name;
+          break;
+        }
+      }
+      // 127.0.0.0/8 is all on the loopback interface.
+      if (ifname.empty() && (ntohl(a.s_addr) >> 24) == 127) ifname = "lo";
+    }
+  }
+  ::freeifaddrs(ifs);
+  if (!st.is_ok()) return st;
+  uint32_t m = ifname.empty() ? 0 : interface_mtu(ifname.c_str());
+  *addr = a;
+  *mtu = m ? m : kDefaultMtu;
+  LTCC_INFO(kNet, "udp wire: bind %s (interface %s, mtu %u)", ip_text(a).c_str(),
+            ifname.empty() ? "unknown" : ifname.c_str(), *mtu);
+  return Status::ok();
+}
+
+// Sets SO_SNDBUF/SO_RCVBUF: the *FORCE variants first (they pass
+// net.core.[rw]mem_max when we have CAP_NET_ADMIN), the plain ones otherwise.
+void set_buffer(int fd, int force_opt, int plain_opt, uint64_t bytes) {
+  if (bytes == 0) return;
+  int v = bytes > static_cast<uint64_t>(INT32_MAX / 2) ? INT32_MAX / 2 : static_cast<int>(bytes);
+  if (::setsockopt(fd, SOL_SOCKET, force_opt, &v, sizeof v) == 0) return;
+  (void)::setsockopt(fd, SOL_SOCKET, plain_opt, &v, sizeof v);
+}
+
+uint64_t get_buffer(int fd, int opt) {
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (::getsockopt(fd, SOL_SOCKET, opt, &v, &len) != 0) return 0;
+  return static_cast<uint64_t>(v);
+}
+
+}  // namespace
+
+Status UdpWire::create(const UdpWireOptions& opts, std::unique_ptr<UdpWire>* out) {
+  if (opts.paths < 1 || opts.paths > kMaxPaths) {
+    return make_status(Code::kInvalidArgument, "udp wire: %u paths requested (LTCC_PATHS); expected 1..%u",
+                       opts.paths, kMaxPaths);
+  }
+  std::unique_ptr<UdpWire> w(new UdpWire());
+  LTCC_CHECK(resolve_address(opts, &w->addr_, &w->link_mtu_));
+
+  for (uint32_t p = 0; p < opts.paths; ++p) {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      return make_status(Code::kSystemError, "udp wire: socket() for path %u failed: %s", p,
+                         errno_text(errno).c_str());
+    }
+    w->socks_.push_back(fd);  // closed by ~UdpWire on any error below
+    set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, opts.sockbuf_bytes);
+    set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.sockbuf_bytes);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr = w->addr_;
+    sin.sin_port = 0;
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin) != 0) {
+      return make_status(Code::kSystemError, "udp wire: bind(%s) for path %u failed: %s",
+                         ip_text(w->addr_).c_str(), p, errno_text(errno).c_str());
+    }
+    socklen_t len = sizeof sin;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) != 0) {
+      return make_status(Code::kSystemError, "udp wire: getsockname for path %u failed: %s", p,
+                         errno_text(errno).c_str());
+    }
+    w->ports_.push_back(ntohs(sin.sin_port));
+  }
+  w->sndbuf_ = get_buffer(w->socks_[0], SO_SNDBUF);
+  w->rcvbuf_ = get_buffer(w->socks_[0], SO_RCVBUF);
+  LTCC_INFO(kNet, "udp wire: %zu socket(s) at %s; socket buffers requested %llu B, got sndbuf %llu B "
+            "rcvbuf %llu B (as reported by the kernel)",
+            w->socks_.size(), w->local_address().c_str(),
+            static_cast<unsigned long long>(opts.sockbuf_bytes),
+            static_cast<unsigned long long>(w->sndbuf_),
+            static_cast<unsigned long long>(w->rcvbuf_));
+
+  // Transmit batches: the iovecs and message headers point into the batch.
+  w->tx_.reset(new TxBatch[w->socks_.size()]);
+  for (size_t s = 0; s < w->socks_.size(); ++s) {
+    TxBatch& b = w->tx_[s];
+    std::memset(b.msgs, 0, sizeof b.msgs);
+    for (size_t i = 0; i < kBatch; ++i) {
+      b.iov[i][0].iov_base = b.hdr[i];
+      b.iov[i][0].iov_len = 0;
+      b.iov[i][1].iov_base = nullptr;
+      b.iov[i][1].iov_len = 0;
+      b.msgs[i].msg_hdr.msg_iov = b.iov[i];
+      b.msgs[i].msg_hdr.msg_iovlen = 2;
+      b.msgs[i].msg_hdr.msg_name = &b.dst[i];
+      b.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    }
+    b.count = 0;
+  }
+  // Receive buffers.
+  w->rx_buf_.resize(kBatch * kRxBufSize);
+  w->rx_iov_.resize(kBatch);
+  w->rx_msgs_.resize(kBatch);
+  for (size_t i = 0; i < kBatch; ++i) {
+    w->rx_iov_[i].iov_base = w->rx_buf_.data() + i * kRxBufSize;
+    w->rx_iov_[i].iov_len = kRxBufSize;
+    std::memset(&w->rx_msgs_[i], 0, sizeof(mmsghdr));
+    w->rx_msgs_[i].msg_hdr.msg_iov = &w->rx_iov_[i];
+    w->rx_msgs_[i].msg_hdr.msg_iovlen = 1;
+  }
+  *out = std::move(w);
+  return Status::ok();
+}
+
+UdpWire::~UdpWire() {
+  for (int fd : socks_) ::close(fd);
+}
+
+std::string UdpWire::local_address() const {
+  in_addr a = addr_;
+  // A wildcard bind cannot be dialled; advertise loopback (single host only).
+  if (a.s_addr == htonl(INADDR_ANY)) a.s_addr = htonl(INADDR_LOOPBACK);
+  std::string s = ip_text(a) + ":";
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(ports_[i]);
+  }
+  return s;
+}
+
+Status UdpWire::set_peer(uint32_t rank, const std::string& addr) {
+  constexpr uint32_t kMaxRank = 1u << 24;
+  if (rank >= kMaxRank) {
+    return make_status(Code::kInvalidArgument, "udp wire: peer rank %u is out of range (max %u)",
+                       rank, kMaxRank - 1);
+  }
+  auto bad = [&](const char* why) {
+    return make_status(Code::kInvalidArgument,
+                       "udp wire: address of rank %u '%s' is malformed: %s (expected "
+                       "a.b.c.d:port[,port...])",
+                       rank, addr.c_str(), why);
+  };
+  size_t colon = addr.find(':');
+  if (colon == std::string::npos) return bad("no ':' after the IP address");
+  std::string ip = addr.substr(0, colon);
+  in_addr a{};
+  if (::inet_pton(AF_INET, ip.c_str(), &a) != 1) return bad("not an IPv4 address");
+  std::vector<sockaddr_in> dsts;
+  size_t pos = colon + 1;
+  if (pos >= addr.size()) return bad("no port");
+  while (pos <= addr.size()) {
+    size_t end = addr.find(',', pos);
+    if (end == std::string::npos) end = addr.size();
+    if (end == pos) return bad("empty port");
+    if (end - pos > 5) return bad("port out of range");
+    uint32_t port = 0;
+    for (size_t i = pos; i < end; ++i) {
+      char c = addr[i];
+      if (c < '0' || c > '9') return bad("port is not a number");
+      port = port * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (port == 0 || port > 65535) return bad("port out of range 1..65535");
+    if (dsts.size() >= kMaxPaths) return bad("more than 64 ports");
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr = a;
+    sin.sin_port = htons(static_cast<uint16_t>(port));
+    dsts.push_back(sin);
+    pos = end + 1;
+  }
+  if (peers_.size() <= rank) peers_.resize(rank + 1);
+  peers_[rank].ports = std::move(dsts);
+  peers_[rank].set = true;
+  LTCC_INFO(kNet, "udp wire: rank %u is at %s", rank, addr.c_str());
+  return Status::ok();
+}
+
+bool UdpWire::has_peer(uint32_t rank) const { return rank < peers_.size() && peers_[rank].set; }
+
+void UdpWire::emit(const OutPacket& pkt) {
+  if (pkt.peer >= peers_.size() || !peers_[pkt.peer].set || pkt.header_len > kMaxHeaderLen) {
+    ++stats_.tx_dropped;
+    if (!logged_no_peer_) {
+      logged_no_peer_ = true;
+      LTCC_WARN(kNet, "udp wire: dropping a packet to rank %u: %s (logged once)", pkt.peer,
+                pkt.header_len > kMaxHeaderLen ? "header too long" : "address unknown");
+    }
+    return;
+  }
+  const Peer& peer = peers_[pkt.peer];
+  size_t s = pkt.path % socks_.size();
+  TxBatch& b = tx_[s];
+  size_t i = b.count;
+  std::memcpy(b.hdr[i], pkt.header, pkt.header_len);
+  b.iov[i][0].iov_len = pkt.header_len;
+  b.iov[i][1].iov_base = const_cast<uint8_t*>(pkt.payload);
+  b.iov[i][1].iov_len = pkt.payload_len;
+  b.msgs[i].msg_hdr.msg_iovlen = pkt.payload_len ? 2 : 1;
+  b.dst[i] = peer.ports[pkt.path % peer.ports.size()];
+  if (++b.count == kBatch) flush_socket(s);
+}
+
+void UdpWire::flush(uint64_t /*now*/) {
+  for (size_t s = 0; s < socks_.size(); ++s) {
+    if (tx_[s].count) flush_socket(s);
+  }
+}
+
+void UdpWire::flush_socket(size_t s) {
+  TxBatch& b = tx_[s];
+  size_t i = 0;
+  const size_t n = b.count;
+  while (i < n) {
+    ++stats_.syscalls;
+    int r = ::sendmmsg(socks_[s], b.msgs + i, static_cast<unsigned>(n - i), 0);
+    if (r > 0) {
+      for (size_t k = i; k < i + static_cast<size_t>(r); ++k) {
+        stats_.tx_bytes += b.iov[k][0].iov_len + b.iov[k][1].iov_len;
+      }
+      stats_.tx_pkts += static_cast<uint64_t>(r);
+      i += static_cast<size_t>(r);
+      continue;
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+      stats_.tx_dropped += n - i;  // socket buffer full: the engine resends
+      break;
+    }
+    // Something wrong with the first message (EMSGSIZE, EHOSTUNREACH...):
+    // drop it alone and carry on with the rest.
+    ++stats_.tx_dropped;
+    ++stats_.tx_errors;
+    if (!logged_send_error_) {
+      logged_send_error_ = true;
+      const sockaddr_in& d = b.dst[i];
+      LTCC_WARN(kNet, "udp wire: sendmmsg to %s:%u (%zu bytes) failed: %s (logged once; counted "
+                "in tx_errors)",
+                ip_text(d.sin_addr).c_str(), ntohs(d.sin_port),
+                b.iov[i][0].iov_len + b.iov[i][1].iov_len, errno_text(e).c_str());
+    }
+    ++i;
+  }
+  // Clear payload pointers: nothing of the caller's buffer is kept.
+  for (size_t k = 0; k < n; ++k) b.iov[k][1].iov_base = nullptr;
+  b.count = 0;
+}
+
+size_t UdpWire::receive(uint64_t /*now*/, size_t max, const RxFn& on_rx) {
+  size_t got = 0;
+  const size_t nsock = socks_.size();
+  size_t idle_in_a_row = 0;  // sockets visited in a row that had nothing
+  size_t s = rx_next_sock_;
+  while (got < max && idle_in_a_row < nsock) {
+    size_t want = max - got < kBatch ? max - got : kBatch;
+    for (size_t i = 0; i < want; ++i) {
+      rx_msgs_[i].msg_hdr.msg_flags = 0;
+      rx_msgs_[i].msg_len = 0;
+    }
+    ++stats_.syscalls;
+    int r = ::recvmmsg(socks_[s], rx_msgs_.data(), static_cast<unsigned>(want), MSG_DONTWAIT,
+                       nullptr);
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      // EAGAIN (empty) or an error queued on the socket (ICMP): move on.
+      ++idle_in_a_row;
+      s = (s + 1) % nsock;
+      continue;
+    }
+    idle_in_a_row = 0;
+    for (int k = 0; k < r; ++k) {
+      const mmsghdr& m = rx_msgs_[static_cast<size_t>(k)];
+      if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+        ++stats_.rx_truncated;
+        continue;
+      }
+      ++stats_.rx_pkts;
+      stats_.rx_bytes += m.msg_len;
+      on_rx(static_cast<const uint8_t*>(rx_iov_[static_cast<size_t>(k)].iov_base), m.msg_len);
+    }
+    got += static_cast<size_t>(r);
+    // A socket that filled the batch may have more; otherwise visit the next.
+    if (static_cast<size_t>(r) < want) s = (s + 1) % nsock;
+  }
+  rx_next_sock_ = s;
+  return got;
+}
+
+std::vector<int> UdpWire::fds() const { return socks_; }
+
+}  // namespace ltcc::ldt

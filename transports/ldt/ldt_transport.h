@@ -1,0 +1,196 @@
+// LdtTransport: threaded point-to-point messaging over one ldt Engine and a
+// UdpWire (wrapped in a FaultWire when any fault is injected).
+//
+// Design note:
+//  - One progress thread owns the engine and the wires; nothing on the packet
+//    path takes a lock. Its loop, with `now` read once per iteration from
+//    CLOCK_MONOTONIC:
+//        receive a budgeted batch -> engine.on_datagram() each
+//        drain the submission queue -> post_send / post_recv / control ops
+//        engine.poll(now) -> wire.flush(now)
+//        deliver engine.completions() to their requests
+//    When an iteration did nothing it re-checks for up to `busy_poll_ns`,
+//    then sleeps in epoll on the sockets and an eventfd until
+//    min(engine.next_deadline(), wire.next_deadline()). Several ranks may
+//    share a core, so an idle transport must sleep, never spin.
+//  - User threads post requests into a mutex-protected submission queue and
+//    ring the eventfd only when the progress thread is (about to be) asleep.
+//    Completion is an atomic flag per request; wait() blocks on it with
+//    std::atomic::wait (a futex), never spinning.
+//  - Wire flush happens before completions are delivered, so a send buffer
+//    is never released while the wire still points into it (core/sink.h).
+//  - Errors from the engine (peer timeout, dead peer, aborted) arrive as the
+//    request's Status with the engine's message intact.
+//
+// Request lifetime: isend/irecv hand out a Request*. Either wait() on it
+// (returns its status and frees it) or release() it (frees it; if it is
+// still pending its buffer stays in use until the operation ends, as with
+// MPI_Request_free). test() only peeks.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "src/common/status.h"
+#include "transports/ldt/core/engine.h"
+#include "transports/ldt/core/options.h"
+#include "transports/ldt/core/stats.h"
+#include "transports/ldt/fault/fault_wire.h"
+#include "transports/ldt/udp/udp_wire.h"
+
+namespace ltcc::ldt {
+
+struct LdtTransportOptions {
+  LdtOptions ldt;             // payload_size 0: derive from the wire's link MTU
+  UdpWireOptions udp;
+  FaultOptions fault;         // any fault set: a FaultWire wraps the UdpWire
+  uint64_t busy_poll_ns = 20'000;  // LTCC_BUSY_POLL: spin this long before sleeping
+  uint32_t rx_budget = 256;        // datagrams received per loop iteration
+};
+
+struct LdtTransportStats {
+  EngineStats engine;
+  std::vector<ConnStats> peers;    // by rank (zeros for ranks never used)
+  UdpWireStats wire;
+  bool fault_enabled = false;
+  FaultStats fault;                // zeros unless fault_enabled
+  uint64_t loop_iterations = 0;    // progress loop turns
+  uint64_t sleeps = 0;             // times it slept in epoll
+  uint64_t wakeups = 0;            // eventfd rings by user threads
+  uint64_t idle_due = 0;           // engine said work was due but did nothing
+};
+
+class LdtTransport {
+ public:
+  struct Request;
+
+  // Creates the engine and the wires (not the thread: see start()).
+  static Status create(const LdtTransportOptions& opts, uint32_t rank, uint32_t nranks,
+                       uint64_t session_key, std::unique_ptr<LdtTransport>* out);
+  // Fills `out` from the LTCC_* environment (LdtOptions, faults, LTCC_IFNAME,
+  // LTCC_PATHS, LTCC_SOCKBUF, LTCC_BUSY_POLL).
+  static Status options_from_env(LdtTransportOptions* out);
+
+  // Stops and joins the progress thread, fails whatever is pending ("transport
+  // destroyed"), closes every socket and fd.
+  ~LdtTransport();
+  LdtTransport(const LdtTransport&) = delete;
+  LdtTransport& operator=(const LdtTransport&) = delete;
+
+  // "ip:port,port..." to exchange out of band; set every peer's before
+  // sending to it (allowed before and after start()).
+  std::string local_address() const { return local_address_; }
+  Status set_peer_address(uint32_t rank, const std::string& addr);
+  // Starts the progress thread. Operations posted before start() wait in
+  // the queue.
+  Status start();
+
+  // Non-blocking send/receive. The buffer must stay valid (and, for a send,
+  // unchanged) until the request completes. Messages with one tag from one
+  // peer match receives in order. On error *out is untouched.
+  Status isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len, Request** out);
+  Status irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity, Request** out);
+  // The request functions below touch only the request, never the transport
+  // (hence static), so a request failed by abort() or by the destructor can
+  // still be waited on after the transport is gone. Calling them through an
+  // object (t->wait(r)) is fine.
+  // *done = whether the request has completed (does not free it).
+  static Status test(Request* req, bool* done);
+  // Blocks until the request completes, frees it, returns its status.
+  static Status wait(Request* req);
+  // As wait() but also returns the bytes moved (recv: the message length).
+  static Status wait(Request* req, uint64_t* bytes);
+  // Frees a request without waiting for it.
+  static void release(Request* req);
+
+  // Counters, copied on the progress thread (or here when it is not running).
+  Status snapshot_stats(LdtTransportStats* out);
+
+  // Fails every pending and future request with `why` and stops the progress
+  // thread. Returns promptly; idempotent.
+  void abort(const Status& why);
+
+  uint32_t rank() const { return rank_; }
+  uint32_t nranks() const { return nranks_; }
+  const LdtOptions& ldt_options() const { return opts_.ldt; }  // with the derived payload size
+  uint32_t link_mtu() const { return link_mtu_; }
+
+ private:
+  struct Submission {
+    enum class Kind : uint8_t { kSend, kRecv, kControl } kind = Kind::kControl;
+    Request* req = nullptr;
+    std::function<void()> fn;  // kControl: runs on the progress thread (or, once
+                               // the thread has exited, on the caller's)
+  };
+  LdtTransport() = default;
+  Status submit(Submission&& s);
+  // Runs fn on the progress thread (or directly when it is not running) and
+  // waits for it.
+  void run_control(const std::function<void()>& fn);
+  void progress_main();
+  // Progress-thread-only helpers (the _pt suffix says so).
+  void handle_submissions_pt(uint64_t now);
+  void deliver_completions_pt();
+  void fill_stats_pt(LdtTransportStats* out) const;
+  void fail_queued(std::vector<Submission>& q, const Status& why);
+  bool sleep_pt(uint64_t now, uint64_t deadline);
+  void stop_thread();
+  static void complete_request(Request* req, const Status& st, uint64_t bytes);
+  static void drop_ref(Request* req);
+  bool on_progress_thread() const;
+
+  LdtTransportOptions opts_;
+  uint32_t rank_ = 0;
+  uint32_t nranks_ = 0;
+  uint32_t link_mtu_ = 0;
+  std::string local_address_;
+
+  // Owned by the progress thread once it runs.
+  std::unique_ptr<UdpWire> udp_;
+  std::unique_ptr<FaultWire> fault_;
+  Wire* wire_ = nullptr;  // fault_ if set, else udp_
+  // The engine's sink: forwards to wire_ and counts, so the loop knows
+  // whether poll() transmitted anything.
+  struct CountingSink final : PacketSink {
+    Wire* wire = nullptr;
+    uint64_t emitted = 0;
+    void emit(const OutPacket& pkt) override {
+      ++emitted;
+      wire->emit(pkt);
+    }
+  } sink_;
+  uint64_t outstanding_ = 0;  // requests posted to the engine, not yet completed
+  std::unique_ptr<Engine> engine_;
+  uint64_t loop_iterations_ = 0;
+  uint64_t sleeps_ = 0;
+  uint64_t idle_due_ = 0;
+
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
+  int timer_fd_ = -1;        // only when epoll_pwait2 is unavailable
+  bool use_pwait2_ = true;
+
+  // Submission queue (user threads -> progress thread).
+  std::mutex mu_;
+  std::vector<Submission> queue_;   // guarded by mu_
+  std::vector<Submission> drained_; // progress thread's swapped-out copy
+  std::atomic<bool> has_work_{false};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> wakeups_{0};
+  bool started_ = false;     // guarded by mu_
+  bool finished_ = false;    // guarded by mu_: the thread has exited (or never will run)
+  Status abort_status_;      // guarded by mu_ (ok = not aborted)
+  std::mutex join_mu_;       // serialises stop_thread()
+  std::thread thread_;
+  std::thread::id thread_id_;
+};
+
+}  // namespace ltcc::ldt
