@@ -52,9 +52,9 @@ TEST(EngineTransfer, DeliversEverySizeExactly) {
                      size_t{300'000}}) {
     ScriptedNet net(small_opts());
     Transfer t = transfer(net, len);
-    ASSERT_TRUE(net.find_done(1)->status.is_ok()) << len;
-    ASSERT_TRUE(net.find_done(2)->status.is_ok()) << len;
-    EXPECT_EQ(net.find_done(2)->bytes, len);
+    ASSERT_TRUE(net.get_done(1).status.is_ok()) << len;
+    ASSERT_TRUE(net.get_done(2).status.is_ok()) << len;
+    EXPECT_EQ(net.get_done(2).bytes, len);
     EXPECT_EQ(t.src, t.dst) << len;
     EXPECT_EQ(net.e(0).conn_stats(1).retx_pkts, 0u) << len;
     const size_t expect_pkts = len == 0 ? 1 : (len + 1023) / 1024;
@@ -75,7 +75,7 @@ TEST(EngineTransfer, Delivers256MiBWithJumboPayload) {
   ASSERT_TRUE(net.e(1).post_recv(0, 1, dst.data(), len, 2, net.now()).is_ok());
   ASSERT_TRUE(net.e(0).post_send(1, 1, src.data(), len, 1, net.now()).is_ok());
   ASSERT_TRUE(net.run_until([&] { return net.find_done(1) && net.find_done(2); }));
-  EXPECT_TRUE(net.find_done(2)->status.is_ok());
+  EXPECT_TRUE(net.get_done(2).status.is_ok());
   EXPECT_EQ(0, std::memcmp(src.data(), dst.data(), len));
 }
 
@@ -264,7 +264,7 @@ TEST_P(EngineLossRates, EveryByteArrivesAtAnyLossRate) {
       if (!net.find_done(k)) return false;
     return true;
   }));
-  for (uint64_t k = 10; k <= 15; ++k) EXPECT_TRUE(net.find_done(k)->status.is_ok()) << k;
+  for (uint64_t k = 10; k <= 15; ++k) EXPECT_TRUE(net.get_done(k).status.is_ok()) << k;
   EXPECT_EQ(a, ra);
   EXPECT_EQ(b, rb);
   EXPECT_EQ(c, rc);
@@ -321,8 +321,8 @@ TEST(EngineMatching, SameTagMatchesInPostingOrder) {
   ASSERT_TRUE(net.e(1).post_recv(0, 9, r1.data(), r1.size(), 3, net.now()).is_ok());
   ASSERT_TRUE(net.e(1).post_recv(0, 9, r2.data(), r2.size(), 4, net.now()).is_ok());
   ASSERT_TRUE(net.run_until_quiet());
-  EXPECT_EQ(net.find_done(3)->bytes, 3000u);
-  EXPECT_EQ(net.find_done(4)->bytes, 5000u);
+  EXPECT_EQ(net.get_done(3).bytes, 3000u);
+  EXPECT_EQ(net.get_done(4).bytes, 5000u);
   EXPECT_TRUE(std::equal(m1.begin(), m1.end(), r1.begin()));
   EXPECT_TRUE(std::equal(m2.begin(), m2.end(), r2.begin()));
 }
@@ -362,11 +362,11 @@ TEST(EngineErrors, TooSmallReceiveFailsWithAMessage) {
   ASSERT_TRUE(net.e(1).post_recv(0, 1, dst.data(), dst.size(), 2, net.now()).is_ok());
   ASSERT_TRUE(net.e(0).post_send(1, 1, src.data(), src.size(), 1, net.now()).is_ok());
   ASSERT_TRUE(net.run_until([&] { return net.find_done(1) && net.find_done(2); }));
-  const Completion* r = net.find_done(2);
+  const Completion* r = &net.get_done(2);
   EXPECT_EQ(r->status.code(), Code::kInvalidUsage);
   EXPECT_NE(r->status.message().find("4000 bytes from rank 0"), std::string::npos)
       << r->status.message();
-  EXPECT_TRUE(net.find_done(1)->status.is_ok());  // the sender is not blamed
+  EXPECT_TRUE(net.get_done(1).status.is_ok());  // the sender is not blamed
 }
 
 TEST(EngineErrors, BadArgumentsAreRejected) {
@@ -386,7 +386,7 @@ TEST(EngineFailure, SilentReceiverFailsTheSendNamingIt) {
   const uint64_t start = net.now();
   ASSERT_TRUE(net.e(0).post_send(1, 1, src.data(), src.size(), 1, net.now()).is_ok());
   ASSERT_TRUE(net.run_until([&] { return net.find_done(1) != nullptr; }));
-  const Completion* c = net.find_done(1);
+  const Completion* c = &net.get_done(1);
   EXPECT_EQ(c->status.code(), Code::kRemoteError);
   EXPECT_NE(c->status.message().find("no ack from rank 1"), std::string::npos)
       << c->status.message();
@@ -403,7 +403,7 @@ TEST(EngineFailure, WaitingOnADeadSenderTimesOutViaKeepalive) {
   const uint64_t start = net.now();
   ASSERT_TRUE(net.e(1).post_recv(0, 1, dst.data(), dst.size(), 2, net.now()).is_ok());
   ASSERT_TRUE(net.run_until([&] { return net.find_done(2) != nullptr; }));
-  const Completion* c = net.find_done(2);
+  const Completion* c = &net.get_done(2);
   EXPECT_EQ(c->status.code(), Code::kRemoteError);
   EXPECT_NE(c->status.message().find("nothing heard from rank 0"), std::string::npos);
   EXPECT_GE(net.now() - start, 2'000'000'000u);
@@ -419,7 +419,7 @@ TEST(EngineFailure, AliveButIdlePeerAnswersKeepalivesAndIsNotFailed) {
   auto src = testing::pattern(100, 5);
   ASSERT_TRUE(net.e(0).post_send(1, 1, src.data(), src.size(), 1, net.now()).is_ok());
   ASSERT_TRUE(net.run_until_quiet());
-  EXPECT_TRUE(net.find_done(2)->status.is_ok());
+  EXPECT_TRUE(net.get_done(2).status.is_ok());
   EXPECT_EQ(src, dst);
 }
 

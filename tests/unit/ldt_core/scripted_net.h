@@ -85,6 +85,13 @@ class ScriptedNet {
       if (c.cookie == cookie) return &c;
     return nullptr;
   }
+  // The completion for `cookie`, or one whose status says it never came.
+  const Completion& get_done(uint64_t cookie) const {
+    static const Completion missing{0, 0, false, 0,
+                                    Status(Code::kInternalError, "no completion reported")};
+    const Completion* c = find_done(cookie);
+    return c ? *c : missing;
+  }
 
   // Counts packets in the log matching a predicate.
   size_t count(const std::function<bool(const Pkt&)>& f) const {

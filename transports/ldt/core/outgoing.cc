@@ -19,7 +19,7 @@ bool Connection::can_send_now() const {
   if (failed_) return false;
   const uint64_t cwnd = cc_->cwnd();
   const bool window_open = inflight_bytes_ == 0 || inflight_bytes_ + opts_.payload_size <= cwnd;
-  if (!lost_q_.empty()) return window_open;
+  if (!lost_q_.empty()) return window_open || force_retx_;
   if (seg_idx_ >= tx_msgs_.size()) return false;
   if (snd_nxt_ - snd_una_ >= window_) return false;
   if (snd_nxt_ >= peer_cum_ + peer_rwnd_) return false;
@@ -32,11 +32,12 @@ void Connection::transmit_st(uint64_t now) {
   while (budget > 0 && !failed_) {
     const bool window_open =
         inflight_bytes_ == 0 || inflight_bytes_ + opts_.payload_size <= cwnd;
-    if (!window_open) break;
+    if (!window_open && !(force_retx_ && !lost_q_.empty())) break;
     if (!lost_q_.empty()) {
       const uint64_t psn = lost_q_.front();
       lost_q_.pop_front();
       if (psn < snd_una_ || psn >= snd_nxt_ || pkt(psn).state != PktState::kLost) continue;
+      force_retx_ = false;
       send_packet_st(psn, now, /*retransmit=*/true, /*probe=*/false);
       --budget;
       continue;

@@ -87,7 +87,11 @@ void Connection::on_loss_timer_st(uint64_t now) {
     }
     return;
   }
-  // Retransmission timeout: everything in flight is lost; back off.
+  // Retransmission timeout. Go-back-N rewinds everything (what a RoCE NIC
+  // does). Selective repeat resends only the oldest packet: if the peer was
+  // merely slow (a descheduled thread on a busy host) that costs one packet,
+  // not a window; if everything was lost, the retransmission's ACK lets RACK
+  // declare the rest lost one round trip later.
   ++st_.rto_fired;
   ++rto_count_;
   LTCC_INFO(kNet, "rank %u: retransmission timeout %u to rank %u (rto %.3f ms, %llu in flight)",
@@ -97,10 +101,8 @@ void Connection::on_loss_timer_st(uint64_t now) {
     lost_q_.clear();
     for (uint64_t psn = snd_una_; psn < snd_nxt_; ++psn) mark_lost_st(psn);
   } else {
-    while (list_head_ != kNil) {
-      const uint32_t idx = list_head_;
-      mark_lost_st(snd_una_ + ((idx - (snd_una_ & mask_)) & mask_));
-    }
+    if (list_head_ != kNil) mark_lost_st(snd_una_ + ((list_head_ - (snd_una_ & mask_)) & mask_));
+    force_retx_ = true;  // even if the (just halved) window is full
     ++backoff_;
   }
   tlp_outstanding_ = false;
