@@ -64,6 +64,7 @@ inline void cpu_relax() {
 Status LdtTransport::options_from_env(LdtTransportOptions* out) {
   if (!out) return Status(Code::kInvalidArgument, "options_from_env: null output");
   LdtTransportOptions o;
+  o.ldt.payload_size = 0;  // unless LTCC_PAYLOAD says otherwise: derive from the MTU
   LTCC_CHECK(load_ldt_options(&o.ldt));
   LTCC_CHECK(load_fault_options(&o.fault));
   LTCC_CHECK(param_string("LTCC_IFNAME", &o.udp.ifname));
@@ -72,6 +73,19 @@ Status LdtTransport::options_from_env(LdtTransportOptions* out) {
   o.udp.paths = static_cast<uint32_t>(paths);
   LTCC_CHECK(param_bytes("LTCC_SOCKBUF", &o.udp.sockbuf_bytes));
   LTCC_CHECK(param_duration_ns("LTCC_BUSY_POLL", &o.busy_poll_ns));
+  uint64_t mtu = 0;
+  LTCC_CHECK(param_bytes("LTCC_MTU", &mtu));
+  if (mtu != 0 && (mtu < 576 || mtu > 65536))
+    return make_status(Code::kInvalidArgument, "LTCC_MTU=%llu is not a link MTU in 576..65536",
+                       static_cast<unsigned long long>(mtu));
+  o.link_mtu = static_cast<uint32_t>(mtu);
+  std::string transport;
+  LTCC_CHECK(param_string("LTCC_TRANSPORT", &transport));  // validated: udp is the only one yet
+  for (const std::string& name : unknown_ltcc_env()) {
+    const std::string guess = closest_param(name);
+    LTCC_WARN(kInit, "%s is not an ltcc setting%s%s%s; it is ignored", name.c_str(),
+              guess.empty() ? "" : " (did you mean ", guess.c_str(), guess.empty() ? "" : "?)");
+  }
   *out = std::move(o);
   return Status::ok();
 }
@@ -91,6 +105,12 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
     if (t->opts_.rx_budget == 0) t->opts_.rx_budget = 256;
     LTCC_CHECK(UdpWire::create(opts.udp, &t->udp_));
     t->link_mtu_ = t->udp_->link_mtu();
+    if (opts.link_mtu) {
+      if (opts.link_mtu > t->link_mtu_)
+        LTCC_WARN(kInit, "rank %u: LTCC_MTU=%u exceeds the interface MTU %u: datagrams will be "
+                  "IP-fragmented", rank, opts.link_mtu, t->link_mtu_);
+      t->link_mtu_ = opts.link_mtu;
+    }
     t->local_address_ = t->udp_->local_address();
 
     LdtOptions& lo = t->opts_.ldt;

@@ -53,6 +53,7 @@ struct LdtTransportOptions {
   FaultOptions fault;         // any fault set: a FaultWire wraps the UdpWire
   uint64_t busy_poll_ns = 20'000;  // LTCC_BUSY_POLL: spin this long before sleeping
   uint32_t rx_budget = 256;        // datagrams received per loop iteration
+  uint32_t link_mtu = 0;           // LTCC_MTU: 0 = the interface's MTU
 };
 
 struct LdtTransportStats {

@@ -284,6 +284,25 @@ TEST(Transport, OptionsFromEnvironment) {
   EXPECT_EQ(o.udp.paths, 3u) << "output untouched on error";
 }
 
+TEST(Transport, MtuSettingSizesPacketsSoNothingFragments) {
+  ::setenv("LTCC_MTU", "1500", 1);
+  LdtTransportOptions o;
+  Status st = LdtTransport::options_from_env(&o);
+  ::unsetenv("LTCC_MTU");
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_EQ(o.link_mtu, 1500u);
+  std::unique_ptr<LdtTransport> t;
+  ASSERT_TRUE(LdtTransport::create(o, 0, 2, 1, &t).is_ok());
+  EXPECT_EQ(t->link_mtu(), 1500u);
+  // 1500 - 20 (IPv4) - 8 (UDP) - 88 (ldt header) = 1384, rounded down to 64.
+  EXPECT_EQ(t->ldt_options().payload_size, 1344u);
+  ::setenv("LTCC_MTU", "100", 1);
+  st = LdtTransport::options_from_env(&o);
+  ::unsetenv("LTCC_MTU");
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("LTCC_MTU"), std::string::npos) << st.message();
+}
+
 TEST(Transport, AbortFailsPendingPromptlyWithItsReason) {
   Pair p;
   ASSERT_NO_FATAL_FAILURE(make_pair(base_options(), &p));
