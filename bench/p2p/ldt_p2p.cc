@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <condition_variable>
@@ -62,6 +63,7 @@ struct Args {
   std::vector<RetxMode> retx = {RetxMode::kSelectiveRepeat, RetxMode::kGoBackN};
   double time_limit_s = 8;
   uint32_t paths = 0;  // 0 = LTCC_PATHS
+  uint32_t reps = 1;   // sweep repetitions, interleaved; the table shows medians
   bool csv = false;
 };
 
@@ -114,8 +116,11 @@ std::vector<std::string> split(const std::string& s) {
 void usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [-s SIZE] [-n ITERS] [-w WARMUP] [-d DEPTH] [--loss L1,L2,..]\n"
-               "          [--retx sr,gbn] [--time-limit-s SECONDS] [--paths N] [--csv]\n"
-               "  SIZE accepts K/M/G suffixes (default 16M); loss is a fraction (0.01 = 1%%)\n",
+               "          [--retx sr,gbn] [--time-limit-s SECONDS] [--paths N] [--reps N] [--csv]\n"
+               "  SIZE accepts K/M/G suffixes (default 16M); loss is a fraction (0.01 = 1%%)\n"
+               "  --reps N runs the whole sweep N times, interleaved (so slow drifts of a shared\n"
+               "  machine hit every row alike), and prints medians: vs_0%% is the median of the\n"
+               "  per-repetition ratios to the same repetition's 0%% row\n",
                argv0);
 }
 
@@ -138,6 +143,9 @@ bool parse_args(int argc, char** argv, Args* a) {
       a->depth = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
     } else if (k == "--time-limit-s" && (v = val())) {
       a->time_limit_s = std::strtod(v, nullptr);
+    } else if (k == "--reps" && (v = val())) {
+      a->reps = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+      if (a->reps == 0) return false;
     } else if (k == "--paths" && (v = val())) {
       a->paths = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
     } else if (k == "--loss" && (v = val())) {
@@ -455,6 +463,11 @@ int main(int argc, char** argv) {
     std::printf("# ldt-p2p: %" PRIu64 " x %.1f MiB messages (+%" PRIu64
                 " warm-up), %u in flight, 2 processes over loopback UDP, time limit %.0f s per row\n",
                 a.iters, static_cast<double>(a.size) / (1 << 20), a.warmup, a.depth, a.time_limit_s);
+    if (a.reps > 1)
+      std::printf("# %u interleaved repetitions: MB/s and vs_0%% are medians (vs_0%% of ratios to "
+                  "the same repetition's 0%% row); iters and time_s per repetition; retx_%% over "
+                  "all; spurious and RTOs summed\n",
+                  a.reps);
     std::printf("%-4s %6s %6s %8s %9s %7s %6s %7s %8s %6s %9s  %s\n", "retx", "loss", "iters",
                 "time_s", "MB/s", "Gb/s", "vs_0%", "retx_%", "spurious", "RTOs", "p99RTT_us",
                 "note");
@@ -463,44 +476,88 @@ int main(int argc, char** argv) {
                 "retx_pct,spurious,rto,tlp,p99_rtt_us,payload,injected_drops,note\n");
   }
   std::fflush(stdout);
-  std::vector<Row> rows;
+  // One sweep = every (retx, loss) once; --reps repeats the sweep and each
+  // row reports the median over repetitions. Ratios are taken within one
+  // repetition (the 0% run of the same retx mode, minutes apart at most).
+  struct Cell {
+    std::vector<double> mbps, ratio;
+    Row last;
+    uint64_t iters_done = 0, retx = 0, data = 0, spurious = 0, rto = 0, p99 = 0;
+    bool limited = false, failed = false;
+    std::string note;
+  };
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  std::vector<Cell> cells(a.retx.size() * a.losses.size());
   int failures = 0;
-  for (RetxMode retx : a.retx) {
-    double base = 0;
-    for (double loss : a.losses) {
-      Row row = run_config(a, retx, loss);
-      const Result& r = row.r;
-      double mbps = 0, gbps = 0;
-      if (row.have && r.secs > 0 && r.iters_done > 0) {
-        double bytes = static_cast<double>(r.iters_done * a.size);
-        mbps = bytes / r.secs / 1e6;
-        gbps = bytes * 8 / r.secs / 1e9;
+  for (uint32_t rep = 0; rep < a.reps; ++rep) {
+    for (size_t ri = 0; ri < a.retx.size(); ++ri) {
+      double base = 0;
+      for (size_t li = 0; li < a.losses.size(); ++li) {
+        const RetxMode retx = a.retx[ri];
+        const double loss = a.losses[li];
+        Row row = run_config(a, retx, loss);
+        const Result& r = row.r;
+        Cell& c = cells[ri * a.losses.size() + li];
+        double mbps = 0;
+        if (row.have && r.secs > 0 && r.iters_done > 0)
+          mbps = static_cast<double>(r.iters_done * a.size) / r.secs / 1e6;
+        if (loss == 0) base = mbps;
+        c.mbps.push_back(mbps);
+        if (base > 0) c.ratio.push_back(mbps / base);
+        c.iters_done += r.iters_done;
+        c.retx += r.retx_pkts;
+        c.data += r.data_pkts;
+        c.spurious += r.spurious;
+        c.rto += r.rto;
+        c.p99 = std::max(c.p99, r.p99_rtt_ns);
+        c.limited |= r.time_limited != 0;
+        if (!row.have) c.note = "no result (rank crashed or hung)";
+        else if (r.aborted) c.note = std::string("aborted: ") + r.error;
+        if (!row.have || (r.aborted && r.iters_done == 0)) c.failed = true;
+        c.last = row;
       }
-      if (loss == 0) base = mbps;
-      double ratio = base > 0 ? mbps / base : 0;
-      double retx_pct = r.data_pkts ? 100.0 * static_cast<double>(r.retx_pkts) / static_cast<double>(r.data_pkts) : 0;
-      std::string note;
-      if (!row.have) note = "no result (rank crashed or hung)";
-      else if (r.aborted) note = std::string("aborted: ") + r.error;
-      else if (r.time_limited) note = "time limit";
-      if (!row.have || (r.aborted && r.iters_done == 0)) ++failures;
+    }
+  }
+  for (size_t ri = 0; ri < a.retx.size(); ++ri) {
+    for (size_t li = 0; li < a.losses.size(); ++li) {
+      Cell& c = cells[ri * a.losses.size() + li];
+      const RetxMode retx = a.retx[ri];
+      const double loss = a.losses[li];
+      const Result& r = c.last.r;
+      const double mbps = median(c.mbps);
+      const double ratio = median(c.ratio);
+      const double lo = c.mbps.empty() ? 0 : *std::min_element(c.mbps.begin(), c.mbps.end());
+      const double hi = c.mbps.empty() ? 0 : *std::max_element(c.mbps.begin(), c.mbps.end());
+      const double retx_pct = c.data ? 100.0 * static_cast<double>(c.retx) / static_cast<double>(c.data) : 0;
+      std::string note = c.note;
+      if (note.empty() && c.limited) note = "time limit";
+      if (a.reps > 1) {
+        char spread[64];
+        std::snprintf(spread, sizeof spread, "%sMB/s %.0f..%.0f", note.empty() ? "" : "; ", lo, hi);
+        note += spread;
+      }
+      if (c.failed) ++failures;
+      const uint64_t iters = c.iters_done / a.reps;
       if (a.csv) {
         std::printf("%s,%g,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.3f,%.1f,%.3f,%.3f,%.2f,%" PRIu64
                     ",%" PRIu64 ",%" PRIu64 ",%.1f,%u,%" PRIu64 ",\"%s\"\n",
-                    retx_name(retx), loss, a.size, r.iters_done, a.iters, r.secs, mbps, gbps, ratio,
-                    retx_pct, r.spurious, r.rto, r.tlp, static_cast<double>(r.p99_rtt_ns) / 1e3,
-                    r.payload, r.fault_dropped, note.c_str());
+                    retx_name(retx), loss, a.size, iters, a.iters, r.secs, mbps, mbps * 8 / 1e3,
+                    ratio, retx_pct, c.spurious, c.rto, r.tlp,
+                    static_cast<double>(c.p99) / 1e3, r.payload, r.fault_dropped, note.c_str());
       } else {
         char ratio_s[16] = "-";
-        if (base > 0) std::snprintf(ratio_s, sizeof ratio_s, "%.2f", ratio);
+        if (!c.ratio.empty()) std::snprintf(ratio_s, sizeof ratio_s, "%.2f", ratio);
         std::printf("%-4s %5.1f%% %6" PRIu64 " %8.2f %9.1f %7.2f %6s %7.2f %8" PRIu64 " %6" PRIu64
                     " %9.1f  %s\n",
-                    retx_name(retx), loss * 100, r.iters_done, r.secs, mbps, gbps, ratio_s, retx_pct,
-                    r.spurious, r.rto, static_cast<double>(r.p99_rtt_ns) / 1e3, note.c_str());
+                    retx_name(retx), loss * 100, iters, r.secs, mbps, mbps * 8 / 1e3, ratio_s,
+                    retx_pct, c.spurious, c.rto, static_cast<double>(c.p99) / 1e3, note.c_str());
       }
-      std::fflush(stdout);
-      rows.push_back(row);
     }
   }
+  std::fflush(stdout);
   return failures ? 1 : 0;
 }
