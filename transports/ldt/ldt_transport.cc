@@ -17,8 +17,9 @@
 
 namespace ltcc::ldt {
 
-struct LdtTransport::Request {
+struct LdtTransport::Request : TransportRequest {
   std::atomic<uint32_t> done{0};
+  CompletionCallback cb;
   std::atomic<uint32_t> refs{2};  // the user's and the progress thread's
   bool is_send = false;
   uint32_t peer = 0;
@@ -256,7 +257,7 @@ Status LdtTransport::submit(Submission&& s) {
 }
 
 Status LdtTransport::isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len,
-                           Request** out) {
+                           Request** out, const CompletionCallback& cb) {
   if (!out) return Status(Code::kInvalidArgument, "isend: null request output");
   if (peer >= nranks_) {
     return make_status(Code::kInvalidArgument, "isend from rank %u to rank %u: only %u ranks",
@@ -269,6 +270,7 @@ Status LdtTransport::isend(uint32_t peer, uint32_t tag, const void* buf, uint64_
   Request* r = new (std::nothrow) Request();
   if (!r) return Status(Code::kSystemError, "isend: out of memory");
   r->is_send = true;
+  r->cb = cb;
   r->peer = peer;
   r->tag = tag;
   r->send_buf = buf;
@@ -288,7 +290,7 @@ Status LdtTransport::isend(uint32_t peer, uint32_t tag, const void* buf, uint64_
 }
 
 Status LdtTransport::irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity,
-                           Request** out) {
+                           Request** out, const CompletionCallback& cb) {
   if (!out) return Status(Code::kInvalidArgument, "irecv: null request output");
   if (peer >= nranks_) {
     return make_status(Code::kInvalidArgument, "irecv on rank %u from rank %u: only %u ranks",
@@ -302,6 +304,7 @@ Status LdtTransport::irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capa
   Request* r = new (std::nothrow) Request();
   if (!r) return Status(Code::kSystemError, "irecv: out of memory");
   r->is_send = false;
+  r->cb = cb;
   r->peer = peer;
   r->tag = tag;
   r->recv_buf = buf;
@@ -353,6 +356,7 @@ void LdtTransport::drop_ref(Request* req) {
 void LdtTransport::complete_request(Request* req, const Status& st, uint64_t bytes) {
   req->status = st;
   req->bytes = bytes;
+  if (req->cb.fn) req->cb.fn(req->cb.ctx, st, bytes);
   req->done.store(1, std::memory_order_release);
   req->done.notify_all();
   drop_ref(req);  // after notify: the user may free it as soon as it sees done
@@ -629,6 +633,81 @@ void LdtTransport::progress_main() {
   std::lock_guard<std::mutex> lk(mu_);
   finished_ = true;
   fail_queued(queue_, why);
+}
+
+}  // namespace ltcc::ldt
+
+namespace ltcc::ldt {
+
+// ---- the Transport interface -------------------------------------------------
+
+Transport::Caps LdtTransport::caps() const {
+  Caps c;
+  c.reliable_by_fabric = false;
+  c.multipath = opts_.ldt.paths > 1;
+  return c;
+}
+
+Status LdtTransport::isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len,
+                           TransportRequest** out, const CompletionCallback& cb) {
+  if (!out) return Status(Code::kInvalidArgument, "isend: null request output");
+  Request* r = nullptr;
+  LTCC_CHECK(isend(peer, tag, buf, len, &r, cb));
+  *out = r;
+  return Status::ok();
+}
+
+Status LdtTransport::irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity,
+                           TransportRequest** out, const CompletionCallback& cb) {
+  if (!out) return Status(Code::kInvalidArgument, "irecv: null request output");
+  Request* r = nullptr;
+  LTCC_CHECK(irecv(peer, tag, buf, capacity, &r, cb));
+  *out = r;
+  return Status::ok();
+}
+
+Status LdtTransport::test_request(TransportRequest* req, bool* done) {
+  return test(static_cast<Request*>(req), done);
+}
+
+Status LdtTransport::wait_request(TransportRequest* req, uint64_t* bytes) {
+  uint64_t b = 0;
+  Status st = wait(static_cast<Request*>(req), &b);
+  if (bytes) *bytes = b;
+  return st;
+}
+
+void LdtTransport::release_request(TransportRequest* req) { release(static_cast<Request*>(req)); }
+
+Status LdtTransport::stats(TransportStats* out) {
+  if (!out) return Status(Code::kInvalidArgument, "stats: null output");
+  LdtTransportStats s;
+  LTCC_CHECK(snapshot_stats(&s));
+  TransportStats t;
+  t.peers.resize(s.peers.size());
+  for (size_t i = 0; i < s.peers.size(); ++i) {
+    const ConnStats& c = s.peers[i];
+    TransportPeerStats& p = t.peers[i];
+    p.packets_sent = c.data_pkts_sent;
+    p.bytes_sent = c.data_bytes_sent;
+    p.packets_retransmitted = c.retx_pkts;
+    p.packets_lost = c.lost_pkts;
+    p.spurious_retransmissions = c.spurious_retx;
+    p.timeouts = c.rto_fired;
+    p.tail_probes = c.tlp_probes;
+    p.packets_received = c.data_pkts_received;
+    p.bytes_received = c.data_bytes_received;
+    p.duplicates_received = c.duplicate_pkts;
+    p.srtt_ns = c.srtt_ns;
+    p.min_rtt_ns = c.min_rtt_ns;
+    p.p99_rtt_ns = c.rtt_hist.quantile(0.99);
+    p.cwnd_bytes = c.cwnd_bytes;
+  }
+  t.invalid_datagrams = s.engine.dropped_invalid();
+  t.foreign_datagrams = s.engine.foreign_session;
+  t.unexpected_bytes_peak = s.engine.unexpected_bytes_peak;
+  *out = std::move(t);
+  return Status::ok();
 }
 
 }  // namespace ltcc::ldt

@@ -44,6 +44,7 @@
 #include "transports/ldt/core/stats.h"
 #include "transports/ldt/fault/fault_wire.h"
 #include "transports/ldt/udp/udp_wire.h"
+#include "transports/transport.h"
 
 namespace ltcc::ldt {
 
@@ -68,7 +69,7 @@ struct LdtTransportStats {
   uint64_t idle_due = 0;           // engine said work was due but did nothing
 };
 
-class LdtTransport {
+class LdtTransport final : public Transport {
  public:
   struct Request;
 
@@ -81,23 +82,25 @@ class LdtTransport {
 
   // Stops and joins the progress thread, fails whatever is pending ("transport
   // destroyed"), closes every socket and fd.
-  ~LdtTransport();
+  ~LdtTransport() override;
   LdtTransport(const LdtTransport&) = delete;
   LdtTransport& operator=(const LdtTransport&) = delete;
 
   // "ip:port,port..." to exchange out of band; set every peer's before
   // sending to it (allowed before and after start()).
-  std::string local_address() const { return local_address_; }
-  Status set_peer_address(uint32_t rank, const std::string& addr);
+  std::string local_address() const override { return local_address_; }
+  Status set_peer_address(uint32_t rank, const std::string& addr) override;
   // Starts the progress thread. Operations posted before start() wait in
   // the queue.
-  Status start();
+  Status start() override;
 
   // Non-blocking send/receive. The buffer must stay valid (and, for a send,
   // unchanged) until the request completes. Messages with one tag from one
   // peer match receives in order. On error *out is untouched.
-  Status isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len, Request** out);
-  Status irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity, Request** out);
+  Status isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len, Request** out,
+               const CompletionCallback& cb = {});
+  Status irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity, Request** out,
+               const CompletionCallback& cb = {});
   // The request functions below touch only the request, never the transport
   // (hence static), so a request failed by abort() or by the destructor can
   // still be waited on after the transport is gone. Calling them through an
@@ -116,7 +119,19 @@ class LdtTransport {
 
   // Fails every pending and future request with `why` and stops the progress
   // thread. Returns promptly; idempotent.
-  void abort(const Status& why);
+  void abort(const Status& why) override;
+
+  // ---- Transport ----
+  const char* name() const override { return "ldt/udp"; }
+  Caps caps() const override;
+  Status isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len, TransportRequest** out,
+               const CompletionCallback& cb = {}) override;
+  Status irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity, TransportRequest** out,
+               const CompletionCallback& cb = {}) override;
+  Status test_request(TransportRequest* req, bool* done) override;
+  Status wait_request(TransportRequest* req, uint64_t* bytes = nullptr) override;
+  void release_request(TransportRequest* req) override;
+  Status stats(TransportStats* out) override;
 
   uint32_t rank() const { return rank_; }
   uint32_t nranks() const { return nranks_; }

@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <chrono>
 #include <ostream>
 #include <cstring>
@@ -196,7 +198,7 @@ TEST(Transport, InvalidArgumentsAreRejectedUpFront) {
   EXPECT_NE(st.message().find("rank 2"), std::string::npos) << st.message();
   EXPECT_EQ(p.t[0]->isend(1, 0, nullptr, 4, &r).code(), Code::kInvalidArgument);
   EXPECT_EQ(p.t[0]->irecv(5, 0, b, 4, &r).code(), Code::kInvalidArgument);
-  EXPECT_EQ(p.t[0]->irecv(1, 0, b, 4, nullptr).code(), Code::kInvalidArgument);
+  EXPECT_EQ(p.t[0]->irecv(1, 0, b, 4, static_cast<LdtTransport::Request**>(nullptr)).code(), Code::kInvalidArgument);
   EXPECT_EQ(r, nullptr) << "outputs are set only on success";
   st = p.t[0]->set_peer_address(1, "127.0.0.1:notaport");
   EXPECT_EQ(st.code(), Code::kInvalidArgument);
@@ -258,6 +260,39 @@ TEST(Transport, ReceiverDestroyedWhileDataFlowsFailsTheSenderNamingIt) {
   EXPECT_NE(ss.message().find("rank 1"), std::string::npos) << ss.to_string();
   EXPECT_LT(secs, 30.0) << ss.to_string();
   std::printf("sender saw the dead receiver after %.2f s: %s\n", secs, ss.to_string().c_str());
+}
+
+TEST(Transport, CompletionCallbacksRunOnceBeforeWaitReturnsThroughTheInterface) {
+  Pair p;
+  ASSERT_NO_FATAL_FAILURE(make_pair(base_options(), &p));
+  struct Seen {
+    std::atomic<int> calls{0};
+    std::atomic<uint64_t> bytes{0};
+  } seen_send, seen_recv;
+  auto fn = [](void* ctx, const Status& st, uint64_t bytes) {
+    auto* s = static_cast<Seen*>(ctx);
+    if (st.is_ok()) s->bytes.store(bytes);
+    s->calls.fetch_add(1);
+  };
+  std::vector<uint8_t> out(70'000, 0x3C), in(70'000);
+  ltcc::Transport* a = p.t[0].get();
+  ltcc::Transport* b = p.t[1].get();
+  ltcc::TransportRequest* rr = nullptr;
+  ltcc::TransportRequest* sr = nullptr;
+  ASSERT_TRUE(b->irecv(0, 5, in.data(), in.size(), &rr, {fn, &seen_recv}).is_ok());
+  ASSERT_TRUE(a->isend(1, 5, out.data(), out.size(), &sr, {fn, &seen_send}).is_ok());
+  uint64_t got = 0;
+  ASSERT_TRUE(b->wait_request(rr, &got).is_ok());
+  ASSERT_TRUE(a->wait_request(sr).is_ok());
+  EXPECT_EQ(got, out.size());
+  EXPECT_EQ(seen_recv.calls.load(), 1);
+  EXPECT_EQ(seen_send.calls.load(), 1);
+  EXPECT_EQ(seen_recv.bytes.load(), out.size());
+  EXPECT_EQ(in, out);
+  ltcc::TransportStats ts;
+  ASSERT_TRUE(a->stats(&ts).is_ok());
+  ASSERT_EQ(ts.peers.size(), 2u);
+  EXPECT_GE(ts.peers[1].packets_sent, 1u);
 }
 
 TEST(Transport, OptionsFromEnvironment) {

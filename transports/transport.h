@@ -1,0 +1,83 @@
+// Transport: message-level, non-blocking send and receive between ranks.
+//
+// This is all the collectives see of the network: no packets, no windows,
+// no retransmissions. A transport moves whole messages of any size between
+// ranks, matches a peer's messages with one tag to receives in the order both
+// were issued (MPI's non-overtaking rule), and reports completion by polling
+// (test), blocking (wait), or a callback run on the transport's progress
+// thread. Implementations: ldt (transports/ldt/: its own reliability over
+// UDP, later verbs UD) and, where the fabric is reliable, UCX.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "src/common/status.h"
+
+namespace ltcc {
+
+// Opaque: each transport derives its own request type from it.
+struct TransportRequest {};
+
+// Called once, on the transport's progress thread, when the request
+// completes (before test/wait can see it complete). Must be quick and must
+// not call back into the transport's blocking functions.
+struct CompletionCallback {
+  void (*fn)(void* ctx, const Status& status, uint64_t bytes) = nullptr;
+  void* ctx = nullptr;
+};
+
+// Per-peer counters every transport can report (zeros where not tracked).
+struct TransportPeerStats {
+  uint64_t packets_sent = 0, bytes_sent = 0, packets_retransmitted = 0, packets_lost = 0;
+  uint64_t spurious_retransmissions = 0, timeouts = 0, tail_probes = 0;
+  uint64_t packets_received = 0, bytes_received = 0, duplicates_received = 0;
+  uint64_t srtt_ns = 0, min_rtt_ns = 0, p99_rtt_ns = 0, cwnd_bytes = 0;
+};
+
+struct TransportStats {
+  std::vector<TransportPeerStats> peers;  // by rank
+  uint64_t invalid_datagrams = 0;         // dropped: malformed, corrupt, foreign...
+  uint64_t foreign_datagrams = 0;
+  uint64_t unexpected_bytes_peak = 0;
+};
+
+class Transport {
+ public:
+  struct Caps {
+    bool reliable_by_fabric = false;  // true: the fabric retransmits (UCX/RC), not ltcc
+    bool multipath = false;           // sprays packets over several paths
+  };
+
+  virtual ~Transport() = default;
+  virtual const char* name() const = 0;
+  virtual Caps caps() const = 0;
+
+  // This rank's address, to exchange out of band (bootstrap); then every
+  // peer's address before talking to it.
+  virtual std::string local_address() const = 0;
+  virtual Status set_peer_address(uint32_t peer, const std::string& address) = 0;
+  virtual Status start() = 0;
+
+  // Buffers stay valid (sends: unchanged) until the request completes.
+  // On error *out is untouched and no callback runs.
+  virtual Status isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len,
+                       TransportRequest** out, const CompletionCallback& cb = {}) = 0;
+  virtual Status irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity,
+                       TransportRequest** out, const CompletionCallback& cb = {}) = 0;
+  // *done: whether it completed (the request stays valid).
+  virtual Status test_request(TransportRequest* req, bool* done) = 0;
+  // Blocks until it completes, frees it, returns its status (and the bytes
+  // moved: for a receive, the message's length).
+  virtual Status wait_request(TransportRequest* req, uint64_t* bytes = nullptr) = 0;
+  // Frees it without waiting (its buffer stays in use until it completes).
+  virtual void release_request(TransportRequest* req) = 0;
+
+  // Fails every pending and future operation with `why`. Returns promptly,
+  // from any thread, including a completion callback.
+  virtual void abort(const Status& why) = 0;
+  virtual Status stats(TransportStats* out) = 0;
+};
+
+}  // namespace ltcc
