@@ -1,1 +1,391 @@
-// placeholder
+#include "collectives/algorithms.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "collectives/ring.h"
+#include "src/common/log.h"
+
+namespace ltcc::coll {
+namespace {
+
+// Outstanding transport requests of one collective. On the first error it
+// makes the transport fail everything (ctx.fail), then drains: nothing
+// touches a buffer once the collective has returned.
+class Ops {
+ public:
+  explicit Ops(Context& ctx) : ctx_(ctx), t_(*ctx.transport) {}
+  ~Ops() { (void)finish(); }
+  Ops(const Ops&) = delete;
+  Ops& operator=(const Ops&) = delete;
+
+  // Returns an index to wait on later (sends are usually only waited by finish()).
+  size_t send(uint32_t peer, const void* buf, size_t bytes) {
+    if (!err_.is_ok()) return kNone;
+    TransportRequest* r = nullptr;
+    Status st = t_.isend(peer, ctx_.params.tag, buf, bytes, &r);
+    if (!st.is_ok()) {
+      failed(st);
+      return kNone;
+    }
+    reqs_.push_back(r);
+    return reqs_.size() - 1;
+  }
+  size_t recv(uint32_t peer, void* buf, size_t bytes) {
+    if (!err_.is_ok()) return kNone;
+    TransportRequest* r = nullptr;
+    Status st = t_.irecv(peer, ctx_.params.tag, buf, bytes, &r);
+    if (!st.is_ok()) {
+      failed(st);
+      return kNone;
+    }
+    reqs_.push_back(r);
+    return reqs_.size() - 1;
+  }
+  // Waits for one request; false once anything has failed.
+  bool wait(size_t i, uint64_t expect_bytes = UINT64_MAX) {
+    if (!err_.is_ok() || i == kNone) return false;
+    uint64_t bytes = 0;
+    Status st = t_.wait_request(reqs_[i], &bytes);
+    reqs_[i] = nullptr;
+    if (!st.is_ok()) {
+      failed(st);
+      return false;
+    }
+    if (expect_bytes != UINT64_MAX && bytes != expect_bytes) {
+      failed(make_status(Code::kRemoteError,
+                         "rank %u: %s: a peer sent %llu bytes where %llu were expected (do all "
+                         "ranks call the same collective with the same count and type?)",
+                         ctx_.rank, ctx_.op_name, static_cast<unsigned long long>(bytes),
+                         static_cast<unsigned long long>(expect_bytes)));
+      return false;
+    }
+    return true;
+  }
+  bool ok() const { return err_.is_ok(); }
+  // Waits for everything still outstanding; returns the first error.
+  Status finish() {
+    for (TransportRequest*& r : reqs_) {
+      if (!r) continue;
+      Status st = t_.wait_request(r);
+      r = nullptr;
+      if (!st.is_ok() && err_.is_ok()) failed(st);
+    }
+    reqs_.clear();
+    return err_;
+  }
+  void fail(const Status& st) { failed(st); }
+
+  static constexpr size_t kNone = SIZE_MAX;
+
+ private:
+  void failed(const Status& st) {
+    if (!err_.is_ok()) return;
+    err_ = st;
+    if (ctx_.fail) ctx_.fail(st);  // makes every outstanding request complete
+  }
+
+  Context& ctx_;
+  Transport& t_;
+  std::vector<TransportRequest*> reqs_;
+  Status err_;
+};
+
+uint8_t* at(void* base, size_t elems, size_t es) { return static_cast<uint8_t*>(base) + elems * es; }
+const uint8_t* at(const void* base, size_t elems, size_t es) {
+  return static_cast<const uint8_t*>(base) + elems * es;
+}
+
+size_t seg_elems(const Context& ctx, size_t es) {
+  return std::max<size_t>(1, ctx.params.segment_bytes / es);
+}
+
+std::vector<uint8_t>& grow(std::vector<uint8_t>* v, size_t bytes) {
+  if (v->size() < bytes) v->resize(bytes);
+  return *v;
+}
+
+// Ring reduce-scatter over `count` elements split in n chunks. My
+// contribution to chunk c is local(c); the partial (and, for chunk `rank`,
+// final) result of chunk c is written to acc(c). Each received segment is
+// reduced as op(received partial, local), which fixes the order in which a
+// chunk's contributions are combined: (((c+1) + (c+2)) + ...) + c.
+template <class Local, class Acc>
+void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp op, Local local,
+                         Acc acc) {
+  const Ring ring{ctx.rank, ctx.nranks};
+  const uint32_t n = ctx.nranks;
+  const size_t es = dtype_size(type);
+  const size_t seg = seg_elems(ctx, es);
+  const size_t max_chunk = chunk(count, n, 0).count;
+  uint8_t* scratch = grow(ctx.scratch, std::max<size_t>(1, max_chunk * es)).data();
+
+  // Slot k of the scratch holds segment k of the chunk being received.
+  std::vector<size_t> rreq;
+  auto post_recvs = [&](uint32_t s, size_t from_k) {
+    const Span ch = chunk(count, n, ring.rs_recv_chunk(s));
+    const size_t K = segments(ch.count, seg);
+    rreq.resize(std::max(rreq.size(), K), Ops::kNone);
+    for (size_t k = from_k; k < K; ++k) {
+      const Span sg = segment(ch, seg, k);
+      rreq[k] = ops.recv(ring.left(), scratch + k * seg * es, sg.count * es);
+    }
+  };
+  // Step 0: my own contribution goes right; the left's arrives.
+  post_recvs(0, 0);
+  {
+    const Span ch = chunk(count, n, ring.rs_send_chunk(0));
+    for (size_t k = 0; k < segments(ch.count, seg); ++k) {
+      const Span sg = segment(ch, seg, k);
+      ops.send(ring.right(), local(ring.rs_send_chunk(0)) + (sg.offset - ch.offset) * es,
+               sg.count * es);
+    }
+  }
+  for (uint32_t s = 0; s + 1 < n && ops.ok(); ++s) {
+    const uint32_t rc = ring.rs_recv_chunk(s);
+    const Span ch = chunk(count, n, rc);
+    const size_t K = segments(ch.count, seg);
+    const bool last = s + 2 == n;
+    for (size_t k = 0; k < K; ++k) {
+      const Span sg = segment(ch, seg, k);
+      if (!ops.wait(rreq[k], sg.count * es)) return;
+      uint8_t* dst = acc(rc) + (sg.offset - ch.offset) * es;
+      reduce(type, op, dst, scratch + k * seg * es, local(rc) + (sg.offset - ch.offset) * es,
+             sg.count);
+      if (!last) {
+        // Forward the reduced segment (it is step s+1's send chunk), then
+        // reuse its scratch slot for step s+1's segment k.
+        ops.send(ring.right(), dst, sg.count * es);
+        const Span nch = chunk(count, n, ring.rs_recv_chunk(s + 1));
+        if (k < segments(nch.count, seg)) {
+          const Span nsg = segment(nch, seg, k);
+          rreq[k] = ops.recv(ring.left(), scratch + k * seg * es, nsg.count * es);
+        }
+      }
+    }
+    if (!last) post_recvs(s + 1, K);  // segments the next chunk has beyond this one's
+  }
+}
+
+// Ring all-gather: chunk c lives at dst(c); rank r starts with chunk r there.
+template <class Dst>
+void ring_all_gather(Context& ctx, Ops& ops, size_t count, DType type, Dst dst) {
+  const Ring ring{ctx.rank, ctx.nranks};
+  const uint32_t n = ctx.nranks;
+  const size_t es = dtype_size(type);
+  const size_t seg = seg_elems(ctx, es);
+  // Every receive lands in its final place, so all of them are posted now,
+  // in the (step, segment) order in which the left neighbour sends.
+  std::vector<std::vector<size_t>> rreq(n - 1);
+  for (uint32_t s = 0; s + 1 < n; ++s) {
+    const Span ch = chunk(count, n, ring.ag_recv_chunk(s));
+    for (size_t k = 0; k < segments(ch.count, seg); ++k) {
+      const Span sg = segment(ch, seg, k);
+      rreq[s].push_back(ops.recv(ring.left(), dst(ring.ag_recv_chunk(s)) + (sg.offset - ch.offset) * es,
+                                 sg.count * es));
+    }
+  }
+  {
+    const Span ch = chunk(count, n, ring.ag_send_chunk(0));
+    for (size_t k = 0; k < segments(ch.count, seg); ++k) {
+      const Span sg = segment(ch, seg, k);
+      ops.send(ring.right(), dst(ring.ag_send_chunk(0)) + (sg.offset - ch.offset) * es,
+               sg.count * es);
+    }
+  }
+  for (uint32_t s = 0; s + 1 < n && ops.ok(); ++s) {
+    const uint32_t rc = ring.ag_recv_chunk(s);
+    const Span ch = chunk(count, n, rc);
+    for (size_t k = 0; k < rreq[s].size(); ++k) {
+      const Span sg = segment(ch, seg, k);
+      if (!ops.wait(rreq[s][k], sg.count * es)) return;
+      if (s + 2 < n) ops.send(ring.right(), dst(rc) + (sg.offset - ch.offset) * es, sg.count * es);
+    }
+  }
+}
+
+Status check_ctx(const Context& ctx) {
+  if (!ctx.transport || !ctx.scratch || !ctx.scratch2 || ctx.nranks == 0 ||
+      ctx.rank >= ctx.nranks)
+    return Status(Code::kInternalError, "collective context is incomplete");
+  return Status::ok();
+}
+
+}  // namespace
+
+Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type,
+                  RedOp op) {
+  if (count * dtype_size(type) <= ctx.params.rd_max_bytes)
+    return all_reduce_recursive_doubling(ctx, send, recv, count, type, op);
+  return all_reduce_ring(ctx, send, recv, count, type, op);
+}
+
+Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count, DType type,
+                       RedOp op) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type);
+  const uint32_t n = ctx.nranks;
+  if (n == 1 || count == 0) {
+    if (send != recv && count) std::memmove(recv, send, count * es);
+    if (op == RedOp::kAvg) divide(type, recv, count, n);
+    return Status::ok();
+  }
+  {
+    // Reduce-scatter: partial sums straight into the result buffer (the
+    // chunks this rank reduces are exactly the ones all-gather overwrites
+    // later, except its own, which ends final).
+    Ops ops(ctx);
+    auto local = [&](uint32_t c) { return at(send, chunk(count, n, c).offset, es); };
+    auto acc = [&](uint32_t c) { return at(recv, chunk(count, n, c).offset, es); };
+    ring_reduce_scatter(ctx, ops, count, type, RedOp(op == RedOp::kAvg ? RedOp::kSum : op), local,
+                        acc);
+    // The all-gather overwrites chunks whose reduce-scatter sends may still
+    // be unacknowledged (a retransmission reads them): finish those first.
+    LTCC_CHECK(ops.finish());
+  }
+  if (op == RedOp::kAvg) {
+    const Span mine = chunk(count, n, ctx.rank);
+    divide(type, at(recv, mine.offset, es), mine.count, n);
+  }
+  Ops ops(ctx);
+  ring_all_gather(ctx, ops, count, type,
+                  [&](uint32_t c) { return at(recv, chunk(count, n, c).offset, es); });
+  return ops.finish();
+}
+
+Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv, size_t count,
+                                     DType type, RedOp op) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type);
+  const size_t bytes = count * es;
+  const RedOp rop = op == RedOp::kAvg ? RedOp::kSum : op;
+  if (send != recv && bytes) std::memmove(recv, send, bytes);
+  if (ctx.nranks == 1 || count == 0) {
+    if (op == RedOp::kAvg) divide(type, recv, count, ctx.nranks);
+    return Status::ok();
+  }
+  const RecursiveDoubling rd{ctx.rank, ctx.nranks};
+  uint8_t* tmp = grow(ctx.scratch, std::max<size_t>(1, bytes)).data();
+  uint8_t* buf = static_cast<uint8_t*>(recv);
+  Ops ops(ctx);
+  // Combine with `peer`'s buffer, lower rank's operand first.
+  auto exchange = [&](uint32_t peer) {
+    const size_t r = ops.recv(peer, tmp, bytes);
+    const size_t s = ops.send(peer, buf, bytes);
+    if (!ops.wait(r, bytes) || !ops.wait(s)) return false;  // buf is ours again
+    if (peer < ctx.rank) reduce(type, rop, buf, tmp, buf, count);
+    else reduce(type, rop, buf, buf, tmp, count);
+    return true;
+  };
+  const uint32_t rem = rd.rem();
+  if (ctx.rank < 2 * rem) {
+    if (ctx.rank % 2 == 0) {
+      const size_t s = ops.send(ctx.rank + 1, buf, bytes);
+      if (!ops.wait(s)) return ops.finish();
+    } else {
+      const size_t r = ops.recv(ctx.rank - 1, tmp, bytes);
+      if (!ops.wait(r, bytes)) return ops.finish();
+      reduce(type, rop, buf, tmp, buf, count);
+    }
+  }
+  if (rd.new_rank() >= 0) {
+    for (uint32_t mask = 1; mask < rd.pof2(); mask <<= 1)
+      if (!exchange(rd.partner(mask))) return ops.finish();
+  }
+  if (ctx.rank < 2 * rem) {
+    if (ctx.rank % 2 == 0) {
+      const size_t r = ops.recv(ctx.rank + 1, buf, bytes);
+      if (!ops.wait(r, bytes)) return ops.finish();
+    } else {
+      ops.send(ctx.rank - 1, buf, bytes);
+    }
+  }
+  LTCC_CHECK(ops.finish());
+  if (op == RedOp::kAvg) divide(type, recv, count, ctx.nranks);
+  return Status::ok();
+}
+
+Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_count, DType type,
+                      RedOp op) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type);
+  const uint32_t n = ctx.nranks;
+  const size_t count = recv_count * n;
+  if (n == 1 || recv_count == 0) {
+    if (send != recv && recv_count) std::memmove(recv, send, recv_count * es);
+    if (op == RedOp::kAvg) divide(type, recv, recv_count, n);
+    return Status::ok();
+  }
+  // Partial results of other ranks' chunks go to a scratch buffer; mine
+  // lands in recv. (All chunks are recv_count long: count divides by n.)
+  uint8_t* partial = grow(ctx.scratch2, count * es).data();
+  Ops ops(ctx);
+  auto local = [&](uint32_t c) { return at(send, size_t{c} * recv_count, es); };
+  auto acc = [&](uint32_t c) {
+    return c == ctx.rank ? static_cast<uint8_t*>(recv) : at(partial, size_t{c} * recv_count, es);
+  };
+  ring_reduce_scatter(ctx, ops, count, type, op == RedOp::kAvg ? RedOp::kSum : op, local, acc);
+  LTCC_CHECK(ops.finish());
+  if (op == RedOp::kAvg) divide(type, recv, recv_count, n);
+  return Status::ok();
+}
+
+Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count, DType type) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type);
+  const uint32_t n = ctx.nranks;
+  uint8_t* mine = at(recv, size_t{ctx.rank} * send_count, es);
+  if (send != mine && send_count) std::memmove(mine, send, send_count * es);
+  if (n == 1 || send_count == 0) return Status::ok();
+  Ops ops(ctx);
+  ring_all_gather(ctx, ops, send_count * n, type,
+                  [&](uint32_t c) { return at(recv, size_t{c} * send_count, es); });
+  return ops.finish();
+}
+
+Status broadcast(Context& ctx, const void* send, void* recv, size_t count, DType type,
+                 uint32_t root) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type);
+  const uint32_t n = ctx.nranks;
+  if (ctx.rank == root && send != recv && count) std::memmove(recv, send, count * es);
+  if (n == 1 || count == 0) return Status::ok();
+  const Ring ring{ctx.rank, n};
+  const uint32_t pos = ring.chain_pos(root);
+  const size_t seg = seg_elems(ctx, es);
+  const Span all{0, count};
+  const size_t K = segments(count, seg);
+  Ops ops(ctx);
+  if (pos == 0) {
+    for (size_t k = 0; k < K; ++k) {
+      const Span sg = segment(all, seg, k);
+      ops.send(ring.right(), at(recv, sg.offset, es), sg.count * es);
+    }
+    return ops.finish();
+  }
+  std::vector<size_t> rreq(K);
+  for (size_t k = 0; k < K; ++k) {
+    const Span sg = segment(all, seg, k);
+    rreq[k] = ops.recv(ring.left(), at(recv, sg.offset, es), sg.count * es);
+  }
+  for (size_t k = 0; k < K; ++k) {
+    const Span sg = segment(all, seg, k);
+    if (!ops.wait(rreq[k], sg.count * es)) break;
+    if (pos + 1 < n) ops.send(ring.right(), at(recv, sg.offset, es), sg.count * es);
+  }
+  return ops.finish();
+}
+
+Status barrier(Context& ctx) {
+  LTCC_CHECK(check_ctx(ctx));
+  const Dissemination d{ctx.rank, ctx.nranks};
+  Ops ops(ctx);
+  for (uint32_t k = 0; k < d.rounds(); ++k) {
+    const size_t r = ops.recv(d.from(k), nullptr, 0);
+    ops.send(d.to(k), nullptr, 0);
+    if (!ops.wait(r, 0)) break;
+  }
+  return ops.finish();
+}
+
+}  // namespace ltcc::coll

@@ -1,1 +1,614 @@
-// placeholder
+// The C API: argument checking, handles, error strings; everything else is
+// the Comm's. No exception crosses this boundary and nothing here aborts the
+// process: every failure becomes a result code plus a sentence that
+// ltccGetLastError() returns.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "ltcc/ltcc.h"
+#include "src/bootstrap.h"
+#include "src/comm.h"
+#include "src/common/log.h"
+#include "src/launch_env.h"
+
+#define LTCC_API extern "C" __attribute__((visibility("default")))
+
+struct ltccComm {
+  std::unique_ptr<ltcc::Comm> comm;
+  std::unique_ptr<ltcc::BootstrapRoot> root_keepalive;  // launcher mode, rank 0
+  std::mutex mu;                                        // last_error
+  std::string last_error;
+};
+
+struct ltccRequest {
+  std::shared_ptr<ltcc::CollOp> op;
+  ltccComm* comm = nullptr;
+};
+
+namespace {
+
+using ltcc::Code;
+using ltcc::Status;
+
+thread_local std::string tls_last_error;
+
+// Live handles: a destroyed (or never created) handle is refused, not used.
+std::mutex g_handles_mu;
+std::unordered_set<const void*>& live_handles() {
+  static auto* s = new std::unordered_set<const void*>();
+  return *s;
+}
+void handle_add(const void* h) {
+  std::lock_guard<std::mutex> lk(g_handles_mu);
+  live_handles().insert(h);
+}
+bool handle_remove(const void* h) {
+  std::lock_guard<std::mutex> lk(g_handles_mu);
+  return live_handles().erase(h) != 0;
+}
+bool handle_live(const void* h) {
+  std::lock_guard<std::mutex> lk(g_handles_mu);
+  return live_handles().count(h) != 0;
+}
+
+// Roots started by ltccGetUniqueId: they serve one rendezvous each and are
+// kept until they are done (like NCCL's bootstrap root thread).
+std::mutex g_roots_mu;
+std::vector<std::unique_ptr<ltcc::BootstrapRoot>>& roots() {
+  static auto* v = new std::vector<std::unique_ptr<ltcc::BootstrapRoot>>();
+  return *v;
+}
+
+ltccResult_t to_result(Code c) { return static_cast<ltccResult_t>(static_cast<int>(c)); }
+
+ltccResult_t fail(ltccComm* comm, const Status& st) {
+  tls_last_error = st.message().empty() ? ltcc::code_name(st.code()) : st.message();
+  if (comm) {
+    std::lock_guard<std::mutex> lk(comm->mu);
+    comm->last_error = tls_last_error;
+  }
+  LTCC_INFO(kAll, "%s", st.to_string().c_str());
+  return to_result(st.code());
+}
+
+ltccResult_t invalid(ltccComm* comm, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+ltccResult_t invalid(ltccComm* comm, const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return fail(comm, Status(Code::kInvalidArgument, buf));
+}
+
+template <class F>
+ltccResult_t guarded(ltccComm* comm, F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return fail(comm, Status(Code::kSystemError, "out of memory"));
+  } catch (const std::exception& e) {
+    return fail(comm, Status(Code::kInternalError, std::string("internal error: ") + e.what()));
+  } catch (...) {
+    return fail(comm, Status(Code::kInternalError, "internal error: unknown exception"));
+  }
+}
+
+bool is_loopback(const std::string& host) { return host.rfind("127.", 0) == 0 || host == "localhost"; }
+
+// The local address the kernel would use to reach `host` (no packet is sent:
+// connect() on a UDP socket only picks a route).
+Status local_address_towards(const std::string& host, std::string* out) {
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(9);
+  if (inet_pton(AF_INET, host.c_str(), &dst.sin_addr) != 1)
+    return ltcc::make_status(Code::kInvalidArgument, "'%s' is not an IPv4 address", host.c_str());
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status(Code::kSystemError, "socket() failed");
+  sockaddr_in me{};
+  socklen_t len = sizeof me;
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) == 0;
+  ::close(fd);
+  if (!ok) return ltcc::make_status(Code::kSystemError, "no route to %s", host.c_str());
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &me.sin_addr, buf, sizeof buf);
+  *out = buf;
+  return Status::ok();
+}
+
+Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc::CommOptions* o) {
+  if (cfg) {
+    if (cfg->size != sizeof(ltccConfig_t) || cfg->magic != LTCC_CONFIG_MAGIC)
+      return Status(Code::kInvalidArgument,
+                    "config was not initialised with LTCC_CONFIG_INITIALIZER (size or magic differ)");
+    if (cfg->transport && std::strcmp(cfg->transport, "udp") != 0)
+      return ltcc::make_status(Code::kInvalidArgument,
+                               "config.transport '%s' is not available (built: udp)", cfg->transport);
+    if (cfg->retx != ltccRetxUndef) {
+      if (cfg->retx != ltccRetxSelectiveRepeat && cfg->retx != ltccRetxGoBackN)
+        return ltcc::make_status(Code::kInvalidArgument, "config.retx %d is not a ltccRetx_t", cfg->retx);
+      o->transport.ldt.retx = cfg->retx == ltccRetxGoBackN ? ltcc::ldt::RetxMode::kGoBackN
+                                                           : ltcc::ldt::RetxMode::kSelectiveRepeat;
+    }
+    if (cfg->cc != ltccCcUndef) {
+      if (cfg->cc < ltccCcSwift || cfg->cc > ltccCcFixed)
+        return ltcc::make_status(Code::kInvalidArgument, "config.cc %d is not a ltccCc_t", cfg->cc);
+      o->transport.ldt.cc = static_cast<ltcc::ldt::CcKind>(cfg->cc);
+    }
+    if (cfg->timeoutSeconds > 0) {
+      if (cfg->timeoutSeconds > 1e6)
+        return ltcc::make_status(Code::kInvalidArgument, "config.timeoutSeconds %g is absurd", cfg->timeoutSeconds);
+      o->timeout_ns = static_cast<uint64_t>(cfg->timeoutSeconds * 1e9);
+    }
+    if (cfg->mtu != 0) {
+      if (cfg->mtu < 576 || cfg->mtu > 65536)
+        return ltcc::make_status(Code::kInvalidArgument, "config.mtu %d is not in 576..65536", cfg->mtu);
+      o->transport.link_mtu = static_cast<uint32_t>(cfg->mtu);
+    }
+    if (cfg->ifname) o->transport.udp.ifname = cfg->ifname;
+    if (cfg->blocking != 1)
+      return Status(Code::kInvalidArgument, "config.blocking must be 1 (non-blocking init is not supported)");
+  }
+  o->transport.ldt.peer_timeout_ns = o->timeout_ns;
+  // The data socket: loopback for single-host jobs, else the address that
+  // routes to the rendezvous (unless LTCC_IFNAME / config.ifname chose).
+  if (o->transport.udp.ifname.empty()) {
+    if (root_host.empty() || is_loopback(root_host)) {
+      o->transport.udp.bind_address = "127.0.0.1";
+    } else {
+      std::string local;
+      LTCC_CHECK(local_address_towards(root_host, &local));
+      o->transport.udp.bind_address = local;
+    }
+  }
+  return Status::ok();
+}
+
+ltccComm* checked_comm(ltccComm_t comm) {
+  return comm && handle_live(comm) ? comm : nullptr;
+}
+
+ltccResult_t bad_comm(const char* fn) {
+  return fail(nullptr, ltcc::make_status(Code::kInvalidUsage,
+                                         "%s: the communicator is NULL, destroyed, or not one", fn));
+}
+
+bool mul_overflows(size_t a, size_t b, size_t* out) { return __builtin_mul_overflow(a, b, out); }
+
+// [p, p + n) and [q, q + m) share a byte.
+bool overlap(const void* p, size_t n, const void* q, size_t m) {
+  const auto a = reinterpret_cast<uintptr_t>(p), b = reinterpret_cast<uintptr_t>(q);
+  return n && m && a < b + m && b < a + n;
+}
+
+struct Checked {
+  ltcc::coll::DType type = ltcc::coll::DType::kUint8;
+  size_t es = 1;
+};
+
+ltccResult_t check_type(ltccComm* c, const char* fn, ltccDataType_t t, Checked* out) {
+  if (static_cast<int>(t) < 0 || t >= ltccNumTypes)
+    return invalid(c, "%s: rank %u: data type %d is not a ltccDataType_t (0..%d)", fn,
+                   c->comm->rank(), static_cast<int>(t), ltccNumTypes - 1);
+  out->type = static_cast<ltcc::coll::DType>(t);
+  out->es = ltcc::coll::dtype_size(out->type);
+  return ltccSuccess;
+}
+
+ltccResult_t check_op(ltccComm* c, const char* fn, ltccRedOp_t op) {
+  if (static_cast<int>(op) < 0 || op >= ltccNumOps)
+    return invalid(c, "%s: rank %u: reduction op %d is not a ltccRedOp_t (0..%d)", fn,
+                   c->comm->rank(), static_cast<int>(op), ltccNumOps - 1);
+  return ltccSuccess;
+}
+
+ltccResult_t submit(ltccComm* c, std::shared_ptr<ltcc::CollOp> op, ltccRequest_t* request) {
+  if (request) *request = nullptr;
+  Status st = c->comm->enqueue(op);
+  if (!st.is_ok()) return fail(c, st);
+  if (request) {
+    auto* r = new ltccRequest();
+    r->op = std::move(op);
+    r->comm = c;
+    handle_add(r);
+    *request = r;
+    return ltccSuccess;
+  }
+  op->wait();
+  if (!op->status.is_ok()) return fail(c, op->status);
+  return ltccSuccess;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- basics
+
+LTCC_API ltccResult_t ltccGetVersion(int* version) {
+  if (!version) return invalid(nullptr, "ltccGetVersion: version is NULL");
+  *version = LTCC_VERSION_CODE;
+  return ltccSuccess;
+}
+
+LTCC_API const char* ltccGetErrorString(ltccResult_t r) {
+  switch (r) {
+    case ltccSuccess: return "no error";
+    case ltccUnhandledCudaError: return "unhandled cuda error (ltcc uses host memory only)";
+    case ltccSystemError: return "unhandled system error (an OS call failed)";
+    case ltccInternalError: return "internal error (a bug in ltcc)";
+    case ltccInvalidArgument: return "invalid argument";
+    case ltccInvalidUsage: return "invalid usage";
+    case ltccRemoteError: return "remote process exited or there was a network error";
+    case ltccInProgress: return "operation in progress";
+    case ltccTimeout: return "timeout";
+    case ltccNumResults: break;
+  }
+  return "unknown result code";
+}
+
+LTCC_API const char* ltccGetLastError(ltccComm_t comm) {
+  static thread_local std::string copy;  // stays valid until this thread's next call
+  if (comm && handle_live(comm)) {
+    std::lock_guard<std::mutex> lk(comm->mu);
+    copy = comm->last_error;
+    return copy.c_str();
+  }
+  return tls_last_error.c_str();
+}
+
+LTCC_API size_t ltccTypeSize(ltccDataType_t t) {
+  if (static_cast<int>(t) < 0 || t >= ltccNumTypes) return 0;
+  return ltcc::coll::dtype_size(static_cast<ltcc::coll::DType>(t));
+}
+
+// ---------------------------------------------------------- communicators
+
+LTCC_API ltccResult_t ltccGetUniqueId(ltccUniqueId* id) {
+  return guarded(nullptr, [&]() -> ltccResult_t {
+    if (!id) return invalid(nullptr, "ltccGetUniqueId: uniqueId is NULL");
+    std::unique_ptr<ltcc::BootstrapRoot> root;
+    ltccUniqueId tmp;
+    Status st = ltcc::make_unique_id(&tmp, &root);
+    if (!st.is_ok()) return fail(nullptr, st);
+    {
+      std::lock_guard<std::mutex> lk(g_roots_mu);
+      auto& v = roots();
+      v.erase(std::remove_if(v.begin(), v.end(), [](const auto& r) { return r->done(); }), v.end());
+      v.push_back(std::move(root));
+    }
+    *id = tmp;
+    return ltccSuccess;
+  });
+}
+
+LTCC_API ltccResult_t ltccCommInitRankConfig(ltccComm_t* out, int nranks, ltccUniqueId commId,
+                                             int rank, const ltccConfig_t* config) {
+  return guarded(nullptr, [&]() -> ltccResult_t {
+    if (!out) return invalid(nullptr, "ltccCommInitRank: comm is NULL");
+    if (nranks < 1) return invalid(nullptr, "ltccCommInitRank: nranks %d is not >= 1", nranks);
+    if (rank < 0 || rank >= nranks)
+      return invalid(nullptr, "ltccCommInitRank: rank %d is not in 0..%d", rank, nranks - 1);
+    ltcc::UniqueIdInfo info;
+    Status st = ltcc::parse_unique_id(commId, &info);
+    if (!st.is_ok()) return fail(nullptr, st);
+    ltcc::CommOptions opts;
+    st = ltcc::comm_options_from_env(&opts);
+    if (st.is_ok()) st = apply_config(config, info.host, &opts);
+    if (!st.is_ok()) return fail(nullptr, st);
+    const uint64_t timeout = opts.timeout_ns;
+    auto exchange = [&](const std::string& mine, std::vector<std::string>* all, uint64_t* key) {
+      *key = info.session_key;
+      return ltcc::bootstrap_exchange(info, static_cast<uint32_t>(rank),
+                                      static_cast<uint32_t>(nranks), mine, timeout, all);
+    };
+    auto c = std::make_unique<ltccComm>();
+    ltcc::set_log_rank(rank);
+    st = ltcc::Comm::create(static_cast<uint32_t>(rank), static_cast<uint32_t>(nranks), opts,
+                            exchange, &c->comm);
+    if (!st.is_ok()) return fail(nullptr, st);
+    handle_add(c.get());
+    *out = c.release();
+    return ltccSuccess;
+  });
+}
+
+LTCC_API ltccResult_t ltccCommInitRank(ltccComm_t* comm, int nranks, ltccUniqueId commId, int rank) {
+  return ltccCommInitRankConfig(comm, nranks, commId, rank, nullptr);
+}
+
+LTCC_API ltccResult_t ltccCommInitFromEnv(ltccComm_t* out, const ltccConfig_t* config) {
+  return guarded(nullptr, [&]() -> ltccResult_t {
+    if (!out) return invalid(nullptr, "ltccCommInitFromEnv: comm is NULL");
+    ltcc::LaunchEnv env;
+    Status st = ltcc::detect_launch_env(&env);
+    if (!st.is_ok()) return fail(nullptr, st);
+    ltcc::CommOptions opts;
+    st = ltcc::comm_options_from_env(&opts);
+    if (st.is_ok()) st = apply_config(config, env.root_file.empty() ? env.root_host : "", &opts);
+    if (!st.is_ok()) return fail(nullptr, st);
+    auto c = std::make_unique<ltccComm>();
+    const uint64_t timeout = opts.timeout_ns;
+    auto exchange = [&](const std::string& mine, std::vector<std::string>* all, uint64_t* key) {
+      return ltcc::bootstrap_from_env(env, mine, timeout, all, &c->root_keepalive, key);
+    };
+    ltcc::set_log_rank(static_cast<int>(env.rank));
+    st = ltcc::Comm::create(env.rank, env.nranks, opts, exchange, &c->comm);
+    if (!st.is_ok()) return fail(nullptr, st);
+    LTCC_INFO(kInit, "rank %u/%u: launched by %s, rendezvous via %s", env.rank, env.nranks,
+              env.source.c_str(), env.root_source.c_str());
+    handle_add(c.get());
+    *out = c.release();
+    return ltccSuccess;
+  });
+}
+
+LTCC_API ltccResult_t ltccCommDestroy(ltccComm_t comm) {
+  if (!comm || !handle_remove(comm)) return bad_comm("ltccCommDestroy");
+  return guarded(nullptr, [&]() -> ltccResult_t {
+    Status st = comm->comm->destroy();
+    delete comm;
+    if (!st.is_ok()) return fail(nullptr, st);
+    return ltccSuccess;
+  });
+}
+
+LTCC_API ltccResult_t ltccCommAbort(ltccComm_t comm) {
+  if (!comm || !handle_remove(comm)) return bad_comm("ltccCommAbort");
+  return guarded(nullptr, [&]() -> ltccResult_t {
+    comm->comm->abort(ltcc::make_status(Code::kRemoteError, "rank %u: communicator aborted by the application",
+                                        comm->comm->rank()));
+    delete comm;
+    return ltccSuccess;
+  });
+}
+
+LTCC_API ltccResult_t ltccCommCount(const ltccComm_t comm, int* count) {
+  ltccComm* c = checked_comm(comm);
+  if (!c) return bad_comm("ltccCommCount");
+  if (!count) return invalid(c, "ltccCommCount: count is NULL");
+  *count = static_cast<int>(c->comm->nranks());
+  return ltccSuccess;
+}
+
+LTCC_API ltccResult_t ltccCommUserRank(const ltccComm_t comm, int* rank) {
+  ltccComm* c = checked_comm(comm);
+  if (!c) return bad_comm("ltccCommUserRank");
+  if (!rank) return invalid(c, "ltccCommUserRank: rank is NULL");
+  *rank = static_cast<int>(c->comm->rank());
+  return ltccSuccess;
+}
+
+LTCC_API ltccResult_t ltccCommGetAsyncError(ltccComm_t comm, ltccResult_t* asyncError) {
+  ltccComm* c = checked_comm(comm);
+  if (!c) return bad_comm("ltccCommGetAsyncError");
+  if (!asyncError) return invalid(c, "ltccCommGetAsyncError: asyncError is NULL");
+  Status st = c->comm->async_error();
+  *asyncError = to_result(st.code());
+  if (!st.is_ok()) {
+    std::lock_guard<std::mutex> lk(c->mu);
+    c->last_error = st.message();
+  }
+  return ltccSuccess;
+}
+
+LTCC_API ltccResult_t ltccCommGetStats(ltccComm_t comm, ltccStats_t* stats, ltccPeerStats_t* peers,
+                                       int npeers) {
+  ltccComm* c = checked_comm(comm);
+  if (!c) return bad_comm("ltccCommGetStats");
+  return guarded(c, [&]() -> ltccResult_t {
+    if (!stats) return invalid(c, "ltccCommGetStats: stats is NULL");
+    if (stats->size != sizeof(ltccStats_t))
+      return invalid(c, "ltccCommGetStats: stats->size is %zu, expected sizeof(ltccStats_t) = %zu",
+                     stats->size, sizeof(ltccStats_t));
+    if (npeers < 0 || (npeers > 0 && !peers))
+      return invalid(c, "ltccCommGetStats: peers is NULL or npeers %d < 0", npeers);
+    ltcc::TransportStats ts;
+    Status st = c->comm->transport_stats(&ts);
+    if (!st.is_ok()) return fail(c, st);
+    stats->rank = static_cast<int>(c->comm->rank());
+    stats->nranks = static_cast<int>(c->comm->nranks());
+    stats->collectives = c->comm->collectives_done();
+    stats->invalidDatagrams = ts.invalid_datagrams;
+    stats->foreignDatagrams = ts.foreign_datagrams;
+    stats->unexpectedBytesPeak = ts.unexpected_bytes_peak;
+    for (int i = 0; i < npeers; ++i) {
+      ltccPeerStats_t& p = peers[i];
+      std::memset(&p, 0, sizeof p);
+      p.peer = i;
+      if (static_cast<size_t>(i) >= ts.peers.size()) continue;
+      const ltcc::TransportPeerStats& s = ts.peers[static_cast<size_t>(i)];
+      p.packetsSent = s.packets_sent;
+      p.bytesSent = s.bytes_sent;
+      p.packetsRetransmitted = s.packets_retransmitted;
+      p.packetsLost = s.packets_lost;
+      p.spuriousRetransmissions = s.spurious_retransmissions;
+      p.timeouts = s.timeouts;
+      p.tailProbes = s.tail_probes;
+      p.packetsReceived = s.packets_received;
+      p.bytesReceived = s.bytes_received;
+      p.duplicatesReceived = s.duplicates_received;
+      p.srttUs = static_cast<double>(s.srtt_ns) / 1e3;
+      p.minRttUs = static_cast<double>(s.min_rtt_ns) / 1e3;
+      p.p99RttUs = static_cast<double>(s.p99_rtt_ns) / 1e3;
+      p.cwndBytes = s.cwnd_bytes;
+    }
+    return ltccSuccess;
+  });
+}
+
+// -------------------------------------------------------------- collectives
+
+LTCC_API ltccResult_t ltccAllReduce(const void* sendbuff, void* recvbuff, size_t count,
+                                    ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
+                                    ltccRequest_t* request) {
+  ltccComm* c = checked_comm(comm);
+  if (!c) return bad_comm("ltccAllReduce");
+  return guarded(c, [&]() -> ltccResult_t {
+    Checked t;
+    if (ltccResult_t r = check_type(c, "ltccAllReduce", datatype, &t)) return r;
+    if (ltccResult_t r = check_op(c, "ltccAllReduce", op)) return r;
+    size_t bytes;
+    if (mul_overflows(count, t.es, &bytes))
+      return invalid(c, "ltccAllReduce: rank %u: count %zu x %zu-byte elements overflows",
+                     c->comm->rank(), count, t.es);
+    if (count && (!sendbuff || !recvbuff))
+      return invalid(c, "ltccAllReduce: rank %u: %s is NULL with count %zu", c->comm->rank(),
+                     sendbuff ? "recvbuff" : "sendbuff", count);
+    if (sendbuff != recvbuff && overlap(sendbuff, bytes, recvbuff, bytes))
+      return invalid(c, "ltccAllReduce: rank %u: sendbuff and recvbuff overlap without being equal",
+                     c->comm->rank());
+    auto o = std::make_shared<ltcc::CollOp>();
+    o->kind = ltcc::CollKind::kAllReduce;
+    o->send = sendbuff;
+    o->recv = recvbuff;
+    o->count = count;
+    o->type = t.type;
+    o->op = static_cast<ltcc::coll::RedOp>(op);
+    return submit(c, std::move(o), request);
+  });
+}
+
+LTCC_API ltccResult_t ltccAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
+                                    ltccDataType_t datatype, ltccComm_t comm,
+                                    ltccRequest_t* request) {
+  ltccComm* c = checked_comm(comm);
+  if (!c) return bad_comm("ltccAllGather");
+  return guarded(c, [&]() -> ltccResult_t {
+    Checked t;
+    if (ltccResult_t r = check_type(c, "ltccAllGather", datatype, &t)) return r;
+    size_t bytes, total;
+    if (mul_overflows(sendcount, t.es, &bytes) || mul_overflows(bytes, c->comm->nranks(), &total))
+      return invalid(c, "ltccAllGather: rank %u: sendcount %zu x %zu bytes x %u ranks overflows",
+                     c->comm->rank(), sendcount, t.es, c->comm->nranks());
+    if (sendcount && (!sendbuff || !recvbuff))
+      return invalid(c, "ltccAllGather: rank %u: %s is NULL with sendcount %zu", c->comm->rank(),
+                     sendbuff ? "recvbuff" : "sendbuff", sendcount);
+    const void* inplace = static_cast<const uint8_t*>(recvbuff) + c->comm->rank() * bytes;
+    if (sendbuff != inplace && overlap(sendbuff, bytes, recvbuff, total))
+      return invalid(c, "ltccAllGather: rank %u: sendbuff overlaps recvbuff but is not "
+                        "recvbuff + rank * sendcount (the in-place form)", c->comm->rank());
+    auto o = std::make_shared<ltcc::CollOp>();
+    o->kind = ltcc::CollKind::kAllGather;
+    o->send = sendbuff;
+    o->recv = recvbuff;
+    o->count = sendcount;
+    o->type = t.type;
+    return submit(c, std::move(o), request);
+  });
+}
+
+LTCC_API ltccResult_t ltccReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                        ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
+                                        ltccRequest_t* request) {
+  ltccComm* c = checked_comm(comm);
+  if (!c) return bad_comm("ltccReduceScatter");
+  return guarded(c, [&]() -> ltccResult_t {
+    Checked t;
+    if (ltccResult_t r = check_type(c, "ltccReduceScatter", datatype, &t)) return r;
+    if (ltccResult_t r = check_op(c, "ltccReduceScatter", op)) return r;
+    size_t bytes, total;
+    if (mul_overflows(recvcount, t.es, &bytes) || mul_overflows(bytes, c->comm->nranks(), &total))
+      return invalid(c, "ltccReduceScatter: rank %u: recvcount %zu x %zu bytes x %u ranks overflows",
+                     c->comm->rank(), recvcount, t.es, c->comm->nranks());
+    if (recvcount && (!sendbuff || !recvbuff))
+      return invalid(c, "ltccReduceScatter: rank %u: %s is NULL with recvcount %zu",
+                     c->comm->rank(), sendbuff ? "recvbuff" : "sendbuff", recvcount);
+    const void* inplace = static_cast<const uint8_t*>(sendbuff) + c->comm->rank() * bytes;
+    if (recvbuff != inplace && overlap(sendbuff, total, recvbuff, bytes))
+      return invalid(c, "ltccReduceScatter: rank %u: recvbuff overlaps sendbuff but is not "
+                        "sendbuff + rank * recvcount (the in-place form)", c->comm->rank());
+    auto o = std::make_shared<ltcc::CollOp>();
+    o->kind = ltcc::CollKind::kReduceScatter;
+    o->send = sendbuff;
+    o->recv = recvbuff;
+    o->count = recvcount;
+    o->type = t.type;
+    o->op = static_cast<ltcc::coll::RedOp>(op);
+    return submit(c, std::move(o), request);
+  });
+}
+
+LTCC_API ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t count,
+                                    ltccDataType_t datatype, int root, ltccComm_t comm,
+                                    ltccRequest_t* request) {
+  ltccComm* c = checked_comm(comm);
+  if (!c) return bad_comm("ltccBroadcast");
+  return guarded(c, [&]() -> ltccResult_t {
+    Checked t;
+    if (ltccResult_t r = check_type(c, "ltccBroadcast", datatype, &t)) return r;
+    if (root < 0 || static_cast<uint32_t>(root) >= c->comm->nranks())
+      return invalid(c, "ltccBroadcast: rank %u: root %d is not in 0..%u", c->comm->rank(), root,
+                     c->comm->nranks() - 1);
+    size_t bytes;
+    if (mul_overflows(count, t.es, &bytes))
+      return invalid(c, "ltccBroadcast: rank %u: count %zu x %zu-byte elements overflows",
+                     c->comm->rank(), count, t.es);
+    const bool is_root = static_cast<uint32_t>(root) == c->comm->rank();
+    if (count && (!recvbuff || (is_root && !sendbuff)))
+      return invalid(c, "ltccBroadcast: rank %u: %s is NULL with count %zu", c->comm->rank(),
+                     recvbuff ? "sendbuff (on the root)" : "recvbuff", count);
+    if (is_root && sendbuff != recvbuff && overlap(sendbuff, bytes, recvbuff, bytes))
+      return invalid(c, "ltccBroadcast: rank %u: sendbuff and recvbuff overlap without being equal",
+                     c->comm->rank());
+    auto o = std::make_shared<ltcc::CollOp>();
+    o->kind = ltcc::CollKind::kBroadcast;
+    o->send = sendbuff;
+    o->recv = recvbuff;
+    o->count = count;
+    o->type = t.type;
+    o->root = static_cast<uint32_t>(root);
+    return submit(c, std::move(o), request);
+  });
+}
+
+LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {
+  ltccComm* c = checked_comm(comm);
+  if (!c) return bad_comm("ltccBarrier");
+  return guarded(c, [&]() -> ltccResult_t {
+    auto o = std::make_shared<ltcc::CollOp>();
+    o->kind = ltcc::CollKind::kBarrier;
+    return submit(c, std::move(o), request);
+  });
+}
+
+// ----------------------------------------------------------------- requests
+
+LTCC_API ltccResult_t ltccWait(ltccRequest_t request) {
+  if (!request || !handle_remove(request))
+    return fail(nullptr, Status(Code::kInvalidUsage,
+                                "ltccWait: the request is NULL, already completed, or not one"));
+  std::unique_ptr<ltccRequest> r(request);
+  r->op->wait();
+  if (!r->op->status.is_ok()) {
+    ltccComm* c = checked_comm(r->comm);
+    return fail(c, r->op->status);
+  }
+  return ltccSuccess;
+}
+
+LTCC_API ltccResult_t ltccTest(ltccRequest_t request, int* done) {
+  if (!done) return invalid(nullptr, "ltccTest: done is NULL");
+  if (!request || !handle_live(request))
+    return fail(nullptr, Status(Code::kInvalidUsage,
+                                "ltccTest: the request is NULL, already completed, or not one"));
+  if (request->op->done.load(std::memory_order_acquire) == 0) {
+    *done = 0;
+    return ltccSuccess;
+  }
+  *done = 1;
+  return ltccWait(request);
+}

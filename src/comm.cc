@@ -1,1 +1,377 @@
-// placeholder
+#include "src/comm.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "src/common/config.h"
+#include "src/common/log.h"
+
+namespace ltcc {
+namespace {
+
+constexpr uint32_t kCollTag = 1;
+constexpr uint32_t kCtrlTag = 0xC7A1u;
+constexpr uint32_t kCtrlMagic = 0x4C54434Du;  // "MCTL"
+constexpr uint32_t kCtrlAbort = 1;
+constexpr uint32_t kCtrlClose = 2;
+constexpr size_t kCtrlBytes = 512;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void put32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t get32(const uint8_t* p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+
+}  // namespace
+
+const char* coll_kind_name(CollKind k) {
+  switch (k) {
+    case CollKind::kAllReduce: return "all-reduce";
+    case CollKind::kAllGather: return "all-gather";
+    case CollKind::kReduceScatter: return "reduce-scatter";
+    case CollKind::kBroadcast: return "broadcast";
+    case CollKind::kBarrier: return "barrier";
+  }
+  return "?";
+}
+
+// One posted control receive per peer. Messages: [magic][kind][origin][len][text].
+struct Comm::CtrlSlot {
+  Comm* comm = nullptr;
+  uint32_t peer = 0;
+  uint8_t buf[kCtrlBytes] = {};
+  TransportRequest* req = nullptr;
+  static void on_done(void* ctx, const Status& st, uint64_t bytes) {
+    auto* s = static_cast<CtrlSlot*>(ctx);
+    s->comm->on_ctrl(s->peer, st, bytes);
+  }
+};
+
+Status comm_options_from_env(CommOptions* out) {
+  if (!out) return Status(Code::kInvalidArgument, "comm options: null output");
+  CommOptions o;
+  LTCC_CHECK(ldt::LdtTransport::options_from_env(&o.transport));
+  o.timeout_ns = o.transport.ldt.peer_timeout_ns;
+  uint64_t seg = 0, rd = 0;
+  LTCC_CHECK(param_bytes("LTCC_SEGMENT", &seg));
+  LTCC_CHECK(param_bytes("LTCC_ALLREDUCE_RD_MAX", &rd));
+  o.coll.segment_bytes = seg;
+  o.coll.rd_max_bytes = rd;
+  *out = std::move(o);
+  return Status::ok();
+}
+
+Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
+                    const ExchangeFn& exchange, std::unique_ptr<Comm>* out) {
+  if (!out) return Status(Code::kInvalidArgument, "comm: null output");
+  if (nranks == 0 || rank >= nranks)
+    return make_status(Code::kInvalidArgument, "rank %u is not in 0..%u", rank,
+                       nranks ? nranks - 1 : 0);
+  std::unique_ptr<Comm> c(new Comm());
+  c->rank_ = rank;
+  c->nranks_ = nranks;
+  c->opts_ = opts;
+  c->opts_.transport.ldt.peer_timeout_ns = opts.timeout_ns;
+  c->opts_.coll.tag = kCollTag;
+  LTCC_CHECK(ldt::LdtTransport::create(c->opts_.transport, rank, nranks, /*session_key=*/0,
+                                       &c->transport_));
+  std::vector<std::string> addrs;
+  uint64_t session_key = 0;
+  LTCC_CHECK(exchange(c->transport_->local_address(), &addrs, &session_key));
+  LTCC_CHECK(c->transport_->set_session_key(session_key));
+  if (addrs.size() != nranks)
+    return make_status(Code::kInternalError, "rank %u: bootstrap returned %zu addresses for %u ranks",
+                       rank, addrs.size(), nranks);
+  for (uint32_t p = 0; p < nranks; ++p)
+    if (p != rank) LTCC_CHECK(c->transport_->set_peer_address(p, addrs[p]));
+  LTCC_CHECK(c->transport_->start());
+  c->ctrl_.resize(nranks);
+  for (uint32_t p = 0; p < nranks; ++p) {
+    if (p == rank) continue;
+    // In place before the receive is posted: its callback may run at once.
+    c->ctrl_[p] = std::make_unique<CtrlSlot>();
+    CtrlSlot* slot = c->ctrl_[p].get();
+    slot->comm = c.get();
+    slot->peer = p;
+    LTCC_CHECK(c->transport_->irecv(p, kCtrlTag, slot->buf, sizeof slot->buf, &slot->req,
+                                    {&CtrlSlot::on_done, slot}));
+  }
+  c->worker_ = std::thread([cp = c.get()] { cp->worker_main(); });
+  LTCC_INFO(kInit, "rank %u/%u: communicator up (transport %s, payload %u B, %s, cc %s, timeout %.1f s, segment %zu B, recursive doubling <= %zu B)",
+            rank, nranks, c->transport_->name(), c->transport_->ldt_options().payload_size,
+            ldt::retx_mode_name(c->transport_->ldt_options().retx),
+            ldt::cc_kind_name(c->transport_->ldt_options().cc),
+            static_cast<double>(opts.timeout_ns) / 1e9, c->opts_.coll.segment_bytes,
+            c->opts_.coll.rd_max_bytes);
+  *out = std::move(c);
+  return Status::ok();
+}
+
+Comm::~Comm() {
+  if (!destroyed_) abort(make_status(Code::kInvalidUsage, "rank %u: communicator freed", rank_));
+}
+
+Status Comm::async_error() const {
+  std::lock_guard<std::mutex> lk(err_mu_);
+  return broken_;
+}
+
+void Comm::set_broken(const Status& why) {
+  std::lock_guard<std::mutex> lk(err_mu_);
+  if (broken_.is_ok()) broken_ = why;
+  is_broken_.store(true);
+}
+
+Status Comm::enqueue(const std::shared_ptr<CollOp>& op) {
+  if (is_broken_.load()) return async_error();
+  std::lock_guard<std::mutex> lk(mu_);
+  if (stopping_ || closing_)
+    return make_status(Code::kInvalidUsage, "rank %u: %s on a communicator being destroyed", rank_,
+                       coll_kind_name(op->kind));
+  op->seq = next_seq_++;
+  queue_.push_back(op);
+  cv_.notify_one();
+  return Status::ok();
+}
+
+void Comm::worker_main() {
+  set_log_rank(static_cast<int>(rank_));
+  for (;;) {
+    std::shared_ptr<CollOp> op;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      op = queue_.front();
+      queue_.pop_front();
+      running_ = true;
+    }
+    Status st = is_broken_.load() ? async_error() : run(*op);
+    if (st.is_ok()) done_count_.fetch_add(1);
+    op->status = st;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      running_ = false;
+    }
+    op->done.store(1, std::memory_order_release);
+    op->done.notify_all();
+  }
+}
+
+Status Comm::run(CollOp& op) {
+  char name[64];
+  std::snprintf(name, sizeof name, "%s #%llu", coll_kind_name(op.kind),
+                static_cast<unsigned long long>(op.seq));
+  coll::Context ctx;
+  ctx.transport = transport_.get();
+  ctx.rank = rank_;
+  ctx.nranks = nranks_;
+  ctx.params = opts_.coll;
+  ctx.scratch = &scratch_;
+  ctx.scratch2 = &scratch2_;
+  ctx.op_name = name;
+  ctx.fail = [this](const Status& why) { fail_and_notify(why); };
+  Status st;
+  switch (op.kind) {
+    case CollKind::kAllReduce:
+      st = coll::all_reduce(ctx, op.send, op.recv, op.count, op.type, op.op);
+      break;
+    case CollKind::kAllGather:
+      st = coll::all_gather(ctx, op.send, op.recv, op.count, op.type);
+      break;
+    case CollKind::kReduceScatter:
+      st = coll::reduce_scatter(ctx, op.send, op.recv, op.count, op.type, op.op);
+      break;
+    case CollKind::kBroadcast:
+      st = coll::broadcast(ctx, op.send, op.recv, op.count, op.type, op.root);
+      break;
+    case CollKind::kBarrier:
+      st = coll::barrier(ctx);
+      break;
+  }
+  if (st.is_ok()) return st;
+  // The first failure breaks the communicator; report it with the operation.
+  Status broken = async_error();
+  const Status& cause = broken.is_ok() ? st : broken;
+  Status out(cause.code(), std::string("rank ") + std::to_string(rank_) + ": " + name + " (" +
+                               std::to_string(op.count) + " x " + coll::dtype_name(op.type) +
+                               ") failed: " + cause.message());
+  set_broken(cause);
+  return out;
+}
+
+Status Comm::send_ctrl_all(uint32_t kind, const std::string& text, uint64_t wait_ns) {
+  std::vector<uint8_t> msg(16 + std::min<size_t>(text.size(), kCtrlBytes - 16));
+  put32(msg.data(), kCtrlMagic);
+  put32(msg.data() + 4, kind);
+  put32(msg.data() + 8, rank_);
+  put32(msg.data() + 12, static_cast<uint32_t>(msg.size() - 16));
+  std::memcpy(msg.data() + 16, text.data(), msg.size() - 16);
+  std::vector<TransportRequest*> reqs;
+  for (uint32_t p = 0; p < nranks_; ++p) {
+    if (p == rank_) continue;
+    TransportRequest* r = nullptr;
+    if (transport_->isend(p, kCtrlTag, msg.data(), msg.size(), &r).is_ok()) reqs.push_back(r);
+  }
+  // Bounded: a dead peer never acknowledges.
+  const uint64_t deadline = now_ns() + wait_ns;
+  for (;;) {
+    bool all = true;
+    for (TransportRequest* r : reqs) {
+      bool done = false;
+      (void)transport_->test_request(r, &done);
+      all &= done;
+    }
+    if (all || now_ns() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  // The message buffer dies here: make sure the transport no longer reads
+  // it. Whatever is still pending is failed by the abort that follows, or
+  // is released after the transport is gone (destroy).
+  Status st;
+  for (TransportRequest* r : reqs) {
+    bool done = false;
+    (void)transport_->test_request(r, &done);
+    if (done) {
+      Status s = transport_->wait_request(r);
+      if (!s.is_ok() && st.is_ok()) st = s;
+    } else {
+      transport_->abort(make_status(Code::kRemoteError,
+                                    "rank %u: control message not acknowledged in time", rank_));
+      (void)transport_->wait_request(r);
+      if (st.is_ok()) st = Status(Code::kTimeout, "control message not acknowledged");
+    }
+  }
+  return st;
+}
+
+void Comm::fail_and_notify(const Status& why) {
+  // Tell every peer first (bounded), then make every request fail now.
+  const bool first = !is_broken_.load();
+  set_broken(why);
+  if (first) (void)send_ctrl_all(kCtrlAbort, why.message(), std::min<uint64_t>(opts_.timeout_ns, 1'000'000'000ull));
+  transport_->abort(why);
+}
+
+void Comm::on_ctrl(uint32_t peer, const Status& st, uint64_t bytes) {
+  // Progress thread. A failed control receive means the transport or the
+  // connection to `peer` failed; the collectives see that themselves.
+  if (!st.is_ok()) return;
+  const uint8_t* b = ctrl_[peer]->buf;
+  if (bytes < 16 || get32(b) != kCtrlMagic || get32(b + 12) > bytes - 16) {
+    LTCC_WARN(kColl, "rank %u: malformed control message (%llu bytes) from rank %u ignored", rank_,
+              static_cast<unsigned long long>(bytes), peer);
+    return;
+  }
+  const uint32_t kind = get32(b + 4);
+  const std::string text(reinterpret_cast<const char*>(b + 16), get32(b + 12));
+  if (kind == kCtrlClose) {
+    closes_seen_.fetch_add(1);
+    closes_seen_.notify_all();
+  } else if (kind == kCtrlAbort) {
+    Status why(Code::kRemoteError, "rank " + std::to_string(peer) + " reported: " + text);
+    LTCC_WARN(kColl, "rank %u: %s", rank_, why.message().c_str());
+    set_broken(why);
+    transport_->abort(why);  // safe on the progress thread: it does not join itself
+  }
+}
+
+Status Comm::destroy() {
+  if (destroyed_) return Status(Code::kInvalidUsage, "communicator already destroyed");
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    closing_ = true;
+  }
+  // Let queued operations finish, then say goodbye.
+  for (;;) {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (queue_.empty() && !running_) break;
+    lk.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  Status result;
+  if (!is_broken_.load() && nranks_ > 1) {
+    const uint64_t bound = std::min(opts_.timeout_ns, opts_.close_timeout_ns);
+    const uint64_t deadline = now_ns() + bound;
+    // Post CLOSE to everyone; don't wait for acks (see comm.h).
+    std::vector<uint8_t> msg(16);
+    put32(msg.data(), kCtrlMagic);
+    put32(msg.data() + 4, kCtrlClose);
+    put32(msg.data() + 8, rank_);
+    put32(msg.data() + 12, 0);
+    std::vector<TransportRequest*> reqs;
+    for (uint32_t p = 0; p < nranks_; ++p) {
+      if (p == rank_) continue;
+      TransportRequest* r = nullptr;
+      if (transport_->isend(p, kCtrlTag, msg.data(), msg.size(), &r).is_ok()) reqs.push_back(r);
+    }
+    while (closes_seen_.load() < nranks_ - 1 && !is_broken_.load() && now_ns() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    if (closes_seen_.load() < nranks_ - 1 && !is_broken_.load())
+      LTCC_INFO(kInit, "rank %u: destroy: %u of %u peers said goodbye within %.1f s", rank_,
+                closes_seen_.load(), nranks_ - 1, static_cast<double>(bound) / 1e9);
+    // Give our CLOSEs a moment to be acknowledged (a lost ACK costs nothing:
+    // the peer needs only to have received it).
+    const uint64_t linger = now_ns() + 20'000'000ull;
+    for (TransportRequest* r : reqs) {
+      bool done = false;
+      while (transport_->test_request(r, &done).is_ok() && !done && now_ns() < linger)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    transport_->abort(make_status(Code::kInvalidUsage, "rank %u: communicator destroyed", rank_));
+    for (TransportRequest* r : reqs) (void)transport_->wait_request(r);
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  transport_->abort(make_status(Code::kInvalidUsage, "rank %u: communicator destroyed", rank_));
+  if (worker_.joinable()) worker_.join();
+  for (auto& s : ctrl_)
+    if (s && s->req) (void)transport_->wait_request(s->req);
+  transport_.reset();
+  destroyed_ = true;
+  return result;
+}
+
+void Comm::abort(const Status& why) {
+  if (destroyed_) return;
+  const bool first = !is_broken_.load();
+  set_broken(why);
+  if (first && transport_) {
+    // Best effort and brief: abort must return promptly.
+    (void)send_ctrl_all(kCtrlAbort, why.message(), 50'000'000ull);
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stopping_ = true;
+    for (auto& op : queue_) {
+      op->status = why;
+      op->done.store(1, std::memory_order_release);
+      op->done.notify_all();
+    }
+    queue_.clear();
+    cv_.notify_all();
+  }
+  if (transport_) transport_->abort(why);
+  if (worker_.joinable()) worker_.join();
+  for (auto& s : ctrl_)
+    if (s && s->req) (void)transport_->wait_request(s->req);
+  transport_.reset();
+  destroyed_ = true;
+}
+
+Status Comm::transport_stats(TransportStats* out) {
+  if (!transport_) return Status(Code::kInvalidUsage, "communicator destroyed");
+  return transport_->stats(out);
+}
+
+}  // namespace ltcc

@@ -120,6 +120,27 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_FAULT_LINKS", T::kString, "", "", nullptr, nullptr, nullptr,
        "Comma list of src>dst rank pairs the faults apply to (2>3,0>1); empty = every "
        "link."},
+
+      // --- bootstrap (rendezvous) --------------------------------------------
+      {"LTCC_BOOTSTRAP_ADDR", T::kString, "", "", nullptr, nullptr, nullptr,
+       "Address (a.b.c.d or host name, optionally :port) the bootstrap root of "
+       "ltccGetUniqueId listens on; empty = the IPv4 address of LTCC_IFNAME, else "
+       "127.0.0.1, on an ephemeral port."},
+      {"LTCC_ROOT", T::kString, "", "", nullptr, nullptr, nullptr,
+       "Rendezvous of ltccCommInitFromEnv: host:port where rank 0 listens, or file:PATH on a "
+       "file system every rank sees; empty = MASTER_ADDR:MASTER_PORT+1, else a file in /tmp "
+       "when all ranks are on one host."},
+      {"LTCC_SESSION", T::kString, "", "", nullptr, nullptr, nullptr,
+       "Job identity mixed into the launcher-mode session key and rendezvous file name (set "
+       "a secret here to keep other jobs out); empty = the launcher's job id only."},
+
+      // --- collectives -------------------------------------------------------
+      {"LTCC_SEGMENT", T::kBytes, "512KiB", "bytes", "4KiB", "64MiB", nullptr,
+       "Pipelining unit of the ring algorithms: a chunk moves as segments of this size, so "
+       "one step forwards segment k while segment k+1 of the step before is still arriving."},
+      {"LTCC_ALLREDUCE_RD_MAX", T::kBytes, "32KiB", "bytes", "0", "1GiB", nullptr,
+       "All-reduce uses recursive doubling (log2 n rounds, latency-bound) up to this many "
+       "bytes and the pipelined ring (bandwidth-optimal) above; see bench/RESULTS.md."},
   };
   return kParams;
 }

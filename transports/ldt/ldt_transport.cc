@@ -641,6 +641,13 @@ namespace ltcc::ldt {
 
 // ---- the Transport interface -------------------------------------------------
 
+Status LdtTransport::set_session_key(uint64_t key) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (started_) return Status(Code::kInvalidUsage, "set_session_key after start()");
+  engine_->set_session_key(key);
+  return Status::ok();
+}
+
 Transport::Caps LdtTransport::caps() const {
   Caps c;
   c.reliable_by_fabric = false;

@@ -93,6 +93,9 @@ class LdtTransport final : public Transport {
   // Starts the progress thread. Operations posted before start() wait in
   // the queue.
   Status start() override;
+  // The session key, if it was not known at create() (launcher bootstrap).
+  // Only before start().
+  Status set_session_key(uint64_t key);
 
   // Non-blocking send/receive. The buffer must stay valid (and, for a send,
   // unchanged) until the request completes. Messages with one tag from one

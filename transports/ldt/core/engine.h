@@ -103,6 +103,10 @@ class Engine {
   // Fail everything (abort). Pending operations complete with `why`.
   void fail_all(const Status& why);
 
+  // Before any traffic only: the key arrives with the bootstrap, after the
+  // wire (whose address the bootstrap carries) exists.
+  void set_session_key(uint64_t key) { session_key_ = key; }
+
   uint32_t rank() const { return rank_; }
   uint32_t nranks() const { return nranks_; }
   const LdtOptions& options() const { return opts_; }

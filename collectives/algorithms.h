@@ -1,0 +1,64 @@
+// Collective algorithms as schedules of sends, receives and reductions over
+// the Transport interface. They know nothing of packets; the transport knows
+// nothing of reductions. Words (chunk, segment, step) as in ring.h.
+//
+//   all_reduce      ring reduce-scatter then ring all-gather, pipelined in
+//                   segments; recursive doubling at or below rd_max_bytes
+//   reduce_scatter  ring, pipelined
+//   all_gather      ring, pipelined
+//   broadcast       pipelined chain from the root along the ring
+//   barrier         dissemination, log2(n) rounds of empty messages
+//
+// Determinism: every element of a result is computed by the same sequence
+// of reductions, with the same operand order, on every rank and in every run
+// (ring: along the ring from a fixed start; recursive doubling: the lower
+// rank's operand always first), so results are bitwise identical across
+// ranks and across runs.
+//
+// Failure: on the first failed operation the algorithm calls ctx.fail(why),
+// which must make every outstanding request of the transport complete (the
+// communicator aborts the transport); it then waits for them all, so no
+// buffer is touched after the function returns, and returns the first error.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "collectives/reduce.h"
+#include "src/common/status.h"
+#include "transports/transport.h"
+
+namespace ltcc::coll {
+
+struct Params {
+  size_t segment_bytes = 512 * 1024;  // pipelining unit (LTCC_SEGMENT)
+  size_t rd_max_bytes = 32 * 1024;    // all-reduce: recursive doubling at or below (LTCC_ALLREDUCE_RD_MAX)
+  uint32_t tag = 1;                   // transport tag for collective traffic
+};
+
+struct Context {
+  Transport* transport = nullptr;
+  uint32_t rank = 0;
+  uint32_t nranks = 1;
+  Params params;
+  std::vector<uint8_t>* scratch = nullptr;   // reused between calls
+  std::vector<uint8_t>* scratch2 = nullptr;  // reduce-scatter's partial chunks
+  std::function<void(const Status&)> fail;   // abort outstanding transport requests
+  const char* op_name = "";                  // for messages: "all-reduce #12"
+};
+
+Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type, RedOp op);
+Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count, DType type,
+                       RedOp op);
+Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv, size_t count,
+                                     DType type, RedOp op);
+Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_count, DType type,
+                      RedOp op);
+Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count, DType type);
+Status broadcast(Context& ctx, const void* send, void* recv, size_t count, DType type,
+                 uint32_t root);
+Status barrier(Context& ctx);
+
+}  // namespace ltcc::coll

@@ -1,0 +1,164 @@
+// Bootstrap: the rendezvous that gives every rank every other rank's
+// transport address (an opaque "blob") before a communicator exists.
+//
+// Design note. One process runs a BootstrapRoot: a TCP listener served by one
+// background thread (poll, non-blocking sockets). Every rank, the root's own
+// process included, connects as a client (bootstrap_exchange), says hello
+// {session key, rank, nranks, blob}, and waits. When all nranks hellos are in,
+// the root sends every client the table of all blobs in rank order and exits.
+// The session key (64 random bits in the unique id, or derived from the job
+// identity under a launcher) keeps foreign peers out: a client with a wrong
+// key or magic, an inconsistent nranks, a rank out of range or a rank that has
+// already joined is refused with an error reply and a WARN naming its address.
+//
+// Timeouts. The root's clock starts with the first valid hello (an id may be
+// created long before the ranks use it). When it expires, every connected
+// client is told which ranks never came ("bootstrap: ranks 3, 5 of 8 did not
+// arrive within 30.0 s"). A client retries connecting (the root may not be up
+// yet) until its own timeout; after its hello it waits for the answer a
+// little longer (timeout / 4, at most 5 s) so that the root's message, which
+// names the missing ranks, arrives before the client's own "no answer" does.
+// Nothing blocks without a deadline; ~BootstrapRoot returns promptly.
+//
+// ---- wire format (all integers little-endian, encoded byte by byte) -------
+// Unique id (LTCC_UNIQUE_ID_BYTES = 128):
+//    0 u32 magic kUniqueIdMagic      4 u16 version kBootstrapVersion
+//    6 u16 reserved (0)              8 u8[4] root IPv4 address, a.b.c.d order
+//   12 u16 root TCP port            14 u16 reserved (0)
+//   16 u64 session key              24 u32 check: FNV-1a 32 of bytes 0..23
+//   28..127 zero
+// Hello, client -> root (kHelloHeaderBytes, then the blob):
+//    0 u32 magic kHelloMagic         4 u16 version    6 u16 reserved (0)
+//    8 u64 session key              16 u32 rank      20 u32 nranks
+//   24 u32 blob length (<= kMaxBlobBytes)           28 blob
+// Reply, root -> client (kReplyHeaderBytes, then a body):
+//    0 u32 magic kReplyMagic         4 u32 code: 0 = table, else a Code value
+//    8 u32 count: table -> nranks, then count x {u32 length, bytes};
+//                 error -> message length (<= kMaxReplyMessage), then the text
+// A connection carries one hello and one reply, then the root closes it.
+//
+// Launcher mode (no unique id): bootstrap_from_env. Rank 0 runs the root at
+// the address LaunchEnv names; the key is derived from LaunchEnv::job_identity
+// and the root address (it separates jobs; it is no secret from anyone who
+// can read the job's environment: set LTCC_SESSION to a secret for that).
+// With a file rendezvous rank 0 listens on an ephemeral port and writes
+// "a.b.c.d:port key-hex" to the file atomically (temporary file + rename),
+// with a random key (the file is mode 0600); the others poll the file (and
+// re-read it after a failed connection, in case it was a stale one) until
+// the timeout; rank 0 removes it after the exchange.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ltcc/ltcc.h"
+#include "src/common/status.h"
+#include "src/launch_env.h"
+
+namespace ltcc {
+
+// Magics: their little-endian bytes spell "LTID", "LTBH", "LTBR".
+inline constexpr uint32_t kUniqueIdMagic = 0x4449544Cu;
+inline constexpr uint32_t kHelloMagic = 0x4842544Cu;
+inline constexpr uint32_t kReplyMagic = 0x5242544Cu;
+inline constexpr uint16_t kBootstrapVersion = 1;
+inline constexpr size_t kUniqueIdUsedBytes = 28;
+inline constexpr size_t kHelloHeaderBytes = 28;
+inline constexpr size_t kReplyHeaderBytes = 12;
+inline constexpr uint32_t kMaxBlobBytes = 4095;        // a blob is < 4 KiB
+inline constexpr uint32_t kMaxBootstrapRanks = 65536;  // nranks in [1, this]
+inline constexpr uint32_t kMaxReplyMessage = 1024;
+static_assert(kUniqueIdUsedBytes <= LTCC_UNIQUE_ID_BYTES);
+static_assert(sizeof(ltccUniqueId) == LTCC_UNIQUE_ID_BYTES);
+
+// Where the root listens and the key it checks.
+struct UniqueIdInfo {
+  std::string host;  // a.b.c.d (from a unique id) or a host name (launcher mode)
+  uint16_t port = 0;
+  uint64_t session_key = 0;
+  std::string address() const { return host + ":" + std::to_string(port); }
+};
+
+// host must be a dotted IPv4 address and port non-zero.
+Status encode_unique_id(const UniqueIdInfo& info, ltccUniqueId* out);
+// Validates magic, version, checksum and reserved bytes: "not an ltcc unique
+// id", "ltcc unique id version 7 ...", "... is corrupt ...".
+Status parse_unique_id(const ltccUniqueId& id, UniqueIdInfo* out);
+
+struct BootstrapRootOptions {
+  std::string bind_host = "127.0.0.1";  // a.b.c.d; "0.0.0.0" = every interface
+  uint16_t port = 0;                    // 0 = ephemeral
+  uint64_t session_key = 0;
+  uint64_t timeout_ns = 30'000'000'000ull;  // from the first valid hello
+};
+
+// Serves one rendezvous in a background thread (see the design note).
+class BootstrapRoot {
+ public:
+  // Binds and listens (errors name the address), then starts the thread.
+  static Status start(const BootstrapRootOptions& opts, std::unique_ptr<BootstrapRoot>* out);
+  // Stops the thread (wakes it at once) and closes every socket. Clients
+  // still waiting see the connection close.
+  ~BootstrapRoot();
+  BootstrapRoot(const BootstrapRoot&) = delete;
+  BootstrapRoot& operator=(const BootstrapRoot&) = delete;
+
+  const std::string& host() const;
+  uint16_t port() const;  // the bound port (the ephemeral one if 0 was asked)
+  uint64_t session_key() const;
+  std::string address() const { return host() + ":" + std::to_string(port()); }
+
+  // Waits up to timeout_ns for the thread to finish (table or error sent to
+  // every client). True if it has finished.
+  bool wait(uint64_t timeout_ns);
+  // True once the thread has finished (the C API drops finished roots).
+  bool done() const;
+  // kInProgress while serving; then ok (table sent) or the error it sent
+  // (kTimeout naming the missing ranks).
+  Status result() const;
+
+  struct State;  // in bootstrap.cc
+
+ private:
+  explicit BootstrapRoot(std::unique_ptr<State> s);
+  std::unique_ptr<State> s_;
+};
+
+// The address a root created by make_unique_id listens on: LTCC_BOOTSTRAP_ADDR
+// ("a.b.c.d", a host name, either with ":port") if set, else the IPv4 address
+// of LTCC_IFNAME if set, else 127.0.0.1; port 0 (ephemeral) unless given.
+Status bootstrap_listen_address(std::string* host, uint16_t* port);
+
+// Creates a root (listen address above, random key from getrandom(), timeout
+// LTCC_TIMEOUT) and the unique id naming it. The caller keeps the root alive
+// until the rendezvous is over.
+Status make_unique_id(ltccUniqueId* out, std::unique_ptr<BootstrapRoot>* root_out);
+
+// The client side (every rank): connects to id's root, retrying until
+// timeout_ns, sends the hello and waits for the table. Errors name the rank,
+// the root address and what happened ("rank 2: bootstrap root
+// 10.0.0.1:29500 refused: wrong session key"). Sets *all_blobs (nranks
+// entries, rank order) only on success.
+Status bootstrap_exchange(const UniqueIdInfo& id, uint32_t rank, uint32_t nranks,
+                          const std::string& my_blob, uint64_t timeout_ns,
+                          std::vector<std::string>* all_blobs);
+
+// The session key of launcher mode: a hash of the job identity and the root
+// address "host:port" (never 0).
+uint64_t derive_session_key(const std::string& job_identity, const std::string& root_address);
+
+// Launcher-driven rendezvous (see the design note). Rank 0 also starts the
+// root and hands it back in *root_keepalive (already finished when this
+// returns successfully; null on other ranks). *session_key (if not null)
+// receives the key the rendezvous used, the same on every rank (with a file
+// rendezvous it is random and known only now). nranks == 1 needs no sockets
+// (the key is then derive_session_key(job_identity, "")). Outputs are set
+// only on success.
+Status bootstrap_from_env(const LaunchEnv& env, const std::string& my_blob, uint64_t timeout_ns,
+                          std::vector<std::string>* all_blobs,
+                          std::unique_ptr<BootstrapRoot>* root_keepalive,
+                          uint64_t* session_key = nullptr);
+
+}  // namespace ltcc

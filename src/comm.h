@@ -1,0 +1,135 @@
+// Communicator: a group of ranks that run collectives together.
+//
+// Threads: the user's threads only enqueue operations and wait on them. One
+// worker thread per communicator executes the operations in the order they
+// were enqueued (a NCCL stream, on the host): it runs the collective
+// algorithms, which post sends and receives on the transport and reduce what
+// arrives. The transport's own progress thread moves the packets. So a
+// communicator costs two threads, both asleep when there is nothing to do.
+//
+// Control channel: besides collective traffic (tag kCollTag) every rank keeps
+// one receive posted from every peer on kCtrlTag for two messages:
+//   ABORT  "I failed, here is why": the receiver fails its pending operations
+//          at once instead of waiting for its own timeout (a rank whose left
+//          neighbour died would otherwise wait on a live but stuck peer);
+//   CLOSE  "I am done": ltccCommDestroy waits (bounded) for every peer's
+//          CLOSE before closing its sockets, so that a peer whose last ACK
+//          from us was lost can still have its retransmission answered.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collectives/algorithms.h"
+#include "collectives/reduce.h"
+#include "src/common/status.h"
+#include "transports/ldt/ldt_transport.h"
+#include "transports/transport.h"
+
+namespace ltcc {
+
+enum class CollKind : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast, kBarrier };
+const char* coll_kind_name(CollKind k);
+
+// One queued collective. Shared by the user's request and the worker.
+struct CollOp {
+  CollKind kind = CollKind::kBarrier;
+  const void* send = nullptr;
+  void* recv = nullptr;
+  size_t count = 0;
+  coll::DType type = coll::DType::kUint8;
+  coll::RedOp op = coll::RedOp::kSum;
+  uint32_t root = 0;
+  uint64_t seq = 0;               // per communicator, from 1
+  std::atomic<uint32_t> done{0};  // set (release) after `status`
+  Status status;
+
+  void wait() const {
+    while (done.load(std::memory_order_acquire) == 0) done.wait(0, std::memory_order_acquire);
+  }
+};
+
+struct CommOptions {
+  ldt::LdtTransportOptions transport;
+  coll::Params coll;
+  uint64_t timeout_ns = 30'000'000'000ull;       // peer silence, init, destroy bound
+  uint64_t close_timeout_ns = 10'000'000'000ull; // destroy waits at most this for CLOSEs
+};
+
+// Reads LTCC_* (transport settings, LTCC_TIMEOUT, LTCC_SEGMENT,
+// LTCC_ALLREDUCE_RD_MAX).
+Status comm_options_from_env(CommOptions* out);
+
+class Comm {
+ public:
+  // Exchanges this rank's transport address for everyone's (the bootstrap)
+  // and says which session key the job uses.
+  using ExchangeFn = std::function<Status(const std::string& my_address,
+                                          std::vector<std::string>* all, uint64_t* session_key)>;
+
+  static Status create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
+                       const ExchangeFn& exchange, std::unique_ptr<Comm>* out);
+  ~Comm();
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
+
+  // Queues an operation (validated by the caller). Fails at once if the
+  // communicator is broken or closing.
+  Status enqueue(const std::shared_ptr<CollOp>& op);
+
+  // Finishes queued work, says CLOSE to every peer and waits (bounded) for
+  // theirs, then stops the threads and closes the sockets.
+  Status destroy();
+  // Fails everything now, tells the peers, stops. Returns promptly.
+  void abort(const Status& why);
+
+  uint32_t rank() const { return rank_; }
+  uint32_t nranks() const { return nranks_; }
+  // ok, or what broke the communicator.
+  Status async_error() const;
+  uint64_t collectives_done() const { return done_count_.load(); }
+  Status transport_stats(TransportStats* out);
+
+ private:
+  struct CtrlSlot;
+  Comm() = default;
+  void worker_main();
+  Status run(CollOp& op);
+  void fail_and_notify(const Status& why);   // worker: tell peers, abort transport
+  void on_ctrl(uint32_t peer, const Status& st, uint64_t bytes);  // progress thread
+  void set_broken(const Status& why);
+  Status send_ctrl_all(uint32_t kind, const std::string& text, uint64_t wait_ns);
+
+  uint32_t rank_ = 0;
+  uint32_t nranks_ = 1;
+  CommOptions opts_;
+  std::unique_ptr<ldt::LdtTransport> transport_;
+  std::vector<std::unique_ptr<CtrlSlot>> ctrl_;  // by peer
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<CollOp>> queue_;
+  bool stopping_ = false;
+  bool closing_ = false;
+  bool running_ = false;   // the worker is executing an operation
+  std::thread worker_;
+  uint64_t next_seq_ = 1;
+
+  mutable std::mutex err_mu_;
+  Status broken_;                        // first fatal error
+  std::atomic<bool> is_broken_{false};
+  std::atomic<uint32_t> closes_seen_{0};
+  std::atomic<uint64_t> done_count_{0};
+  std::vector<uint8_t> scratch_, scratch2_;
+  bool destroyed_ = false;
+};
+
+}  // namespace ltcc
