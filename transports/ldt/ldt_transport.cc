@@ -550,8 +550,8 @@ bool LdtTransport::sleep_pt(uint64_t now, uint64_t deadline) {
 void LdtTransport::progress_main() {
   set_log_rank(static_cast<int>(rank_));
   uint64_t now = clock_ns();
-  const Wire::RxFn on_rx = [this, &now](const uint8_t* data, size_t len) {
-    engine_->on_datagram(data, len, now);
+  const Wire::RxFn on_rx = [this, &now](const uint8_t* data, size_t len, uint64_t rx_ns) {
+    engine_->on_datagram(data, len, now, rx_ns);
   };
   try {
     bool idle = false;

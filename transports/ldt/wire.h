@@ -23,7 +23,10 @@ namespace ltcc::ldt {
 
 class Wire : public PacketSink {
  public:
-  using RxFn = std::function<void(const uint8_t* data, size_t len)>;
+  // rx_ns: when the datagram reached this host (kernel receive timestamp,
+  // CLOCK_MONOTONIC ns), 0 if unknown. The engine uses it to keep the time a
+  // datagram waited in the socket buffer out of its RTT samples.
+  using RxFn = std::function<void(const uint8_t* data, size_t len, uint64_t rx_ns)>;
 
   // Hand every queued packet to the network (or to the wrapped wire). Packets
   // that cannot be sent now (socket buffer full) are dropped and counted:

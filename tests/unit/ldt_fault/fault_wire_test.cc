@@ -58,7 +58,7 @@ class RecordingWire : public Wire {
     last_receive_now = now;
     last_receive_max = max;
     const uint8_t d[3] = {1, 2, 3};
-    on_rx(d, sizeof d);
+    on_rx(d, sizeof d, 0);
     return 1;
   }
   uint64_t next_deadline() const override { return deadline; }
@@ -236,7 +236,7 @@ TEST(FaultWire, ReceiveFdsAndDeadlineForwardToInner) {
   EXPECT_EQ(w.fds(), (std::vector<int>{7, 9}));
   EXPECT_EQ(w.next_deadline(), 12345u);
   size_t calls = 0;
-  EXPECT_EQ(w.receive(777, 16, [&](const uint8_t* d, size_t len) {
+  EXPECT_EQ(w.receive(777, 16, [&](const uint8_t* d, size_t len, uint64_t) {
     ++calls;
     EXPECT_EQ(len, 3u);
     EXPECT_EQ(d[2], 3);

@@ -29,7 +29,7 @@ std::unique_ptr<UdpWire> make_wire(uint32_t paths = 1) {
 std::vector<std::string> receive_n(UdpWire* w, size_t want) {
   std::vector<std::string> got;
   for (int tries = 0; tries < 200 && got.size() < want; ++tries) {
-    w->receive(0, want - got.size(), [&](const uint8_t* d, size_t n) {
+    w->receive(0, want - got.size(), [&](const uint8_t* d, size_t n, uint64_t) {
       got.emplace_back(reinterpret_cast<const char*>(d), n);
     });
     if (got.size() < want) {

@@ -93,9 +93,10 @@ class Connection {
   // --- called by the Engine (progress thread only) --------------------------
   Status post_send(uint32_t tag, const void* buf, uint64_t len, uint64_t cookie, uint64_t now);
   Status post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie, uint64_t now);
-  void on_data(const Header& h, const uint8_t* payload, uint64_t now);
-  void on_ack(const Header& h, const uint8_t* sack, uint64_t now);
-  void on_nack(const Header& h, uint64_t now);
+  // `arrival` <= now: when the datagram reached the host (see Engine).
+  void on_data(const Header& h, const uint8_t* payload, uint64_t now, uint64_t arrival);
+  void on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint64_t arrival);
+  void on_nack(const Header& h, uint64_t now, uint64_t arrival);
   void on_probe(const Header& h, uint64_t now);
   void on_probe_ack(const Header& h, uint64_t now);
   void poll(uint64_t now);            // timers, then transmit, then ACK
@@ -194,6 +195,7 @@ class Connection {
   uint32_t backoff_ = 0;               // RTO doublings since last progress
   uint64_t rack_seq_ = 0;              // xmit_seq of most recently sent delivered packet
   uint64_t rack_rtt_ = 0;
+  uint64_t last_fabric_rtt_ = 0;       // latest RTT minus host delays (for the CC)
   uint32_t reo_mult_ = 1;              // grows on spurious retransmissions
   uint64_t rack_deadline_ = UINT64_MAX;
   uint64_t last_xmit_ = 0;             // last transmission of anything

@@ -71,7 +71,8 @@ Status Engine::send_probe(uint32_t peer, uint64_t probe_id, uint32_t padding, ui
   return conn(peer)->send_probe(probe_id, padding, now);
 }
 
-void Engine::on_datagram(const uint8_t* data, size_t len, uint64_t now) {
+void Engine::on_datagram(const uint8_t* data, size_t len, uint64_t now, uint64_t rx_ns) {
+  const uint64_t arrival = rx_ns && rx_ns <= now ? rx_ns : now;
   ++stats_.datagrams_in;
   Header h;
   const DecodeError err = decode(data, len, &h, opts_.checksum);
@@ -96,9 +97,9 @@ void Engine::on_datagram(const uint8_t* data, size_t len, uint64_t now) {
   if (c->failed()) return;
   const uint8_t* payload = data + kHeaderSize;
   switch (h.type) {
-    case PacketType::kData: c->on_data(h, payload, now); break;
-    case PacketType::kAck: c->on_ack(h, payload, now); break;
-    case PacketType::kNack: c->on_nack(h, now); break;
+    case PacketType::kData: c->on_data(h, payload, now, arrival); break;
+    case PacketType::kAck: c->on_ack(h, payload, now, arrival); break;
+    case PacketType::kNack: c->on_nack(h, now, arrival); break;
     case PacketType::kProbe: c->on_probe(h, now); break;
     case PacketType::kProbeAck: c->on_probe_ack(h, now); break;
   }

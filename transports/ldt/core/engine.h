@@ -74,7 +74,12 @@ class Engine {
                    uint64_t now);
 
   // Feed one received datagram. Never trusts it: invalid ones are counted.
-  void on_datagram(const uint8_t* data, size_t len, uint64_t now);
+  // rx_ns (optional): when it reached the host (kernel timestamp). ACK
+  // timing uses it, so that time spent queued in socket buffers because a
+  // thread was not scheduled counts as host delay, not as network RTT: the
+  // receiver's hold time goes into ack_delay, the sender's out of its sample
+  // (Swift's fabric/host split). Everything else uses `now`.
+  void on_datagram(const uint8_t* data, size_t len, uint64_t now, uint64_t rx_ns = 0);
 
   // Fire due timers, transmit what the windows allow (bounded burst per
   // connection), and emit pending ACKs. Call after each receive batch and

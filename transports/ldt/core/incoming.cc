@@ -14,7 +14,8 @@ uint64_t match_key(uint32_t tag, uint32_t seq) { return (uint64_t{tag} << 32) | 
 
 // ---- receiver: DATA --------------------------------------------------------
 
-void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now) {
+void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
+                         uint64_t arrival) {
   note_heard_st(now);
   const uint64_t psn = h.psn;
   ack_pending_ = true;
@@ -24,7 +25,7 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now) 
     // Re-echo it: the sender learns that an earlier copy arrived.
     echo_psn_ = psn;
     echo_ts_ = h.timestamp_ns;
-    echo_arrival_ = now;
+    echo_arrival_ = arrival;
     return;
   }
   if (psn >= rcv_cum_ + window_) {
@@ -59,7 +60,7 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now) 
   while (rcv_cum_ < rcv_max_ && rx_test(rcv_cum_)) rx_clear(rcv_cum_++);
   echo_psn_ = psn;
   echo_ts_ = h.timestamp_ns;
-  echo_arrival_ = now;
+  echo_arrival_ = arrival;
 
   if (m->complete()) finish_rx_msg_st(h.data.msg_id, m);
   if (++pkts_since_ack_ >= opts_.ack_every) send_ack_st(now);
@@ -211,7 +212,7 @@ void Connection::advance_una_st(uint64_t cum, uint64_t* newly_acked) {
   }
 }
 
-void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now) {
+void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint64_t arrival) {
   note_heard_st(now);
   ++st_.acks_received;
   const uint64_t cum = h.psn;
@@ -243,14 +244,22 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now) {
       echo_xmit_seq = p.xmit_seq;
     }
   }
+  // Two round-trip measures. The timers (RACK, tail-loss probe, RTO) need
+  // the time until an ACK is actually in hand, host delays included: the
+  // full RTT. Congestion control needs the delay the network added: the
+  // fabric RTT, from the ACK's arrival at this host minus the time the
+  // receiver held the data (socket buffer wait included, see ack_delay).
+  uint64_t fabric_rtt = 0;
   if (h.timestamp_ns <= now) {
-    const uint64_t raw = now - h.timestamp_ns;
-    const uint64_t rtt = raw > h.ack.ack_delay_ns ? raw - h.ack.ack_delay_ns : raw;
-    rtt_sample_st(rtt, now);
+    const uint64_t full = now - h.timestamp_ns;
+    rtt_sample_st(full, now);
     if (echo_xmit_seq > rack_seq_) {
       rack_seq_ = echo_xmit_seq;
     }
-    rack_rtt_ = rtt;
+    rack_rtt_ = full;
+    const uint64_t raw = arrival >= h.timestamp_ns ? arrival - h.timestamp_ns : full;
+    fabric_rtt = raw > h.ack.ack_delay_ns ? raw - h.ack.ack_delay_ns : 1;
+    last_fabric_rtt_ = fabric_rtt;
   }
 
   uint64_t newly_acked = 0;
@@ -280,16 +289,16 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now) {
     backoff_ = 0;
     rto_count_ = 0;
     tlp_outstanding_ = false;
-    cc_->on_ack(now, rack_rtt_ ? rack_rtt_ : srtt_, newly_acked);
+    cc_->on_ack(now, last_fabric_rtt_ ? last_fabric_rtt_ : srtt_, newly_acked);
   }
   reap_tx_msgs_st();
   if (!gbn_) rack_detect_loss_st(now);
 }
 
-void Connection::on_nack(const Header& h, uint64_t now) {
+void Connection::on_nack(const Header& h, uint64_t now, uint64_t arrival) {
   ++st_.nacks_received;
   // A NACK acks everything below its PSN, then asks for a rewind to it.
-  on_ack(h, nullptr, now);
+  on_ack(h, nullptr, now, arrival);
   if (failed_ || !gbn_) return;
   const uint64_t from = std::max(h.psn, snd_una_);
   if (from >= snd_nxt_) return;

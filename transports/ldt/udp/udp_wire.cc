@@ -139,6 +139,9 @@ Status UdpWire::create(const UdpWireOptions& opts, std::unique_ptr<UdpWire>* out
     w->socks_.push_back(fd);  // closed by ~UdpWire on any error below
     set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, opts.sockbuf_bytes);
     set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.sockbuf_bytes);
+    // Kernel receive timestamps: how long a datagram waited for us.
+    const int on = 1;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     sockaddr_in sin{};
     sin.sin_family = AF_INET;
     sin.sin_addr = w->addr_;
@@ -184,6 +187,7 @@ Status UdpWire::create(const UdpWireOptions& opts, std::unique_ptr<UdpWire>* out
   w->rx_buf_.resize(kBatch * kRxBufSize);
   w->rx_iov_.resize(kBatch);
   w->rx_msgs_.resize(kBatch);
+  w->rx_ctrl_.resize(kBatch * kRxCtrlSize);
   for (size_t i = 0; i < kBatch; ++i) {
     w->rx_iov_[i].iov_base = w->rx_buf_.data() + i * kRxBufSize;
     w->rx_iov_[i].iov_len = kRxBufSize;
@@ -339,6 +343,8 @@ size_t UdpWire::receive(uint64_t /*now*/, size_t max, const RxFn& on_rx) {
     for (size_t i = 0; i < want; ++i) {
       rx_msgs_[i].msg_hdr.msg_flags = 0;
       rx_msgs_[i].msg_len = 0;
+      rx_msgs_[i].msg_hdr.msg_control = rx_ctrl_.data() + i * kRxCtrlSize;
+      rx_msgs_[i].msg_hdr.msg_controllen = kRxCtrlSize;
     }
     ++stats_.syscalls;
     int r = ::recvmmsg(socks_[s], rx_msgs_.data(), static_cast<unsigned>(want), MSG_DONTWAIT,
@@ -351,6 +357,12 @@ size_t UdpWire::receive(uint64_t /*now*/, size_t max, const RxFn& on_rx) {
       continue;
     }
     idle_in_a_row = 0;
+    // Kernel timestamps are CLOCK_REALTIME; the engine's clock is MONOTONIC.
+    timespec rt, mt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mt);
+    const int64_t real_minus_mono =
+        (int64_t{rt.tv_sec} - int64_t{mt.tv_sec}) * 1'000'000'000 + (rt.tv_nsec - mt.tv_nsec);
     for (int k = 0; k < r; ++k) {
       const mmsghdr& m = rx_msgs_[static_cast<size_t>(k)];
       if (m.msg_hdr.msg_flags & MSG_TRUNC) {
@@ -359,7 +371,18 @@ size_t UdpWire::receive(uint64_t /*now*/, size_t max, const RxFn& on_rx) {
       }
       ++stats_.rx_pkts;
       stats_.rx_bytes += m.msg_len;
-      on_rx(static_cast<const uint8_t*>(rx_iov_[static_cast<size_t>(k)].iov_base), m.msg_len);
+      uint64_t rx_ns = 0;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&m.msg_hdr), c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+          timespec ts;
+          std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+          const int64_t mono =
+              int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec - real_minus_mono;
+          rx_ns = mono > 0 ? static_cast<uint64_t>(mono) : 0;
+        }
+      }
+      on_rx(static_cast<const uint8_t*>(rx_iov_[static_cast<size_t>(k)].iov_base), m.msg_len,
+            rx_ns);
     }
     got += static_cast<size_t>(r);
     // A socket that filled the batch may have more; otherwise visit the next.

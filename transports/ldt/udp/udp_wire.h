@@ -115,6 +115,8 @@ class UdpWire final : public Wire {
   std::unique_ptr<TxBatch[]> tx_;    // one batch per socket
   std::vector<mmsghdr> rx_msgs_;     // kBatch
   std::vector<iovec> rx_iov_;        // kBatch
+  static constexpr size_t kRxCtrlSize = 64;  // room for one SCM_TIMESTAMPNS
+  std::vector<uint8_t> rx_ctrl_;     // kBatch x kRxCtrlSize
   std::vector<uint8_t> rx_buf_;      // kBatch * kRxBufSize
   size_t rx_next_sock_ = 0;          // round-robin start
   bool logged_send_error_ = false;
