@@ -183,9 +183,13 @@ ltccComm* checked_comm(ltccComm_t comm) {
   return comm && handle_live(comm) ? comm : nullptr;
 }
 
-ltccResult_t bad_comm(const char* fn) {
+// NULL is a bad argument (as in NCCL); a pointer that is not a live
+// communicator (destroyed, aborted, never created) is a usage error.
+ltccResult_t bad_comm(const char* fn, const void* comm) {
+  if (!comm) return fail(nullptr, ltcc::make_status(Code::kInvalidArgument, "%s: comm is NULL", fn));
   return fail(nullptr, ltcc::make_status(Code::kInvalidUsage,
-                                         "%s: the communicator is NULL, destroyed, or not one", fn));
+                                         "%s: %p is not a live communicator (destroyed or aborted?)",
+                                         fn, comm));
 }
 
 bool mul_overflows(size_t a, size_t b, size_t* out) { return __builtin_mul_overflow(a, b, out); }
@@ -357,7 +361,7 @@ LTCC_API ltccResult_t ltccCommInitFromEnv(ltccComm_t* out, const ltccConfig_t* c
 }
 
 LTCC_API ltccResult_t ltccCommDestroy(ltccComm_t comm) {
-  if (!comm || !handle_remove(comm)) return bad_comm("ltccCommDestroy");
+  if (!comm || !handle_remove(comm)) return bad_comm("ltccCommDestroy", comm);
   return guarded(nullptr, [&]() -> ltccResult_t {
     Status st = comm->comm->destroy();
     delete comm;
@@ -367,7 +371,7 @@ LTCC_API ltccResult_t ltccCommDestroy(ltccComm_t comm) {
 }
 
 LTCC_API ltccResult_t ltccCommAbort(ltccComm_t comm) {
-  if (!comm || !handle_remove(comm)) return bad_comm("ltccCommAbort");
+  if (!comm || !handle_remove(comm)) return bad_comm("ltccCommAbort", comm);
   return guarded(nullptr, [&]() -> ltccResult_t {
     comm->comm->abort(ltcc::make_status(Code::kRemoteError, "rank %u: communicator aborted by the application",
                                         comm->comm->rank()));
@@ -378,7 +382,7 @@ LTCC_API ltccResult_t ltccCommAbort(ltccComm_t comm) {
 
 LTCC_API ltccResult_t ltccCommCount(const ltccComm_t comm, int* count) {
   ltccComm* c = checked_comm(comm);
-  if (!c) return bad_comm("ltccCommCount");
+  if (!c) return bad_comm("ltccCommCount", comm);
   if (!count) return invalid(c, "ltccCommCount: count is NULL");
   *count = static_cast<int>(c->comm->nranks());
   return ltccSuccess;
@@ -386,7 +390,7 @@ LTCC_API ltccResult_t ltccCommCount(const ltccComm_t comm, int* count) {
 
 LTCC_API ltccResult_t ltccCommUserRank(const ltccComm_t comm, int* rank) {
   ltccComm* c = checked_comm(comm);
-  if (!c) return bad_comm("ltccCommUserRank");
+  if (!c) return bad_comm("ltccCommUserRank", comm);
   if (!rank) return invalid(c, "ltccCommUserRank: rank is NULL");
   *rank = static_cast<int>(c->comm->rank());
   return ltccSuccess;
@@ -394,7 +398,7 @@ LTCC_API ltccResult_t ltccCommUserRank(const ltccComm_t comm, int* rank) {
 
 LTCC_API ltccResult_t ltccCommGetAsyncError(ltccComm_t comm, ltccResult_t* asyncError) {
   ltccComm* c = checked_comm(comm);
-  if (!c) return bad_comm("ltccCommGetAsyncError");
+  if (!c) return bad_comm("ltccCommGetAsyncError", comm);
   if (!asyncError) return invalid(c, "ltccCommGetAsyncError: asyncError is NULL");
   Status st = c->comm->async_error();
   *asyncError = to_result(st.code());
@@ -408,7 +412,7 @@ LTCC_API ltccResult_t ltccCommGetAsyncError(ltccComm_t comm, ltccResult_t* async
 LTCC_API ltccResult_t ltccCommGetStats(ltccComm_t comm, ltccStats_t* stats, ltccPeerStats_t* peers,
                                        int npeers) {
   ltccComm* c = checked_comm(comm);
-  if (!c) return bad_comm("ltccCommGetStats");
+  if (!c) return bad_comm("ltccCommGetStats", comm);
   return guarded(c, [&]() -> ltccResult_t {
     if (!stats) return invalid(c, "ltccCommGetStats: stats is NULL");
     if (stats->size != sizeof(ltccStats_t))
@@ -456,7 +460,7 @@ LTCC_API ltccResult_t ltccAllReduce(const void* sendbuff, void* recvbuff, size_t
                                     ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
                                     ltccRequest_t* request) {
   ltccComm* c = checked_comm(comm);
-  if (!c) return bad_comm("ltccAllReduce");
+  if (!c) return bad_comm("ltccAllReduce", comm);
   return guarded(c, [&]() -> ltccResult_t {
     Checked t;
     if (ltccResult_t r = check_type(c, "ltccAllReduce", datatype, &t)) return r;
@@ -486,7 +490,7 @@ LTCC_API ltccResult_t ltccAllGather(const void* sendbuff, void* recvbuff, size_t
                                     ltccDataType_t datatype, ltccComm_t comm,
                                     ltccRequest_t* request) {
   ltccComm* c = checked_comm(comm);
-  if (!c) return bad_comm("ltccAllGather");
+  if (!c) return bad_comm("ltccAllGather", comm);
   return guarded(c, [&]() -> ltccResult_t {
     Checked t;
     if (ltccResult_t r = check_type(c, "ltccAllGather", datatype, &t)) return r;
@@ -515,7 +519,7 @@ LTCC_API ltccResult_t ltccReduceScatter(const void* sendbuff, void* recvbuff, si
                                         ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
                                         ltccRequest_t* request) {
   ltccComm* c = checked_comm(comm);
-  if (!c) return bad_comm("ltccReduceScatter");
+  if (!c) return bad_comm("ltccReduceScatter", comm);
   return guarded(c, [&]() -> ltccResult_t {
     Checked t;
     if (ltccResult_t r = check_type(c, "ltccReduceScatter", datatype, &t)) return r;
@@ -546,7 +550,7 @@ LTCC_API ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t
                                     ltccDataType_t datatype, int root, ltccComm_t comm,
                                     ltccRequest_t* request) {
   ltccComm* c = checked_comm(comm);
-  if (!c) return bad_comm("ltccBroadcast");
+  if (!c) return bad_comm("ltccBroadcast", comm);
   return guarded(c, [&]() -> ltccResult_t {
     Checked t;
     if (ltccResult_t r = check_type(c, "ltccBroadcast", datatype, &t)) return r;
@@ -577,7 +581,7 @@ LTCC_API ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t
 
 LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {
   ltccComm* c = checked_comm(comm);
-  if (!c) return bad_comm("ltccBarrier");
+  if (!c) return bad_comm("ltccBarrier", comm);
   return guarded(c, [&]() -> ltccResult_t {
     auto o = std::make_shared<ltcc::CollOp>();
     o->kind = ltcc::CollKind::kBarrier;
@@ -588,9 +592,10 @@ LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {
 // ----------------------------------------------------------------- requests
 
 LTCC_API ltccResult_t ltccWait(ltccRequest_t request) {
-  if (!request || !handle_remove(request))
+  if (!request) return invalid(nullptr, "ltccWait: request is NULL");
+  if (!handle_remove(request))
     return fail(nullptr, Status(Code::kInvalidUsage,
-                                "ltccWait: the request is NULL, already completed, or not one"));
+                                "ltccWait: the request was already completed (waited or tested done) or is not one"));
   std::unique_ptr<ltccRequest> r(request);
   r->op->wait();
   if (!r->op->status.is_ok()) {
@@ -602,9 +607,10 @@ LTCC_API ltccResult_t ltccWait(ltccRequest_t request) {
 
 LTCC_API ltccResult_t ltccTest(ltccRequest_t request, int* done) {
   if (!done) return invalid(nullptr, "ltccTest: done is NULL");
-  if (!request || !handle_live(request))
+  if (!request) return invalid(nullptr, "ltccTest: request is NULL");
+  if (!handle_live(request))
     return fail(nullptr, Status(Code::kInvalidUsage,
-                                "ltccTest: the request is NULL, already completed, or not one"));
+                                "ltccTest: the request was already completed or is not one"));
   if (request->op->done.load(std::memory_order_acquire) == 0) {
     *done = 0;
     return ltccSuccess;
