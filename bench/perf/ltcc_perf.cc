@@ -1,0 +1,1063 @@
+// ltcc-perf: an nccl-tests compatible collective benchmark over ltcc's C API.
+//
+//   ltcc-perf [-t allreduce|allgather|reducescatter|broadcast] [-b MIN] [-e MAX]
+//             [-f FACTOR | -i STEP] [-n ITERS] [-w WARMUP] [-c 0|1] [-o OP] [-d TYPE]
+//             [-r ROOT] [--retx sr|gbn] [--loss P] [--timeout S] [--local N]
+//             [--deadline S] [--csv]
+//
+// Ranks. With --local N the process forks and execs itself N times (RANK,
+// WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE and LTCC_ROOT=file:/tmp/ltcc-perf-
+// <pid>.root in each child's environment), waits for all of them (killing
+// them after --deadline seconds, or LTCC_TIMEOUT + 15 s after the first rank
+// failed) and exits non-zero if any rank failed. Without --local the process
+// is one rank of a job started by a launcher (mpirun -np N ltcc-perf ...,
+// torchrun-style RANK/WORLD_SIZE, Slurm, PMI): it calls ltccCommInitFromEnv.
+// Rank 0 prints the table; other ranks print only errors.
+//
+// What is measured, per size and for out-of-place and in-place (NCCL's
+// in-place forms): a barrier, then ITERS blocking calls back to back on every
+// rank; time = the largest over the ranks of the average iteration time.
+// algbw = size / time, busbw = algbw x factor (nccl-tests doc/PERFORMANCE.md):
+// allreduce 2(n-1)/n; allgather and reducescatter (n-1)/n with size = the
+// whole output (allgather) / input (reducescatter) buffer; broadcast 1.
+// Warm-up: WARMUP calls at the largest and WARMUP at the smallest size before
+// the sweep (as nccl-tests). With -c 1 each timed loop is followed by one
+// more call on freshly filled buffers whose result is compared element by
+// element with what was computed locally: #wrong = mismatches summed over
+// the ranks (the inputs are small integers, so every type and op is exact).
+//
+// ltcc's own columns, after the in-place block: retx% = retransmitted /
+// first-transmission DATA packets, summed over all ranks and peers over
+// both timed loops of the size (ltccCommGetStats deltas); p99 = the 99th
+// percentile of the per-iteration times (both loops), largest over ranks.
+//
+// Errors from the library are printed with ltccGetLastError and end the
+// process with status 1 (the library's timeouts keep the other ranks from
+// hanging: they fail naming the dead rank).
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <new>
+#include <type_traits>
+#include <vector>
+
+#include "ltcc/ltcc.h"
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+enum class Coll { kAllReduce, kAllGather, kReduceScatter, kBroadcast };
+
+struct Args {
+  Coll coll = Coll::kAllReduce;
+  uint64_t min_bytes = 32ull << 20;  // nccl-tests defaults: -b 32M -e 32M
+  uint64_t max_bytes = 32ull << 20;
+  uint64_t step_factor = 2;
+  uint64_t step_bytes = 0;  // -i: additive steps (step_factor ignored)
+  uint64_t iters = 20;
+  uint64_t warmup = 5;
+  int check = 1;
+  ltccRedOp_t op = ltccSum;
+  ltccDataType_t type = ltccFloat32;
+  int root = 0;
+  int retx = ltccRetxUndef;
+  bool loss_set = false;
+  double loss = 0;
+  double timeout_s = 0;  // 0: LTCC_TIMEOUT
+  int local = 0;         // 0: one rank of a launched job
+  double deadline_s = 900;
+  bool csv = false;
+};
+
+const char* coll_name(Coll c) {
+  switch (c) {
+    case Coll::kAllReduce: return "allreduce";
+    case Coll::kAllGather: return "allgather";
+    case Coll::kReduceScatter: return "reducescatter";
+    case Coll::kBroadcast: return "broadcast";
+  }
+  return "?";
+}
+
+// nccl-tests' spellings first.
+const char* type_name(ltccDataType_t t) {
+  switch (t) {
+    case ltccInt8: return "int8";
+    case ltccUint8: return "uint8";
+    case ltccInt32: return "int32";
+    case ltccUint32: return "uint32";
+    case ltccInt64: return "int64";
+    case ltccUint64: return "uint64";
+    case ltccFloat16: return "half";
+    case ltccFloat32: return "float";
+    case ltccFloat64: return "double";
+    case ltccBfloat16: return "bfloat16";
+    default: return "?";
+  }
+}
+
+const char* op_name(ltccRedOp_t o) {
+  switch (o) {
+    case ltccSum: return "sum";
+    case ltccProd: return "prod";
+    case ltccMax: return "max";
+    case ltccMin: return "min";
+    case ltccAvg: return "avg";
+    default: return "?";
+  }
+}
+
+bool parse_type(const std::string& s, ltccDataType_t* t) {
+  struct { const char* name; ltccDataType_t t; } names[] = {
+      {"int8", ltccInt8},       {"char", ltccInt8},        {"uint8", ltccUint8},
+      {"int32", ltccInt32},     {"int", ltccInt32},        {"uint32", ltccUint32},
+      {"int64", ltccInt64},     {"uint64", ltccUint64},    {"half", ltccFloat16},
+      {"float16", ltccFloat16}, {"fp16", ltccFloat16},     {"float", ltccFloat32},
+      {"float32", ltccFloat32}, {"fp32", ltccFloat32},     {"double", ltccFloat64},
+      {"float64", ltccFloat64}, {"fp64", ltccFloat64},     {"bfloat16", ltccBfloat16},
+      {"bf16", ltccBfloat16}};
+  for (const auto& n : names) {
+    if (s == n.name) {
+      *t = n.t;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool parse_op(const std::string& s, ltccRedOp_t* o) {
+  for (int i = 0; i < ltccNumOps; ++i) {
+    if (s == op_name(static_cast<ltccRedOp_t>(i))) {
+      *o = static_cast<ltccRedOp_t>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+// nccl-tests' parsesize: a number with an optional K, M or G (powers of 1024).
+bool parse_size(const char* s, uint64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s, &end);
+  if (end == s || errno != 0 || !(v >= 0)) return false;
+  std::string suf(end);
+  for (char& c : suf) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double mult = 1;
+  if (suf.empty() || suf == "B") mult = 1;
+  else if (suf == "K" || suf == "KB" || suf == "KIB") mult = 1024.0;
+  else if (suf == "M" || suf == "MB" || suf == "MIB") mult = 1024.0 * 1024;
+  else if (suf == "G" || suf == "GB" || suf == "GIB") mult = 1024.0 * 1024 * 1024;
+  else return false;
+  if (v * mult > 1e15) return false;
+  *out = static_cast<uint64_t>(v * mult);
+  return true;
+}
+
+bool parse_u64(const char* s, uint64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  if (end == s || *end || errno != 0 || s[0] == '-') return false;
+  *out = v;
+  return true;
+}
+
+bool parse_double(const char* s, double* out) {
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s, &end);
+  if (end == s || errno != 0) return false;
+  if (*end == '%') {
+    v /= 100;
+    ++end;
+  }
+  if (*end == 's' && end[1] == 0) ++end;  // --timeout 30s
+  if (*end) return false;
+  *out = v;
+  return true;
+}
+
+void usage(FILE* f) {
+  std::fprintf(
+      f,
+      "usage: ltcc-perf [-t allreduce|allgather|reducescatter|broadcast] [-b MIN] [-e MAX]\n"
+      "                 [-f FACTOR | -i STEP] [-n ITERS] [-w WARMUP] [-c 0|1] [-o OP] [-d TYPE]\n"
+      "                 [-r ROOT] [--retx sr|gbn] [--loss P] [--timeout S] [--local N]\n"
+      "                 [--deadline S] [--csv]\n"
+      "  -t      the collective (default allreduce); \"-t 1 -g 1\" as nccl-tests takes them are accepted\n"
+      "  -b/-e   smallest/largest size in bytes, K/M/G suffixes (default 32M/32M)\n"
+      "  -f/-i   multiply the size by FACTOR (default 2) / add STEP bytes\n"
+      "  -n/-w   timed iterations (20) / warm-up iterations at the largest and smallest size (5)\n"
+      "  -c      check results (1) or not (0)\n"
+      "  -o      sum|prod|min|max|avg (allreduce, reducescatter; default sum)\n"
+      "  -d      int8|uint8|int32|uint32|int64|uint64|half|float|double|bfloat16 (float)\n"
+      "  -r      broadcast root (0)\n"
+      "  --retx  sr (selective repeat) or gbn (go-back-N, the RoCE baseline); default LTCC_RETX\n"
+      "  --loss  injected loss on what every rank sends, a fraction (0.01) or 1%%: sets\n"
+      "          LTCC_FAULT_LOSS for every rank\n"
+      "  --timeout S  LTCC_TIMEOUT for the ranks (a silent peer is declared dead after S s)\n"
+      "  --local N    run N ranks on this host (fork+exec, file rendezvous in /tmp); without\n"
+      "          it, run as one rank of a launched job (mpirun, torchrun, srun: ltccCommInitFromEnv)\n"
+      "  --deadline S with --local: kill every rank still running after S s (900)\n"
+      "  --csv   the table as CSV (the '#' header and footer lines stay)\n");
+}
+
+bool parse_args(int argc, char** argv, Args* a, std::string* err) {
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    std::string inline_val;
+    bool has_inline = false;
+    if (k.size() > 2 && k[0] == '-' && k[1] == '-') {
+      size_t eq = k.find('=');
+      if (eq != std::string::npos) {
+        inline_val = k.substr(eq + 1);
+        k = k.substr(0, eq);
+        has_inline = true;
+      }
+    }
+    auto val = [&]() -> const char* {
+      if (has_inline) return inline_val.c_str();
+      return i + 1 < argc ? argv[++i] : nullptr;
+    };
+    auto bad = [&](const char* v) {
+      *err = v ? "bad value '" + std::string(v) + "' for " + k : "missing value for " + k;
+      return false;
+    };
+    const char* v = nullptr;
+    if (k == "-h" || k == "--help") {
+      usage(stdout);
+      std::exit(0);
+    } else if (k == "--csv") {
+      a->csv = true;
+    } else if (k == "-t" || k == "--collective" || k == "--coll") {
+      v = val();
+      std::string s = v ? v : "";
+      if (s == "allreduce" || s == "all_reduce") a->coll = Coll::kAllReduce;
+      else if (s == "allgather" || s == "all_gather") a->coll = Coll::kAllGather;
+      else if (s == "reducescatter" || s == "reduce_scatter") a->coll = Coll::kReduceScatter;
+      else if (s == "broadcast") a->coll = Coll::kBroadcast;
+      else if (s == "1" && k == "-t") {}  // nccl-tests' "-t 1" (threads per process)
+      else return bad(v);
+    } else if (k == "-g" || k == "--ngpus") {
+      // nccl-tests' devices per thread: host memory here, one "device" per rank.
+      if (!(v = val()) || std::string(v) != "1") return bad(v);
+    } else if (k == "-b" || k == "--minbytes") {
+      if (!(v = val()) || !parse_size(v, &a->min_bytes)) return bad(v);
+    } else if (k == "-e" || k == "--maxbytes") {
+      if (!(v = val()) || !parse_size(v, &a->max_bytes)) return bad(v);
+    } else if (k == "-f" || k == "--stepfactor") {
+      if (!(v = val()) || !parse_u64(v, &a->step_factor) || a->step_factor < 2) return bad(v);
+      a->step_bytes = 0;
+    } else if (k == "-i" || k == "--stepbytes") {
+      if (!(v = val()) || !parse_size(v, &a->step_bytes) || a->step_bytes == 0) return bad(v);
+    } else if (k == "-n" || k == "--iters") {
+      if (!(v = val()) || !parse_u64(v, &a->iters) || a->iters == 0 || a->iters > 10000000)
+        return bad(v);
+    } else if (k == "-w" || k == "--warmup_iters") {
+      if (!(v = val()) || !parse_u64(v, &a->warmup) || a->warmup > 10000000) return bad(v);
+    } else if (k == "-c" || k == "--check") {
+      uint64_t c = 0;
+      if (!(v = val()) || !parse_u64(v, &c) || c > 1) return bad(v);
+      a->check = static_cast<int>(c);
+    } else if (k == "-o" || k == "--op") {
+      if (!(v = val()) || !parse_op(v, &a->op)) return bad(v);
+    } else if (k == "-d" || k == "--datatype") {
+      if (!(v = val()) || !parse_type(v, &a->type)) return bad(v);
+    } else if (k == "-r" || k == "--root") {
+      uint64_t r = 0;
+      if (!(v = val()) || !parse_u64(v, &r) || r > 1000000) return bad(v);
+      a->root = static_cast<int>(r);
+    } else if (k == "--retx") {
+      v = val();
+      std::string s = v ? v : "";
+      if (s == "sr") a->retx = ltccRetxSelectiveRepeat;
+      else if (s == "gbn") a->retx = ltccRetxGoBackN;
+      else return bad(v);
+    } else if (k == "--loss") {
+      if (!(v = val()) || !parse_double(v, &a->loss) || a->loss < 0 || a->loss >= 1) return bad(v);
+      a->loss_set = true;
+    } else if (k == "--timeout") {
+      if (!(v = val()) || !parse_double(v, &a->timeout_s) || a->timeout_s <= 0) return bad(v);
+    } else if (k == "--local") {
+      uint64_t n = 0;
+      if (!(v = val()) || !parse_u64(v, &n) || n < 1 || n > 256) return bad(v);
+      a->local = static_cast<int>(n);
+    } else if (k == "--deadline") {
+      if (!(v = val()) || !parse_double(v, &a->deadline_s) || a->deadline_s <= 0) return bad(v);
+    } else {
+      *err = "unknown argument '" + k + "'";
+      return false;
+    }
+  }
+  if (a->min_bytes > a->max_bytes) {
+    *err = "-b is larger than -e";
+    return false;
+  }
+  return true;
+}
+
+// ---- element conversions ----------------------------------------------------
+struct Half { uint16_t bits; };
+struct BFloat { uint16_t bits; };
+
+uint32_t float_bits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  return x;
+}
+float bits_float(uint32_t x) {
+  float f;
+  std::memcpy(&f, &x, sizeof f);
+  return f;
+}
+
+uint16_t float_to_half(float f) {
+  const uint32_t x = float_bits(f);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t fexp = (x >> 23) & 0xffu;
+  uint32_t mant = x & 0x7fffffu;
+  if (fexp == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0));
+  const int exp = static_cast<int>(fexp) - 127 + 15;
+  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
+  if (exp <= 0) {
+    if (exp < -10) return static_cast<uint16_t>(sign);
+    mant |= 0x800000u;
+    const int shift = 14 - exp;
+    uint32_t h = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1);
+    const uint32_t halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (h & 1))) ++h;
+    return static_cast<uint16_t>(sign | h);
+  }
+  uint32_t h = sign | (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;
+  return static_cast<uint16_t>(h);
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu;
+  const uint32_t mant = h & 0x3ffu;
+  if (exp == 0) {
+    const float v = std::ldexp(static_cast<float>(mant), -24);
+    return sign ? -v : v;
+  }
+  if (exp == 31) return bits_float(sign | 0x7f800000u | (mant << 13));
+  return bits_float(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+}
+
+uint16_t float_to_bf16(float f) {
+  const uint32_t x = float_bits(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // NaN
+  const uint32_t rounding = 0x7fffu + ((x >> 16) & 1);
+  return static_cast<uint16_t>((x + rounding) >> 16);
+}
+
+float bf16_to_float(uint16_t b) { return bits_float(static_cast<uint32_t>(b) << 16); }
+
+template <class T> T to_elem(int64_t v) {
+  if constexpr (std::is_same_v<T, Half>) return Half{float_to_half(static_cast<float>(v))};
+  else if constexpr (std::is_same_v<T, BFloat>) return BFloat{float_to_bf16(static_cast<float>(v))};
+  else return static_cast<T>(v);  // integers wrap (two's complement), floats are exact
+}
+
+template <class T> double from_elem(T v) {
+  if constexpr (std::is_same_v<T, Half>) return static_cast<double>(half_to_float(v.bits));
+  else if constexpr (std::is_same_v<T, BFloat>) return static_cast<double>(bf16_to_float(v.bits));
+  else return static_cast<double>(v);
+}
+
+template <class T> constexpr bool is_float_type() {
+  return std::is_same_v<T, Half> || std::is_same_v<T, BFloat> || std::is_floating_point_v<T>;
+}
+
+// Exact values are expected (small integers); the tolerance only covers the
+// last bit of a floating-point average (sum / n may be computed as sum * (1/n)).
+template <class T> bool same(T got, double expected) {
+  const double g = from_elem(got);
+  if (!is_float_type<T>()) return g == expected;
+  double tol = 0;
+  if constexpr (std::is_same_v<T, Half>) tol = 1e-3;
+  else if constexpr (std::is_same_v<T, BFloat>) tol = 8e-3;
+  else if constexpr (std::is_same_v<T, float>) tol = 1e-6;
+  else tol = 1e-12;
+  return std::fabs(g - expected) <= tol * std::fabs(expected);
+}
+
+// ---- test data ----------------------------------------------------------------
+// Value of element i of rank r's input: small integers, so every reduction
+// is exact in every type (sums <= 4 n; products are powers of two with at
+// most ceil(n / 8) factors; avg inputs do not depend on the rank, so the
+// average is the input whatever the rounding of the division).
+int64_t input_value(ltccRedOp_t op, bool reduces, int r, uint64_t i) {
+  const uint64_t ru = static_cast<uint64_t>(r);
+  if (reduces && op == ltccProd) return ((ru % 8) * 7 + i % 8) % 8 == 0 ? 2 : 1;
+  if (reduces && op == ltccAvg) return 1 + static_cast<int64_t>(i % 4);
+  return 1 + static_cast<int64_t>(((ru % 4) * 3 + i % 4) % 4);
+}
+
+// The reduction over ranks 0..n-1 of input element i, computed in int64 and
+// then stored in T (integer results wrap as the library's arithmetic does).
+template <class T> T reduced_value(ltccRedOp_t op, int n, uint64_t i) {
+  int64_t acc = input_value(op, true, 0, i);
+  for (int q = 1; q < n; ++q) {
+    const int64_t v = input_value(op, true, q, i);
+    switch (op) {
+      case ltccSum:
+      case ltccAvg: acc += v; break;
+      case ltccProd: acc *= v; break;
+      case ltccMax: acc = std::max(acc, v); break;
+      case ltccMin: acc = std::min(acc, v); break;
+      default: break;
+    }
+  }
+  if (op == ltccAvg) acc /= n;
+  return to_elem<T>(acc);
+}
+
+// Everything the per-type code needs about one call.
+struct Layout {
+  Coll coll;
+  ltccRedOp_t op;
+  int rank;
+  int nranks;
+  int root;
+  uint64_t count;  // per-rank count: allreduce/broadcast elements, allgather sendcount,
+                   // reducescatter recvcount
+};
+
+bool reduces(Coll c) { return c == Coll::kAllReduce || c == Coll::kReduceScatter; }
+
+// Fills the input (and clears the output) of one call.
+template <class T>
+void fill_typed(const Layout& L, bool in_place, T* send, T* recv) {
+  const bool red = reduces(L.coll);
+  const uint64_t n = static_cast<uint64_t>(L.nranks);
+  const T zero = to_elem<T>(0);
+  switch (L.coll) {
+    case Coll::kAllReduce: {
+      T* buf = in_place ? recv : send;  // in place: send == recv
+      for (uint64_t i = 0; i < L.count; ++i) buf[i] = to_elem<T>(input_value(L.op, red, L.rank, i));
+      if (!in_place) std::fill(recv, recv + L.count, zero);
+      break;
+    }
+    case Coll::kBroadcast: {
+      T* buf = in_place ? recv : send;
+      for (uint64_t i = 0; i < L.count; ++i)
+        buf[i] = L.rank == L.root ? to_elem<T>(input_value(L.op, false, L.root, i)) : zero;
+      if (!in_place) std::fill(recv, recv + L.count, zero);
+      break;
+    }
+    case Coll::kAllGather: {
+      // In place: send == recv + rank * count.
+      std::fill(recv, recv + n * L.count, zero);
+      T* own = in_place ? recv + static_cast<uint64_t>(L.rank) * L.count : send;
+      for (uint64_t j = 0; j < L.count; ++j) own[j] = to_elem<T>(input_value(L.op, false, L.rank, j));
+      break;
+    }
+    case Coll::kReduceScatter:
+      // In place: recv == send + rank * count.
+      for (uint64_t k = 0; k < n * L.count; ++k)
+        send[k] = to_elem<T>(input_value(L.op, red, L.rank, k));
+      if (!in_place) std::fill(recv, recv + L.count, zero);
+      break;
+  }
+}
+
+// Counts the output elements that differ from the locally computed result.
+template <class T>
+uint64_t check_typed(const Layout& L, const T* out) {
+  uint64_t wrong = 0;
+  switch (L.coll) {
+    case Coll::kAllReduce: {
+      T expect[8];
+      for (uint64_t p = 0; p < 8; ++p) expect[p] = reduced_value<T>(L.op, L.nranks, p);
+      for (uint64_t i = 0; i < L.count; ++i) wrong += !same(out[i], from_elem(expect[i % 8]));
+      break;
+    }
+    case Coll::kReduceScatter: {
+      const uint64_t base = static_cast<uint64_t>(L.rank) * L.count;
+      for (uint64_t j = 0; j < L.count; ++j)
+        wrong += !same(out[j], from_elem(reduced_value<T>(L.op, L.nranks, base + j)));
+      break;
+    }
+    case Coll::kBroadcast:
+      for (uint64_t i = 0; i < L.count; ++i)
+        wrong += !same(out[i], from_elem(to_elem<T>(input_value(L.op, false, L.root, i))));
+      break;
+    case Coll::kAllGather:
+      for (int q = 0; q < L.nranks; ++q) {
+        const T* seg = out + static_cast<uint64_t>(q) * L.count;
+        for (uint64_t j = 0; j < L.count; ++j)
+          wrong += !same(seg[j], from_elem(to_elem<T>(input_value(L.op, false, q, j))));
+      }
+      break;
+  }
+  return wrong;
+}
+
+template <class F> auto with_type(ltccDataType_t t, F&& f) {
+  switch (t) {
+    case ltccInt8: return f(static_cast<int8_t*>(nullptr));
+    case ltccUint8: return f(static_cast<uint8_t*>(nullptr));
+    case ltccInt32: return f(static_cast<int32_t*>(nullptr));
+    case ltccUint32: return f(static_cast<uint32_t*>(nullptr));
+    case ltccInt64: return f(static_cast<int64_t*>(nullptr));
+    case ltccUint64: return f(static_cast<uint64_t*>(nullptr));
+    case ltccFloat16: return f(static_cast<Half*>(nullptr));
+    case ltccFloat32: return f(static_cast<float*>(nullptr));
+    case ltccFloat64: return f(static_cast<double*>(nullptr));
+    case ltccBfloat16: return f(static_cast<BFloat*>(nullptr));
+    default: return f(static_cast<uint8_t*>(nullptr));
+  }
+}
+
+// ---- one rank ------------------------------------------------------------------
+ltccComm_t g_comm = nullptr;
+int g_rank = -1;
+
+[[noreturn]] void die(const char* what, ltccResult_t r) {
+  const char* detail = ltccGetLastError(g_comm);
+  if (!detail[0]) detail = ltccGetLastError(nullptr);
+  const char* paren = std::strchr(what, '(');  // "ltccAllReduce(...)" -> "ltccAllReduce"
+  const int what_len = paren ? static_cast<int>(paren - what) : static_cast<int>(std::strlen(what));
+  std::fprintf(stderr, "ltcc-perf: rank %d: %.*s failed: %s%s%s\n", g_rank, what_len, what,
+               ltccGetErrorString(r), detail[0] ? ": " : "", detail);
+  std::fflush(stderr);
+  if (g_comm) ltccCommAbort(g_comm);
+  std::fflush(stdout);
+  std::_Exit(1);
+}
+
+#define PERF_CHECK(call)                      \
+  do {                                        \
+    ltccResult_t perf_r_ = (call);            \
+    if (perf_r_ != ltccSuccess) die(#call, perf_r_); \
+  } while (0)
+
+struct Totals {
+  uint64_t sent = 0;
+  uint64_t retx = 0;
+};
+
+Totals local_packet_totals(int nranks) {
+  ltccStats_t st;
+  std::memset(&st, 0, sizeof st);
+  st.size = sizeof st;
+  std::vector<ltccPeerStats_t> peers(static_cast<size_t>(nranks));
+  PERF_CHECK(ltccCommGetStats(g_comm, &st, peers.data(), nranks));
+  Totals t;
+  for (const auto& p : peers) {
+    t.sent += p.packetsSent;
+    t.retx += p.packetsRetransmitted;
+  }
+  return t;
+}
+
+// One call of the collective (blocking).
+void run_once(const Layout& L, ltccDataType_t type, bool in_place, char* send, char* recv) {
+  const size_t es = ltccTypeSize(type);
+  switch (L.coll) {
+    case Coll::kAllReduce:
+      PERF_CHECK(ltccAllReduce(in_place ? recv : send, recv, L.count, type, L.op, g_comm, nullptr));
+      break;
+    case Coll::kBroadcast:
+      PERF_CHECK(ltccBroadcast(in_place ? recv : send, recv, L.count, type, L.root, g_comm, nullptr));
+      break;
+    case Coll::kAllGather: {
+      const void* s = in_place ? recv + static_cast<size_t>(L.rank) * L.count * es : send;
+      PERF_CHECK(ltccAllGather(s, recv, L.count, type, g_comm, nullptr));
+      break;
+    }
+    case Coll::kReduceScatter: {
+      void* r = in_place ? send + static_cast<size_t>(L.rank) * L.count * es : recv;
+      PERF_CHECK(ltccReduceScatter(send, r, L.count, type, L.op, g_comm, nullptr));
+      break;
+    }
+  }
+}
+
+// The per-rank count and the "size" and "count" columns for a requested size.
+struct Sizing {
+  uint64_t count;        // per-rank count (Layout::count)
+  uint64_t bytes;        // size column: the largest buffer
+  uint64_t elements;     // count column: bytes / element size
+};
+
+Sizing sizing(Coll c, uint64_t bytes, size_t es, int nranks) {
+  const uint64_t n = static_cast<uint64_t>(nranks);
+  Sizing s{};
+  if (c == Coll::kAllGather || c == Coll::kReduceScatter) {
+    s.count = bytes / es / n;
+    s.elements = s.count * n;
+  } else {
+    s.count = bytes / es;
+    s.elements = s.count;
+  }
+  s.bytes = s.elements * es;
+  return s;
+}
+
+double bus_factor(Coll c, int n) {
+  const double nd = n;
+  switch (c) {
+    case Coll::kAllReduce: return 2 * (nd - 1) / nd;
+    case Coll::kAllGather:
+    case Coll::kReduceScatter: return (nd - 1) / nd;
+    case Coll::kBroadcast: return 1;
+  }
+  return 1;
+}
+
+std::string time_str(double us) {
+  char b[32];
+  if (us >= 10000.0) std::snprintf(b, sizeof b, "%7.0f", us);
+  else if (us >= 100.0) std::snprintf(b, sizeof b, "%7.1f", us);
+  else std::snprintf(b, sizeof b, "%7.2f", us);
+  return b;
+}
+
+// The size after `bytes` (nccl-tests: times -f or plus -i); past -e, without
+// overflowing, when the sweep is over. 0 is followed by 1.
+uint64_t next_size(const Args& a, uint64_t bytes) {
+  if (a.step_bytes) return bytes > a.max_bytes - a.step_bytes ? a.max_bytes + 1 : bytes + a.step_bytes;
+  if (bytes == 0) return 1;
+  return bytes > a.max_bytes / a.step_factor ? a.max_bytes + 1 : bytes * a.step_factor;
+}
+
+struct Ident {
+  int32_t pid;
+  int32_t rank;
+  char host[56];
+};
+static_assert(sizeof(Ident) == 64);
+
+std::string retx_text(const Args& a) {
+  if (a.retx == ltccRetxSelectiveRepeat) return "sr";
+  if (a.retx == ltccRetxGoBackN) return "gbn";
+  const char* e = std::getenv("LTCC_RETX");
+  return e && *e ? std::string(e) : std::string("sr");
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string s = "ltcc-perf";
+  for (int i = 1; i < argc; ++i) {
+    s += ' ';
+    s += argv[i];
+  }
+  return s;
+}
+
+int rank_main(const Args& a, int argc, char** argv) {
+  char buf[64];
+  if (a.loss_set) {
+    std::snprintf(buf, sizeof buf, "%.17g", a.loss);
+    ::setenv("LTCC_FAULT_LOSS", buf, 1);
+  }
+  if (a.timeout_s > 0) {
+    std::snprintf(buf, sizeof buf, "%gs", a.timeout_s);
+    ::setenv("LTCC_TIMEOUT", buf, 1);
+  }
+  ltccConfig_t cfg = LTCC_CONFIG_INITIALIZER;
+  cfg.retx = a.retx;
+  if (a.timeout_s > 0) cfg.timeoutSeconds = a.timeout_s;
+  const char* rank_env = std::getenv("RANK");
+  if (rank_env) g_rank = std::atoi(rank_env);
+  PERF_CHECK(ltccCommInitFromEnv(&g_comm, &cfg));
+  int rank = 0, nranks = 0;
+  PERF_CHECK(ltccCommUserRank(g_comm, &rank));
+  PERF_CHECK(ltccCommCount(g_comm, &nranks));
+  g_rank = rank;
+  if (a.coll == Coll::kBroadcast && a.root >= nranks) {
+    if (rank == 0)
+      std::fprintf(stderr, "ltcc-perf: -r %d is not a rank (the job has %d)\n", a.root, nranks);
+    ltccCommDestroy(g_comm);
+    return 2;
+  }
+  const bool print = rank == 0;
+  const size_t es = ltccTypeSize(a.type);
+  const bool red = reduces(a.coll);
+  const char* redop = red ? op_name(a.op) : "none";
+  const int root = a.coll == Coll::kBroadcast ? a.root : -1;
+
+  // Who is where: every rank's pid and host, gathered on every rank.
+  Ident me{};
+  me.pid = static_cast<int32_t>(::getpid());
+  me.rank = rank;
+  ::gethostname(me.host, sizeof me.host - 1);
+  std::vector<Ident> all(static_cast<size_t>(nranks));
+  PERF_CHECK(ltccAllGather(&me, all.data(), sizeof me, ltccUint8, g_comm, nullptr));
+
+  // Buffers for the largest size.
+  const Sizing max_s = sizing(a.coll, a.max_bytes, es, nranks);
+  const uint64_t n = static_cast<uint64_t>(nranks);
+  size_t send_bytes = 0, recv_bytes = 0;
+  switch (a.coll) {
+    case Coll::kAllReduce:
+    case Coll::kBroadcast: send_bytes = recv_bytes = max_s.count * es; break;
+    case Coll::kAllGather: send_bytes = max_s.count * es; recv_bytes = max_s.count * n * es; break;
+    case Coll::kReduceScatter: send_bytes = max_s.count * n * es; recv_bytes = max_s.count * es; break;
+  }
+  std::vector<char> sendbuf(std::max<size_t>(send_bytes, 64));
+  std::vector<char> recvbuf(std::max<size_t>(recv_bytes, 64));
+
+  if (print) {
+    int version = 0;
+    ltccGetVersion(&version);
+    std::printf("# ltcc-perf (ltcc %d.%d.%d): %s, %d ranks\n", version / 10000, version / 100 % 100,
+                version % 100, coll_name(a.coll), nranks);
+    std::printf("# Command: %s\n", command_line(argc, argv).c_str());
+    std::printf("# nRanks %d minBytes %" PRIu64 " maxBytes %" PRIu64 " step: %" PRIu64
+                "(%s) warmup iters: %" PRIu64 " iters: %" PRIu64 " agg iters: 1 validation: %d\n",
+                nranks, a.min_bytes, a.max_bytes, a.step_bytes ? a.step_bytes : a.step_factor,
+                a.step_bytes ? "bytes" : "factor", a.warmup, a.iters, a.check);
+    const char* cc = std::getenv("LTCC_CC");
+    const char* loss_env = std::getenv("LTCC_FAULT_LOSS");
+    const char* to_env = std::getenv("LTCC_TIMEOUT");
+    std::printf("# ltcc: retx %s  cc %s  injected loss %s  timeout %s\n", retx_text(a).c_str(),
+                cc && *cc ? cc : "swift", loss_env && *loss_env ? loss_env : "0",
+                to_env && *to_env ? to_env : "30s");
+    std::printf("#\n# Using ranks\n");
+    for (const Ident& id : all) {
+      std::printf("#  Rank %2d Pid %7d on %10.*s\n", id.rank, id.pid,
+                  static_cast<int>(sizeof id.host), id.host);
+    }
+    std::printf("#\n");
+    if (a.csv) {
+      std::printf("size,count,type,redop,root,oop_time_us,oop_algbw_GBps,oop_busbw_GBps,oop_wrong,"
+                  "ip_time_us,ip_algbw_GBps,ip_busbw_GBps,ip_wrong,retx_pct,p99_us\n");
+    } else {
+      std::printf("# %10s  %12s  %8s  %6s  %6s           out-of-place                       in-place"
+                  "                 ltcc\n",
+                  "", "", "", "", "");
+      std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s %6s  %7s  %6s  %6s %6s  %6s  %8s\n",
+                  "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong",
+                  "time", "algbw", "busbw", "#wrong", "retx%", "p99");
+      std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %5s  %7s  %6s  %6s  %5s  %6s  %8s\n",
+                  "(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)",
+                  "(GB/s)", "", "", "(us)");
+    }
+    std::fflush(stdout);
+  }
+
+  char* send = sendbuf.data();
+  char* recv = recvbuf.data();
+  auto layout_for = [&](uint64_t count) {
+    return Layout{a.coll, a.op, rank, nranks, a.root, count};
+  };
+
+  // Warm-up (nccl-tests: at the largest size, then at the smallest).
+  for (uint64_t bytes : {a.max_bytes, a.min_bytes}) {
+    const Sizing s = sizing(a.coll, bytes, es, nranks);
+    if (s.count == 0) continue;
+    const Layout L = layout_for(s.count);
+    with_type(a.type, [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      fill_typed<T>(L, false, reinterpret_cast<T*>(send), reinterpret_cast<T*>(recv));
+    });
+    for (uint64_t w = 0; w < a.warmup; ++w) run_once(L, a.type, false, send, recv);
+  }
+
+  double bw_sum = 0;
+  uint64_t bw_count = 0;
+  uint64_t wrong_total = 0;
+  std::vector<double> iter_us;
+  iter_us.reserve(2 * a.iters);
+  uint64_t last_bytes = UINT64_MAX;
+  for (uint64_t bytes = a.min_bytes; bytes <= a.max_bytes;
+       bytes = next_size(a, bytes)) {
+    const Sizing s = sizing(a.coll, bytes, es, nranks);
+    if (s.count == 0) {
+      if (print) std::printf("# %" PRIu64 " B: fewer than one element per rank, skipped\n", bytes);
+      continue;
+    }
+    if (s.bytes == last_bytes) continue;  // rounded to the same size as the previous row
+    last_bytes = s.bytes;
+    const Layout L = layout_for(s.count);
+    double avg_us[2] = {0, 0};
+    uint64_t wrong[2] = {0, 0};
+    Totals delta;
+    iter_us.clear();
+    for (int ip = 0; ip < 2; ++ip) {
+      const bool in_place = ip == 1;
+      with_type(a.type, [&](auto* tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        fill_typed<T>(L, in_place, reinterpret_cast<T*>(send), reinterpret_cast<T*>(recv));
+      });
+      PERF_CHECK(ltccBarrier(g_comm, nullptr));
+      const Totals t0 = local_packet_totals(nranks);
+      const auto start = Clock::now();
+      auto prev = start;
+      for (uint64_t it = 0; it < a.iters; ++it) {
+        run_once(L, a.type, in_place, send, recv);
+        const auto now = Clock::now();
+        iter_us.push_back(std::chrono::duration<double, std::micro>(now - prev).count());
+        prev = now;
+      }
+      avg_us[ip] = std::chrono::duration<double, std::micro>(prev - start).count() /
+                   static_cast<double>(a.iters);
+      const Totals t1 = local_packet_totals(nranks);
+      delta.sent += t1.sent - t0.sent;
+      delta.retx += t1.retx - t0.retx;
+      if (a.check) {
+        with_type(a.type, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          fill_typed<T>(L, in_place, reinterpret_cast<T*>(send), reinterpret_cast<T*>(recv));
+        });
+        run_once(L, a.type, in_place, send, recv);
+        const char* out = recv;
+        if (in_place && a.coll == Coll::kReduceScatter)
+          out = send + static_cast<size_t>(rank) * L.count * es;
+        wrong[ip] = with_type(a.type, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          return check_typed<T>(L, reinterpret_cast<const T*>(out));
+        });
+      }
+    }
+    std::sort(iter_us.begin(), iter_us.end());
+    const size_t p99_index =
+        static_cast<size_t>(std::ceil(0.99 * static_cast<double>(iter_us.size()))) - 1;
+    // Across the ranks: the slowest rank's times, the sums of counters.
+    double dmax[3] = {avg_us[0], avg_us[1], iter_us[std::min(p99_index, iter_us.size() - 1)]};
+    uint64_t usum[4] = {wrong[0], wrong[1], delta.sent, delta.retx};
+    PERF_CHECK(ltccAllReduce(dmax, dmax, 3, ltccFloat64, ltccMax, g_comm, nullptr));
+    PERF_CHECK(ltccAllReduce(usum, usum, 4, ltccUint64, ltccSum, g_comm, nullptr));
+    wrong_total += usum[0] + usum[1];
+    if (!print) continue;
+    const double factor = bus_factor(a.coll, nranks);
+    double algbw[2], busbw[2];
+    for (int ip = 0; ip < 2; ++ip) {
+      algbw[ip] = dmax[ip] > 0 ? static_cast<double>(s.bytes) / (dmax[ip] * 1e-6) / 1e9 : 0;
+      busbw[ip] = algbw[ip] * factor;
+      bw_sum += busbw[ip];
+      ++bw_count;
+    }
+    const double retx_pct =
+        usum[2] ? 100.0 * static_cast<double>(usum[3]) / static_cast<double>(usum[2]) : 0.0;
+    if (a.csv) {
+      std::printf("%" PRIu64 ",%" PRIu64 ",%s,%s,%d,%.2f,%.4f,%.4f,%" PRIu64 ",%.2f,%.4f,%.4f,%" PRIu64
+                  ",%.3f,%.1f\n",
+                  s.bytes, s.elements, type_name(a.type), redop, root, dmax[0], algbw[0], busbw[0],
+                  usum[0], dmax[1], algbw[1], busbw[1], usum[1], retx_pct, dmax[2]);
+    } else {
+      std::string wr[2];
+      for (int ip = 0; ip < 2; ++ip)
+        wr[ip] = a.check ? std::to_string(usum[ip]) : std::string("N/A");
+      std::printf("%12" PRIu64 "  %12" PRIu64 "  %8s  %6s  %6d  %7s  %6.2f  %6.2f  %5s  %7s  %6.2f  "
+                  "%6.2f  %5s  %6.2f  %8s\n",
+                  s.bytes, s.elements, type_name(a.type), redop, root, time_str(dmax[0]).c_str(),
+                  algbw[0], busbw[0], wr[0].c_str(), time_str(dmax[1]).c_str(), algbw[1], busbw[1],
+                  wr[1].c_str(), retx_pct, time_str(dmax[2]).c_str());
+    }
+    std::fflush(stdout);
+  }
+  if (print) {
+    std::printf("# Out of bounds values : %" PRIu64 " %s\n", wrong_total, wrong_total ? "FAILED" : "OK");
+    std::printf("# Avg bus bandwidth    : %g \n", bw_count ? bw_sum / static_cast<double>(bw_count) : 0.0);
+    std::printf("#\n");
+    std::fflush(stdout);
+  }
+  PERF_CHECK(ltccCommDestroy(g_comm));
+  g_comm = nullptr;
+  return wrong_total ? 1 : 0;
+}
+
+// ---- --local N: the parent that forks the ranks -----------------------------------
+volatile sig_atomic_t g_signal = 0;
+void on_signal(int sig) { g_signal = sig; }
+
+int local_main(const Args& a, int argc, char** argv) {
+  const int nranks = a.local;
+  const pid_t parent = ::getpid();
+  const std::string root_file = "/tmp/ltcc-perf-" + std::to_string(parent) + ".root";
+  ::unlink(root_file.c_str());
+
+  // The children run this binary without --local.
+  std::vector<std::string> child_args;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k == "--local") {
+      ++i;
+      continue;
+    }
+    if (k.rfind("--local=", 0) == 0) continue;
+    child_args.push_back(k);
+  }
+  std::vector<char*> cargv;
+  std::string self = "ltcc-perf";
+  cargv.push_back(self.data());
+  for (std::string& s : child_args) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  char exe[4096];
+  ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) {
+    std::perror("ltcc-perf: readlink /proc/self/exe");
+    return 1;
+  }
+  exe[len] = 0;
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
+
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::vector<pid_t> pids(static_cast<size_t>(nranks), -1);
+  for (int r = 0; r < nranks; ++r) {
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      std::perror("ltcc-perf: fork");
+      for (pid_t p : pids)
+        if (p > 0) ::kill(p, SIGKILL);
+      while (::wait(nullptr) > 0) {
+      }
+      return 1;
+    }
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the parent
+      if (::getppid() != parent) ::_exit(1);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      ::sigaction(SIGINT, &dfl, nullptr);
+      ::sigaction(SIGTERM, &dfl, nullptr);
+      ::sigaction(SIGHUP, &dfl, nullptr);
+      // Other launchers' variables would not be read (RANK wins), but keep
+      // the children's environment unambiguous.
+      for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID",
+                            "MASTER_ADDR", "MASTER_PORT"})
+        ::unsetenv(v);
+      ::setenv("RANK", std::to_string(r).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(nranks).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nranks).c_str(), 1);
+      ::setenv("LTCC_ROOT", ("file:" + root_file).c_str(), 1);
+      char buf[64];
+      if (a.loss_set) {
+        std::snprintf(buf, sizeof buf, "%.17g", a.loss);
+        ::setenv("LTCC_FAULT_LOSS", buf, 1);
+      }
+      if (a.timeout_s > 0) {
+        std::snprintf(buf, sizeof buf, "%gs", a.timeout_s);
+        ::setenv("LTCC_TIMEOUT", buf, 1);
+      }
+      ::execv(exe, cargv.data());
+      std::fprintf(stderr, "ltcc-perf: rank %d: exec %s: %s\n", r, exe, std::strerror(errno));
+      ::_exit(127);
+    }
+    pids[static_cast<size_t>(r)] = pid;
+  }
+
+  // After the first failure, the others get the library's timeout (plus
+  // slack) to notice and fail on their own; then they are killed.
+  double timeout_s = a.timeout_s;
+  if (timeout_s <= 0) {
+    timeout_s = 30;
+    const char* e = std::getenv("LTCC_TIMEOUT");
+    if (e && *e) {
+      double v = 0;
+      std::string t = e;
+      double mult = 1;
+      if (t.size() > 2 && t.compare(t.size() - 2, 2, "ms") == 0) {
+        mult = 1e-3;
+        t.resize(t.size() - 2);
+      } else if (t.size() > 2 && t.compare(t.size() - 2, 2, "us") == 0) {
+        mult = 1e-6;
+        t.resize(t.size() - 2);
+      }
+      if (parse_double(t.c_str(), &v) && v > 0) timeout_s = v * mult;
+    }
+  }
+  const auto start = Clock::now();
+  auto deadline = start + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(a.deadline_s));
+  int running = nranks;
+  int failed = 0;
+  bool killed = false;
+  while (running > 0) {
+    int status = 0;
+    pid_t p = ::waitpid(-1, &status, WNOHANG);
+    if (p > 0) {
+      auto it = std::find(pids.begin(), pids.end(), p);
+      if (it == pids.end()) continue;
+      const int r = static_cast<int>(it - pids.begin());
+      *it = -1;
+      --running;
+      const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      if (!ok) {
+        ++failed;
+        if (!killed) {
+          if (WIFEXITED(status))
+            std::fprintf(stderr, "ltcc-perf: rank %d (pid %d) exited with status %d\n", r, p,
+                         WEXITSTATUS(status));
+          else if (WIFSIGNALED(status))
+            std::fprintf(stderr, "ltcc-perf: rank %d (pid %d) killed by signal %d (%s)\n", r, p,
+                         WTERMSIG(status), strsignal(WTERMSIG(status)));
+        }
+        const auto grace = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                              std::chrono::duration<double>(timeout_s + 15));
+        deadline = std::min(deadline, grace);
+      }
+      continue;
+    }
+    if (p < 0 && errno != EINTR) break;  // no children left
+    const bool expired = Clock::now() >= deadline;
+    if ((g_signal || expired) && !killed) {
+      killed = true;
+      for (size_t r = 0; r < pids.size(); ++r) {
+        if (pids[r] <= 0) continue;
+        if (!g_signal)
+          std::fprintf(stderr,
+                       "ltcc-perf: rank %zu (pid %d) still running %.0f s after the start%s: "
+                       "killed\n",
+                       r, pids[r], std::chrono::duration<double>(Clock::now() - start).count(),
+                       failed ? " and after another rank failed" : " (--deadline)");
+        ::kill(pids[r], SIGKILL);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::unlink(root_file.c_str());
+  std::fflush(stderr);
+  if (g_signal) return 128 + g_signal;
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  std::string err;
+  if (!parse_args(argc, argv, &a, &err)) {
+    std::fprintf(stderr, "ltcc-perf: %s\n", err.c_str());
+    usage(stderr);
+    return 2;
+  }
+  if (a.local > 0) return local_main(a, argc, argv);
+  try {
+    return rank_main(a, argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "ltcc-perf: rank %d: out of memory for the buffers of -e %" PRIu64 " B\n",
+                 g_rank, a.max_bytes);
+    if (g_comm) ltccCommAbort(g_comm);
+    return 1;
+  }
+}
