@@ -462,6 +462,7 @@ LTCC_API ltccResult_t ltccAllReduce(const void* sendbuff, void* recvbuff, size_t
   ltccComm* c = checked_comm(comm);
   if (!c) return bad_comm("ltccAllReduce", comm);
   return guarded(c, [&]() -> ltccResult_t {
+    if (request) *request = nullptr;  // stays NULL on any error
     Checked t;
     if (ltccResult_t r = check_type(c, "ltccAllReduce", datatype, &t)) return r;
     if (ltccResult_t r = check_op(c, "ltccAllReduce", op)) return r;
@@ -492,6 +493,7 @@ LTCC_API ltccResult_t ltccAllGather(const void* sendbuff, void* recvbuff, size_t
   ltccComm* c = checked_comm(comm);
   if (!c) return bad_comm("ltccAllGather", comm);
   return guarded(c, [&]() -> ltccResult_t {
+    if (request) *request = nullptr;  // stays NULL on any error
     Checked t;
     if (ltccResult_t r = check_type(c, "ltccAllGather", datatype, &t)) return r;
     size_t bytes, total;
@@ -521,6 +523,7 @@ LTCC_API ltccResult_t ltccReduceScatter(const void* sendbuff, void* recvbuff, si
   ltccComm* c = checked_comm(comm);
   if (!c) return bad_comm("ltccReduceScatter", comm);
   return guarded(c, [&]() -> ltccResult_t {
+    if (request) *request = nullptr;  // stays NULL on any error
     Checked t;
     if (ltccResult_t r = check_type(c, "ltccReduceScatter", datatype, &t)) return r;
     if (ltccResult_t r = check_op(c, "ltccReduceScatter", op)) return r;
@@ -552,6 +555,7 @@ LTCC_API ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t
   ltccComm* c = checked_comm(comm);
   if (!c) return bad_comm("ltccBroadcast", comm);
   return guarded(c, [&]() -> ltccResult_t {
+    if (request) *request = nullptr;  // stays NULL on any error
     Checked t;
     if (ltccResult_t r = check_type(c, "ltccBroadcast", datatype, &t)) return r;
     if (root < 0 || static_cast<uint32_t>(root) >= c->comm->nranks())
@@ -583,6 +587,7 @@ LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {
   ltccComm* c = checked_comm(comm);
   if (!c) return bad_comm("ltccBarrier", comm);
   return guarded(c, [&]() -> ltccResult_t {
+    if (request) *request = nullptr;  // stays NULL on any error
     auto o = std::make_shared<ltcc::CollOp>();
     o->kind = ltcc::CollKind::kBarrier;
     return submit(c, std::move(o), request);

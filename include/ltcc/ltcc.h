@@ -174,7 +174,8 @@ ltccResult_t ltccCommGetStats(ltccComm_t comm, ltccStats_t* stats, ltccPeerStats
 /* ---- collectives ------------------------------------------------------------
  * request == NULL: the call returns when the operation is complete.
  * request != NULL: the call returns once the operation is queued; complete
- * it with ltccWait or ltccTest. Buffers must stay valid until then.
+ * it with ltccWait or ltccTest. Buffers must stay valid until then. On any
+ * error *request is set to NULL.
  * In-place forms as NCCL's: AllReduce/Broadcast sendbuff == recvbuff;
  * AllGather sendbuff == recvbuff + rank * sendcount elements;
  * ReduceScatter recvbuff == sendbuff + rank * recvcount elements. */

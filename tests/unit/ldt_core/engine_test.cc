@@ -423,6 +423,23 @@ TEST(EngineFailure, AliveButIdlePeerAnswersKeepalivesAndIsNotFailed) {
   EXPECT_EQ(src, dst);
 }
 
+TEST(EngineFailure, LostKeepalivesDoNotKillALivePeer) {
+  // An idle receiver waiting on a live peer over a lossy network: probes and
+  // their answers get lost, but never enough of them to declare it dead,
+  // even when asked to probe as rarely as once per timeout.
+  LdtOptions o = small_opts();
+  o.keepalive_ns = o.peer_timeout_ns;
+  ScriptedNet net(o);
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0, 1);
+  net.verdict = [&](const Pkt&) { return u(rng) < 0.2 ? Verdict::kDrop : Verdict::kDeliver; };
+  std::vector<uint8_t> dst(100);
+  ASSERT_TRUE(net.e(1).post_recv(0, 1, dst.data(), dst.size(), 2, net.now()).is_ok());
+  net.run_until([] { return false; }, 40'000'000'000ull);  // 20 peer timeouts
+  EXPECT_EQ(net.find_done(2), nullptr) << net.get_done(2).status.message();
+  EXPECT_GT(net.count([](const Pkt& p) { return p.h.type == PacketType::kProbe; }), 100u);
+}
+
 TEST(EngineCongestion, AimdHalvesOnLossSwiftDoesNot) {
   for (CcKind cc : {CcKind::kSwift, CcKind::kAimd}) {
     LdtOptions o = small_opts();

@@ -21,6 +21,11 @@ Engine::Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t 
   if (opts_.ack_every == 0) opts_.ack_every = 1;
   if (opts_.burst_pkts == 0) opts_.burst_pkts = 1;
   if (opts_.paths == 0) opts_.paths = 1;
+  // A peer is declared dead after peer_timeout of silence; keepalive probes
+  // must leave room for several to be lost on a lossy network first (one
+  // lost probe must never kill a live peer): at least 8 per timeout.
+  opts_.keepalive_ns = std::max<uint64_t>(
+      std::min(opts_.keepalive_ns, opts_.peer_timeout_ns / 8), 1'000'000);
 }
 
 Engine::~Engine() = default;
