@@ -22,7 +22,16 @@
 #include <type_traits>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
+#endif
+
+// "These iterations are independent", for GCC's vectorizer (clang vectorizes
+// these fixed-length loops unasked, and warns when a request fails).
+#if defined(__clang__)
+#define LTCC_IVDEP
+#else
+#define LTCC_IVDEP _Pragma("GCC ivdep")
 #endif
 
 #include "ltcc/ltcc.h"
@@ -299,7 +308,7 @@ LTCC_ALWAYS_INLINE void run(void* dst, const void* a, const void* b, size_t coun
     unsigned char* bd = d + i * sizeof(T);
     const unsigned char* ba = pa + i * sizeof(T);
     const unsigned char* bb = pb + i * sizeof(T);
-#pragma GCC ivdep
+LTCC_IVDEP
     for (size_t j = 0; j < kBlockElems; ++j)
       store<T>(bd + j * sizeof(T), K::apply(load<T>(ba + j * sizeof(T)), load<T>(bb + j * sizeof(T))));
   }
@@ -314,7 +323,7 @@ LTCC_ALWAYS_INLINE void run_unary(void* buf, size_t count, K k) {
   size_t i = 0;
   for (; i + kBlockElems <= count; i += kBlockElems) {
     unsigned char* bp = p + i * sizeof(T);
-#pragma GCC ivdep
+LTCC_IVDEP
     for (size_t j = 0; j < kBlockElems; ++j) store<T>(bp + j * sizeof(T), k(load<T>(bp + j * sizeof(T))));
   }
   for (; i < count; ++i) store<T>(p + i * sizeof(T), k(load<T>(p + i * sizeof(T))));
@@ -531,8 +540,18 @@ __attribute__((target("avx2,f16c"))) void divide_avx2(DType t, void* buf, size_t
 
 bool detect_avx2_f16c() {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  // cpuid directly: clang 14's __builtin_cpu_supports does not know "f16c".
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool f16c = (c & bit_F16C) != 0, osxsave = (c & bit_OSXSAVE) != 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool avx2 = (b & bit_AVX2) != 0;
+  if (!f16c || !avx2 || !osxsave) return false;
+  // The OS must save the YMM state (XCR0 bits 1 and 2).
+  unsigned xlo, xhi;
+  __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+  (void)xhi;
+  return (xlo & 0x6) == 0x6;
 #else
   return false;
 #endif
