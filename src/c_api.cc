@@ -205,19 +205,31 @@ struct Checked {
   size_t es = 1;
 };
 
-ltccResult_t check_type(ltccComm* c, const char* fn, ltccDataType_t t, Checked* out) {
-  if (static_cast<int>(t) < 0 || t >= ltccNumTypes)
+// A C caller may pass any int for an enum parameter; reading it as the enum
+// type would be undefined behaviour (UBSan flags it), so read its bytes.
+template <class E>
+int raw_enum(const E& e) {
+  static_assert(sizeof(E) == sizeof(int));
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
+ltccResult_t check_type(ltccComm* c, const char* fn, const ltccDataType_t& type, Checked* out) {
+  const int t = raw_enum(type);
+  if (t < 0 || t >= ltccNumTypes)
     return invalid(c, "%s: rank %u: data type %d is not a ltccDataType_t (0..%d)", fn,
-                   c->comm->rank(), static_cast<int>(t), ltccNumTypes - 1);
+                   c->comm->rank(), t, ltccNumTypes - 1);
   out->type = static_cast<ltcc::coll::DType>(t);
   out->es = ltcc::coll::dtype_size(out->type);
   return ltccSuccess;
 }
 
-ltccResult_t check_op(ltccComm* c, const char* fn, ltccRedOp_t op) {
-  if (static_cast<int>(op) < 0 || op >= ltccNumOps)
+ltccResult_t check_op(ltccComm* c, const char* fn, const ltccRedOp_t& redop) {
+  const int op = raw_enum(redop);
+  if (op < 0 || op >= ltccNumOps)
     return invalid(c, "%s: rank %u: reduction op %d is not a ltccRedOp_t (0..%d)", fn,
-                   c->comm->rank(), static_cast<int>(op), ltccNumOps - 1);
+                   c->comm->rank(), op, ltccNumOps - 1);
   return ltccSuccess;
 }
 
@@ -248,8 +260,8 @@ LTCC_API ltccResult_t ltccGetVersion(int* version) {
   return ltccSuccess;
 }
 
-LTCC_API const char* ltccGetErrorString(ltccResult_t r) {
-  switch (r) {
+LTCC_API const char* ltccGetErrorString(ltccResult_t result) {
+  switch (raw_enum(result)) {
     case ltccSuccess: return "no error";
     case ltccUnhandledCudaError: return "unhandled cuda error (ltcc uses host memory only)";
     case ltccSystemError: return "unhandled system error (an OS call failed)";
@@ -274,8 +286,9 @@ LTCC_API const char* ltccGetLastError(ltccComm_t comm) {
   return tls_last_error.c_str();
 }
 
-LTCC_API size_t ltccTypeSize(ltccDataType_t t) {
-  if (static_cast<int>(t) < 0 || t >= ltccNumTypes) return 0;
+LTCC_API size_t ltccTypeSize(ltccDataType_t type) {
+  const int t = raw_enum(type);
+  if (t < 0 || t >= ltccNumTypes) return 0;
   return ltcc::coll::dtype_size(static_cast<ltcc::coll::DType>(t));
 }
 

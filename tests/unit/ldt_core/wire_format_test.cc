@@ -176,8 +176,8 @@ TEST(Crc32c, AgreesWithTheDefinitionAtEveryLengthAndOffset) {
     }
   }
   // Incremental use equals one call.
-  const uint32_t whole = crc32c(buf.data(), 5000);
-  EXPECT_EQ(crc32c(crc32c(buf.data(), 1700), buf.data() + 1700, 3300), whole);
+  const uint32_t whole = crc32c(buf.data(), buf.size());
+  EXPECT_EQ(crc32c(crc32c(buf.data(), 1700), buf.data() + 1700, buf.size() - 1700), whole);
 }
 
 }  // namespace
