@@ -526,7 +526,7 @@ struct Child {
     Buf send(bytes), recv(bytes);
     fill(t, op, seed, rank, send.p(), count);
     const std::vector<uint8_t> input(send.p(), send.p() + bytes);
-    if (inplace) std::memcpy(recv.p(), send.p(), bytes);
+    if (inplace && bytes) std::memcpy(recv.p(), send.p(), bytes);
     const void* sp = inplace ? recv.p() : send.p();
     std::string err = issue(m, [&](ltccRequest_t* rq) {
       return ltccAllReduce(sp, recv.p(), count, t.t, op, comm, rq);
@@ -554,7 +554,7 @@ struct Child {
     const size_t first = static_cast<size_t>(rank) * count;
     const std::vector<uint8_t> want = reference(t, op, op, seed, first, count);
     if (err.empty()) err = compare(t, rp, want.data(), count, first);
-    if (err.empty() && !inplace && std::memcmp(send.p(), input.data(), total) != 0)
+    if (err.empty() && !inplace && total && std::memcmp(send.p(), input.data(), total) != 0)
       err = "sendbuff was modified";
     if (err.empty() && !(send.guards_ok() && recv.guards_ok())) err = "wrote outside the buffers";
     report(name, err.empty(), 'R', hash_bytes(rp, bytes), err);
@@ -570,7 +570,7 @@ struct Child {
     const std::vector<uint8_t> input(send.p(), send.p() + bytes);
     const uint8_t* sp = send.p();
     if (inplace) {
-      std::memcpy(recv.p() + static_cast<size_t>(rank) * bytes, send.p(), bytes);
+      if (bytes) std::memcpy(recv.p() + static_cast<size_t>(rank) * bytes, send.p(), bytes);
       sp = recv.p() + static_cast<size_t>(rank) * bytes;
     }
     std::string err = issue(m, [&](ltccRequest_t* rq) {
@@ -596,7 +596,7 @@ struct Child {
     Buf send(bytes, 0xEE), recv(bytes);
     if (is_root) fill(t, kCopy, seed, rank, send.p(), count);
     const std::vector<uint8_t> input(send.p(), send.p() + bytes);
-    if (inplace && is_root) std::memcpy(recv.p(), send.p(), bytes);
+    if (inplace && is_root && bytes) std::memcpy(recv.p(), send.p(), bytes);
     // Out of place from the last rank: the other ranks pass a NULL sendbuff
     // (NCCL reads sendbuff only on the root).
     const void* sp = inplace ? recv.p() : (!is_root && root == n - 1) ? nullptr : send.p();
