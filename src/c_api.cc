@@ -66,10 +66,16 @@ bool handle_live(const void* h) {
 
 // Roots started by ltccGetUniqueId: they serve one rendezvous each and are
 // kept until they are done (like NCCL's bootstrap root thread).
+// Destroyed (threads joined) at exit; finished ones are pruned as we go.
 std::mutex g_roots_mu;
 std::vector<std::unique_ptr<ltcc::BootstrapRoot>>& roots() {
-  static auto* v = new std::vector<std::unique_ptr<ltcc::BootstrapRoot>>();
-  return *v;
+  static std::vector<std::unique_ptr<ltcc::BootstrapRoot>> v;
+  return v;
+}
+void prune_roots() {
+  std::lock_guard<std::mutex> lk(g_roots_mu);
+  auto& v = roots();
+  v.erase(std::remove_if(v.begin(), v.end(), [](const auto& r) { return r->done(); }), v.end());
 }
 
 ltccResult_t to_result(Code c) { return static_cast<ltccResult_t>(static_cast<int>(c)); }
@@ -339,6 +345,7 @@ LTCC_API ltccResult_t ltccCommInitRankConfig(ltccComm_t* out, int nranks, ltccUn
     if (!st.is_ok()) return fail(nullptr, st);
     handle_add(c.get());
     *out = c.release();
+    prune_roots();
     return ltccSuccess;
   });
 }
