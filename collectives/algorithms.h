@@ -34,7 +34,7 @@ namespace ltcc::coll {
 
 struct Params {
   size_t segment_bytes = 512 * 1024;  // pipelining unit (LTCC_SEGMENT)
-  size_t rd_max_bytes = 32 * 1024;    // all-reduce: recursive doubling at or below (LTCC_ALLREDUCE_RD_MAX)
+  size_t rd_max_bytes = 128 * 1024;   // all-reduce: recursive doubling at or below (LTCC_ALLREDUCE_RD_MAX); crossover measured in bench/RESULTS.md
   uint32_t tag = 1;                   // transport tag for collective traffic
 };
 

@@ -138,7 +138,7 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_SEGMENT", T::kBytes, "512KiB", "bytes", "4KiB", "64MiB", nullptr,
        "Pipelining unit of the ring algorithms: a chunk moves as segments of this size, so "
        "one step forwards segment k while segment k+1 of the step before is still arriving."},
-      {"LTCC_ALLREDUCE_RD_MAX", T::kBytes, "32KiB", "bytes", "0", "1GiB", nullptr,
+      {"LTCC_ALLREDUCE_RD_MAX", T::kBytes, "128KiB", "bytes", "0", "1GiB", nullptr,
        "All-reduce uses recursive doubling (log2 n rounds, latency-bound) up to this many "
        "bytes and the pipelined ring (bandwidth-optimal) above; see bench/RESULTS.md."},
   };
