@@ -10,7 +10,9 @@ namespace ltcc {
 namespace {
 
 constexpr uint32_t kCollTag = 1;
-constexpr uint32_t kCtrlTag = 0xC7A1u;
+// Urgent (top bit): the transport sends it ahead of queued collective data,
+// so an ABORT reaches a neighbour that still has megabytes coming from us.
+constexpr uint32_t kCtrlTag = 0x8000C7A1u;
 constexpr uint32_t kCtrlMagic = 0x4C54434Du;  // "MCTL"
 constexpr uint32_t kCtrlAbort = 1;
 constexpr uint32_t kCtrlClose = 2;

@@ -43,6 +43,8 @@ struct TransportStats {
   uint64_t unexpected_bytes_peak = 0;
 };
 
+inline constexpr uint32_t kUrgentTag = 1u << 31;
+
 class Transport {
  public:
   struct Caps {
@@ -61,6 +63,8 @@ class Transport {
   virtual Status start() = 0;
 
   // Buffers stay valid (sends: unchanged) until the request completes.
+  // Tags with the top bit set (kUrgentTag) are control traffic: a send with
+  // such a tag goes out ahead of everything queued to that peer.
   // On error *out is untouched and no callback runs.
   virtual Status isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len,
                        TransportRequest** out, const CompletionCallback& cb = {}) = 0;

@@ -327,6 +327,38 @@ TEST(EngineMatching, SameTagMatchesInPostingOrder) {
   EXPECT_TRUE(std::equal(m2.begin(), m2.end(), r2.begin()));
 }
 
+TEST(EngineMatching, UrgentTagsOvertakeQueuedData) {
+  LdtOptions o = small_opts();
+  o.initial_cwnd_pkts = 8;
+  o.cc = CcKind::kAimd;  // keep the window small so data stays queued
+  ScriptedNet net(o);
+  auto big = testing::pattern(200 * 1024, 1), ctl = testing::pattern(100, 2);
+  std::vector<uint8_t> rbig(big.size()), rctl(ctl.size());
+  const uint32_t kCtl = kUrgentTagBit | 5;
+  ASSERT_TRUE(net.e(1).post_recv(0, 1, rbig.data(), rbig.size(), 3, net.now()).is_ok());
+  ASSERT_TRUE(net.e(1).post_recv(0, kCtl, rctl.data(), rctl.size(), 4, net.now()).is_ok());
+  ASSERT_TRUE(net.e(0).post_send(1, 1, big.data(), big.size(), 1, net.now()).is_ok());
+  net.e(0).poll(net.now());  // the first window of the big message goes out
+  ASSERT_TRUE(net.e(0).post_send(1, kCtl, ctl.data(), ctl.size(), 2, net.now()).is_ok());
+  ASSERT_TRUE(net.run_until_quiet());
+  EXPECT_EQ(rctl, ctl);
+  EXPECT_EQ(rbig, big);
+  // The control message completed long before the big one.
+  size_t pos_ctl = 0, pos_big = 0;
+  for (size_t i = 0; i < net.done.size(); ++i) {
+    if (net.done[i].cookie == 4) pos_ctl = i;
+    if (net.done[i].cookie == 3) pos_big = i;
+  }
+  EXPECT_LT(pos_ctl, pos_big);
+  size_t data_before_ctl = 0;
+  for (const Pkt& p : net.log()) {
+    if (!is_data(p)) continue;
+    if (p.h.data.tag == kCtl) break;
+    ++data_before_ctl;
+  }
+  EXPECT_LT(data_before_ctl, 40u) << "the control message waited behind the queued data";
+}
+
 TEST(EngineMatching, MessageIdsAreNeverReused) {
   ScriptedNet net(small_opts());
   for (int i = 0; i < 5; ++i) transfer(net, 100, true, static_cast<uint32_t>(i));

@@ -47,7 +47,7 @@ Status Connection::post_send(uint32_t tag, const void* buf, uint64_t len, uint64
                        engine_->rank_, static_cast<unsigned long long>(len), peer_,
                        static_cast<unsigned long long>(UINT32_MAX));
   touch_idle_st(now);
-  TxMsg& m = tx_msgs_.emplace_back();
+  TxMsg& m = txq_[(tag & kUrgentTagBit) ? 0 : 1].msgs.emplace_back();
   m.msg_id = next_msg_id_++;
   m.tag = tag;
   m.tag_seq = tx_tag_seq_[tag]++;
@@ -94,9 +94,11 @@ void Connection::complete_send_st(TxMsg* m) {
 void Connection::reap_tx_msgs_st() {
   // Pop completed messages from the front. A completed message's packets
   // are all delivered, so no ring slot dereferences it any more.
-  while (!tx_msgs_.empty() && tx_msgs_.front().done && seg_idx_ > 0) {
-    tx_msgs_.pop_front();
-    --seg_idx_;
+  for (TxQueue& q : txq_) {
+    while (!q.msgs.empty() && q.msgs.front().done && q.seg_idx > 0) {
+      q.msgs.pop_front();
+      --q.seg_idx;
+    }
   }
 }
 
@@ -120,7 +122,8 @@ void Connection::list_remove(uint32_t idx) {
 
 size_t Connection::pending_ops() const {
   size_t n = 0;
-  for (const TxMsg& m : tx_msgs_) n += m.done ? 0 : 1;
+  for (const TxQueue& q : txq_)
+    for (const TxMsg& m : q.msgs) n += m.done ? 0 : 1;
   n += posted_.size();
   for (const auto& [id, m] : rx_msgs_) n += m.matched ? 1 : 0;
   return n;
@@ -130,18 +133,20 @@ void Connection::fail(const Status& why) {
   if (failed_) return;
   failed_ = true;
   fail_status_ = why;
-  for (TxMsg& m : tx_msgs_) {
-    if (m.done) continue;
-    m.done = true;
-    Completion c;
-    c.cookie = m.cookie;
-    c.peer = peer_;
-    c.is_send = true;
-    c.status = why;
-    engine_->complete(c);
+  for (TxQueue& q : txq_) {
+    for (TxMsg& m : q.msgs) {
+      if (m.done) continue;
+      m.done = true;
+      Completion c;
+      c.cookie = m.cookie;
+      c.peer = peer_;
+      c.is_send = true;
+      c.status = why;
+      engine_->complete(c);
+    }
+    q.msgs.clear();
+    q.seg_idx = 0;
   }
-  tx_msgs_.clear();
-  seg_idx_ = 0;
   for (auto& [key, r] : posted_) {
     Completion c;
     c.cookie = r.cookie;

@@ -23,7 +23,7 @@ namespace ltcc::ldt {
 
 class Engine;
 
-// A message being sent. Lives in Connection::tx_msgs_ until it is acked in
+// A message being sent. Lives in a Connection::TxQueue until it is acked in
 // full and every older message is too (a deque keeps its address stable).
 struct TxMsg {
   uint64_t msg_id = 0;
@@ -176,8 +176,22 @@ class Connection {
   Status fail_status_;
 
   // ---- send side ----
-  std::deque<TxMsg> tx_msgs_;
-  size_t seg_idx_ = 0;                 // first message with unsegmented packets
+  // Messages being sent, in two queues: urgent (tags with kUrgentTagBit,
+  // e.g. the communicator's ABORT notice) go before everything queued.
+  struct TxQueue {
+    std::deque<TxMsg> msgs;
+    size_t seg_idx = 0;                // first message with unsegmented packets
+    bool has_unsegmented() const { return seg_idx < msgs.size(); }
+  };
+  TxQueue txq_[2];                     // [0] urgent, [1] normal
+  TxQueue* next_to_segment_st() {
+    for (TxQueue& q : txq_)
+      if (q.has_unsegmented()) return &q;
+    return nullptr;
+  }
+  bool has_unsegmented() const {
+    return txq_[0].has_unsegmented() || txq_[1].has_unsegmented();
+  }
   std::vector<TxPkt> ring_;            // in-flight window by PSN
   uint64_t snd_una_ = 0;               // lowest PSN not yet acked
   uint64_t snd_nxt_ = 0;               // next new PSN

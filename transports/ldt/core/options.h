@@ -20,6 +20,10 @@ enum class CcKind : uint8_t {
 const char* retx_mode_name(RetxMode m);
 const char* cc_kind_name(CcKind c);
 
+// Messages whose tag has this bit jump their connection's send queue
+// (control traffic such as the communicator's ABORT notice).
+inline constexpr uint32_t kUrgentTagBit = 1u << 31;
+
 struct LdtOptions {
   RetxMode retx = RetxMode::kSelectiveRepeat;
   CcKind cc = CcKind::kSwift;

@@ -20,7 +20,7 @@ bool Connection::can_send_now() const {
   const uint64_t cwnd = cc_->cwnd();
   const bool window_open = inflight_bytes_ == 0 || inflight_bytes_ + opts_.payload_size <= cwnd;
   if (!lost_q_.empty()) return window_open || force_retx_;
-  if (seg_idx_ >= tx_msgs_.size()) return false;
+  if (!has_unsegmented()) return false;
   if (snd_nxt_ - snd_una_ >= window_) return false;
   if (snd_nxt_ >= peer_cum_ + peer_rwnd_) return false;
   return window_open;
@@ -48,10 +48,11 @@ void Connection::transmit_st(uint64_t now) {
 }
 
 bool Connection::send_new_packet_st(uint64_t now) {
-  if (seg_idx_ >= tx_msgs_.size()) return false;
+  TxQueue* q = next_to_segment_st();
+  if (!q) return false;
   if (snd_nxt_ - snd_una_ >= window_) return false;       // our ring is full
   if (snd_nxt_ >= peer_cum_ + peer_rwnd_) return false;   // receiver window
-  TxMsg& m = tx_msgs_[seg_idx_];
+  TxMsg& m = q->msgs[q->seg_idx];
   const uint64_t psn = snd_nxt_++;
   TxPkt& p = pkt(psn);
   p = TxPkt{};
@@ -60,7 +61,7 @@ bool Connection::send_new_packet_st(uint64_t now) {
   p.len = static_cast<uint32_t>(std::min<uint64_t>(opts_.payload_size, m.len - m.next_offset));
   p.crc = opts_.checksum && p.len ? payload_crc(m.buf + p.offset, p.len) : 0;
   m.next_offset += p.len;
-  if (++m.pkts_segmented == m.pkts_total) ++seg_idx_;
+  if (++m.pkts_segmented == m.pkts_total) ++q->seg_idx;
   ++st_.data_pkts_sent;
   st_.data_bytes_sent += p.len;
   send_packet_st(psn, now, /*retransmit=*/false, /*probe=*/false);

@@ -110,7 +110,7 @@ void Connection::on_loss_timer_st(uint64_t now) {
   cc_->on_timeout(now);
 }
 
-bool Connection::sending_st() const { return has_outstanding() || seg_idx_ < tx_msgs_.size(); }
+bool Connection::sending_st() const { return has_outstanding() || has_unsegmented(); }
 
 bool Connection::waiting_st() const {
   if (!posted_.empty()) return true;
