@@ -1,6 +1,9 @@
 #include "collectives/algorithms.h"
 
 #include <algorithm>
+#include <atomic>
+#include <deque>
+#include <mutex>
 #include <cstring>
 
 #include "collectives/ring.h"
@@ -12,6 +15,13 @@ namespace {
 // Outstanding transport requests of one collective. On the first error it
 // makes the transport fail everything (ctx.fail), then drains: nothing
 // touches a buffer once the collective has returned.
+//
+// A wait for one request also wakes when any other request of the
+// collective fails: every request carries a completion callback that marks
+// its own slot done and bumps a shared counter (a futex). Without this, a
+// rank blocked on a receive from a live neighbour would not see that its send
+// to a dead rank had failed, and would later time out on the neighbour and
+// blame it.
 class Ops {
  public:
   explicit Ops(Context& ctx) : ctx_(ctx), t_(*ctx.transport) {}
@@ -21,30 +31,29 @@ class Ops {
 
   // Returns an index to wait on later (sends are usually only waited by finish()).
   size_t send(uint32_t peer, const void* buf, size_t bytes) {
-    if (!err_.is_ok()) return kNone;
-    TransportRequest* r = nullptr;
-    Status st = t_.isend(peer, ctx_.params.tag, buf, bytes, &r);
-    if (!st.is_ok()) {
-      failed(st);
-      return kNone;
-    }
-    reqs_.push_back(r);
-    return reqs_.size() - 1;
+    return post(true, peer, const_cast<void*>(buf), bytes);
   }
-  size_t recv(uint32_t peer, void* buf, size_t bytes) {
-    if (!err_.is_ok()) return kNone;
-    TransportRequest* r = nullptr;
-    Status st = t_.irecv(peer, ctx_.params.tag, buf, bytes, &r);
-    if (!st.is_ok()) {
-      failed(st);
-      return kNone;
-    }
-    reqs_.push_back(r);
-    return reqs_.size() - 1;
-  }
+  size_t recv(uint32_t peer, void* buf, size_t bytes) { return post(false, peer, buf, bytes); }
+
   // Waits for one request; false once anything has failed.
   bool wait(size_t i, uint64_t expect_bytes = UINT64_MAX) {
     if (!err_.is_ok() || i == kNone) return false;
+    for (;;) {
+      const uint32_t seen = events_.count.load(std::memory_order_acquire);
+      // Our callback ran: the request is complete (wait_request below returns
+      // as soon as the transport publishes it, immediately after).
+      if (slots_[i].completed.load(std::memory_order_acquire)) break;
+      if (events_.failed.load(std::memory_order_acquire)) {
+        Status first;
+        {
+          std::lock_guard<std::mutex> lk(events_.mu);
+          first = events_.first_error;
+        }
+        failed(first);
+        return false;
+      }
+      events_.count.wait(seen, std::memory_order_acquire);
+    }
     uint64_t bytes = 0;
     Status st = t_.wait_request(reqs_[i], &bytes);
     reqs_[i] = nullptr;
@@ -72,6 +81,7 @@ class Ops {
       if (!st.is_ok() && err_.is_ok()) failed(st);
     }
     reqs_.clear();
+    slots_.clear();
     return err_;
   }
   void fail(const Status& st) { failed(st); }
@@ -79,6 +89,45 @@ class Ops {
   static constexpr size_t kNone = SIZE_MAX;
 
  private:
+  // Written by completion callbacks on the transport's progress thread.
+  struct Events {
+    std::atomic<uint32_t> count{0};
+    std::atomic<bool> failed{false};
+    std::mutex mu;
+    Status first_error;  // guarded by mu
+  };
+  struct Slot {
+    Events* events = nullptr;
+    std::atomic<bool> completed{false};
+  };
+  static void on_complete(void* ctx, const Status& st, uint64_t) {
+    auto* slot = static_cast<Slot*>(ctx);
+    Events* ev = slot->events;
+    if (!st.is_ok()) {
+      std::lock_guard<std::mutex> lk(ev->mu);
+      if (ev->first_error.is_ok()) ev->first_error = st;
+      ev->failed.store(true, std::memory_order_release);
+    }
+    slot->completed.store(true, std::memory_order_release);
+    ev->count.fetch_add(1, std::memory_order_acq_rel);
+    ev->count.notify_all();
+  }
+  size_t post(bool is_send, uint32_t peer, void* buf, size_t bytes) {
+    if (!err_.is_ok()) return kNone;
+    Slot& slot = slots_.emplace_back();  // a deque: its address stays put
+    slot.events = &events_;
+    const CompletionCallback cb{&Ops::on_complete, &slot};
+    TransportRequest* r = nullptr;
+    Status st = is_send ? t_.isend(peer, ctx_.params.tag, buf, bytes, &r, cb)
+                        : t_.irecv(peer, ctx_.params.tag, buf, bytes, &r, cb);
+    if (!st.is_ok()) {
+      slots_.pop_back();
+      failed(st);
+      return kNone;
+    }
+    reqs_.push_back(r);
+    return reqs_.size() - 1;
+  }
   void failed(const Status& st) {
     if (!err_.is_ok()) return;
     err_ = st;
@@ -87,6 +136,8 @@ class Ops {
 
   Context& ctx_;
   Transport& t_;
+  Events events_;
+  std::deque<Slot> slots_;  // by request index, like reqs_
   std::vector<TransportRequest*> reqs_;
   Status err_;
 };
