@@ -116,6 +116,8 @@ class Connection {
   void send_ack_st(uint64_t now);
   void send_nack_st(uint64_t now);
   uint32_t choose_path_st();
+  // A header to the peer with the fields every packet type shares.
+  Header header_st(PacketType type, uint16_t flags) const;
   // incoming.cc
   RxMsg* find_or_create_rx_msg_st(const Header& h, uint64_t now, bool* refused);
   void match_unexpected_st(RxMsg* m, const PostedRecv& r);

@@ -312,12 +312,7 @@ void Connection::on_nack(const Header& h, uint64_t now, uint64_t arrival) {
 void Connection::on_probe(const Header& h, uint64_t now) {
   note_heard_st(now);
   ++st_.probes_received;
-  Header r;
-  r.type = PacketType::kProbeAck;
-  r.flags = kFlagNoPayloadCrc;
-  r.session_key = engine_->session_key_;
-  r.src_rank = engine_->rank_;
-  r.dst_rank = peer_;
+  Header r = header_st(PacketType::kProbeAck, kFlagNoPayloadCrc);
   r.timestamp_ns = h.timestamp_ns;  // echo
   r.probe.probe_id = h.probe.probe_id;
   encode(r, scratch_.data());

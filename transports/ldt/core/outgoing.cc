@@ -15,6 +15,16 @@ uint32_t Connection::choose_path_st() {
   return static_cast<uint32_t>(xmit_seq_ % opts_.paths);
 }
 
+Header Connection::header_st(PacketType type, uint16_t flags) const {
+  Header h;
+  h.type = type;
+  h.flags = flags;
+  h.session_key = engine_->session_key_;
+  h.src_rank = engine_->rank_;
+  h.dst_rank = peer_;
+  return h;
+}
+
 bool Connection::can_send_now() const {
   if (failed_) return false;
   const uint64_t cwnd = cc_->cwnd();
@@ -88,14 +98,10 @@ void Connection::send_packet_st(uint64_t psn, uint64_t now, bool retransmit, boo
   }
   last_xmit_ = now;
 
-  Header h;
-  h.type = PacketType::kData;
-  h.flags = static_cast<uint16_t>((retransmit ? kFlagRetransmit : 0) |
-                                  (probe ? (kFlagTailProbe | kFlagAckRequest) : 0) |
-                                  (opts_.checksum ? 0 : kFlagNoPayloadCrc));
-  h.session_key = engine_->session_key_;
-  h.src_rank = engine_->rank_;
-  h.dst_rank = peer_;
+  Header h = header_st(PacketType::kData,
+                       static_cast<uint16_t>((retransmit ? kFlagRetransmit : 0) |
+                                             (probe ? (kFlagTailProbe | kFlagAckRequest) : 0) |
+                                             (opts_.checksum ? 0 : kFlagNoPayloadCrc)));
   h.psn = psn;
   h.timestamp_ns = now;
   h.payload_len = p.len;
@@ -134,12 +140,7 @@ void Connection::send_ack_st(uint64_t now) {
     put_u64(sack + 8 * w, bits);
   }
 
-  Header h;
-  h.type = PacketType::kAck;
-  h.flags = sack_bytes ? 0 : kFlagNoPayloadCrc;
-  h.session_key = engine_->session_key_;
-  h.src_rank = engine_->rank_;
-  h.dst_rank = peer_;
+  Header h = header_st(PacketType::kAck, sack_bytes ? 0 : kFlagNoPayloadCrc);
   h.psn = rcv_cum_;
   h.timestamp_ns = echo_ts_;
   h.payload_len = sack_bytes;
@@ -159,12 +160,7 @@ void Connection::send_ack_st(uint64_t now) {
 }
 
 void Connection::send_nack_st(uint64_t now) {
-  Header h;
-  h.type = PacketType::kNack;
-  h.flags = kFlagNoPayloadCrc;
-  h.session_key = engine_->session_key_;
-  h.src_rank = engine_->rank_;
-  h.dst_rank = peer_;
+  Header h = header_st(PacketType::kNack, kFlagNoPayloadCrc);
   h.psn = rcv_cum_;
   h.timestamp_ns = echo_ts_;
   h.ack.echo_psn = echo_psn_;
@@ -184,12 +180,7 @@ Status Connection::send_probe(uint64_t probe_id, uint32_t padding, uint64_t now)
   if (padding > kMaxPayload)
     return make_status(Code::kInvalidArgument, "probe padding %u exceeds %zu bytes", padding,
                        kMaxPayload);
-  Header h;
-  h.type = PacketType::kProbe;
-  h.flags = kFlagNoPayloadCrc;
-  h.session_key = engine_->session_key_;
-  h.src_rank = engine_->rank_;
-  h.dst_rank = peer_;
+  Header h = header_st(PacketType::kProbe, kFlagNoPayloadCrc);
   h.timestamp_ns = now;
   h.payload_len = padding;
   h.probe.probe_id = probe_id;
