@@ -275,18 +275,7 @@ Status LdtTransport::isend(uint32_t peer, uint32_t tag, const void* buf, uint64_
   r->tag = tag;
   r->send_buf = buf;
   r->len = len;
-  Status st;
-  try {
-    st = submit(Submission{Submission::Kind::kSend, r, {}});
-  } catch (const std::bad_alloc&) {
-    st = Status(Code::kSystemError, "isend: out of memory");
-  }
-  if (!st.is_ok()) {
-    delete r;
-    return st;
-  }
-  *out = r;
-  return Status::ok();
+  return post_request(Submission::Kind::kSend, r, out);
 }
 
 Status LdtTransport::irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity,
@@ -309,11 +298,16 @@ Status LdtTransport::irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capa
   r->tag = tag;
   r->recv_buf = buf;
   r->len = capacity;
+  return post_request(Submission::Kind::kRecv, r, out);
+}
+
+Status LdtTransport::post_request(Submission::Kind kind, Request* r, Request** out) {
   Status st;
   try {
-    st = submit(Submission{Submission::Kind::kRecv, r, {}});
+    st = submit(Submission{kind, r, {}});
   } catch (const std::bad_alloc&) {
-    st = Status(Code::kSystemError, "irecv: out of memory");
+    st = make_status(Code::kSystemError, "%s: out of memory",
+                     kind == Submission::Kind::kSend ? "isend" : "irecv");
   }
   if (!st.is_ok()) {
     delete r;

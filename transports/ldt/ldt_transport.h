@@ -150,6 +150,9 @@ class LdtTransport final : public Transport {
   };
   LdtTransport() = default;
   Status submit(Submission&& s);
+  // Hands a filled-in request to the progress thread; frees it on failure,
+  // sets *out on success.
+  Status post_request(Submission::Kind kind, Request* r, Request** out);
   // Runs fn on the progress thread (or directly when it is not running) and
   // waits for it.
   void run_control(const std::function<void()>& fn);
