@@ -4,26 +4,34 @@
 #
 #   scripts/setup.sh            check, install what is missing if root
 #   scripts/setup.sh --check    check only; exit 1 if something is missing
+#   scripts/setup.sh --compare  also the peers and the plotting tool that
+#                               bench/compare needs (Open MPI, PyTorch for
+#                               Gloo, gnuplot); combine with --check
 #
 # Build and tests: cmake ninja-build g++ clang libgtest-dev libgmock-dev
 #                  libbenchmark-dev pkg-config
 # Fuzzing:         libclang-rt-14-dev (libFuzzer runtime for clang 14)
-# Lossy-net lab:   iproute2 nftables ethtool (network namespaces, netem, drops)
+# Lossy-net lab:   iproute2 nftables ethtool (namespaces, veth, nftables drops,
+#                  TBF), python3 (the lab test's traffic)
+# --compare:       openmpi-bin libopenmpi-dev (MPI_Allreduce over TCP),
+#                  python3-torch (Gloo), gnuplot-nox (plots)
 set -euo pipefail
 
 PACKAGES=(
   cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev pkg-config
   libclang-rt-14-dev
-  iproute2 nftables ethtool
+  iproute2 nftables ethtool python3
 )
 
 check_only=0
-case "${1:-}" in
-  --check) check_only=1 ;;
-  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-  "") ;;
-  *) echo "setup.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+  case "$arg" in
+    --check) check_only=1 ;;
+    --compare) PACKAGES+=(openmpi-bin libopenmpi-dev python3-torch gnuplot-nox) ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "setup.sh: dpkg-query not found: this script knows Debian/Ubuntu only." >&2

@@ -1,0 +1,494 @@
+#!/usr/bin/env bash
+# lossy-net.sh — a lossy network lab made of Linux network namespaces.
+#
+# Every rank gets its own namespace with one interface (eth0), cabled by a veth
+# pair into a bridge that lives in a "switch" namespace; nothing is added to
+# the host's own namespace, and only addresses inside the lab are used.
+# Packet loss is applied where packets *arrive* (the netdev ingress hook), so
+# the sender sees nothing and TCP retransmits about one segment per drop, as
+# on a real wire; a drop in the output hook would instead be reported to the
+# sending socket. Segmentation offloads (GSO/GRO/TSO) are turned off on every
+# lab interface so that each packet a drop rule sees is one wire packet
+# (<= MTU); `stats` counts any packet longer than the MTU to prove it.
+#
+#   lossy-net.sh up [options]            build the lab (bridge mode by default)
+#       --name NAME     lab name, prefixes its namespaces (default ltcclab)
+#       --ranks N       ranks / namespaces (default 4; 1..200)
+#       --mode MODE     bridge (one namespace per rank) | loopback (all ranks
+#                       in one namespace, talking over its lo)
+#       --mtu BYTES     link MTU (default 9000; loopback mode: of lo)
+#       --subnet A.B.C  /24 used inside the lab (default 10.199.0); rank i is
+#                       A.B.C.(10+i); never routed outside the lab
+#       --loss PCT      random loss on packets arriving at every rank (default
+#                       0): each packet between two ranks is dropped with
+#                       probability PCT once, as `loss PCT` does
+#       --rate RATE     TBF rate limit on every link and direction (tc syntax:
+#                       10gbit, 500mbit; default none)
+#   lossy-net.sh loss PCT [--rank I] [--dir in|out|both] [--link J>I]
+#                       set the random drop percentage (0.01 steps, 0 clears):
+#                       on every rank (default) or rank I; `in` (default) =
+#                       packets that arrive at the rank, `out` = packets it
+#                       sends, `both` = its whole cable (a packet then meets
+#                       two rules); --link J>I drops only packets from rank J
+#                       arriving at rank I (one bad link). Counters restart.
+#   lossy-net.sh rate RATE|off [--rank I] [--dir in|out|both]
+#   lossy-net.sh stats                   per link and direction: packets seen,
+#                                        dropped, drop %, packets > MTU
+#   lossy-net.sh addr I                  rank I's address
+#   lossy-net.sh exec I CMD [ARGS...]    run CMD in rank I's namespace
+#   lossy-net.sh mpi-exec CMD [ARGS...]  for `mpirun ... lossy-net.sh mpi-exec
+#                                        prog`: runs prog in the namespace of
+#                                        rank $OMPI_COMM_WORLD_RANK
+#   lossy-net.sh run [up options] [--timeout S] -- CMD [ARGS...]
+#                       up, then CMD once per rank in its namespace with
+#                       RANK, WORLD_SIZE, LOCAL_RANK=0, LOCAL_WORLD_SIZE=1,
+#                       MASTER_ADDR (rank 0), MASTER_PORT (29500) and
+#                       LAB_ADDR set (torchrun's variables: ltcc, torch
+#                       and Gloo read them), wait, print stats, down. Exit
+#                       status: the first failing rank's, 124 on timeout.
+#   lossy-net.sh down [--name NAME]      remove the lab (idempotent)
+#   lossy-net.sh check                   can the lab run here? exit 0, or 77
+#                                        with the reason (no root, no netns..)
+#
+# `up` tears down what it built if it fails or is interrupted; `run` always
+# tears down (also on Ctrl-C). The lab's state is kept in /run/ltcc-lab/NAME.
+# Needs root, iproute2, nftables and ethtool (scripts/setup.sh installs them).
+set -euo pipefail
+
+prog=lossy-net.sh
+name=${LAB_NAME:-ltcclab}
+state_dir=/run/ltcc-lab
+
+die() { echo "$prog: $*" >&2; exit 2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+
+# ---- checks -----------------------------------------------------------------
+
+# Prints why the lab cannot run here and returns 1, or returns 0.
+why_not() {
+  if [[ $(id -u) -ne 0 ]]; then echo "not root (network namespaces need CAP_NET_ADMIN)"; return 1; fi
+  local t
+  for t in ip nft ethtool tc; do
+    command -v "$t" >/dev/null 2>&1 || { echo "'$t' is missing (run scripts/setup.sh)"; return 1; }
+  done
+  local probe="ltcc-probe-$$"
+  if ! ip netns add "$probe" 2>/dev/null; then echo "cannot create a network namespace"; return 1; fi
+  local ok=0 reason=""
+  if ! ip -n "$probe" link add v0 type veth peer name v1 2>/dev/null; then
+    reason="cannot create a veth pair"; ok=1
+  elif ! ip netns exec "$probe" nft add table netdev probe 2>/dev/null; then
+    reason="nftables is not usable (nf_tables kernel support?)"; ok=1
+  fi
+  ip netns del "$probe" 2>/dev/null || true
+  [[ $ok -eq 0 ]] || { echo "$reason"; return 1; }
+  return 0
+}
+
+# ---- state ------------------------------------------------------------------
+
+state_file() { echo "$state_dir/$name"; }
+
+load_state() {
+  local f; f=$(state_file)
+  [[ -f "$f" ]] || die "no lab named '$name' (run: $prog up --name $name)"
+  # shellcheck disable=SC1090
+  source "$f"
+}
+
+ns_sw() { echo "$name-sw"; }
+ns_rank() {
+  if [[ "$MODE" == loopback ]]; then echo "$name-lo"; else echo "$name-r$1"; fi
+}
+addr_of() {
+  if [[ "$MODE" == loopback ]]; then echo 127.0.0.1; else echo "$SUBNET.$((10 + $1))"; fi
+}
+
+# Loss rules live in a small rules file so `loss` can be applied repeatedly:
+# lines "RANK DIR FROM PERMYRIAD" (FROM = - for any source).
+rules_file() { echo "$state_dir/$name.loss"; }
+
+# ---- up / down ----------------------------------------------------------------
+
+down() {
+  local n
+  for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    case "$n" in "$name-sw"|"$name-lo"|"$name"-r[0-9]*) ip netns del "$n" 2>/dev/null || true ;; esac
+  done
+  rm -f "$(state_file)" "$(rules_file)" "$state_dir/$name.rate"
+}
+
+offloads_off() {  # ns dev
+  # Not every device has every offload; errors for missing ones are harmless,
+  # so check the result instead of the exit status.
+  local f
+  for f in gso gro tso tx-udp-segmentation lro; do
+    ip netns exec "$1" ethtool -K "$2" "$f" off >/dev/null 2>&1 || true
+  done
+  local on
+  on=$(ip netns exec "$1" ethtool -k "$2" 2>/dev/null |
+       awk -F': ' '/^(generic-segmentation-offload|generic-receive-offload|tcp-segmentation-offload):/ && $2 ~ /^on/ {print $1}')
+  [[ -z "$on" ]] || die "could not turn off $on on $2 in $1"
+}
+
+up() {
+  local ranks=4 mode=bridge mtu=9000 subnet=10.199.0 loss=0 rate=""
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --name) name=${2:?}; shift 2 ;;
+      --ranks) ranks=${2:?}; shift 2 ;;
+      --mode) mode=${2:?}; shift 2 ;;
+      --mtu) mtu=${2:?}; shift 2 ;;
+      --subnet) subnet=${2:?}; shift 2 ;;
+      --loss) loss=${2:?}; shift 2 ;;
+      --rate) rate=${2:?}; shift 2 ;;
+      *) die "up: unknown option '$1' (try --help)" ;;
+    esac
+  done
+  [[ "$name" =~ ^[a-z][a-z0-9]{0,11}$ ]] || die "--name '$name': want 1-12 lower-case letters/digits"
+  [[ "$ranks" =~ ^[0-9]+$ && "$ranks" -ge 1 && "$ranks" -le 200 ]] || die "--ranks '$ranks': want 1..200"
+  [[ "$mode" == bridge || "$mode" == loopback ]] || die "--mode '$mode': want bridge or loopback"
+  [[ "$mtu" =~ ^[0-9]+$ && "$mtu" -ge 576 && "$mtu" -le 65535 ]] || die "--mtu '$mtu': want 576..65535"
+  [[ "$subnet" =~ ^(10|172|192)\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "--subnet '$subnet': want a private A.B.C"
+  local why
+  why=$(why_not) || die "cannot build the lab here: $why"
+  [[ ! -f "$(state_file)" ]] || die "a lab named '$name' is up already (run: $prog down --name $name)"
+
+  mkdir -p "$state_dir"
+  # Whatever stops `up` half-way (an error, die, Ctrl-C) removes the lab.
+  up_done=0
+  trap 'if [[ $up_done -ne 1 ]]; then echo "$prog: up failed or was interrupted; removing the partial lab" >&2; down; fi' EXIT
+  trap 'exit 130' INT TERM
+  MODE=$mode RANKS=$ranks MTU=$mtu SUBNET=$subnet
+  printf 'MODE=%s\nRANKS=%s\nMTU=%s\nSUBNET=%s\n' "$mode" "$ranks" "$mtu" "$subnet" > "$(state_file)"
+  : > "$(rules_file)"
+
+  if [[ "$mode" == loopback ]]; then
+    local ns; ns=$(ns_rank 0)
+    ip netns add "$ns"
+    ip -n "$ns" link set lo mtu "$mtu" up
+    offloads_off "$ns" lo
+  else
+    local sw i ns; sw=$(ns_sw)
+    ip netns add "$sw"
+    ip -n "$sw" link set lo up
+    ip -n "$sw" link add br0 type bridge
+    ip -n "$sw" link set br0 mtu "$mtu" up
+    for ((i = 0; i < ranks; i++)); do
+      ns=$(ns_rank "$i")
+      ip netns add "$ns"
+      ip -n "$ns" link set lo up
+      ip -n "$sw" link add "p$i" mtu "$mtu" type veth peer name eth0 netns "$ns"
+      ip -n "$sw" link set "p$i" master br0 up
+      ip -n "$ns" link set eth0 mtu "$mtu" up
+      ip -n "$ns" addr add "$(addr_of "$i")/24" dev eth0
+      offloads_off "$sw" "p$i"
+      offloads_off "$ns" eth0
+    done
+    offloads_off "$sw" br0
+  fi
+  apply_loss_all "$loss"
+  [[ -z "$rate" ]] || set_rate "$rate" all both
+  up_done=1
+  trap - EXIT INT TERM
+  echo "$prog: lab '$name' up: $ranks ranks, $mode mode, mtu $mtu, loss $loss%${rate:+, rate $rate}"
+}
+
+# ---- loss -------------------------------------------------------------------
+
+to_permyriad() {  # percent text -> integer drops per 10000
+  local p=$1
+  [[ "$p" =~ ^[0-9]+(\.[0-9]*)?$ ]] || die "loss '$p': want a percentage such as 1 or 0.5"
+  awk -v p="$p" 'BEGIN { v = p * 100; if (v > 10000) { exit 1 } printf "%d", v + 0.5 }' ||
+    die "loss '$p': at most 100"
+}
+
+# Rewrites one device's ingress table from the rules that target it.
+# ns dev rank dir
+write_table() {
+  local ns=$1 dev=$2 rank=$3 dir=$4 body="" r d from pm src
+  while read -r r d from pm; do
+    [[ "$r" == "$rank" && "$d" == "$dir" && "$pm" -gt 0 ]] || continue
+    if [[ "$from" == - ]]; then
+      body+="    numgen random mod 10000 < $pm counter name \"dropped\" drop"$'\n'
+    else
+      src=$(addr_of "$from")
+      body+="    ip saddr $src counter name \"seen_$from\""$'\n'
+      body+="    ip saddr $src numgen random mod 10000 < $pm counter name \"dropped_$from\" drop"$'\n'
+    fi
+  done < "$(rules_file)"
+  local counters="  counter seen {}"$'\n'"  counter oversize {}"$'\n'"  counter dropped {}"$'\n'
+  local j
+  for ((j = 0; j < RANKS; j++)); do
+    counters+="  counter seen_$j {}"$'\n'"  counter dropped_$j {}"$'\n'
+  done
+  ip netns exec "$ns" nft delete table netdev ltcclab_"$dev" 2>/dev/null || true
+  ip netns exec "$ns" nft -f - <<EOF
+table netdev ltcclab_$dev {
+$counters
+  chain ingress {
+    type filter hook ingress device "$dev" priority -500; policy accept;
+    counter name "seen"
+    meta length > $MTU counter name "oversize"
+$body  }
+}
+EOF
+}
+
+# Device and namespace for (rank, dir): "in" is checked on the rank's own
+# eth0, "out" on its port of the switch (where its packets arrive).
+dev_of() {  # rank dir -> "ns dev"
+  if [[ "$MODE" == loopback ]]; then echo "$(ns_rank 0) lo"
+  elif [[ "$2" == in ]]; then echo "$(ns_rank "$1") eth0"
+  else echo "$(ns_sw) p$1"; fi
+}
+
+rewrite_all_tables() {
+  local i
+  if [[ "$MODE" == loopback ]]; then write_table "$(ns_rank 0)" lo 0 in; return; fi
+  for ((i = 0; i < RANKS; i++)); do
+    write_table "$(ns_rank "$i")" eth0 "$i" in
+    write_table "$(ns_sw)" "p$i" "$i" out
+  done
+}
+
+apply_loss_all() {  # pct: on arrival at every rank (loopback: on lo), so
+  # each packet meets exactly one drop rule
+  local pm i; pm=$(to_permyriad "$1")
+  : > "$(rules_file)"
+  if [[ "$MODE" == loopback ]]; then
+    echo "0 in - $pm" >> "$(rules_file)"
+  else
+    for ((i = 0; i < RANKS; i++)); do echo "$i in - $pm" >> "$(rules_file)"; done
+  fi
+  rewrite_all_tables
+}
+
+loss_cmd() {
+  local pct=${1:-}; [[ -n "$pct" ]] || die "loss: which percentage? (e.g. $prog loss 1)"
+  shift
+  local rank=all dir=in link=""
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --name) name=${2:?}; shift 2 ;;
+      --rank) rank=${2:?}; shift 2 ;;
+      --dir) dir=${2:?}; shift 2 ;;
+      --link) link=${2:?}; shift 2 ;;
+      *) die "loss: unknown option '$1'" ;;
+    esac
+  done
+  load_state
+  local pm; pm=$(to_permyriad "$pct")
+  [[ "$dir" == in || "$dir" == out || "$dir" == both ]] || die "--dir '$dir': want in, out or both"
+  if [[ "$MODE" == loopback && ( "$rank" != all || -n "$link" ) ]]; then
+    die "loss: loopback mode has one shared link (lo); per-rank and per-link loss need --mode bridge"
+  fi
+  if [[ "$MODE" == loopback ]]; then apply_loss_all "$pct"; echo "$prog: loss $pct% on lo"; return; fi
+  local tmp; tmp=$(mktemp)
+  if [[ -n "$link" ]]; then
+    [[ "$link" =~ ^([0-9]+)\>([0-9]+)$ ]] || die "--link '$link': want SRC>DST ranks, e.g. 2>3"
+    local s=${BASH_REMATCH[1]} d=${BASH_REMATCH[2]}
+    [[ $s -lt $RANKS && $d -lt $RANKS && $s -ne $d ]] || die "--link '$link': ranks must differ and be < $RANKS"
+    awk -v r="$d" -v f="$s" '!($1 == r && $2 == "in" && $3 == f)' "$(rules_file)" > "$tmp"
+    echo "$d in $s $pm" >> "$tmp"
+    mv "$tmp" "$(rules_file)"
+    rewrite_all_tables
+    echo "$prog: loss $pct% on packets from rank $s ($(addr_of "$s")) arriving at rank $d"
+    return
+  fi
+  local first=0 last=$((RANKS - 1))
+  if [[ "$rank" != all ]]; then
+    [[ "$rank" =~ ^[0-9]+$ && "$rank" -lt $RANKS ]] || die "--rank '$rank': want 0..$((RANKS - 1))"
+    first=$rank last=$rank
+  fi
+  cp "$(rules_file)" "$tmp"
+  local i dd
+  for ((i = first; i <= last; i++)); do
+    for dd in in out; do
+      [[ "$dir" == both || "$dir" == "$dd" ]] || continue
+      awk -v r="$i" -v x="$dd" '!($1 == r && $2 == x && $3 == "-")' "$tmp" > "$tmp.2"
+      mv "$tmp.2" "$tmp"
+      echo "$i $dd - $pm" >> "$tmp"
+    done
+  done
+  mv "$tmp" "$(rules_file)"
+  rewrite_all_tables
+  echo "$prog: loss $pct% on rank(s) $rank, direction $dir"
+}
+
+# ---- rate -------------------------------------------------------------------
+
+rate_bits() {  # tc rate text -> bits/s
+  [[ "$1" =~ ^([0-9]+)(bit|kbit|mbit|gbit)$ ]] || die "rate '$1': want e.g. 500mbit or 10gbit"
+  local n=${BASH_REMATCH[1]} u=${BASH_REMATCH[2]}
+  case "$u" in bit) echo "$n" ;; kbit) echo $((n * 1000)) ;; mbit) echo $((n * 1000000)) ;;
+               gbit) echo $((n * 1000000000)) ;; esac
+}
+
+# TBF on the device that carries (rank, dir) toward its receiver: "out" is the
+# rank's eth0 egress, "in" the switch port's egress toward the rank.
+set_rate() {  # rate rank|all dir
+  local rate=$1 rank=$2 dir=$3 first=0 last=$((RANKS - 1)) i dd ns dev burst
+  [[ "$MODE" == bridge ]] || die "rate: needs --mode bridge (lo has no qdisc worth shaping)"
+  if [[ "$rank" != all ]]; then first=$rank last=$rank; fi
+  if [[ "$rate" != off ]]; then
+    # One millisecond at the rate, at least 4 MTUs: enough to keep the rate
+    # with a 1 kHz timer without long bursts.
+    local bits; bits=$(rate_bits "$rate")
+    burst=$((bits / 8 / 1000)); [[ $burst -ge $((4 * MTU)) ]] || burst=$((4 * MTU))
+  fi
+  for ((i = first; i <= last; i++)); do
+    for dd in in out; do
+      [[ "$dir" == both || "$dir" == "$dd" ]] || continue
+      if [[ "$dd" == out ]]; then ns=$(ns_rank "$i") dev=eth0; else ns=$(ns_sw) dev="p$i"; fi
+      if [[ "$rate" == off ]]; then
+        ip -n "$ns" qdisc del dev "$dev" root 2>/dev/null || true
+      else
+        ip netns exec "$ns" tc qdisc replace dev "$dev" root tbf rate "$rate" burst "$burst" latency 20ms
+      fi
+    done
+  done
+}
+
+rate_cmd() {
+  local rate=${1:-}; [[ -n "$rate" ]] || die "rate: which rate? (e.g. $prog rate 1gbit, or off)"
+  shift
+  local rank=all dir=both
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --name) name=${2:?}; shift 2 ;;
+      --rank) rank=${2:?}; shift 2 ;;
+      --dir) dir=${2:?}; shift 2 ;;
+      *) die "rate: unknown option '$1'" ;;
+    esac
+  done
+  load_state
+  [[ "$rank" == all || ( "$rank" =~ ^[0-9]+$ && "$rank" -lt $RANKS ) ]] || die "--rank '$rank': want 0..$((RANKS - 1))"
+  [[ "$dir" == in || "$dir" == out || "$dir" == both ]] || die "--dir '$dir': want in, out or both"
+  set_rate "$rate" "$rank" "$dir"
+  echo "$prog: rate $rate on rank(s) $rank, direction $dir"
+}
+
+# ---- stats ------------------------------------------------------------------
+
+counter_packets() {  # ns table counter -> packets
+  ip netns exec "$1" nft list counter netdev "$2" "$3" 2>/dev/null |
+    awk '/packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") { print $(i + 1); exit } }'
+}
+
+stats() {
+  load_state
+  printf '%-8s %-4s %-6s %12s %10s %8s %9s\n' link dir from packets dropped 'drop%' '>mtu'
+  local i dd ns dev seen drop over j s d
+  local n=$RANKS; [[ "$MODE" == loopback ]] && n=1
+  for ((i = 0; i < n; i++)); do
+    for dd in in out; do
+      [[ "$MODE" == loopback && "$dd" == out ]] && continue
+      read -r ns dev < <(dev_of "$i" "$dd")
+      seen=$(counter_packets "$ns" "ltcclab_$dev" seen); seen=${seen:-0}
+      drop=$(counter_packets "$ns" "ltcclab_$dev" dropped); drop=${drop:-0}
+      over=$(counter_packets "$ns" "ltcclab_$dev" oversize); over=${over:-0}
+      local label="r$i"; [[ "$MODE" == loopback ]] && label=lo
+      # A per-link rule's drops are part of the device's traffic too.
+      for ((j = 0; j < RANKS; j++)); do
+        d=$(counter_packets "$ns" "ltcclab_$dev" "dropped_$j"); drop=$((drop + ${d:-0}))
+      done
+      printf '%-8s %-4s %-6s %12s %10s %8s %9s\n' "$label" "$dd" any "$seen" "$drop" \
+        "$(awk -v a="$drop" -v b="$seen" 'BEGIN { printf "%.3f", b ? 100 * a / b : 0 }')" "$over"
+      if [[ "$dd" == in ]]; then
+        for ((j = 0; j < RANKS; j++)); do
+          s=$(counter_packets "$ns" "ltcclab_$dev" "seen_$j"); s=${s:-0}
+          d=$(counter_packets "$ns" "ltcclab_$dev" "dropped_$j"); d=${d:-0}
+          [[ "$s" -gt 0 ]] || continue
+          printf '%-8s %-4s %-6s %12s %10s %8s %9s\n' "r$i" in "r$j" "$s" "$d" \
+            "$(awk -v a="$d" -v b="$s" 'BEGIN { printf "%.3f", b ? 100 * a / b : 0 }')" -
+        done
+      fi
+    done
+  done
+}
+
+# ---- exec / run ---------------------------------------------------------------
+
+exec_cmd() {
+  local rank=${1:?exec: which rank?}; shift
+  [[ $# -gt 0 ]] || die "exec: which command?"
+  load_state
+  [[ "$rank" =~ ^[0-9]+$ && "$rank" -lt $RANKS ]] || die "exec: rank '$rank' is not in 0..$((RANKS - 1))"
+  exec ip netns exec "$(ns_rank "$rank")" "$@"
+}
+
+mpi_exec() {
+  [[ -n "${OMPI_COMM_WORLD_RANK:-}" ]] || die "mpi-exec: OMPI_COMM_WORLD_RANK is not set (run me under mpirun)"
+  exec_cmd "$OMPI_COMM_WORLD_RANK" "$@"
+}
+
+run_cmd() {
+  local up_args=() timeout=0
+  while [[ $# -gt 0 && "$1" != -- ]]; do
+    case "$1" in
+      --timeout) timeout=${2:?}; shift 2 ;;
+      --name) name=${2:?}; up_args+=("$1" "$2"); shift 2 ;;
+      *) up_args+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+    esac
+  done
+  [[ "${1:-}" == -- ]] || die "run: put the command after --"
+  shift
+  [[ $# -gt 0 ]] || die "run: which command?"
+  up "${up_args[@]}"
+  load_state
+  local pids=() i rc=0 first_rc=0
+  cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    down
+  }
+  trap 'cleanup; exit 130' INT TERM
+  for ((i = 0; i < RANKS; i++)); do
+    local tprefix=()
+    [[ "$timeout" -gt 0 ]] && tprefix=(timeout -k 5 "$timeout")
+    RANK=$i WORLD_SIZE=$RANKS LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 \
+      MASTER_ADDR=$(addr_of 0) MASTER_PORT=${MASTER_PORT:-29500} LAB_ADDR=$(addr_of "$i") \
+      "${tprefix[@]}" ip netns exec "$(ns_rank "$i")" "$@" &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    rc=0; wait "${pids[$i]}" || rc=$?
+    if [[ $rc -ne 0 ]]; then
+      echo "$prog: rank $i exited with status $rc" >&2
+      [[ $first_rc -ne 0 ]] || first_rc=$rc
+    fi
+  done
+  stats >&2 || true
+  trap - INT TERM
+  down
+  return "$first_rc"
+}
+
+# ---- main -------------------------------------------------------------------
+
+cmd=${1:-}
+[[ -n "$cmd" ]] || { usage; exit 2; }
+shift
+# --name may come anywhere for the commands that take no other options.
+case "$cmd" in
+  stats|down|addr)
+    args=()
+    while [[ $# -gt 0 ]]; do
+      if [[ "$1" == --name ]]; then name=${2:?}; shift 2; else args+=("$1"); shift; fi
+    done
+    set -- "${args[@]+"${args[@]}"}" ;;
+esac
+case "$cmd" in
+  up) up "$@" ;;
+  down) down; echo "$prog: lab '$name' down" ;;
+  loss) loss_cmd "$@" ;;
+  rate) rate_cmd "$@" ;;
+  stats) stats ;;
+  addr) load_state; addr_of "${1:?addr: which rank?}" ;;
+  exec) exec_cmd "$@" ;;
+  mpi-exec) mpi_exec "$@" ;;
+  run) run_cmd "$@" ;;
+  check) if why=$(why_not); then echo "$prog: the lab can run here"; else echo "$prog: $why"; exit 77; fi ;;
+  -h|--help|help) usage ;;
+  *) die "unknown command '$cmd' (try --help)" ;;
+esac

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Tests of scripts/lossy-net.sh on the real kernel. Needs root and network
+# namespaces; exits 77 (ctest: skipped, with the reason) where they are not.
+#
+#   lossy_net_test.sh REPO NAME SUBNET CASE [LTCC_PERF]
+#
+# Cases (each builds its own lab named NAME on SUBNET and removes it):
+#   udp     20,000 UDP datagrams through a link set to 1% loss: 1% +- 0.3% of
+#           the packets are dropped, none is larger than the MTU, and the
+#           receiver gets exactly the packets that were not dropped.
+#   tcp     100 MB over TCP through the same link: 1% +- 0.3% dropped, every
+#           segment <= MTU (offloads are off), TCP retransmits about as many
+#           segments as were dropped, every byte arrives.
+#   link    `loss --link 0>1` drops only rank 0's packets to rank 1 (rank 2's
+#           packets to rank 1 pass), and the per-source counters show it.
+#   rate    a 200 Mbit/s TBF limit holds a TCP transfer to <= 1.15x the rate.
+#   teardown  `down` leaves no namespace; a failed `up` leaves nothing.
+#   ltcc    ltcc-perf, 4 ranks in 4 namespaces with 1% kernel-level loss on
+#           the packets arriving at every rank: all-reduce 64 KiB..16 MiB with -c 1
+#           (every result checked, out-of-place and in-place), and the lab's
+#           counters show that 1% of what each rule saw was dropped.
+# No timing assertion except the rate case's upper bound (a loaded machine
+# only makes a transfer slower).
+set -euo pipefail
+
+repo=${1:?repo} name=${2:?name} subnet=${3:?subnet} case=${4:?case} perf=${5:-}
+lab=$repo/scripts/lossy-net.sh
+py=/usr/bin/python3
+export LAB_NAME=$name
+
+if ! why=$("$lab" check); then
+  echo "SKIPPED: the lossy-net lab cannot run here: ${why#lossy-net.sh: }"
+  exit 77
+fi
+if [[ "$case" =~ ^(udp|tcp|rate)$ && ! -x $py ]]; then
+  echo "SKIPPED: $py is missing (scripts/setup.sh installs python3)"
+  exit 77
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ltcc-lab-test.XXXXXX")
+cleanup() { "$lab" down --name "$name" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+"$lab" down --name "$name" >/dev/null 2>&1 || true  # a lab left by a killed run
+
+fail() { echo "FAIL ($case): $*" >&2; "$lab" stats --name "$name" >&2 || true; exit 1; }
+pass() { echo "PASS ($case): $*"; }
+
+# Field of the stats row "LINK DIR FROM": packets (4), dropped (5), >mtu (7).
+stat_field() {
+  "$lab" stats --name "$name" | awk -v l="$1" -v d="$2" -v f="$3" -v c="$4" \
+    '$1 == l && $2 == d && $3 == f { print $c; found = 1 } END { if (!found) print 0 }'
+}
+
+# within LO HI VALUE: LO <= VALUE <= HI (decimals)
+within() { awk -v lo="$1" -v hi="$2" -v v="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
+ratio_pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b ? 100 * a / b : 0 }'; }
+
+cat > "$work/udp_sink.py" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 25)
+s.bind((sys.argv[1], int(sys.argv[2])))
+open(sys.argv[3], "w").close()  # ready
+s.settimeout(3.0)
+n = 0
+try:
+    while True:
+        s.recv(65536)
+        n += 1
+except socket.timeout:
+    pass
+print(n)
+EOF
+cat > "$work/tcp.py" <<'EOF'
+import socket, sys, time
+mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "recv":
+    l = socket.socket()
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind((host, port)); l.listen(1); l.settimeout(60)
+    open(sys.argv[4], "w").close()  # ready
+    c, _ = l.accept(); c.settimeout(60); n = 0
+    while True:
+        b = c.recv(1 << 20)
+        if not b: break
+        n += len(b)
+    print(n)
+else:
+    total = int(sys.argv[4])
+    s = socket.create_connection((host, port), timeout=60)
+    buf = b"\1" * (1 << 20); sent = 0; t0 = time.monotonic()
+    while sent < total:
+        k = min(len(buf), total - sent); s.sendall(buf[:k]); sent += k
+    s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
+    print("%.6f" % (time.monotonic() - t0))
+EOF
+
+wait_file() { local i; for ((i = 0; i < 200; i++)); do [[ -e "$1" ]] && return 0; sleep 0.05; done; return 1; }
+
+case "$case" in
+udp)
+  "$lab" up --name "$name" --ranks 2 --mtu 1500 --subnet "$subnet" >/dev/null
+  "$lab" loss 1 --rank 1 --dir in >/dev/null
+  dst=$("$lab" addr 1 --name "$name")
+  "$lab" exec 1 $py "$work/udp_sink.py" "$dst" 9000 "$work/ready" > "$work/got" &
+  sink=$!
+  wait_file "$work/ready" || fail "the receiver did not start"
+  # Paced in bursts of 500 so that no datagram is lost to a full socket
+  # buffer: every missing datagram must be one the rule dropped.
+  "$lab" exec 0 bash -c "for i in \$(seq 40); do dd if=/dev/zero bs=1400 count=500 status=none; sleep 0.02; done > /dev/udp/$dst/9000"
+  wait "$sink"
+  got=$(cat "$work/got")
+  seen=$(stat_field r1 in any 4) dropped=$(stat_field r1 in any 5) over=$(stat_field r1 in any 7)
+  pct=$(ratio_pct "$dropped" "$seen")
+  [[ "$seen" -ge 20000 ]] || fail "the rule saw $seen packets, fewer than the 20000 sent"
+  [[ "$over" -eq 0 ]] || fail "$over packets were larger than the 1500-byte MTU"
+  within 0.7 1.3 "$pct" || fail "dropped $dropped of $seen packets ($pct%), want 1% +- 0.3%"
+  lost=$((20000 - got))
+  [[ "$lost" -eq "$dropped" ]] || fail "the receiver missed $lost datagrams but the rule dropped $dropped"
+  pass "dropped $dropped of $seen packets ($pct%), receiver missed exactly those, 0 > MTU"
+  ;;
+tcp)
+  "$lab" up --name "$name" --ranks 2 --mtu 1500 --subnet "$subnet" >/dev/null
+  "$lab" loss 1 --rank 1 --dir in >/dev/null
+  dst=$("$lab" addr 1 --name "$name")
+  "$lab" exec 1 $py "$work/tcp.py" recv "$dst" 9001 "$work/ready" > "$work/got" &
+  rcv=$!
+  wait_file "$work/ready" || fail "the receiver did not start"
+  bytes=100000000
+  "$lab" exec 0 bash -c "nstat -n; $py $work/tcp.py send $dst 9001 $bytes >/dev/null; nstat -a TcpRetransSegs" > "$work/nstat"
+  wait "$rcv"
+  got=$(cat "$work/got")
+  retx=$(awk '$1 == "TcpRetransSegs" { print $2 }' "$work/nstat"); retx=${retx:-0}
+  seen=$(stat_field r1 in any 4) dropped=$(stat_field r1 in any 5) over=$(stat_field r1 in any 7)
+  pct=$(ratio_pct "$dropped" "$seen")
+  [[ "$got" -eq "$bytes" ]] || fail "received $got of $bytes bytes"
+  [[ "$seen" -ge $((bytes / 1448)) ]] || fail "the rule saw $seen packets, fewer than $((bytes / 1448)) segments"
+  [[ "$over" -eq 0 ]] || fail "$over packets were larger than the MTU (segmentation offload still on?)"
+  within 0.7 1.3 "$pct" || fail "dropped $dropped of $seen packets ($pct%), want 1% +- 0.3%"
+  # Each drop costs one retransmission; probes and spurious RTOs add a few.
+  within "$(awk -v d="$dropped" 'BEGIN { print 0.9 * d }')" \
+         "$(awk -v d="$dropped" 'BEGIN { print 1.5 * d + 20 }')" "$retx" ||
+    fail "TCP retransmitted $retx segments for $dropped drops (a drop in the wrong hook?)"
+  pass "dropped $dropped of $seen segments ($pct%), TCP retransmitted $retx, 0 > MTU, $got bytes arrived"
+  ;;
+link)
+  "$lab" up --name "$name" --ranks 3 --mtu 1500 --subnet "$subnet" >/dev/null
+  "$lab" loss 5 --link '0>1' >/dev/null
+  dst=$("$lab" addr 1 --name "$name")
+  "$lab" exec 1 $py "$work/udp_sink.py" "$dst" 9000 "$work/ready" > "$work/got" &
+  sink=$!
+  wait_file "$work/ready" || fail "the receiver did not start"
+  for src in 0 2; do
+    "$lab" exec "$src" bash -c "for i in \$(seq 10); do dd if=/dev/zero bs=1000 count=400 status=none; sleep 0.02; done > /dev/udp/$dst/9000"
+  done
+  wait "$sink"
+  s0=$(stat_field r1 in r0 4) d0=$(stat_field r1 in r0 5)
+  s2=$(stat_field r1 in r2 4) d2=$(stat_field r1 in r2 5)
+  pct0=$(ratio_pct "$d0" "$s0")
+  [[ "$s0" -ge 4000 ]] || fail "rank 0 -> 1: the rule saw $s0 packets of 4000"
+  within 4 6 "$pct0" || fail "rank 0 -> 1: dropped $d0 of $s0 ($pct0%), want 5% +- 1%"
+  [[ "$d2" -eq 0 ]] || fail "rank 2 -> 1 is not the bad link but lost $d2 of $s2 packets"
+  [[ $((8000 - $(cat "$work/got"))) -eq "$d0" ]] || fail "receiver count $(cat "$work/got") does not match $d0 drops"
+  pass "link 0>1 dropped $d0 of $s0 ($pct0%); other traffic into rank 1 lost nothing"
+  ;;
+rate)
+  "$lab" up --name "$name" --ranks 2 --mtu 1500 --subnet "$subnet" --rate 200mbit >/dev/null
+  dst=$("$lab" addr 1 --name "$name")
+  "$lab" exec 1 $py "$work/tcp.py" recv "$dst" 9001 "$work/ready" > "$work/got" &
+  rcv=$!
+  wait_file "$work/ready" || fail "the receiver did not start"
+  bytes=25000000
+  secs=$("$lab" exec 0 $py "$work/tcp.py" send "$dst" 9001 $bytes)
+  wait "$rcv"
+  mbit=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.1f", 8 * b / s / 1e6 }')
+  [[ "$(cat "$work/got")" -eq "$bytes" ]] || fail "received $(cat "$work/got") of $bytes bytes"
+  within 0 230 "$mbit" || fail "TCP moved $mbit Mbit/s through a 200 Mbit/s TBF limit"
+  pass "TCP goodput $mbit Mbit/s under a 200 Mbit/s limit"
+  ;;
+teardown)
+  "$lab" up --name "$name" --ranks 3 --subnet "$subnet" >/dev/null
+  [[ $(ip netns list | grep -c "^$name-") -eq 4 ]] || fail "expected 4 namespaces (3 ranks + switch)"
+  "$lab" down --name "$name" >/dev/null
+  left=$(ip netns list | grep -c "^$name-" || true)
+  [[ "$left" -eq 0 ]] || fail "$left namespaces left after down"
+  # A bad option after some namespaces exist: --rate is applied last.
+  if "$lab" up --name "$name" --ranks 2 --subnet "$subnet" --rate 12parsecs >/dev/null 2>&1; then
+    fail "up accepted a bad --rate"
+  fi
+  left=$(ip netns list | grep -c "^$name-" || true)
+  [[ "$left" -eq 0 ]] || fail "$left namespaces left after a failed up"
+  [[ ! -e /run/ltcc-lab/$name ]] || fail "state file left after a failed up"
+  pass "down and a failed up leave no namespace and no state"
+  ;;
+ltcc)
+  [[ -n "$perf" && -x "$perf" ]] || { echo "SKIPPED: ltcc-perf was not built (LTCC_BUILD_BENCH=OFF)"; exit 77; }
+  out=$work/perf.out
+  if ! "$lab" run --name "$name" --ranks 4 --subnet "$subnet" --loss 1 --timeout 240 -- \
+       env LTCC_TIMEOUT=20 "$perf" -b 64K -e 16M -f 4 -n 5 -w 1 -c 1 > "$out" 2> "$work/stats"; then
+    cat "$out" "$work/stats" >&2
+    fail "ltcc-perf failed in the lab"
+  fi
+  cat "$out"; cat "$work/stats"
+  errs=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/ { n += ($9 != 0) + ($13 != 0) } END { print n + 0 }' "$out")
+  rows=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/' "$out" | wc -l)
+  [[ "$rows" -eq 5 ]] || fail "ltcc-perf printed $rows result rows, want 5 sizes"
+  [[ "$errs" -eq 0 ]] || fail "$errs rows with wrong results"
+  seen=$(awk '$2 == "in" && $3 == "any" { s += $4 } END { print s + 0 }' "$work/stats")
+  dropped=$(awk '$2 == "in" && $3 == "any" { d += $5 } END { print d + 0 }' "$work/stats")
+  pct=$(ratio_pct "$dropped" "$seen")
+  # --loss 1 drops 1% of the packets arriving at each rank.
+  within 0.7 1.3 "$pct" || fail "the lab's rules dropped $pct% of the packets they saw, want 1% +- 0.3%"
+  pass "4-rank all-reduce correct through 1% kernel-level loss per hop ($dropped of $seen rule hits dropped)"
+  ;;
+*) echo "unknown case '$case'" >&2; exit 2 ;;
+esac
