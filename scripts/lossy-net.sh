@@ -12,7 +12,8 @@
 # (<= MTU); `stats` counts any packet longer than the MTU to prove it.
 #
 #   lossy-net.sh up [options]            build the lab (bridge mode by default)
-#       --name NAME     lab name, prefixes its namespaces (default ltcclab)
+#       --name NAME     lab name, prefixes its namespaces (default ltcclab, or
+#                       $LAB_NAME; every command takes --name or LAB_NAME)
 #       --ranks N       ranks / namespaces (default 4; 1..200)
 #       --mode MODE     bridge (one namespace per rank) | loopback (all ranks
 #                       in one namespace, talking over its lo)
@@ -39,13 +40,16 @@
 #   lossy-net.sh mpi-exec CMD [ARGS...]  for `mpirun ... lossy-net.sh mpi-exec
 #                                        prog`: runs prog in the namespace of
 #                                        rank $OMPI_COMM_WORLD_RANK
+#   lossy-net.sh launch [--timeout S] -- CMD [ARGS...]
+#                       CMD once per rank in its namespace of the lab that is
+#                       up, with RANK, WORLD_SIZE, LOCAL_RANK=0,
+#                       LOCAL_WORLD_SIZE=1, MASTER_ADDR (rank 0), MASTER_PORT
+#                       (29500 unless set), LAB_ADDR and LAB_IFNAME set
+#                       (torchrun's variables: ltcc, torch and Gloo read
+#                       them); waits for all. Exit status: the first failing
+#                       rank's, 124 when --timeout S ran out.
 #   lossy-net.sh run [up options] [--timeout S] -- CMD [ARGS...]
-#                       up, then CMD once per rank in its namespace with
-#                       RANK, WORLD_SIZE, LOCAL_RANK=0, LOCAL_WORLD_SIZE=1,
-#                       MASTER_ADDR (rank 0), MASTER_PORT (29500) and
-#                       LAB_ADDR set (torchrun's variables: ltcc, torch
-#                       and Gloo read them), wait, print stats, down. Exit
-#                       status: the first failing rank's, 124 on timeout.
+#                       up, launch, print stats, down (also on Ctrl-C).
 #   lossy-net.sh down [--name NAME]      remove the lab (idempotent)
 #   lossy-net.sh check                   can the lab run here? exit 0, or 77
 #                                        with the reason (no root, no netns..)
@@ -172,6 +176,12 @@ up() {
     ip netns add "$sw"
     ip -n "$sw" link set lo up
     ip -n "$sw" link add br0 type bridge
+    # Where br_netfilter is loaded, bridged frames would also cross the
+    # iptables hooks (a cost no real switch has): off in the lab's switch.
+    local k
+    for k in iptables ip6tables arptables; do
+      ip netns exec "$sw" sysctl -qw "net.bridge.bridge-nf-call-$k=0" 2>/dev/null || true
+    done
     ip -n "$sw" link set br0 mtu "$mtu" up
     for ((i = 0; i < ranks; i++)); do
       ns=$(ns_rank "$i")
@@ -422,12 +432,53 @@ mpi_exec() {
   exec_cmd "$OMPI_COMM_WORLD_RANK" "$@"
 }
 
+# Runs CMD once per rank in its namespace (torchrun's variables set) and waits;
+# returns the first failing rank's status (124 = timed out).
+launch() {  # timeout CMD...
+  local timeout=$1; shift
+  local pids=() i rc=0 first_rc=0 tprefix=()
+  [[ "$timeout" -gt 0 ]] && tprefix=(timeout -k 5 "$timeout")
+  # Ctrl-C / TERM stop every rank before the caller's own handler runs.
+  trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; exit 130' INT TERM
+  for ((i = 0; i < RANKS; i++)); do
+    RANK=$i WORLD_SIZE=$RANKS LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 \
+      MASTER_ADDR=$(addr_of 0) MASTER_PORT=${MASTER_PORT:-29500} LAB_ADDR=$(addr_of "$i") \
+      LAB_IFNAME=$([[ "$MODE" == loopback ]] && echo lo || echo eth0) \
+      "${tprefix[@]}" ip netns exec "$(ns_rank "$i")" "$@" &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    rc=0; wait "${pids[$i]}" || rc=$?
+    if [[ $rc -ne 0 ]]; then
+      echo "$prog: rank $i exited with status $rc${tprefix:+ (124 = timed out after ${timeout}s)}" >&2
+      [[ $first_rc -ne 0 ]] || first_rc=$rc
+    fi
+  done
+  trap - INT TERM
+  return "$first_rc"
+}
+
+launch_cmd() {
+  local timeout=0
+  while [[ $# -gt 0 && "$1" != -- ]]; do
+    case "$1" in
+      --timeout) timeout=${2:?}; shift 2 ;;
+      --name) name=${2:?}; shift 2 ;;
+      *) die "launch: unknown option '$1'" ;;
+    esac
+  done
+  [[ "${1:-}" == -- ]] || die "launch: put the command after --"
+  shift
+  [[ $# -gt 0 ]] || die "launch: which command?"
+  load_state
+  launch "$timeout" "$@"
+}
+
 run_cmd() {
   local up_args=() timeout=0
   while [[ $# -gt 0 && "$1" != -- ]]; do
     case "$1" in
       --timeout) timeout=${2:?}; shift 2 ;;
-      --name) name=${2:?}; up_args+=("$1" "$2"); shift 2 ;;
       *) up_args+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
     esac
   done
@@ -436,32 +487,11 @@ run_cmd() {
   [[ $# -gt 0 ]] || die "run: which command?"
   up "${up_args[@]}"
   load_state
-  local pids=() i rc=0 first_rc=0
-  cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    down
-  }
-  trap 'cleanup; exit 130' INT TERM
-  for ((i = 0; i < RANKS; i++)); do
-    local tprefix=()
-    [[ "$timeout" -gt 0 ]] && tprefix=(timeout -k 5 "$timeout")
-    RANK=$i WORLD_SIZE=$RANKS LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 \
-      MASTER_ADDR=$(addr_of 0) MASTER_PORT=${MASTER_PORT:-29500} LAB_ADDR=$(addr_of "$i") \
-      "${tprefix[@]}" ip netns exec "$(ns_rank "$i")" "$@" &
-    pids+=($!)
-  done
-  for i in "${!pids[@]}"; do
-    rc=0; wait "${pids[$i]}" || rc=$?
-    if [[ $rc -ne 0 ]]; then
-      echo "$prog: rank $i exited with status $rc" >&2
-      [[ $first_rc -ne 0 ]] || first_rc=$rc
-    fi
-  done
+  trap 'down' EXIT
+  local rc=0
+  launch "$timeout" "$@" || rc=$?
   stats >&2 || true
-  trap - INT TERM
-  down
-  return "$first_rc"
+  return "$rc"
 }
 
 # ---- main -------------------------------------------------------------------
@@ -488,6 +518,7 @@ case "$cmd" in
   exec) exec_cmd "$@" ;;
   mpi-exec) mpi_exec "$@" ;;
   run) run_cmd "$@" ;;
+  launch) launch_cmd "$@" ;;
   check) if why=$(why_not); then echo "$prog: the lab can run here"; else echo "$prog: $why"; exit 77; fi ;;
   -h|--help|help) usage ;;
   *) die "unknown command '$cmd' (try --help)" ;;
