@@ -63,6 +63,10 @@ const std::vector<ParamSpec>& registry() {
        "Kernel send and receive buffer size of each data socket (SO_SNDBUF/SO_RCVBUF)."},
       {"LTCC_PATHS", T::kUint, "1", "paths", "1", "64", nullptr,
        "UDP source ports to spray each connection over (flow entropy for ECMP fabrics)."},
+      {"LTCC_GSO", T::kBool, "1", "", nullptr, nullptr, nullptr,
+       "UDP segmentation offload: consecutive same-size datagrams to one peer leave as one "
+       "UDP_SEGMENT send that the kernel cuts up (less CPU per byte); 0 = one send per "
+       "datagram."},
       {"LTCC_BUSY_POLL", T::kDuration, "20us", "us", "0", "1s", nullptr,
        "How long the progress thread spins on its sockets before sleeping in epoll; 0 = "
        "sleep at once."},

@@ -137,9 +137,11 @@ tcp)
   [[ "$seen" -ge $((bytes / 1448)) ]] || fail "the rule saw $seen packets, fewer than $((bytes / 1448)) segments"
   [[ "$over" -eq 0 ]] || fail "$over packets were larger than the MTU (segmentation offload still on?)"
   within 0.7 1.3 "$pct" || fail "dropped $dropped of $seen packets ($pct%), want 1% +- 0.3%"
-  # Each drop costs one retransmission; probes and spurious RTOs add a few.
+  # Each drop costs one retransmission (on an idle machine retx ~= drops);
+  # on a loaded one, tail-loss probes and spurious RTOs at this tiny RTT add
+  # some, hence the loose upper bound.
   within "$(awk -v d="$dropped" 'BEGIN { print 0.9 * d }')" \
-         "$(awk -v d="$dropped" 'BEGIN { print 1.5 * d + 20 }')" "$retx" ||
+         "$(awk -v d="$dropped" 'BEGIN { print 3 * d + 50 }')" "$retx" ||
     fail "TCP retransmitted $retx segments for $dropped drops (a drop in the wrong hook?)"
   pass "dropped $dropped of $seen segments ($pct%), TCP retransmitted $retx, 0 > MTU, $got bytes arrived"
   ;;
@@ -210,7 +212,7 @@ ltcc)
   pct=$(ratio_pct "$dropped" "$seen")
   # --loss 1 drops 1% of the packets arriving at each rank.
   within 0.7 1.3 "$pct" || fail "the lab's rules dropped $pct% of the packets they saw, want 1% +- 0.3%"
-  pass "4-rank all-reduce correct through 1% kernel-level loss per hop ($dropped of $seen rule hits dropped)"
+  pass "4-rank all-reduce correct through 1% kernel-level loss on arrival at every rank ($dropped of $seen packets dropped, $pct%)"
   ;;
 *) echo "unknown case '$case'" >&2; exit 2 ;;
 esac

@@ -73,6 +73,7 @@ Status LdtTransport::options_from_env(LdtTransportOptions* out) {
   LTCC_CHECK(param_uint("LTCC_PATHS", &paths));
   o.udp.paths = static_cast<uint32_t>(paths);
   LTCC_CHECK(param_bytes("LTCC_SOCKBUF", &o.udp.sockbuf_bytes));
+  LTCC_CHECK(param_bool("LTCC_GSO", &o.udp.gso));
   LTCC_CHECK(param_duration_ns("LTCC_BUSY_POLL", &o.busy_poll_ns));
   uint64_t mtu = 0;
   LTCC_CHECK(param_bytes("LTCC_MTU", &mtu));

@@ -77,7 +77,7 @@ class LdtTransport final : public Transport {
   static Status create(const LdtTransportOptions& opts, uint32_t rank, uint32_t nranks,
                        uint64_t session_key, std::unique_ptr<LdtTransport>* out);
   // Fills `out` from the LTCC_* environment (LdtOptions, faults, LTCC_IFNAME,
-  // LTCC_PATHS, LTCC_SOCKBUF, LTCC_BUSY_POLL).
+  // LTCC_PATHS, LTCC_SOCKBUF, LTCC_GSO, LTCC_BUSY_POLL).
   static Status options_from_env(LdtTransportOptions* out);
 
   // Stops and joins the progress thread, fails whatever is pending ("transport

@@ -311,12 +311,18 @@ TEST(Transport, OptionsFromEnvironment) {
   EXPECT_DOUBLE_EQ(o.fault.loss, 0.02);
   EXPECT_EQ(o.busy_poll_ns, 5000u);
   EXPECT_EQ(o.udp.sockbuf_bytes, 2u << 20);
+  EXPECT_TRUE(o.udp.gso) << "LTCC_GSO defaults to on";
   ::setenv("LTCC_PATHS", "99", 1);
   st = LdtTransport::options_from_env(&o);
   ::unsetenv("LTCC_PATHS");
   EXPECT_EQ(st.code(), Code::kInvalidArgument);
   EXPECT_NE(st.message().find("LTCC_PATHS"), std::string::npos) << st.message();
   EXPECT_EQ(o.udp.paths, 3u) << "output untouched on error";
+  ::setenv("LTCC_GSO", "0", 1);
+  st = LdtTransport::options_from_env(&o);
+  ::unsetenv("LTCC_GSO");
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_FALSE(o.udp.gso);
 }
 
 TEST(Transport, MtuSettingSizesPacketsSoNothingFragments) {

@@ -6,16 +6,22 @@
 #include <cstring>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "src/common/log.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103  // linux/udp.h; older libc headers lack it
+#endif
 
 namespace ltcc::ldt {
 
 namespace {
 
 constexpr uint32_t kDefaultMtu = 1500;
+constexpr uint32_t kIpUdpHeaderBytes = 20 + 8;  // IPv4 + UDP
 
 std::string errno_text(int e) {
   char buf[128];
@@ -171,17 +177,39 @@ Status UdpWire::create(const UdpWireOptions& opts, std::unique_ptr<UdpWire>* out
   for (size_t s = 0; s < w->socks_.size(); ++s) {
     TxBatch& b = w->tx_[s];
     std::memset(b.msgs, 0, sizeof b.msgs);
+    std::memset(b.ctrl, 0, sizeof b.ctrl);
     for (size_t i = 0; i < kBatch; ++i) {
       b.iov[i][0].iov_base = b.hdr[i];
       b.iov[i][0].iov_len = 0;
       b.iov[i][1].iov_base = nullptr;
       b.iov[i][1].iov_len = 0;
-      b.msgs[i].msg_hdr.msg_iov = b.iov[i];
-      b.msgs[i].msg_hdr.msg_iovlen = 2;
-      b.msgs[i].msg_hdr.msg_name = &b.dst[i];
+      b.len[i] = 0;
       b.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      // The UDP_SEGMENT cmsg of message i; only its gso_size changes.
+      cmsghdr* c = reinterpret_cast<cmsghdr*>(b.ctrl[i]);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
     }
     b.count = 0;
+  }
+  // GSO: on where asked for and the kernel knows UDP_SEGMENT (>= 4.18).
+  w->gso_max_len_ = w->link_mtu_ > kIpUdpHeaderBytes ? w->link_mtu_ - kIpUdpHeaderBytes : 0;
+  w->gso_.assign(w->socks_.size(), 0);
+  if (opts.gso) {
+    int seg = 0;
+    socklen_t len = sizeof seg;
+    if (::getsockopt(w->socks_[0], SOL_UDP, UDP_SEGMENT, &seg, &len) == 0) {
+      w->gso_.assign(w->socks_.size(), 1);
+      LTCC_INFO(kNet, "udp wire: UDP GSO on: runs of same-size datagrams to one destination "
+                "leave as one message (up to %zu datagrams, %zu bytes, datagrams <= %u bytes)",
+                kGsoMaxSegments, kGsoMaxBytes, w->gso_max_len_);
+    } else {
+      LTCC_INFO(kNet, "udp wire: UDP GSO off: the kernel does not know UDP_SEGMENT (%s)",
+                errno_text(errno).c_str());
+    }
+  } else {
+    LTCC_INFO(kNet, "udp wire: UDP GSO off (LTCC_GSO=0)");
   }
   // Receive buffers.
   w->rx_buf_.resize(kBatch * kRxBufSize);
@@ -200,6 +228,18 @@ Status UdpWire::create(const UdpWireOptions& opts, std::unique_ptr<UdpWire>* out
 }
 
 UdpWire::~UdpWire() {
+  if (stats_.tx_pkts) {
+    LTCC_INFO(kNet, "udp wire %s: sent %llu datagrams (%llu bytes) in %llu messages, %llu of them "
+              "GSO carrying %llu datagrams; %llu dropped, %llu send errors, %llu syscalls",
+              local_address().c_str(), static_cast<unsigned long long>(stats_.tx_pkts),
+              static_cast<unsigned long long>(stats_.tx_bytes),
+              static_cast<unsigned long long>(stats_.tx_msgs),
+              static_cast<unsigned long long>(stats_.tx_gso_msgs),
+              static_cast<unsigned long long>(stats_.tx_gso_pkts),
+              static_cast<unsigned long long>(stats_.tx_dropped),
+              static_cast<unsigned long long>(stats_.tx_errors),
+              static_cast<unsigned long long>(stats_.syscalls));
+  }
   for (int fd : socks_) ::close(fd);
 }
 
@@ -282,7 +322,7 @@ void UdpWire::emit(const OutPacket& pkt) {
   b.iov[i][0].iov_len = pkt.header_len;
   b.iov[i][1].iov_base = const_cast<uint8_t*>(pkt.payload);
   b.iov[i][1].iov_len = pkt.payload_len;
-  b.msgs[i].msg_hdr.msg_iovlen = pkt.payload_len ? 2 : 1;
+  b.len[i] = pkt.header_len + pkt.payload_len;
   b.dst[i] = peer.ports[pkt.path % peer.ports.size()];
   if (++b.count == kBatch) flush_socket(s);
 }
@@ -293,26 +333,99 @@ void UdpWire::flush(uint64_t /*now*/) {
   }
 }
 
+namespace {
+
+bool same_dst(const sockaddr_in& a, const sockaddr_in& b) {
+  return a.sin_addr.s_addr == b.sin_addr.s_addr && a.sin_port == b.sin_port;
+}
+
+}  // namespace
+
+size_t UdpWire::build_messages(TxBatch& b, size_t m, size_t slot, bool gso) const {
+  const size_t n = b.count;
+  while (slot < n) {
+    const uint32_t seg = b.len[slot];
+    size_t end = slot + 1;
+    uint32_t bytes = seg;
+    if (gso && seg <= gso_max_len_) {
+      // Extend the run: same destination, same length; a shorter datagram
+      // may end it. kBatch <= kGsoMaxSegments bounds the count.
+      while (end < n && same_dst(b.dst[end], b.dst[slot]) && b.len[end] <= seg &&
+             bytes + b.len[end] <= kGsoMaxBytes) {
+        bytes += b.len[end];
+        ++end;
+        if (b.len[end - 1] < seg) break;
+      }
+    }
+    const size_t segs = end - slot;
+    msghdr& h = b.msgs[m].msg_hdr;
+    h.msg_name = &b.dst[slot];
+    h.msg_iov = b.iov[slot];
+    h.msg_flags = 0;
+    if (segs > 1) {
+      h.msg_iovlen = 2 * segs;
+      h.msg_control = b.ctrl[m];
+      h.msg_controllen = kGsoCtrlSize;
+      const uint16_t gso_size = static_cast<uint16_t>(seg);
+      std::memcpy(CMSG_DATA(reinterpret_cast<cmsghdr*>(b.ctrl[m])), &gso_size, sizeof gso_size);
+    } else {
+      h.msg_iovlen = b.iov[slot][1].iov_len ? 2 : 1;
+      h.msg_control = nullptr;
+      h.msg_controllen = 0;
+    }
+    b.first[m] = static_cast<uint32_t>(slot);
+    b.segs[m] = static_cast<uint32_t>(segs);
+    b.bytes[m] = bytes;
+    ++m;
+    slot = end;
+  }
+  return m;
+}
+
 void UdpWire::flush_socket(size_t s) {
   TxBatch& b = tx_[s];
-  size_t i = 0;
   const size_t n = b.count;
-  while (i < n) {
+  size_t nmsgs = build_messages(b, 0, 0, gso_[s] != 0);
+  size_t i = 0;  // next message to send
+  while (i < nmsgs) {
     ++stats_.syscalls;
-    int r = ::sendmmsg(socks_[s], b.msgs + i, static_cast<unsigned>(n - i), 0);
+    int r = ::sendmmsg(socks_[s], b.msgs + i, static_cast<unsigned>(nmsgs - i), 0);
     if (r > 0) {
       for (size_t k = i; k < i + static_cast<size_t>(r); ++k) {
-        stats_.tx_bytes += b.iov[k][0].iov_len + b.iov[k][1].iov_len;
+        stats_.tx_bytes += b.bytes[k];
+        stats_.tx_pkts += b.segs[k];
+        if (b.segs[k] > 1) {
+          ++stats_.tx_gso_msgs;
+          stats_.tx_gso_pkts += b.segs[k];
+        }
       }
-      stats_.tx_pkts += static_cast<uint64_t>(r);
+      stats_.tx_msgs += static_cast<uint64_t>(r);
       i += static_cast<size_t>(r);
       continue;
     }
     int e = errno;
     if (e == EINTR) continue;
     if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
-      stats_.tx_dropped += n - i;  // socket buffer full: the engine resends
+      // Socket buffer full: every datagram of the messages not sent is
+      // dropped; the engine resends.
+      for (size_t k = i; k < nmsgs; ++k) stats_.tx_dropped += b.segs[k];
       break;
+    }
+    if (b.segs[i] > 1) {
+      // The kernel refused a GSO message. EIO/EINVAL: this socket cannot do
+      // GSO (no checksum offload on the route's device, xfrm, a kernel
+      // limit): stop using it. Any other error: the datagrams go out one by
+      // one below, and the one at fault is dropped alone, as without GSO.
+      if (e == EIO || e == EINVAL) {
+        gso_[s] = 0;
+        const sockaddr_in& d = b.dst[b.first[i]];
+        LTCC_WARN(kNet, "udp wire: path %zu (port %u): a GSO message of %u datagrams of %u bytes "
+                  "to %s:%u was refused: %s; UDP GSO is off on this socket from now on",
+                  s, ports_[s], b.segs[i], b.len[b.first[i]], ip_text(d.sin_addr).c_str(),
+                  ntohs(d.sin_port), errno_text(e).c_str());
+      }
+      nmsgs = build_messages(b, i, b.first[i], false);
+      continue;
     }
     // Something wrong with the first message (EMSGSIZE, EHOSTUNREACH...):
     // drop it alone and carry on with the rest.
@@ -320,11 +433,10 @@ void UdpWire::flush_socket(size_t s) {
     ++stats_.tx_errors;
     if (!logged_send_error_) {
       logged_send_error_ = true;
-      const sockaddr_in& d = b.dst[i];
-      LTCC_WARN(kNet, "udp wire: sendmmsg to %s:%u (%zu bytes) failed: %s (logged once; counted "
+      const sockaddr_in& d = b.dst[b.first[i]];
+      LTCC_WARN(kNet, "udp wire: sendmmsg to %s:%u (%u bytes) failed: %s (logged once; counted "
                 "in tx_errors)",
-                ip_text(d.sin_addr).c_str(), ntohs(d.sin_port),
-                b.iov[i][0].iov_len + b.iov[i][1].iov_len, errno_text(e).c_str());
+                ip_text(d.sin_addr).c_str(), ntohs(d.sin_port), b.bytes[i], errno_text(e).c_str());
     }
     ++i;
   }

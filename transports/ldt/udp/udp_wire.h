@@ -13,6 +13,18 @@
 //    kernel with one sendmmsg. A full batch is flushed from emit() at once.
 //    EAGAIN/ENOBUFS drop the rest of the batch (counted): the reliability
 //    layer resends, and blocking would stall every other connection.
+//  - UDP GSO (UDP_SEGMENT, Linux >= 4.18; `UdpWireOptions::gso`): flush()
+//    turns each run of consecutive datagrams of a batch that go to the same
+//    destination and have the same length L (the last one may be shorter)
+//    into ONE message: its iovec list is the run's [h0,p0,h1,p1,...] (the
+//    slots' iovecs are contiguous, so nothing is copied) and a cmsg gives
+//    gso_size = L. The kernel builds one large skb (payload copied into page
+//    fragments, one route lookup) and cuts it into L-byte datagrams at the
+//    device or in software before it; receivers see plain datagrams. Limits:
+//    L <= MTU - 28, at most kGsoMaxSegments datagrams and kGsoMaxBytes bytes
+//    per message. A socket whose GSO message the kernel refuses (EIO, EINVAL:
+//    no checksum offload, xfrm, an old kernel) stops using GSO for good and
+//    the rest of the batch goes out as plain datagrams (logged once).
 //  - Receive: recvmmsg (MSG_DONTWAIT) into preallocated 64 KiB buffers, 64
 //    datagrams per call, visiting the sockets round-robin.
 //  - No allocation and no syscall per packet; everything is sized at create().
@@ -42,11 +54,15 @@ struct UdpWireOptions {
   std::string ifname;                      // bind to this interface's IPv4 address
   uint32_t paths = 1;                      // sockets (source ports), 1..64
   uint64_t sockbuf_bytes = 4ull << 20;     // SO_SNDBUF/SO_RCVBUF request; 0 = kernel default
+  bool gso = true;                         // coalesce same-size runs with UDP_SEGMENT (LTCC_GSO)
 };
 
 struct UdpWireStats {
-  uint64_t tx_pkts = 0;       // datagrams the kernel accepted
+  uint64_t tx_pkts = 0;       // datagrams the kernel accepted (a GSO message counts each)
   uint64_t tx_bytes = 0;
+  uint64_t tx_msgs = 0;       // messages (msghdrs) the kernel accepted
+  uint64_t tx_gso_msgs = 0;   // of which: GSO messages (UDP_SEGMENT, two datagrams or more)
+  uint64_t tx_gso_pkts = 0;   // datagrams sent inside GSO messages
   uint64_t tx_dropped = 0;    // not sent: socket buffer full, unknown peer, send error
   uint64_t tx_errors = 0;     // of which: send errors other than EAGAIN/ENOBUFS
   uint64_t rx_pkts = 0;       // datagrams handed to the caller
@@ -60,6 +76,13 @@ class UdpWire final : public Wire {
   static constexpr uint32_t kMaxPaths = 64;
   static constexpr size_t kBatch = 64;          // datagrams per sendmmsg/recvmmsg
   static constexpr size_t kRxBufSize = 65536;   // bytes per receive buffer
+  // GSO limits: the kernel's UDP_MAX_SEGMENTS (include/linux/udp.h, not in
+  // the uapi headers: 64 in older kernels, raised to 128 in recent ones; 64
+  // is safe everywhere) and the largest UDP payload of one IPv4 datagram
+  // (65535 - 20 IPv4 header - 8 UDP header).
+  static constexpr size_t kGsoMaxSegments = 64;
+  static constexpr size_t kGsoMaxBytes = 65535 - 20 - 8;
+  static_assert(kBatch <= kGsoMaxSegments, "a run never exceeds one batch");
   // Longest header the engine emits: an ACK carries its SACK bitmap in the
   // header bytes (core/sink.h).
   static constexpr size_t kMaxHeaderLen = kHeaderSize + kMaxSackBytes;
@@ -89,6 +112,8 @@ class UdpWire final : public Wire {
   // Socket buffer sizes the kernel granted (getsockopt, as reported).
   uint64_t sndbuf_bytes() const { return sndbuf_; }
   uint64_t rcvbuf_bytes() const { return rcvbuf_; }
+  // Whether the socket of `path` (path % paths) still sends GSO messages.
+  bool gso_enabled(uint32_t path) const { return gso_[path % gso_.size()] != 0; }
 
  private:
   UdpWire() = default;
@@ -96,13 +121,27 @@ class UdpWire final : public Wire {
     bool set = false;
     std::vector<sockaddr_in> ports;  // one destination per peer port
   };
+  // cmsg room for one UDP_SEGMENT (uint16_t gso_size).
+  static constexpr size_t kGsoCtrlSize = CMSG_SPACE(sizeof(uint16_t));
   struct TxBatch {
-    mmsghdr msgs[kBatch];
+    // Per datagram (slot), filled by emit(). iov[i] = {header, payload}; the
+    // rows are contiguous, so slots i..j are one iovec list of 2*(j-i+1).
     iovec iov[kBatch][2];
     sockaddr_in dst[kBatch];
+    uint32_t len[kBatch];  // header + payload bytes
     uint8_t hdr[kBatch][kMaxHeaderLen];
     size_t count = 0;
+    // Per message, filled by flush(): message m sends slots
+    // first[m] .. first[m] + segs[m] - 1.
+    mmsghdr msgs[kBatch];
+    uint32_t first[kBatch];
+    uint32_t segs[kBatch];
+    uint32_t bytes[kBatch];
+    alignas(cmsghdr) uint8_t ctrl[kBatch][kGsoCtrlSize];
   };
+  // Builds messages from slot `slot` on into msgs[m...]; GSO runs when `gso`.
+  // Returns the message count.
+  size_t build_messages(TxBatch& b, size_t m, size_t slot, bool gso) const;
   void flush_socket(size_t s);
 
   std::vector<int> socks_;
@@ -113,6 +152,8 @@ class UdpWire final : public Wire {
   uint64_t rcvbuf_ = 0;
   std::vector<Peer> peers_;
   std::unique_ptr<TxBatch[]> tx_;    // one batch per socket
+  std::vector<uint8_t> gso_;         // per socket: 1 = send GSO messages
+  uint32_t gso_max_len_ = 0;         // largest datagram GSO may carry: MTU - 28
   std::vector<mmsghdr> rx_msgs_;     // kBatch
   std::vector<iovec> rx_iov_;        // kBatch
   static constexpr size_t kRxCtrlSize = 64;  // room for one SCM_TIMESTAMPNS
