@@ -96,8 +96,10 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_REORDER_WINDOW", T::kDuration, "0", "us", "0", "10s", nullptr,
        "RACK reorder window: how long a hole may stay before it counts as loss; 0 = "
        "adaptive (min RTT / 4)."},
-      {"LTCC_CHECKSUM", T::kBool, "1", "", nullptr, nullptr, nullptr,
-       "CRC32C over every payload (headers are always checked)."},
+      {"LTCC_CHECKSUM", T::kBool, "0", "", nullptr, nullptr, nullptr,
+       "End-to-end CRC32C over every payload, on top of the UDP checksum and the links' "
+       "CRCs that already cover the wire (headers are always CRC-checked). Costs ~25% of "
+       "busbw when CPU-bound (bench/RESULTS.md); always on with LTCC_FAULT_CORRUPT."},
       {"LTCC_UNEXPECTED_BYTES", T::kBytes, "256MiB", "bytes", "0", "64GiB", nullptr,
        "Memory for data that arrives before its receive is posted; beyond it such data "
        "is refused and resent later."},

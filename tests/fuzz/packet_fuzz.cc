@@ -60,6 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.window_pkts = 64;
   o.initial_cwnd_pkts = 16;
   o.unexpected_bytes = 1 << 16;  // small pool: the refusal path runs too
+  o.checksum = true;             // the payload CRC path is fuzzed too
   NullSink sink;
   Engine e(o, /*rank=*/1, /*nranks=*/4, /*session_key=*/0x5EED, &sink);
   static std::vector<uint8_t> rbuf0(1 << 14), rbuf2(1 << 12);

@@ -123,6 +123,14 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
                          lo.payload_size, kMaxPayload, t->link_mtu_);
     }
     if (lo.paths < t->udp_->paths()) lo.paths = t->udp_->paths();
+    // Injected corruption flips bits after the kernel checked the UDP
+    // checksum, so only ltcc's own payload CRC can catch it: on, whatever
+    // LTCC_CHECKSUM says (off would make the run silently wrong).
+    if (opts.fault.corrupt > 0 && !lo.checksum) {
+      lo.checksum = true;
+      LTCC_INFO(kInit, "rank %u: LTCC_FAULT_CORRUPT=%g injects corruption past the UDP checksum; "
+                "payload CRC32C turned on (LTCC_CHECKSUM)", rank, opts.fault.corrupt);
+    }
 
     if (opts.fault.any()) {
       t->fault_ = std::make_unique<FaultWire>(t->udp_.get(), opts.fault, rank);

@@ -190,9 +190,9 @@ TEST_F(ConfigTest, DefaultsHaveTheDocumentedValues) {
 
   ASSERT_TRUE(param_bool("LTCC_TLP", &b).is_ok());
   EXPECT_TRUE(b);
-  b = false;
+  b = true;
   ASSERT_TRUE(param_bool("LTCC_CHECKSUM", &b).is_ok());
-  EXPECT_TRUE(b);
+  EXPECT_FALSE(b);  // opt-in: the UDP checksum covers the wire
 
   for (const char* n : {"LTCC_FAULT_LOSS", "LTCC_FAULT_BURST", "LTCC_FAULT_REORDER",
                         "LTCC_FAULT_DUP", "LTCC_FAULT_CORRUPT"}) {

@@ -66,7 +66,6 @@ TEST(EngineTransfer, DeliversEverySizeExactly) {
 TEST(EngineTransfer, Delivers256MiBWithJumboPayload) {
   LdtOptions o;
   o.payload_size = 8192;
-  o.checksum = false;  // keeps the debug build quick; CRC is covered elsewhere
   ScriptedNet net(o);
   const size_t len = size_t{256} << 20;
   std::vector<uint8_t> src(len), dst(len, 0);
@@ -180,7 +179,9 @@ TEST(EngineRobustness, DuplicatesAreCountedAndIgnored) {
 }
 
 TEST(EngineRobustness, CorruptPayloadIsDroppedThenResent) {
-  ScriptedNet net(small_opts());
+  LdtOptions o = small_opts();
+  o.checksum = true;  // payload CRC32C is opt-in (LTCC_CHECKSUM)
+  ScriptedNet net(o);
   bool corrupted = false;
   net.mutate = [&](Pkt& p) {
     if (is_data(p) && p.h.psn == 4 && !corrupted) {

@@ -99,7 +99,7 @@ TEST_F(LdtConfigTest, EnvironmentIsMappedOntoEveryField) {
   setenv("LTCC_TLP", "off", 1);
   setenv("LTCC_TLP_MIN", "50", 1);
   setenv("LTCC_REORDER_WINDOW", "30us", 1);
-  setenv("LTCC_CHECKSUM", "no", 1);
+  setenv("LTCC_CHECKSUM", "yes", 1);  // default is off
   setenv("LTCC_UNEXPECTED_BYTES", "1G", 1);
   setenv("LTCC_SWIFT_TARGET", "0.1ms", 1);
   setenv("LTCC_PAYLOAD", "4K", 1);
@@ -118,7 +118,7 @@ TEST_F(LdtConfigTest, EnvironmentIsMappedOntoEveryField) {
   EXPECT_FALSE(o.tail_loss_probe);
   EXPECT_EQ(o.tlp_min_ns, 50'000u);
   EXPECT_EQ(o.reorder_window_ns, 30'000u);
-  EXPECT_FALSE(o.checksum);
+  EXPECT_TRUE(o.checksum);
   EXPECT_EQ(o.unexpected_bytes, 1ull << 30);
   EXPECT_EQ(o.swift_target_ns, 100'000u);
   EXPECT_EQ(o.payload_size, 4096u);

@@ -442,5 +442,20 @@ TEST(Transport, DestroyLeavesNoFileDescriptorsOrThreads) {
   EXPECT_EQ(open_fds(), before);
 }
 
+// Payload CRC32C is opt-in (the UDP checksum covers the wire), except when
+// the fault wire corrupts packets past the kernel's check: then it is on.
+TEST(Transport, InjectedCorruptionTurnsThePayloadChecksumOn) {
+  LdtTransportOptions o;
+  ASSERT_TRUE(LdtTransport::options_from_env(&o).is_ok());
+  EXPECT_FALSE(o.ldt.checksum) << "LTCC_CHECKSUM defaults to off";
+  std::unique_ptr<LdtTransport> t;
+  ASSERT_TRUE(LdtTransport::create(o, 0, 2, 1, &t).is_ok());
+  EXPECT_FALSE(t->ldt_options().checksum);
+  t.reset();
+  o.fault.corrupt = 0.01;
+  ASSERT_TRUE(LdtTransport::create(o, 0, 2, 1, &t).is_ok());
+  EXPECT_TRUE(t->ldt_options().checksum);
+}
+
 }  // namespace
 }  // namespace ltcc::ldt

@@ -44,7 +44,8 @@ struct LdtOptions {
   uint64_t reorder_window_ns = 0;         // RACK reorder window; 0 = min_rtt/4 adaptive
   uint64_t reorder_min_ns = 10'000;       // floor of the adaptive reorder window
   bool tail_loss_probe = true;
-  bool checksum = true;                   // CRC32C over payloads
+  bool checksum = false;                  // end-to-end CRC32C over payloads (LTCC_CHECKSUM;
+                                          // the UDP checksum covers the wire)
 
   uint64_t peer_timeout_ns = 30'000'000'000ull;  // silence before a peer is declared dead
   uint64_t keepalive_ns = 1'000'000'000ull;      // probe a silent peer we wait on
