@@ -13,6 +13,8 @@
 # Fuzzing:         libclang-rt-14-dev (libFuzzer runtime for clang 14)
 # Lossy-net lab:   iproute2 nftables ethtool (namespaces, veth, nftables drops,
 #                  TBF), python3 (the lab test's traffic)
+# PyTorch backend: python3-torch libtorch-dev pybind11-dev python3-dev
+#                  (integrations/torch and its tests vs gloo; Debian's torch 1.13)
 # --compare:       openmpi-bin libopenmpi-dev (MPI_Allreduce over TCP),
 #                  python3-torch (Gloo), gnuplot-nox (plots)
 set -euo pipefail
@@ -21,13 +23,14 @@ PACKAGES=(
   cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev pkg-config
   libclang-rt-14-dev
   iproute2 nftables ethtool python3
+  python3-torch libtorch-dev pybind11-dev python3-dev
 )
 
 check_only=0
 for arg in "$@"; do
   case "$arg" in
     --check) check_only=1 ;;
-    --compare) PACKAGES+=(openmpi-bin libopenmpi-dev python3-torch gnuplot-nox) ;;
+    --compare) PACKAGES+=(openmpi-bin libopenmpi-dev gnuplot-nox) ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac

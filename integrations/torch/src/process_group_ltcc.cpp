@@ -1,0 +1,502 @@
+// ProcessGroupLtcc: see process_group_ltcc.hpp for the words and the rules.
+#include "process_group_ltcc.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <utility>
+
+namespace ltcc_torch {
+namespace {
+
+// ltcc's sentence for the failure this thread just saw (ltcc keeps it per
+// thread as well as per communicator; the per-thread one cannot be
+// overwritten by another thread's failure in between).
+std::string last_error() {
+  const char* e = ltccGetLastError(nullptr);
+  return (e && *e) ? std::string(e) : std::string("(ltcc gave no message)");
+}
+
+const char* dtype_name(ltccDataType_t t) {
+  switch (t) {
+    case ltccInt8: return "int8";
+    case ltccUint8: return "uint8";
+    case ltccInt32: return "int32";
+    case ltccInt64: return "int64";
+    case ltccFloat16: return "float16";
+    case ltccFloat32: return "float32";
+    case ltccFloat64: return "float64";
+    case ltccBfloat16: return "bfloat16";
+    default: return "?";
+  }
+}
+
+ltccDataType_t to_ltcc_dtype(const at::Tensor& t, const char* op) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return ltccFloat32;
+    case at::kDouble: return ltccFloat64;
+    case at::kHalf: return ltccFloat16;
+    case at::kBFloat16: return ltccBfloat16;
+    case at::kInt: return ltccInt32;
+    case at::kLong: return ltccInt64;
+    case at::kChar: return ltccInt8;
+    case at::kByte: return ltccUint8;
+    default: break;
+  }
+  TORCH_CHECK(false, "ltcc ", op, ": unsupported tensor dtype ", t.scalar_type(),
+              " (supported: float32, float64, float16, bfloat16, int32, int64, int8, uint8)");
+}
+
+const char* op_name(ltccRedOp_t op) {
+  switch (op) {
+    case ltccSum: return "sum";
+    case ltccProd: return "product";
+    case ltccMax: return "max";
+    case ltccMin: return "min";
+    case ltccAvg: return "avg";
+    default: return "?";
+  }
+}
+
+ltccRedOp_t to_ltcc_op(const ::c10d::ReduceOp& op, const char* what) {
+  switch (op.op_) {
+    case ::c10d::ReduceOp::SUM: return ltccSum;
+    case ::c10d::ReduceOp::AVG: return ltccAvg;
+    case ::c10d::ReduceOp::PRODUCT: return ltccProd;
+    case ::c10d::ReduceOp::MIN: return ltccMin;
+    case ::c10d::ReduceOp::MAX: return ltccMax;
+    default: break;
+  }
+  TORCH_CHECK(false, "ltcc ", what, ": unsupported ReduceOp (enum value ",
+              static_cast<int>(op.op_),
+              "); supported: SUM, AVG, PRODUCT, MIN, MAX (no BAND/BOR/BXOR/PREMUL_SUM)");
+}
+
+// A tensor ltcc reads or writes in place: CPU, dense, contiguous.
+void check_direct(const at::Tensor& t, const char* op, const char* role) {
+  TORCH_CHECK(t.defined(), "ltcc ", op, ": ", role, " is an undefined tensor");
+  TORCH_CHECK(t.device().is_cpu(), "ltcc ", op, ": ", role, " is on ", t.device(),
+              "; the ltcc backend takes CPU tensors only");
+  TORCH_CHECK(t.layout() == at::kStrided, "ltcc ", op, ": ", role,
+              " is not a dense (strided) tensor");
+  TORCH_CHECK(t.is_contiguous(), "ltcc ", op, ": ", role,
+              " is not contiguous; call .contiguous() first");
+}
+
+// A tensor that is copied to or from a staging buffer: CPU, dense.
+void check_copied(const at::Tensor& t, const at::Tensor& like, const char* op, const char* role) {
+  TORCH_CHECK(t.defined(), "ltcc ", op, ": ", role, " is an undefined tensor");
+  TORCH_CHECK(t.device().is_cpu(), "ltcc ", op, ": ", role, " is on ", t.device(),
+              "; the ltcc backend takes CPU tensors only");
+  TORCH_CHECK(t.layout() == at::kStrided, "ltcc ", op, ": ", role,
+              " is not a dense (strided) tensor");
+  TORCH_CHECK(t.scalar_type() == like.scalar_type(), "ltcc ", op, ": ", role, " has dtype ",
+              t.scalar_type(), ", expected ", like.scalar_type());
+  TORCH_CHECK(t.numel() == like.numel(), "ltcc ", op, ": ", role, " has ", t.numel(),
+              " elements, expected ", like.numel());
+}
+
+void check_one(size_t n, const char* op, const char* role) {
+  TORCH_CHECK(n == 1, "ltcc ", op, ": expects a list of exactly one ", role, ", got ", n,
+              " (one tensor per process and call: the ltcc backend is CPU-only)");
+}
+
+std::string describe(const char* op, ltccDataType_t dt, int64_t count) {
+  return std::string(op) + " (" + dtype_name(dt) + ", " + std::to_string(count) + " elements)";
+}
+
+std::string describe(const char* op, ltccRedOp_t rop, ltccDataType_t dt, int64_t count) {
+  return std::string(op) + " (" + op_name(rop) + ", " + dtype_name(dt) + ", " +
+         std::to_string(count) + " elements)";
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------- Comm
+
+Comm::~Comm() {
+  if (comm_) ltccCommDestroy(comm_);  // bounded wait for the peers, then frees
+}
+
+// ----------------------------------------------------------- FutureWaiter
+
+FutureWaiter::~FutureWaiter() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void FutureWaiter::enqueue(c10::intrusive_ptr<WorkLtcc> work) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    queue_.push_back(std::move(work));
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+  cv_.notify_one();
+}
+
+void FutureWaiter::run() {
+  for (;;) {
+    c10::intrusive_ptr<WorkLtcc> work;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_ and drained
+      work = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    try {
+      work->wait();  // completes the future, with the error if there is one
+    } catch (...) {
+      // already recorded in the work and its future
+    }
+  }
+}
+
+// --------------------------------------------------------------- WorkLtcc
+
+WorkLtcc::WorkLtcc(int rank, ::c10d::OpType type, std::string what, std::shared_ptr<Comm> comm,
+                   ltccRequest_t request, std::vector<at::Tensor> keep,
+                   std::vector<at::Tensor> outputs, std::function<void()> on_success,
+                   std::weak_ptr<FutureWaiter> waiter)
+    : ::c10d::Work(rank, type),
+      what_(std::move(what)),
+      comm_(std::move(comm)),
+      waiter_(std::move(waiter)),
+      request_(request),
+      keep_(std::move(keep)),
+      outputs_(std::move(outputs)),
+      on_success_(std::move(on_success)) {}
+
+WorkLtcc::~WorkLtcc() {
+  // ltcc may still be reading or writing keep_ and outputs_: never free them
+  // under it. (A work dropped without wait() blocks here instead.)
+  if (request_) ltccWait(request_);
+}
+
+bool WorkLtcc::is_completed() const {
+  std::lock_guard<std::mutex> lk(mutex_);
+  return completed_;
+}
+
+void WorkLtcc::finish_locked(ltccResult_t r, const std::string& ltcc_error) {
+  std::exception_ptr error;
+  if (r == ltccSuccess) {
+    try {
+      if (on_success_) on_success_();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  } else {
+    try {
+      TORCH_CHECK(false, "ltcc ", what_, " failed: ", ltccGetErrorString(r), ": ", ltcc_error);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  keep_.clear();
+  on_success_ = nullptr;
+  finish(error);  // c10d::Work: completed_, exception_, wakes waiters
+
+  complete_future(claim_future(), error);
+}
+
+c10::intrusive_ptr<c10::ivalue::Future> WorkLtcc::claim_future() {
+  std::lock_guard<std::mutex> lk(future_mu_);
+  if (!future_ || future_claimed_) return {};
+  future_claimed_ = true;
+  return future_;
+}
+
+void WorkLtcc::complete_future(const c10::intrusive_ptr<c10::ivalue::Future>& future,
+                               const std::exception_ptr& error) {
+  // Outside future_mu_: completing runs the future's callbacks (DDP's) here.
+  if (!future) return;
+  if (error)
+    future->setError(error);
+  else
+    future->markCompleted(c10::IValue(outputs_));
+}
+
+bool WorkLtcc::isCompleted() {
+  std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
+  if (drive.owns_lock() && request_) {
+    int done = 0;
+    const ltccResult_t r = ltccTest(request_, &done);
+    if (done || r != ltccSuccess) {  // a failed test has consumed (or never had) the request
+      const std::string err = r == ltccSuccess ? std::string() : last_error();
+      request_ = nullptr;
+      finish_locked(r, err);
+    }
+  }
+  return is_completed();
+}
+
+bool WorkLtcc::wait(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard<std::mutex> drive(drive_mu_);
+    if (request_) {
+      ltccResult_t r;
+      if (timeout == kNoTimeout) {
+        r = ltccWait(request_);
+      } else {
+        // ltcc has no timed wait: poll ltccTest, backing off to 1 ms.
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        auto pause = std::chrono::microseconds(20);
+        for (;;) {
+          int done = 0;
+          r = ltccTest(request_, &done);
+          if (done || r != ltccSuccess) break;
+          TORCH_CHECK(std::chrono::steady_clock::now() < deadline, "ltcc ", what_,
+                      ": Work.wait timed out after ", timeout.count(),
+                      " ms (the operation is still running; wait again, or destroy the group)");
+          std::this_thread::sleep_for(pause);
+          pause = std::min(pause * 2, std::chrono::microseconds(1000));
+        }
+      }
+      const std::string err = r == ltccSuccess ? std::string() : last_error();
+      request_ = nullptr;
+      finish_locked(r, err);
+    }
+  }
+  std::lock_guard<std::mutex> lk(mutex_);
+  if (exception_) std::rethrow_exception(exception_);
+  return true;
+}
+
+std::vector<at::Tensor> WorkLtcc::result() { return outputs_; }
+
+c10::intrusive_ptr<c10::ivalue::Future> WorkLtcc::getFuture() {
+  c10::intrusive_ptr<c10::ivalue::Future> future;
+  {
+    std::lock_guard<std::mutex> lk(future_mu_);
+    if (!future_)
+      future_ = c10::make_intrusive<c10::ivalue::Future>(
+          c10::ListType::create(c10::TensorType::get()));
+    future = future_;
+    if (future_claimed_) return future;  // completed, or will be by whoever claimed it
+    if (!is_completed()) {
+      // Not done yet: finish_locked() will claim and complete it, driven by
+      // the waiter thread unless someone waits first.
+      if (!future_queued_) {
+        auto waiter = waiter_.lock();
+        TORCH_CHECK(waiter, "ltcc ", what_,
+                    ": getFuture() after the process group was destroyed, before the work "
+                    "completed");
+        future_queued_ = true;
+        waiter->enqueue(c10::intrusive_ptr<WorkLtcc>::reclaim_copy(this));
+      }
+      return future;
+    }
+    future_claimed_ = true;  // finished before anyone asked for the future
+  }
+  std::exception_ptr error;
+  {
+    std::lock_guard<std::mutex> state(mutex_);
+    error = exception_;
+  }
+  complete_future(future, error);
+  return future;
+}
+
+// -------------------------------------------------------- ProcessGroupLtcc
+
+ProcessGroupLtcc::ProcessGroupLtcc(const c10::intrusive_ptr<::c10d::Store>& store, int rank,
+                                   int size, double timeout_seconds)
+    : BackendBase(rank, size), waiter_(std::make_shared<FutureWaiter>()) {
+  TORCH_CHECK(store, "ltcc: creating the process group: the store is null");
+  static_assert(sizeof(ltccUniqueId) == LTCC_UNIQUE_ID_BYTES, "ltccUniqueId is its bytes");
+  static const std::string kIdKey = "ltcc/unique_id";
+
+  ltccUniqueId id;
+  if (rank == 0) {
+    const ltccResult_t r = ltccGetUniqueId(&id);
+    TORCH_CHECK(r == ltccSuccess, "ltcc: rank 0 of ", size,
+                ": ltccGetUniqueId failed: ", ltccGetErrorString(r), ": ", last_error());
+    const auto* p = reinterpret_cast<const uint8_t*>(&id);
+    store->set(kIdKey, std::vector<uint8_t>(p, p + sizeof id));
+  } else {
+    const std::vector<uint8_t> bytes = store->get(kIdKey);  // blocks up to the store's timeout
+    TORCH_CHECK(bytes.size() == sizeof id, "ltcc: rank ", rank, " of ", size, ": the store's '",
+                kIdKey, "' holds ", bytes.size(), " bytes, expected ", sizeof id,
+                " (a different ltcc version on rank 0?)");
+    std::memcpy(&id, bytes.data(), sizeof id);
+  }
+
+  ltccConfig_t config = LTCC_CONFIG_INITIALIZER;
+  const char* env_timeout = std::getenv("LTCC_TIMEOUT");
+  if ((!env_timeout || !*env_timeout) && timeout_seconds > 0)
+    config.timeoutSeconds = std::min(timeout_seconds, 1e6);  // ltcc refuses more than 1e6 s
+
+  ltccComm_t comm = nullptr;
+  const ltccResult_t r = ltccCommInitRankConfig(&comm, size, id, rank, &config);
+  TORCH_CHECK(r == ltccSuccess, "ltcc: rank ", rank, " of ", size,
+              ": creating the communicator failed: ", ltccGetErrorString(r), ": ", last_error());
+  comm_ = std::make_shared<Comm>(comm);
+}
+
+ProcessGroupLtcc::~ProcessGroupLtcc() {
+  waiter_.reset();  // completes every future handed out, joins its thread
+  comm_.reset();    // destroyed here unless a work still holds it
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::launch(
+    ::c10d::OpType type, const std::string& what, std::vector<at::Tensor> keep,
+    std::vector<at::Tensor> outputs, std::function<void()> on_success,
+    const std::function<ltccResult_t(ltccRequest_t*)>& post) {
+  ltccRequest_t request = nullptr;
+  const ltccResult_t r = post(&request);
+  TORCH_CHECK(r == ltccSuccess, "ltcc ", what, " failed: ", ltccGetErrorString(r), ": ",
+              last_error());
+  return c10::make_intrusive<WorkLtcc>(getRank(), type, what, comm_, request, std::move(keep),
+                                       std::move(outputs), std::move(on_success), waiter_);
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::broadcast(
+    std::vector<at::Tensor>& tensors, const ::c10d::BroadcastOptions& opts) {
+  check_one(tensors.size(), "broadcast", "tensor");
+  at::Tensor t = tensors[0];
+  check_direct(t, "broadcast", "tensor");
+  TORCH_CHECK(opts.rootTensor == 0, "ltcc broadcast: rootTensor ", opts.rootTensor,
+              " (one tensor per process: it must be 0)");
+  TORCH_CHECK(opts.rootRank >= 0 && opts.rootRank < getSize(), "ltcc broadcast: root rank ",
+              opts.rootRank, " is not in 0..", getSize() - 1);
+  const ltccDataType_t dt = to_ltcc_dtype(t, "broadcast");
+  const int root = static_cast<int>(opts.rootRank);
+  const std::string what =
+      describe("broadcast", dt, t.numel()) + " from root " + std::to_string(root);
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::BROADCAST, what, {t}, {t}, nullptr, [&](ltccRequest_t* req) {
+    return ltccBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), dt, root,
+                         comm, req);
+  });
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allreduce(
+    std::vector<at::Tensor>& tensors, const ::c10d::AllreduceOptions& opts) {
+  check_one(tensors.size(), "allreduce", "tensor");
+  at::Tensor t = tensors[0];
+  check_direct(t, "allreduce", "tensor");
+  const ltccDataType_t dt = to_ltcc_dtype(t, "allreduce");
+  const ltccRedOp_t op = to_ltcc_op(opts.reduceOp, "allreduce");
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::ALLREDUCE, describe("allreduce", op, dt, t.numel()), {t}, {t},
+                nullptr, [&](ltccRequest_t* req) {
+                  return ltccAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
+                                       dt, op, comm, req);
+                });
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allgather(
+    std::vector<std::vector<at::Tensor>>& outputTensors, std::vector<at::Tensor>& inputTensors,
+    const ::c10d::AllgatherOptions& /*opts*/) {
+  check_one(inputTensors.size(), "allgather", "input tensor");
+  check_one(outputTensors.size(), "allgather", "output list");
+  at::Tensor in = inputTensors[0];
+  check_direct(in, "allgather", "input");
+  const ltccDataType_t dt = to_ltcc_dtype(in, "allgather");
+  std::vector<at::Tensor> outs = outputTensors[0];
+  TORCH_CHECK(static_cast<int64_t>(outs.size()) == getSize(), "ltcc allgather: the output list has ",
+              outs.size(), " tensors, expected one per rank (", getSize(), ")");
+  for (const at::Tensor& o : outs) check_copied(o, in, "allgather", "an output tensor");
+
+  // Gather into one flat buffer, then copy each rank's slice out.
+  const int64_t n = in.numel();
+  at::Tensor gathered = at::empty({n * getSize()}, in.options());
+  auto copy_out = [gathered, outs, n]() {
+    for (size_t i = 0; i < outs.size(); ++i) {
+      at::Tensor o = outs[i];
+      o.copy_(gathered.narrow(0, static_cast<int64_t>(i) * n, n).view(o.sizes()));
+    }
+  };
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::ALLGATHER, describe("allgather", dt, n), {in, gathered}, outs,
+                copy_out, [&](ltccRequest_t* req) {
+                  return ltccAllGather(in.data_ptr(), gathered.data_ptr(),
+                                       static_cast<size_t>(n), dt, comm, req);
+                });
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::_allgather_base(
+    at::Tensor& outputBuffer, at::Tensor& inputBuffer, const ::c10d::AllgatherOptions& /*opts*/) {
+  at::Tensor out = outputBuffer;
+  at::Tensor in = inputBuffer;
+  check_direct(in, "_allgather_base", "input");
+  check_direct(out, "_allgather_base", "output");
+  const ltccDataType_t dt = to_ltcc_dtype(in, "_allgather_base");
+  TORCH_CHECK(out.scalar_type() == in.scalar_type(), "ltcc _allgather_base: output dtype ",
+              out.scalar_type(), " differs from input dtype ", in.scalar_type());
+  TORCH_CHECK(out.numel() == in.numel() * getSize(), "ltcc _allgather_base: output has ",
+              out.numel(), " elements, expected input's ", in.numel(), " x ", getSize(), " ranks");
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::_ALLGATHER_BASE, describe("_allgather_base", dt, in.numel()),
+                {in, out}, {out}, nullptr, [&](ltccRequest_t* req) {
+                  return ltccAllGather(in.data_ptr(), out.data_ptr(),
+                                       static_cast<size_t>(in.numel()), dt, comm, req);
+                });
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::reduce_scatter(
+    std::vector<at::Tensor>& outputTensors, std::vector<std::vector<at::Tensor>>& inputTensors,
+    const ::c10d::ReduceScatterOptions& opts) {
+  check_one(outputTensors.size(), "reduce_scatter", "output tensor");
+  check_one(inputTensors.size(), "reduce_scatter", "input list");
+  at::Tensor out = outputTensors[0];
+  check_direct(out, "reduce_scatter", "output");
+  const ltccDataType_t dt = to_ltcc_dtype(out, "reduce_scatter");
+  const ltccRedOp_t op = to_ltcc_op(opts.reduceOp, "reduce_scatter");
+  const std::vector<at::Tensor>& ins = inputTensors[0];
+  TORCH_CHECK(static_cast<int64_t>(ins.size()) == getSize(), "ltcc reduce_scatter: the input list has ",
+              ins.size(), " tensors, expected one per rank (", getSize(), ")");
+  for (const at::Tensor& i : ins) check_copied(i, out, "reduce_scatter", "an input tensor");
+
+  // Stage the list into one flat buffer: rank r's chunk is ins[r].
+  const int64_t n = out.numel();
+  at::Tensor staged = at::empty({n * getSize()}, out.options());
+  for (size_t r = 0; r < ins.size(); ++r)
+    staged.narrow(0, static_cast<int64_t>(r) * n, n).view(ins[r].sizes()).copy_(ins[r]);
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::REDUCE_SCATTER, describe("reduce_scatter", op, dt, n),
+                {staged, out}, {out}, nullptr, [&](ltccRequest_t* req) {
+                  return ltccReduceScatter(staged.data_ptr(), out.data_ptr(),
+                                           static_cast<size_t>(n), dt, op, comm, req);
+                });
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::_reduce_scatter_base(
+    at::Tensor& outputBuffer, at::Tensor& inputBuffer, const ::c10d::ReduceScatterOptions& opts) {
+  at::Tensor out = outputBuffer;
+  at::Tensor in = inputBuffer;
+  check_direct(in, "_reduce_scatter_base", "input");
+  check_direct(out, "_reduce_scatter_base", "output");
+  const ltccDataType_t dt = to_ltcc_dtype(out, "_reduce_scatter_base");
+  const ltccRedOp_t op = to_ltcc_op(opts.reduceOp, "_reduce_scatter_base");
+  TORCH_CHECK(out.scalar_type() == in.scalar_type(), "ltcc _reduce_scatter_base: output dtype ",
+              out.scalar_type(), " differs from input dtype ", in.scalar_type());
+  TORCH_CHECK(in.numel() == out.numel() * getSize(), "ltcc _reduce_scatter_base: input has ",
+              in.numel(), " elements, expected output's ", out.numel(), " x ", getSize(),
+              " ranks");
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::_REDUCE_SCATTER_BASE,
+                describe("_reduce_scatter_base", op, dt, out.numel()), {in, out}, {out}, nullptr,
+                [&](ltccRequest_t* req) {
+                  return ltccReduceScatter(in.data_ptr(), out.data_ptr(),
+                                           static_cast<size_t>(out.numel()), dt, op, comm, req);
+                });
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::barrier(const ::c10d::BarrierOptions& /*opts*/) {
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::BARRIER, "barrier", {}, {}, nullptr,
+                [&](ltccRequest_t* req) { return ltccBarrier(comm, req); });
+}
+
+}  // namespace ltcc_torch

@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""The ltcc torch.distributed backend against gloo, on N local ranks.
+
+Every rank creates the default group with backend "ltcc" and a second group
+with backend "gloo" over the same ranks, runs each collective on the same
+inputs in both, and compares:
+  - all_reduce: every dtype x op (SUM, AVG, PRODUCT, MIN, MAX) x sizes
+  - all_gather (list), all_gather_into_tensor/_all_gather_base
+  - reduce_scatter (list), reduce_scatter_tensor/_reduce_scatter_base
+  - broadcast from every root, barrier (it must really wait), async work
+    (wait, is_completed, get_future), DDP gradients, and the errors for
+    what is refused.
+With --peer-death instead: the last rank crashes after a barrier, and the
+others' next all_reduce must fail (is_completed() turns true, wait() raises
+ltcc's sentence naming the operation) within about the group's timeout.
+Inputs are small integers, so every dtype's result is exact whatever the
+reduction order and is compared with torch.equal. A random float32/float64
+case compares with a tolerance instead: ltcc's ring adds in another order
+than gloo. Every result is also checked against a reference computed locally
+from all ranks' inputs (each rank can regenerate them); where gloo refuses a
+case (1.13's gloo has no AVG, no reduce_scatter, no _allgather_base, no
+bfloat16) the gloo side is composed from what it has (SUM, all_gather,
+all_reduce) or, failing that, only the local reference is used, and the
+summary says how many checks that was.
+
+Usage: PYTHONPATH=<build>/integrations/torch/python test_backend.py --world-size 4
+Exit 0: passed; 1: failed; 77: skipped (the reason is printed).
+"""
+import argparse
+import datetime
+import os
+import socket
+import sys
+import time
+import traceback
+import zlib
+
+SKIP = 77
+
+DTYPES = None  # filled in once torch is imported
+OPS = ("SUM", "AVG", "PRODUCT", "MIN", "MAX")
+SIZES = (1, 7, 1000, 70000)  # 70000 x 4 B crosses the recursive-doubling/ring switch
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Checker:
+    def __init__(self, rank):
+        self.rank = rank
+        self.failures = []
+        self.checks = 0
+        self.vs_gloo = 0
+        self.local_only = {}
+
+    def expect(self, ok, what):
+        self.checks += 1
+        if not ok:
+            self.failures.append(what)
+
+    def same(self, got, want, what, exact=True, rtol=1e-5, atol=1e-6):
+        import torch
+        if got.dtype != want.dtype or got.shape != want.shape:
+            self.expect(False, "%s: got %s %s, want %s %s" % (what, got.dtype, tuple(got.shape),
+                                                            want.dtype, tuple(want.shape)))
+            return
+        if exact:
+            ok = torch.equal(got, want)
+        else:
+            ok = torch.allclose(got.double(), want.double(), rtol=rtol, atol=atol)
+        if not ok:
+            diff = (got.double() - want.double()).abs()
+            idx = int(diff.argmax())
+            what = "%s: differs (max |diff| %g at %d: got %s want %s)" % (
+                what, float(diff.max()), idx, got.flatten()[idx].item(), want.flatten()[idx].item())
+        self.expect(ok, what)
+
+
+def make_input(torch, case, rank, n, dtype, op):
+    """Rank `rank`'s input for a case: small integers, exact in every dtype."""
+    # zlib.crc32, not hash(): str hashes differ between processes
+    g = torch.Generator().manual_seed(zlib.crc32(repr((case, rank)).encode()))
+    unsigned = dtype == torch.uint8
+    if op == "PRODUCT":
+        choices = torch.tensor([1, 2, 3] if unsigned else [-2, -1, 1, 2], dtype=torch.int64)
+        v = choices[torch.randint(0, len(choices), (n,), generator=g)]
+    elif op in ("MIN", "MAX"):
+        v = torch.randint(0 if unsigned else -100, 101, (n,), generator=g)
+    else:
+        v = torch.randint(0 if unsigned else -8, 9, (n,), generator=g)
+    return v.to(dtype)
+
+
+def reference(torch, inputs, op, dtype, ws):
+    """The exact result from every rank's input (int64/float64, then cast)."""
+    floating = dtype.is_floating_point
+    wide = [x.to(torch.float64 if floating else torch.int64) for x in inputs]
+    stack = torch.stack(wide)
+    if op in ("SUM", "AVG"):
+        r = stack.sum(0)
+        if op == "AVG":
+            r = r / ws if floating else torch.div(r, ws, rounding_mode="trunc")
+    elif op == "PRODUCT":
+        r = stack.prod(0)
+    elif op == "MIN":
+        r = stack.min(0).values
+    else:
+        r = stack.max(0).values
+    return r.to(dtype)
+
+
+def gloo_allreduce(torch, dist, gloo, x, op, ws):
+    """Gloo's all_reduce of x with op, or None when gloo refuses the case.
+    1.13's gloo has no AVG: SUM, then divided as ltcc documents."""
+    try:
+        y = x.clone()
+        dist.all_reduce(y, op=dist.ReduceOp.SUM if op == "AVG" else getattr(dist.ReduceOp, op),
+                        group=gloo)
+    except RuntimeError:
+        return None
+    if op == "AVG":
+        y = (y / ws).to(x.dtype) if x.dtype.is_floating_point else torch.div(y, ws, rounding_mode="trunc")
+    return y
+
+
+def run_rank(rank, ws, port):
+    import torch
+    import torch.distributed as dist
+    import ltcc_torch  # noqa: F401  registers "ltcc"
+
+    torch.set_num_threads(1)
+    dtypes = [torch.float32, torch.float64, torch.float16, torch.bfloat16,
+              torch.int32, torch.int64, torch.int8, torch.uint8]
+    dist.init_process_group("ltcc", init_method="tcp://127.0.0.1:%d" % port, rank=rank,
+                            world_size=ws, timeout=datetime.timedelta(seconds=60))
+    gloo = dist.new_group(backend="gloo")
+    assert dist.get_backend() == "ltcc", dist.get_backend()
+    c = Checker(rank)
+
+    def note_local_only(kind):
+        c.local_only[kind] = c.local_only.get(kind, 0) + 1
+
+    # ---- all_reduce: dtype x op x size -----------------------------------
+    for dtype in dtypes:
+        for op in OPS:
+            for n in SIZES:
+                if n == SIZES[-1] and dtype not in (torch.float32, torch.int64):
+                    continue  # the large size once per kind (float, int) is enough
+                case = ("allreduce", str(dtype), op, n)
+                inputs = [make_input(torch, case, r, n, dtype, op) for r in range(ws)]
+                x = inputs[rank]
+                got = x.clone()
+                dist.all_reduce(got, op=getattr(dist.ReduceOp, op))
+                what = "all_reduce %s %s n=%d" % (dtype, op, n)
+                c.same(got, reference(torch, inputs, op, dtype, ws), what + " vs reference")
+                want = gloo_allreduce(torch, dist, gloo, x, op, ws)
+                if want is None:
+                    note_local_only("all_reduce %s" % dtype)
+                else:
+                    c.vs_gloo += 1
+                    c.same(got, want, what + " vs gloo")
+
+    # Random floats: ltcc's reduction order is not gloo's; compare with a tolerance.
+    for dtype, rtol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
+        g = torch.Generator().manual_seed(1000 + rank)
+        x = torch.randn(100003, generator=g, dtype=dtype)
+        got = x.clone()
+        dist.all_reduce(got)
+        want = x.clone()
+        dist.all_reduce(want, group=gloo)
+        c.vs_gloo += 1
+        c.same(got, want, "all_reduce random %s SUM vs gloo (tolerance)" % dtype, exact=False,
+               rtol=rtol, atol=rtol)
+
+    # ---- all_gather (list) and into one tensor ------------------------------
+    all_gather_into = getattr(dist, "all_gather_into_tensor", None) or dist._all_gather_base
+    for dtype in dtypes:
+        for n in SIZES[:3]:
+            case = ("allgather", str(dtype), n)
+            inputs = [make_input(torch, case, r, n, dtype, "SUM").reshape(1, n) for r in range(ws)]
+            x = inputs[rank]
+            got = [torch.full((1, n), 99, dtype=dtype) for _ in range(ws)]
+            dist.all_gather(got, x)
+            what = "all_gather %s n=%d" % (dtype, n)
+            for r in range(ws):
+                c.same(got[r], inputs[r], "%s slot %d vs reference" % (what, r))
+            want = [torch.zeros((1, n), dtype=dtype) for _ in range(ws)]
+            try:
+                dist.all_gather(want, x, group=gloo)
+            except RuntimeError:
+                want = None
+                note_local_only("all_gather %s" % dtype)
+            if want is not None:
+                c.vs_gloo += 1
+                for r in range(ws):
+                    c.same(got[r], want[r], "%s slot %d vs gloo" % (what, r))
+                want_flat = torch.cat(want)
+            else:
+                want_flat = torch.cat(inputs)
+            out = torch.full((ws, n), 99, dtype=dtype)
+            all_gather_into(out, x)
+            c.same(out, want_flat, "all_gather_into_tensor %s n=%d vs %s" % (
+                dtype, n, "gloo's all_gather" if want is not None else "reference"))
+
+    # ---- reduce_scatter (list) and from one tensor --------------------------
+    # 1.13's gloo has no reduce_scatter: the gloo side is all_reduce of the
+    # whole input, then this rank's chunk.
+    reduce_scatter_from = (getattr(dist, "reduce_scatter_tensor", None)
+                           or dist._reduce_scatter_base)
+    for dtype in dtypes:
+        for op in OPS:
+            for n in SIZES[:3]:
+                case = ("reducescatter", str(dtype), op, n)
+                inputs = [make_input(torch, case, r, n * ws, dtype, op) for r in range(ws)]
+                x = inputs[rank]
+                ref = reference(torch, inputs, op, dtype, ws)[rank * n:(rank + 1) * n]
+                what = "reduce_scatter %s %s n=%d" % (dtype, op, n)
+                got = torch.full((n,), 99, dtype=dtype)
+                dist.reduce_scatter(got, list(x.chunk(ws)), op=getattr(dist.ReduceOp, op))
+                c.same(got, ref, what + " vs reference")
+                got2 = torch.full((n,), 99, dtype=dtype)
+                reduce_scatter_from(got2, x, op=getattr(dist.ReduceOp, op))
+                c.same(got2, ref, "reduce_scatter_tensor %s %s n=%d vs reference" % (dtype, op, n))
+                full = gloo_allreduce(torch, dist, gloo, x, op, ws)
+                if full is None:
+                    note_local_only("reduce_scatter %s" % dtype)
+                else:
+                    c.vs_gloo += 1
+                    want = full[rank * n:(rank + 1) * n]
+                    c.same(got, want, what + " vs gloo all_reduce chunk")
+                    c.same(got2, want, "reduce_scatter_tensor %s %s n=%d vs gloo" % (dtype, op, n))
+
+    # ---- broadcast from every root ----------------------------------------
+    for dtype in dtypes:
+        for root in range(ws):
+            n = 1000
+            case = ("broadcast", str(dtype), root)
+            inputs = [make_input(torch, case, r, n, dtype, "MAX") for r in range(ws)]
+            got = inputs[rank].clone()
+            dist.broadcast(got, src=root)
+            what = "broadcast %s root %d" % (dtype, root)
+            c.same(got, inputs[root], what + " vs reference")
+            want = inputs[rank].clone()
+            try:
+                dist.broadcast(want, src=root, group=gloo)
+                c.vs_gloo += 1
+                c.same(got, want, what + " vs gloo")
+            except RuntimeError:
+                note_local_only("broadcast %s" % dtype)
+
+    # ---- barrier: nobody leaves before the last one arrives ------------------
+    dist.barrier(group=gloo)
+    if rank == ws - 1:
+        time.sleep(0.5)
+    t0 = time.monotonic()
+    dist.barrier()
+    waited = time.monotonic() - t0
+    if rank != ws - 1:
+        c.expect(waited >= 0.4, "barrier returned after %.3f s, before rank %d arrived (0.5 s late)"
+                 % (waited, ws - 1))
+
+    # ---- async work: wait, is_completed, result, get_future -----------------
+    x = torch.full((50000,), float(rank + 1))
+    work = dist.all_reduce(x, async_op=True)
+    c.expect(work.wait() is True, "async all_reduce: wait() did not return True")
+    c.expect(work.is_completed(), "async all_reduce: not is_completed() after wait()")
+    c.same(x, torch.full((50000,), float(ws * (ws + 1) // 2)), "async all_reduce result")
+    y = torch.full((50000,), float(rank + 1))
+    work = dist.all_reduce(y, async_op=True)
+    deadline = time.monotonic() + 30
+    while not work.is_completed() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    c.expect(work.is_completed(), "async all_reduce: is_completed() never became true")
+    c.same(y, torch.full((50000,), float(ws * (ws + 1) // 2)), "polled async all_reduce result")
+    z = torch.full((1000,), float(rank))
+    fut = dist.all_reduce(z, async_op=True).get_future()
+    value = fut.wait()
+    c.same(value[0], torch.full((1000,), float(ws * (ws - 1) // 2)), "get_future() value")
+    # several in flight at once, completed in any order
+    bufs = [torch.full((3000,), float(rank + i)) for i in range(8)]
+    works = [dist.all_reduce(b, async_op=True) for b in bufs]
+    for w in reversed(works):
+        w.wait()
+    for i, b in enumerate(bufs):
+        c.same(b, torch.full((3000,), float(ws * (ws - 1) // 2 + ws * i)),
+               "in-flight all_reduce #%d" % i)
+
+    # ---- DDP (its comm hook uses get_future): gradients as with gloo ----------
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    grads = []
+    for group in (None, gloo):
+        torch.manual_seed(0)  # same initial weights on every rank and for both groups
+        model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+        ddp = DDP(model, process_group=group)
+        g = torch.Generator().manual_seed(77 + rank)
+        ddp(torch.randn(8, 16, generator=g)).square().sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for i, (a, b) in enumerate(zip(*grads)):
+        c.vs_gloo += 1
+        c.same(a, b, "DDP gradient %d vs gloo DDP (tolerance)" % i, exact=False)
+
+    # ---- what is refused, with a message that names it -----------------------
+    pg = dist.distributed_c10d._get_default_group()
+
+    def refused(fn, needle, what):
+        try:
+            fn()
+        except RuntimeError as e:
+            c.expect(needle in str(e), "%s: message %r lacks %r" % (what, str(e)[:300], needle))
+            return
+        c.expect(False, "%s: was not refused" % what)
+
+    refused(lambda: dist.all_reduce(torch.zeros(4, dtype=torch.bool)), "unsupported tensor dtype",
+            "bool all_reduce")
+    refused(lambda: dist.all_reduce(torch.zeros(4, 4)[:, 0]), "not contiguous",
+            "non-contiguous all_reduce")
+    refused(lambda: dist.all_reduce(torch.zeros(4, dtype=torch.int32), op=dist.ReduceOp.BAND),
+            "unsupported ReduceOp", "BAND all_reduce")
+    refused(lambda: pg.allreduce([torch.zeros(4), torch.zeros(4)]).wait(), "exactly one",
+            "two-tensor allreduce")
+    # still usable afterwards
+    after = torch.ones(10)
+    dist.all_reduce(after)
+    c.same(after, torch.full((10,), float(ws)), "all_reduce after refused calls")
+
+    # ---- tally: every rank learns the total ----------------------------------
+    for f in c.failures[:20]:
+        print("rank %d FAIL: %s" % (rank, f), flush=True)
+    tally = torch.tensor([len(c.failures), c.checks], dtype=torch.int64)
+    dist.all_reduce(tally, group=gloo)
+    if rank == 0:
+        print("ltcc torch backend, %d ranks: %d checks, %d failed; %d cases also compared with "
+              "gloo on rank 0" % (ws, int(tally[1]), int(tally[0]), c.vs_gloo), flush=True)
+        for kind, count in sorted(c.local_only.items()):
+            print("  gloo refused %d %s case(s): checked against the local reference only"
+                  % (count, kind), flush=True)
+    dist.destroy_process_group(gloo)
+    dist.destroy_process_group()
+    if int(tally[0]) != 0:
+        raise SystemExit(1)
+
+
+def run_peer_death(rank, ws, port):
+    """The last rank dies after a barrier; the others' next collective must
+    fail, with ltcc's sentence, within about the group's timeout."""
+    import torch
+    import torch.distributed as dist
+    import ltcc_torch  # noqa: F401
+
+    timeout_s = 3
+    dist.init_process_group("ltcc", init_method="tcp://127.0.0.1:%d" % port, rank=rank,
+                            world_size=ws, timeout=datetime.timedelta(seconds=timeout_s))
+    dist.barrier()
+    if rank == ws - 1:
+        time.sleep(0.2)
+        os._exit(0)  # no destroy, no goodbye: as a crash
+    failures = []
+    t0 = time.monotonic()
+    work = dist.all_reduce(torch.ones(100000), async_op=True)
+    while not work.is_completed() and time.monotonic() - t0 < 10 * timeout_s:
+        time.sleep(0.01)
+    elapsed = time.monotonic() - t0
+    if not work.is_completed():
+        failures.append("is_completed() still false %.1f s after the peer died" % elapsed)
+    try:
+        work.wait()
+        failures.append("wait() did not raise after the peer died")
+    except RuntimeError as e:
+        msg = str(e)
+        print("rank %d: after %.1f s: %s" % (rank, elapsed, msg.splitlines()[0][:300]), flush=True)
+        if "ltcc allreduce (sum, float32, 100000 elements) failed" not in msg:
+            failures.append("the error does not name the operation: %r" % msg[:300])
+    try:
+        dist.all_reduce(torch.ones(10))
+        failures.append("a collective on the broken group did not raise")
+    except RuntimeError:
+        pass
+    dist.destroy_process_group()
+    for f in failures:
+        print("rank %d FAIL: %s" % (rank, f), flush=True)
+    if failures:
+        raise SystemExit(1)
+
+
+def spawned(rank, ws, port, peer_death=False):
+    try:
+        if peer_death:
+            run_peer_death(rank, ws, port)
+        else:
+            run_rank(rank, ws, port)
+    except SystemExit:
+        raise
+    except BaseException:
+        traceback.print_exc()
+        sys.stdout.flush()
+        raise
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--world-size", type=int, default=2)
+    ap.add_argument("--peer-death", action="store_true",
+                    help="instead: the last rank crashes; the others must fail with ltcc's message")
+    args = ap.parse_args()
+    try:
+        import torch
+        import torch.distributed as dist
+        import torch.multiprocessing as mp
+    except Exception as e:  # noqa: BLE001
+        print("SKIP: cannot import torch: %s" % e)
+        return SKIP
+    if not dist.is_available() or not dist.is_gloo_available():
+        print("SKIP: torch %s lacks torch.distributed or gloo" % torch.__version__)
+        return SKIP
+    try:
+        import ltcc_torch
+    except Exception as e:  # noqa: BLE001
+        print("SKIP: cannot import ltcc_torch (PYTHONPATH=%s): %s"
+              % (os.environ.get("PYTHONPATH", ""), e))
+        return SKIP
+    print("torch %s, ltcc %d, %d ranks" % (torch.__version__, ltcc_torch.ltcc_version(),
+                                          args.world_size), flush=True)
+    try:
+        mp.start_processes(spawned, args=(args.world_size, free_port(), args.peer_death),
+                           nprocs=args.world_size,
+                           join=True, start_method="spawn")
+    except Exception as e:  # noqa: BLE001  a rank failed: its traceback is above
+        print("FAILED: %s" % str(e).strip().splitlines()[0] if str(e).strip() else "FAILED")
+        return 1
+    print("PASSED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
