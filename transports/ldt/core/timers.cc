@@ -124,6 +124,14 @@ void Connection::check_liveness_st(uint64_t now) {
   if (!sending && !waiting) return;
   const double t = static_cast<double>(opts_.peer_timeout_ns) / 1e9;
   if (sending && has_outstanding() && now - last_progress_ >= opts_.peer_timeout_ns) {
+    // A live peer that does not take our data still answers (ACKs to our
+    // retransmissions, keepalives): heard within the last half timeout. A
+    // peer that died just after its last ACK was heard a hair less than a
+    // timeout ago: wait for the silence to reach the timeout and call it
+    // dead, not "not receiving".
+    if (now - last_heard_ >= opts_.peer_timeout_ns / 2 &&
+        now - last_heard_ < opts_.peer_timeout_ns)
+      return;
     if (now - last_heard_ < opts_.peer_timeout_ns) {
       fail(make_status(Code::kTimeout,
                        "rank %u: rank %u accepted no data for %.1f s although it was heard "
@@ -169,7 +177,14 @@ uint64_t Connection::deadline(uint64_t now) const {
   uint64_t d = std::min(rack_deadline_, loss_timer_deadline());
   const bool sending = sending_st();
   const bool waiting = waiting_st();
-  if (has_outstanding()) d = std::min(d, last_progress_ + opts_.peer_timeout_ns);
+  if (has_outstanding()) {
+    uint64_t stalled = last_progress_ + opts_.peer_timeout_ns;
+    // check_liveness_st defers a stalled peer that went quiet more than half
+    // a timeout ago to the end of its silence.
+    if (now >= stalled && now - last_heard_ >= opts_.peer_timeout_ns / 2)
+      stalled = last_heard_ + opts_.peer_timeout_ns;
+    d = std::min(d, stalled);
+  }
   if (waiting || sending) {
     d = std::min(d, last_heard_ + opts_.peer_timeout_ns);
     if (waiting) d = std::min(d, std::max(last_heard_, last_probe_sent_) + opts_.keepalive_ns);
