@@ -14,6 +14,7 @@
 # Lossy-net lab:   iproute2 nftables ethtool (namespaces, veth, nftables drops,
 #                  TBF), python3 (the lab test's traffic)
 # PyTorch backend: python3-torch libtorch-dev pybind11-dev python3-dev
+#                  python3-sklearn (the digits data set of the DDP example)
 #                  (integrations/torch and its tests vs gloo; Debian's torch 1.13)
 # --compare:       openmpi-bin libopenmpi-dev (MPI_Allreduce over TCP),
 #                  python3-torch (Gloo), gnuplot-nox (plots)
@@ -23,7 +24,7 @@ PACKAGES=(
   cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev pkg-config
   libclang-rt-14-dev
   iproute2 nftables ethtool python3
-  python3-torch libtorch-dev pybind11-dev python3-dev
+  python3-torch libtorch-dev pybind11-dev python3-dev python3-sklearn
 )
 
 check_only=0
