@@ -17,7 +17,7 @@
 #                  python3-sklearn (the digits data set of the DDP example)
 #                  (integrations/torch and its tests vs gloo; Debian's torch 1.13)
 # --compare:       openmpi-bin libopenmpi-dev (MPI_Allreduce over TCP),
-#                  python3-torch (Gloo), gnuplot-nox (plots)
+#                  gnuplot-nox (plots); Gloo comes with python3-torch above
 set -euo pipefail
 
 PACKAGES=(
