@@ -1178,6 +1178,29 @@ Status bootstrap_exchange(const UniqueIdInfo& id, uint32_t rank, uint32_t nranks
 
 // ---- listen address, unique id, launcher mode ------------------------------
 
+// The local address the kernel would use to reach `host` (no packet is sent:
+// connect() on a UDP socket only picks a route).
+Status local_address_towards(const std::string& host, std::string* out) {
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(9);
+  if (inet_pton(AF_INET, host.c_str(), &dst.sin_addr) != 1)
+    return make_status(Code::kInvalidArgument, "'%s' is not an IPv4 address", host.c_str());
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status(Code::kSystemError, "socket() failed: " + errno_text(errno));
+  sockaddr_in me{};
+  socklen_t len = sizeof me;
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) == 0;
+  ::close(fd);
+  if (!ok) return make_status(Code::kSystemError, "no route to %s", host.c_str());
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &me.sin_addr, buf, sizeof buf);
+  *out = buf;
+  return Status::ok();
+}
+
+
 Status bootstrap_listen_address(std::string* host, uint16_t* port) {
   std::string addr, ifname;
   LTCC_CHECK(param_string("LTCC_BOOTSTRAP_ADDR", &addr));
@@ -1206,6 +1229,25 @@ Status bootstrap_listen_address(std::string* host, uint16_t* port) {
     *host = h;
     *port = 0;
     return Status::ok();
+  }
+  // torch.distributed (and torchrun) name rank 0's host in MASTER_ADDR: the
+  // address of ours that routes there is one the other ranks can reach.
+  const char* master = std::getenv("MASTER_ADDR");
+  if (master && *master) {
+    in_addr a{};
+    bool retryable = false;
+    Status r = resolve_ipv4(master, &a, &retryable);
+    if (!r.is_ok())
+      return Status(r.code(), std::string("MASTER_ADDR='") + master + "': " + r.message());
+    if ((ntohl(a.s_addr) >> 24) != 127) {
+      std::string h;
+      Status t = local_address_towards(ip_text(a), &h);
+      if (!t.is_ok())
+        return Status(t.code(), std::string("MASTER_ADDR='") + master + "': " + t.message());
+      *host = h;
+      *port = 0;
+      return Status::ok();
+    }
   }
   *host = "127.0.0.1";
   *port = 0;

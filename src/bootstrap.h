@@ -128,8 +128,14 @@ class BootstrapRoot {
 
 // The address a root created by make_unique_id listens on: LTCC_BOOTSTRAP_ADDR
 // ("a.b.c.d", a host name, either with ":port") if set, else the IPv4 address
-// of LTCC_IFNAME if set, else 127.0.0.1; port 0 (ephemeral) unless given.
+// of LTCC_IFNAME if set, else the local address that routes to MASTER_ADDR
+// (torch's name for rank 0's host) when that is set and not loopback, else
+// 127.0.0.1; port 0 (ephemeral) unless given.
 Status bootstrap_listen_address(std::string* host, uint16_t* port);
+
+// The local IPv4 address the kernel would use to reach `host` (a.b.c.d): no
+// packet is sent, connect() on a UDP socket only picks the route.
+Status local_address_towards(const std::string& host, std::string* out);
 
 // Creates a root (listen address above, random key from getrandom(), timeout
 // LTCC_TIMEOUT) and the unique id naming it. The caller keeps the root alive

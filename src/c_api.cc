@@ -115,28 +115,6 @@ ltccResult_t guarded(ltccComm* comm, F&& f) {
 
 bool is_loopback(const std::string& host) { return host.rfind("127.", 0) == 0 || host == "localhost"; }
 
-// The local address the kernel would use to reach `host` (no packet is sent:
-// connect() on a UDP socket only picks a route).
-Status local_address_towards(const std::string& host, std::string* out) {
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(9);
-  if (inet_pton(AF_INET, host.c_str(), &dst.sin_addr) != 1)
-    return ltcc::make_status(Code::kInvalidArgument, "'%s' is not an IPv4 address", host.c_str());
-  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status(Code::kSystemError, "socket() failed");
-  sockaddr_in me{};
-  socklen_t len = sizeof me;
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) == 0;
-  ::close(fd);
-  if (!ok) return ltcc::make_status(Code::kSystemError, "no route to %s", host.c_str());
-  char buf[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &me.sin_addr, buf, sizeof buf);
-  *out = buf;
-  return Status::ok();
-}
-
 Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc::CommOptions* o) {
   if (cfg) {
     if (cfg->size != sizeof(ltccConfig_t) || cfg->magic != LTCC_CONFIG_MAGIC)
@@ -178,7 +156,7 @@ Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc:
       o->transport.udp.bind_address = "127.0.0.1";
     } else {
       std::string local;
-      LTCC_CHECK(local_address_towards(root_host, &local));
+      LTCC_CHECK(ltcc::local_address_towards(root_host, &local));
       o->transport.udp.bind_address = local;
     }
   }

@@ -130,8 +130,9 @@ const std::vector<ParamSpec>& registry() {
       // --- bootstrap (rendezvous) --------------------------------------------
       {"LTCC_BOOTSTRAP_ADDR", T::kString, "", "", nullptr, nullptr, nullptr,
        "Address (a.b.c.d or host name, optionally :port) the bootstrap root of "
-       "ltccGetUniqueId listens on; empty = the IPv4 address of LTCC_IFNAME, else "
-       "127.0.0.1, on an ephemeral port."},
+       "ltccGetUniqueId listens on; empty = the IPv4 address of LTCC_IFNAME, else the "
+       "local address that routes to MASTER_ADDR (if set, not loopback), else 127.0.0.1; "
+       "an ephemeral port."},
       {"LTCC_ROOT", T::kString, "", "", nullptr, nullptr, nullptr,
        "Rendezvous of ltccCommInitFromEnv: host:port where rank 0 listens, or file:PATH on a "
        "file system every rank sees; empty = MASTER_ADDR:MASTER_PORT+1, else a file in /tmp "

@@ -1,6 +1,8 @@
 // The unique id: byte layout, round trip, and every way decoding refuses
 // bytes that are not a (current, intact) ltcc unique id; make_unique_id and
 // the root's listen address.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <cstring>
 
 #include "tests/unit/bootstrap/test_util.h"
@@ -159,6 +161,45 @@ TEST_F(UniqueIdTest, ListenAddressFollowsBootstrapAddrThenIfname) {
     ScopedEnv e("LTCC_BOOTSTRAP_ADDR", "127.0.0.1:99999");
     EXPECT_EQ(bootstrap_listen_address(&host, &port).code(), Code::kInvalidArgument);
   }
+}
+
+// torch names rank 0's host in MASTER_ADDR: the root listens on our address
+// that routes there (loopback stays 127.0.0.1; LTCC_IFNAME still wins).
+TEST_F(UniqueIdTest, ListenAddressFollowsMasterAddr) {
+  std::string host;
+  uint16_t port = 9;
+  {
+    ScopedEnv m("MASTER_ADDR", "127.0.0.1");
+    ASSERT_TRUE(bootstrap_listen_address(&host, &port).is_ok());
+    EXPECT_EQ(host, "127.0.0.1");
+  }
+  {
+    ScopedEnv m("MASTER_ADDR", "no-such-host.invalid");
+    Status st = bootstrap_listen_address(&host, &port);
+    EXPECT_FALSE(st.is_ok());
+    EXPECT_TRUE(contains(st.message(), "MASTER_ADDR='no-such-host.invalid'")) << st.message();
+  }
+  // A non-loopback address of this host, if it has one.
+  std::string mine;
+  ifaddrs* ifs = nullptr;
+  ASSERT_EQ(::getifaddrs(&ifs), 0);
+  for (ifaddrs* i = ifs; i && mine.empty(); i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+    if ((ntohl(sin->sin_addr.s_addr) >> 24) == 127) continue;
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf);
+    mine = buf;
+  }
+  ::freeifaddrs(ifs);
+  if (mine.empty()) GTEST_SKIP() << "this host has no non-loopback IPv4 address";
+  ScopedEnv m("MASTER_ADDR", mine.c_str());
+  ASSERT_TRUE(bootstrap_listen_address(&host, &port).is_ok());
+  EXPECT_EQ(host, mine);
+  EXPECT_EQ(port, 0);
+  ScopedEnv i("LTCC_IFNAME", "lo");  // LTCC_IFNAME wins
+  ASSERT_TRUE(bootstrap_listen_address(&host, &port).is_ok());
+  EXPECT_EQ(host, "127.0.0.1");
 }
 
 TEST_F(UniqueIdTest, MakeUniqueIdReportsAnInvalidTimeout) {
