@@ -61,8 +61,8 @@ if [[ $lab == 1 ]]; then
   "$net" up --name "$lab_name" --ranks "$ranks" --loss "$loss" >&2
   rc=0
   # launch sets RANK, WORLD_SIZE, MASTER_ADDR (rank 0's lab address),
-  # MASTER_PORT per namespace; ltcc and gloo must use the lab's eth0 (ltcc's
-  # unique id would otherwise advertise 127.0.0.1, which is per namespace).
+  # MASTER_PORT per namespace; ltcc and gloo use the lab's eth0 (ltcc would
+  # find it from MASTER_ADDR too; gloo needs GLOO_SOCKET_IFNAME).
   MASTER_PORT=$port "$net" launch --name "$lab_name" --timeout "$timeout" -- \
     env GLOO_SOCKET_IFNAME=eth0 LTCC_IFNAME=eth0 PYTHONPATH="$pypath" "${train[@]}" || rc=$?
   "$net" stats --name "$lab_name" >&2 || true
