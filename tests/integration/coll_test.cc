@@ -392,6 +392,18 @@ class Buf {
   size_t n_;
 };
 
+// The checks every collective ends with, after the result itself (`err`):
+// out of place, sendbuff still holds `input`; nothing written past either
+// buffer.
+std::string check_buffers(std::string err, bool inplace, const Buf& send,
+                          const std::vector<uint8_t>& input, const Buf& recv) {
+  if (err.empty() && !inplace && !input.empty() &&
+      std::memcmp(send.p(), input.data(), input.size()) != 0)
+    err = "sendbuff was modified";
+  if (err.empty() && !(send.guards_ok() && recv.guards_ok())) err = "wrote outside the buffers";
+  return err;
+}
+
 std::string hex_elem(const uint8_t* p, size_t size) {
   std::string s = "0x";
   for (size_t b = size; b-- > 0;) s += strf("%02x", p[b]);
@@ -533,9 +545,7 @@ struct Child {
     });
     const std::vector<uint8_t> want = reference(t, op, op, seed, 0, count);
     if (err.empty()) err = compare(t, recv.p(), want.data(), count);
-    if (err.empty() && !inplace && bytes && std::memcmp(send.p(), input.data(), bytes) != 0)
-      err = "sendbuff was modified";
-    if (err.empty() && !(send.guards_ok() && recv.guards_ok())) err = "wrote outside the buffers";
+    err = check_buffers(err, inplace, send, input, recv);
     report(name, err.empty(), 'S', hash_bytes(recv.p(), bytes), err);
   }
 
@@ -554,9 +564,7 @@ struct Child {
     const size_t first = static_cast<size_t>(rank) * count;
     const std::vector<uint8_t> want = reference(t, op, op, seed, first, count);
     if (err.empty()) err = compare(t, rp, want.data(), count, first);
-    if (err.empty() && !inplace && total && std::memcmp(send.p(), input.data(), total) != 0)
-      err = "sendbuff was modified";
-    if (err.empty() && !(send.guards_ok() && recv.guards_ok())) err = "wrote outside the buffers";
+    err = check_buffers(err, inplace, send, input, recv);
     report(name, err.empty(), 'R', hash_bytes(rp, bytes), err);
   }
 
@@ -580,9 +588,7 @@ struct Child {
     for (int r = 0; r < n; ++r)
       fill(t, kCopy, seed, r, want.data() + static_cast<size_t>(r) * bytes, count);
     if (err.empty()) err = compare(t, recv.p(), want.data(), count * static_cast<size_t>(n));
-    if (err.empty() && !inplace && bytes && std::memcmp(send.p(), input.data(), bytes) != 0)
-      err = "sendbuff was modified";
-    if (err.empty() && !(send.guards_ok() && recv.guards_ok())) err = "wrote outside the buffers";
+    err = check_buffers(err, inplace, send, input, recv);
     report(name, err.empty(), 'S', hash_bytes(recv.p(), total), err);
   }
 
@@ -606,9 +612,7 @@ struct Child {
     std::vector<uint8_t> want(bytes);
     fill(t, kCopy, seed, root, want.data(), count);
     if (err.empty()) err = compare(t, recv.p(), want.data(), count);
-    if (err.empty() && !inplace && bytes && std::memcmp(send.p(), input.data(), bytes) != 0)
-      err = "sendbuff was modified";
-    if (err.empty() && !(send.guards_ok() && recv.guards_ok())) err = "wrote outside the buffers";
+    err = check_buffers(err, inplace, send, input, recv);
     report(name, err.empty(), 'S', hash_bytes(recv.p(), bytes), err);
   }
 
