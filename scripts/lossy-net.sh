@@ -273,6 +273,12 @@ apply_loss_all() {  # pct: on arrival at every rank (loopback: on lo), so
   rewrite_all_tables
 }
 
+# --rank (all or 0..RANKS-1) and --dir (in, out, both) of `loss` and `rate`.
+check_rank_dir() {  # rank dir
+  [[ "$1" == all || ( "$1" =~ ^[0-9]+$ && "$1" -lt $RANKS ) ]] || die "--rank '$1': want 0..$((RANKS - 1))"
+  [[ "$2" == in || "$2" == out || "$2" == both ]] || die "--dir '$2': want in, out or both"
+}
+
 loss_cmd() {
   local pct=${1:-}; [[ -n "$pct" ]] || die "loss: which percentage? (e.g. $prog loss 1)"
   shift
@@ -288,7 +294,7 @@ loss_cmd() {
   done
   load_state
   local pm; pm=$(to_permyriad "$pct")
-  [[ "$dir" == in || "$dir" == out || "$dir" == both ]] || die "--dir '$dir': want in, out or both"
+  check_rank_dir "$rank" "$dir"
   if [[ "$MODE" == loopback && ( "$rank" != all || -n "$link" ) ]]; then
     die "loss: loopback mode has one shared link (lo); per-rank and per-link loss need --mode bridge"
   fi
@@ -307,7 +313,6 @@ loss_cmd() {
   fi
   local first=0 last=$((RANKS - 1))
   if [[ "$rank" != all ]]; then
-    [[ "$rank" =~ ^[0-9]+$ && "$rank" -lt $RANKS ]] || die "--rank '$rank': want 0..$((RANKS - 1))"
     first=$rank last=$rank
   fi
   cp "$(rules_file)" "$tmp"
@@ -372,47 +377,47 @@ rate_cmd() {
     esac
   done
   load_state
-  [[ "$rank" == all || ( "$rank" =~ ^[0-9]+$ && "$rank" -lt $RANKS ) ]] || die "--rank '$rank': want 0..$((RANKS - 1))"
-  [[ "$dir" == in || "$dir" == out || "$dir" == both ]] || die "--dir '$dir': want in, out or both"
+  check_rank_dir "$rank" "$dir"
   set_rate "$rate" "$rank" "$dir"
   echo "$prog: rate $rate on rank(s) $rank, direction $dir"
 }
 
 # ---- stats ------------------------------------------------------------------
 
-counter_packets() {  # ns table counter -> packets
-  ip netns exec "$1" nft list counter netdev "$2" "$3" 2>/dev/null |
-    awk '/packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") { print $(i + 1); exit } }'
+# The stats rows of one device: one listing of its table (not one nft call per
+# counter), then its "any" row and, for `in`, a row per source with a
+# per-link rule that saw traffic.
+device_rows() {  # ns dev label dir
+  ip netns exec "$1" nft list table netdev "ltcclab_$2" 2>/dev/null |
+    awk -v label="$3" -v dir="$4" -v ranks="$RANKS" '
+      function row(l, f, s, d, o) {
+        printf "%-8s %-4s %-6s %12s %10s %8s %9s\n", l, dir, f, s, d,
+               sprintf("%.3f", s ? 100 * d / s : 0), o
+      }
+      $1 == "counter" && $3 == "{" { name = $2; next }
+      name != "" && $1 == "packets" { c[name] = $2; name = ""; next }
+      END {
+        # A per-link rule'"'"'s drops are part of the device'"'"'s traffic too.
+        drop = c["dropped"] + 0
+        for (j = 0; j < ranks; j++) drop += c["dropped_" j]
+        row(label, "any", c["seen"] + 0, drop, c["oversize"] + 0)
+        if (dir == "in")
+          for (j = 0; j < ranks; j++)
+            if (c["seen_" j] > 0) row(label, "r" j, c["seen_" j] + 0, c["dropped_" j] + 0, "-")
+      }'
 }
 
 stats() {
   load_state
   printf '%-8s %-4s %-6s %12s %10s %8s %9s\n' link dir from packets dropped 'drop%' '>mtu'
-  local i dd ns dev seen drop over j s d
+  local i dd ns dev label
   local n=$RANKS; [[ "$MODE" == loopback ]] && n=1
   for ((i = 0; i < n; i++)); do
     for dd in in out; do
       [[ "$MODE" == loopback && "$dd" == out ]] && continue
       read -r ns dev < <(dev_of "$i" "$dd")
-      seen=$(counter_packets "$ns" "ltcclab_$dev" seen); seen=${seen:-0}
-      drop=$(counter_packets "$ns" "ltcclab_$dev" dropped); drop=${drop:-0}
-      over=$(counter_packets "$ns" "ltcclab_$dev" oversize); over=${over:-0}
-      local label="r$i"; [[ "$MODE" == loopback ]] && label=lo
-      # A per-link rule's drops are part of the device's traffic too.
-      for ((j = 0; j < RANKS; j++)); do
-        d=$(counter_packets "$ns" "ltcclab_$dev" "dropped_$j"); drop=$((drop + ${d:-0}))
-      done
-      printf '%-8s %-4s %-6s %12s %10s %8s %9s\n' "$label" "$dd" any "$seen" "$drop" \
-        "$(awk -v a="$drop" -v b="$seen" 'BEGIN { printf "%.3f", b ? 100 * a / b : 0 }')" "$over"
-      if [[ "$dd" == in ]]; then
-        for ((j = 0; j < RANKS; j++)); do
-          s=$(counter_packets "$ns" "ltcclab_$dev" "seen_$j"); s=${s:-0}
-          d=$(counter_packets "$ns" "ltcclab_$dev" "dropped_$j"); d=${d:-0}
-          [[ "$s" -gt 0 ]] || continue
-          printf '%-8s %-4s %-6s %12s %10s %8s %9s\n' "r$i" in "r$j" "$s" "$d" \
-            "$(awk -v a="$d" -v b="$s" 'BEGIN { printf "%.3f", b ? 100 * a / b : 0 }')" -
-        done
-      fi
+      label="r$i"; [[ "$MODE" == loopback ]] && label=lo
+      device_rows "$ns" "$dev" "$label" "$dd"
     done
   done
 }
