@@ -66,31 +66,23 @@ def main(d):
     systems = [s for s in SYSTEM_ORDER if s in systems] + sorted(systems - set(SYSTEM_ORDER))
     sizes, losses = sorted(sizes), sorted(losses)
 
-    summary = []
-    med = {}
-    for s in systems:
-        for c in colls:
-            for b in sizes:
-                for l in losses:
-                    v = runs.get((s, c, b, l), [])
-                    m = statistics.median(v) if v else None
-                    med[(s, c, b, l)] = m
-    for s in systems:
-        for c in colls:
-            for b in sizes:
-                base = med.get((s, c, b, 0.0))
-                for l in losses:
-                    v = runs.get((s, c, b, l), [])
-                    m = med[(s, c, b, l)]
-                    summary.append({
-                        "system": s, "coll": c, "bytes": b, "loss_pct": l,
-                        "runs": len(v) + failed.get((s, c, b, l), 0),
-                        "failed": failed.get((s, c, b, l), 0),
-                        "busbw_median": "%.4f" % m if m is not None else "",
-                        "busbw_min": "%.4f" % min(v) if v else "",
-                        "busbw_max": "%.4f" % max(v) if v else "",
-                        "ratio_to_0pct": "%.3f" % (m / base) if m is not None and base else "",
-                    })
+    keys = [(s, c, b, l) for s in systems for c in colls for b in sizes for l in losses]
+    med = {k: statistics.median(runs[k]) if runs.get(k) else None for k in keys}
+    entry = {}  # (system, coll, bytes, loss) -> summary row, in `keys` order
+    for k in keys:
+        s, c, b, l = k
+        v = runs.get(k, [])
+        m, base = med[k], med.get((s, c, b, 0.0))
+        entry[k] = {
+            "system": s, "coll": c, "bytes": b, "loss_pct": l,
+            "runs": len(v) + failed.get(k, 0),
+            "failed": failed.get(k, 0),
+            "busbw_median": "%.4f" % m if m is not None else "",
+            "busbw_min": "%.4f" % min(v) if v else "",
+            "busbw_max": "%.4f" % max(v) if v else "",
+            "ratio_to_0pct": "%.3f" % (m / base) if m is not None and base else "",
+        }
+    summary = list(entry.values())
     with open(os.path.join(d, "summary.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(summary[0].keys()))
         w.writeheader()
@@ -106,7 +98,7 @@ def main(d):
             for b in sizes:
                 cells = []
                 for l in losses:
-                    e = next(x for x in summary if (x["system"], x["coll"], x["bytes"], x["loss_pct"]) == (s, c, b, l))
+                    e = entry[(s, c, b, l)]
                     if not e["busbw_median"]:
                         cells.append("failed %d/%d" % (e["failed"], e["runs"]) if e["runs"] else "-")
                         continue
@@ -122,10 +114,10 @@ def main(d):
     open(os.path.join(d, "summary.md"), "w").write("\n".join(md) + "\n")
     print("\n".join(md))
 
-    plot(d, systems, colls, sizes, losses, summary)
+    plot(d, systems, colls, sizes, losses, entry)
 
 
-def plot(d, systems, colls, sizes, losses, summary):
+def plot(d, systems, colls, sizes, losses, entry):
     try:
         subprocess.run(["gnuplot", "--version"], check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError):
@@ -141,7 +133,7 @@ def plot(d, systems, colls, sizes, losses, summary):
                 fn = os.path.join(d, "plot-%s-%s-%d.dat" % (c, s, b))
                 with open(fn, "w") as f:
                     for l in losses:
-                        e = next(x for x in summary if (x["system"], x["coll"], x["bytes"], x["loss_pct"]) == (s, c, b, l))
+                        e = entry[(s, c, b, l)]
                         if e["busbw_median"]:
                             f.write("%g %s %s %s %s\n" % (l, e["busbw_median"], e["busbw_min"], e["busbw_max"],
                                                           e["ratio_to_0pct"] or "NaN"))
