@@ -132,6 +132,10 @@ class Connection {
   void check_liveness_st(uint64_t now);
   bool sending_st() const;   // messages queued or packets unacknowledged
   bool waiting_st() const;   // receives posted or matched but incomplete
+  // Nothing heard for half a timeout: a live peer answers retransmissions
+  // and keepalives sooner, so a stalled transfer to it is a dead peer in the
+  // making (check_liveness_st waits for the full timeout; deadline() too).
+  bool went_quiet_st(uint64_t now) const { return now - last_heard_ >= opts_.peer_timeout_ns / 2; }
   void mark_lost_st(uint64_t psn);
   uint64_t reorder_window() const;
   uint64_t pto() const;

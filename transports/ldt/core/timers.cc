@@ -129,9 +129,7 @@ void Connection::check_liveness_st(uint64_t now) {
     // peer that died just after its last ACK was heard a hair less than a
     // timeout ago: wait for the silence to reach the timeout and call it
     // dead, not "not receiving".
-    if (now - last_heard_ >= opts_.peer_timeout_ns / 2 &&
-        now - last_heard_ < opts_.peer_timeout_ns)
-      return;
+    if (went_quiet_st(now) && now - last_heard_ < opts_.peer_timeout_ns) return;
     if (now - last_heard_ < opts_.peer_timeout_ns) {
       fail(make_status(Code::kTimeout,
                        "rank %u: rank %u accepted no data for %.1f s although it was heard "
@@ -181,7 +179,7 @@ uint64_t Connection::deadline(uint64_t now) const {
     uint64_t stalled = last_progress_ + opts_.peer_timeout_ns;
     // check_liveness_st defers a stalled peer that went quiet more than half
     // a timeout ago to the end of its silence.
-    if (now >= stalled && now - last_heard_ >= opts_.peer_timeout_ns / 2)
+    if (now >= stalled && went_quiet_st(now))
       stalled = last_heard_ + opts_.peer_timeout_ns;
     d = std::min(d, stalled);
   }
