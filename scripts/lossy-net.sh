@@ -32,9 +32,22 @@
 #                       sends, `both` = its whole cable (a packet then meets
 #                       two rules); --link J>I drops only packets from rank J
 #                       arriving at rank I (one bad link). Counters restart.
-#   lossy-net.sh rate RATE|off [--rank I] [--dir in|out|both]
+#   lossy-net.sh rate RATE|off [--rank I] [--dir in|out|both] [--link J>I]
+#                       TBF rate limit (tc syntax) on every rank (default) or
+#                       rank I: `in` = what the rank receives, `out` = what it
+#                       sends, `both` (default); off removes it (link limits
+#                       stay). --link J>I limits only packets from rank J to
+#                       rank I (an HTB class on rank I's switch port chosen by
+#                       source address; a queue of ~20 ms at RATE, the excess
+#                       tail-dropped), all other traffic keeps its speed;
+#                       limits on several links coexist, and a per-rank `in`
+#                       rate on the same port bounds them all together (the
+#                       port becomes an HTB at that rate). `rate off --link
+#                       J>I` removes one link's limit.
 #   lossy-net.sh stats                   per link and direction: packets seen,
-#                                        dropped, drop %, packets > MTU
+#                                        dropped, drop %, packets > MTU; and
+#                                        per --link rate limit (dir "rate"):
+#                                        packets it got, packets it dropped
 #   lossy-net.sh addr I                  rank I's address
 #   lossy-net.sh exec I CMD [ARGS...]    run CMD in rank I's namespace
 #   lossy-net.sh mpi-exec CMD [ARGS...]  for `mpirun ... lossy-net.sh mpi-exec
@@ -118,7 +131,7 @@ down() {
   for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do
     case "$n" in "$name-sw"|"$name-lo"|"$name"-r[0-9]*) ip netns del "$n" 2>/dev/null || true ;; esac
   done
-  rm -f "$(state_file)" "$(rules_file)" "$state_dir/$name.rate"
+  rm -f "$(state_file)" "$(rules_file)" "$state_dir/$name.rate" "$state_dir/$name.rate.new"
 }
 
 offloads_off() {  # ns dev
@@ -165,6 +178,7 @@ up() {
   MODE=$mode RANKS=$ranks MTU=$mtu SUBNET=$subnet
   printf 'MODE=%s\nRANKS=%s\nMTU=%s\nSUBNET=%s\n' "$mode" "$ranks" "$mtu" "$subnet" > "$(state_file)"
   : > "$(rules_file)"
+  : > "$(rate_file)"
 
   if [[ "$mode" == loopback ]]; then
     local ns; ns=$(ns_rank 0)
@@ -301,9 +315,7 @@ loss_cmd() {
   if [[ "$MODE" == loopback ]]; then apply_loss_all "$pct"; echo "$prog: loss $pct% on lo"; return; fi
   local tmp; tmp=$(mktemp)
   if [[ -n "$link" ]]; then
-    [[ "$link" =~ ^([0-9]+)\>([0-9]+)$ ]] || die "--link '$link': want SRC>DST ranks, e.g. 2>3"
-    local s=${BASH_REMATCH[1]} d=${BASH_REMATCH[2]}
-    [[ $s -lt $RANKS && $d -lt $RANKS && $s -ne $d ]] || die "--link '$link': ranks must differ and be < $RANKS"
+    local sd s d; sd=$(parse_link "$link"); read -r s d <<< "$sd"
     awk -v r="$d" -v f="$s" '!($1 == r && $2 == "in" && $3 == f)' "$(rules_file)" > "$tmp"
     echo "$d in $s $pm" >> "$tmp"
     mv "$tmp" "$(rules_file)"
@@ -333,50 +345,176 @@ loss_cmd() {
 # ---- rate -------------------------------------------------------------------
 
 rate_bits() {  # tc rate text -> bits/s
-  [[ "$1" =~ ^([0-9]+)(bit|kbit|mbit|gbit)$ ]] || die "rate '$1': want e.g. 500mbit or 10gbit"
-  local n=${BASH_REMATCH[1]} u=${BASH_REMATCH[2]}
+  [[ "$1" =~ ^([0-9]{1,12})(bit|kbit|mbit|gbit)$ ]] || die "rate '$1': want e.g. 500mbit or 10gbit"
+  local n=$((10#${BASH_REMATCH[1]})) u=${BASH_REMATCH[2]}
+  [[ $n -gt 0 ]] || die "rate '$1': want more than 0 (or off)"
   case "$u" in bit) echo "$n" ;; kbit) echo $((n * 1000)) ;; mbit) echo $((n * 1000000)) ;;
                gbit) echo $((n * 1000000000)) ;; esac
 }
 
-# TBF on the device that carries (rank, dir) toward its receiver: "out" is the
-# rank's eth0 egress, "in" the switch port's egress toward the rank.
+# One millisecond at the rate, at least 4 MTUs: enough to keep the rate with a
+# 1 kHz timer without long bursts.
+burst_of() {  # bits/s -> bytes
+  local b=$(($1 / 8 / 1000)); [[ $b -ge $((4 * MTU)) ]] || b=$((4 * MTU)); echo "$b"
+}
+# What a limited queue holds before it tail-drops: 20 ms at the rate plus a
+# burst, as the TBF's `latency 20ms` does.
+queue_of() { echo $(($1 / 8 / 50 + $(burst_of "$1"))); }
+# HTB class (and leaf qdisc handle) of the limit on packets from rank J (hex).
+class_of() { printf '%x' $((0x100 + $1)); }
+
+# Limits toward a rank (the egress of its switch port pI) are kept in a state
+# file, so that a per-rank rate and per-link rates on one port can be rebuilt
+# together: lines "RANK FROM RATE" (FROM = - for the whole port).
+rate_file() { echo "$state_dir/$name.rate"; }
+
+tcx() {  # ns tc-args...: tc in ns, or die saying which command failed
+  local ns=$1; shift
+  ip netns exec "$ns" tc "$@" || die "rate: 'tc $*' failed in $ns (the port may be half-configured; set its rates again)"
+}
+
+# Rebuilds the egress qdisc of switch port pI from the limits in FILE:
+# nothing; a TBF when only the whole port is limited; an HTB once a link is
+# (one class per limited source rank, chosen by a u32 filter on the IPv4
+# source address, each with a bfifo leaf that tail-drops what exceeds it).
+# Without a port rate, other traffic matches no class and leaves unshaped
+# (HTB's direct queue); with one, all classes sit under a parent at the port
+# rate and other traffic takes a default class (1:2) that may use all of it.
+apply_port() {  # rank file
+  local i=$1 file=$2 ns dev port="" links=() d f r
+  ns=$(ns_sw) dev="p$i"
+  if [[ -f "$file" ]]; then
+    while read -r d f r; do
+      [[ "$d" == "$i" ]] || continue
+      if [[ "$f" == - ]]; then port=$r; else links+=("$f $r"); fi
+    done < "$file"
+  fi
+  if [[ ${#links[@]} -eq 0 ]]; then
+    if [[ -z "$port" ]]; then
+      ip netns exec "$ns" tc qdisc del dev "$dev" root 2>/dev/null || true
+    else
+      # replace, not delete + add: changing a TBF's rate keeps its queue.
+      local pbits; pbits=$(rate_bits "$port")
+      if ip netns exec "$ns" tc qdisc show dev "$dev" root | grep -q '^qdisc htb'; then
+        tcx "$ns" qdisc del dev "$dev" root
+      fi
+      tcx "$ns" qdisc replace dev "$dev" root tbf rate "$port" burst "$(burst_of "$pbits")" latency 20ms
+    fi
+  else
+    local quantum=$((MTU + 14)) parent=1: pbits=0 share=0 link s lr lbits gbits c
+    ip netns exec "$ns" tc qdisc del dev "$dev" root 2>/dev/null || true
+    if [[ -z "$port" ]]; then
+      tcx "$ns" qdisc add dev "$dev" root handle 1: htb default 0 direct_qlen 1000
+    else
+      pbits=$(rate_bits "$port"); share=$((pbits / (${#links[@]} + 1)))
+      tcx "$ns" qdisc add dev "$dev" root handle 1: htb default 2
+      tcx "$ns" class add dev "$dev" parent 1: classid 1:1 htb rate "$port" ceil "$port" \
+        burst "$(burst_of "$pbits")" cburst "$(burst_of "$pbits")" quantum "$quantum"
+      # Guaranteed rates add up to the port rate, so the parent bounds the sum.
+      tcx "$ns" class add dev "$dev" parent 1:1 classid 1:2 htb rate "${share}bit" ceil "$port" \
+        burst "$(burst_of "$share")" cburst "$(burst_of "$pbits")" quantum "$quantum"
+      tcx "$ns" qdisc add dev "$dev" parent 1:2 handle 2: bfifo limit "$(queue_of "$pbits")"
+      parent=1:1
+    fi
+    for link in "${links[@]}"; do
+      read -r s lr <<< "$link"
+      lbits=$(rate_bits "$lr") c=$(class_of "$s")
+      [[ -z "$port" || $lbits -le $pbits ]] || lbits=$pbits  # ceil: within the port's
+      gbits=$lbits; [[ -z "$port" || $gbits -le $share ]] || gbits=$share
+      tcx "$ns" class add dev "$dev" parent "$parent" classid "1:$c" htb rate "${gbits}bit" ceil "${lbits}bit" \
+        burst "$(burst_of "$gbits")" cburst "$(burst_of "$lbits")" quantum "$quantum"
+      tcx "$ns" qdisc add dev "$dev" parent "1:$c" handle "$c:" bfifo limit "$(queue_of "$lbits")"
+      tcx "$ns" filter add dev "$dev" parent 1: protocol ip prio 1 u32 match ip src "$(addr_of "$s")/32" flowid "1:$c"
+    done
+  fi
+  # Check what the kernel now holds against what was asked for.
+  local kind want=noqueue n
+  [[ -z "$port" ]] || want=tbf
+  [[ ${#links[@]} -eq 0 ]] || want=htb
+  kind=$(ip netns exec "$ns" tc qdisc show dev "$dev" root | awk '{ print $2; exit }')
+  [[ "$kind" == "$want" || ( "$want" == noqueue && "$kind" != tbf && "$kind" != htb ) ]] ||
+    die "rate: p$i in $ns has a '$kind' root qdisc, want $want"
+  if [[ "$want" == htb ]]; then
+    n=$(ip netns exec "$ns" tc filter show dev "$dev" parent 1: | grep -c 'flowid 1:' || true)
+    [[ "$n" -eq ${#links[@]} ]] || die "rate: p$i in $ns has $n source filters, want ${#links[@]}"
+    for link in "${links[@]}"; do
+      read -r s lr <<< "$link"
+      ip netns exec "$ns" tc class show dev "$dev" classid "1:$(class_of "$s")" | grep -q ' ceil ' ||
+        die "rate: p$i in $ns lacks the class for rank $s"
+    done
+  fi
+}
+
+# "out" is a TBF on the rank's eth0 egress; "in" is the switch port's egress
+# toward the rank (pI, rebuilt by apply_port with any link limits on it).
 set_rate() {  # rate rank|all dir
-  local rate=$1 rank=$2 dir=$3 first=0 last=$((RANKS - 1)) i dd ns dev burst
+  local rate=$1 rank=$2 dir=$3 first=0 last=$((RANKS - 1)) i dd burst new
   [[ "$MODE" == bridge ]] || die "rate: needs --mode bridge (lo has no qdisc worth shaping)"
   if [[ "$rank" != all ]]; then first=$rank last=$rank; fi
   if [[ "$rate" != off ]]; then
-    # One millisecond at the rate, at least 4 MTUs: enough to keep the rate
-    # with a 1 kHz timer without long bursts.
-    local bits; bits=$(rate_bits "$rate")
-    burst=$((bits / 8 / 1000)); [[ $burst -ge $((4 * MTU)) ]] || burst=$((4 * MTU))
+    local bits; bits=$(rate_bits "$rate"); burst=$(burst_of "$bits")
   fi
+  new="$(rate_file).new"
   for ((i = first; i <= last; i++)); do
     for dd in in out; do
       [[ "$dir" == both || "$dir" == "$dd" ]] || continue
-      if [[ "$dd" == out ]]; then ns=$(ns_rank "$i") dev=eth0; else ns=$(ns_sw) dev="p$i"; fi
-      if [[ "$rate" == off ]]; then
-        ip -n "$ns" qdisc del dev "$dev" root 2>/dev/null || true
-      else
-        ip netns exec "$ns" tc qdisc replace dev "$dev" root tbf rate "$rate" burst "$burst" latency 20ms
+      if [[ "$dd" == out ]]; then
+        if [[ "$rate" == off ]]; then
+          ip -n "$(ns_rank "$i")" qdisc del dev eth0 root 2>/dev/null || true
+        else
+          ip netns exec "$(ns_rank "$i")" tc qdisc replace dev eth0 root tbf rate "$rate" burst "$burst" latency 20ms
+        fi
+        continue
       fi
+      { [[ ! -f "$(rate_file)" ]] || awk -v r="$i" '!($1 == r && $2 == "-")' "$(rate_file)"
+        [[ "$rate" == off ]] || echo "$i - $rate"; } > "$new"
+      apply_port "$i" "$new"
+      mv "$new" "$(rate_file)"
     done
   done
+}
+
+# Limits packets from rank s to rank d (on pd, d's switch port) to RATE.
+set_link_rate() {  # rate s d
+  local rate=$1 s=$2 d=$3 new
+  [[ "$MODE" == bridge ]] || die "rate: needs --mode bridge (lo has no qdisc worth shaping)"
+  [[ "$rate" == off ]] || rate_bits "$rate" >/dev/null
+  new="$(rate_file).new"
+  { [[ ! -f "$(rate_file)" ]] || awk -v r="$d" -v f="$s" '!($1 == r && $2 == f)' "$(rate_file)"
+    [[ "$rate" == off ]] || echo "$d $s $rate"; } > "$new"
+  apply_port "$d" "$new"
+  mv "$new" "$(rate_file)"
+}
+
+# --link SRC>DST of `loss` and `rate` -> "SRC DST".
+parse_link() {
+  [[ "$1" =~ ^([0-9]+)\>([0-9]+)$ ]] || die "--link '$1': want SRC>DST ranks, e.g. 2>3"
+  local s=${BASH_REMATCH[1]} d=${BASH_REMATCH[2]}
+  [[ $s -lt $RANKS && $d -lt $RANKS && $s -ne $d ]] || die "--link '$1': ranks must differ and be < $RANKS"
+  echo "$s $d"
 }
 
 rate_cmd() {
   local rate=${1:-}; [[ -n "$rate" ]] || die "rate: which rate? (e.g. $prog rate 1gbit, or off)"
   shift
-  local rank=all dir=both
+  local rank=all dir=both link="" rank_dir=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --name) name=${2:?}; shift 2 ;;
-      --rank) rank=${2:?}; shift 2 ;;
-      --dir) dir=${2:?}; shift 2 ;;
+      --rank) rank=${2:?}; rank_dir=1; shift 2 ;;
+      --dir) dir=${2:?}; rank_dir=1; shift 2 ;;
+      --link) link=${2:?}; shift 2 ;;
       *) die "rate: unknown option '$1'" ;;
     esac
   done
   load_state
+  if [[ -n "$link" ]]; then
+    [[ -z "$rank_dir" ]] || die "rate: --link J>I names its own ranks and direction; drop --rank/--dir"
+    local sd s d; sd=$(parse_link "$link"); read -r s d <<< "$sd"
+    set_link_rate "$rate" "$s" "$d"
+    echo "$prog: rate $rate on packets from rank $s ($(addr_of "$s")) to rank $d"
+    return
+  fi
   check_rank_dir "$rank" "$dir"
   set_rate "$rate" "$rank" "$dir"
   echo "$prog: rate $rate on rank(s) $rank, direction $dir"
@@ -419,6 +557,29 @@ stats() {
       label="r$i"; [[ "$MODE" == loopback ]] && label=lo
       device_rows "$ns" "$dev" "$label" "$dd"
     done
+  done
+  rate_rows
+}
+
+# A row per rate-limited link (`rate --link J>I`), dir "rate": packets that
+# reached the limit (sent + dropped) and those it tail-dropped, from the HTB
+# class statistics of port pI.
+rate_rows() {
+  [[ "$MODE" == bridge && -s "$(rate_file)" ]] || return 0
+  local dst
+  awk '$2 != "-" { print $1 }' "$(rate_file)" | sort -nu | while read -r dst; do
+    ip netns exec "$(ns_sw)" tc -s class show dev "p$dst" 2>/dev/null < /dev/null |
+      awk -v label="r$dst" '
+        function hex(t,  v, k) { v = 0; for (k = 1; k <= length(t); k++)
+                                   v = 16 * v + index("0123456789abcdef", substr(t, k, 1)) - 1
+                                 return v }
+        $1 == "class" && $2 == "htb" { split($3, a, ":"); m = hex(a[2]); next }
+        $1 == "Sent" && m >= 256 {
+          d = $7; sub(/,/, "", d); s = $4 + d
+          printf "%-8s %-4s %-6s %12s %10s %8s %9s\n", label, "rate", "r" (m - 256), s, d,
+                 sprintf("%.3f", s ? 100 * d / s : 0), "-"
+          m = -1
+        }'
   done
 }
 

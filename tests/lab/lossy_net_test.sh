@@ -14,14 +14,20 @@
 #   link    `loss --link 0>1` drops only rank 0's packets to rank 1 (rank 2's
 #           packets to rank 1 pass), and the per-source counters show it.
 #   rate    a 200 Mbit/s TBF limit holds a TCP transfer to <= 1.15x the rate.
+#   ratelink  `rate 50mbit --link 1>0` holds TCP from rank 1 to rank 0 to
+#           35..60 Mbit/s while rank 2 -> 0 (at the same time) and 0 -> 1 move
+#           > 150 Mbit/s, stats show the link's limiter; a per-rank `in` rate
+#           of 200 Mbit/s on rank 0 then bounds 2 -> 0 (<= 230) with 1 -> 0
+#           still limited; `rate off --link 1>0` restores 1 -> 0 (> 150).
 #   teardown  `down` leaves no namespace; a failed `up` leaves nothing.
 #   ltcc    ltcc-perf, 4 ranks in 4 namespaces with 1% kernel-level loss on
 #           the packets arriving at every rank: all-reduce 64 KiB..16 MiB (1 MiB under a
 #           sanitizer) with -c 1
 #           (every result checked, out-of-place and in-place), and the lab's
 #           counters show that 1% of what each rule saw was dropped.
-# No timing assertion except the rate case's upper bound (a loaded machine
-# only makes a transfer slower).
+# No timing assertion except the rate cases' (upper bounds, and lower bounds
+# of 35 Mbit/s on a 50 Mbit/s link and 150 Mbit/s on an unlimited one, which
+# only a very loaded machine would miss).
 set -euo pipefail
 
 repo=${1:?repo} name=${2:?name} subnet=${3:?subnet} case=${4:?case} perf=${5:-} max_bytes=${6:-16M}
@@ -33,7 +39,7 @@ if ! why=$("$lab" check); then
   echo "SKIPPED: the lossy-net lab cannot run here: ${why#lossy-net.sh: }"
   exit 77
 fi
-if [[ "$case" =~ ^(udp|tcp|rate)$ && ! -x $py ]]; then
+if [[ "$case" =~ ^(udp|tcp|rate|ratelink)$ && ! -x $py ]]; then
   echo "SKIPPED: $py is missing (scripts/setup.sh installs python3)"
   exit 77
 fi
@@ -105,6 +111,20 @@ rcvbuf_errors() {
 }
 
 wait_file() { local i; for ((i = 0; i < 200; i++)); do [[ -e "$1" ]] && return 0; sleep 0.05; done; return 1; }
+
+# goodput SRC DST PORT BYTES: Mbit/s of one TCP transfer of BYTES from rank
+# SRC to rank DST (receiver on PORT), all bytes checked to arrive.
+goodput() {
+  local src=$1 dst=$2 port=$3 bytes=$4 addr secs rcv
+  addr=$("$lab" addr "$dst" --name "$name")
+  "$lab" exec "$dst" $py "$work/tcp.py" recv "$addr" "$port" "$work/ready.$port" > "$work/got.$port" &
+  rcv=$!
+  wait_file "$work/ready.$port" || fail "the receiver on rank $dst did not start"
+  secs=$("$lab" exec "$src" $py "$work/tcp.py" send "$addr" "$port" "$bytes")
+  wait "$rcv"
+  [[ "$(cat "$work/got.$port")" -eq "$bytes" ]] || fail "$src -> $dst: received $(cat "$work/got.$port") of $bytes bytes"
+  awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.1f", 8 * b / s / 1e6 }'
+}
 
 case "$case" in
 udp)
@@ -191,6 +211,40 @@ rate)
   [[ "$(cat "$work/got")" -eq "$bytes" ]] || fail "received $(cat "$work/got") of $bytes bytes"
   within 0 230 "$mbit" || fail "TCP moved $mbit Mbit/s through a 200 Mbit/s TBF limit"
   pass "TCP goodput $mbit Mbit/s under a 200 Mbit/s limit"
+  ;;
+ratelink)
+  "$lab" up --name "$name" --ranks 3 --mtu 1500 --subnet "$subnet" >/dev/null
+  "$lab" rate 50mbit --link '1>0' >/dev/null
+  # 1 -> 0 (~2 s at the limit) and, while it runs, 2 -> 0 into the same port.
+  goodput 1 0 9001 12500000 > "$work/m10" &
+  slow=$!
+  sleep 0.5
+  m20=$(goodput 2 0 9002 100000000)
+  kill -0 "$slow" 2>/dev/null || fail "1 -> 0 ended before 2 -> 0 did (no overlap to compare)"
+  wait "$slow" || fail "the 1 -> 0 transfer failed"
+  m10=$(cat "$work/m10")
+  m01=$(goodput 0 1 9003 100000000)
+  echo "limit 50 Mbit/s on 1>0: 1->0 $m10, 2->0 $m20 (meanwhile), 0->1 $m01 Mbit/s"
+  within 35 60 "$m10" || fail "1 -> 0 moved $m10 Mbit/s through a 50 Mbit/s link limit, want 35..60"
+  within 150 1e9 "$m20" || fail "2 -> 0 moved only $m20 Mbit/s beside the 1>0 limit, want > 150"
+  within 150 1e9 "$m01" || fail "0 -> 1 moved only $m01 Mbit/s, want > 150 (the limit is one way)"
+  seen=$(stat_field r0 rate r1 4)
+  [[ "$seen" -ge $((12500000 / 1500)) ]] || fail "stats: the 1>0 limiter saw $seen packets, want >= $((12500000 / 1500))"
+  # A per-rank rate on the same port bounds the rest of its traffic; the link
+  # limit stays.
+  "$lab" rate 200mbit --rank 0 --dir in >/dev/null
+  p20=$(goodput 2 0 9004 25000000)
+  p10=$(goodput 1 0 9005 6250000)
+  echo "and 200 Mbit/s into rank 0: 2->0 $p20, 1->0 $p10 Mbit/s"
+  within 0 230 "$p20" || fail "2 -> 0 moved $p20 Mbit/s through rank 0's 200 Mbit/s limit"
+  within 35 60 "$p10" || fail "1 -> 0 moved $p10 Mbit/s beside rank 0's port limit, want 35..60"
+  "$lab" rate off --rank 0 --dir in >/dev/null
+  "$lab" rate off --link '1>0' >/dev/null
+  r10=$(goodput 1 0 9006 100000000)
+  echo "after rate off --link 1>0: 1->0 $r10 Mbit/s"
+  within 150 1e9 "$r10" || fail "1 -> 0 moved only $r10 Mbit/s after rate off --link 1>0"
+  [[ -z "$("$lab" stats --name "$name" | awk '$2 == "rate"')" ]] || fail "stats still show a rate-limited link"
+  pass "1>0 limited to $m10 Mbit/s while 2->0 moved $m20 and 0->1 $m01; with a 200 Mbit/s port limit 2->0 $p20, 1->0 $p10; after off 1->0 $r10"
   ;;
 teardown)
   "$lab" up --name "$name" --ranks 3 --subnet "$subnet" >/dev/null
