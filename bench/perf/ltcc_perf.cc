@@ -34,8 +34,6 @@
 // Errors from the library are printed with ltccGetLastError and end the
 // process with status 1 (the library's timeouts keep the other ranks from
 // hanging: they fail naming the dead rank).
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,6 +53,7 @@
 #include <vector>
 
 #include "ltcc/ltcc.h"
+#include "tools/common/local_launch.h"
 
 using Clock = std::chrono::steady_clock;
 
@@ -879,166 +878,23 @@ int rank_main(const Args& a, int argc, char** argv) {
 }
 
 // ---- --local N: the parent that forks the ranks -----------------------------------
-volatile sig_atomic_t g_signal = 0;
-void on_signal(int sig) { g_signal = sig; }
-
 int local_main(const Args& a, int argc, char** argv) {
-  const int nranks = a.local;
-  const pid_t parent = ::getpid();
-  const std::string root_file = "/tmp/ltcc-perf-" + std::to_string(parent) + ".root";
-  ::unlink(root_file.c_str());
-
-  // The children run this binary without --local.
-  std::vector<std::string> child_args;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--local") {
-      ++i;
-      continue;
-    }
-    if (k.rfind("--local=", 0) == 0) continue;
-    child_args.push_back(k);
+  ltcc::tools::LocalLaunch l;
+  l.prog = "ltcc-perf";
+  l.nranks = a.local;
+  l.child_args = ltcc::tools::args_without_local(argc, argv);
+  char buf[64];
+  if (a.loss_set) {
+    std::snprintf(buf, sizeof buf, "%.17g", a.loss);
+    l.env.emplace_back("LTCC_FAULT_LOSS", buf);
   }
-  std::vector<char*> cargv;
-  std::string self = "ltcc-perf";
-  cargv.push_back(self.data());
-  for (std::string& s : child_args) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-  char exe[4096];
-  ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (len <= 0) {
-    std::perror("ltcc-perf: readlink /proc/self/exe");
-    return 1;
+  if (a.timeout_s > 0) {
+    std::snprintf(buf, sizeof buf, "%gs", a.timeout_s);
+    l.env.emplace_back("LTCC_TIMEOUT", buf);
   }
-  exe[len] = 0;
-
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGHUP, &sa, nullptr);
-
-  std::fflush(stdout);
-  std::fflush(stderr);
-  std::vector<pid_t> pids(static_cast<size_t>(nranks), -1);
-  for (int r = 0; r < nranks; ++r) {
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      std::perror("ltcc-perf: fork");
-      for (pid_t p : pids)
-        if (p > 0) ::kill(p, SIGKILL);
-      while (::wait(nullptr) > 0) {
-      }
-      return 1;
-    }
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the parent
-      if (::getppid() != parent) ::_exit(1);
-      struct sigaction dfl {};
-      dfl.sa_handler = SIG_DFL;
-      ::sigaction(SIGINT, &dfl, nullptr);
-      ::sigaction(SIGTERM, &dfl, nullptr);
-      ::sigaction(SIGHUP, &dfl, nullptr);
-      // Other launchers' variables would not be read (RANK wins), but keep
-      // the children's environment unambiguous.
-      for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID",
-                            "MASTER_ADDR", "MASTER_PORT"})
-        ::unsetenv(v);
-      ::setenv("RANK", std::to_string(r).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(nranks).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nranks).c_str(), 1);
-      ::setenv("LTCC_ROOT", ("file:" + root_file).c_str(), 1);
-      char buf[64];
-      if (a.loss_set) {
-        std::snprintf(buf, sizeof buf, "%.17g", a.loss);
-        ::setenv("LTCC_FAULT_LOSS", buf, 1);
-      }
-      if (a.timeout_s > 0) {
-        std::snprintf(buf, sizeof buf, "%gs", a.timeout_s);
-        ::setenv("LTCC_TIMEOUT", buf, 1);
-      }
-      ::execv(exe, cargv.data());
-      std::fprintf(stderr, "ltcc-perf: rank %d: exec %s: %s\n", r, exe, std::strerror(errno));
-      ::_exit(127);
-    }
-    pids[static_cast<size_t>(r)] = pid;
-  }
-
-  // After the first failure, the others get the library's timeout (plus
-  // slack) to notice and fail on their own; then they are killed.
-  double timeout_s = a.timeout_s;
-  if (timeout_s <= 0) {
-    timeout_s = 30;
-    const char* e = std::getenv("LTCC_TIMEOUT");
-    if (e && *e) {
-      double v = 0;
-      std::string t = e;
-      double mult = 1;
-      if (t.size() > 2 && t.compare(t.size() - 2, 2, "ms") == 0) {
-        mult = 1e-3;
-        t.resize(t.size() - 2);
-      } else if (t.size() > 2 && t.compare(t.size() - 2, 2, "us") == 0) {
-        mult = 1e-6;
-        t.resize(t.size() - 2);
-      }
-      if (parse_double(t.c_str(), &v) && v > 0) timeout_s = v * mult;
-    }
-  }
-  const auto start = Clock::now();
-  auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(a.deadline_s));
-  int running = nranks;
-  int failed = 0;
-  bool killed = false;
-  while (running > 0) {
-    int status = 0;
-    pid_t p = ::waitpid(-1, &status, WNOHANG);
-    if (p > 0) {
-      auto it = std::find(pids.begin(), pids.end(), p);
-      if (it == pids.end()) continue;
-      const int r = static_cast<int>(it - pids.begin());
-      *it = -1;
-      --running;
-      const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      if (!ok) {
-        ++failed;
-        if (!killed) {
-          if (WIFEXITED(status))
-            std::fprintf(stderr, "ltcc-perf: rank %d (pid %d) exited with status %d\n", r, p,
-                         WEXITSTATUS(status));
-          else if (WIFSIGNALED(status))
-            std::fprintf(stderr, "ltcc-perf: rank %d (pid %d) killed by signal %d (%s)\n", r, p,
-                         WTERMSIG(status), strsignal(WTERMSIG(status)));
-        }
-        const auto grace = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                              std::chrono::duration<double>(timeout_s + 15));
-        deadline = std::min(deadline, grace);
-      }
-      continue;
-    }
-    if (p < 0 && errno != EINTR) break;  // no children left
-    const bool expired = Clock::now() >= deadline;
-    if ((g_signal || expired) && !killed) {
-      killed = true;
-      for (size_t r = 0; r < pids.size(); ++r) {
-        if (pids[r] <= 0) continue;
-        if (!g_signal)
-          std::fprintf(stderr,
-                       "ltcc-perf: rank %zu (pid %d) still running %.0f s after the start%s: "
-                       "killed\n",
-                       r, pids[r], std::chrono::duration<double>(Clock::now() - start).count(),
-                       failed ? " and after another rank failed" : " (--deadline)");
-        ::kill(pids[r], SIGKILL);
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::unlink(root_file.c_str());
-  std::fflush(stderr);
-  if (g_signal) return 128 + g_signal;
-  return failed ? 1 : 0;
+  l.rank_timeout_s = a.timeout_s > 0 ? a.timeout_s : ltcc::tools::timeout_from_env(30);
+  l.deadline_s = a.deadline_s;
+  return ltcc::tools::run_local(l);
 }
 
 }  // namespace
