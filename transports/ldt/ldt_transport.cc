@@ -406,6 +406,40 @@ Status LdtTransport::snapshot_stats(LdtTransportStats* out) {
   return Status::ok();
 }
 
+Status LdtTransport::send_probes(uint32_t peer, uint64_t first_id, uint32_t count,
+                                 uint32_t padding) {
+  if (peer >= nranks_ || peer == rank_)
+    return make_status(Code::kInvalidArgument, "rank %u: probe to rank %u (of %u)", rank_, peer,
+                       nranks_);
+  Status st;
+  run_control([&] {
+    const uint64_t now = clock_ns();
+    for (uint32_t i = 0; i < count && st.is_ok(); ++i)
+      st = engine_->send_probe(peer, first_id + i, padding, now);
+  });
+  return st;
+}
+
+void LdtTransport::set_probe_log(bool on) {
+  run_control([&] { engine_->set_probe_log(on); });
+}
+
+void LdtTransport::take_probe_events(std::vector<Engine::ProbeReply>* replies,
+                                     std::vector<Engine::ProbeArrival>* arrivals) {
+  run_control([&] {
+    if (replies) {
+      replies->insert(replies->end(), engine_->probe_replies().begin(),
+                      engine_->probe_replies().end());
+    }
+    if (arrivals) {
+      arrivals->insert(arrivals->end(), engine_->probe_arrivals().begin(),
+                       engine_->probe_arrivals().end());
+    }
+    engine_->probe_replies().clear();
+    engine_->probe_arrivals().clear();
+  });
+}
+
 void LdtTransport::abort(const Status& why) {
   Status reason = why.is_ok() ? make_status(Code::kInvalidUsage, "rank %u: transport aborted", rank_)
                               : why;

@@ -120,6 +120,18 @@ class LdtTransport final : public Transport {
   // Counters, copied on the progress thread (or here when it is not running).
   Status snapshot_stats(LdtTransportStats* out);
 
+  // ---- diagnostics (ltcc-diag) ----
+  // Sends `count` PROBEs with ids first_id, first_id+1, ... and `padding`
+  // bytes each to `peer` (ids must not have the top bit: keepalives use it).
+  // Returns once they went to the wire; the caller paces the calls.
+  Status send_probes(uint32_t peer, uint64_t first_id, uint32_t count, uint32_t padding);
+  // Keep a log of the diagnostic probes that arrive (off by default).
+  void set_probe_log(bool on);
+  // Moves out what arrived since the last call: answers to our probes (with
+  // their RTT) and, while the log is on, the probes peers sent us.
+  void take_probe_events(std::vector<Engine::ProbeReply>* replies,
+                         std::vector<Engine::ProbeArrival>* arrivals);
+
   // Fails every pending and future request with `why` and stops the progress
   // thread. Returns promptly; idempotent.
   void abort(const Status& why) override;

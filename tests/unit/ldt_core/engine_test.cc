@@ -193,6 +193,56 @@ TEST(EngineRobustness, CorruptPayloadIsDroppedThenResent) {
   EXPECT_EQ(t.src, t.dst);
   EXPECT_EQ(net.e(1).stats().decode_errors[static_cast<size_t>(DecodeError::kBadPayloadCrc)], 1u);
   EXPECT_EQ(net.e(0).conn_stats(1).retx_pkts, 1u);
+  // The header was intact, so the receiver knows which link corrupted it.
+  EXPECT_EQ(net.e(1).conn_stats(0).corrupt_pkts, 1u);
+  EXPECT_EQ(net.e(0).conn_stats(1).corrupt_pkts, 0u);
+}
+
+// ltcc-diag's measurement: the receiver logs diagnostic probe ids in arrival
+// order (only while asked to), the sender gets an answer with an RTT for
+// each, and keepalives stay out of both.
+TEST(EngineProbes, ArrivalsAreLoggedInOrderAndAnswered) {
+  LdtOptions o = small_opts();
+  o.checksum = true;
+  ScriptedNet net(o, 3);
+  net.verdict = [](const Pkt& p) {
+    // lose probe 3, duplicate probe 5, hold probe 1 back behind the others
+    if (p.h.type != PacketType::kProbe) return Verdict::kDeliver;
+    if (p.h.probe.probe_id == 3) return Verdict::kDrop;
+    if (p.h.probe.probe_id == 5) return Verdict::kDuplicate;
+    if (p.h.probe.probe_id == 1) return Verdict::kDelay;
+    return Verdict::kDeliver;
+  };
+  net.delay_ns = 50'000;
+  ASSERT_TRUE(net.e(0).send_probe(1, 0, 0, net.now()).is_ok());  // log still off
+  net.run_until([] { return false; }, 20'000);
+  EXPECT_TRUE(net.e(1).probe_arrivals().empty());
+  net.e(0).probe_replies().clear();
+
+  net.e(1).set_probe_log(true);
+  for (uint64_t id = 0; id < 8; ++id) ASSERT_TRUE(net.e(0).send_probe(1, id, 200, net.now()).is_ok());
+  ASSERT_TRUE(net.e(2).send_probe(1, 42, 0, net.now()).is_ok());
+  net.run_until([] { return false; }, 1'000'000);
+  std::vector<std::pair<uint32_t, uint64_t>> got;
+  for (const auto& a : net.e(1).probe_arrivals()) got.emplace_back(a.peer, a.probe_id);
+  const std::vector<std::pair<uint32_t, uint64_t>> want = {
+      {0, 0}, {0, 2}, {0, 4}, {0, 5}, {0, 5}, {0, 6}, {0, 7}, {2, 42}, {0, 1}};
+  EXPECT_EQ(got, want);
+  // Answers: every probe that arrived (the duplicate twice), each with the RTT.
+  EXPECT_EQ(net.e(0).probe_replies().size(), 8u);
+  for (const auto& r : net.e(0).probe_replies()) {
+    EXPECT_EQ(r.peer, 1u);
+    EXPECT_GE(r.rtt_ns, 2 * net.latency_ns);
+  }
+  // A probe with a corrupted padding is caught by its CRC and charged to its link.
+  net.verdict = [](const Pkt&) { return Verdict::kDeliver; };
+  net.mutate = [](Pkt& p) {
+    if (p.h.type == PacketType::kProbe) p.bytes[kHeaderSize + 10] ^= 1;
+  };
+  ASSERT_TRUE(net.e(2).send_probe(1, 43, 100, net.now()).is_ok());
+  net.run_until([] { return false; }, 100'000);
+  EXPECT_EQ(net.e(1).conn_stats(2).corrupt_pkts, 1u);
+  EXPECT_EQ(net.e(1).probe_arrivals().size(), want.size());
 }
 
 TEST(EngineRobustness, CorruptHeaderTruncatedAndForeignPacketsAreCounted) {

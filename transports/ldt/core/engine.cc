@@ -83,6 +83,11 @@ void Engine::on_datagram(const uint8_t* data, size_t len, uint64_t now, uint64_t
   const DecodeError err = decode(data, len, &h, opts_.checksum);
   if (err != DecodeError::kOk) {
     ++stats_.decode_errors[static_cast<size_t>(err)];
+    // A bad payload under a good header of our session: the link from that
+    // peer corrupts (ltcc-diag reports it per link).
+    if (err == DecodeError::kBadPayloadCrc && h.session_key == session_key_ &&
+        h.dst_rank == rank_ && h.src_rank < nranks_ && h.src_rank != rank_)
+      ++conn(h.src_rank)->st_.corrupt_pkts;
     LTCC_DPTRACE("rank %u: dropped datagram of %zu bytes: %s", rank_, len, decode_error_name(err));
     return;
   }

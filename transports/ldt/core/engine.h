@@ -99,6 +99,16 @@ class Engine {
     uint64_t rtt_ns;
   };
   std::vector<ProbeReply>& probe_replies() { return probe_replies_; }
+  // Diagnostic probes (not keepalives) that arrived, in arrival order, while
+  // the log is on (off by default: nothing is kept for a job that never
+  // drains it). ltcc-diag reads loss, reordering and duplication per link
+  // from the probe ids.
+  struct ProbeArrival {
+    uint32_t peer;
+    uint64_t probe_id;
+  };
+  void set_probe_log(bool on) { probe_log_ = on; }
+  std::vector<ProbeArrival>& probe_arrivals() { return probe_arrivals_; }
 
   // Completed operations since the last drain; the caller clears it.
   std::vector<Completion>& completions() { return completions_; }
@@ -135,6 +145,8 @@ class Engine {
   std::vector<Connection*> active_;                 // connections with timers or work
   std::vector<Completion> completions_;
   std::vector<ProbeReply> probe_replies_;
+  std::vector<ProbeArrival> probe_arrivals_;
+  bool probe_log_ = false;
   EngineStats stats_;
 };
 

@@ -312,6 +312,8 @@ void Connection::on_nack(const Header& h, uint64_t now, uint64_t arrival) {
 void Connection::on_probe(const Header& h, uint64_t now) {
   note_heard_st(now);
   ++st_.probes_received;
+  if (engine_->probe_log_ && !(h.probe.probe_id & kInternalProbeBit))
+    engine_->probe_arrivals_.push_back({peer_, h.probe.probe_id});
   Header r = header_st(PacketType::kProbeAck, kFlagNoPayloadCrc);
   r.timestamp_ns = h.timestamp_ns;  // echo
   r.probe.probe_id = h.probe.probe_id;

@@ -180,12 +180,16 @@ Status Connection::send_probe(uint64_t probe_id, uint32_t padding, uint64_t now)
   if (padding > kMaxPayload)
     return make_status(Code::kInvalidArgument, "probe padding %u exceeds %zu bytes", padding,
                        kMaxPayload);
-  Header h = header_st(PacketType::kProbe, kFlagNoPayloadCrc);
+  // With checksums on the padding is covered too, so a probe that arrives
+  // corrupted counts against its link (ltcc-diag) instead of vanishing.
+  static const std::vector<uint8_t> zeros(kMaxPayload, 0);
+  const bool crc = opts_.checksum && padding > 0;
+  Header h = header_st(PacketType::kProbe, crc ? 0 : kFlagNoPayloadCrc);
   h.timestamp_ns = now;
   h.payload_len = padding;
+  h.payload_crc = crc ? payload_crc(zeros.data(), padding) : 0;
   h.probe.probe_id = probe_id;
   h.probe.probe_len = padding;
-  static const std::vector<uint8_t> zeros(kMaxPayload, 0);
   encode(h, scratch_.data());
   OutPacket out;
   out.peer = peer_;

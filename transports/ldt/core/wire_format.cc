@@ -140,11 +140,13 @@ DecodeError decode(const uint8_t* buf, size_t len, Header* out, bool verify_payl
         return DecodeError::kBadFlags;
       break;
   }
+  // The header is valid from here on: a payload CRC failure still hands it
+  // out, so the receiver can say which peer's packets arrive corrupted.
+  *out = h;
   if (verify_payload && h.payload_len > 0 && !(h.flags & kFlagNoPayloadCrc)) {
     if (crc32c(buf + kHeaderSize, h.payload_len) != h.payload_crc)
       return DecodeError::kBadPayloadCrc;
   }
-  *out = h;
   return DecodeError::kOk;
 }
 
