@@ -121,11 +121,17 @@ const std::vector<ParamSpec>& registry() {
        "Flip one random bit (header or payload) in this fraction of packets."},
       {"LTCC_FAULT_DELAY_US", T::kDuration, "0", "us", "0", "10s", nullptr,
        "Delay added to every sent packet."},
+      {"LTCC_FAULT_RATE", T::kDouble, "0", "Mbit/s", "0", "1000000", nullptr,
+       "Rate limit (token bucket, queue of about 1 ms, tail drop beyond it) on each faulted "
+       "link; 0 = none. Makes a slow link without root (ltcc-diag's tests)."},
       {"LTCC_FAULT_SEED", T::kUint, "1", "", nullptr, nullptr, nullptr,
        "Seed of the fault generator (mixed with the rank): same seed, same faults."},
       {"LTCC_FAULT_LINKS", T::kString, "", "", nullptr, nullptr, nullptr,
        "Comma list of src>dst rank pairs the faults apply to (2>3,0>1); empty = every "
        "link."},
+      {"LTCC_FAULT_RATE_LINKS", T::kString, "", "", nullptr, nullptr, nullptr,
+       "Links LTCC_FAULT_RATE applies to (same syntax); empty = those of LTCC_FAULT_LINKS. "
+       "Lets one job have a lossy link and a different slow one."},
 
       // --- bootstrap (rendezvous) --------------------------------------------
       {"LTCC_BOOTSTRAP_ADDR", T::kString, "", "", nullptr, nullptr, nullptr,

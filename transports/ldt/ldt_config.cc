@@ -115,8 +115,11 @@ Status load_ldt_options(LdtOptions* out) {
   return Status::ok();
 }
 
-Status parse_fault_links(const std::string& text,
-                         std::vector<std::pair<uint32_t, uint32_t>>* out) {
+namespace {
+
+// "src>dst,src>dst" -> pairs; errors name the variable `name`.
+Status parse_links(const char* name, const std::string& text,
+                   std::vector<std::pair<uint32_t, uint32_t>>* out) {
   std::vector<std::pair<uint32_t, uint32_t>> links;
   std::string_view s(text);
   size_t pos = 0;
@@ -130,9 +133,9 @@ Status parse_fault_links(const std::string& text,
       if (gt == std::string_view::npos || !parse_rank(item.substr(0, gt), &src) ||
           !parse_rank(item.substr(gt + 1), &dst))
         return make_status(Code::kInvalidArgument,
-                           "LTCC_FAULT_LINKS='%s': '%.*s' is not a src>dst pair of ranks "
+                           "%s='%s': '%.*s' is not a src>dst pair of ranks "
                            "(expected e.g. \"2>3,0>1\")",
-                           text.c_str(), static_cast<int>(item.size()), item.data());
+                           name, text.c_str(), static_cast<int>(item.size()), item.data());
       links.emplace_back(src, dst);
     }
     if (comma == std::string_view::npos) break;
@@ -140,6 +143,13 @@ Status parse_fault_links(const std::string& text,
   }
   *out = std::move(links);
   return Status::ok();
+}
+
+}  // namespace
+
+Status parse_fault_links(const std::string& text,
+                         std::vector<std::pair<uint32_t, uint32_t>>* out) {
+  return parse_links("LTCC_FAULT_LINKS", text, out);
 }
 
 Status load_fault_options(FaultOptions* out) {
@@ -150,10 +160,19 @@ Status load_fault_options(FaultOptions* out) {
   LTCC_CHECK(param_double("LTCC_FAULT_DUP", &f.dup));
   LTCC_CHECK(param_double("LTCC_FAULT_CORRUPT", &f.corrupt));
   LTCC_CHECK(param_duration_ns("LTCC_FAULT_DELAY_US", &f.delay_ns));
+  LTCC_CHECK(param_double("LTCC_FAULT_RATE", &f.rate_mbps));
+  if (f.rate_mbps > 0 && f.rate_mbps < FaultOptions::kMinRateMbps)
+    return make_status(Code::kInvalidArgument,
+                       "LTCC_FAULT_RATE=%g Mbit/s is below the smallest rate limit (%g Mbit/s "
+                       "= 1 kbit/s; 0 turns the limit off)",
+                       f.rate_mbps, FaultOptions::kMinRateMbps);
   LTCC_CHECK(param_uint("LTCC_FAULT_SEED", &f.seed));
   std::string links;
   LTCC_CHECK(param_string("LTCC_FAULT_LINKS", &links));
   LTCC_CHECK(parse_fault_links(links, &f.links));
+  std::string rate_links;
+  LTCC_CHECK(param_string("LTCC_FAULT_RATE_LINKS", &rate_links));
+  LTCC_CHECK(parse_links("LTCC_FAULT_RATE_LINKS", rate_links, &f.rate_links));
   if (f.burst > 1 && f.loss < 1) {
     double reachable = f.burst / (f.burst + 1);
     if (f.loss > reachable)

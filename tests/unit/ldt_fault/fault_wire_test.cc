@@ -24,6 +24,7 @@ struct Seen {
   uint64_t seq = 0;            // first 8 header bytes (as received: may be corrupted)
   std::vector<uint8_t> bytes;  // header + payload (only when recording bytes)
   const uint8_t* payload = nullptr;
+  uint64_t flushed_at = 0;     // `now` of the inner flush that sent it
 };
 
 class RecordingWire : public Wire {
@@ -47,6 +48,7 @@ class RecordingWire : public Wire {
   // Like the UDP wire, this is where the payload pointers are finally read.
   void flush(uint64_t now) override {
     flushes.push_back(now);
+    for (; unflushed_ < seen.size(); ++unflushed_) seen[unflushed_].flushed_at = now;
     for (const Pending& pd : pending_) {
       const uint8_t* want = seen[pd.index].bytes.data() + pd.header_len;
       if (pd.len && std::memcmp(pd.payload, want, pd.len) != 0) ++stale_payloads;
@@ -80,6 +82,7 @@ class RecordingWire : public Wire {
   };
   bool record_bytes_;
   std::vector<Pending> pending_;
+  size_t unflushed_ = 0;
 };
 
 // Plays the engine: builds each header in one reused scratch buffer (and
@@ -182,7 +185,9 @@ TEST(FaultOptions, AnyIsTrueOnlyWhenSomethingChangesTraffic) {
   o.seed = 42;
   o.links = {{0, 1}};
   EXPECT_FALSE(o.any());
-  for (int which = 0; which < 5; ++which) {
+  o.rate_links = {{1, 0}};  // links for a rate limit that is off
+  EXPECT_FALSE(o.any());
+  for (int which = 0; which < 6; ++which) {
     FaultOptions f;
     switch (which) {
       case 0: f.loss = 0.01; break;
@@ -190,6 +195,7 @@ TEST(FaultOptions, AnyIsTrueOnlyWhenSomethingChangesTraffic) {
       case 2: f.dup = 0.01; break;
       case 3: f.corrupt = 0.01; break;
       case 4: f.delay_ns = 1; break;
+      case 5: f.rate_mbps = 0.5; break;
     }
     EXPECT_TRUE(f.any()) << which;
   }
@@ -205,6 +211,23 @@ TEST(FaultOptions, AppliesToListedLinksOrToAllWhenEmpty) {
   EXPECT_FALSE(o.applies(3, 2));  // links are directed
   EXPECT_FALSE(o.applies(1, 0));
   EXPECT_FALSE(o.applies(2, 1));
+}
+
+TEST(FaultOptions, RateAppliesToRateLinksElseToLinksElseToAll) {
+  FaultOptions o;
+  EXPECT_TRUE(o.rate_applies(0, 1));
+  EXPECT_TRUE(o.rate_applies(5, 2));
+  o.links = {{0, 1}};
+  EXPECT_TRUE(o.rate_applies(0, 1));
+  EXPECT_FALSE(o.rate_applies(1, 0));
+  EXPECT_FALSE(o.rate_applies(0, 2));
+  o.rate_links = {{2, 0}, {0, 2}};  // overrides links, for the rate limit only
+  EXPECT_FALSE(o.rate_applies(0, 1));
+  EXPECT_TRUE(o.rate_applies(0, 2));
+  EXPECT_TRUE(o.rate_applies(2, 0));
+  EXPECT_FALSE(o.rate_applies(1, 0));
+  EXPECT_TRUE(o.applies(0, 1)) << "the other faults keep their links";
+  EXPECT_FALSE(o.applies(0, 2));
 }
 
 // ---- pass-through -----------------------------------------------------------
@@ -533,6 +556,360 @@ TEST(FaultWire, HeldBuffersStayValidUntilInnerFlushUnderChurn) {
   EXPECT_TRUE(s.source_untouched());
   const FaultStats& st = w.stats();
   EXPECT_EQ(inner.seen.size(), st.seen - st.dropped + st.duplicated);
+}
+
+// ---- rate limit ---------------------------------------------------------------------
+
+constexpr uint64_t kIpUdp = 28;  // counted per datagram by the rate limit
+
+uint64_t datagram_bytes(uint32_t payload_len) { return kHeaderSize + payload_len + kIpUdp; }
+
+TEST(FaultWire, RateLimitSendsOnTheExactScheduleAndTailDropsBeyondTheQueue) {
+  // 8 Mbit/s = 1 byte per us; 884-byte payloads make 1000-byte datagrams,
+  // 1 ms each. Bucket depth = max(2 datagrams, 100 us) = 2 ms: two go at
+  // once. Queue = max(1 ms at the rate = 1 datagram, 8 packets) = 8.
+  RecordingWire inner;
+  FaultOptions o;
+  o.rate_mbps = 8;
+  FaultWire w(&inner, o, 0);
+  Sender s(884);
+  ASSERT_EQ(datagram_bytes(884), 1000u);
+  const uint64_t t0 = 10'000'000;
+  w.flush(t0);
+  EXPECT_EQ(w.next_deadline(), UINT64_MAX);
+  for (uint64_t i = 0; i < 20; ++i) s.send(w, i);
+  ASSERT_EQ(inner.seen.size(), 2u) << "a full bucket lets two through at once";
+  for (uint64_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(inner.seen[i].seq, i);
+    EXPECT_EQ(inner.seen[i].payload, s.payload_of(i)) << "zero-copy when tokens cover it";
+  }
+  EXPECT_EQ(w.stats().rate_queued, 8u);
+  EXPECT_EQ(w.stats().rate_dropped, 10u);
+  EXPECT_EQ(w.held(), 8u);
+  EXPECT_EQ(w.rate_queued(1), 8u);
+  EXPECT_EQ(w.rate_queued(2), 0u);
+  EXPECT_EQ(w.next_deadline(), t0 + 1'000'000);
+  inner.deadline = t0 + 500;
+  EXPECT_EQ(w.next_deadline(), t0 + 500) << "min with the inner wire's deadline";
+  inner.deadline = UINT64_MAX;
+
+  // One more datagram every ms, on time to the nanosecond, in FIFO order.
+  for (uint64_t k = 1; k <= 8; ++k) {
+    const uint64_t due = t0 + k * 1'000'000;
+    ASSERT_EQ(w.next_deadline(), due) << k;
+    w.flush(due - 1);
+    ASSERT_EQ(inner.seen.size(), 1 + k) << "not before its tokens, k=" << k;
+    w.flush(due);
+    ASSERT_EQ(inner.seen.size(), 2 + k) << k;
+    const Seen& got = inner.seen.back();
+    EXPECT_EQ(got.seq, 1 + k);
+    EXPECT_EQ(got.flushed_at, due);
+    EXPECT_EQ(got.bytes, s.expected(got.seq));
+    EXPECT_NE(got.payload, s.payload_of(got.seq)) << "a queued packet is sent from a copy";
+  }
+  EXPECT_EQ(w.held(), 0u);
+  EXPECT_EQ(w.next_deadline(), UINT64_MAX);
+  EXPECT_EQ(w.stats().seen, 20u);
+  EXPECT_EQ(inner.stale_payloads, 0u);
+  EXPECT_TRUE(s.source_untouched());
+
+  // Idle for long: the bucket refills to its depth (two datagrams), no more.
+  const uint64_t t1 = t0 + 1'000'000'000;
+  w.flush(t1);
+  for (uint64_t i = 100; i < 103; ++i) s.send(w, i);
+  EXPECT_EQ(inner.seen.size(), 12u);
+  EXPECT_EQ(w.rate_queued(1), 1u);
+  EXPECT_EQ(w.next_deadline(), t1 + 1'000'000);
+}
+
+TEST(FaultWire, RateQueueHoldsOneMillisecondAtTheRate) {
+  // 1 Gbit/s, 1140-byte datagrams (9120 ns each). Depth = 100 us at the rate
+  // (12500 bytes): 10 go at once. Queue = 125000 bytes: 109 datagrams.
+  RecordingWire inner(/*record_bytes=*/false);
+  FaultOptions o;
+  o.rate_mbps = 1000;
+  FaultWire w(&inner, o, 0);
+  Sender s(1024);
+  w.flush(1'000'000);
+  for (uint64_t i = 0; i < 500; ++i) s.send(w, i);
+  EXPECT_EQ(inner.seen.size(), 10u);
+  EXPECT_EQ(w.stats().rate_queued, 109u);
+  EXPECT_EQ(w.stats().rate_dropped, 381u);
+  // Draining takes 109 x 9120 ns; the last queued packet waited about 1 ms.
+  uint64_t now = 1'000'000;
+  while (w.held() > 0) {
+    const uint64_t d = w.next_deadline();
+    ASSERT_GT(d, now);
+    w.flush(now = d);
+  }
+  ASSERT_EQ(inner.seen.size(), 119u);
+  for (uint64_t i = 0; i < 119; ++i) ASSERT_EQ(inner.seen[i].seq, i);
+  EXPECT_EQ(now - 1'000'000, 119u * 9120 - 100'000)
+      << "the k-th datagram goes at (k+1) x 9120 ns - depth";
+}
+
+struct RateCase {
+  double mbps;
+  uint32_t payload;
+  uint64_t flush_every_ns;  // how often the "progress loop" flushes
+  double offered;           // offered load / rate
+};
+
+// Offers `c.offered` x the rate to peer 1 for 1.1 simulated seconds (each
+// packet emitted at its own time, flushing every c.flush_every_ns) and
+// checks what reached the inner wire in the last second.
+void check_rate(const RateCase& c) {
+  SCOPED_TRACE(testing::Message() << c.mbps << " Mbit/s, payload " << c.payload << ", flush every "
+                                  << c.flush_every_ns << " ns, offered x" << c.offered);
+  RecordingWire inner(/*record_bytes=*/false);
+  FaultOptions o;
+  o.rate_mbps = c.mbps;
+  FaultWire w(&inner, o, 0);
+  Sender s(c.payload);
+  const double pkt_ns = static_cast<double>(datagram_bytes(c.payload)) * 8000.0 / c.mbps;
+  const double gap_ns = pkt_ns / c.offered;
+  const uint64_t t0 = 5'000'000'000, warmup = 100'000'000, span = 1'000'000'000;
+  std::vector<uint64_t> emitted_at;
+  uint64_t seq = 0;
+  for (uint64_t now = t0; now <= t0 + warmup + span; now += c.flush_every_ns) {
+    while (t0 + static_cast<uint64_t>(static_cast<double>(seq) * gap_ns) <= now) {
+      emitted_at.push_back(now);
+      s.send(w, seq++);
+    }
+    w.flush(now);
+  }
+  const FaultStats& st = w.stats();
+  EXPECT_EQ(st.seen, seq);
+  EXPECT_EQ(inner.seen.size() + st.rate_dropped + w.held(), seq);
+  EXPECT_GT(st.rate_dropped, 0u);
+  uint64_t in_span = 0, max_wait = 0;
+  for (size_t i = 0; i < inner.seen.size(); ++i) {
+    const Seen& x = inner.seen[i];
+    if (i > 0) {
+      ASSERT_LT(inner.seen[i - 1].seq, x.seq) << "FIFO";
+    }
+    if (x.flushed_at > t0 + warmup) ++in_span;
+    max_wait = std::max(max_wait, x.flushed_at - emitted_at[x.seq]);
+  }
+  const double mbps =
+      static_cast<double>(in_span * datagram_bytes(c.payload)) * 8.0 / (span / 1000.0);
+  EXPECT_NEAR(mbps / c.mbps, 1.0, 0.01) << mbps << " Mbit/s";
+  // Queue of max(1 ms, 8 packets), plus the packet ahead and the flush period.
+  const double bound = std::max(1e6, 8 * pkt_ns) + pkt_ns + static_cast<double>(c.flush_every_ns);
+  EXPECT_LE(static_cast<double>(max_wait), bound);
+  EXPECT_GT(static_cast<double>(max_wait), 0.5 * std::max(1e6, 8 * pkt_ns)) << "queue was used";
+}
+
+TEST(FaultWire, RateLimitIsAchievedUnderOverload) {
+  check_rate({100, 1024, 10'000, 2.0});     // slow link, progress loop spinning
+  check_rate({100, 8192, 100'000, 1.5});    // jumbo datagrams, a flush every 100 us
+  check_rate({1000, 1344, 7'000, 3.0});     // 1500-MTU sized datagrams
+  check_rate({10000, 8192, 50'000, 2.0});   // flushes 50 us late: the bucket depth absorbs it
+  check_rate({2.5, 256, 1'000'000, 4.0});   // very slow: the 8-packet queue floor rules
+}
+
+TEST(FaultWire, RateLimitLeavesUnlistedLinksUntouched) {
+  FaultOptions o;
+  o.rate_mbps = 1;
+  o.rate_links = {{0, 1}};
+  for (uint32_t rank : {0u, 1u}) {
+    RecordingWire inner;
+    FaultWire w(&inner, o, rank);
+    Sender s(64);
+    w.flush(1'000);
+    uint64_t seq = 0;
+    for (int i = 0; i < 100; ++i)
+      for (uint32_t peer = 0; peer < 3; ++peer) s.send(w, seq++, peer);
+    w.flush(2'000);
+    std::map<uint32_t, std::vector<uint64_t>> per_peer;
+    for (const Seen& x : inner.seen) {
+      per_peer[x.peer].push_back(x.seq);
+      if (!(rank == 0 && x.peer == 1)) {
+        EXPECT_EQ(x.payload, s.payload_of(x.seq)) << "untouched links are zero-copy";
+      }
+    }
+    for (uint32_t peer = 0; peer < 3; ++peer) {
+      const std::vector<uint64_t>& got = per_peer[peer];
+      if (rank == 0 && peer == 1) {
+        EXPECT_EQ(got.size(), 2u) << "limited: a full bucket, then the queue";
+        EXPECT_EQ(w.rate_queued(1), 8u);
+        continue;
+      }
+      ASSERT_EQ(got.size(), 100u) << rank << ">" << peer;  // 1>0 is another link
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i * 3 + peer);
+    }
+    EXPECT_EQ(w.stats().rate_dropped, rank == 0 ? 90u : 0u);
+    EXPECT_EQ(inner.stale_payloads, 0u);
+  }
+}
+
+TEST(FaultWire, RateLinksOverrideLinksForTheRateOnly) {
+  FaultOptions o;
+  o.loss = 1.0;
+  o.links = {{0, 1}};
+  o.rate_mbps = 1;
+  o.rate_links = {{0, 2}};
+  RecordingWire inner;
+  FaultWire w(&inner, o, 0);
+  Sender s(64);
+  w.flush(1'000);
+  uint64_t seq = 0;
+  for (int i = 0; i < 100; ++i)
+    for (uint32_t peer = 1; peer <= 3; ++peer) s.send(w, seq++, peer);
+  w.flush(2'000);
+  std::map<uint32_t, size_t> per_peer;
+  for (const Seen& x : inner.seen) ++per_peer[x.peer];
+  EXPECT_EQ(per_peer[1], 0u) << "lossy, not rate-limited";
+  EXPECT_EQ(per_peer[2], 2u) << "rate-limited, not lossy";
+  EXPECT_EQ(per_peer[3], 100u) << "neither";
+  EXPECT_EQ(w.stats().dropped, 100u);
+  EXPECT_EQ(w.stats().rate_queued, 8u);
+  EXPECT_EQ(w.stats().rate_dropped, 90u);
+
+  // Without rate_links the rate follows `links`.
+  o.loss = 0;
+  o.rate_links.clear();
+  RecordingWire inner2;
+  FaultWire w2(&inner2, o, 0);
+  w2.flush(1'000);
+  for (int i = 0; i < 100; ++i)
+    for (uint32_t peer = 1; peer <= 3; ++peer) s.send(w2, seq++, peer);
+  w2.flush(2'000);
+  per_peer.clear();
+  for (const Seen& x : inner2.seen) ++per_peer[x.peer];
+  EXPECT_EQ(per_peer[1], 2u);
+  EXPECT_EQ(per_peer[2], 100u);
+  EXPECT_EQ(per_peer[3], 100u);
+}
+
+// Two peers, every fault on, optionally a rate limit that queues but (on
+// average below the rate) never drops. Returns per peer what the inner wire
+// got, and the wire's stats.
+struct FedRun {
+  std::map<uint32_t, std::vector<std::vector<uint8_t>>> per_peer;
+  std::vector<std::pair<uint64_t, uint64_t>> seq_and_time;  // in arrival order
+  FaultStats stats;
+};
+
+FedRun run_faults_then_rate(double rate_mbps, uint64_t seed = 11) {
+  RecordingWire inner;
+  FaultOptions o;
+  o.loss = 0.02;
+  o.dup = 0.05;
+  o.corrupt = 0.02;
+  o.reorder = 0.1;
+  o.delay_ns = 30'000;
+  o.rate_mbps = rate_mbps;
+  o.seed = seed;
+  FaultWire w(&inner, o, 0);
+  Sender s(1024, 16);
+  uint64_t now = 1'000'000, seq = 0;
+  for (int ms = 0; ms < 300; ++ms) {
+    for (int i = 0; i < 4; ++i)
+      for (uint32_t peer = 1; peer <= 2; ++peer) s.send(w, seq++, peer);
+    for (int k = 0; k < 10; ++k) w.flush(now += 100'000);
+  }
+  for (int k = 0; k < 100; ++k) w.flush(now += 100'000);
+  EXPECT_EQ(w.held(), 0u);
+  EXPECT_EQ(inner.stale_payloads, 0u);
+  EXPECT_TRUE(s.source_untouched());
+  FedRun r;
+  for (const Seen& x : inner.seen) {
+    r.per_peer[x.peer].push_back(x.bytes);
+    r.seq_and_time.emplace_back(x.seq, x.flushed_at);
+  }
+  r.stats = w.stats();
+  return r;
+}
+
+TEST(FaultWire, RateStageIsLastAndKeepsTheOrderItIsFedPerPeer) {
+  // 100 Mbit/s with 1140-byte datagrams: 4 per ms per peer (plus dups) is
+  // about 40% of the rate, in bursts that exceed the 2-datagram bucket.
+  const FedRun plain = run_faults_then_rate(0);
+  const FedRun limited = run_faults_then_rate(100);
+  EXPECT_GT(limited.stats.rate_queued, 500u);
+  EXPECT_EQ(limited.stats.rate_dropped, 0u);
+  // The rate stage draws no randomness and reorders nothing: the other
+  // faults hit the same packets, and each peer gets the same sequence.
+  EXPECT_EQ(limited.stats.dropped, plain.stats.dropped);
+  EXPECT_EQ(limited.stats.duplicated, plain.stats.duplicated);
+  EXPECT_EQ(limited.stats.corrupted, plain.stats.corrupted);
+  EXPECT_EQ(limited.stats.reordered, plain.stats.reordered);
+  EXPECT_EQ(limited.stats.delayed, plain.stats.delayed);
+  EXPECT_EQ(limited.per_peer, plain.per_peer);
+  EXPECT_NE(limited.seq_and_time, plain.seq_and_time) << "but later";
+}
+
+TEST(FaultWire, RateLimitedRunsAreDeterministic) {
+  const FedRun a = run_faults_then_rate(20);  // overloaded: queues and drops
+  const FedRun b = run_faults_then_rate(20);
+  EXPECT_GT(a.stats.rate_dropped, 0u);
+  EXPECT_EQ(a.seq_and_time, b.seq_and_time);
+  EXPECT_EQ(a.per_peer, b.per_peer);
+  EXPECT_EQ(a.stats.rate_queued, b.stats.rate_queued);
+  EXPECT_EQ(a.stats.rate_dropped, b.stats.rate_dropped);
+  EXPECT_NE(a.seq_and_time, run_faults_then_rate(20, 12).seq_and_time) << "another seed";
+}
+
+TEST(FaultWire, DelayedPacketsEnterTheRateStageWhenReleased) {
+  // Delay 500 us, then 8 Mbit/s with 1000-byte datagrams (1 ms each, two at
+  // once): released by the delay at t+500us, the rate lets two go then, and
+  // one per ms after that.
+  RecordingWire inner;
+  FaultOptions o;
+  o.delay_ns = 500'000;
+  o.rate_mbps = 8;
+  FaultWire w(&inner, o, 0);
+  Sender s(884);
+  const uint64_t t = 50'000'000;
+  for (uint64_t i = 0; i < 5; ++i) s.send(w, i);
+  EXPECT_EQ(w.next_deadline(), 0u);
+  w.flush(t);
+  EXPECT_EQ(w.next_deadline(), t + 500'000);
+  w.flush(t + 500'000);
+  ASSERT_EQ(inner.seen.size(), 2u);
+  EXPECT_EQ(w.rate_queued(1), 3u);
+  EXPECT_EQ(w.stats().delayed, 5u);
+  EXPECT_EQ(w.stats().rate_queued, 3u);
+  for (uint64_t k = 1; k <= 3; ++k) {
+    EXPECT_EQ(w.next_deadline(), t + 500'000 + k * 1'000'000);
+    w.flush(w.next_deadline());
+  }
+  ASSERT_EQ(inner.seen.size(), 5u);
+  for (uint64_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(inner.seen[i].seq, i);
+    EXPECT_EQ(inner.seen[i].bytes, s.expected(i));
+  }
+  EXPECT_EQ(inner.seen[4].flushed_at, t + 3'500'000);
+  EXPECT_EQ(inner.stale_payloads, 0u);
+}
+
+TEST(FaultWire, RateDropsRecycleSlotsSafelyUnderChurn) {
+  // Everything on and the rate far below the offered load: slots of
+  // corrupted, reordered and delayed copies are tail-dropped and reused,
+  // never while the inner wire may read them.
+  RecordingWire inner;
+  FaultOptions o;
+  o.loss = 0.05;
+  o.dup = 0.2;
+  o.corrupt = 0.2;
+  o.reorder = 0.2;
+  o.delay_ns = 3'000;
+  o.rate_mbps = 50;
+  FaultWire w(&inner, o, 5);
+  Sender s(512, 16);
+  uint64_t now = 0;
+  for (uint64_t i = 0; i < 20'000; ++i) {
+    s.send(w, i, static_cast<uint32_t>(i % 4));
+    if (i % 10 == 9) w.flush(now += 1'000);
+  }
+  for (int k = 0; k < 5'000 && w.held() > 0; ++k) w.flush(now += 100'000);
+  EXPECT_EQ(w.held(), 0u);
+  EXPECT_EQ(inner.stale_payloads, 0u);
+  EXPECT_TRUE(s.source_untouched());
+  const FaultStats& st = w.stats();
+  EXPECT_GT(st.rate_dropped, 1000u);
+  EXPECT_EQ(inner.seen.size(), st.seen - st.dropped + st.duplicated - st.rate_dropped);
 }
 
 // ---- determinism and link selection ------------------------------------------------

@@ -170,6 +170,8 @@ TEST_F(LdtConfigTest, FaultDefaultsInjectNothing) {
   EXPECT_EQ(f.loss, 0.0);
   EXPECT_EQ(f.seed, 1u);
   EXPECT_TRUE(f.links.empty());
+  EXPECT_EQ(f.rate_mbps, 0.0);
+  EXPECT_TRUE(f.rate_links.empty());
 }
 
 TEST_F(LdtConfigTest, FaultEnvironmentIsMapped) {
@@ -193,6 +195,59 @@ TEST_F(LdtConfigTest, FaultEnvironmentIsMapped) {
   using Links = std::vector<std::pair<uint32_t, uint32_t>>;
   EXPECT_EQ(f.links, (Links{{2, 3}, {0, 1}}));
   EXPECT_TRUE(f.any());
+}
+
+TEST_F(LdtConfigTest, FaultRateAndItsLinksAreMapped) {
+  setenv("LTCC_FAULT_RATE", "250.5", 1);
+  setenv("LTCC_FAULT_RATE_LINKS", " 1>0, 2>0 ", 1);
+  FaultOptions f;
+  ASSERT_TRUE(load_fault_options(&f).is_ok());
+  EXPECT_DOUBLE_EQ(f.rate_mbps, 250.5);
+  using Links = std::vector<std::pair<uint32_t, uint32_t>>;
+  EXPECT_EQ(f.rate_links, (Links{{1, 0}, {2, 0}}));
+  EXPECT_TRUE(f.links.empty());
+  EXPECT_TRUE(f.any()) << "a rate limit alone wraps the wire";
+  EXPECT_TRUE(f.rate_applies(1, 0));
+  EXPECT_FALSE(f.rate_applies(0, 1));
+
+  // Without LTCC_FAULT_RATE_LINKS the limit follows LTCC_FAULT_LINKS.
+  unsetenv("LTCC_FAULT_RATE_LINKS");
+  setenv("LTCC_FAULT_LINKS", "3>1", 1);
+  setenv("LTCC_FAULT_RATE", "0.001", 1);  // the smallest: 1 kbit/s
+  ASSERT_TRUE(load_fault_options(&f).is_ok());
+  EXPECT_DOUBLE_EQ(f.rate_mbps, 0.001);
+  EXPECT_TRUE(f.rate_links.empty());
+  EXPECT_TRUE(f.rate_applies(3, 1));
+  EXPECT_FALSE(f.rate_applies(1, 0));
+}
+
+TEST_F(LdtConfigTest, BadFaultRateIsRejectedByName) {
+  struct Bad {
+    const char* text;
+    const char* says;
+  };
+  for (const Bad& b : {Bad{"fast", "LTCC_FAULT_RATE='fast' is not a number"},
+                       Bad{"10Mbit", "LTCC_FAULT_RATE='10Mbit' is not a number"},
+                       Bad{"-5", "LTCC_FAULT_RATE='-5' is out of range"},
+                       Bad{"2000000", "LTCC_FAULT_RATE='2000000' is out of range"},
+                       Bad{"0.0001", "LTCC_FAULT_RATE=0.0001 Mbit/s is below the smallest"}}) {
+    setenv("LTCC_FAULT_RATE", b.text, 1);
+    FaultOptions f;
+    f.rate_mbps = 7;
+    Status st = load_fault_options(&f);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << b.text;
+    EXPECT_TRUE(contains(st.message(), b.says)) << st.message();
+    EXPECT_EQ(f.rate_mbps, 7.0) << "output untouched on failure";
+  }
+  unsetenv("LTCC_FAULT_RATE");
+  setenv("LTCC_FAULT_RATE_LINKS", "1>0,1-2", 1);
+  FaultOptions f;
+  Status st = load_fault_options(&f);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_TRUE(contains(st.message(), "LTCC_FAULT_RATE_LINKS='1>0,1-2': '1-2' is not a src>dst "
+                                     "pair"))
+      << st.message();
+  EXPECT_TRUE(f.rate_links.empty());
 }
 
 TEST(ParseFaultLinks, AcceptsPairsAndRejectsGarbageByName) {

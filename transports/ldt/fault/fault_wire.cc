@@ -1,6 +1,7 @@
 #include "transports/ldt/fault/fault_wire.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "transports/ldt/core/wire_format.h"
@@ -11,6 +12,22 @@ namespace {
 constexpr uint64_t kUnstamped = UINT64_MAX;
 constexpr uint32_t kMaxReorderDistance = 8;   // a held packet waits for 1..8 later ones
 constexpr size_t kSlotReserve = kHeaderSize + 8192;  // header + default payload
+
+// Rate stage (see the design note in the header).
+constexpr uint64_t kIpUdpOverheadBytes = 20 + 8;  // IPv4 + UDP headers, counted per datagram
+constexpr double kRateDepthMinNs = 100'000;       // bucket depth: at least 100 us at the rate
+constexpr uint64_t kRateDepthDatagrams = 2;       // ... and at least 2 of the largest datagrams
+constexpr double kRateQueueNs = 1'000'000;        // queue: 1 ms at the rate ...
+constexpr size_t kRateQueueMinPackets = 8;        // ... but at least 8 packets
+
+// Clamps a non-negative double to uint64 (times far beyond any clock).
+uint64_t to_u64_sat(double x) {
+  if (!(x > 0)) return 0;
+  if (x >= 1.8e19) return UINT64_MAX;
+  return static_cast<uint64_t>(x);
+}
+
+uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
 uint64_t splitmix64(uint64_t* x) {
   uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
@@ -24,12 +41,18 @@ uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
 bool FaultOptions::any() const {
-  return loss > 0 || reorder > 0 || dup > 0 || corrupt > 0 || delay_ns > 0;
+  return loss > 0 || reorder > 0 || dup > 0 || corrupt > 0 || delay_ns > 0 || rate_mbps > 0;
 }
 
 bool FaultOptions::applies(uint32_t src, uint32_t dst) const {
   if (links.empty()) return true;
   return std::find(links.begin(), links.end(), std::make_pair(src, dst)) != links.end();
+}
+
+bool FaultOptions::rate_applies(uint32_t src, uint32_t dst) const {
+  if (rate_links.empty()) return applies(src, dst);
+  return std::find(rate_links.begin(), rate_links.end(), std::make_pair(src, dst)) !=
+         rate_links.end();
 }
 
 // One owned copy of a packet: header then payload, contiguous.
@@ -84,6 +107,19 @@ class FaultWire::SlotQueue {
   size_t size_ = 0;
 };
 
+// The rate limit of one destination: a token bucket kept as the time `tat`
+// (+ tat_frac ns) at which it would be full again had nothing more been sent
+// (GCRA's theoretical arrival time). A packet of cost c ns (its bytes at the
+// rate) may go at t when t >= tat - (B - c), B the depth in ns; sending it
+// sets tat = max(tat, t) + c. Integer ns plus a carried fraction keep the
+// long-run rate exact and the release times integers that flush(now) meets.
+struct FaultWire::RatePeer {
+  uint64_t tat = 0;
+  double tat_frac = 0;        // [0, 1) ns
+  SlotQueue queue;            // packets waiting for tokens, FIFO
+  uint64_t queued_bytes = 0;  // their datagram bytes (with IP + UDP)
+};
+
 FaultWire::FaultWire(Wire* inner, FaultOptions opts, uint32_t my_rank)
     : inner_(inner), opts_(std::move(opts)), my_rank_(my_rank), delay_q_(new SlotQueue) {
   uint64_t x = opts_.seed ^ (0xD1B54A32D192ED03ull * (static_cast<uint64_t>(my_rank_) + 1));
@@ -99,6 +135,18 @@ FaultWire::FaultWire(Wire* inner, FaultOptions opts, uint32_t my_rank)
     if (src == my_rank_) faulty_dsts_.push_back(dst);
   std::sort(faulty_dsts_.begin(), faulty_dsts_.end());
   faulty_dsts_.erase(std::unique(faulty_dsts_.begin(), faulty_dsts_.end()), faulty_dsts_.end());
+
+  if (opts_.rate_mbps > 0) {
+    const double mbps = std::max(opts_.rate_mbps, FaultOptions::kMinRateMbps);
+    ns_per_byte_ = 8000.0 / mbps;  // 8 bits at mbps * 1e6 bit/s, in ns
+    rate_queue_bytes_ = kRateQueueNs / ns_per_byte_;
+    rate_depth_ns_ = kRateDepthMinNs;
+    rate_all_links_ = opts_.rate_links.empty() && opts_.links.empty();
+    for (const auto& [src, dst] : opts_.rate_links.empty() ? opts_.links : opts_.rate_links)
+      if (src == my_rank_) rate_dsts_.push_back(dst);
+    std::sort(rate_dsts_.begin(), rate_dsts_.end());
+    rate_dsts_.erase(std::unique(rate_dsts_.begin(), rate_dsts_.end()), rate_dsts_.end());
+  }
 }
 
 FaultWire::~FaultWire() = default;
@@ -178,7 +226,7 @@ void FaultWire::to_inner(Slot* slot) {
 void FaultWire::emit(const OutPacket& pkt) {
   ++stats_.seen;
   if (!link_faulty(pkt.peer)) {
-    inner_->emit(pkt);
+    rate_stage(pkt, nullptr);
     return;
   }
   if (lose(pkt.peer)) {
@@ -216,7 +264,7 @@ void FaultWire::deliver(const OutPacket& pkt, bool corrupt, uint64_t flip_bit) {
   passed(pkt.peer);
 }
 
-// The delay stage (or straight to the inner wire). `slot` is null when the
+// The delay stage (or straight to the rate stage). `slot` is null when the
 // packet still lives in the caller's memory.
 void FaultWire::after_reorder_stage(const OutPacket& pkt, Slot* slot) {
   if (opts_.delay_ns > 0) {
@@ -227,11 +275,105 @@ void FaultWire::after_reorder_stage(const OutPacket& pkt, Slot* slot) {
     ++stats_.delayed;
     return;
   }
-  if (slot) {
-    to_inner(slot);
-  } else {
-    inner_->emit(pkt);
+  rate_stage(pkt, slot);
+}
+
+bool FaultWire::link_rate_limited(uint32_t peer) const {
+  if (ns_per_byte_ <= 0) return false;
+  return rate_all_links_ || std::binary_search(rate_dsts_.begin(), rate_dsts_.end(), peer);
+}
+
+FaultWire::RatePeer& FaultWire::rate_peer(uint32_t peer) {
+  if (peer >= rate_peers_.size()) {
+    rate_peers_.resize(static_cast<size_t>(peer) + 1);
+    rate_backlog_.reserve(rate_peers_.size());
   }
+  return rate_peers_[peer];
+}
+
+// Earliest time at which the tokens of `p` cover a datagram of `bytes`.
+uint64_t FaultWire::conform_at(const RatePeer& p, uint64_t bytes) const {
+  const double slack = rate_depth_ns_ - static_cast<double>(bytes) * ns_per_byte_ - p.tat_frac;
+  if (slack >= 0) {
+    const uint64_t s = to_u64_sat(slack);  // rounded down: never early
+    return s >= p.tat ? 0 : p.tat - s;
+  }
+  return add_sat(p.tat, to_u64_sat(std::ceil(-slack)));
+}
+
+// Takes the tokens of a datagram of `bytes` sent at `t`.
+void FaultWire::charge(RatePeer& p, uint64_t bytes, uint64_t t) {
+  if (p.tat < t) {  // the bucket was full (and stayed so) until t
+    p.tat = t;
+    p.tat_frac = 0;
+  }
+  p.tat_frac += static_cast<double>(bytes) * ns_per_byte_;
+  const double whole = std::floor(p.tat_frac);
+  p.tat = add_sat(p.tat, to_u64_sat(whole));
+  p.tat_frac -= whole;
+}
+
+// The rate stage (or straight to the inner wire): the last one. Called from
+// emit() (the time is then that of the last flush) or from flush(now) after
+// clock_ = now.
+void FaultWire::rate_stage(const OutPacket& pkt, Slot* slot) {
+  if (!link_rate_limited(pkt.peer)) {
+    if (slot) {
+      to_inner(slot);
+    } else {
+      inner_->emit(pkt);
+    }
+    return;
+  }
+  const uint64_t bytes =
+      static_cast<uint64_t>(pkt.header_len) + pkt.payload_len + kIpUdpOverheadBytes;
+  if (bytes > rate_max_datagram_) {
+    rate_max_datagram_ = bytes;
+    rate_depth_ns_ = std::max(
+        kRateDepthMinNs, static_cast<double>(kRateDepthDatagrams * bytes) * ns_per_byte_);
+  }
+  RatePeer& p = rate_peer(pkt.peer);
+  if (p.queue.empty() && conform_at(p, bytes) <= clock_) {
+    charge(p, bytes, clock_);
+    if (slot) {
+      to_inner(slot);
+    } else {
+      inner_->emit(pkt);
+    }
+    return;
+  }
+  if (p.queue.size() >= kRateQueueMinPackets &&
+      static_cast<double>(p.queued_bytes + bytes) > rate_queue_bytes_) {
+    ++stats_.rate_dropped;  // tail drop
+    if (slot) recycle(slot);  // never handed to the inner wire
+    return;
+  }
+  if (!slot) slot = copy_to_slot(pkt);
+  if (p.queue.empty()) rate_backlog_.push_back(pkt.peer);
+  p.queue.push(slot);
+  p.queued_bytes += bytes;
+  ++stats_.rate_queued;
+}
+
+// Hands on, per backlogged peer and in FIFO order, the queued packets whose
+// tokens have accrued by `now`.
+void FaultWire::release_rate_queues(uint64_t now) {
+  size_t kept = 0;
+  for (uint32_t peer : rate_backlog_) {
+    RatePeer& p = rate_peers_[peer];
+    while (!p.queue.empty()) {
+      Slot* s = p.queue.front();
+      const uint64_t bytes =
+          static_cast<uint64_t>(s->header_len) + s->payload_len + kIpUdpOverheadBytes;
+      if (conform_at(p, bytes) > now) break;
+      charge(p, bytes, now);
+      p.queue.pop();
+      p.queued_bytes -= bytes;
+      to_inner(s);
+    }
+    if (!p.queue.empty()) rate_backlog_[kept++] = peer;
+  }
+  rate_backlog_.resize(kept);
 }
 
 // A packet to `peer` went past the reorder stage: held packets to that peer
@@ -249,6 +391,7 @@ void FaultWire::passed(uint32_t peer) {
 }
 
 void FaultWire::flush(uint64_t now) {
+  clock_ = std::max(clock_, now);  // the rate stage's time from here on
   // Held packets whose later packets never came go now, behind everything
   // emitted before this flush.
   for (Slot* s : reorder_held_) after_reorder_stage(s->packet(), s);
@@ -258,9 +401,11 @@ void FaultWire::flush(uint64_t now) {
     delay_q_->at(i)->release = now + opts_.delay_ns;
   unstamped_ = 0;
   while (!delay_q_->empty() && delay_q_->front()->release <= now) {
-    to_inner(delay_q_->front());
+    Slot* s = delay_q_->front();
     delay_q_->pop();
+    rate_stage(s->packet(), s);
   }
+  release_rate_queues(clock_);
   inner_->flush(now);
   for (Slot* s : in_inner_) recycle(s);
   in_inner_.clear();
@@ -274,11 +419,25 @@ uint64_t FaultWire::next_deadline() const {
   uint64_t d = inner_->next_deadline();
   if (!reorder_held_.empty() || unstamped_ > 0) return 0;  // a flush is due at once
   if (!delay_q_->empty()) d = std::min(d, delay_q_->front()->release);
+  for (uint32_t peer : rate_backlog_) {
+    const RatePeer& p = rate_peers_[peer];
+    const Slot* s = p.queue.front();
+    d = std::min(d, conform_at(p, static_cast<uint64_t>(s->header_len) + s->payload_len +
+                                      kIpUdpOverheadBytes));
+  }
   return d;
 }
 
 std::vector<int> FaultWire::fds() const { return inner_->fds(); }
 
-size_t FaultWire::held() const { return reorder_held_.size() + delay_q_->size(); }
+size_t FaultWire::held() const {
+  size_t n = reorder_held_.size() + delay_q_->size();
+  for (uint32_t peer : rate_backlog_) n += rate_peers_[peer].queue.size();
+  return n;
+}
+
+size_t FaultWire::rate_queued(uint32_t peer) const {
+  return peer < rate_peers_.size() ? rate_peers_[peer].queue.size() : 0;
+}
 
 }  // namespace ltcc::ldt

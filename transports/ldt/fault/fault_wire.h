@@ -5,7 +5,8 @@
 //    to what it sends, so a whole job is made lossy from outside, with no
 //    change to the network or to the code under test.
 //  - Which packets: those on a link (my_rank -> pkt.peer) listed in
-//    `links`, or all when `links` is empty. Others pass straight through.
+//    `links`, or all when `links` is empty. Others pass straight through
+//    (to the rate stage, if that applies to them, else to the inner wire).
 //  - Per packet, in this order:
 //      loss      drop. Bernoulli(loss), or, when burst > 1, Gilbert-Elliott
 //                per destination: the Bad state drops everything, leaves with
@@ -22,13 +23,39 @@
 //                passed on after everything emitted before that flush.
 //      delay     hold every packet delay_ns, counted from the flush() that
 //                follows its emit(), released by flush(now) in FIFO order.
+//      rate      the last stage, fed by whatever the stages above release, in
+//                the order they release it; it applies to links in
+//                `rate_links` (empty: the links of the other faults). Like a
+//                TBF qdisc (`tc qdisc ... tbf rate R burst B latency 1ms`),
+//                one per destination:
+//                  token bucket at rate_mbps, counting each datagram as
+//                  header + payload + 28 bytes (IPv4 + UDP headers). Depth
+//                  B = max(2 x the largest datagram seen, 100 us at the rate):
+//                  tokens then cover at least 50 us of lateness of the flush
+//                  that releases a queued packet (Linux's default timer slack
+//                  on the progress thread's sleep), so the achieved rate stays
+//                  at R when the transport sleeps between packets, while a
+//                  burst at line rate stays a few packets long on a slow link.
+//                  A packet that finds no tokens (or others queued before it)
+//                  waits in a FIFO per destination and leaves at the first
+//                  flush(now) where the tokens cover it; next_deadline() says
+//                  when that is. The queue holds 1 ms at the rate (at least
+//                  8 packets); a packet beyond that is dropped (tail drop).
+//                Clock: emit() has none. A packet that reaches this stage in
+//                emit() is checked against the tokens at the last flush(now)
+//                (a lower bound of those at the flush that sends it) and,
+//                when they cover it, passed on without a copy and charged at
+//                that time; one released inside flush(now) is charged at now.
 //  - Payload lifetime (core/sink.h): a packet that is held, or corrupted, is
 //    copied (header + payload) into a slot from a free list, so no allocation
 //    happens per packet once the pool has grown. A slot handed to the inner
 //    wire is recycled only after inner->flush() returned, because the inner
 //    wire may keep pointers to it until then.
 //  - Determinism: one xoshiro256** generator seeded from (seed, my_rank);
-//    same options and same packet sequence give the same faults.
+//    same options and same packet sequence give the same faults. The rate
+//    stage draws no random numbers: turning it on does not change which
+//    packets the other faults hit, and its output depends only on the packet
+//    sequence and the `now` values given to flush().
 //
 // Threading: owned by the progress thread, like the wire it wraps.
 #pragma once
@@ -50,14 +77,24 @@ struct FaultOptions {
   double dup = 0;      // fraction of packets sent twice
   double corrupt = 0;  // fraction of packets with one bit flipped
   uint64_t delay_ns = 0;  // added to every packet
+  double rate_mbps = 0;   // rate limit per destination, Mbit/s; 0 = none
   uint64_t seed = 1;
   // (src rank, dst rank) links the faults apply to; empty = every link.
   std::vector<std::pair<uint32_t, uint32_t>> links;
+  // Links the rate limit applies to; empty = those of `links`.
+  std::vector<std::pair<uint32_t, uint32_t>> rate_links;
+
+  // Smallest rate limit (1 kbit/s); FaultWire raises a positive rate_mbps
+  // below it to it.
+  static constexpr double kMinRateMbps = 0.001;
 
   // True when some fault would change traffic (then wrap the wire).
   bool any() const;
-  // True when faults apply to packets from `src` to `dst`.
+  // True when faults (other than the rate limit) apply to packets from `src`
+  // to `dst`.
   bool applies(uint32_t src, uint32_t dst) const;
+  // True when the rate limit (if rate_mbps > 0) applies from `src` to `dst`.
+  bool rate_applies(uint32_t src, uint32_t dst) const;
 };
 
 struct FaultStats {
@@ -67,6 +104,8 @@ struct FaultStats {
   uint64_t corrupted = 0;   // packets with a bit flipped (a duplicated one counts once)
   uint64_t reordered = 0;   // copies held back behind later packets
   uint64_t delayed = 0;     // copies held for delay_ns
+  uint64_t rate_queued = 0;   // copies that waited in a rate-limit queue
+  uint64_t rate_dropped = 0;  // copies dropped because that queue was full
 };
 
 class FaultWire : public Wire {
@@ -79,20 +118,28 @@ class FaultWire : public Wire {
 
   void emit(const OutPacket& pkt) override;
   // Passes on reorder-held packets, releases delayed ones due at `now`, then
-  // flushes the inner wire.
+  // rate-queued ones whose tokens have accrued by `now`, then flushes the
+  // inner wire. `now` must not go backwards.
   void flush(uint64_t now) override;
   size_t receive(uint64_t now, size_t max, const RxFn& on_rx) override;
+  // 0 when a flush is due at once (packets held since the last flush), else
+  // the earliest of: the inner wire's deadline, the next delayed packet's
+  // release, the time the tokens cover the head of a rate-limit queue.
   uint64_t next_deadline() const override;
   std::vector<int> fds() const override;
 
   const FaultStats& stats() const { return stats_; }
   const FaultOptions& options() const { return opts_; }
-  // Packets currently held (reorder + delay), for tests and diagnostics.
+  // Packets currently held (reorder + delay + rate), for tests and
+  // diagnostics.
   size_t held() const;
+  // Packets waiting in the rate-limit queue to `peer`.
+  size_t rate_queued(uint32_t peer) const;
 
  private:
   struct Slot;
   class SlotQueue;  // FIFO ring of slots, grows by doubling, never shrinks
+  struct RatePeer;  // token bucket + FIFO of one destination
 
   uint64_t next_u64();
   bool chance(double p);
@@ -101,6 +148,12 @@ class FaultWire : public Wire {
   Slot* copy_to_slot(const OutPacket& pkt);
   void deliver(const OutPacket& pkt, bool corrupt, uint64_t flip_bit);
   void after_reorder_stage(const OutPacket& pkt, Slot* slot);
+  void rate_stage(const OutPacket& pkt, Slot* slot);
+  bool link_rate_limited(uint32_t peer) const;
+  RatePeer& rate_peer(uint32_t peer);
+  uint64_t conform_at(const RatePeer& p, uint64_t bytes) const;
+  void charge(RatePeer& p, uint64_t bytes, uint64_t t);
+  void release_rate_queues(uint64_t now);
   void passed(uint32_t peer);
   void to_inner(Slot* slot);
   void recycle(Slot* slot);
@@ -113,6 +166,17 @@ class FaultWire : public Wire {
   double ge_leave_bad_ = 0;  // P(Bad -> Good) = 1 / burst
   std::vector<uint8_t> ge_bad_;       // per destination rank
   std::vector<uint32_t> faulty_dsts_;  // sorted; used when links is non-empty
+
+  // Rate stage (inactive when ns_per_byte_ == 0).
+  double ns_per_byte_ = 0;          // 8000 / rate_mbps
+  double rate_queue_bytes_ = 0;     // 1 ms at the rate
+  uint64_t rate_max_datagram_ = 0;  // largest datagram seen (bytes, with IP + UDP)
+  double rate_depth_ns_ = 0;        // bucket depth B, as time at the rate
+  bool rate_all_links_ = false;
+  std::vector<uint32_t> rate_dsts_;  // sorted; used when !rate_all_links_
+  std::vector<RatePeer> rate_peers_;    // per destination rank
+  std::vector<uint32_t> rate_backlog_;  // peers with a non-empty queue
+  uint64_t clock_ = 0;                  // `now` of the last flush()
 
   std::vector<std::unique_ptr<Slot>> pool_;  // owns every slot
   std::vector<Slot*> free_;
