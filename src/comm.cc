@@ -1,10 +1,17 @@
 #include "src/comm.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cinttypes>
+#include <cstdarg>
 #include <cstring>
 
 #include "src/common/config.h"
 #include "src/common/log.h"
+#include "src/launch_env.h"
 
 namespace ltcc {
 namespace {
@@ -31,7 +38,108 @@ uint32_t get32(const uint8_t* p) {
   return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
 }
 
+void appendf(std::string* out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void appendf(std::string* out, const char* fmt, ...) {
+  char buf[256];
+  va_list ap, again;
+  va_start(ap, fmt);
+  va_copy(again, ap);
+  const int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0 && static_cast<size_t>(n) < sizeof buf) {
+    out->append(buf, static_cast<size_t>(n));
+  } else if (n > 0) {
+    const size_t at = out->size();
+    out->resize(at + static_cast<size_t>(n) + 1);
+    std::vsnprintf(out->data() + at, static_cast<size_t>(n) + 1, fmt, again);
+    out->resize(at + static_cast<size_t>(n));
+  }
+  va_end(again);
+}
+
+void append_json_string(std::string* out, const std::string& s) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c == 0x7f) {
+      appendf(out, "\\u%04x", c);
+    } else {
+      out->push_back(static_cast<char>(c));
+    }
+  }
+  out->push_back('"');
+}
+
+std::string host_name() {
+  char h[256] = {};
+  if (gethostname(h, sizeof h - 1) != 0) return "unknown";
+  return h;
+}
+
 }  // namespace
+
+std::string stats_record_json(const StatsRecordHeader& h, const TransportStats& ts) {
+  std::string o;
+  o.reserve(256 + 400 * ts.peers.size());
+  appendf(&o, "{\"ltcc_stats\":1,\"time\":%.3f,\"host\":", h.unix_time);
+  append_json_string(&o, h.host);
+  appendf(&o, ",\"pid\":%" PRId64 ",\"rank\":%u,\"nranks\":%u,\"session\":", h.pid, h.rank,
+          h.nranks);
+  append_json_string(&o, h.session);
+  appendf(&o, ",\"final\":%s,\"collectives\":%" PRIu64 ",\"invalid_datagrams\":%" PRIu64
+              ",\"foreign_datagrams\":%" PRIu64 ",\"peers\":[",
+          h.final ? "true" : "false", h.collectives, ts.invalid_datagrams, ts.foreign_datagrams);
+  bool first = true;
+  for (size_t j = 0; j < ts.peers.size(); ++j) {
+    if (j == h.rank) continue;
+    const TransportPeerStats& p = ts.peers[j];
+    if (!first) o.push_back(',');
+    first = false;
+    appendf(&o, "{\"peer\":%zu,\"packets_sent\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
+                ",\"packets_retransmitted\":%" PRIu64 ",\"packets_lost\":%" PRIu64,
+            j, p.packets_sent, p.bytes_sent, p.packets_retransmitted, p.packets_lost);
+    appendf(&o, ",\"spurious_retransmissions\":%" PRIu64 ",\"timeouts\":%" PRIu64
+                ",\"tail_probes\":%" PRIu64 ",\"packets_received\":%" PRIu64,
+            p.spurious_retransmissions, p.timeouts, p.tail_probes, p.packets_received);
+    appendf(&o, ",\"bytes_received\":%" PRIu64 ",\"duplicates_received\":%" PRIu64,
+            p.bytes_received, p.duplicates_received);
+    // Microseconds as ltccCommGetStats reports them (c_api.cc).
+    appendf(&o, ",\"srtt_us\":%.3f,\"min_rtt_us\":%.3f,\"p99_rtt_us\":%.3f,\"cwnd_bytes\":%" PRIu64
+                "}",
+            static_cast<double>(p.srtt_ns) / 1e3, static_cast<double>(p.min_rtt_ns) / 1e3,
+            static_cast<double>(p.p99_rtt_ns) / 1e3, p.cwnd_bytes);
+  }
+  o += "]}\n";
+  return o;
+}
+
+std::string expand_stats_path(const std::string& pattern, uint32_t rank, const std::string& host,
+                              int64_t pid) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    const char n = i + 1 < pattern.size() ? pattern[i + 1] : '\0';
+    if (c != '%' || (n != 'r' && n != 'h' && n != 'p' && n != '%')) {
+      out.push_back(c);
+      continue;
+    }
+    ++i;
+    if (n == 'r') out += std::to_string(rank);
+    else if (n == 'h') out += host;
+    else if (n == 'p') out += std::to_string(pid);
+    else out.push_back('%');
+  }
+  return out;
+}
+
+std::string stats_session_id(uint64_t session_key) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64,
+                stable_hash64("ltcc-stats-session\n" + std::to_string(session_key)));
+  return buf;
+}
 
 const char* coll_kind_name(CollKind k) {
   switch (k) {
@@ -66,6 +174,8 @@ Status comm_options_from_env(CommOptions* out) {
   LTCC_CHECK(param_bytes("LTCC_ALLREDUCE_RD_MAX", &rd));
   o.coll.segment_bytes = seg;
   o.coll.rd_max_bytes = rd;
+  LTCC_CHECK(param_string("LTCC_STATS_FILE", &o.stats_file));
+  LTCC_CHECK(param_duration_ns("LTCC_STATS_INTERVAL", &o.stats_interval_ns));
   *out = std::move(o);
   return Status::ok();
 }
@@ -106,6 +216,7 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
                                     {&CtrlSlot::on_done, slot}));
   }
   c->worker_ = std::thread([cp = c.get()] { cp->worker_main(); });
+  c->stats_start(session_key);
   LTCC_INFO(kInit, "rank %u/%u: communicator up (transport %s, payload %u B, %s, cc %s, timeout %.1f s, segment %zu B, recursive doubling <= %zu B)",
             rank, nranks, c->transport_->name(), c->transport_->ldt_options().payload_size,
             ldt::retx_mode_name(c->transport_->ldt_options().retx),
@@ -339,6 +450,7 @@ Status Comm::destroy() {
   if (worker_.joinable()) worker_.join();
   for (auto& s : ctrl_)
     if (s && s->req) (void)transport_->wait_request(s->req);
+  stats_stop_and_final();
   transport_.reset();
   destroyed_ = true;
   return result;
@@ -367,6 +479,7 @@ void Comm::abort(const Status& why) {
   if (worker_.joinable()) worker_.join();
   for (auto& s : ctrl_)
     if (s && s->req) (void)transport_->wait_request(s->req);
+  stats_stop_and_final();
   transport_.reset();
   destroyed_ = true;
 }
@@ -374,6 +487,110 @@ void Comm::abort(const Status& why) {
 Status Comm::transport_stats(TransportStats* out) {
   if (!transport_) return Status(Code::kInvalidUsage, "communicator destroyed");
   return transport_->stats(out);
+}
+
+// ------------------------------------------------------------- stats dump
+
+void Comm::stats_start(uint64_t session_key) {
+  if (opts_.stats_file.empty()) return;
+  const int64_t pid = static_cast<int64_t>(::getpid());
+  stats_host_ = host_name();
+  // A key of 0 (a test's exchange) says nothing: fall back to an id of this
+  // communicator alone.
+  stats_session_ = stats_session_id(
+      session_key ? session_key
+                  : stable_hash64(stats_host_ + "\n" + std::to_string(pid) + "\n" +
+                                  std::to_string(reinterpret_cast<uintptr_t>(this)) + "\n" +
+                                  std::to_string(now_ns())));
+  stats_path_ = expand_stats_path(opts_.stats_file, rank_, stats_host_, pid);
+  const int fd = ::open(stats_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    LTCC_WARN(kInit, "rank %u: LTCC_STATS_FILE: cannot open '%s': %s (errno %d); no stats dump",
+              rank_, stats_path_.c_str(), std::strerror(err), err);
+    return;
+  }
+  stats_fd_ = fd;
+  try {
+    stats_thread_ = std::thread([this] { stats_main(); });
+  } catch (const std::exception& e) {
+    LTCC_WARN(kInit, "rank %u: LTCC_STATS_FILE: cannot start the dump thread: %s; no stats dump",
+              rank_, e.what());
+    ::close(stats_fd_);
+    stats_fd_ = -1;
+    return;
+  }
+  LTCC_INFO(kInit, "rank %u: appending stats to %s every %.3f s", rank_, stats_path_.c_str(),
+            static_cast<double>(opts_.stats_interval_ns) / 1e9);
+}
+
+void Comm::stats_main() {
+  set_log_rank(static_cast<int>(rank_));
+  const auto period = std::chrono::nanoseconds(std::max<uint64_t>(opts_.stats_interval_ns, 1'000'000));
+  auto next = std::chrono::steady_clock::now() + period;
+  std::unique_lock<std::mutex> lk(stats_mu_);
+  for (;;) {
+    if (stats_cv_.wait_until(lk, next, [this] { return stats_stop_; })) return;
+    lk.unlock();
+    stats_write(false);
+    lk.lock();
+    // Keep the cadence, but never catch up with a burst after a stall.
+    next += period;
+    const auto now = std::chrono::steady_clock::now();
+    if (next <= now) next = now + period;
+  }
+}
+
+void Comm::stats_write(bool final) {
+  if (stats_fd_ < 0 || !transport_) return;
+  TransportStats ts;
+  if (!transport_stats(&ts).is_ok()) return;
+  StatsRecordHeader h;
+  h.unix_time = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count()) /
+                1e3;
+  h.host = stats_host_;
+  h.pid = static_cast<int64_t>(::getpid());
+  h.rank = rank_;
+  h.nranks = nranks_;
+  h.session = stats_session_;
+  h.final = final;
+  h.collectives = done_count_.load();
+  std::string line;
+  try {
+    line = stats_record_json(h, ts);
+  } catch (const std::bad_alloc&) {
+    return;
+  }
+  // One write(): with O_APPEND, ranks sharing the file never interleave lines.
+  ssize_t n;
+  do {
+    n = ::write(stats_fd_, line.data(), line.size());
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(line.size()) || stats_write_warned_) return;
+  stats_write_warned_ = true;
+  if (n < 0) {
+    const int err = errno;
+    LTCC_WARN(kInit, "rank %u: LTCC_STATS_FILE: write to '%s' failed: %s (errno %d); will keep "
+              "trying, warning once", rank_, stats_path_.c_str(), std::strerror(err), err);
+  } else {
+    LTCC_WARN(kInit, "rank %u: LTCC_STATS_FILE: short write to '%s' (%zd of %zu bytes; disk "
+              "full?); will keep trying, warning once", rank_, stats_path_.c_str(), n, line.size());
+  }
+}
+
+void Comm::stats_stop_and_final() {
+  if (stats_fd_ < 0) return;
+  {
+    std::lock_guard<std::mutex> lk(stats_mu_);
+    stats_stop_ = true;
+  }
+  stats_cv_.notify_all();
+  if (stats_thread_.joinable()) stats_thread_.join();
+  stats_write(true);
+  ::close(stats_fd_);
+  stats_fd_ = -1;
 }
 
 }  // namespace ltcc

@@ -5,7 +5,8 @@
 // were enqueued (a NCCL stream, on the host): it runs the collective
 // algorithms, which post sends and receives on the transport and reduce what
 // arrives. The transport's own progress thread moves the packets. So a
-// communicator costs two threads, both asleep when there is nothing to do.
+// communicator costs two threads, both asleep when there is nothing to do
+// (three with LTCC_STATS_FILE: the stats dumper, below).
 //
 // Control channel: besides collective traffic (tag kCollTag) every rank keeps
 // one receive posted from every peer on kCtrlTag for two messages:
@@ -15,6 +16,14 @@
 //   CLOSE  "I am done": ltccCommDestroy waits (bounded) for every peer's
 //          CLOSE before closing its sockets, so that a peer whose last ACK
 //          from us was lost can still have its retransmission answered.
+//
+// Stats dump (LTCC_STATS_FILE, read by `ltcc-diag report`): one more thread
+// that sleeps on a condition variable and, every LTCC_STATS_INTERVAL, appends
+// one JSON line of the counters ltccCommGetStats returns (format:
+// stats_record_json). destroy() and abort() wake it, join it, and write a
+// last line with "final":true themselves, once the transport has stopped, so
+// the final counters are complete. A file that cannot be opened or written
+// costs one warning, never the communicator.
 #pragma once
 
 #include <atomic>
@@ -62,11 +71,45 @@ struct CommOptions {
   coll::Params coll;
   uint64_t timeout_ns = 30'000'000'000ull;       // peer silence, init, destroy bound
   uint64_t close_timeout_ns = 10'000'000'000ull; // destroy waits at most this for CLOSEs
+  std::string stats_file;                         // LTCC_STATS_FILE pattern; "" = no dump
+  uint64_t stats_interval_ns = 10'000'000'000ull; // LTCC_STATS_INTERVAL
 };
 
 // Reads LTCC_* (transport settings, LTCC_TIMEOUT, LTCC_SEGMENT,
-// LTCC_ALLREDUCE_RD_MAX).
+// LTCC_ALLREDUCE_RD_MAX, LTCC_STATS_FILE, LTCC_STATS_INTERVAL).
 Status comm_options_from_env(CommOptions* out);
+
+// ---- stats dump format (one line of LTCC_STATS_FILE) ------------------------
+// {"ltcc_stats":1,"time":<unix s, 3 decimals>,"host":"h","pid":p,"rank":r,
+//  "nranks":n,"session":"<16 hex>","final":false,"collectives":c,
+//  "invalid_datagrams":i,"foreign_datagrams":f,"peers":[{"peer":j,
+//  "packets_sent":..,"bytes_sent":..,"packets_retransmitted":..,
+//  "packets_lost":..,"spurious_retransmissions":..,"timeouts":..,
+//  "tail_probes":..,"packets_received":..,"bytes_received":..,
+//  "duplicates_received":..,"srtt_us":<double>,"min_rtt_us":<double>,
+//  "p99_rtt_us":<double>,"cwnd_bytes":..}, ...one per other rank]}
+// Counters are cumulative since the communicator was created (ltccPeerStats_t
+// units). "session" is the same on every rank of a communicator and differs
+// between communicators: a hash of the session key (the key itself is a
+// secret that admits peers, so it is not written).
+struct StatsRecordHeader {
+  double unix_time = 0;
+  std::string host;
+  int64_t pid = 0;
+  uint32_t rank = 0;
+  uint32_t nranks = 1;
+  std::string session;  // 16 hex digits
+  bool final = false;
+  uint64_t collectives = 0;
+};
+// The line, '\n' included.
+std::string stats_record_json(const StatsRecordHeader& h, const TransportStats& ts);
+// LTCC_STATS_FILE expansion: %r rank, %h host, %p pid, %% a percent sign;
+// any other % sequence is kept as it is.
+std::string expand_stats_path(const std::string& pattern, uint32_t rank, const std::string& host,
+                              int64_t pid);
+// "session" of a communicator with this session key.
+std::string stats_session_id(uint64_t session_key);
 
 class Comm {
  public:
@@ -97,6 +140,9 @@ class Comm {
   Status async_error() const;
   uint64_t collectives_done() const { return done_count_.load(); }
   Status transport_stats(TransportStats* out);
+  // For tools that talk to peers directly beside the collectives (ltcc-diag:
+  // probes and streams on their own tags). Valid until destroy()/abort().
+  ldt::LdtTransport* ldt_transport() { return transport_.get(); }
 
  private:
   struct CtrlSlot;
@@ -107,6 +153,11 @@ class Comm {
   void on_ctrl(uint32_t peer, const Status& st, uint64_t bytes);  // progress thread
   void set_broken(const Status& why);
   Status send_ctrl_all(uint32_t kind, const std::string& text, uint64_t wait_ns);
+  // Stats dump (see the top of this file).
+  void stats_start(uint64_t session_key);  // create(): opens the file, starts the thread
+  void stats_main();                       // the dumper thread
+  void stats_write(bool final);            // the dumper thread, or after it is joined
+  void stats_stop_and_final();             // destroy/abort, before the transport goes
 
   uint32_t rank_ = 0;
   uint32_t nranks_ = 1;
@@ -130,6 +181,16 @@ class Comm {
   std::atomic<uint64_t> done_count_{0};
   std::vector<uint8_t> scratch_, scratch2_;
   bool destroyed_ = false;
+
+  // Stats dump. Set before the thread starts, then read-only until it is
+  // joined: stats_fd_ (-1: no dump), stats_path_, stats_host_, stats_session_.
+  int stats_fd_ = -1;
+  std::string stats_path_, stats_host_, stats_session_;
+  bool stats_write_warned_ = false;  // the dumper thread, then its joiner
+  std::thread stats_thread_;
+  std::mutex stats_mu_;
+  std::condition_variable stats_cv_;
+  bool stats_stop_ = false;  // under stats_mu_
 };
 
 }  // namespace ltcc

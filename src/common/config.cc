@@ -122,8 +122,8 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_FAULT_DELAY_US", T::kDuration, "0", "us", "0", "10s", nullptr,
        "Delay added to every sent packet."},
       {"LTCC_FAULT_RATE", T::kDouble, "0", "Mbit/s", "0", "1000000", nullptr,
-       "Rate limit (token bucket, queue of about 1 ms, tail drop beyond it) on each faulted "
-       "link; 0 = none. Makes a slow link without root (ltcc-diag's tests)."},
+       "Rate limit (token bucket, queue of about 1 ms, tail drop beyond it) on each link of "
+       "LTCC_FAULT_RATE_LINKS; 0 = none. Makes a slow link without root (ltcc-diag's tests)."},
       {"LTCC_FAULT_SEED", T::kUint, "1", "", nullptr, nullptr, nullptr,
        "Seed of the fault generator (mixed with the rank): same seed, same faults."},
       {"LTCC_FAULT_LINKS", T::kString, "", "", nullptr, nullptr, nullptr,
@@ -146,6 +146,14 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_SESSION", T::kString, "", "", nullptr, nullptr, nullptr,
        "Job identity mixed into the launcher-mode session key and rendezvous file name (set "
        "a secret here to keep other jobs out); empty = the launcher's job id only."},
+
+      // --- statistics (watch a running job: ltcc-diag report) ----------------
+      {"LTCC_STATS_FILE", T::kString, "", "", nullptr, nullptr, nullptr,
+       "Append every communicator's per-peer counters (ltccCommGetStats) to this file as JSON "
+       "lines, every LTCC_STATS_INTERVAL and at destroy; %r is replaced by the rank, %h by the "
+       "host name, %p by the pid. Summarise with `ltcc-diag report FILES`."},
+      {"LTCC_STATS_INTERVAL", T::kDuration, "10s", "s", "10ms", "86400s", nullptr,
+       "Period of the LTCC_STATS_FILE dump."},
 
       // --- collectives -------------------------------------------------------
       {"LTCC_SEGMENT", T::kBytes, "512KiB", "bytes", "4KiB", "64MiB", nullptr,
