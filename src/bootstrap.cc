@@ -1200,6 +1200,13 @@ Status local_address_towards(const std::string& host, std::string* out) {
   return Status::ok();
 }
 
+Status default_data_address(const std::string& root_host, std::string* out) {
+  if (root_host.empty() || root_host.rfind("127.", 0) == 0 || root_host == "localhost") {
+    *out = "127.0.0.1";
+    return Status::ok();
+  }
+  return local_address_towards(root_host, out);
+}
 
 Status bootstrap_listen_address(std::string* host, uint16_t* port) {
   std::string addr, ifname;

@@ -137,6 +137,12 @@ Status bootstrap_listen_address(std::string* host, uint16_t* port);
 // packet is sent, connect() on a UDP socket only picks the route.
 Status local_address_towards(const std::string& host, std::string* out);
 
+// Where a rank's data socket binds when no interface was named (LTCC_IFNAME,
+// config.ifname): loopback for a single-host job (`root_host` empty: a file
+// rendezvous, or a loopback address), else the local address that routes to
+// the rendezvous host.
+Status default_data_address(const std::string& root_host, std::string* out);
+
 // Creates a root (listen address above, random key from getrandom(), timeout
 // LTCC_TIMEOUT) and the unique id naming it. The caller keeps the root alive
 // until the rendezvous is over.

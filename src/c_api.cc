@@ -113,7 +113,6 @@ ltccResult_t guarded(ltccComm* comm, F&& f) {
   }
 }
 
-bool is_loopback(const std::string& host) { return host.rfind("127.", 0) == 0 || host == "localhost"; }
 
 Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc::CommOptions* o) {
   if (cfg) {
@@ -151,15 +150,8 @@ Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc:
   o->transport.ldt.peer_timeout_ns = o->timeout_ns;
   // The data socket: loopback for single-host jobs, else the address that
   // routes to the rendezvous (unless LTCC_IFNAME / config.ifname chose).
-  if (o->transport.udp.ifname.empty()) {
-    if (root_host.empty() || is_loopback(root_host)) {
-      o->transport.udp.bind_address = "127.0.0.1";
-    } else {
-      std::string local;
-      LTCC_CHECK(ltcc::local_address_towards(root_host, &local));
-      o->transport.udp.bind_address = local;
-    }
-  }
+  if (o->transport.udp.ifname.empty())
+    LTCC_CHECK(ltcc::default_data_address(root_host, &o->transport.udp.bind_address));
   return Status::ok();
 }
 
