@@ -506,6 +506,31 @@ TEST(EngineFailure, AliveButIdlePeerAnswersKeepalivesAndIsNotFailed) {
   EXPECT_EQ(src, dst);
 }
 
+// A link idle for longer than the timeout while a receive stays posted on it
+// (the communicator's control channel does exactly that), then used: the
+// stall clock starts with the new flight. It once started at the last ACK,
+// so the first packet after the pause failed the send at once with "accepted
+// no data for 2.0 s although it was heard".
+TEST(EngineFailure, FirstSendAfterALongPauseIsNotAStall) {
+  ScriptedNet net(small_opts());
+  std::vector<uint8_t> ctrl0(64), ctrl1(64);
+  ASSERT_TRUE(net.e(0).post_recv(1, 99, ctrl0.data(), ctrl0.size(), 90, net.now()).is_ok());
+  ASSERT_TRUE(net.e(1).post_recv(0, 99, ctrl1.data(), ctrl1.size(), 91, net.now()).is_ok());
+  Transfer warm = transfer(net, 4096);  // some data first: an old last ACK
+  EXPECT_EQ(warm.src, warm.dst);
+  // 3 timeouts of waiting: keepalives keep both sides heard.
+  net.run_until([] { return false; }, 3 * small_opts().peer_timeout_ns);
+  EXPECT_EQ(net.find_done(90), nullptr);
+  EXPECT_EQ(net.find_done(91), nullptr);
+  std::vector<uint8_t> src = testing::pattern(64 * 1024, 5), dst(64 * 1024);
+  ASSERT_TRUE(net.e(1).post_recv(0, 7, dst.data(), dst.size(), 12, net.now()).is_ok());
+  ASSERT_TRUE(net.e(0).post_send(1, 7, src.data(), src.size(), 11, net.now()).is_ok());
+  ASSERT_TRUE(net.run_until([&] { return net.find_done(11) && net.find_done(12); }));
+  EXPECT_TRUE(net.get_done(11).status.is_ok()) << net.get_done(11).status.message();
+  EXPECT_TRUE(net.get_done(12).status.is_ok()) << net.get_done(12).status.message();
+  EXPECT_EQ(src, dst);
+}
+
 TEST(EngineFailure, LostKeepalivesDoNotKillALivePeer) {
   // An idle receiver waiting on a live peer over a lossy network: probes and
   // their answers get lost, but never enough of them to declare it dead,

@@ -222,7 +222,7 @@ class Connection {
   uint64_t loss_timer_base_ = 0;       // last ACK progress or start of a flight
   bool tlp_outstanding_ = false;
   bool force_retx_ = false;            // RTO: send one retransmission regardless of cwnd
-  uint64_t last_progress_ = 0;         // last time an ACK delivered something
+  uint64_t last_progress_ = 0;         // last time an ACK delivered something, or a flight began
   uint64_t last_heard_ = 0;            // last valid packet of any type from peer
   uint32_t rto_count_ = 0;             // consecutive timeouts without progress
   uint32_t peer_dups_ = 0;             // receiver's duplicate count, last ACK

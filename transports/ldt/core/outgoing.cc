@@ -63,6 +63,10 @@ bool Connection::send_new_packet_st(uint64_t now) {
   if (snd_nxt_ - snd_una_ >= window_) return false;       // our ring is full
   if (snd_nxt_ >= peer_cum_ + peer_rwnd_) return false;   // receiver window
   TxMsg& m = q->msgs[q->seg_idx];
+  // A new flight after a pause: the stall clock (check_liveness_st) starts
+  // now, not at the last ACK, which may be long ago on a link used rarely
+  // while a receive stays posted on it (the communicator's control channel).
+  if (!has_outstanding()) last_progress_ = std::max(last_progress_, now);
   const uint64_t psn = snd_nxt_++;
   TxPkt& p = pkt(psn);
   p = TxPkt{};
