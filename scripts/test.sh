@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh                         release preset: configure, build, ctest
 #   scripts/test.sh --preset asan           another preset (release, debug, asan, tsan, fuzz)
-#   scripts/test.sh --fuzz-seconds 60       also run libFuzzer (clang `fuzz` preset) for 60 s
+#   scripts/test.sh --fuzz-seconds 60       also run libFuzzer (clang `fuzz` preset) for 60 s,
+#                                           shared by the fuzzers (packet 40 s, stats_json 20 s)
 #   scripts/test.sh --jobs 4                build/test parallelism (default 2, or $LTCC_JOBS)
 #   scripts/test.sh --skip-setup            do not run scripts/setup.sh first
 #
@@ -89,22 +90,33 @@ fi
 
 fuzz_rc=0
 if [[ "$fuzz_seconds" -gt 0 ]]; then
-  step "fuzz (libFuzzer, ${fuzz_seconds}s)"
+  # One budget for both fuzzers: stats_json_fuzz (a small line parser, flat
+  # after ~20 s) gets a third of it, at most 30 s; packet_fuzz the rest.
+  stats_seconds=$(( fuzz_seconds / 3 < 30 ? fuzz_seconds / 3 : 30 ))
+  packet_seconds=$(( fuzz_seconds - stats_seconds ))
+  step "fuzz (libFuzzer, ${fuzz_seconds}s: packet_fuzz ${packet_seconds}s, stats_json_fuzz ${stats_seconds}s)"
   cmake --preset fuzz
-  cmake --build --preset fuzz -j"$jobs" --target packet_fuzz
+  cmake --build --preset fuzz -j"$jobs" --target packet_fuzz stats_json_fuzz
   # New inputs go to a scratch copy, never into the checked-in corpus.
   corpus=$(mktemp -d "${TMPDIR:-/tmp}/ltcc-corpus.XXXXXX")
   trap 'rm -f "$log"; rm -rf "$corpus"' EXIT
   set +e
-  build/fuzz/tests/fuzz/packet_fuzz -max_total_time="$fuzz_seconds" -print_final_stats=1 \
-    -artifact_prefix="build/fuzz/" "$corpus" tests/fuzz/corpus
-  fuzz_rc=$?
+  for run in "packet_fuzz $packet_seconds tests/fuzz/corpus" \
+             "stats_json_fuzz $stats_seconds tests/fuzz/stats_json_corpus"; do
+    read -r name seconds seeds <<<"$run"
+    [[ "$seconds" -gt 0 ]] || continue
+    mkdir -p "$corpus/$name"
+    build/fuzz/tests/fuzz/"$name" -max_total_time="$seconds" -print_final_stats=1 \
+      -artifact_prefix="build/fuzz/$name-" "$corpus/$name" "$seeds"
+    rc=$?
+    if [[ $rc -ne 0 ]]; then
+      echo "fuzz: $name FAILED (rc $rc); the crashing input is build/fuzz/$name-{crash,leak,timeout}-*"
+      fuzz_rc=$rc
+    else
+      echo "fuzz: $name: no failure in ${seconds}s"
+    fi
+  done
   set -e
-  if [[ $fuzz_rc -ne 0 ]]; then
-    echo "fuzz: FAILED (rc $fuzz_rc); the crashing input is in build/fuzz/ (crash-* / leak-* / timeout-*)"
-  else
-    echo "fuzz: no failure in ${fuzz_seconds}s"
-  fi
 fi
 
 if [[ $test_rc -ne 0 || $fuzz_rc -ne 0 ]]; then

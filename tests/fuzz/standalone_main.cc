@@ -3,7 +3,7 @@
 // through the same LLVMFuzzerTestOneInput. Not coverage-guided; the clang
 // `fuzz` preset builds the real libFuzzer target from the same source.
 //
-//   packet_fuzz_replay CORPUS_DIR [ITERATIONS] [SEED]
+//   packet_fuzz_replay CORPUS_DIR [ITERATIONS] [SEED]   (or stats_json_fuzz_replay)
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     }
     LLVMFuzzerTestOneInput(in.data(), in.size());
   }
-  std::printf("packet_fuzz_replay: %zu seeds + %ld mutations, no property violated\n",
-              corpus.size(), iters);
+  std::printf("%s: %zu seeds + %ld mutations, no property violated\n",
+              std::filesystem::path(argv[0]).filename().c_str(), corpus.size(), iters);
   return 0;
 }
