@@ -52,7 +52,7 @@ class Ops {
         failed(first);
         return false;
       }
-      events_.count.wait(seen, std::memory_order_acquire);
+      t_.wait_for_change(events_.count, seen);
     }
     uint64_t bytes = 0;
     Status st = t_.wait_request(reqs_[i], &bytes);
@@ -156,6 +156,25 @@ std::vector<uint8_t>& grow(std::vector<uint8_t>* v, size_t bytes) {
   return *v;
 }
 
+// Params::move_only (the simulator): messages move, bytes do not. No
+// reduction, copy or division runs, and scratch space is the caller's
+// phantom region (never touched), so 1,024 simulated ranks need no memory
+// for their buffers. Everything else (the schedule) is the same code.
+uint8_t* scratch_space(Context& ctx, std::vector<uint8_t>* v, size_t bytes) {
+  if (ctx.params.move_only) return ctx.phantom;
+  return grow(v, bytes).data();
+}
+void reduce_(const Context& ctx, DType t, RedOp op, void* dst, const void* a, const void* b,
+             size_t count) {
+  if (!ctx.params.move_only) reduce(t, op, dst, a, b, count);
+}
+void move_(const Context& ctx, void* dst, const void* src, size_t bytes) {
+  if (!ctx.params.move_only && bytes && dst != src) std::memmove(dst, src, bytes);
+}
+void divide_(const Context& ctx, DType t, void* buf, size_t count, uint32_t n) {
+  if (!ctx.params.move_only) divide(t, buf, count, n);
+}
+
 // Ring reduce-scatter over `count` elements split in n chunks. My
 // contribution to chunk c is local(c); the partial (and, for chunk `rank`,
 // final) result of chunk c is written to acc(c). Each received segment is
@@ -169,7 +188,7 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
   const size_t es = dtype_size(type);
   const size_t seg = seg_elems(ctx, es);
   const size_t max_chunk = chunk(count, n, 0).count;
-  uint8_t* scratch = grow(ctx.scratch, std::max<size_t>(1, max_chunk * es)).data();
+  uint8_t* scratch = scratch_space(ctx, ctx.scratch, std::max<size_t>(1, max_chunk * es));
 
   // Slot k of the scratch holds segment k of the chunk being received.
   std::vector<size_t> rreq;
@@ -201,7 +220,7 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
       const Span sg = segment(ch, seg, k);
       if (!ops.wait(rreq[k], sg.count * es)) return;
       uint8_t* dst = acc(rc) + (sg.offset - ch.offset) * es;
-      reduce(type, op, dst, scratch + k * seg * es, local(rc) + (sg.offset - ch.offset) * es,
+      reduce_(ctx, type, op, dst, scratch + k * seg * es, local(rc) + (sg.offset - ch.offset) * es,
              sg.count);
       if (!last) {
         // Forward the reduced segment (it is step s+1's send chunk), then
@@ -277,8 +296,8 @@ Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count,
   const size_t es = dtype_size(type);
   const uint32_t n = ctx.nranks;
   if (n == 1 || count == 0) {
-    if (send != recv && count) std::memmove(recv, send, count * es);
-    if (op == RedOp::kAvg) divide(type, recv, count, n);
+    if (send != recv && count) move_(ctx, recv, send, count * es);
+    if (op == RedOp::kAvg) divide_(ctx, type, recv, count, n);
     return Status::ok();
   }
   {
@@ -296,7 +315,7 @@ Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count,
   }
   if (op == RedOp::kAvg) {
     const Span mine = chunk(count, n, ctx.rank);
-    divide(type, at(recv, mine.offset, es), mine.count, n);
+    divide_(ctx, type, at(recv, mine.offset, es), mine.count, n);
   }
   Ops ops(ctx);
   ring_all_gather(ctx, ops, count, type,
@@ -310,13 +329,13 @@ Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv,
   const size_t es = dtype_size(type);
   const size_t bytes = count * es;
   const RedOp rop = op == RedOp::kAvg ? RedOp::kSum : op;
-  if (send != recv && bytes) std::memmove(recv, send, bytes);
+  if (send != recv && bytes) move_(ctx, recv, send, bytes);
   if (ctx.nranks == 1 || count == 0) {
-    if (op == RedOp::kAvg) divide(type, recv, count, ctx.nranks);
+    if (op == RedOp::kAvg) divide_(ctx, type, recv, count, ctx.nranks);
     return Status::ok();
   }
   const RecursiveDoubling rd{ctx.rank, ctx.nranks};
-  uint8_t* tmp = grow(ctx.scratch, std::max<size_t>(1, bytes)).data();
+  uint8_t* tmp = scratch_space(ctx, ctx.scratch, std::max<size_t>(1, bytes));
   uint8_t* buf = static_cast<uint8_t*>(recv);
   Ops ops(ctx);
   // Combine with `peer`'s buffer, lower rank's operand first.
@@ -324,8 +343,8 @@ Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv,
     const size_t r = ops.recv(peer, tmp, bytes);
     const size_t s = ops.send(peer, buf, bytes);
     if (!ops.wait(r, bytes) || !ops.wait(s)) return false;  // buf is ours again
-    if (peer < ctx.rank) reduce(type, rop, buf, tmp, buf, count);
-    else reduce(type, rop, buf, buf, tmp, count);
+    if (peer < ctx.rank) reduce_(ctx, type, rop, buf, tmp, buf, count);
+    else reduce_(ctx, type, rop, buf, buf, tmp, count);
     return true;
   };
   const uint32_t rem = rd.rem();
@@ -336,7 +355,7 @@ Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv,
     } else {
       const size_t r = ops.recv(ctx.rank - 1, tmp, bytes);
       if (!ops.wait(r, bytes)) return ops.finish();
-      reduce(type, rop, buf, tmp, buf, count);
+      reduce_(ctx, type, rop, buf, tmp, buf, count);
     }
   }
   if (rd.new_rank() >= 0) {
@@ -352,7 +371,7 @@ Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv,
     }
   }
   LTCC_CHECK(ops.finish());
-  if (op == RedOp::kAvg) divide(type, recv, count, ctx.nranks);
+  if (op == RedOp::kAvg) divide_(ctx, type, recv, count, ctx.nranks);
   return Status::ok();
 }
 
@@ -363,13 +382,13 @@ Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_co
   const uint32_t n = ctx.nranks;
   const size_t count = recv_count * n;
   if (n == 1 || recv_count == 0) {
-    if (send != recv && recv_count) std::memmove(recv, send, recv_count * es);
-    if (op == RedOp::kAvg) divide(type, recv, recv_count, n);
+    if (send != recv && recv_count) move_(ctx, recv, send, recv_count * es);
+    if (op == RedOp::kAvg) divide_(ctx, type, recv, recv_count, n);
     return Status::ok();
   }
   // Partial results of other ranks' chunks go to a scratch buffer; mine
   // lands in recv. (All chunks are recv_count long: count divides by n.)
-  uint8_t* partial = grow(ctx.scratch2, count * es).data();
+  uint8_t* partial = scratch_space(ctx, ctx.scratch2, count * es);
   Ops ops(ctx);
   auto local = [&](uint32_t c) { return at(send, size_t{c} * recv_count, es); };
   auto acc = [&](uint32_t c) {
@@ -377,7 +396,7 @@ Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_co
   };
   ring_reduce_scatter(ctx, ops, count, type, op == RedOp::kAvg ? RedOp::kSum : op, local, acc);
   LTCC_CHECK(ops.finish());
-  if (op == RedOp::kAvg) divide(type, recv, recv_count, n);
+  if (op == RedOp::kAvg) divide_(ctx, type, recv, recv_count, n);
   return Status::ok();
 }
 
@@ -386,7 +405,7 @@ Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count,
   const size_t es = dtype_size(type);
   const uint32_t n = ctx.nranks;
   uint8_t* mine = at(recv, size_t{ctx.rank} * send_count, es);
-  if (send != mine && send_count) std::memmove(mine, send, send_count * es);
+  if (send != mine && send_count) move_(ctx, mine, send, send_count * es);
   if (n == 1 || send_count == 0) return Status::ok();
   Ops ops(ctx);
   ring_all_gather(ctx, ops, send_count * n, type,
@@ -399,7 +418,7 @@ Status broadcast(Context& ctx, const void* send, void* recv, size_t count, DType
   LTCC_CHECK(check_ctx(ctx));
   const size_t es = dtype_size(type);
   const uint32_t n = ctx.nranks;
-  if (ctx.rank == root && send != recv && count) std::memmove(recv, send, count * es);
+  if (ctx.rank == root && send != recv && count) move_(ctx, recv, send, count * es);
   if (n == 1 || count == 0) return Status::ok();
   const Ring ring{ctx.rank, n};
   const uint32_t pos = ring.chain_pos(root);

@@ -36,6 +36,8 @@ struct Params {
   size_t segment_bytes = 512 * 1024;  // pipelining unit (LTCC_SEGMENT)
   size_t rd_max_bytes = 128 * 1024;   // all-reduce: recursive doubling at or below (LTCC_ALLREDUCE_RD_MAX); crossover measured in bench/RESULTS.md
   uint32_t tag = 1;                   // transport tag for collective traffic
+  bool move_only = false;             // the simulator: move messages, touch no bytes
+                                      // (no reductions or copies; see Context::phantom)
 };
 
 struct Context {
@@ -47,6 +49,7 @@ struct Context {
   std::vector<uint8_t>* scratch2 = nullptr;  // reduce-scatter's partial chunks
   std::function<void(const Status&)> fail;   // abort outstanding transport requests
   const char* op_name = "";                  // for messages: "all-reduce #12"
+  uint8_t* phantom = nullptr;  // Params::move_only: scratch space, never read or written
 };
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type, RedOp op);

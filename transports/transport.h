@@ -9,6 +9,7 @@
 // UDP, later verbs UD) and, where the fabric is reliable, UCX.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -81,6 +82,13 @@ class Transport {
   // Fails every pending and future operation with `why`. Returns promptly,
   // from any thread, including a completion callback.
   virtual void abort(const Status& why) = 0;
+
+  // Blocks until `word` differs from `seen` (completion callbacks change
+  // it). The default sleeps on the futex; the simulator's transport runs
+  // the other ranks meanwhile (its ranks are fibers on one thread).
+  virtual void wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) {
+    word.wait(seen, std::memory_order_acquire);
+  }
   virtual Status stats(TransportStats* out) = 0;
 };
 

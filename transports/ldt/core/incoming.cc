@@ -48,7 +48,7 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
     else ++engine_->stats_.bad_message;
     return;
   }
-  if (m->dest && !m->discard && h.payload_len)
+  if (m->dest && !m->discard && h.payload_len && opts_.place_payload)
     std::memcpy(m->dest + h.data.offset, payload, h.payload_len);
   m->received += h.payload_len;
   if (m->msg_len == 0) m->got_empty = true;
@@ -110,7 +110,7 @@ RxMsg* Connection::find_or_create_rx_msg_st(const Header& h, uint64_t now, bool*
       *refused = true;
       return nullptr;
     }
-    if (d.msg_len) {
+    if (d.msg_len && opts_.place_payload) {
       m.unexpected.reset(new (std::nothrow) uint8_t[d.msg_len]);
       if (!m.unexpected) {
         *refused = true;
@@ -149,7 +149,7 @@ void Connection::match_unexpected_st(RxMsg* m, const PostedRecv& r) {
   }
   // Copy what arrived so far; holes are garbage now and get overwritten by
   // the packets that fill them, which from here land in the user buffer.
-  if (m->msg_len) std::memcpy(r.buf, m->unexpected.get(), m->msg_len);
+  if (m->msg_len && opts_.place_payload) std::memcpy(r.buf, m->unexpected.get(), m->msg_len);
   m->unexpected.reset();
   m->dest = r.buf;
 }

@@ -46,6 +46,9 @@ struct LdtOptions {
   bool tail_loss_probe = true;
   bool checksum = false;                  // end-to-end CRC32C over payloads (LTCC_CHECKSUM;
                                           // the UDP checksum covers the wire)
+  bool place_payload = true;              // false (the simulator): DATA payloads are not
+                                          // copied anywhere and the buffers may be phantom;
+                                          // all protocol logic and accounting is unchanged
 
   uint64_t peer_timeout_ns = 30'000'000'000ull;  // silence before a peer is declared dead
   uint64_t keepalive_ns = 1'000'000'000ull;      // probe a silent peer we wait on
