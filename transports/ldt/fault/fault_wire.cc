@@ -29,15 +29,6 @@ uint64_t to_u64_sat(double x) {
 
 uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
-uint64_t splitmix64(uint64_t* x) {
-  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 }  // namespace
 
 bool FaultOptions::any() const {
@@ -122,15 +113,8 @@ struct FaultWire::RatePeer {
 
 FaultWire::FaultWire(Wire* inner, FaultOptions opts, uint32_t my_rank)
     : inner_(inner), opts_(std::move(opts)), my_rank_(my_rank), delay_q_(new SlotQueue) {
-  uint64_t x = opts_.seed ^ (0xD1B54A32D192ED03ull * (static_cast<uint64_t>(my_rank_) + 1));
-  for (uint64_t& s : rng_) s = splitmix64(&x);
-
-  if (opts_.burst > 1 && opts_.loss > 0 && opts_.loss < 1) {
-    // Stationary P(Bad) = enter / (enter + leave) = loss. Rates above
-    // burst / (burst + 1) cannot be reached (enter would exceed 1): clamped.
-    ge_leave_bad_ = 1.0 / opts_.burst;
-    ge_enter_bad_ = std::min(1.0, opts_.loss * ge_leave_bad_ / (1.0 - opts_.loss));
-  }
+  rng_.reseed(opts_.seed ^ (0xD1B54A32D192ED03ull * (static_cast<uint64_t>(my_rank_) + 1)));
+  ge_ = GilbertElliott(opts_.loss, opts_.burst);
   for (const auto& [src, dst] : opts_.links)
     if (src == my_rank_) faulty_dsts_.push_back(dst);
   std::sort(faulty_dsts_.begin(), faulty_dsts_.end());
@@ -151,39 +135,10 @@ FaultWire::FaultWire(Wire* inner, FaultOptions opts, uint32_t my_rank)
 
 FaultWire::~FaultWire() = default;
 
-// xoshiro256** (Blackman & Vigna).
-uint64_t FaultWire::next_u64() {
-  const uint64_t result = rotl(rng_[1] * 5, 7) * 9;
-  const uint64_t t = rng_[1] << 17;
-  rng_[2] ^= rng_[0];
-  rng_[3] ^= rng_[1];
-  rng_[1] ^= rng_[2];
-  rng_[0] ^= rng_[3];
-  rng_[2] ^= t;
-  rng_[3] = rotl(rng_[3], 45);
-  return result;
-}
-
-// Probabilities 0 and 1 consume no randomness, so turning one fault on does
-// not shift the others' sequence when it is at 0.
-bool FaultWire::chance(double p) {
-  if (p <= 0) return false;
-  if (p >= 1) return true;
-  return static_cast<double>(next_u64() >> 11) * 0x1.0p-53 < p;
-}
-
 bool FaultWire::lose(uint32_t peer) {
-  if (opts_.loss <= 0) return false;
-  if (opts_.loss >= 1) return true;
-  if (opts_.burst <= 1) return chance(opts_.loss);
-  if (peer >= ge_bad_.size()) ge_bad_.resize(static_cast<size_t>(peer) + 1, 0);
-  uint8_t& bad = ge_bad_[peer];
-  if (bad) {
-    if (chance(ge_leave_bad_)) bad = 0;
-  } else if (chance(ge_enter_bad_)) {
-    bad = 1;
-  }
-  return bad != 0;
+  if (opts_.burst > 1 && peer >= ge_bad_.size()) ge_bad_.resize(static_cast<size_t>(peer) + 1, 0);
+  uint8_t none = 0;
+  return ge_.lose(rng_, opts_.burst > 1 ? ge_bad_[peer] : none);
 }
 
 bool FaultWire::link_faulty(uint32_t peer) const {
@@ -236,12 +191,12 @@ void FaultWire::emit(const OutPacket& pkt) {
   bool corrupt = false;
   uint64_t flip_bit = 0;
   const uint64_t bits = 8ull * (static_cast<uint64_t>(pkt.header_len) + pkt.payload_len);
-  if (bits > 0 && chance(opts_.corrupt)) {
+  if (bits > 0 && rng_.chance(opts_.corrupt)) {
     corrupt = true;
-    flip_bit = next_u64() % bits;
+    flip_bit = rng_.next() % bits;
     ++stats_.corrupted;
   }
-  const int copies = chance(opts_.dup) ? 2 : 1;
+  const int copies = rng_.chance(opts_.dup) ? 2 : 1;
   stats_.duplicated += static_cast<uint64_t>(copies - 1);
   for (int i = 0; i < copies; ++i) deliver(pkt, corrupt, flip_bit);
 }
@@ -253,9 +208,9 @@ void FaultWire::deliver(const OutPacket& pkt, bool corrupt, uint64_t flip_bit) {
     slot = copy_to_slot(pkt);
     slot->bytes[flip_bit / 8] ^= static_cast<uint8_t>(1u << (flip_bit % 8));
   }
-  if (chance(opts_.reorder)) {
+  if (rng_.chance(opts_.reorder)) {
     if (!slot) slot = copy_to_slot(pkt);
-    slot->countdown = 1 + static_cast<uint32_t>(next_u64() % kMaxReorderDistance);
+    slot->countdown = 1 + static_cast<uint32_t>(rng_.next() % kMaxReorderDistance);
     reorder_held_.push_back(slot);
     ++stats_.reordered;
     return;

@@ -66,6 +66,7 @@
 #include <utility>
 #include <vector>
 
+#include "src/common/random.h"
 #include "transports/ldt/wire.h"
 
 namespace ltcc::ldt {
@@ -141,8 +142,6 @@ class FaultWire : public Wire {
   class SlotQueue;  // FIFO ring of slots, grows by doubling, never shrinks
   struct RatePeer;  // token bucket + FIFO of one destination
 
-  uint64_t next_u64();
-  bool chance(double p);
   bool lose(uint32_t peer);
   bool link_faulty(uint32_t peer) const;
   Slot* copy_to_slot(const OutPacket& pkt);
@@ -161,9 +160,8 @@ class FaultWire : public Wire {
   Wire* inner_;
   FaultOptions opts_;
   uint32_t my_rank_;
-  uint64_t rng_[4];
-  double ge_enter_bad_ = 0;  // Gilbert-Elliott P(Good -> Bad)
-  double ge_leave_bad_ = 0;  // P(Bad -> Good) = 1 / burst
+  Xoshiro256 rng_;
+  GilbertElliott ge_;
   std::vector<uint8_t> ge_bad_;       // per destination rank
   std::vector<uint32_t> faulty_dsts_;  // sorted; used when links is non-empty
 
