@@ -1,0 +1,404 @@
+#include "sim/driver/world.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <deque>
+
+#include "sim/driver/fiber.h"
+#include "transports/ldt/core/engine.h"
+#include "transports/ldt/core/wire_format.h"
+#include "transports/transport.h"
+
+namespace ltcc::sim {
+namespace {
+
+constexpr uint32_t kTimerEvent = 1;  // a = rank, b = generation
+constexpr uint32_t kUdpIpBytes = 28;
+constexpr size_t kFiberStack = 256 * 1024;
+
+}  // namespace
+
+const char* coll_name(Coll c) {
+  switch (c) {
+    case Coll::kAllReduce: return "allreduce";
+    case Coll::kAllGather: return "allgather";
+    case Coll::kReduceScatter: return "reducescatter";
+    case Coll::kBroadcast: return "broadcast";
+  }
+  return "?";
+}
+
+// A datagram in the fabric: what the engine put in OutPacket::header (the
+// ldt header, and for an ACK its SACK bitmap right behind it) and the whole
+// length. DATA payloads are never carried: the engines do not place them.
+struct World::Pkt {
+  uint8_t header[ldt::kHeaderSize + ldt::kMaxSackBytes];
+  uint32_t header_len = 0;
+  uint32_t len = 0;  // header_len + payload
+};
+
+// The engine's PacketSink: every emitted packet enters the fabric at once
+// (at the simulated now) at this rank's NIC.
+class World::Sink final : public ldt::PacketSink {
+ public:
+  Sink(World* w, uint32_t rank) : w_(w), rank_(rank) {}
+  void emit(const ldt::OutPacket& p) override {
+    uint32_t id;
+    if (!w_->free_pkts_.empty()) {
+      id = w_->free_pkts_.back();
+      w_->free_pkts_.pop_back();
+    } else {
+      id = static_cast<uint32_t>(w_->pkts_.size());
+      w_->pkts_.emplace_back();
+    }
+    Pkt& k = w_->pkts_[id];
+    k.header_len = std::min<uint32_t>(p.header_len, sizeof k.header);
+    std::memcpy(k.header, p.header, k.header_len);
+    if (p.payload && p.payload_len && k.header_len + p.payload_len <= sizeof k.header) {
+      // A small payload that matters (none today: SACKs ride in the header).
+      std::memcpy(k.header + k.header_len, p.payload, p.payload_len);
+    }
+    k.len = p.header_len + p.payload_len;
+    // Flow entropy as a NIC would hash it: source, destination, path (the
+    // UDP source port index).
+    const uint64_t flow = (uint64_t{rank_} << 40) ^ (uint64_t{p.peer} << 8) ^ p.path;
+    // The fabric adds the IPv4/UDP/Ethernet overhead (wire_overhead_bytes).
+    w_->fabric_->send(rank_, p.peer, k.len, flow, id);
+  }
+
+ private:
+  World* w_;
+  uint32_t rank_;
+};
+
+// The Transport the collectives see: requests over this rank's engine.
+class World::Transport final : public ltcc::Transport {
+ public:
+  struct Req : TransportRequest {
+    bool done = false;
+    Status status;
+    uint64_t bytes = 0;
+    CompletionCallback cb;
+  };
+
+  Transport(World* w, uint32_t rank) : w_(w), rank_(rank) {}
+
+  const char* name() const override { return "ldt/sim"; }
+  Caps caps() const override { return {}; }
+  std::string local_address() const override { return "sim"; }
+  Status set_peer_address(uint32_t, const std::string&) override { return Status::ok(); }
+  Status start() override { return Status::ok(); }
+
+  Status isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len, TransportRequest** out,
+               const CompletionCallback& cb) override {
+    return post(true, peer, tag, const_cast<void*>(buf), len, out, cb);
+  }
+  Status irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity, TransportRequest** out,
+               const CompletionCallback& cb) override {
+    return post(false, peer, tag, buf, capacity, out, cb);
+  }
+  Status test_request(TransportRequest* r, bool* done) override {
+    *done = static_cast<Req*>(r)->done;
+    return Status::ok();
+  }
+  Status wait_request(TransportRequest* r, uint64_t* bytes) override {
+    auto* q = static_cast<Req*>(r);
+    while (!q->done) Fiber::yield();
+    Status st = q->status;
+    if (bytes) *bytes = q->bytes;
+    delete q;
+    return st;
+  }
+  void release_request(TransportRequest* r) override {
+    auto* q = static_cast<Req*>(r);
+    if (q->done) delete q;
+    else q->cb = {}, orphans_.push_back(q);
+  }
+  void abort(const Status& why) override;
+  Status stats(TransportStats*) override { return Status::ok(); }
+  void wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) override {
+    while (word.load(std::memory_order_acquire) == seen) Fiber::yield();
+  }
+
+  // A completion from the engine.
+  void complete(const ldt::Completion& c) {
+    auto* q = reinterpret_cast<Req*>(static_cast<uintptr_t>(c.cookie));
+    q->status = c.status;
+    q->bytes = c.bytes;
+    q->done = true;
+    if (q->cb.fn) q->cb.fn(q->cb.ctx, c.status, c.bytes);
+    auto it = std::find(orphans_.begin(), orphans_.end(), q);
+    if (it != orphans_.end()) {
+      orphans_.erase(it);
+      delete q;
+    }
+  }
+
+ private:
+  Status post(bool send, uint32_t peer, uint32_t tag, void* buf, uint64_t len,
+              TransportRequest** out, const CompletionCallback& cb);
+  World* w_;
+  uint32_t rank_;
+  std::vector<Req*> orphans_;
+};
+
+struct World::Rank {
+  uint32_t rank = 0;
+  std::unique_ptr<Sink> sink;
+  std::unique_ptr<ldt::Engine> engine;
+  std::unique_ptr<Transport> transport;
+  std::unique_ptr<Fiber> fiber;
+  std::vector<uint8_t> scratch, scratch2;
+  coll::Context ctx;
+  uint64_t timer_gen = 0;
+  uint64_t timer_at_ns = UINT64_MAX;  // the armed timer's time (UINT64_MAX: none)
+  bool queued = false;                // in runnable_
+  uint64_t start_ps = 0, end_ps = 0;
+  Status status;
+};
+
+Status World::Transport::post(bool send, uint32_t peer, uint32_t tag, void* buf, uint64_t len,
+                              TransportRequest** out, const CompletionCallback& cb) {
+  auto* q = new Req;
+  q->cb = cb;
+  const uint64_t cookie = reinterpret_cast<uintptr_t>(q);
+  ldt::Engine& e = *w_->ranks_[rank_]->engine;
+  Status st = send ? e.post_send(peer, tag, buf, len, cookie, w_->now_ns())
+                   : e.post_recv(peer, tag, buf, len, cookie, w_->now_ns());
+  if (!st.is_ok()) {
+    delete q;
+    return st;
+  }
+  *out = q;
+  w_->after(rank_);
+  return Status::ok();
+}
+
+void World::Transport::abort(const Status& why) {
+  w_->ranks_[rank_]->engine->fail_all(why);
+  w_->after(rank_);
+}
+
+World::World(const Scenario& s) : s_(s) {
+  s_.ldt.payload_size = s_.mtu - kUdpIpBytes - static_cast<uint32_t>(ldt::kHeaderSize);
+  s_.ldt.place_payload = false;
+  s_.ldt.checksum = false;
+  s_.fabric.hosts = std::max(s_.fabric.hosts, 1u);
+  fabric_ = std::make_unique<Fabric>(s_.fabric, &eq_);
+  fabric_->on_deliver = [this](uint32_t dst, uint32_t cookie, bool) { on_deliver(dst, cookie); };
+  fabric_->on_drop = [this](uint32_t cookie) { free_pkts_.push_back(cookie); };
+  rx_buf_.assign(ldt::kHeaderSize + ldt::kMaxPayload, 0);
+
+  // One phantom region serves every rank's buffers and scratch: nothing
+  // touches it (a touch would fault: PROT_NONE).
+  const uint32_t n = s_.fabric.hosts;
+  phantom_bytes_ = std::max<uint64_t>(s_.bytes, 1) + 4096;  // every buffer and scratch fits in `bytes`
+  void* p = ::mmap(nullptr, phantom_bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+  phantom_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
+
+  for (uint32_t r = 0; r < n; ++r) {
+    auto k = std::make_unique<Rank>();
+    k->rank = r;
+    k->sink = std::make_unique<Sink>(this, r);
+    k->engine = std::make_unique<ldt::Engine>(s_.ldt, r, n, /*session_key=*/0x51u, k->sink.get());
+    k->transport = std::make_unique<Transport>(this, r);
+    k->ctx.transport = k->transport.get();
+    k->ctx.rank = r;
+    k->ctx.nranks = n;
+    k->ctx.params.segment_bytes = s_.segment_bytes;
+    k->ctx.params.rd_max_bytes = s_.rd_max_bytes;
+    k->ctx.params.tag = 1;
+    k->ctx.params.move_only = true;
+    k->ctx.phantom = phantom_;
+    k->ctx.scratch = &k->scratch;
+    k->ctx.scratch2 = &k->scratch2;
+    k->ctx.op_name = coll_name(s_.coll);
+    Rank* rk = k.get();
+    k->ctx.fail = [rk](const Status& why) { rk->engine->fail_all(why); };
+    k->fiber = std::make_unique<Fiber>(
+        [this, rk] {
+          const uint32_t nr = s_.fabric.hosts;
+          rk->start_ps = eq_.now();
+          for (uint32_t i = 0; i < s_.iters && rk->status.is_ok(); ++i) {
+            // Element counts as nccl-tests (float32).
+            const size_t es = 4;
+            switch (s_.coll) {
+              case Coll::kAllReduce:
+                rk->status = coll::all_reduce(rk->ctx, phantom_, phantom_, s_.bytes / es,
+                                              coll::DType::kFloat32, coll::RedOp::kSum);
+                break;
+              case Coll::kAllGather:
+                rk->status = coll::all_gather(rk->ctx, phantom_, phantom_, s_.bytes / es / nr,
+                                              coll::DType::kFloat32);
+                break;
+              case Coll::kReduceScatter:
+                rk->status = coll::reduce_scatter(rk->ctx, phantom_, phantom_, s_.bytes / es / nr,
+                                                  coll::DType::kFloat32, coll::RedOp::kSum);
+                break;
+              case Coll::kBroadcast:
+                rk->status = coll::broadcast(rk->ctx, phantom_, phantom_, s_.bytes / es,
+                                             coll::DType::kFloat32, 0);
+                break;
+            }
+          }
+          rk->end_ps = eq_.now();
+        },
+        kFiberStack);
+    ranks_.push_back(std::move(k));
+  }
+}
+
+World::~World() {
+  if (phantom_) ::munmap(phantom_, phantom_bytes_);
+}
+
+void World::arm_timer(uint32_t r) {
+  Rank& k = *ranks_[r];
+  const uint64_t d = k.engine->next_deadline();
+  if (d == UINT64_MAX) return;
+  const uint64_t at = std::max(d, now_ns() + (d <= now_ns() ? 1 : 0));
+  if (at >= k.timer_at_ns && k.timer_at_ns > now_ns()) return;  // an earlier one is armed
+  k.timer_at_ns = at;
+  eq_.schedule(at * 1000, kTimerEvent, r, ++k.timer_gen);
+}
+
+void World::after(uint32_t r) {
+  Rank& k = *ranks_[r];
+  // Fire due timers and transmit what the windows allow.
+  k.engine->poll(now_ns());
+  std::vector<ldt::Completion>& cs = k.engine->completions();
+  if (!cs.empty()) {
+    std::vector<ldt::Completion> batch;
+    batch.swap(cs);
+    for (const ldt::Completion& c : batch) k.transport->complete(c);
+    if (!k.queued && !k.fiber->done()) {
+      k.queued = true;
+      runnable_.push_back(r);
+    }
+  }
+  arm_timer(r);
+}
+
+void World::on_deliver(uint32_t dst, uint32_t cookie) {
+  Pkt& k = pkts_[cookie];
+  std::memcpy(rx_buf_.data(), k.header, k.header_len);
+  const uint32_t len = k.len;
+  free_pkts_.push_back(cookie);
+  ranks_[dst]->engine->on_datagram(rx_buf_.data(), len, now_ns());
+  after(dst);
+}
+
+void World::run_fibers() {
+  while (!runnable_.empty()) {
+    std::vector<uint32_t> now;
+    now.swap(runnable_);
+    for (uint32_t r : now) {
+      Rank& k = *ranks_[r];
+      k.queued = false;
+      if (k.fiber->done()) continue;
+      k.fiber->resume();
+      if (k.fiber->done()) {
+        ++done_ranks_;
+        if (!k.status.is_ok() && first_error_.is_ok()) first_error_ = k.status;
+      }
+    }
+  }
+}
+
+Result World::run() {
+  Result res;
+  const auto wall0 = std::chrono::steady_clock::now();
+  for (auto& k : ranks_) {
+    k->queued = true;
+    runnable_.push_back(k->rank);
+  }
+  run_fibers();
+  const uint32_t n = static_cast<uint32_t>(ranks_.size());
+  uint64_t events = 0;
+  while (done_ranks_ < n && !eq_.empty()) {
+    const Event e = eq_.pop();
+    ++events;
+    if (e.time > s_.sim_time_limit_ps) {
+      first_error_ = make_status(Code::kTimeout, "simulated time limit of %.1f s reached",
+                                 static_cast<double>(s_.sim_time_limit_ps) / 1e12);
+      break;
+    }
+    if (e.kind == kTimerEvent) {
+      Rank& k = *ranks_[e.a];
+      if (e.b != k.timer_gen) continue;  // superseded
+      k.timer_at_ns = UINT64_MAX;
+      after(e.a);
+    } else {
+      fabric_->handle(e);
+    }
+    run_fibers();
+  }
+  res.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  res.events = events;
+  res.events_per_second = res.wall_seconds > 0 ? static_cast<double>(events) / res.wall_seconds : 0;
+  if (done_ranks_ < n && first_error_.is_ok())
+    first_error_ = make_status(Code::kInternalError,
+                               "%u of %u ranks did not finish and nothing is left to simulate "
+                               "(a deadlock)", n - done_ranks_, n);
+  uint64_t start = UINT64_MAX, end = 0;
+  for (auto& k : ranks_) {
+    start = std::min(start, k->start_ps);
+    end = std::max(end, k->end_ps);
+    for (uint32_t p = 0; p < n; ++p) {
+      if (p == k->rank) continue;
+      const ldt::ConnStats c = k->engine->conn_stats(p);
+      res.data_pkts += c.data_pkts_sent;
+      res.retx_pkts += c.retx_pkts;
+      res.lost_pkts += c.lost_pkts;
+      res.timeouts += c.rto_fired;
+      res.tail_probes += c.tlp_probes;
+      res.spurious += c.spurious_retx;
+    }
+  }
+  res.fabric = fabric_->stats();
+  res.ok = first_error_.is_ok();
+  res.error = first_error_.message();
+  res.seconds = end > start ? static_cast<double>(end - start) / 1e12 : 0;
+  if (res.ok && res.seconds > 0) {
+    const double per = res.seconds / s_.iters;
+    res.algbw_gbps = static_cast<double>(s_.bytes) / per / 1e9;
+    double factor = 1;
+    switch (s_.coll) {
+      case Coll::kAllReduce: factor = 2.0 * (n - 1) / n; break;
+      case Coll::kAllGather:
+      case Coll::kReduceScatter: factor = static_cast<double>(n - 1) / n; break;
+      case Coll::kBroadcast: factor = 1; break;
+    }
+    res.busbw_gbps = res.algbw_gbps * factor;
+  }
+  return res;
+}
+
+std::string validate(const Scenario& s) {
+  char buf[256];
+  if (s.fabric.hosts < 2) return "a collective needs at least 2 ranks";
+  if (s.mtu < 512 || s.mtu > 65535) {
+    std::snprintf(buf, sizeof buf, "mtu %u is not in 512..65535", s.mtu);
+    return buf;
+  }
+  if (s.bytes == 0) return "size 0: nothing to move";
+  if ((s.coll == Coll::kAllGather || s.coll == Coll::kReduceScatter) &&
+      s.bytes / 4 < s.fabric.hosts) {
+    std::snprintf(buf, sizeof buf, "size %llu B is less than one float per rank",
+                  static_cast<unsigned long long>(s.bytes));
+    return buf;
+  }
+  return ltcc::sim::validate(s.fabric);
+}
+
+Result run_scenario(const Scenario& s) {
+  World w(s);
+  return w.run();
+}
+
+}  // namespace ltcc::sim

@@ -1,0 +1,107 @@
+// EventQueue: the simulator's clock and agenda.
+//
+// Design note.
+//  - Time is an integer count of PICOSECONDS (`Time`). 400 Gb/s puts a byte
+//    on the wire every 20 ps and a 4 KiB packet in ~83 ns, so nanoseconds
+//    would round every serialisation and bias long runs; 2^64 ps is ~213 days.
+//    (The ldt core counts nanoseconds; the driver converts at its boundary.)
+//  - An event is a plain 32-byte value {time, seq, kind, a, b}. `kind` says
+//    who handles it; `a` and `b` are that handler's arguments (an index, a
+//    handle). Kinds in [kFabricKindFirst, kFabricKindEnd) belong to the
+//    fabric model (fabric.h): the driver passes those to Fabric::handle().
+//  - Order: by time, then by `seq`, the number of the schedule() call that
+//    made the event. Events at equal times therefore pop in the order they
+//    were scheduled (FIFO), and a run is a pure function of its inputs.
+//  - Storage: an implicit 4-ary min-heap in one std::vector. Its capacity
+//    only grows (to the largest number of pending events seen; reserve() sets
+//    it up front), so once warm no schedule() or pop() allocates. A 4-ary heap
+//    has half the depth of a binary one and its four children share a cache
+//    line pair, which makes sift-down (the costly half) cheaper; pop() fills
+//    the root's hole bottom-up (Floyd) with branch-free child selection.
+//
+// Not thread-safe: one simulation runs on one thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ltcc::sim {
+
+// Simulated time in picoseconds.
+using Time = uint64_t;
+
+inline constexpr Time kPsPerNs = 1'000;
+inline constexpr Time kPsPerUs = 1'000'000;
+inline constexpr Time kPsPerMs = 1'000'000'000;
+inline constexpr Time kPsPerSec = 1'000'000'000'000;
+
+// Event kinds reserved for the fabric model; the driver uses any other.
+inline constexpr uint32_t kFabricKindFirst = 1000;
+inline constexpr uint32_t kFabricKindEnd = 1100;
+inline constexpr bool is_fabric_kind(uint32_t kind) {
+  return kind >= kFabricKindFirst && kind < kFabricKindEnd;
+}
+
+struct Event {
+  Time time = 0;     // when it happens, ps
+  uint64_t seq = 0;  // schedule() call number: the tie-break at equal times
+  uint32_t kind = 0;  // who handles it
+  uint32_t a = 0;     // handler's argument
+  uint64_t b = 0;     // handler's argument
+};
+static_assert(sizeof(Event) == 32, "Event is meant to be a 32-byte POD");
+
+class EventQueue {
+ public:
+  explicit EventQueue(size_t reserve_events = 1024) { heap_.reserve(reserve_events); }
+
+  // Adds an event at `t`. A time before now() is a caller bug; it is raised to
+  // now() so that simulated time never runs backwards (and counted in late()).
+  void schedule(Time t, uint32_t kind, uint32_t a, uint64_t b) {
+    if (t < now_) {
+      t = now_;
+      ++late_;
+    }
+    push(Event{t, seq_++, kind, a, b});
+  }
+
+  // Removes and returns the earliest event (FIFO among equal times) and
+  // advances now() to its time. Precondition: !empty().
+  Event pop();
+
+  // The event pop() would return. Precondition: !empty().
+  const Event& top() const { return heap_.front(); }
+  // Time of the next event. Precondition: !empty().
+  Time next_time() const { return heap_.front().time; }
+
+  bool empty() const { return heap_.empty(); }
+  size_t size() const { return heap_.size(); }
+  // Time of the last popped event (0 before the first pop).
+  Time now() const { return now_; }
+  // Events popped so far.
+  uint64_t processed() const { return processed_; }
+  // Events scheduled so far.
+  uint64_t scheduled() const { return seq_; }
+  // schedule() calls whose time was before now() (raised to now()).
+  uint64_t late() const { return late_; }
+  // Pending events the heap holds without allocating.
+  size_t capacity() const { return heap_.capacity(); }
+  void reserve(size_t events) { heap_.reserve(events); }
+
+ private:
+  // Branch-free on purpose: heap comparisons are data-dependent, and
+  // mispredicted branches dominate a sift otherwise.
+  static bool before(const Event& x, const Event& y) {
+    return (x.time < y.time) | ((x.time == y.time) & (x.seq < y.seq));
+  }
+  void push(const Event& e);
+
+  std::vector<Event> heap_;  // 4-ary min-heap: children of i are 4i+1 .. 4i+4
+  Time now_ = 0;
+  uint64_t seq_ = 0;
+  uint64_t processed_ = 0;
+  uint64_t late_ = 0;
+};
+
+}  // namespace ltcc::sim
