@@ -7,7 +7,7 @@
 #   <prefix>/lib/pkgconfig/ltcc.pc                (relocatable: ${pcfiledir})
 #   <prefix>/lib/cmake/ltcc/ltccConfig.cmake, ltccConfigVersion.cmake,
 #                           ltccTargets*.cmake    (ltcc::ltcc, ltcc::ltcc_static)
-#   <prefix>/bin/ltcc-perf, ltcc-info
+#   <prefix>/bin/ltcc-perf, ltcc-info, ltcc-diag, ltcc-sim
 #
 # Included from the root CMakeLists.txt before the tools and benchmarks are
 # defined: their install rules are deferred to the end of the root directory.
@@ -60,9 +60,9 @@ endforeach()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/ltcc.pc.in ${PROJECT_BINARY_DIR}/ltcc.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/ltcc.pc DESTINATION ${_ltcc_pc_dir} COMPONENT Development)
 
-# The tools are defined after this file is read (tools/, bench/perf/).
+# The tools are defined after this file is read (tools/, bench/perf/, sim/).
 function(_ltcc_install_tools)
-  foreach(_tool ltcc-perf ltcc-info ltcc-diag)
+  foreach(_tool ltcc-perf ltcc-info ltcc-diag ltcc-sim)
     if(TARGET ${_tool})
       install(TARGETS ${_tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Runtime)
     endif()
