@@ -1099,6 +1099,12 @@ int child_kill(Child& ch, int victim, const std::string& kill_mode) {
   }
   ch.comm = comm;
   ch.report("init", true, 'R', 0);
+  // --idle S: every rank waits S seconds first, so that when the victim dies
+  // the links that only ever carried ACKs and control traffic have been idle
+  // for longer than LTCC_TIMEOUT (the ABORT notice then starts the first
+  // flight on them).
+  if (const char* idle = std::getenv("COLL_TEST_IDLE_S"))
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(idle)));
   const size_t count = (16u << 20) / 4;
   std::vector<float> send(count, 1.0f), recv(count);
   constexpr int kIters = 10, kDieAt = 3;
@@ -1435,7 +1441,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: %s --ranks N --loss P [--reorder R --dup D] [--suite small|large|kill]\n"
                  "          [--seed S] [--timeout SECONDS] [--deadline SECONDS] [--trim]\n"
-                 "          [--victim K] [--kill-mode sigkill|exit] [--segment BYTES] [--rd-max BYTES]\n",
+                 "          [--victim K] [--kill-mode sigkill|exit] [--segment BYTES] [--rd-max BYTES]\n"
+                 "          [--idle S]  (kill suite: every rank idles S s after init)\n",
                  argv[0]);
     return 2;
   };
@@ -1455,6 +1462,7 @@ int main(int argc, char** argv) {
     else if (k == "--trim") trim = true;
     else if (k == "--segment") segment = val();
     else if (k == "--rd-max") rd_max = val();
+    else if (k == "--idle") ::setenv("COLL_TEST_IDLE_S", val(), 1);
     else if (k == "--child") child = true;
     else if (k == "--dir") dir = val();
     else return usage();
