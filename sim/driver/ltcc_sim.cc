@@ -19,6 +19,7 @@
 #include <cstring>
 #include <string>
 
+#include "sim/driver/closed_form.h"
 #include "sim/driver/world.h"
 
 namespace {
@@ -36,6 +37,11 @@ void usage(FILE* f) {
                "                [--iters N] [--retx sr|gbn] [--cc swift|aimd|fixed]\n"
                "                [--rto-floor-us R] [--tlp-floor-us T] [--segment BYTES]\n"
                "                [--seed S] [--baseline] [--csv]\n"
+               "                [--window-pkts W] [--initial-cwnd C] [--ack-every A] [--burst-pkts B]\n"
+               "                [--swift-target-us T] [--reorder-min-us R] [--no-tlp]\n"
+               "                [--nic-fifo] [--nic-ring-bytes B]\n"
+               "  defaults: sim/driver/world.h fabric_ldt_defaults() (400G-tuned ldt options),\n"
+               "            segment 128K, ACKs ahead of host-queued DATA (--nic-fifo: one FIFO)\n"
                "  --loss P     end-to-end packet loss probability (0.01 = 1%%)\n"
                "  --rto-floor-us R  selective repeat: RTO floor; go-back-N: its fixed timeout\n"
                "  --baseline   also run without loss and print busbw / loss-free busbw\n");
@@ -87,10 +93,10 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
   if (base) std::printf("  (%.3f x the loss-free run)", ratio);
   std::printf("\npackets %" PRIu64 ", retransmitted %" PRIu64 " (%.3f%%), timeouts %" PRIu64
               ", tail probes %" PRIu64 ", declared lost %" PRIu64 ", spurious %" PRIu64
-              ", fabric drops %" PRIu64 "\n",
+              ", fabric drops %" PRIu64 ", acks %" PRIu64 "\n",
               r.data_pkts, r.retx_pkts,
               r.data_pkts ? 100.0 * static_cast<double>(r.retx_pkts) / static_cast<double>(r.data_pkts) : 0,
-              r.timeouts, r.tail_probes, r.lost_pkts, r.spurious, r.fabric.dropped);
+              r.timeouts, r.tail_probes, r.lost_pkts, r.spurious, r.fabric.dropped, r.acks);
   for (size_t c = 0; c < ltcc::sim::kPortClasses; ++c) {
     const auto& pc = r.fabric.port[c];
     if (!pc.ports || !pc.arrivals) continue;
@@ -100,6 +106,9 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
                 static_cast<double>(pc.max_bytes) / 1e3, pc.mean_bytes / 1e3,
                 pc.mean_found_bytes / 1e3, pc.tail_drops);
   }
+  const double cf = ltcc::sim::ring_allreduce_closed_form_seconds(s);
+  if (cf > 0)
+    std::printf("closed form %.3f us, sim/closed form = %.4f\n", cf * 1e6, r.seconds / s.iters / cf);
   std::printf("%" PRIu64 " events in %.2f s (%.2f M events/s)\n", r.events, r.wall_seconds,
               r.events_per_second / 1e6);
 }
@@ -201,6 +210,31 @@ int main(int argc, char** argv) {
     } else if (k == "--tlp-floor-us") {
       val(&v);
       s.ldt.tlp_min_ns = static_cast<uint64_t>(v * 1e3);
+    } else if (k == "--window-pkts") {
+      val(&v);
+      s.ldt.window_pkts = static_cast<uint32_t>(v);
+    } else if (k == "--initial-cwnd") {
+      val(&v);
+      s.ldt.initial_cwnd_pkts = static_cast<uint32_t>(v);
+    } else if (k == "--ack-every") {
+      val(&v);
+      s.ldt.ack_every = static_cast<uint32_t>(v);
+    } else if (k == "--burst-pkts") {
+      val(&v);
+      s.ldt.burst_pkts = static_cast<uint32_t>(v);
+    } else if (k == "--swift-target-us") {
+      val(&v);
+      s.ldt.swift_target_ns = static_cast<uint64_t>(v * 1e3);
+    } else if (k == "--reorder-min-us") {
+      val(&v);
+      s.ldt.reorder_min_ns = static_cast<uint64_t>(v * 1e3);
+    } else if (k == "--nic-fifo") {
+      s.ack_priority = false;
+    } else if (k == "--nic-ring-bytes") {
+      val(&v);
+      s.nic_ring_bytes = static_cast<uint64_t>(v);
+    } else if (k == "--no-tlp") {
+      s.ldt.tail_loss_probe = false;
     } else if (k == "--segment") {
       val(&v);
       s.segment_bytes = static_cast<uint64_t>(v);

@@ -17,10 +17,20 @@ namespace ltcc::sim {
 namespace {
 
 constexpr uint32_t kTimerEvent = 1;  // a = rank, b = generation
+constexpr uint32_t kPumpEvent = 2;   // a = rank: its NIC has room for DATA again
 constexpr uint32_t kUdpIpBytes = 28;
 constexpr size_t kFiberStack = 256 * 1024;
 
 }  // namespace
+
+ldt::LdtOptions fabric_ldt_defaults() {
+  ldt::LdtOptions o;
+  o.initial_cwnd_pkts = 256;
+  o.swift_target_ns = 2'000;
+  o.reorder_min_ns = 1'000;
+  o.tlp_min_ns = 10'000;
+  return o;
+}
 
 const char* coll_name(Coll c) {
   switch (c) {
@@ -39,6 +49,8 @@ struct World::Pkt {
   uint8_t header[ldt::kHeaderSize + ldt::kMaxSackBytes];
   uint32_t header_len = 0;
   uint32_t len = 0;  // header_len + payload
+  uint32_t dst = 0;
+  uint64_t flow = 0;
 };
 
 // The engine's PacketSink: every emitted packet enters the fabric at once
@@ -58,14 +70,24 @@ class World::Sink final : public ldt::PacketSink {
     Pkt& k = w_->pkts_[id];
     k.header_len = std::min<uint32_t>(p.header_len, sizeof k.header);
     std::memcpy(k.header, p.header, k.header_len);
-    if (p.payload && p.payload_len && k.header_len + p.payload_len <= sizeof k.header) {
+    const bool data = k.header_len > 5 && k.header[5] == static_cast<uint8_t>(ldt::PacketType::kData);
+    if (!data && p.payload && p.payload_len && k.header_len + p.payload_len <= sizeof k.header) {
       // A small payload that matters (none today: SACKs ride in the header).
+      // Never a DATA payload: it lies in the phantom region (PROT_NONE), and
+      // a short tail packet (a message of 4,096 B at mtu 4096 ends with 116
+      // B) would fault here.
       std::memcpy(k.header + k.header_len, p.payload, p.payload_len);
     }
     k.len = p.header_len + p.payload_len;
     // Flow entropy as a NIC would hash it: source, destination, path (the
     // UDP source port index).
     const uint64_t flow = (uint64_t{rank_} << 40) ^ (uint64_t{p.peer} << 8) ^ p.path;
+    k.dst = p.peer;
+    k.flow = flow;
+    if (w_->s_.ack_priority && data) {
+      w_->hold_data(rank_, id);
+      return;
+    }
     // The fabric adds the IPv4/UDP/Ethernet overhead (wire_overhead_bytes).
     w_->fabric_->send(rank_, p.peer, k.len, flow, id);
   }
@@ -157,6 +179,8 @@ struct World::Rank {
   uint64_t timer_gen = 0;
   uint64_t timer_at_ns = UINT64_MAX;  // the armed timer's time (UINT64_MAX: none)
   bool queued = false;                // in runnable_
+  std::deque<uint32_t> txq;           // DATA held by the host (Scenario::ack_priority)
+  bool pump_armed = false;
   uint64_t start_ps = 0, end_ps = 0;
   Status status;
 };
@@ -284,6 +308,35 @@ void World::after(uint32_t r) {
   arm_timer(r);
 }
 
+void World::hold_data(uint32_t r, uint32_t id) {
+  ranks_[r]->txq.push_back(id);
+  pump(r);
+}
+
+void World::pump(uint32_t r) {
+  Rank& k = *ranks_[r];
+  while (!k.txq.empty()) {
+    const uint32_t id = k.txq.front();
+    const Pkt& p = pkts_[id];
+    const PortState nic = fabric_->port(PortClass::kNic, r);
+    const uint64_t wire = fabric_->wire_bytes(p.len);
+    if (nic.backlog_bytes > 0 && nic.backlog_bytes + wire > s_.nic_ring_bytes) {
+      if (!k.pump_armed) {
+        // When the backlog will have drained to nic_ring_bytes - wire.
+        const uint64_t room = s_.nic_ring_bytes > wire ? s_.nic_ring_bytes - wire : 0;
+        const double wait = static_cast<double>(room) * fabric_->ps_per_byte(PortClass::kNic);
+        const uint64_t at = nic.idle_at > static_cast<uint64_t>(wait)
+                                ? nic.idle_at - static_cast<uint64_t>(wait) : 0;
+        k.pump_armed = true;
+        eq_.schedule(std::max<uint64_t>(at, eq_.now() + 1), kPumpEvent, r, 0);
+      }
+      return;
+    }
+    k.txq.pop_front();
+    fabric_->send(r, p.dst, p.len, p.flow, id);
+  }
+}
+
 void World::on_deliver(uint32_t dst, uint32_t cookie) {
   Pkt& k = pkts_[cookie];
   std::memcpy(rx_buf_.data(), k.header, k.header_len);
@@ -328,7 +381,10 @@ Result World::run() {
                                  static_cast<double>(s_.sim_time_limit_ps) / 1e12);
       break;
     }
-    if (e.kind == kTimerEvent) {
+    if (e.kind == kPumpEvent) {
+      ranks_[e.a]->pump_armed = false;
+      pump(e.a);
+    } else if (e.kind == kTimerEvent) {
       Rank& k = *ranks_[e.a];
       if (e.b != k.timer_gen) continue;  // superseded
       k.timer_at_ns = UINT64_MAX;
@@ -358,6 +414,7 @@ Result World::run() {
       res.timeouts += c.rto_fired;
       res.tail_probes += c.tlp_probes;
       res.spurious += c.spurious_retx;
+      res.acks += c.acks_sent;
     }
   }
   res.fabric = fabric_->stats();

@@ -38,17 +38,56 @@ namespace ltcc::sim {
 enum class Coll : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast };
 const char* coll_name(Coll c);
 
+// The ldt options the simulator runs with by default: the library's, with
+// the values below changed for a 400 Gb/s fabric of ~2 us hops (the library
+// defaults suit kernel UDP hosts, whose round trips are tens of us to ms):
+//   initial_cwnd_pkts 256  >= the bandwidth-delay product of a cross-leaf
+//                          path (4 hops each way: ~16.3 us x 50 GB/s = 815 KB
+//                          = 205 packets of 3,980 B); the default 64 (255 KB)
+//                          is below even a same-leaf path's 410 KB, and Swift
+//                          adds one packet per RTT: 8 ranks ran 40% slow.
+//   swift_target_ns 2 us   queueing above the minimum RTT Swift tolerates.
+//                          The engine does not pace: whatever cwnd allows
+//                          beyond the BDP waits in the host's queue, and a
+//                          retransmission waits behind it. 200 us (library)
+//                          let ~1 MB (20 us) stand there, on the critical path
+//                          of every lost packet: 64 ranks at 1% loss 0.64x of
+//                          loss-free; 10 us: 0.69x; 2 us: 0.92x (RESULTS).
+//   reorder_min_ns 1 us    RACK's reorder-window floor (min_rtt/4 above it).
+//                          Flow-hashed paths do not reorder; 10 us added that
+//                          much to the recovery of every lost packet.
+//   tlp_min_ns 10 us       tail-loss probe floor: the probe fires after
+//                          max(2 srtt, floor); 100 us is a kernel-host value,
+//                          ~12 fabric RTTs here.
+// Every option stays settable (ltcc-sim flags).
+ldt::LdtOptions fabric_ldt_defaults();
+
 struct Scenario {
   FabricConfig fabric;
-  ldt::LdtOptions ldt;          // retx, cc, timers; payload_size from the MTU
+  ldt::LdtOptions ldt = fabric_ldt_defaults();  // retx, cc, timers; payload_size from the MTU
   uint32_t mtu = 4096;          // IP MTU: payload = mtu - 28 (IP+UDP) - 88 (ldt header)
   Coll coll = Coll::kAllReduce;
   uint64_t bytes = 64ull << 20; // nccl-tests "size": the all-reduce buffer, the
                                 // all-gather output, the reduce-scatter input
   uint32_t iters = 1;           // back-to-back collectives; time = the last minus the first start
-  uint64_t segment_bytes = 512 * 1024;
+  // Pipelining unit (the library's LTCC_SEGMENT, 512 KiB by default). 128
+  // KiB here: a segment (33 packets) is complete, and forwarded, sooner
+  // after a loss is repaired; 64 ranks at 1% loss: 0.82x with 512 KiB, 0.92x
+  // with 128 KiB (same loss-free time).
+  uint64_t segment_bytes = 128 * 1024;
   uint64_t rd_max_bytes = 128 * 1024;
   uint64_t sim_time_limit_ps = 600ull * 1'000'000'000'000ull;  // 10 simulated minutes
+  // The host's transmit path. false: every packet the engine emits joins one
+  // FIFO at the NIC (the fabric's kNic port, unbounded): an ACK waits behind
+  // all the DATA its host has queued, up to a whole window (4 MB at 400 Gb/s
+  // is 84 us), which couples each sender's round trip to its receiver's
+  // backlog. true (default): what a host with byte queue limits and a
+  // priority qdisc does (Linux BQL + pfifo_fast/prio bands, or a NIC with a
+  // control TX queue): DATA waits in a host queue and enters the NIC only
+  // while the NIC holds less than nic_ring_bytes; every other packet (ACK,
+  // NACK, probe) goes to the NIC at once, behind at most that much DATA.
+  bool ack_priority = true;
+  uint64_t nic_ring_bytes = 16 * 1024;
 };
 
 struct Result {
@@ -61,6 +100,7 @@ struct Result {
   double events_per_second = 0;
   uint64_t data_pkts = 0, retx_pkts = 0, lost_pkts = 0, timeouts = 0, tail_probes = 0;
   uint64_t spurious = 0;
+  uint64_t acks = 0;             // ACKs sent by all engines
   FabricStats fabric;
 };
 
@@ -81,6 +121,8 @@ class World {
   class Sink;
 
   void after(uint32_t rank);             // drain completions, emit, re-arm, run fibers
+  void pump(uint32_t rank);              // host DATA queue -> NIC (Scenario::ack_priority)
+  void hold_data(uint32_t rank, uint32_t pkt);
   void arm_timer(uint32_t rank);
   void on_deliver(uint32_t dst, uint32_t cookie);
   void run_fibers();

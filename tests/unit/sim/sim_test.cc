@@ -1,5 +1,6 @@
 // The simulator's driver: the library's ldt engines and collectives over the
 // modelled fabric. Small rank counts; the 1,024-rank scenario is a benchmark.
+#include "sim/driver/closed_form.h"
 #include "sim/driver/world.h"
 
 #include <gtest/gtest.h>
@@ -102,6 +103,69 @@ TEST(Sim, GoBackNCollapsesUnderLoss) {
   ASSERT_TRUE(sr.ok && gbn.ok) << sr.error << gbn.error;
   EXPECT_LT(gbn.busbw_gbps, 0.5 * sr.busbw_gbps);
   EXPECT_GT(gbn.retx_pkts, 5 * sr.retx_pkts);
+}
+
+// Loss-free ring all-reduce with the library's default congestion control
+// (Swift) and the simulator's 400G options: within 2% of the closed form
+// (sim/driver/closed_form.cc), both where bandwidth bounds it (several
+// segments per chunk) and where latency does (one segment per chunk).
+TEST(Sim, RingAllReduceMatchesClosedFormAt8Ranks) {
+  for (uint64_t bytes : {1ull << 20, 8ull << 20, 64ull << 20}) {
+    Scenario s = small(8, bytes);
+    ASSERT_EQ(s.ldt.cc, ldt::CcKind::kSwift);
+    const Result r = run_scenario(s);
+    ASSERT_TRUE(r.ok) << r.error;
+    const double cf = ring_allreduce_closed_form_seconds(s);
+    ASSERT_GT(cf, 0.0);
+    EXPECT_NEAR(r.seconds / cf, 1.0, 0.02) << bytes << " B: " << r.seconds << " s vs " << cf;
+  }
+}
+
+// 64 ranks on a leaf-spine fabric (16 per leaf, 4 spines): ring edges across
+// leaves take 4 hops. 64 MiB: 8 segments per chunk, bandwidth-bound (~4 s
+// of wall time). (Near the boundary between the regimes, 32 MiB = 4
+// segments, the closed form is 3.7% short: its ACK accounting switches
+// regime at once.)
+TEST(Sim, RingAllReduceMatchesClosedFormAt64RanksOnLeafSpine) {
+  Scenario s = small(64, 64u << 20);
+  s.fabric.hosts_per_leaf = 16;
+  s.fabric.spines = 4;
+  const Result r = run_scenario(s);
+  ASSERT_TRUE(r.ok) << r.error;
+  const double cf = ring_allreduce_closed_form_seconds(s);
+  EXPECT_NEAR(r.seconds / cf, 1.0, 0.02) << r.seconds << " s vs " << cf;
+  EXPECT_EQ(r.retx_pkts, 0u);
+}
+
+// The closed form's bandwidth term: with many segments per chunk the time is
+// 2(n-1)/n x bytes at the rate the wire carries payload (ACKs included),
+// plus latency terms that do not grow with the size.
+TEST(Sim, ClosedFormGrowsAtTheWireRateOfTheRing) {
+  Scenario a = small(8, 64u << 20), b = small(8, 128u << 20);
+  const double slope = (ring_allreduce_closed_form_seconds(b) -
+                        ring_allreduce_closed_form_seconds(a)) / static_cast<double>(64u << 20);
+  const double pkt_wire = (a.mtu - 28.0) + a.fabric.wire_overhead_bytes;  // a full DATA packet
+  const double ack_wire = 88.0 + a.fabric.wire_overhead_bytes;            // one ACK per packet
+  const double payload = a.mtu - 28.0 - 88.0;
+  const double expect = 2.0 * 7 / 8 * (pkt_wire + ack_wire) / payload * 8 / 400e9;
+  EXPECT_NEAR(slope / expect, 1.0, 0.002);
+  EXPECT_EQ(ring_allreduce_closed_form_seconds(small(8, 64u << 10)), 0.0)
+      << "at most rd_max_bytes: recursive doubling, no ring";
+}
+
+// Scenario::ack_priority = false: one FIFO at the NIC, ACKs behind the
+// host's DATA. Still correct, and slower with a window that is not far
+// above the bandwidth-delay product (the reason the default is true).
+TEST(Sim, FifoNicQueuesAcksBehindData) {
+  Scenario s = small(8, 64u << 20);
+  s.ldt.cc = ldt::CcKind::kFixed;
+  s.ldt.window_pkts = 256;
+  const Result prio = run_scenario(s);
+  s.ack_priority = false;
+  const Result fifo = run_scenario(s);
+  ASSERT_TRUE(prio.ok && fifo.ok) << prio.error << fifo.error;
+  EXPECT_NEAR(prio.seconds / ring_allreduce_closed_form_seconds(s), 1.0, 0.02);
+  EXPECT_GT(fifo.seconds, 1.05 * prio.seconds);
 }
 
 TEST(Sim, BadScenariosAreRefusedWithAReason) {
