@@ -11,6 +11,7 @@
 
 #include "src/common/config.h"
 #include "src/common/log.h"
+#include "src/common/strings.h"
 #include "src/launch_env.h"
 
 namespace ltcc {
@@ -36,40 +37,6 @@ void put32(uint8_t* p, uint32_t v) {
 }
 uint32_t get32(const uint8_t* p) {
   return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
-}
-
-void appendf(std::string* out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void appendf(std::string* out, const char* fmt, ...) {
-  char buf[256];
-  va_list ap, again;
-  va_start(ap, fmt);
-  va_copy(again, ap);
-  const int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n > 0 && static_cast<size_t>(n) < sizeof buf) {
-    out->append(buf, static_cast<size_t>(n));
-  } else if (n > 0) {
-    const size_t at = out->size();
-    out->resize(at + static_cast<size_t>(n) + 1);
-    std::vsnprintf(out->data() + at, static_cast<size_t>(n) + 1, fmt, again);
-    out->resize(at + static_cast<size_t>(n));
-  }
-  va_end(again);
-}
-
-void append_json_string(std::string* out, const std::string& s) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-    } else if (c < 0x20 || c == 0x7f) {
-      appendf(out, "\\u%04x", c);
-    } else {
-      out->push_back(static_cast<char>(c));
-    }
-  }
-  out->push_back('"');
 }
 
 std::string host_name() {

@@ -1,6 +1,8 @@
 // ltcc-diag's arithmetic (see analysis.h).
 #include "tools/diag/analysis.h"
 
+#include "src/common/strings.h"
+
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
@@ -12,22 +14,8 @@
 namespace ltcc::diag::links {
 namespace {
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, f);
-  const int n = std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  if (n < 0) return "";
-  if (static_cast<size_t>(n) < sizeof buf) return std::string(buf, static_cast<size_t>(n));
-  std::string out(static_cast<size_t>(n) + 1, '\0');
-  va_start(ap, f);
-  std::vsnprintf(out.data(), out.size(), f, ap);
-  va_end(ap);
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
+using ::ltcc::json_string;
+using ::ltcc::strf;
 
 double pct(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
 
@@ -49,28 +37,12 @@ std::string grouped(uint64_t v) {
 }
 
 std::string rate_text(double gbps) {
-  if (gbps >= 1) return fmt("%.2f Gbit/s", gbps);
-  return fmt("%.1f Mbit/s", gbps * 1000);
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      out += fmt("\\u%04x", u);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+  if (gbps >= 1) return strf("%.2f Gbit/s", gbps);
+  return strf("%.1f Mbit/s", gbps * 1000);
 }
 
 // A JSON number: finite doubles only (NaN/inf are not JSON).
-std::string jnum(double v) { return std::isfinite(v) ? fmt("%.6g", v) : "null"; }
+std::string jnum(double v) { return std::isfinite(v) ? strf("%.6g", v) : "null"; }
 
 bool has(const Link& l, const char* p) {
   return std::find(l.problems.begin(), l.problems.end(), p) != l.problems.end();
@@ -148,34 +120,34 @@ void evaluate(Report* rep) {
     std::vector<std::string> parts;
     if (l.s.probes_sent > 0 && l.r.probes_distinct == 0) {
       l.problems.push_back("unreachable");
-      parts.push_back(fmt("none of %s probes arrived", grouped(l.s.probes_sent).c_str()));
+      parts.push_back(strf("none of %s probes arrived", grouped(l.s.probes_sent).c_str()));
     } else if (l.loss_pct > r.th.max_loss_pct) {
       l.problems.push_back("lossy");
-      parts.push_back(fmt("%.2f%% loss (%s of %s probes)", l.loss_pct,
+      parts.push_back(strf("%.2f%% loss (%s of %s probes)", l.loss_pct,
                           grouped(l.s.probes_sent - l.r.probes_distinct).c_str(),
                           grouped(l.s.probes_sent).c_str()));
     }
     if (l.r.stream_seconds > 0 && r.median_goodput_gbps > 0 &&
         l.goodput_ratio < r.th.min_goodput_ratio) {
       l.problems.push_back("slow");
-      parts.push_back(fmt("goodput %s, %.0f%% of the median link (%s)",
+      parts.push_back(strf("goodput %s, %.0f%% of the median link (%s)",
                           rate_text(l.goodput_gbps).c_str(), 100 * l.goodput_ratio,
                           rate_text(r.median_goodput_gbps).c_str()));
     }
     if (l.r.corrupt > r.th.max_corrupt) {
       l.problems.push_back("corrupt");
-      parts.push_back(fmt("%s corrupted packets", grouped(l.r.corrupt).c_str()));
+      parts.push_back(strf("%s corrupted packets", grouped(l.r.corrupt).c_str()));
     }
     if (r.th.max_rtt_us > 0 && l.s.probe_replies > 0 && l.s.rtt_p50_us > r.th.max_rtt_us) {
       l.problems.push_back("high-rtt");
-      parts.push_back(fmt("median RTT %.0f us (limit %.0f us)", l.s.rtt_p50_us, r.th.max_rtt_us));
+      parts.push_back(strf("median RTT %.0f us (limit %.0f us)", l.s.rtt_p50_us, r.th.max_rtt_us));
     }
     if (!parts.empty()) {
-      std::string s = fmt("rank %u -> rank %u: ", l.src, l.dst);
+      std::string s = strf("rank %u -> rank %u: ", l.src, l.dst);
       for (size_t i = 0; i < parts.size(); ++i) s += (i ? ", " : "") + parts[i];
       // Context a reader wants next to a lossy link: its goodput.
       if (!has(l, "slow") && l.r.stream_seconds > 0 && r.median_goodput_gbps > 0)
-        s += fmt(", goodput %.0f%% of the median link", 100 * l.goodput_ratio);
+        s += strf(", goodput %.0f%% of the median link", 100 * l.goodput_ratio);
       l.sentence = s;
       r.bad = true;
     }
@@ -194,24 +166,24 @@ void evaluate(Report* rep) {
   }
   for (const auto& [rank, c] : out)
     if (c.second >= 2 && c.first == c.second)
-      r.rank_notes.push_back(fmt("rank %u: all %d links from it are bad: suspect its NIC, cable or "
+      r.rank_notes.push_back(strf("rank %u: all %d links from it are bad: suspect its NIC, cable or "
                                  "switch port (sending side)", rank, c.second));
   for (const auto& [rank, c] : in)
     if (c.second >= 2 && c.first == c.second)
-      r.rank_notes.push_back(fmt("rank %u: all %d links into it are bad: suspect its NIC, cable or "
+      r.rank_notes.push_back(strf("rank %u: all %d links into it are bad: suspect its NIC, cable or "
                                  "switch port (receiving side)", rank, c.second));
 }
 
 std::string render_text(const Report& r, bool all_links) {
   std::string o;
   const size_t n = r.ranks.size();
-  o += fmt("# ltcc-diag: %zu ranks, pattern %s, %zu links measured in %.1f s\n", n,
+  o += strf("# ltcc-diag: %zu ranks, pattern %s, %zu links measured in %.1f s\n", n,
            r.pattern.c_str(), r.links.size(), r.seconds);
   o += "#\n#  rank  host                 interface  address                mtu  nic_numa  "
        "nic_cpus\n";
   for (size_t i = 0; i < n; ++i) {
     const RankInfo& ri = r.ranks[i];
-    o += fmt("#  %4zu  %-20s %-10s %-22s %5u  %8s  %s\n", i, ri.host.c_str(), ri.ifname.c_str(),
+    o += strf("#  %4zu  %-20s %-10s %-22s %5u  %8s  %s\n", i, ri.host.c_str(), ri.ifname.c_str(),
              ri.address.c_str(), ri.mtu, ri.numa >= 0 ? std::to_string(ri.numa).c_str() : "-",
              ri.cpus.empty() ? "-" : ri.cpus.c_str());
   }
@@ -220,11 +192,11 @@ std::string render_text(const Report& r, bool all_links) {
     std::map<std::pair<uint32_t, uint32_t>, const Link*> at;
     for (const Link& l : r.links) at[{l.src, l.dst}] = &l;
     auto matrix = [&](const char* title, auto cell) {
-      o += fmt("#\n# %s (row: from, column: to)\n#  from\\to", title);
-      for (size_t j = 0; j < n; ++j) o += fmt(" %7zu", j);
+      o += strf("#\n# %s (row: from, column: to)\n#  from\\to", title);
+      for (size_t j = 0; j < n; ++j) o += strf(" %7zu", j);
       o += "\n";
       for (size_t i = 0; i < n; ++i) {
-        o += fmt("#  %7zu", i);
+        o += strf("#  %7zu", i);
         for (size_t j = 0; j < n; ++j) {
           auto it = at.find({static_cast<uint32_t>(i), static_cast<uint32_t>(j)});
           if (i == j) o += "       -";
@@ -235,11 +207,11 @@ std::string render_text(const Report& r, bool all_links) {
       }
     };
     matrix("probe loss %", [](const Link& l) {
-      return l.s.probes_sent ? fmt(" %6.2f%s", l.loss_pct, l.problems.empty() ? " " : "*")
+      return l.s.probes_sent ? strf(" %6.2f%s", l.loss_pct, l.problems.empty() ? " " : "*")
                              : std::string("       .");
     });
     matrix("goodput Gbit/s", [](const Link& l) {
-      return l.r.stream_seconds > 0 ? fmt(" %6.3f%s", l.goodput_gbps, l.problems.empty() ? " " : "*")
+      return l.r.stream_seconds > 0 ? strf(" %6.3f%s", l.goodput_gbps, l.problems.empty() ? " " : "*")
                                     : std::string("       .");
     });
     o += "#  (* = a bad link, named below)\n";
@@ -255,27 +227,27 @@ std::string render_text(const Report& r, bool all_links) {
     ++shown;
     std::string probs;
     for (const std::string& p : l.problems) probs += (probs.empty() ? "" : ",") + p;
-    o += fmt("  %3u -> %-3u %8" PRIu64 " %6.2f %6" PRIu64 " %6" PRIu64 " %8" PRIu64
+    o += strf("  %3u -> %-3u %8" PRIu64 " %6.2f %6" PRIu64 " %6" PRIu64 " %8" PRIu64
              " %8.1f %8.1f %8.1f %8.3f %9.2f %6.2f %10.2f  %s\n",
              l.src, l.dst, l.s.probes_sent, l.loss_pct, l.r.probe_reordered, l.r.probe_dups,
              l.r.corrupt, l.s.rtt_min_us, l.s.rtt_p50_us, l.s.rtt_p99_us, l.goodput_gbps,
              l.goodput_ratio, l.retx_pct, l.load_loss_pct, probs.empty() ? "-" : probs.c_str());
   }
-  if (!all_links) o += fmt("#  (%zu healthy links not shown; --links all shows them)\n",
+  if (!all_links) o += strf("#  (%zu healthy links not shown; --links all shows them)\n",
                            r.links.size() - shown);
 
-  o += fmt("#\n# thresholds: loss > %.2f%%, goodput < %.0f%% of the median link, corrupt > %" PRIu64
+  o += strf("#\n# thresholds: loss > %.2f%%, goodput < %.0f%% of the median link, corrupt > %" PRIu64
            "%s\n",
            r.th.max_loss_pct, 100 * r.th.min_goodput_ratio, r.th.max_corrupt,
-           r.th.max_rtt_us > 0 ? fmt(", median RTT > %.0f us", r.th.max_rtt_us).c_str() : "");
+           r.th.max_rtt_us > 0 ? strf(", median RTT > %.0f us", r.th.max_rtt_us).c_str() : "");
   if (!r.bad) {
-    o += fmt("verdict: OK: %zu links healthy (median goodput %s)\n", r.links.size(),
+    o += strf("verdict: OK: %zu links healthy (median goodput %s)\n", r.links.size(),
              rate_text(r.median_goodput_gbps).c_str());
     return o;
   }
   size_t nbad = 0;
   for (const Link& l : r.links) nbad += !l.sentence.empty();
-  o += fmt("verdict: BAD: %zu of %zu links\n", nbad, r.links.size());
+  o += strf("verdict: BAD: %zu of %zu links\n", nbad, r.links.size());
   for (const Link& l : r.links)
     if (!l.sentence.empty()) o += "  " + l.sentence + "\n";
   for (const std::string& s : r.rank_notes) o += "  " + s + "\n";
@@ -284,16 +256,16 @@ std::string render_text(const Report& r, bool all_links) {
 
 std::string render_json(const Report& r) {
   std::string o = "{\n";
-  o += fmt("  \"ltcc_diag\": 1,\n  \"pattern\": %s,\n  \"seconds\": %s,\n  \"verdict\": \"%s\",\n",
+  o += strf("  \"ltcc_diag\": 1,\n  \"pattern\": %s,\n  \"seconds\": %s,\n  \"verdict\": \"%s\",\n",
            json_string(r.pattern).c_str(), jnum(r.seconds).c_str(), r.bad ? "bad" : "ok");
-  o += fmt("  \"thresholds\": {\"max_loss_pct\": %s, \"min_goodput_ratio\": %s, \"max_corrupt\": "
+  o += strf("  \"thresholds\": {\"max_loss_pct\": %s, \"min_goodput_ratio\": %s, \"max_corrupt\": "
            "%" PRIu64 ", \"max_rtt_us\": %s},\n",
            jnum(r.th.max_loss_pct).c_str(), jnum(r.th.min_goodput_ratio).c_str(), r.th.max_corrupt,
            jnum(r.th.max_rtt_us).c_str());
-  o += fmt("  \"median_goodput_gbps\": %s,\n  \"ranks\": [", jnum(r.median_goodput_gbps).c_str());
+  o += strf("  \"median_goodput_gbps\": %s,\n  \"ranks\": [", jnum(r.median_goodput_gbps).c_str());
   for (size_t i = 0; i < r.ranks.size(); ++i) {
     const RankInfo& ri = r.ranks[i];
-    o += fmt("%s\n    {\"rank\": %zu, \"host\": %s, \"interface\": %s, \"address\": %s, \"mtu\": %u, "
+    o += strf("%s\n    {\"rank\": %zu, \"host\": %s, \"interface\": %s, \"address\": %s, \"mtu\": %u, "
              "\"nic_numa_node\": %s, \"nic_local_cpus\": %s}",
              i ? "," : "", i, json_string(ri.host).c_str(), json_string(ri.ifname).c_str(),
              json_string(ri.address).c_str(), ri.mtu,
@@ -305,7 +277,7 @@ std::string render_json(const Report& r) {
     const Link& l = r.links[i];
     std::string probs;
     for (const std::string& p : l.problems) probs += (probs.empty() ? "" : ", ") + json_string(p);
-    o += fmt("%s\n    {\"src\": %u, \"dst\": %u, \"probes_sent\": %" PRIu64
+    o += strf("%s\n    {\"src\": %u, \"dst\": %u, \"probes_sent\": %" PRIu64
              ", \"probes_received\": %" PRIu64 ", \"loss_pct\": %s, \"reordered\": %" PRIu64
              ", \"duplicated\": %" PRIu64 ", \"corrupt\": %" PRIu64
              ", \"rtt_us\": {\"min\": %s, \"p50\": %s, \"p99\": %s, \"samples\": %" PRIu64 "}"

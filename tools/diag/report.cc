@@ -14,28 +14,12 @@
 #include <numeric>
 #include <system_error>
 
+#include "src/common/strings.h"
+
 namespace ltcc::diag {
 namespace {
 
-std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string strf(const char* fmt, ...) {
-  va_list ap, again;
-  va_start(ap, fmt);
-  va_copy(again, ap);
-  char buf[256];
-  const int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  std::string out;
-  if (n > 0 && static_cast<size_t>(n) < sizeof buf) {
-    out.assign(buf, static_cast<size_t>(n));
-  } else if (n > 0) {
-    out.resize(static_cast<size_t>(n) + 1);
-    std::vsnprintf(out.data(), out.size(), fmt, again);
-    out.resize(static_cast<size_t>(n));
-  }
-  va_end(again);
-  return out;
-}
+using ::ltcc::strf;
 
 // Length of the well-formed UTF-8 sequence at s[pos] (Unicode 15, table 3-7:
 // no overlongs, no surrogates, nothing above U+10FFFF), or 0.
