@@ -18,8 +18,12 @@
 
 #include "ltcc/ltcc.h"
 #include "ltcc/ltcc.hpp"
+#include "tests/unit/comm/thread_ranks.h"
 
 namespace {
+
+using ltcc_test::make_comms;
+using ltcc_test::on_threads;
 
 const ltccDataType_t kTypes[] = {ltccInt8,  ltccUint8,   ltccInt32,   ltccUint32,  ltccInt64,
                                  ltccUint64, ltccFloat16, ltccFloat32, ltccFloat64, ltccBfloat16};
@@ -39,29 +43,6 @@ ltccComm_t make_comm1(const ltccConfig_t* cfg = nullptr) {
   EXPECT_EQ(ltccCommInitRankConfig(&c, 1, id, 0, cfg), ltccSuccess) << last();
   EXPECT_NE(c, nullptr);
   return c;
-}
-
-// Runs f(rank) on one thread per rank and joins them.
-void on_threads(int n, const std::function<void(int)>& f) {
-  std::vector<std::thread> ts;
-  for (int r = 0; r < n; ++r) ts.emplace_back(f, r);
-  for (auto& t : ts) t.join();
-}
-
-// An n-rank communicator whose ranks are threads of this process.
-std::vector<ltccComm_t> make_comms(int n) {
-  ltccUniqueId id;
-  EXPECT_EQ(ltccGetUniqueId(&id), ltccSuccess) << last();
-  std::vector<ltccComm_t> comms(static_cast<size_t>(n), nullptr);
-  std::vector<ltccResult_t> res(static_cast<size_t>(n), ltccInternalError);
-  std::vector<std::string> msgs(static_cast<size_t>(n));
-  on_threads(n, [&](int r) {
-    res[static_cast<size_t>(r)] = ltccCommInitRank(&comms[static_cast<size_t>(r)], n, id, r);
-    msgs[static_cast<size_t>(r)] = last();
-  });
-  for (int r = 0; r < n; ++r)
-    EXPECT_EQ(res[static_cast<size_t>(r)], ltccSuccess) << "rank " << r << ": " << msgs[static_cast<size_t>(r)];
-  return comms;
 }
 
 void destroy_all(const std::vector<ltccComm_t>& comms) {

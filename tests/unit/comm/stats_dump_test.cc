@@ -19,11 +19,14 @@
 
 #include "ltcc/ltcc.h"
 #include "src/comm.h"
+#include "tests/unit/comm/thread_ranks.h"
 #include "tools/diag/report.h"
 
 namespace {
 
 using ltcc::diag::StatsRecord;
+using ltcc_test::make_comms;
+using ltcc_test::on_threads;
 
 bool contains(const std::string& hay, const std::string& needle) {
   return hay.find(needle) != std::string::npos;
@@ -93,23 +96,6 @@ std::vector<StatsRecord> read_records(const std::string& path) {
     out.push_back(r);
   }
   return out;
-}
-
-void on_threads(int n, const std::function<void(int)>& f) {
-  std::vector<std::thread> ts;
-  for (int r = 0; r < n; ++r) ts.emplace_back(f, r);
-  for (auto& t : ts) t.join();
-}
-
-std::vector<ltccComm_t> make_comms(int n) {
-  ltccUniqueId id;
-  EXPECT_EQ(ltccGetUniqueId(&id), ltccSuccess) << ltccGetLastError(nullptr);
-  std::vector<ltccComm_t> comms(static_cast<size_t>(n), nullptr);
-  on_threads(n, [&](int r) {
-    EXPECT_EQ(ltccCommInitRank(&comms[static_cast<size_t>(r)], n, id, r), ltccSuccess)
-        << "rank " << r << ": " << ltccGetLastError(nullptr);
-  });
-  return comms;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
