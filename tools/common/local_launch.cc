@@ -14,6 +14,8 @@
 #include <cstring>
 #include <thread>
 
+#include "src/common/config.h"
+
 namespace ltcc::tools {
 namespace {
 
@@ -44,22 +46,9 @@ std::vector<std::string> args_without_local(int argc, char** argv) {
 
 double timeout_from_env(double dflt) {
   const char* e = std::getenv("LTCC_TIMEOUT");
-  if (!e || !*e) return dflt;
-  std::string t = e;
-  double mult = 1;
-  auto strip = [&t](const char* suffix) {
-    const size_t n = std::strlen(suffix);
-    if (t.size() <= n || t.compare(t.size() - n, n, suffix) != 0) return false;
-    t.resize(t.size() - n);
-    return true;
-  };
-  if (strip("ms")) mult = 1e-3;
-  else if (strip("us")) mult = 1e-6;
-  else strip("s");
-  char* end = nullptr;
-  const double v = std::strtod(t.c_str(), &end);
-  if (end == t.c_str() || *end || !(v > 0)) return dflt;
-  return v * mult;
+  uint64_t ns = 0;
+  if (!e || !*e || !param_duration_ns("LTCC_TIMEOUT", &ns).is_ok() || ns == 0) return dflt;
+  return static_cast<double>(ns) / 1e9;
 }
 
 int run_local(const LocalLaunch& l) {

@@ -32,7 +32,8 @@ struct LocalLaunch {
 // argv[1..] without "--local N" / "--local=N" (the children's arguments).
 std::vector<std::string> args_without_local(int argc, char** argv);
 
-// LTCC_TIMEOUT in seconds ("5", "5s", "500ms", "200us"), else `dflt`.
+// LTCC_TIMEOUT in seconds (the registry's duration syntax), else `dflt`
+// (unset or malformed: the ranks report a malformed value themselves).
 double timeout_from_env(double dflt);
 
 // Runs the ranks; returns 0 when all exited 0, 128+signal when interrupted,
