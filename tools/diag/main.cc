@@ -295,9 +295,19 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 // Completion of stream requests, collected from the progress thread.
 struct Mailbox {
+  using Done = std::vector<std::pair<uint32_t, Clock::time_point>>;  // slot, when
   std::mutex mu;
   std::condition_variable cv;
-  std::vector<std::pair<uint32_t, Clock::time_point>> done;  // slot, when
+  Done done;
+  // What completed so far, waiting at most 20 ms for something (the caller
+  // re-checks its time bound between waits).
+  Done take() {
+    Done out;
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !done.empty(); });
+    out.swap(done);
+    return out;
+  }
 };
 struct Slot {
   Mailbox* box = nullptr;
@@ -340,7 +350,7 @@ class Rank {
   Status probe_round(const Round& rd);
   Status stream_round(const Round& rd);
   Status stream_send(uint32_t dst, Mailbox* box, std::vector<Slot>* slots);
-  Status drain_probe_events();
+  void drain_probe_events();
   ltcc::diag::links::RankInfo my_info() const;
 
   const Args& a_;
@@ -399,7 +409,7 @@ ltcc::diag::links::RankInfo Rank::my_info() const {
   return ri;
 }
 
-Status Rank::drain_probe_events() {
+void Rank::drain_probe_events() {
   std::vector<ltcc::ldt::Engine::ProbeReply> replies;
   std::vector<ltcc::ldt::Engine::ProbeArrival> arrivals;
   t_->take_probe_events(&replies, &arrivals);
@@ -407,7 +417,6 @@ Status Rank::drain_probe_events() {
     if (r.peer < n_) rtts_[r.peer].push_back(r.rtt_ns);
   for (const auto& a : arrivals)
     if (a.peer < n_) arrivals_[a.peer].push_back(a.probe_id);
-  return Status::ok();
 }
 
 Status Rank::probe_round(const Round& rd) {
@@ -441,7 +450,7 @@ Status Rank::probe_round(const Round& rd) {
             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(gap * batch));
     }
     // Stragglers: wait 4 x the slowest answer so far (at least 20 ms).
-    LTCC_CHECK(drain_probe_events());
+    drain_probe_events();
     uint64_t worst = 0;
     for (uint64_t r : rtts_[p.dst]) worst = std::max(worst, r);
     const double grace = std::clamp(4e-9 * static_cast<double>(worst), 0.02, 2.0);
@@ -450,7 +459,8 @@ Status Rank::probe_round(const Round& rd) {
   for (const Pair& p : rd)
     if (p.dst == me_) recv_[p.src].measured = 1;
   LTCC_CHECK(barrier());
-  return drain_probe_events();
+  drain_probe_events();
+  return Status::ok();
 }
 
 // Sender: kStreamDepth data messages in flight until --time has passed, then
@@ -489,13 +499,7 @@ Status Rank::stream_send(uint32_t dst, Mailbox* box, std::vector<Slot>* slots) {
   };
   LTCC_CHECK(refill());
   while (outstanding > 0) {
-    std::vector<std::pair<uint32_t, Clock::time_point>> done;
-    {
-      std::unique_lock<std::mutex> lk(box->mu);
-      box->cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !box->done.empty(); });
-      done.swap(box->done);
-    }
-    for (const auto& [id, when] : done) {
+    for (const auto& [id, when] : box->take()) {
       (void)when;
       Slot& s = (*slots)[id];
       Status st = t_->wait(s.req);
@@ -554,13 +558,7 @@ Status Rank::stream_round(const Round& rd) {
       if (!recv_status.is_ok()) break;
     }
     while (recv_status.is_ok() && outstanding > 0) {
-      std::vector<std::pair<uint32_t, Clock::time_point>> done;
-      {
-        std::unique_lock<std::mutex> lk(rbox.mu);
-        rbox.cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !rbox.done.empty(); });
-        done.swap(rbox.done);
-      }
-      for (const auto& [id, when] : done) {
+      for (const auto& [id, when] : rbox.take()) {
         Slot& s = rslots[id];
         uint64_t got = 0;
         Status st = t_->wait(s.req, &got);
