@@ -177,6 +177,14 @@ PortState Fabric::port(PortClass c, uint32_t index) const {
 
 bool Fabric::lose(uint32_t dst) { return ge_.lose(rng_, ge_bad_[dst]); }
 
+// `link_loss` on the leaf<->spine link the packet has just crossed.
+bool Fabric::lost_on_link(uint32_t pkt) {
+  if (!rng_.chance(cfg_.link_loss)) return false;
+  ++counts_.link_losses;
+  drop(pkt);
+  return true;
+}
+
 uint32_t Fabric::alloc_pkt() {
   if (!free_pkts_.empty()) {
     const uint32_t i = free_pkts_.back();
@@ -284,21 +292,13 @@ void Fabric::handle(const Event& ev) {
       return;
     }
     case kArriveSpine: {
-      if (rng_.chance(cfg_.link_loss)) {
-        ++counts_.link_losses;
-        drop(pkt);
-        return;
-      }
+      if (lost_on_link(pkt)) return;
       const uint32_t dst_leaf = leaf_of(dst);
       forward(PortClass::kSpineDown, ev.a * leaves_ + dst_leaf, pkt, kArriveDstLeaf, dst_leaf);
       return;
     }
     case kArriveDstLeaf: {
-      if (rng_.chance(cfg_.link_loss)) {
-        ++counts_.link_losses;
-        drop(pkt);
-        return;
-      }
+      if (lost_on_link(pkt)) return;
       forward(PortClass::kLeafDown, dst, pkt, kArriveHost, dst);
       return;
     }

@@ -254,6 +254,7 @@ class Fabric {
   void drop(uint32_t pkt);
   uint32_t alloc_pkt();
   bool lose(uint32_t dst);
+  bool lost_on_link(uint32_t pkt);  // drops (and counts) it when link_loss strikes
 
   FabricConfig cfg_;
   EventQueue* eq_;
