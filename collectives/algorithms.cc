@@ -34,26 +34,36 @@ class Ops {
     return post(true, peer, const_cast<void*>(buf), bytes);
   }
   size_t recv(uint32_t peer, void* buf, size_t bytes) { return post(false, peer, buf, bytes); }
+  // Sends and receives on an explicit tag (ring lanes, below). A logged
+  // receive's index is handed out by next_completed() once it completes.
+  size_t send_tagged(uint32_t peer, uint32_t tag, const void* buf, size_t bytes) {
+    return post(true, peer, const_cast<void*>(buf), bytes, tag);
+  }
+  size_t recv_logged(uint32_t peer, uint32_t tag, void* buf, size_t bytes) {
+    return post(false, peer, buf, bytes, tag, true);
+  }
+  // Blocks until some logged receive has completed that was not handed out
+  // yet and returns its index (complete: wait() on it returns at once), in
+  // completion order; kNone once anything has failed.
+  size_t next_completed() {
+    size_t i = kNone;
+    if (!wait_until([&] {
+          std::lock_guard<std::mutex> lk(events_.mu);
+          if (events_.log_head == events_.log.size()) return false;
+          i = events_.log[events_.log_head++];
+          return true;
+        }))
+      return kNone;
+    return i;
+  }
 
   // Waits for one request; false once anything has failed.
   bool wait(size_t i, uint64_t expect_bytes = UINT64_MAX) {
-    if (!err_.is_ok() || i == kNone) return false;
-    for (;;) {
-      const uint32_t seen = events_.count.load(std::memory_order_acquire);
-      // Our callback ran: the request is complete (wait_request below returns
-      // as soon as the transport publishes it, immediately after).
-      if (slots_[i].completed.load(std::memory_order_acquire)) break;
-      if (events_.failed.load(std::memory_order_acquire)) {
-        Status first;
-        {
-          std::lock_guard<std::mutex> lk(events_.mu);
-          first = events_.first_error;
-        }
-        failed(first);
-        return false;
-      }
-      t_.wait_for_change(events_.count, seen);
-    }
+    if (i == kNone) return false;
+    // Our callback ran: the request is complete (wait_request below returns
+    // as soon as the transport publishes it, immediately after).
+    if (!wait_until([&] { return slots_[i].completed.load(std::memory_order_acquire); }))
+      return false;
     uint64_t bytes = 0;
     Status st = t_.wait_request(reqs_[i], &bytes);
     reqs_[i] = nullptr;
@@ -82,6 +92,11 @@ class Ops {
     }
     reqs_.clear();
     slots_.clear();
+    {
+      std::lock_guard<std::mutex> lk(events_.mu);
+      events_.log.clear();
+      events_.log_head = 0;
+    }
     return err_;
   }
   void fail(const Status& st) { failed(st); }
@@ -94,32 +109,65 @@ class Ops {
     std::atomic<uint32_t> count{0};
     std::atomic<bool> failed{false};
     std::mutex mu;
-    Status first_error;  // guarded by mu
+    Status first_error;        // guarded by mu
+    std::vector<size_t> log;   // guarded by mu: logged receives, completion order
+    size_t log_head = 0;       // guarded by mu: next one next_completed() returns
   };
   struct Slot {
     Events* events = nullptr;
+    size_t index = 0;
+    bool logged = false;
     std::atomic<bool> completed{false};
   };
+  // Blocks until done() holds (checked after every completion); false, with
+  // the collective failed, once any request has failed.
+  template <class Done>
+  bool wait_until(Done done) {
+    if (!err_.is_ok()) return false;
+    for (;;) {
+      const uint32_t seen = events_.count.load(std::memory_order_acquire);
+      if (done()) return true;
+      if (events_.failed.load(std::memory_order_acquire)) {
+        Status first;
+        {
+          std::lock_guard<std::mutex> lk(events_.mu);
+          first = events_.first_error;
+        }
+        failed(first);
+        return false;
+      }
+      t_.wait_for_change(events_.count, seen);
+    }
+  }
   static void on_complete(void* ctx, const Status& st, uint64_t) {
     auto* slot = static_cast<Slot*>(ctx);
     Events* ev = slot->events;
-    if (!st.is_ok()) {
+    if (!st.is_ok() || slot->logged) {
       std::lock_guard<std::mutex> lk(ev->mu);
-      if (ev->first_error.is_ok()) ev->first_error = st;
-      ev->failed.store(true, std::memory_order_release);
+      if (!st.is_ok()) {
+        if (ev->first_error.is_ok()) ev->first_error = st;
+        ev->failed.store(true, std::memory_order_release);
+      }
+      if (slot->logged) ev->log.push_back(slot->index);
     }
     slot->completed.store(true, std::memory_order_release);
     ev->count.fetch_add(1, std::memory_order_acq_rel);
     ev->count.notify_all();
   }
   size_t post(bool is_send, uint32_t peer, void* buf, size_t bytes) {
+    return post(is_send, peer, buf, bytes, ctx_.params.tag);
+  }
+  size_t post(bool is_send, uint32_t peer, void* buf, size_t bytes, uint32_t tag,
+              bool logged = false) {
     if (!err_.is_ok()) return kNone;
     Slot& slot = slots_.emplace_back();  // a deque: its address stays put
     slot.events = &events_;
+    slot.index = reqs_.size();
+    slot.logged = logged;
     const CompletionCallback cb{&Ops::on_complete, &slot};
     TransportRequest* r = nullptr;
-    Status st = is_send ? t_.isend(peer, ctx_.params.tag, buf, bytes, &r, cb)
-                        : t_.irecv(peer, ctx_.params.tag, buf, bytes, &r, cb);
+    Status st = is_send ? t_.isend(peer, tag, buf, bytes, &r, cb)
+                        : t_.irecv(peer, tag, buf, bytes, &r, cb);
     if (!st.is_ok()) {
       slots_.pop_back();
       failed(st);
@@ -175,6 +223,101 @@ void divide_(const Context& ctx, DType t, void* buf, size_t count, uint32_t n) {
   if (!ctx.params.move_only) divide(t, buf, count, n);
 }
 
+// Ring lanes: the order in which a rank handles what arrives.
+//
+// A ring step's segment k only needs the same segment of the previous step
+// (the chunk it forwards): segment k of step s and segment k' of step s' are
+// otherwise independent. Handling arrivals strictly in (step, segment) order
+// would make every rank wait for a late segment before forwarding anything
+// that arrived after it, so one lost packet on one link delays the next
+// steps of every chunk behind it, and at 1,024 ranks (2,046 steps, a loss
+// somewhere in most steps) the critical path of the ring collects one
+// recovery round trip in most steps (bench/RESULTS.md section 8). Instead a
+// rank forwards whatever has arrived: only the chain of the late segment
+// waits for the repair.
+//
+// Matching stays MPI-like (per peer and tag, in issue order), so what may
+// overtake what is fixed by tags: segment k of step s travels on tag
+// base + (k mod L) * W + (s mod W), where L <= kMaxLanes lanes and a window of
+// W steps. On each tag the items (s, k) go in the canonical order (s, then k),
+// and a rank handles the items of one tag in that order: it may run up to W
+// steps ahead on one segment while an older one waits, and segment k may
+// overtake segment k' of the same step when they are on different lanes.
+// Sender and receiver derive L and W from the same arguments, so they agree.
+// A receive of step s + W reuses the buffer slot of step s: at most W steps'
+// receives are posted per lane.
+constexpr size_t kMaxLanes = 64;
+constexpr size_t kLaneScratchBytes = size_t{32} << 20;  // W x chunk at most (reduce-scatter)
+
+class Lanes {
+ public:
+  // `K` segments in every step (a chunk with fewer sends empty ones: chunks
+  // differ by one element, so that is rare), `steps` receive steps.
+  Lanes(const Context& ctx, size_t K, uint32_t steps, size_t chunk_bytes)
+      : K_(K), steps_(steps), L_(std::min(K, kMaxLanes)), base_(ctx.params.tag) {
+    size_t w = std::max<size_t>(1, ctx.params.step_window);
+    if (chunk_bytes > 0) w = std::min(w, std::max<size_t>(1, kLaneScratchBytes / chunk_bytes));
+    W_ = static_cast<uint32_t>(std::min<size_t>(w, std::max<uint32_t>(1, steps)));
+  }
+  uint32_t window() const { return W_; }
+  uint32_t tag(uint32_t s, size_t k) const {
+    return base_ + static_cast<uint32_t>((k % L_) * W_ + s % W_);
+  }
+
+  // Runs the schedule: post(s, k) issues the receive of segment k of step s
+  // (returns its Ops index; called W steps ahead, in canonical order per
+  // tag), handle(s, k, req) takes it once it is its tag's next (waits on req,
+  // reduces, forwards). False once anything failed.
+  template <class Post, class Handle>
+  bool run(Ops& ops, Post post, Handle handle) {
+    const size_t slots = size_t{W_} * K_;
+    std::vector<size_t> req(slots, Ops::kNone);
+    std::vector<uint8_t> ready(slots, 0);
+    std::vector<uint64_t> item_of;  // Ops index -> s * K + k (receives only)
+    // Per tag: the next item to handle, as s * K + k.
+    std::vector<uint64_t> next(size_t{L_} * W_);
+    for (size_t t = 0; t < next.size(); ++t) next[t] = (t % W_) * K_ + t / W_;
+    auto issue = [&](uint32_t s, size_t k) {
+      const size_t i = post(s, k);
+      if (i == Ops::kNone) return false;
+      req[(s % W_) * K_ + k] = i;
+      if (item_of.size() <= i) item_of.resize(i + 1, UINT64_MAX);
+      item_of[i] = uint64_t{s} * K_ + k;
+      return true;
+    };
+    for (uint32_t s = 0; s < W_ && s < steps_; ++s)
+      for (size_t k = 0; k < K_; ++k)
+        if (!issue(s, k)) return false;
+    for (uint64_t left = uint64_t{steps_} * K_; left > 0;) {
+      const size_t i = ops.next_completed();
+      if (i == Ops::kNone) return false;
+      if (i >= item_of.size() || item_of[i] == UINT64_MAX) continue;
+      uint64_t item = item_of[i];
+      ready[(item / K_ % W_) * K_ + item % K_] = 1;
+      // Handle this tag's items for as long as the next one has arrived.
+      const size_t t = (item % K_ % L_) * W_ + item / K_ % W_;
+      while ((item = next[t]) < uint64_t{steps_} * K_) {
+        const uint32_t s = static_cast<uint32_t>(item / K_);
+        const size_t k = static_cast<size_t>(item % K_), slot = (s % W_) * K_ + k;
+        if (!ready[slot]) break;
+        ready[slot] = 0;
+        if (!handle(s, k, req[slot])) return false;
+        --left;
+        if (s + W_ < steps_ && !issue(s + W_, k)) return false;
+        next[t] = k + L_ < K_ ? item + L_ : uint64_t{s + W_} * K_ + k % L_;
+      }
+    }
+    return true;
+  }
+
+ private:
+  size_t K_;
+  uint32_t steps_;
+  size_t L_;
+  uint32_t W_ = 1;
+  uint32_t base_;
+};
+
 // Ring reduce-scatter over `count` elements split in n chunks. My
 // contribution to chunk c is local(c); the partial (and, for chunk `rank`,
 // final) result of chunk c is written to acc(c). Each received segment is
@@ -188,90 +331,81 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
   const size_t es = dtype_size(type);
   const size_t seg = seg_elems(ctx, es);
   const size_t max_chunk = chunk(count, n, 0).count;
-  uint8_t* scratch = scratch_space(ctx, ctx.scratch, std::max<size_t>(1, max_chunk * es));
-
-  // Slot k of the scratch holds segment k of the chunk being received.
-  std::vector<size_t> rreq;
-  auto post_recvs = [&](uint32_t s, size_t from_k) {
-    const Span ch = chunk(count, n, ring.rs_recv_chunk(s));
-    const size_t K = segments(ch.count, seg);
-    rreq.resize(std::max(rreq.size(), K), Ops::kNone);
-    for (size_t k = from_k; k < K; ++k) {
-      const Span sg = segment(ch, seg, k);
-      rreq[k] = ops.recv(ring.left(), scratch + k * seg * es, sg.count * es);
-    }
+  const size_t K = segments(max_chunk, seg);
+  Lanes lanes(ctx, K, n - 1, max_chunk * es);
+  // Slot (s mod W, k) of the scratch holds segment k of step s's chunk.
+  const size_t slot_bytes = std::max<size_t>(1, max_chunk * es);
+  uint8_t* scratch = scratch_space(ctx, ctx.scratch, slot_bytes * lanes.window());
+  auto slot = [&](uint32_t s, size_t k) {
+    return scratch + (s % lanes.window()) * slot_bytes + k * seg * es;
   };
-  // Step 0: my own contribution goes right; the left's arrives.
-  post_recvs(0, 0);
+
+  // Step 0: my own contribution goes right.
   {
     const Span ch = chunk(count, n, ring.rs_send_chunk(0));
-    for (size_t k = 0; k < segments(ch.count, seg); ++k) {
-      const Span sg = segment(ch, seg, k);
-      ops.send(ring.right(), local(ring.rs_send_chunk(0)) + (sg.offset - ch.offset) * es,
-               sg.count * es);
-    }
-  }
-  for (uint32_t s = 0; s + 1 < n && ops.ok(); ++s) {
-    const uint32_t rc = ring.rs_recv_chunk(s);
-    const Span ch = chunk(count, n, rc);
-    const size_t K = segments(ch.count, seg);
-    const bool last = s + 2 == n;
     for (size_t k = 0; k < K; ++k) {
       const Span sg = segment(ch, seg, k);
-      if (!ops.wait(rreq[k], sg.count * es)) return;
-      uint8_t* dst = acc(rc) + (sg.offset - ch.offset) * es;
-      reduce_(ctx, type, op, dst, scratch + k * seg * es, local(rc) + (sg.offset - ch.offset) * es,
-             sg.count);
-      if (!last) {
-        // Forward the reduced segment (it is step s+1's send chunk), then
-        // reuse its scratch slot for step s+1's segment k.
-        ops.send(ring.right(), dst, sg.count * es);
-        const Span nch = chunk(count, n, ring.rs_recv_chunk(s + 1));
-        if (k < segments(nch.count, seg)) {
-          const Span nsg = segment(nch, seg, k);
-          rreq[k] = ops.recv(ring.left(), scratch + k * seg * es, nsg.count * es);
-        }
-      }
+      ops.send_tagged(ring.right(), lanes.tag(0, k),
+                      local(ring.rs_send_chunk(0)) + (sg.offset - ch.offset) * es, sg.count * es);
     }
-    if (!last) post_recvs(s + 1, K);  // segments the next chunk has beyond this one's
   }
+  lanes.run(
+      ops,
+      [&](uint32_t s, size_t k) {
+        const Span sg = segment(chunk(count, n, ring.rs_recv_chunk(s)), seg, k);
+        return ops.recv_logged(ring.left(), lanes.tag(s, k), slot(s, k), sg.count * es);
+      },
+      [&](uint32_t s, size_t k, size_t req) {
+        const uint32_t rc = ring.rs_recv_chunk(s);
+        const Span ch = chunk(count, n, rc);
+        const Span sg = segment(ch, seg, k);
+        if (!ops.wait(req, sg.count * es)) return false;
+        uint8_t* dst = acc(rc) + (sg.offset - ch.offset) * es;
+        reduce_(ctx, type, op, dst, slot(s, k), local(rc) + (sg.offset - ch.offset) * es,
+                sg.count);
+        // The reduced segment is step s+1's send (none after the last step).
+        if (s + 2 < n) ops.send_tagged(ring.right(), lanes.tag(s + 1, k), dst, sg.count * es);
+        return true;
+      });
 }
 
 // Ring all-gather: chunk c lives at dst(c); rank r starts with chunk r there.
+// Every receive lands in its final place.
 template <class Dst>
 void ring_all_gather(Context& ctx, Ops& ops, size_t count, DType type, Dst dst) {
   const Ring ring{ctx.rank, ctx.nranks};
   const uint32_t n = ctx.nranks;
   const size_t es = dtype_size(type);
   const size_t seg = seg_elems(ctx, es);
-  // Every receive lands in its final place, so all of them are posted now,
-  // in the (step, segment) order in which the left neighbour sends.
-  std::vector<std::vector<size_t>> rreq(n - 1);
-  for (uint32_t s = 0; s + 1 < n; ++s) {
-    const Span ch = chunk(count, n, ring.ag_recv_chunk(s));
-    for (size_t k = 0; k < segments(ch.count, seg); ++k) {
-      const Span sg = segment(ch, seg, k);
-      rreq[s].push_back(ops.recv(ring.left(), dst(ring.ag_recv_chunk(s)) + (sg.offset - ch.offset) * es,
-                                 sg.count * es));
-    }
-  }
+  const size_t K = segments(chunk(count, n, 0).count, seg);
+  Lanes lanes(ctx, K, n - 1, 0);  // no scratch: the window costs nothing
   {
     const Span ch = chunk(count, n, ring.ag_send_chunk(0));
-    for (size_t k = 0; k < segments(ch.count, seg); ++k) {
+    for (size_t k = 0; k < K; ++k) {
       const Span sg = segment(ch, seg, k);
-      ops.send(ring.right(), dst(ring.ag_send_chunk(0)) + (sg.offset - ch.offset) * es,
-               sg.count * es);
+      ops.send_tagged(ring.right(), lanes.tag(0, k),
+                      dst(ring.ag_send_chunk(0)) + (sg.offset - ch.offset) * es, sg.count * es);
     }
   }
-  for (uint32_t s = 0; s + 1 < n && ops.ok(); ++s) {
-    const uint32_t rc = ring.ag_recv_chunk(s);
-    const Span ch = chunk(count, n, rc);
-    for (size_t k = 0; k < rreq[s].size(); ++k) {
-      const Span sg = segment(ch, seg, k);
-      if (!ops.wait(rreq[s][k], sg.count * es)) return;
-      if (s + 2 < n) ops.send(ring.right(), dst(rc) + (sg.offset - ch.offset) * es, sg.count * es);
-    }
-  }
+  lanes.run(
+      ops,
+      [&](uint32_t s, size_t k) {
+        const Span ch = chunk(count, n, ring.ag_recv_chunk(s));
+        const Span sg = segment(ch, seg, k);
+        return ops.recv_logged(ring.left(), lanes.tag(s, k),
+                               dst(ring.ag_recv_chunk(s)) + (sg.offset - ch.offset) * es,
+                               sg.count * es);
+      },
+      [&](uint32_t s, size_t k, size_t req) {
+        const uint32_t rc = ring.ag_recv_chunk(s);
+        const Span ch = chunk(count, n, rc);
+        const Span sg = segment(ch, seg, k);
+        if (!ops.wait(req, sg.count * es)) return false;
+        if (s + 2 < n)
+          ops.send_tagged(ring.right(), lanes.tag(s + 1, k),
+                          dst(rc) + (sg.offset - ch.offset) * es, sg.count * es);
+        return true;
+      });
 }
 
 Status check_ctx(const Context& ctx) {

@@ -35,7 +35,10 @@ namespace ltcc::coll {
 struct Params {
   size_t segment_bytes = 512 * 1024;  // pipelining unit (LTCC_SEGMENT)
   size_t rd_max_bytes = 128 * 1024;   // all-reduce: recursive doubling at or below (LTCC_ALLREDUCE_RD_MAX); crossover measured in bench/RESULTS.md
-  uint32_t tag = 1;                   // transport tag for collective traffic
+  uint32_t tag = 1;                   // first transport tag for collective traffic: rings
+                                      // use [tag, tag + 64 * step_window) (lanes, algorithms.cc)
+  uint32_t step_window = 32;          // ring: steps a rank may run ahead on one segment
+                                      // while an older one is being repaired
   bool move_only = false;             // the simulator: move messages, touch no bytes
                                       // (no reductions or copies; see Context::phantom)
 };
