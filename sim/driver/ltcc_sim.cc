@@ -5,7 +5,7 @@
 //            [--ecn-bytes E] [--loss P] [--burst L] [--ecmp flow|spray]
 //            [-t allreduce|allgather|reducescatter|broadcast] [--size BYTES]
 //            [--iters N] [--retx sr|gbn] [--cc swift|aimd|fixed]
-//            [--rto-floor-us R] [--tlp-floor-us T] [--segment BYTES]
+//            [--rto-floor-us R] [--tlp-floor-us T] [--segment BYTES] [--step-window W]
 //            [--seed S] [--baseline] [--csv]
 //
 // Prints the simulated completion time, algbw/busbw (nccl-tests
@@ -35,7 +35,7 @@ void usage(FILE* f) {
                "                [--ecn-bytes E] [--loss P] [--burst L] [--ecmp flow|spray]\n"
                "                [-t allreduce|allgather|reducescatter|broadcast] [--size BYTES]\n"
                "                [--iters N] [--retx sr|gbn] [--cc swift|aimd|fixed]\n"
-               "                [--rto-floor-us R] [--tlp-floor-us T] [--segment BYTES]\n"
+               "                [--rto-floor-us R] [--tlp-floor-us T] [--segment BYTES] [--step-window W]\n"
                "                [--seed S] [--baseline] [--csv]\n"
                "                [--window-pkts W] [--initial-cwnd C] [--ack-every A] [--burst-pkts B]\n"
                "                [--swift-target-us T] [--reorder-min-us R] [--no-tlp]\n"
@@ -228,6 +228,9 @@ int main(int argc, char** argv) {
     } else if (k == "--reorder-min-us") {
       val(&v);
       s.ldt.reorder_min_ns = static_cast<uint64_t>(v * 1e3);
+    } else if (k == "--reorder-window-us") {
+      val(&v);
+      s.ldt.reorder_window_ns = static_cast<uint64_t>(v * 1e3);
     } else if (k == "--nic-fifo") {
       s.ack_priority = false;
     } else if (k == "--nic-ring-bytes") {
@@ -238,6 +241,9 @@ int main(int argc, char** argv) {
     } else if (k == "--segment") {
       val(&v);
       s.segment_bytes = static_cast<uint64_t>(v);
+    } else if (k == "--step-window") {
+      val(&v);
+      s.step_window = static_cast<uint32_t>(v);
     } else if (k == "--seed") {
       val(&v);
       s.fabric.seed = static_cast<uint64_t>(v);

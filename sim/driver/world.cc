@@ -27,7 +27,7 @@ ldt::LdtOptions fabric_ldt_defaults() {
   ldt::LdtOptions o;
   o.initial_cwnd_pkts = 256;
   o.swift_target_ns = 2'000;
-  o.reorder_min_ns = 1'000;
+  o.reorder_min_ns = 300;
   o.tlp_min_ns = 10'000;
   return o;
 }
@@ -236,6 +236,7 @@ World::World(const Scenario& s) : s_(s) {
     k->ctx.nranks = n;
     k->ctx.params.segment_bytes = s_.segment_bytes;
     k->ctx.params.rd_max_bytes = s_.rd_max_bytes;
+    k->ctx.params.step_window = s_.step_window;
     k->ctx.params.tag = 1;
     k->ctx.params.move_only = true;
     k->ctx.phantom = phantom_;

@@ -53,9 +53,11 @@ const char* coll_name(Coll c);
 //                          let ~1 MB (20 us) stand there, on the critical path
 //                          of every lost packet: 64 ranks at 1% loss 0.64x of
 //                          loss-free; 10 us: 0.69x; 2 us: 0.92x (RESULTS).
-//   reorder_min_ns 1 us    RACK's reorder-window floor (min_rtt/4 above it).
+//   reorder_min_ns 0.3 us  RACK's reorder window until a connection has seen
+//                          reordering (then min_rtt/4 above this floor).
 //                          Flow-hashed paths do not reorder; 10 us added that
-//                          much to the recovery of every lost packet.
+//                          much to the recovery of every lost packet, and
+//                          min_rtt/4 (2 us) still 1-2% at 256 ranks.
 //   tlp_min_ns 10 us       tail-loss probe floor: the probe fires after
 //                          max(2 srtt, floor); 100 us is a kernel-host value,
 //                          ~12 fabric RTTs here.
@@ -76,6 +78,7 @@ struct Scenario {
   // with 128 KiB (same loss-free time).
   uint64_t segment_bytes = 128 * 1024;
   uint64_t rd_max_bytes = 128 * 1024;
+  uint32_t step_window = coll::Params{}.step_window;  // ring lanes (collectives/algorithms.cc)
   uint64_t sim_time_limit_ps = 600ull * 1'000'000'000'000ull;  // 10 simulated minutes
   // The host's transmit path. false: every packet the engine emits joins one
   // FIFO at the NIC (the fabric's kNic port, unbounded): an ACK waits behind

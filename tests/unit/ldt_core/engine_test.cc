@@ -143,6 +143,57 @@ TEST(EngineSelectiveRepeat, ReorderingBeyondWindowIsResentOnceAndTheLateCopyIsAD
   EXPECT_EQ(net.e(1).conn_stats(0).data_pkts_received, 40u);
 }
 
+// RFC 8985 6.2: until a connection has seen reordering, a loss is declared
+// as soon as a later packet's ACK is rack_rtt + reorder_min old (the repair
+// of every loss waits that long); once a late original proves the path
+// reorders, the window widens to min_rtt / 4 and the same late arrivals
+// stop causing retransmissions.
+TEST(EngineSelectiveRepeat, ReorderWindowStartsAtTheFloorAndWidensOnceReorderingIsSeen) {
+  LdtOptions o = small_opts();
+  o.reorder_min_ns = 500;  // RTT 10 us here: min_rtt / 4 = 2.5 us
+  {
+    ScriptedNet net(o);
+    net.verdict = [](const Pkt& p) {
+      return is_data(p) && p.h.psn == 3 && !(p.h.flags & kFlagRetransmit) ? Verdict::kDrop
+                                                                            : Verdict::kDeliver;
+    };
+    Transfer t = transfer(net, 10 * 1024);
+    EXPECT_EQ(t.src, t.dst);
+    uint64_t sent3 = 0, resent3 = 0;
+    for (const Pkt& p : net.log()) {
+      if (!is_data(p) || p.h.psn != 3) continue;
+      (p.h.flags & kFlagRetransmit ? resent3 : sent3) = p.sent_at;
+    }
+    ASSERT_GT(resent3, sent3);
+    // psn 4 went out right after psn 3; its ACK is back one RTT (10 us) later.
+    EXPECT_LE(resent3 - sent3, 10'000u + 500u + 1'000u) << "repaired after rtt + floor";
+    EXPECT_EQ(net.e(0).conn_stats(1).spurious_retx, 0u);
+  }
+  {
+    ScriptedNet net(o);
+    net.delay_ns = 1'500;  // above the floor, below min_rtt / 4
+    net.verdict = [](const Pkt& p) {
+      return is_data(p) && p.h.psn % 4 == 1 && !(p.h.flags & kFlagRetransmit) ? Verdict::kDelay
+                                                                              : Verdict::kDeliver;
+    };
+    // The first late packet (psn 1) is resent: the path had not reordered yet.
+    Transfer t = transfer(net, 4 * 1024);
+    EXPECT_EQ(t.src, t.dst);
+    net.run_until([] { return false; }, 1'000'000);
+    EXPECT_EQ(net.e(0).conn_stats(1).retx_pkts, 1u);
+    EXPECT_EQ(net.e(0).conn_stats(1).spurious_retx, 1u);
+    // The next ten are not.
+    const size_t len = 40 * 1024;
+    std::vector<uint8_t> src = testing::pattern(len, 9), dst(len, 0);
+    ASSERT_TRUE(net.e(1).post_recv(0, 7, dst.data(), len, 4, net.now()).is_ok());
+    ASSERT_TRUE(net.e(0).post_send(1, 7, src.data(), len, 3, net.now()).is_ok());
+    ASSERT_TRUE(net.run_until([&] { return net.find_done(3) && net.find_done(4); }));
+    EXPECT_EQ(src, dst);
+    net.run_until([] { return false; }, 1'000'000);
+    EXPECT_EQ(net.e(0).conn_stats(1).retx_pkts, 1u);
+  }
+}
+
 TEST(EngineSelectiveRepeat, TailLossIsRecoveredByProbeNotTimeout) {
   ScriptedNet net(small_opts());
   net.verdict = [](const Pkt& p) {

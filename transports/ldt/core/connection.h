@@ -7,6 +7,7 @@
 //   connection.cc construction, completion and failure
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -62,6 +63,25 @@ struct TxPkt {
   uint32_t prev = kNil;    // send-time ordered list of in-flight packets
   uint32_t next = kNil;
   PktState state = PktState::kFree;
+};
+
+// Next sequence number per tag. Collectives use small dense tags (ring
+// lanes: 2,048 of them from 1), looked up once per message: those index an
+// array, any other tag a hash map.
+class TagSeq {
+ public:
+  uint32_t& operator[](uint32_t tag) {
+    if (tag < kDense) {
+      if (dense_.size() <= tag) dense_.resize(std::min<size_t>(kDense, size_t{tag} * 2 + 16), 0);
+      return dense_[tag];
+    }
+    return sparse_[tag];
+  }
+
+ private:
+  static constexpr uint32_t kDense = 4096;
+  std::vector<uint32_t> dense_;
+  std::unordered_map<uint32_t, uint32_t> sparse_;
 };
 
 // A receive posted before its message's first packet arrived.
@@ -208,7 +228,7 @@ class Connection {
   uint64_t peer_cum_ = 0;              // receiver's cumulative ack
   uint64_t peer_rwnd_;                 // receiver's window, packets
   uint64_t next_msg_id_ = 0;
-  std::unordered_map<uint32_t, uint32_t> tx_tag_seq_;
+  TagSeq tx_tag_seq_;
   std::unique_ptr<CongestionControl> cc_;
   // RTT (RFC 6298) and RACK
   uint64_t srtt_ = 0, rttvar_ = 0, min_rtt_ = 0;
@@ -217,6 +237,8 @@ class Connection {
   uint64_t rack_rtt_ = 0;
   uint64_t last_fabric_rtt_ = 0;       // latest RTT minus host delays (for the CC)
   uint32_t reo_mult_ = 1;              // grows on spurious retransmissions
+  bool reordering_seen_ = false;       // an original copy was delivered out of PSN order
+  uint64_t delivered_end_ = 0;         // one past the highest PSN delivered
   uint64_t rack_deadline_ = UINT64_MAX;
   uint64_t last_xmit_ = 0;             // last transmission of anything
   uint64_t loss_timer_base_ = 0;       // last ACK progress or start of a flight
@@ -234,7 +256,7 @@ class Connection {
   std::unordered_map<uint64_t, RxMsg> rx_msgs_;          // by msg_id
   std::unordered_map<uint64_t, uint64_t> unmatched_;     // (tag,seq) -> msg_id
   std::unordered_map<uint64_t, PostedRecv> posted_;      // (tag,seq) -> receive
-  std::unordered_map<uint32_t, uint32_t> rx_post_seq_;   // tag -> next seq
+  TagSeq rx_post_seq_;                                   // tag -> next seq
   bool ack_pending_ = false;
   uint32_t pkts_since_ack_ = 0;
   uint64_t echo_psn_ = 0, echo_ts_ = 0, echo_arrival_ = 0;

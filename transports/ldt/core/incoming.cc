@@ -196,7 +196,13 @@ void Connection::deliver_st(uint64_t psn, uint64_t* newly_acked) {
   // Only an unambiguous delivery (never retransmitted) advances RACK here;
   // a retransmitted one does so in on_ack() when the echoed timestamp
   // proves which copy arrived.
-  if (p.retx == 0) rack_seq_ = std::max(rack_seq_, p.xmit_seq);
+  if (p.retx == 0) {
+    rack_seq_ = std::max(rack_seq_, p.xmit_seq);
+    // RFC 8985 6.1: a never-retransmitted packet delivered below the highest
+    // PSN already delivered (ACKs report in PSN order) was reordered.
+    if (psn + 1 < delivered_end_) reordering_seen_ = true;
+  }
+  delivered_end_ = std::max(delivered_end_, psn + 1);
   p.state = PktState::kDelivered;
   *newly_acked += p.len ? p.len : 1;
   TxMsg* m = p.msg;
@@ -228,6 +234,9 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
     if (dups < (1u << 31)) {
       st_.spurious_retx += dups;
       peer_dups_ = h.ack.dup_pkts;
+      // A copy we need not have sent: the path delays packets past the
+      // reorder window (RFC 8985 6.2 learns reordering from DSACKs).
+      if (dups > 0) reordering_seen_ = true;
     }
   }
   const uint64_t echo = h.ack.echo_psn;
@@ -240,6 +249,7 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
       // The original arrived after we resent it: reordering, not loss.
       // Widen the reorder window (RFC 8985 does this on DSACK).
       reo_mult_ = std::min<uint32_t>(reo_mult_ + 1, 8);
+      reordering_seen_ = true;
     } else if (p.state != PktState::kFree && h.timestamp_ns == p.xmit_ts) {
       echo_xmit_seq = p.xmit_seq;
     }

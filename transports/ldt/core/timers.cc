@@ -12,7 +12,11 @@ namespace ltcc::ldt {
 
 uint64_t Connection::reorder_window() const {
   if (opts_.reorder_window_ns) return opts_.reorder_window_ns;
-  // RFC 8985: min_rtt / 4, grown after spurious retransmissions, capped at srtt.
+  // RFC 8985 6.2: until the path has been seen to reorder, a later packet's
+  // delivery is evidence enough (the floor only absorbs host jitter). Every
+  // loss repair waits this long, on the critical path of a ring step.
+  if (!reordering_seen_) return opts_.reorder_min_ns;
+  // Then min_rtt / 4, grown after spurious retransmissions, capped at srtt.
   uint64_t w = std::max(min_rtt_ / 4, opts_.reorder_min_ns) * reo_mult_;
   if (srtt_) w = std::min(w, std::max(srtt_, opts_.reorder_min_ns));
   return w;
