@@ -176,7 +176,10 @@ void Fiber::trampoline(unsigned lo, unsigned hi) {
   __sanitizer_start_switch_fiber(nullptr, f->caller_stack_bottom_, f->caller_stack_size_);
 #endif
 #ifdef LTCC_FIBER_ASM
-  ltcc_fiber_switch(&f->sp_, f->caller_sp_);  // never resumed: done_
+  // Through switch_out() like every other switch back: ThreadSanitizer's
+  // shadow stack sees switch_in() return on the scheduler's side, and needs
+  // the matching entry there (a bare switch underflowed it).
+  f->switch_out();  // never resumed: done_
   __builtin_unreachable();
 #else
   setcontext(&f->caller_);
