@@ -9,6 +9,12 @@
 //   broadcast       pipelined chain from the root along the ring
 //   barrier         dissemination, log2(n) rounds of empty messages
 //
+// Lanes: ring segments travel on tags [tag, tag + 64 * step_window), so
+// segments overtake each other and a rank forwards whatever has arrived:
+// a late segment (a lost packet being repaired) holds up only its own chain
+// through the ring, not every step behind it (algorithms.cc, "Ring lanes").
+// Results do not depend on arrival order (below).
+//
 // Determinism: every element of a result is computed by the same sequence
 // of reductions, with the same operand order, on every rank and in every run
 // (ring: along the ring from a fixed start; recursive doubling: the lower
@@ -38,7 +44,7 @@ struct Params {
   uint32_t tag = 1;                   // first transport tag for collective traffic: rings
                                       // use [tag, tag + 64 * step_window) (lanes, algorithms.cc)
   uint32_t step_window = 32;          // ring: steps a rank may run ahead on one segment
-                                      // while an older one is being repaired
+                                      // while an older one is being repaired (LTCC_STEP_WINDOW)
   bool move_only = false;             // the simulator: move messages, touch no bytes
                                       // (no reductions or copies; see Context::phantom)
 };

@@ -136,8 +136,10 @@ Status comm_options_from_env(CommOptions* out) {
   CommOptions o;
   LTCC_CHECK(ldt::LdtTransport::options_from_env(&o.transport));
   o.timeout_ns = o.transport.ldt.peer_timeout_ns;
-  uint64_t seg = 0, rd = 0;
+  uint64_t seg = 0, rd = 0, window = 0;
   LTCC_CHECK(param_bytes("LTCC_SEGMENT", &seg));
+  LTCC_CHECK(param_uint("LTCC_STEP_WINDOW", &window));
+  o.coll.step_window = static_cast<uint32_t>(window);
   LTCC_CHECK(param_bytes("LTCC_ALLREDUCE_RD_MAX", &rd));
   o.coll.segment_bytes = seg;
   o.coll.rd_max_bytes = rd;

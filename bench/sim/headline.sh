@@ -8,7 +8,10 @@
 #
 #   bench/sim/headline.sh [OUT] [SIZE] [RANKS]
 #   env: LTCC_SIM (binary), LOSSES ("0 0.0001 0.001 0.01 0.05"),
-#        GBN_RTO_US (go-back-N timeout, 4096 = 4.096 us x 2^10), EXTRA (more flags)
+#        GBN_RTO_US (go-back-N timeout, 4096 = 4.096 us x 2^10),
+#        SEGMENT (ring segment, bytes; default one packet's payload, 3,980 B at
+#        a 4 KiB MTU: the ring forwards packet by packet, see RESULTS section 8),
+#        MODES ("sr gbn"), EXTRA (more flags)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$repo/bench/results/sim-$(date +%F)}
@@ -20,7 +23,7 @@ gbn_rto=${GBN_RTO_US:-4096}
 mkdir -p "$out"
 csv=$out/headline.csv
 common=(--ranks "$ranks" --hosts-per-leaf 32 --spines 32 --gbps 400 --uplink-gbps 400 --mtu 4096
-        --hop-delay-us 2 --size "$size" --csv ${EXTRA:-})
+        --hop-delay-us 2 --size "$size" --segment "${SEGMENT:-3980}" --csv ${EXTRA:-})
 header=$("$sim" --ranks 2 --size 1M --csv | head -1)
 echo "mode,$header,ratio" > "$csv"
 col() {  # column number of header field $1 in the ltcc-sim csv (without "mode,")
@@ -29,7 +32,7 @@ col() {  # column number of header field $1 in the ltcc-sim csv (without "mode,"
 busbw_col=$(col busbw_gbs)
 loss_col=$(( $(col loss) + 1 ))
 ratio_col=$(( $(echo "$header" | tr , '\n' | wc -l) + 2 ))
-for mode in sr gbn; do
+for mode in ${MODES:-sr gbn}; do
   flags=(--retx "$mode")
   [[ $mode == gbn ]] && flags+=(--rto-floor-us "$gbn_rto")
   base=""

@@ -59,7 +59,10 @@ ltcc_fiber_entry:
   .size ltcc_fiber_entry, .-ltcc_fiber_entry
   .popsection
 )");
-extern "C" void ltcc_fiber_main(void* fiber) {
+// `used`: only the assembly above calls it. The stub ends in a `ret` to an
+// address no `call` pushed, which hardware shadow stacks (Intel CET) would
+// refuse; the simulator is not built with them.
+extern "C" __attribute__((used)) void ltcc_fiber_main(void* fiber) {
   auto* f = static_cast<ltcc::sim::Fiber*>(fiber);
   const auto p = reinterpret_cast<uintptr_t>(f);
   ltcc::sim::Fiber::trampoline(static_cast<unsigned>(p & 0xffffffffu),
@@ -175,15 +178,11 @@ void Fiber::trampoline(unsigned lo, unsigned hi) {
 #ifdef LTCC_ASAN_FIBERS
   __sanitizer_start_switch_fiber(nullptr, f->caller_stack_bottom_, f->caller_stack_size_);
 #endif
-#ifdef LTCC_FIBER_ASM
   // Through switch_out() like every other switch back: ThreadSanitizer's
   // shadow stack sees switch_in() return on the scheduler's side, and needs
   // the matching entry there (a bare switch underflowed it).
   f->switch_out();  // never resumed: done_
   __builtin_unreachable();
-#else
-  setcontext(&f->caller_);
-#endif
 }
 
 }  // namespace ltcc::sim

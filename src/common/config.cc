@@ -159,6 +159,11 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_SEGMENT", T::kBytes, "512KiB", "bytes", "4KiB", "64MiB", nullptr,
        "Pipelining unit of the ring algorithms: a chunk moves as segments of this size, so "
        "one step forwards segment k while segment k+1 of the step before is still arriving."},
+      {"LTCC_STEP_WINDOW", T::kUint, "32", "steps", "1", "1024", nullptr,
+       "Ring algorithms: segments travel on separate lanes, and a rank may run this many "
+       "steps ahead on one lane while an older segment waits for a retransmission (the "
+       "reduce-scatter keeps that many chunks of scratch, at most 32 MiB). 1: a late "
+       "segment holds up the later steps of its lane."},
       {"LTCC_ALLREDUCE_RD_MAX", T::kBytes, "128KiB", "bytes", "0", "1GiB", nullptr,
        "All-reduce uses recursive doubling (log2 n rounds, latency-bound) up to this many "
        "bytes and the pipelined ring (bandwidth-optimal) above; see bench/RESULTS.md."},

@@ -85,7 +85,7 @@ TEST_F(ConfigTest, RegistryHasEveryDocumentedSetting) {
       "LTCC_BUSY_POLL", "LTCC_FAULT_LOSS", "LTCC_FAULT_BURST", "LTCC_FAULT_REORDER",
       "LTCC_FAULT_DUP", "LTCC_FAULT_CORRUPT", "LTCC_FAULT_DELAY_US", "LTCC_FAULT_RATE",
       "LTCC_FAULT_SEED", "LTCC_FAULT_LINKS", "LTCC_FAULT_RATE_LINKS", "LTCC_STATS_FILE", "LTCC_STATS_INTERVAL", "LTCC_BOOTSTRAP_ADDR", "LTCC_ROOT", "LTCC_SESSION",
-      "LTCC_SEGMENT", "LTCC_ALLREDUCE_RD_MAX"};
+      "LTCC_SEGMENT", "LTCC_STEP_WINDOW", "LTCC_ALLREDUCE_RD_MAX"};
   for (const char* n : expected) EXPECT_NE(find_param(n), nullptr) << n;
   EXPECT_EQ(all_params().size(), std::size(expected));
   EXPECT_EQ(find_param("LTCC_NOPE"), nullptr);

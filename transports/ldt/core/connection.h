@@ -60,6 +60,7 @@ struct TxPkt {
   uint32_t len = 0;
   uint32_t crc = 0;
   uint32_t retx = 0;
+  bool rack_lost = false;  // declared lost by RACK (not by a probe or an RTO) at least once
   uint32_t prev = kNil;    // send-time ordered list of in-flight packets
   uint32_t next = kNil;
   PktState state = PktState::kFree;

@@ -234,9 +234,6 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
     if (dups < (1u << 31)) {
       st_.spurious_retx += dups;
       peer_dups_ = h.ack.dup_pkts;
-      // A copy we need not have sent: the path delays packets past the
-      // reorder window (RFC 8985 6.2 learns reordering from DSACKs).
-      if (dups > 0) reordering_seen_ = true;
     }
   }
   const uint64_t echo = h.ack.echo_psn;
@@ -246,10 +243,14 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
     const TxPkt& p = pkt(echo);
     if (p.state != PktState::kFree && p.state != PktState::kDelivered && p.retx > 0 &&
         h.timestamp_ns < p.xmit_ts) {
-      // The original arrived after we resent it: reordering, not loss.
-      // Widen the reorder window (RFC 8985 does this on DSACK).
-      reo_mult_ = std::min<uint32_t>(reo_mult_ + 1, 8);
-      reordering_seen_ = true;
+      // An earlier copy arrived after we resent it. Only a resend RACK
+      // ordered says the path reorders (a tail probe or an RTO also resends
+      // packets whose ACK was merely lost or late): widen the reorder
+      // window (RFC 8985 does this on DSACK).
+      if (p.rack_lost) {
+        reo_mult_ = std::min<uint32_t>(reo_mult_ + 1, 8);
+        reordering_seen_ = true;
+      }
     } else if (p.state != PktState::kFree && h.timestamp_ns == p.xmit_ts) {
       echo_xmit_seq = p.xmit_seq;
     }

@@ -66,6 +66,7 @@ void Connection::rack_detect_loss_st(uint64_t now) {
     if (p.xmit_seq >= rack_seq_) break;  // not sent before a delivered packet
     if (now >= p.xmit_ts + wait) {
       const uint64_t psn = snd_una_ + ((idx - (snd_una_ & mask_)) & mask_);
+      p.rack_lost = true;
       mark_lost_st(psn);
       lost_any = true;
     } else {
