@@ -29,7 +29,7 @@ Connection::Connection(Engine* engine, uint32_t peer)
 
 void Connection::touch_idle_st(uint64_t now) {
   // Starting to wait on a peer that was idle: its silence counts from now.
-  if (pending_ops() == 0) {
+  if (!has_pending_ops()) {
     last_heard_ = std::max(last_heard_, now);
     last_progress_ = std::max(last_progress_, now);
     last_probe_sent_ = now;
@@ -118,6 +118,18 @@ void Connection::list_remove(uint32_t idx) {
   if (p.next != kNil) ring_[p.next].prev = p.prev;
   else list_tail_ = p.prev;
   p.prev = p.next = kNil;
+}
+
+bool Connection::has_pending_ops() const {
+  // pending_ops() != 0 without counting them all (this runs on every post,
+  // with hundreds of ring-lane receives posted).
+  if (!posted_.empty()) return true;
+  for (const TxQueue& q : txq_)
+    for (const TxMsg& m : q.msgs)
+      if (!m.done) return true;
+  for (const auto& [id, m] : rx_msgs_)
+    if (m.matched) return true;
+  return false;
 }
 
 size_t Connection::pending_ops() const {

@@ -127,6 +127,7 @@ class Connection {
 
   bool failed() const { return failed_; }
   size_t pending_ops() const;
+  bool has_pending_ops() const;
   ConnStats stats_snapshot() const;
 
  private:
