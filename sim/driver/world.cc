@@ -29,6 +29,7 @@ ldt::LdtOptions fabric_ldt_defaults() {
   o.swift_target_ns = 2'000;
   o.reorder_min_ns = 300;
   o.tlp_min_ns = 10'000;
+  o.rto_min_ns = 100'000;
   return o;
 }
 
