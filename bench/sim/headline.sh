@@ -11,7 +11,9 @@
 #        GBN_RTO_US (go-back-N timeout, 4096 = 4.096 us x 2^10),
 #        SEGMENT (ring segment, bytes; default one packet's payload, 3,980 B at
 #        a 4 KiB MTU: the ring forwards packet by packet, see RESULTS section 8),
-#        MODES ("sr gbn"), EXTRA (more flags)
+#        MODES ("sr gbn"), EXTRA (more flags), APPEND=1 (add rows to an existing
+#        OUT/headline.csv: run the modes in two processes, one per core),
+#        PLOT_ONLY=1 (only draw OUT/headline.png from OUT/headline.csv)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$repo/bench/results/sim-$(date +%F)}
@@ -25,14 +27,16 @@ csv=$out/headline.csv
 common=(--ranks "$ranks" --hosts-per-leaf 32 --spines 32 --gbps 400 --uplink-gbps 400 --mtu 4096
         --hop-delay-us 2 --size "$size" --segment "${SEGMENT:-3980}" --csv ${EXTRA:-})
 header=$("$sim" --ranks 2 --size 1M --csv | head -1)
-echo "mode,$header,ratio" > "$csv"
+[[ -n "${APPEND:-}${PLOT_ONLY:-}" && -s "$csv" ]] || echo "mode,$header,ratio" > "$csv"
 col() {  # column number of header field $1 in the ltcc-sim csv (without "mode,")
   echo "$header" | tr , '\n' | grep -nx "$1" | cut -d: -f1
 }
 busbw_col=$(col busbw_gbs)
 loss_col=$(( $(col loss) + 1 ))
 ratio_col=$(( $(echo "$header" | tr , '\n' | wc -l) + 2 ))
+[[ -n "${PLOT_ONLY:-}" ]] && MODES=none
 for mode in ${MODES:-sr gbn}; do
+  [[ $mode == none ]] && continue
   flags=(--retx "$mode")
   [[ $mode == gbn ]] && flags+=(--rto-floor-us "$gbn_rto")
   base=""
