@@ -81,7 +81,6 @@ class Ops {
     }
     return true;
   }
-  bool ok() const { return err_.is_ok(); }
   // Waits for everything still outstanding; returns the first error.
   Status finish() {
     for (TransportRequest*& r : reqs_) {

@@ -38,7 +38,7 @@ void usage(FILE* f) {
                "                [--rto-floor-us R] [--tlp-floor-us T] [--segment BYTES] [--step-window W]\n"
                "                [--seed S] [--baseline] [--csv]\n"
                "                [--window-pkts W] [--initial-cwnd C] [--ack-every A] [--burst-pkts B]\n"
-               "                [--swift-target-us T] [--reorder-min-us R] [--no-tlp]\n"
+               "                [--swift-target-us T] [--reorder-min-us R] [--reorder-window-us R] [--no-tlp]\n"
                "                [--nic-fifo] [--nic-ring-bytes B]\n"
                "  defaults: sim/driver/world.h fabric_ldt_defaults() (400G-tuned ldt options),\n"
                "            segment 128K, ACKs ahead of host-queued DATA (--nic-fifo: one FIFO)\n"

@@ -123,12 +123,10 @@ void Connection::list_remove(uint32_t idx) {
 bool Connection::has_pending_ops() const {
   // pending_ops() != 0 without counting them all (this runs on every post,
   // with hundreds of ring-lane receives posted).
-  if (!posted_.empty()) return true;
+  if (waiting_st()) return true;
   for (const TxQueue& q : txq_)
     for (const TxMsg& m : q.msgs)
       if (!m.done) return true;
-  for (const auto& [id, m] : rx_msgs_)
-    if (m.matched) return true;
   return false;
 }
 

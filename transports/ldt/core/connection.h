@@ -60,11 +60,12 @@ struct TxPkt {
   uint32_t len = 0;
   uint32_t crc = 0;
   uint32_t retx = 0;
-  bool rack_lost = false;  // declared lost by RACK (not by a probe or an RTO) at least once
   uint32_t prev = kNil;    // send-time ordered list of in-flight packets
   uint32_t next = kNil;
   PktState state = PktState::kFree;
+  bool rack_lost = false;  // declared lost by RACK (not by a probe or an RTO) at least once
 };
+static_assert(sizeof(TxPkt) <= 56, "TxPkt is per PSN in the send ring: keep it compact");
 
 // Next sequence number per tag. Collectives use small dense tags (ring
 // lanes: 2,048 of them from 1), looked up once per message: those index an
