@@ -4,10 +4,12 @@
 // ltccGetLastError() returns.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -15,13 +17,13 @@
 #include <mutex>
 #include <new>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "ltcc/ltcc.h"
 #include "src/bootstrap.h"
 #include "src/comm.h"
 #include "src/common/log.h"
+#include "src/handle_table.h"
 #include "src/launch_env.h"
 
 #define LTCC_API extern "C" __attribute__((visibility("default")))
@@ -35,7 +37,7 @@ struct ltccComm {
 
 struct ltccRequest {
   std::shared_ptr<ltcc::CollOp> op;
-  ltccComm* comm = nullptr;
+  std::shared_ptr<ltccComm> comm;  // for its last error; kept alive by the request
 };
 
 namespace {
@@ -45,23 +47,18 @@ using ltcc::Status;
 
 thread_local std::string tls_last_error;
 
-// Live handles: a destroyed (or never created) handle is refused, not used.
-std::mutex g_handles_mu;
-std::unordered_set<const void*>& live_handles() {
-  static auto* s = new std::unordered_set<const void*>();
-  return *s;
+// Handles (src/handle_table.h): every call holds a reference to the
+// communicator for as long as it runs, so destroy or abort from another
+// thread frees it only when the last call has returned. Never destroyed (a
+// static destructor would run while other threads may still call in).
+using CommRef = std::shared_ptr<ltccComm>;
+ltcc::HandleTable<ltccComm>& comms() {
+  static auto* t = new ltcc::HandleTable<ltccComm>(1);
+  return *t;
 }
-void handle_add(const void* h) {
-  std::lock_guard<std::mutex> lk(g_handles_mu);
-  live_handles().insert(h);
-}
-bool handle_remove(const void* h) {
-  std::lock_guard<std::mutex> lk(g_handles_mu);
-  return live_handles().erase(h) != 0;
-}
-bool handle_live(const void* h) {
-  std::lock_guard<std::mutex> lk(g_handles_mu);
-  return live_handles().count(h) != 0;
+ltcc::HandleTable<ltccRequest>& requests() {
+  static auto* t = new ltcc::HandleTable<ltccRequest>(2);
+  return *t;
 }
 
 // Roots started by ltccGetUniqueId: they serve one rendezvous each and are
@@ -72,6 +69,26 @@ std::vector<std::unique_ptr<ltcc::BootstrapRoot>>& roots() {
   static std::vector<std::unique_ptr<ltcc::BootstrapRoot>> v;
   return v;
 }
+// fork(): the child has none of the parent's threads, so none of the
+// parent's communicators, requests or rendezvous roots can work there, and
+// destroying one would join threads that do not exist (a hang). The child
+// forgets them (their memory is leaked, never freed twice); its handles are
+// refused with a sentence that says why; it may create communicators of its
+// own.
+std::atomic<bool> g_forked_child{false};
+void after_fork_in_child() {
+  g_forked_child.store(true);
+  comms().leak_all_after_fork();
+  requests().leak_all_after_fork();
+  new (&g_roots_mu) std::mutex();
+  for (auto& r : roots()) (void)r.release();  // leaked on purpose (see above)
+  roots().clear();
+}
+void install_fork_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)pthread_atfork(nullptr, nullptr, &after_fork_in_child); });
+}
+
 void prune_roots() {
   std::lock_guard<std::mutex> lk(g_roots_mu);
   auto& v = roots();
@@ -155,14 +172,19 @@ Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc:
   return Status::ok();
 }
 
-ltccComm* checked_comm(ltccComm_t comm) {
-  return comm && handle_live(comm) ? comm : nullptr;
-}
+CommRef checked_comm(ltccComm_t comm) { return comm ? comms().get(comm) : nullptr; }
 
-// NULL is a bad argument (as in NCCL); a pointer that is not a live
-// communicator (destroyed, aborted, never created) is a usage error.
+// NULL is a bad argument (as in NCCL); a handle that is not a live
+// communicator (destroyed, aborted, never created, a request) is a usage
+// error.
 ltccResult_t bad_comm(const char* fn, const void* comm) {
   if (!comm) return fail(nullptr, ltcc::make_status(Code::kInvalidArgument, "%s: comm is NULL", fn));
+  if (g_forked_child.load())
+    return fail(nullptr, ltcc::make_status(
+                             Code::kInvalidUsage,
+                             "%s: %p is not a live communicator of this process (destroyed or "
+                             "aborted, or created before fork(): a forked child cannot use its "
+                             "parent's communicators)", fn, comm));
   return fail(nullptr, ltcc::make_status(Code::kInvalidUsage,
                                          "%s: %p is not a live communicator (destroyed or aborted?)",
                                          fn, comm));
@@ -209,20 +231,22 @@ ltccResult_t check_op(ltccComm* c, const char* fn, const ltccRedOp_t& redop) {
   return ltccSuccess;
 }
 
-ltccResult_t submit(ltccComm* c, std::shared_ptr<ltcc::CollOp> op, ltccRequest_t* request) {
+ltccResult_t submit(const CommRef& c, std::shared_ptr<ltcc::CollOp> op, ltccRequest_t* request) {
   if (request) *request = nullptr;
-  Status st = c->comm->enqueue(op);
-  if (!st.is_ok()) return fail(c, st);
-  if (request) {
-    auto* r = new ltccRequest();
-    r->op = std::move(op);
+  std::shared_ptr<ltccRequest> r;
+  if (request) {  // allocated first: once queued, the operation cannot be taken back
+    r = std::make_shared<ltccRequest>();
+    r->op = op;
     r->comm = c;
-    handle_add(r);
-    *request = r;
+  }
+  Status st = c->comm->enqueue(op);
+  if (!st.is_ok()) return fail(c.get(), st);
+  if (request) {
+    *request = reinterpret_cast<ltccRequest_t>(requests().add(std::move(r)));
     return ltccSuccess;
   }
   op->wait();
-  if (!op->status.is_ok()) return fail(c, op->status);
+  if (!op->status.is_ok()) return fail(c.get(), op->status);
   return ltccSuccess;
 }
 
@@ -254,9 +278,9 @@ LTCC_API const char* ltccGetErrorString(ltccResult_t result) {
 
 LTCC_API const char* ltccGetLastError(ltccComm_t comm) {
   static thread_local std::string copy;  // stays valid until this thread's next call
-  if (comm && handle_live(comm)) {
-    std::lock_guard<std::mutex> lk(comm->mu);
-    copy = comm->last_error;
+  if (const CommRef c = checked_comm(comm)) {
+    std::lock_guard<std::mutex> lk(c->mu);
+    copy = c->last_error;
     return copy.c_str();
   }
   return tls_last_error.c_str();
@@ -308,13 +332,13 @@ LTCC_API ltccResult_t ltccCommInitRankConfig(ltccComm_t* out, int nranks, ltccUn
       return ltcc::bootstrap_exchange(info, static_cast<uint32_t>(rank),
                                       static_cast<uint32_t>(nranks), mine, timeout, all);
     };
-    auto c = std::make_unique<ltccComm>();
+    install_fork_handler();
+    auto c = std::make_shared<ltccComm>();
     ltcc::set_log_rank(rank);
     st = ltcc::Comm::create(static_cast<uint32_t>(rank), static_cast<uint32_t>(nranks), opts,
                             exchange, &c->comm);
     if (!st.is_ok()) return fail(nullptr, st);
-    handle_add(c.get());
-    *out = c.release();
+    *out = reinterpret_cast<ltccComm_t>(comms().add(std::move(c)));
     prune_roots();
     return ltccSuccess;
   });
@@ -334,7 +358,8 @@ LTCC_API ltccResult_t ltccCommInitFromEnv(ltccComm_t* out, const ltccConfig_t* c
     st = ltcc::comm_options_from_env(&opts);
     if (st.is_ok()) st = apply_config(config, env.root_file.empty() ? env.root_host : "", &opts);
     if (!st.is_ok()) return fail(nullptr, st);
-    auto c = std::make_unique<ltccComm>();
+    install_fork_handler();
+    auto c = std::make_shared<ltccComm>();
     const uint64_t timeout = opts.timeout_ns;
     auto exchange = [&](const std::string& mine, std::vector<std::string>* all, uint64_t* key) {
       return ltcc::bootstrap_from_env(env, mine, timeout, all, &c->root_keepalive, key);
@@ -344,34 +369,37 @@ LTCC_API ltccResult_t ltccCommInitFromEnv(ltccComm_t* out, const ltccConfig_t* c
     if (!st.is_ok()) return fail(nullptr, st);
     LTCC_INFO(kInit, "rank %u/%u: launched by %s, rendezvous via %s", env.rank, env.nranks,
               env.source.c_str(), env.root_source.c_str());
-    handle_add(c.get());
-    *out = c.release();
+    *out = reinterpret_cast<ltccComm_t>(comms().add(std::move(c)));
     return ltccSuccess;
   });
 }
 
+// Both take the handle out of the table first (one of several racing
+// callers wins), then work on their own reference: calls still running on
+// other threads hold theirs, and the last one to return frees the memory.
 LTCC_API ltccResult_t ltccCommDestroy(ltccComm_t comm) {
-  if (!comm || !handle_remove(comm)) return bad_comm("ltccCommDestroy", comm);
+  const CommRef c = comm ? comms().remove(comm) : nullptr;
+  if (!c) return bad_comm("ltccCommDestroy", comm);
   return guarded(nullptr, [&]() -> ltccResult_t {
-    Status st = comm->comm->destroy();
-    delete comm;
+    Status st = c->comm->destroy();
     if (!st.is_ok()) return fail(nullptr, st);
     return ltccSuccess;
   });
 }
 
 LTCC_API ltccResult_t ltccCommAbort(ltccComm_t comm) {
-  if (!comm || !handle_remove(comm)) return bad_comm("ltccCommAbort", comm);
+  const CommRef c = comm ? comms().remove(comm) : nullptr;
+  if (!c) return bad_comm("ltccCommAbort", comm);
   return guarded(nullptr, [&]() -> ltccResult_t {
-    comm->comm->abort(ltcc::make_status(Code::kRemoteError, "rank %u: communicator aborted by the application",
-                                        comm->comm->rank()));
-    delete comm;
+    c->comm->abort(ltcc::make_status(Code::kRemoteError, "rank %u: communicator aborted by the application",
+                                     c->comm->rank()));
     return ltccSuccess;
   });
 }
 
 LTCC_API ltccResult_t ltccCommCount(const ltccComm_t comm, int* count) {
-  ltccComm* c = checked_comm(comm);
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
   if (!c) return bad_comm("ltccCommCount", comm);
   if (!count) return invalid(c, "ltccCommCount: count is NULL");
   *count = static_cast<int>(c->comm->nranks());
@@ -379,7 +407,8 @@ LTCC_API ltccResult_t ltccCommCount(const ltccComm_t comm, int* count) {
 }
 
 LTCC_API ltccResult_t ltccCommUserRank(const ltccComm_t comm, int* rank) {
-  ltccComm* c = checked_comm(comm);
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
   if (!c) return bad_comm("ltccCommUserRank", comm);
   if (!rank) return invalid(c, "ltccCommUserRank: rank is NULL");
   *rank = static_cast<int>(c->comm->rank());
@@ -387,7 +416,8 @@ LTCC_API ltccResult_t ltccCommUserRank(const ltccComm_t comm, int* rank) {
 }
 
 LTCC_API ltccResult_t ltccCommGetAsyncError(ltccComm_t comm, ltccResult_t* asyncError) {
-  ltccComm* c = checked_comm(comm);
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
   if (!c) return bad_comm("ltccCommGetAsyncError", comm);
   if (!asyncError) return invalid(c, "ltccCommGetAsyncError: asyncError is NULL");
   Status st = c->comm->async_error();
@@ -401,7 +431,8 @@ LTCC_API ltccResult_t ltccCommGetAsyncError(ltccComm_t comm, ltccResult_t* async
 
 LTCC_API ltccResult_t ltccCommGetStats(ltccComm_t comm, ltccStats_t* stats, ltccPeerStats_t* peers,
                                        int npeers) {
-  ltccComm* c = checked_comm(comm);
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
   if (!c) return bad_comm("ltccCommGetStats", comm);
   return guarded(c, [&]() -> ltccResult_t {
     if (!stats) return invalid(c, "ltccCommGetStats: stats is NULL");
@@ -449,7 +480,8 @@ LTCC_API ltccResult_t ltccCommGetStats(ltccComm_t comm, ltccStats_t* stats, ltcc
 LTCC_API ltccResult_t ltccAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                                     ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
                                     ltccRequest_t* request) {
-  ltccComm* c = checked_comm(comm);
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
   if (!c) return bad_comm("ltccAllReduce", comm);
   return guarded(c, [&]() -> ltccResult_t {
     if (request) *request = nullptr;  // stays NULL on any error
@@ -473,14 +505,15 @@ LTCC_API ltccResult_t ltccAllReduce(const void* sendbuff, void* recvbuff, size_t
     o->count = count;
     o->type = t.type;
     o->op = static_cast<ltcc::coll::RedOp>(op);
-    return submit(c, std::move(o), request);
+    return submit(ref, std::move(o), request);
   });
 }
 
 LTCC_API ltccResult_t ltccAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
                                     ltccDataType_t datatype, ltccComm_t comm,
                                     ltccRequest_t* request) {
-  ltccComm* c = checked_comm(comm);
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
   if (!c) return bad_comm("ltccAllGather", comm);
   return guarded(c, [&]() -> ltccResult_t {
     if (request) *request = nullptr;  // stays NULL on any error
@@ -503,14 +536,15 @@ LTCC_API ltccResult_t ltccAllGather(const void* sendbuff, void* recvbuff, size_t
     o->recv = recvbuff;
     o->count = sendcount;
     o->type = t.type;
-    return submit(c, std::move(o), request);
+    return submit(ref, std::move(o), request);
   });
 }
 
 LTCC_API ltccResult_t ltccReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
                                         ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
                                         ltccRequest_t* request) {
-  ltccComm* c = checked_comm(comm);
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
   if (!c) return bad_comm("ltccReduceScatter", comm);
   return guarded(c, [&]() -> ltccResult_t {
     if (request) *request = nullptr;  // stays NULL on any error
@@ -535,14 +569,15 @@ LTCC_API ltccResult_t ltccReduceScatter(const void* sendbuff, void* recvbuff, si
     o->count = recvcount;
     o->type = t.type;
     o->op = static_cast<ltcc::coll::RedOp>(op);
-    return submit(c, std::move(o), request);
+    return submit(ref, std::move(o), request);
   });
 }
 
 LTCC_API ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t count,
                                     ltccDataType_t datatype, int root, ltccComm_t comm,
                                     ltccRequest_t* request) {
-  ltccComm* c = checked_comm(comm);
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
   if (!c) return bad_comm("ltccBroadcast", comm);
   return guarded(c, [&]() -> ltccResult_t {
     if (request) *request = nullptr;  // stays NULL on any error
@@ -569,18 +604,19 @@ LTCC_API ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t
     o->count = count;
     o->type = t.type;
     o->root = static_cast<uint32_t>(root);
-    return submit(c, std::move(o), request);
+    return submit(ref, std::move(o), request);
   });
 }
 
 LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {
-  ltccComm* c = checked_comm(comm);
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
   if (!c) return bad_comm("ltccBarrier", comm);
   return guarded(c, [&]() -> ltccResult_t {
     if (request) *request = nullptr;  // stays NULL on any error
     auto o = std::make_shared<ltcc::CollOp>();
     o->kind = ltcc::CollKind::kBarrier;
-    return submit(c, std::move(o), request);
+    return submit(ref, std::move(o), request);
   });
 }
 
@@ -588,25 +624,23 @@ LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {
 
 LTCC_API ltccResult_t ltccWait(ltccRequest_t request) {
   if (!request) return invalid(nullptr, "ltccWait: request is NULL");
-  if (!handle_remove(request))
+  const std::shared_ptr<ltccRequest> r = requests().remove(request);
+  if (!r)
     return fail(nullptr, Status(Code::kInvalidUsage,
                                 "ltccWait: the request was already completed (waited or tested done) or is not one"));
-  std::unique_ptr<ltccRequest> r(request);
   r->op->wait();
-  if (!r->op->status.is_ok()) {
-    ltccComm* c = checked_comm(r->comm);
-    return fail(c, r->op->status);
-  }
+  if (!r->op->status.is_ok()) return fail(r->comm.get(), r->op->status);
   return ltccSuccess;
 }
 
 LTCC_API ltccResult_t ltccTest(ltccRequest_t request, int* done) {
   if (!done) return invalid(nullptr, "ltccTest: done is NULL");
   if (!request) return invalid(nullptr, "ltccTest: request is NULL");
-  if (!handle_live(request))
+  const std::shared_ptr<ltccRequest> r = requests().get(request);
+  if (!r)
     return fail(nullptr, Status(Code::kInvalidUsage,
                                 "ltccTest: the request was already completed or is not one"));
-  if (request->op->done.load(std::memory_order_acquire) == 0) {
+  if (r->op->done.load(std::memory_order_acquire) == 0) {
     *done = 0;
     return ltccSuccess;
   }

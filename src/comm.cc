@@ -197,7 +197,7 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
 }
 
 Comm::~Comm() {
-  if (!destroyed_) abort(make_status(Code::kInvalidUsage, "rank %u: communicator freed", rank_));
+  if (!destroyed_.load()) abort(make_status(Code::kInvalidUsage, "rank %u: communicator freed", rank_));
 }
 
 Status Comm::async_error() const {
@@ -235,8 +235,9 @@ void Comm::worker_main() {
       queue_.pop_front();
       running_ = true;
     }
-    Status st = is_broken_.load() ? async_error() : run(*op);
+    Status st = is_broken_.load() ? async_error() : run_guarded(*op);
     if (st.is_ok()) done_count_.fetch_add(1);
+    release_scratch();
     op->status = st;
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -245,6 +246,43 @@ void Comm::worker_main() {
     op->done.store(1, std::memory_order_release);
     op->done.notify_all();
   }
+}
+
+// An exception from a collective (std::bad_alloc of its scratch space, most
+// likely) must not end the process from this thread: it breaks the
+// communicator with a sentence, and the peers are told, since they are in
+// the same operation and would otherwise wait for us.
+Status Comm::run_guarded(CollOp& op) {
+  std::string what;
+  try {
+    return run(op);
+  } catch (const std::bad_alloc&) {
+    what = "out of memory (scratch space for the operation could not be allocated)";
+  } catch (const std::exception& e) {
+    what = std::string("internal error: ") + e.what();
+  } catch (...) {
+    what = "internal error: unknown exception";
+  }
+  Status why = make_status(Code::kSystemError, "rank %u: %s #%llu (%zu x %s) failed: %s", rank_,
+                           coll_kind_name(op.kind), static_cast<unsigned long long>(op.seq),
+                           op.count, coll::dtype_name(op.type), what.c_str());
+  LTCC_WARN(kColl, "%s", why.message().c_str());
+  try {
+    fail_and_notify(why);
+  } catch (...) {  // telling the peers needs memory too; they will time out instead
+    set_broken(why);
+    transport_->abort(why);
+  }
+  return why;
+}
+
+// Scratch grows to the largest operation; keep at most kScratchKeep of it
+// between operations, so one huge collective does not hold its scratch for
+// the rest of the job.
+void Comm::release_scratch() {
+  constexpr size_t kScratchKeep = size_t{64} << 20;
+  for (std::vector<uint8_t>* v : {&scratch_, &scratch2_})
+    if (v->capacity() > kScratchKeep) std::vector<uint8_t>().swap(*v);
 }
 
 Status Comm::run(CollOp& op) {
@@ -366,19 +404,52 @@ void Comm::on_ctrl(uint32_t peer, const Status& st, uint64_t bytes) {
 }
 
 Status Comm::destroy() {
-  if (destroyed_) return Status(Code::kInvalidUsage, "communicator already destroyed");
+  if (destroyed_.load()) return Status(Code::kInvalidUsage, "communicator already destroyed");
+  // Operations that have not started fail (ltcc.h); the running one may
+  // finish within the timeout.
+  size_t dropped = 0;
   {
     std::lock_guard<std::mutex> lk(mu_);
     closing_ = true;
+    for (auto& op : queue_) {
+      op->status = make_status(Code::kInvalidUsage,
+                               "rank %u: %s #%llu was not started: ltccCommDestroy was called first",
+                               rank_, coll_kind_name(op->kind),
+                               static_cast<unsigned long long>(op->seq));
+      op->done.store(1, std::memory_order_release);
+      op->done.notify_all();
+    }
+    dropped = queue_.size();
+    queue_.clear();
   }
-  // Let queued operations finish, then say goodbye.
-  for (;;) {
-    std::unique_lock<std::mutex> lk(mu_);
-    if (queue_.empty() && !running_) break;
-    lk.unlock();
+  auto running = [this] {
+    std::lock_guard<std::mutex> lk(mu_);
+    return running_;
+  };
+  const uint64_t run_deadline = now_ns() + opts_.timeout_ns;
+  bool cut = false;
+  while (running()) {
+    if (now_ns() >= run_deadline) {
+      cut = true;
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   Status result;
+  if (dropped || cut) {
+    // The peers may be in (or waiting for) the operations we dropped: tell
+    // them, instead of leaving them to their timeout.
+    std::string what;
+    if (dropped) appendf(&what, "%zu operation%s not started", dropped, dropped == 1 ? "" : "s");
+    if (cut)
+      appendf(&what, "%sthe running operation not finished within %.1f s", dropped ? " and " : "",
+              static_cast<double>(opts_.timeout_ns) / 1e9);
+    result = make_status(cut ? Code::kTimeout : Code::kInvalidUsage,
+                         "rank %u: ltccCommDestroy with %s", rank_, what.c_str());
+    LTCC_WARN(kColl, "%s", result.message().c_str());
+    fail_and_notify(result);
+    while (running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   if (!is_broken_.load() && nranks_ > 1) {
     const uint64_t bound = std::min(opts_.timeout_ns, opts_.close_timeout_ns);
     const uint64_t deadline = now_ns() + bound;
@@ -420,13 +491,16 @@ Status Comm::destroy() {
   for (auto& s : ctrl_)
     if (s && s->req) (void)transport_->wait_request(s->req);
   stats_stop_and_final();
-  transport_.reset();
-  destroyed_ = true;
+  {
+    std::lock_guard<std::mutex> lk(life_mu_);
+    transport_.reset();
+  }
+  destroyed_.store(true);
   return result;
 }
 
 void Comm::abort(const Status& why) {
-  if (destroyed_) return;
+  if (destroyed_.load()) return;
   const bool first = !is_broken_.load();
   set_broken(why);
   if (first && transport_) {
@@ -449,12 +523,16 @@ void Comm::abort(const Status& why) {
   for (auto& s : ctrl_)
     if (s && s->req) (void)transport_->wait_request(s->req);
   stats_stop_and_final();
-  transport_.reset();
-  destroyed_ = true;
+  {
+    std::lock_guard<std::mutex> lk(life_mu_);
+    transport_.reset();
+  }
+  destroyed_.store(true);
 }
 
 Status Comm::transport_stats(TransportStats* out) {
-  if (!transport_) return Status(Code::kInvalidUsage, "communicator destroyed");
+  std::lock_guard<std::mutex> lk(life_mu_);
+  if (!transport_) return make_status(Code::kInvalidUsage, "rank %u: communicator destroyed", rank_);
   return transport_->stats(out);
 }
 

@@ -128,10 +128,18 @@ class Comm {
   // communicator is broken or closing.
   Status enqueue(const std::shared_ptr<CollOp>& op);
 
-  // Finishes queued work, says CLOSE to every peer and waits (bounded) for
-  // theirs, then stops the threads and closes the sockets.
+  // Fails the operations that have not started (kInvalidUsage, as the C
+  // API documents), lets the running one finish for at most the timeout
+  // (then fails it with kTimeout), and tells the peers (ABORT) when it cut
+  // anything short, since they may be waiting for it. Then says CLOSE to
+  // every peer and waits (bounded) for theirs, stops the threads and closes
+  // the sockets. Safe against calls in flight on other threads (they fail),
+  // not against a second destroy or abort (the C API's handle table admits
+  // one).
   Status destroy();
-  // Fails everything now, tells the peers, stops. Returns promptly.
+  // Fails everything now, tells the peers, stops. Returns promptly. May be
+  // called from any thread while another is blocked in an operation (which
+  // then fails with `why`).
   void abort(const Status& why);
 
   uint32_t rank() const { return rank_; }
@@ -149,6 +157,8 @@ class Comm {
   Comm() = default;
   void worker_main();
   Status run(CollOp& op);
+  Status run_guarded(CollOp& op);  // run(), with exceptions turned into a broken communicator
+  void release_scratch();
   void fail_and_notify(const Status& why);   // worker: tell peers, abort transport
   void on_ctrl(uint32_t peer, const Status& st, uint64_t bytes);  // progress thread
   void set_broken(const Status& why);
@@ -179,8 +189,11 @@ class Comm {
   std::atomic<bool> is_broken_{false};
   std::atomic<uint32_t> closes_seen_{0};
   std::atomic<uint64_t> done_count_{0};
-  std::vector<uint8_t> scratch_, scratch2_;
-  bool destroyed_ = false;
+  std::vector<uint8_t> scratch_, scratch2_;  // the worker's
+  // transport_ is reset by destroy()/abort() while other threads may read
+  // statistics through it: both hold life_mu_.
+  std::mutex life_mu_;
+  std::atomic<bool> destroyed_{false};
 
   // Stats dump. Set before the thread starts, then read-only until it is
   // joined: stats_fd_ (-1: no dump), stats_path_, stats_host_, stats_session_.
