@@ -15,18 +15,8 @@ namespace {
 using testing::is_data;
 using testing::Pkt;
 using testing::ScriptedNet;
+using testing::small_opts;
 using testing::Verdict;
-
-LdtOptions small_opts(RetxMode mode = RetxMode::kSelectiveRepeat) {
-  LdtOptions o;
-  o.retx = mode;
-  o.payload_size = 1024;
-  o.window_pkts = 256;
-  o.initial_cwnd_pkts = 256;
-  o.peer_timeout_ns = 2'000'000'000ull;
-  o.keepalive_ns = 200'000'000ull;
-  return o;
-}
 
 struct Transfer {
   std::vector<uint8_t> src, dst;

@@ -162,7 +162,73 @@ class ScriptedNet {
   std::vector<Pkt> log_;
 };
 
+// Small packets and windows, so that tests see many of them; a 2 s timeout.
+inline LdtOptions small_opts(RetxMode mode = RetxMode::kSelectiveRepeat) {
+  LdtOptions o;
+  o.retx = mode;
+  o.payload_size = 1024;
+  o.window_pkts = 256;
+  o.initial_cwnd_pkts = 256;
+  o.peer_timeout_ns = 2'000'000'000ull;
+  o.keepalive_ns = 200'000'000ull;
+  return o;
+}
+
 inline bool is_data(const Pkt& p) { return p.h.type == PacketType::kData; }
+
+// A datagram as a forger holding the session key would build it: `h` with
+// its payload, both CRCs right, so that it passes decode() and reaches the
+// engine's protocol checks. type, ranks, psn and the body are the caller's.
+inline std::vector<uint8_t> forge(Header h, const std::vector<uint8_t>& payload = {},
+                                  uint64_t key = 0x1234) {
+  h.session_key = key;
+  h.payload_len = static_cast<uint32_t>(payload.size());
+  h.flags = payload.empty() ? static_cast<uint16_t>(h.flags | kFlagNoPayloadCrc) : h.flags;
+  h.payload_crc = payload.empty() ? 0 : payload_crc(payload.data(), payload.size());
+  std::vector<uint8_t> b(kHeaderSize + payload.size());
+  encode(h, b.data());
+  if (!payload.empty()) std::memcpy(b.data() + kHeaderSize, payload.data(), payload.size());
+  return b;
+}
+
+inline Header header_from(PacketType type, uint32_t from, uint32_t to) {
+  Header h;
+  h.type = type;
+  h.src_rank = from;
+  h.dst_rank = to;
+  return h;
+}
+
+inline Header ack_header(uint32_t from, uint32_t to, uint64_t cum, uint32_t rwnd,
+                         uint64_t echo_ts) {
+  Header h = header_from(PacketType::kAck, from, to);
+  h.psn = cum;
+  h.timestamp_ns = echo_ts;
+  h.ack.echo_psn = cum ? cum - 1 : 0;
+  h.ack.rwnd_pkts = rwnd;
+  return h;
+}
+
+inline Header data_header(uint32_t from, uint32_t to, uint64_t psn, uint64_t msg_id,
+                          uint64_t msg_len, uint64_t offset, uint32_t tag, uint32_t tag_seq,
+                          uint64_t ts) {
+  Header h = header_from(PacketType::kData, from, to);
+  h.psn = psn;
+  h.timestamp_ns = ts;
+  h.data.msg_id = msg_id;
+  h.data.msg_len = msg_len;
+  h.data.offset = offset;
+  h.data.tag = tag;
+  h.data.tag_seq = tag_seq;
+  return h;
+}
+
+inline Header probe_ack_header(uint32_t from, uint32_t to, uint64_t probe_id, uint64_t echo_ts) {
+  Header h = header_from(PacketType::kProbeAck, from, to);
+  h.timestamp_ns = echo_ts;
+  h.probe.probe_id = probe_id;
+  return h;
+}
 
 inline std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
   std::vector<uint8_t> v(n);

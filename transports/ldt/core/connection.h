@@ -117,7 +117,8 @@ class Connection {
   Status post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie, uint64_t now);
   // `arrival` <= now: when the datagram reached the host (see Engine).
   void on_data(const Header& h, const uint8_t* payload, uint64_t now, uint64_t arrival);
-  void on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint64_t arrival);
+  // False when the ACK was rejected (nothing applied).
+  bool on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint64_t arrival);
   void on_nack(const Header& h, uint64_t now, uint64_t arrival);
   void on_probe(const Header& h, uint64_t now);
   void on_probe_ack(const Header& h, uint64_t now);
@@ -145,6 +146,7 @@ class Connection {
   RxMsg* find_or_create_rx_msg_st(const Header& h, uint64_t now, bool* refused);
   void match_unexpected_st(RxMsg* m, const PostedRecv& r);
   void finish_rx_msg_st(uint64_t msg_id, RxMsg* m);
+  bool ack_is_valid_st(const Header& h, const uint8_t* sack) const;
   void deliver_st(uint64_t psn, uint64_t* newly_acked);
   void advance_una_st(uint64_t cum, uint64_t* newly_acked);
   void rtt_sample_st(uint64_t rtt, uint64_t now);

@@ -218,14 +218,28 @@ void Connection::advance_una_st(uint64_t cum, uint64_t* newly_acked) {
   }
 }
 
-void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint64_t arrival) {
+bool Connection::ack_is_valid_st(const Header& h, const uint8_t* sack) const {
+  const uint64_t cum = h.psn;
+  if (cum > snd_nxt_) return false;  // acks what was never sent
+  // The highest SACK bit must name a PSN that was sent (the others are below it).
+  for (uint32_t w = h.payload_len / 8; w-- > 0;) {
+    const uint64_t bits = get_u64(sack + 8 * w);
+    if (!bits) continue;
+    const uint64_t top = cum + 1 + 64 * uint64_t{w} + static_cast<uint64_t>(63 - __builtin_clzll(bits));
+    return top < snd_nxt_;
+  }
+  return true;
+}
+
+bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint64_t arrival) {
+  // Validated whole before any of it is applied (PROTOCOL.md, Validation).
+  if (!ack_is_valid_st(h, sack)) {
+    ++engine_->stats_.bad_message;
+    return false;
+  }
   note_heard_st(now);
   ++st_.acks_received;
   const uint64_t cum = h.psn;
-  if (cum > snd_nxt_) {  // acks what was never sent
-    ++engine_->stats_.bad_message;
-    return;
-  }
   // Which copy of echo_psn arrived? Its timestamp tells (no clock sync).
   // DSACK-style: every duplicate the receiver saw was a retransmission (or a
   // network duplicate) that did not need to be sent.
@@ -277,19 +291,13 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
   if (cum > snd_una_) advance_una_st(cum, &newly_acked);
   peer_cum_ = std::max(peer_cum_, cum);
   peer_rwnd_ = h.ack.rwnd_pkts;
-  if (h.type == PacketType::kAck && h.payload_len) {
+  if (h.type == PacketType::kAck) {
     // Walk the bitmap a 64-bit word at a time, visiting only set bits.
-    bool bad = false;
-    for (uint32_t w = 0; w < h.payload_len / 8 && !bad; ++w) {
+    for (uint32_t w = 0; w < h.payload_len / 8; ++w) {
       uint64_t bits = get_u64(sack + 8 * w);
       while (bits) {
         const uint64_t psn = cum + 1 + 64 * uint64_t{w} + static_cast<uint64_t>(__builtin_ctzll(bits));
         bits &= bits - 1;
-        if (psn >= snd_nxt_) {
-          ++engine_->stats_.bad_message;
-          bad = true;
-          break;
-        }
         if (psn >= snd_una_) deliver_st(psn, &newly_acked);
       }
     }
@@ -304,12 +312,13 @@ void Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
   }
   reap_tx_msgs_st();
   if (!gbn_) rack_detect_loss_st(now);
+  return true;
 }
 
 void Connection::on_nack(const Header& h, uint64_t now, uint64_t arrival) {
-  ++st_.nacks_received;
   // A NACK acks everything below its PSN, then asks for a rewind to it.
-  on_ack(h, nullptr, now, arrival);
+  if (!on_ack(h, nullptr, now, arrival)) return;
+  ++st_.nacks_received;
   if (failed_ || !gbn_) return;
   const uint64_t from = std::max(h.psn, snd_una_);
   if (from >= snd_nxt_) return;
