@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -932,9 +933,12 @@ std::string io_text(Io r, int err) {
 }
 
 // The client side; *used receives the root it talked to (with its key).
+// retry_refusals: a root that refuses us or answers nonsense is asked again
+// (re-reading the target) until the timeout, instead of failing at once.
 Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint32_t rank,
                      uint32_t nranks, const std::string& my_blob, uint64_t timeout_ns,
-                     std::vector<std::string>* all_blobs, UniqueIdInfo* used) {
+                     std::vector<std::string>* all_blobs, UniqueIdInfo* used,
+                     bool retry_refusals = false) {
   if (nranks == 0 || nranks > kMaxBootstrapRanks) {
     return make_status(Code::kInvalidArgument, "rank %u: nranks %u is not in [1, %u]", rank,
                        nranks, kMaxBootstrapRanks);
@@ -958,18 +962,113 @@ Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint3
   Fd fd;
   uint64_t backoff = kBackoffMinNs;
   uint32_t attempts = 0;
+  // One conversation with the root on `fd`: hello, then its table.
+  auto converse = [&]() -> Status {
+    std::string prefix = "rank " + std::to_string(rank) + ": bootstrap root " + where;
+    std::vector<uint8_t> hello(kHelloHeaderBytes + my_blob.size());
+    put_u32(hello.data(), kHelloMagic);
+    put_u16(hello.data() + 4, kBootstrapVersion);
+    put_u16(hello.data() + 6, 0);
+    put_u64(hello.data() + 8, id.session_key);
+    put_u32(hello.data() + 16, rank);
+    put_u32(hello.data() + 20, nranks);
+    put_u32(hello.data() + 24, static_cast<uint32_t>(my_blob.size()));
+    std::memcpy(hello.data() + kHelloHeaderBytes, my_blob.data(), my_blob.size());
+    int err = 0;
+    Io w = send_all(fd.get(), hello.data(), hello.size(), reply_deadline, &err);
+    if (w != Io::kOk) {
+      return Status(w == Io::kTimeout ? Code::kTimeout : Code::kRemoteError,
+                    prefix + ": sending our hello failed: " + io_text(w, err));
+    }
+
+    Reader in(fd.get(), reply_deadline);
+    auto read_failed = [&](Io r, const char* what) {
+      if (r == Io::kTimeout) {
+        return Status(Code::kTimeout, "rank " + std::to_string(rank) +
+                                          ": no answer from bootstrap root " + where + " within " +
+                                          seconds_text(timeout_ns) + " (we said hello; " + what +
+                                          " did not come)");
+      }
+      return Status(Code::kRemoteError, prefix + ": reading " + what + " failed: " +
+                                            io_text(r, in.err()));
+    };
+    uint8_t h[kReplyHeaderBytes];
+    Io r = in.read(h, sizeof h);
+    if (r == Io::kClosed) {
+      return Status(Code::kRemoteError,
+                    prefix + ": closed the connection without an answer (the root stopped, or "
+                             "its rendezvous was over)");
+    }
+    if (r != Io::kOk) return read_failed(r, "the answer");
+    if (get_u32(h) != kReplyMagic) {
+      return make_status(Code::kRemoteError,
+                         "%s answered with something that is not an ltcc bootstrap reply (magic "
+                         "0x%08" PRIx32 "): is another service listening there?",
+                         prefix.c_str(), get_u32(h));
+    }
+    uint32_t code = get_u32(h + 4), count = get_u32(h + 8);
+    if (code != 0) {
+      if (count > kMaxReplyMessage) {
+        return make_status(Code::kRemoteError, "%s sent an error of %u bytes (limit %u)",
+                           prefix.c_str(), count, kMaxReplyMessage);
+      }
+      std::string msg(count, '\0');
+      r = in.read(reinterpret_cast<uint8_t*>(msg.data()), count);
+      if (r != Io::kOk) return read_failed(r, "the error message");
+      msg = printable(msg);
+      Code c = reply_code(code);
+      if (c == Code::kTimeout)
+        return Status(c, "rank " + std::to_string(rank) + ": " + msg + " (bootstrap root " + where + ")");
+      return Status(c, prefix + " refused: " + msg);
+    }
+    if (count != nranks) {
+      return make_status(Code::kRemoteError, "%s sent a table of %u ranks; we asked for %u",
+                         prefix.c_str(), count, nranks);
+    }
+    std::vector<std::string> blobs(nranks);
+    for (uint32_t i = 0; i < nranks; ++i) {
+      uint8_t lb[4];
+      r = in.read(lb, 4);
+      if (r != Io::kOk) return read_failed(r, "the address table");
+      uint32_t len = get_u32(lb);
+      if (len > kMaxBlobBytes) {
+        return make_status(Code::kRemoteError, "%s sent a blob of %u bytes for rank %u (limit %u)",
+                           prefix.c_str(), len, i, kMaxBlobBytes);
+      }
+      blobs[i].resize(len);
+      r = in.read(reinterpret_cast<uint8_t*>(blobs[i].data()), len);
+      if (r != Io::kOk) return read_failed(r, "the address table");
+    }
+    if (blobs[rank] != my_blob) {
+      return Status(Code::kRemoteError,
+                    prefix + ": the table's entry for our own rank is not the blob we sent");
+    }
+    LTCC_INFO(kInit, "rank %u: bootstrap of %u ranks via %s done in %.1f ms", rank, nranks,
+              where.c_str(), static_cast<double>(now_ns() - start) / 1e6);
+    *all_blobs = std::move(blobs);
+    *used = std::move(id);
+    return Status::ok();
+  };
   for (;;) {
     Status t = target(&id);
     if (t.is_ok()) {
       where = id.address();
       ++attempts;
       Status c = try_connect(id, deadline, &fd);
-      if (c.is_ok()) break;
-      if (c.code() != Code::kInProgress) {
+      if (c.is_ok()) {
+        Status s = converse();
+        // A file may name a root that is not ours (a stale file, another
+        // job's root: "wrong session key"): read it again until rank 0 has
+        // written the right one, or the time is up.
+        if (s.is_ok() || !retry_refusals || s.code() == Code::kTimeout) return s;
+        last = s.message();
+        fd.reset();
+      } else if (c.code() != Code::kInProgress) {
         return Status(c.code(), "rank " + std::to_string(rank) + ": bootstrap root " + where +
                                     ": " + c.message());
+      } else {
+        last = c.message();
       }
-      last = c.message();
     } else if (t.code() == Code::kInProgress) {
       last = t.message();
     } else {
@@ -986,91 +1085,6 @@ Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint3
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(backoff, deadline - now)));
     backoff = std::min(backoff * 2, kBackoffMaxNs);
   }
-
-  std::string prefix = "rank " + std::to_string(rank) + ": bootstrap root " + where;
-  std::vector<uint8_t> hello(kHelloHeaderBytes + my_blob.size());
-  put_u32(hello.data(), kHelloMagic);
-  put_u16(hello.data() + 4, kBootstrapVersion);
-  put_u16(hello.data() + 6, 0);
-  put_u64(hello.data() + 8, id.session_key);
-  put_u32(hello.data() + 16, rank);
-  put_u32(hello.data() + 20, nranks);
-  put_u32(hello.data() + 24, static_cast<uint32_t>(my_blob.size()));
-  std::memcpy(hello.data() + kHelloHeaderBytes, my_blob.data(), my_blob.size());
-  int err = 0;
-  Io w = send_all(fd.get(), hello.data(), hello.size(), reply_deadline, &err);
-  if (w != Io::kOk) {
-    return Status(w == Io::kTimeout ? Code::kTimeout : Code::kRemoteError,
-                  prefix + ": sending our hello failed: " + io_text(w, err));
-  }
-
-  Reader in(fd.get(), reply_deadline);
-  auto read_failed = [&](Io r, const char* what) {
-    if (r == Io::kTimeout) {
-      return Status(Code::kTimeout, "rank " + std::to_string(rank) +
-                                        ": no answer from bootstrap root " + where + " within " +
-                                        seconds_text(timeout_ns) + " (we said hello; " + what +
-                                        " did not come)");
-    }
-    return Status(Code::kRemoteError, prefix + ": reading " + what + " failed: " +
-                                          io_text(r, in.err()));
-  };
-  uint8_t h[kReplyHeaderBytes];
-  Io r = in.read(h, sizeof h);
-  if (r == Io::kClosed) {
-    return Status(Code::kRemoteError,
-                  prefix + ": closed the connection without an answer (the root stopped, or "
-                           "its rendezvous was over)");
-  }
-  if (r != Io::kOk) return read_failed(r, "the answer");
-  if (get_u32(h) != kReplyMagic) {
-    return make_status(Code::kRemoteError,
-                       "%s answered with something that is not an ltcc bootstrap reply (magic "
-                       "0x%08" PRIx32 "): is another service listening there?",
-                       prefix.c_str(), get_u32(h));
-  }
-  uint32_t code = get_u32(h + 4), count = get_u32(h + 8);
-  if (code != 0) {
-    if (count > kMaxReplyMessage) {
-      return make_status(Code::kRemoteError, "%s sent an error of %u bytes (limit %u)",
-                         prefix.c_str(), count, kMaxReplyMessage);
-    }
-    std::string msg(count, '\0');
-    r = in.read(reinterpret_cast<uint8_t*>(msg.data()), count);
-    if (r != Io::kOk) return read_failed(r, "the error message");
-    msg = printable(msg);
-    Code c = reply_code(code);
-    if (c == Code::kTimeout)
-      return Status(c, "rank " + std::to_string(rank) + ": " + msg + " (bootstrap root " + where + ")");
-    return Status(c, prefix + " refused: " + msg);
-  }
-  if (count != nranks) {
-    return make_status(Code::kRemoteError, "%s sent a table of %u ranks; we asked for %u",
-                       prefix.c_str(), count, nranks);
-  }
-  std::vector<std::string> blobs(nranks);
-  for (uint32_t i = 0; i < nranks; ++i) {
-    uint8_t lb[4];
-    r = in.read(lb, 4);
-    if (r != Io::kOk) return read_failed(r, "the address table");
-    uint32_t len = get_u32(lb);
-    if (len > kMaxBlobBytes) {
-      return make_status(Code::kRemoteError, "%s sent a blob of %u bytes for rank %u (limit %u)",
-                         prefix.c_str(), len, i, kMaxBlobBytes);
-    }
-    blobs[i].resize(len);
-    r = in.read(reinterpret_cast<uint8_t*>(blobs[i].data()), len);
-    if (r != Io::kOk) return read_failed(r, "the address table");
-  }
-  if (blobs[rank] != my_blob) {
-    return Status(Code::kRemoteError,
-                  prefix + ": the table's entry for our own rank is not the blob we sent");
-  }
-  LTCC_INFO(kInit, "rank %u: bootstrap of %u ranks via %s done in %.1f ms", rank, nranks,
-            where.c_str(), static_cast<double>(now_ns() - start) / 1e6);
-  *all_blobs = std::move(blobs);
-  *used = std::move(id);
-  return Status::ok();
 }
 
 // ---- file rendezvous -----------------------------------------------------------
@@ -1081,8 +1095,14 @@ Status write_root_file(const std::string& path, const UniqueIdInfo& id) {
                         id.session_key);
   if (n <= 0 || static_cast<size_t>(n) >= sizeof text)
     return Status(Code::kInternalError, "rank 0: bootstrap file line too long");
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  // A fresh name, created exclusively: a file someone else planted under a
+  // predictable name is never written into (and then renamed into place).
+  uint64_t nonce = 0;
+  LTCC_CHECK(random_key(&nonce));
+  char suffix[40];
+  std::snprintf(suffix, sizeof suffix, ".tmp.%016" PRIx64, nonce);
+  std::string tmp = path + suffix;
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd.valid()) {
     return Status(Code::kSystemError,
                   "rank 0: cannot create the bootstrap file " + tmp + ": " + errno_text(errno));
@@ -1109,14 +1129,42 @@ Status write_root_file(const std::string& path, const UniqueIdInfo& id) {
   return Status::ok();
 }
 
+// The rendezvous file names the root and its key: one that another user
+// could have written would hand our ranks to their root. It must be a
+// regular file of ours that nobody else may write.
+Status check_private_file(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return Status(Code::kSystemError, "cannot stat the bootstrap file " + path + ": " + errno_text(errno));
+  if (!S_ISREG(st.st_mode))
+    return Status(Code::kInvalidArgument, "bootstrap file " + path + " is not a regular file: refusing it");
+  if (st.st_uid != ::geteuid()) {
+    return make_status(Code::kInvalidArgument,
+                       "bootstrap file %s belongs to uid %u, not to us (uid %u): refusing it "
+                       "(another user's file? give each job its own LTCC_ROOT)",
+                       path.c_str(), static_cast<unsigned>(st.st_uid),
+                       static_cast<unsigned>(::geteuid()));
+  }
+  if ((st.st_mode & 022) != 0) {
+    return make_status(Code::kInvalidArgument,
+                       "bootstrap file %s may be written by other users (mode %04o): refusing it",
+                       path.c_str(), static_cast<unsigned>(st.st_mode & 07777));
+  }
+  return Status::ok();
+}
+
 Status read_root_file(const std::string& path, UniqueIdInfo* out) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) {
     if (errno == ENOENT)
       return Status(Code::kInProgress, "waiting for rank 0 to write " + path);
+    if (errno == ELOOP)
+      return Status(Code::kInvalidArgument,
+                    "bootstrap file " + path + " is a symbolic link: refusing it");
     return Status(Code::kSystemError,
                   "cannot read the bootstrap file " + path + ": " + errno_text(errno));
   }
+  LTCC_CHECK(check_private_file(fd.get(), path));
   char buf[256];
   size_t len = 0;
   for (;;) {
@@ -1155,6 +1203,28 @@ Status read_root_file(const std::string& path, UniqueIdInfo* out) {
     return bad();
   id.session_key = key;
   *out = std::move(id);
+  return Status::ok();
+}
+
+// The default rendezvous directory (/tmp/ltcc-<uid>, in a directory every
+// user may write): created with mode 0700 by whichever rank comes first, and
+// refused unless it is a real directory of ours that nobody else can enter.
+Status ensure_private_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status(Code::kSystemError, "cannot create the rendezvous directory " + dir + ": " +
+                                          errno_text(errno) + " (or set LTCC_ROOT)");
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0)
+    return Status(Code::kSystemError, "cannot stat the rendezvous directory " + dir + ": " + errno_text(errno));
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    return make_status(Code::kInvalidArgument,
+                       "the rendezvous directory %s is not a private directory of ours (%s, "
+                       "uid %u, mode %04o; want a directory of uid %u with mode 0700): refusing "
+                       "it; remove it, or set LTCC_ROOT",
+                       dir.c_str(), S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+                       static_cast<unsigned>(st.st_uid), static_cast<unsigned>(st.st_mode & 07777),
+                       static_cast<unsigned>(::geteuid()));
+  }
   return Status::ok();
 }
 
@@ -1311,6 +1381,10 @@ Status from_env_impl(const LaunchEnv& env, const std::string& my_blob, uint64_t 
   uint64_t key = 0;
   if (!env.root_file.empty()) {
     const std::string& path = env.root_file;
+    if (!env.root_private_dir.empty()) {
+      Status d = ensure_private_dir(env.root_private_dir);
+      if (!d.is_ok()) return Status(d.code(), "rank " + std::to_string(env.rank) + ": " + d.message());
+    }
     if (env.rank == 0) {
       BootstrapRootOptions o;
       LTCC_CHECK(bootstrap_listen_address(&o.bind_host, &o.port));
@@ -1339,7 +1413,7 @@ Status from_env_impl(const LaunchEnv& env, const std::string& my_blob, uint64_t 
       TargetFn from_file = [&path](UniqueIdInfo* out) { return read_root_file(path, out); };
       UniqueIdInfo used;
       LTCC_CHECK(exchange_impl(from_file, "(named in file:" + path + ")", env.rank, env.nranks,
-                               my_blob, timeout_ns, &blobs, &used));
+                               my_blob, timeout_ns, &blobs, &used, /*retry_refusals=*/true));
       key = used.session_key;
     }
   } else {

@@ -258,10 +258,19 @@ Status detect_rendezvous(LaunchEnv* e) {
     e->root_source = "MASTER_ADDR/MASTER_PORT+1";
     return Status::ok();
   }
-  if (e->nranks == 1 || e->local_size == e->nranks) {
+  if (e->nranks == 1 || (e->local_size == e->nranks && e->job_unique)) {
     e->root_file = default_root_file(e->job_identity);
+    e->root_private_dir = default_root_dir();
     e->root_source = "single host";
     return Status::ok();
+  }
+  if (e->local_size == e->nranks) {
+    return Status(Code::kInvalidArgument,
+                  "cannot find the rendezvous: " + e->describe() +
+                      " names no job id, so this rank could meet the ranks of another job "
+                      "started on this host at the same time; set LTCC_ROOT=host:port (or "
+                      "file:PATH), one per job, or MASTER_ADDR/MASTER_PORT, or "
+                      "LTCC_SESSION=<a value unique to the job> on every rank");
   }
   std::string local = e->local_size ? std::to_string(e->local_size) : std::string("unknown");
   return Status(Code::kInvalidArgument,
@@ -295,26 +304,41 @@ uint64_t stable_hash64(const std::string& text) {
   return h;
 }
 
-std::string job_identity_from_env() {
+std::string job_identity_from_env(bool* unique) {
   std::string id = "uid=" + std::to_string(::getuid());
+  bool named = false;
   std::string session;
   // An invalid LTCC_SESSION cannot happen (it is a string); ignore the status.
-  if (param_string("LTCC_SESSION", &session).is_ok() && !session.empty())
+  if (param_string("LTCC_SESSION", &session).is_ok() && !session.empty()) {
     id += ";LTCC_SESSION=" + session;
-  static const char* kVars[] = {"TORCHELASTIC_RUN_ID",     "TORCHELASTIC_RESTART_COUNT",
-                                "OMPI_MCA_orte_ess_jobid", "OMPI_MCA_ess_base_jobid",
-                                "PMIX_NAMESPACE",          "SLURM_JOB_ID",
-                                "SLURM_STEP_ID"};
-  for (const char* v : kVars) {
-    if (env_set(v)) id += std::string(";") + v + "=" + env_text(v);
+    named = true;
   }
+  // name: the variable names one job (a restart count or step id alone
+  // does not).
+  static const struct {
+    const char* var;
+    bool names_job;
+  } kVars[] = {{"TORCHELASTIC_RUN_ID", true},     {"TORCHELASTIC_RESTART_COUNT", false},
+               {"OMPI_MCA_orte_ess_jobid", true}, {"OMPI_MCA_ess_base_jobid", true},
+               {"PMIX_NAMESPACE", true},          {"SLURM_JOB_ID", true},
+               {"SLURM_STEP_ID", false}};
+  for (const auto& v : kVars) {
+    if (!env_set(v.var)) continue;
+    const std::string text = env_text(v.var);
+    id += std::string(";") + v.var + "=" + text;
+    // torchrun's default --rdzv-id is "none", the same for every job.
+    if (v.names_job && !text.empty() && text != "none") named = true;
+  }
+  if (unique) *unique = named;
   return id;
 }
 
+std::string default_root_dir() { return "/tmp/ltcc-" + std::to_string(::geteuid()); }
+
 std::string default_root_file(const std::string& job_identity) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "/tmp/ltcc-root-%016" PRIx64, stable_hash64(job_identity));
-  return buf;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "/root-%016" PRIx64, stable_hash64(job_identity));
+  return default_root_dir() + buf;
 }
 
 Status parse_host_port(const std::string& text, const char* what, std::string* host,
@@ -344,7 +368,7 @@ Status detect_launch_env(LaunchEnv* out) {
   try {
     LaunchEnv e;
     LTCC_CHECK(detect_layout(&e));
-    e.job_identity = job_identity_from_env();
+    e.job_identity = job_identity_from_env(&e.job_unique);
     LTCC_CHECK(detect_rendezvous(&e));
     *out = std::move(e);
     return Status::ok();

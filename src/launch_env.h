@@ -22,9 +22,15 @@
 //   2. MASTER_ADDR with port MASTER_PORT+1. MASTER_PORT itself is taken by
 //      torch's TCPStore (torchrun's rank-0 agent, or the first rank's
 //      torch.distributed, listens there), so ltcc uses the port after it.
-//   3. Every rank on this host (local_size == nranks, or nranks == 1): the
-//      file /tmp/ltcc-root-<hash of the job identity>.
-//   4. Else an error that says to set LTCC_ROOT.
+//   3. Every rank on this host (local_size == nranks, or nranks == 1) and a
+//      job id that no other job has (LTCC_SESSION, TORCHELASTIC_RUN_ID other
+//      than "none", the Open MPI job id, PMIX_NAMESPACE, SLURM_JOB_ID): the
+//      file /tmp/ltcc-<uid>/root-<hash of the job identity>, in a directory
+//      of this user's with mode 0700 (checked: owner and mode).
+//   4. Else an error that says to set LTCC_ROOT (or LTCC_SESSION): without a
+//      job id, two jobs started together on one host would meet each
+//      other's ranks (RANK/WORLD_SIZE, PMI_RANK/PMI_SIZE say nothing about
+//      which job a rank belongs to), so ltcc does not guess.
 //
 // Malformed numbers, rank >= size, size 0 and half-set pairs are errors
 // (kInvalidArgument) naming the variable and its value.
@@ -53,6 +59,11 @@ struct LaunchEnv {
   // PMIX_NAMESPACE, SLURM_JOB_ID + SLURM_STEP_ID, those that are set. The
   // launcher-mode session key and the default rendezvous file derive from it.
   std::string job_identity;
+  // job_identity holds a variable that names this job alone (see 3. above).
+  bool job_unique = false;
+  // The directory of the default rendezvous file, which must be private
+  // (created 0700, owner and mode checked); empty for LTCC_ROOT's files.
+  std::string root_private_dir;
 
   std::string describe() const;  // "torchrun rank 3 of 8 (2 of 4 on this host)"
 };
@@ -60,10 +71,13 @@ struct LaunchEnv {
 // Fills *out from the environment (see above). Sets *out only on success.
 Status detect_launch_env(LaunchEnv* out);
 
-// The job identity string described in LaunchEnv::job_identity.
-std::string job_identity_from_env();
+// The job identity string described in LaunchEnv::job_identity; *unique
+// (optional) says whether it names this job alone.
+std::string job_identity_from_env(bool* unique = nullptr);
 
-// "/tmp/ltcc-root-<16 hex digits>" for this job identity.
+// "/tmp/ltcc-<uid>": the private directory of the default rendezvous files.
+std::string default_root_dir();
+// "<default_root_dir()>/root-<16 hex digits>" for this job identity.
 std::string default_root_file(const std::string& job_identity);
 
 // 64-bit FNV-1a of `text` followed by a splitmix64 finaliser: stable across

@@ -105,6 +105,7 @@ TEST_F(FromEnvTest, FileRendezvousSurvivesAStaleFile) {
     std::ofstream f(path);
     f << "127.0.0.1:" << test::free_port() << " 00000000deadbeef\n";  // a crashed run's
   }
+  ::chmod(path.c_str(), 0600);
   auto results = run(file_envs(3, path), 10 * kSec, {400, 0, 0});
   for (const auto& r : results) expect_full_table({r.status, r.blobs}, 3);
   EXPECT_FALSE(exists(path));
@@ -153,11 +154,109 @@ TEST_F(FromEnvTest, MalformedFileIsAnError) {
     std::ofstream f(path);
     f << "hello world\n";
   }
+  ::chmod(path.c_str(), 0600);
   auto results = run({file_envs(2, path)[1]}, 2 * kSec);
   EXPECT_EQ(results[0].status.code(), Code::kInvalidArgument);
   EXPECT_TRUE(contains(results[0].status.message(),
                        "rank 1: bootstrap file " + path + " is not an ltcc rendezvous file"))
       << results[0].status.message();
+}
+
+// A stale file can name a live root of another job (the port was reused):
+// its "wrong session key" refusal is not final, the rank reads the file
+// again until rank 0 has written ours. It used to fail at once.
+TEST_F(FromEnvTest, FileNamingAnotherJobsRootIsReadAgainUntilOursAppears) {
+  BootstrapRootOptions o;
+  o.session_key = 0x1111;
+  std::unique_ptr<BootstrapRoot> other;
+  ASSERT_TRUE(BootstrapRoot::start(o, &other).is_ok());
+  const std::string path = dir_ + "/root";
+  {
+    std::ofstream f(path);
+    f << "127.0.0.1:" << other->port() << " 0000000000002222\n";
+  }
+  ::chmod(path.c_str(), 0600);
+  auto results = run(file_envs(2, path), 10 * kSec, {500, 0});
+  for (const auto& r : results) expect_full_table({r.status, r.blobs}, 2);
+}
+
+// The file names the root and its key: one that another user could have
+// written (or planted as a link) would hand our ranks to their root.
+TEST_F(FromEnvTest, FileThatOthersCouldHaveWrittenIsRefused) {
+  const std::string path = dir_ + "/root";
+  auto write = [&] {
+    std::remove(path.c_str());
+    std::ofstream f(path);
+    f << "127.0.0.1:" << test::free_port() << " 00000000deadbeef\n";
+  };
+  write();
+  ::chmod(path.c_str(), 0666);
+  auto r = run({file_envs(2, path)[1]}, 2 * kSec);
+  EXPECT_EQ(r[0].status.code(), Code::kInvalidArgument);
+  EXPECT_TRUE(contains(r[0].status.message(), "may be written by other users (mode 0666): refusing it"))
+      << r[0].status.message();
+  const std::string link = dir_ + "/link";
+  ::chmod(path.c_str(), 0600);
+  ASSERT_EQ(::symlink(path.c_str(), link.c_str()), 0);
+  r = run({file_envs(2, link)[1]}, 2 * kSec);
+  std::remove(link.c_str());
+  EXPECT_TRUE(contains(r[0].status.message(), "is a symbolic link: refusing it")) << r[0].status.message();
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+    r = run({file_envs(2, path)[1]}, 2 * kSec);
+    EXPECT_TRUE(contains(r[0].status.message(), "belongs to uid 65534, not to us"))
+        << r[0].status.message();
+  }
+}
+
+// The default rendezvous directory (/tmp/ltcc-<uid>) is created private and
+// refused when it is not.
+TEST_F(FromEnvTest, DefaultDirectoryIsCreatedPrivateAndCheckedEveryTime) {
+  const std::string priv = dir_ + "/priv";
+  auto envs = file_envs(2, priv + "/root-1");
+  for (auto& e : envs) e.root_private_dir = priv;
+  auto ok = run(envs, 10 * kSec, {200, 0});
+  for (const auto& r : ok) expect_full_table({r.status, r.blobs}, 2);
+  struct stat st;
+  ASSERT_EQ(::stat(priv.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::chmod(priv.c_str(), 0755), 0);
+  auto bad = run(envs, kSec);
+  for (const auto& r : bad) {
+    EXPECT_EQ(r.status.code(), Code::kInvalidArgument);
+    EXPECT_TRUE(contains(r.status.message(), "is not a private directory of ours")) << r.status.message();
+    EXPECT_TRUE(contains(r.status.message(), "mode 0755")) << r.status.message();
+  }
+  ::rmdir(priv.c_str());
+}
+
+// Two jobs on one host at the same moment, each with its own job id: each
+// rank's table holds its own job's ranks only.
+TEST_F(FromEnvTest, TwoJobsAtOnceOnOneHostNeverMeet) {
+  std::vector<LaunchEnv> envs;
+  for (const char* job : {"uid=0;LTCC_SESSION=a", "uid=0;LTCC_SESSION=b"}) {
+    auto e = file_envs(2, dir_ + "/priv" + default_root_file(job).substr(default_root_dir().size()));
+    for (auto& x : e) {
+      x.job_identity = job;
+      x.root_private_dir = dir_ + "/priv";
+      envs.push_back(x);
+    }
+  }
+  ASSERT_NE(envs[0].root_file, envs[2].root_file);
+  std::vector<Result> out(4);
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < 4; ++i)
+    ts.emplace_back([&, i] {
+      const std::string blob = std::string(i < 2 ? "A" : "B") + std::to_string(envs[i].rank);
+      out[i].status = bootstrap_from_env(envs[i], blob, 10 * kSec, &out[i].blobs, &out[i].root);
+    });
+  for (auto& t : ts) t.join();
+  for (size_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(out[i].status.is_ok()) << out[i].status.to_string();
+    const std::string j = i < 2 ? "A" : "B";
+    EXPECT_EQ(out[i].blobs, (std::vector<std::string>{j + "0", j + "1"})) << "rank " << i;
+  }
+  ::rmdir((dir_ + "/priv").c_str());
 }
 
 TEST_F(FromEnvTest, FileThatNeverAppearsTimesOut) {

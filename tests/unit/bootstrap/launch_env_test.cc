@@ -75,9 +75,39 @@ TEST_F(LaunchEnvTest, PmiOnOneHostUsesTheDefaultFile) {
   EXPECT_EQ(e.local_size, 2u);
   EXPECT_EQ(e.root_source, "single host");
   EXPECT_EQ(e.root_file, default_root_file(e.job_identity));
-  EXPECT_EQ(e.root_file.rfind("/tmp/ltcc-root-", 0), 0u) << e.root_file;
-  EXPECT_EQ(e.root_file.size(), std::string("/tmp/ltcc-root-").size() + 16);
+  const std::string dir = "/tmp/ltcc-" + std::to_string(::geteuid());
+  EXPECT_EQ(e.root_private_dir, dir);
+  EXPECT_EQ(e.root_file.rfind(dir + "/root-", 0), 0u) << e.root_file;
+  EXPECT_EQ(e.root_file.size(), dir.size() + std::string("/root-").size() + 16);
   EXPECT_TRUE(e.root_host.empty());
+}
+
+// Two jobs started at the same moment on one host with only RANK/WORLD_SIZE
+// (or PMI_RANK/PMI_SIZE) had the same identity, so the same rendezvous
+// file, and their ranks met each other. Without a job id ltcc now refuses
+// to guess, and says what to set.
+TEST_F(LaunchEnvTest, OneHostWithoutAJobIdIsRefusedInsteadOfGuessed) {
+  set({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"}});
+  std::string msg = detect_error();
+  EXPECT_TRUE(contains(msg, "torchrun rank 1 of 2 (1 of 2 on this host) names no job id")) << msg;
+  EXPECT_TRUE(contains(msg, "LTCC_ROOT=host:port")) << msg;
+  EXPECT_TRUE(contains(msg, "LTCC_SESSION")) << msg;
+  set({{"TORCHELASTIC_RUN_ID", "none"}});  // torchrun's default --rdzv-id: every job's
+  EXPECT_TRUE(contains(detect_error(), "names no job id"));
+  set({{"TORCHELASTIC_RUN_ID", "job-42"}});
+  EXPECT_EQ(detect_ok().root_source, "single host");
+  test::clear_launcher_env();
+  set({{"PMI_RANK", "0"}, {"PMI_SIZE", "2"}, {"MPI_LOCALRANKID", "0"}, {"MPI_LOCALNRANKS", "2"}});
+  EXPECT_TRUE(contains(detect_error(), "PMI rank 0 of 2 (0 of 2 on this host) names no job id"));
+  set({{"LTCC_SESSION", "s1"}});
+  LaunchEnv a = detect_ok();
+  set({{"LTCC_SESSION", "s2"}});
+  LaunchEnv b = detect_ok();
+  EXPECT_NE(a.root_file, b.root_file);
+  // One rank needs no rendezvous: no job id needed.
+  test::clear_launcher_env();
+  set({{"RANK", "0"}, {"WORLD_SIZE", "1"}});
+  EXPECT_TRUE(detect_ok().job_identity.size() > 0);
 }
 
 TEST_F(LaunchEnvTest, PmixTakesItsSizeFromPmiOrOpenMpi) {
@@ -92,7 +122,7 @@ TEST_F(LaunchEnvTest, PmixTakesItsSizeFromPmiOrOpenMpi) {
 
 TEST_F(LaunchEnvTest, PmixWithoutSizeFallsThroughToSlurm) {
   set({{"PMIX_RANK", "2"}, {"SLURM_PROCID", "2"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "0"},
-       {"SLURM_NNODES", "1"}});
+       {"SLURM_NNODES", "1"}, {"SLURM_JOB_ID", "77"}});
   LaunchEnv e = detect_ok();
   EXPECT_EQ(e.source, "Slurm");
   EXPECT_EQ(e.local_size, 4u);
