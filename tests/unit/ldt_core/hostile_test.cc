@@ -26,6 +26,34 @@ using testing::ScriptedNet;
 using testing::small_opts;
 using testing::Verdict;
 
+// Sends `src` 0 -> 1 (receive posted first, cookies send/recv) and runs the
+// net until both complete or `max_ns` of virtual time passed.
+bool send_and_wait(ScriptedNet& net, const std::vector<uint8_t>& src, std::vector<uint8_t>* dst,
+                   uint64_t send_cookie, uint64_t recv_cookie, uint64_t max_ns = 1'000'000'000) {
+  EXPECT_TRUE(net.e(1).post_recv(0, 7, dst->data(), dst->size(), recv_cookie, net.now()).is_ok());
+  EXPECT_TRUE(net.e(0).post_send(1, 7, src.data(), src.size(), send_cookie, net.now()).is_ok());
+  return net.run_until([&] { return net.find_done(send_cookie) && net.find_done(recv_cookie); },
+                       max_ns);
+}
+
+const std::vector<uint8_t>* last_packet(const ScriptedNet& net, PacketType type, uint32_t from) {
+  const std::vector<uint8_t>* found = nullptr;
+  for (const Pkt& p : net.log())
+    if (p.h.type == type && p.from == from) found = &p.bytes;
+  return found;
+}
+
+// What an ACK applies, as the sender's counters show it.
+void expect_ack_state_unchanged(const ConnStats& before, const ConnStats& after) {
+  EXPECT_EQ(after.acks_received, before.acks_received);
+  EXPECT_EQ(after.spurious_retx, before.spurious_retx);
+  EXPECT_EQ(after.srtt_ns, before.srtt_ns);
+  EXPECT_EQ(after.rttvar_ns, before.rttvar_ns);
+  EXPECT_EQ(after.min_rtt_ns, before.min_rtt_ns);
+  EXPECT_EQ(after.rtt_hist.count(), before.rtt_hist.count());
+  EXPECT_EQ(after.cwnd_bytes, before.cwnd_bytes);
+}
+
 // ---- ACKs --------------------------------------------------------------------
 
 // PROTOCOL.md: nothing in a rejected packet changes any state. An ACK that
@@ -58,12 +86,7 @@ TEST(EngineHostileAck, AckWithASackBitForAPsnNeverSentChangesNothing) {
   EXPECT_EQ(net.e(0).stats().bad_message, ebefore.bad_message + 1);
   EXPECT_TRUE(net.e(0).completions().empty()) << "a rejected ACK completed the send";
   EXPECT_EQ(net.e(0).pending_ops(), pending);
-  const ConnStats after = net.e(0).conn_stats(1);
-  EXPECT_EQ(after.acks_received, before.acks_received);
-  EXPECT_EQ(after.spurious_retx, before.spurious_retx);
-  EXPECT_EQ(after.srtt_ns, before.srtt_ns);
-  EXPECT_EQ(after.rtt_hist.count(), before.rtt_hist.count());
-  EXPECT_EQ(after.cwnd_bytes, before.cwnd_bytes);
+  expect_ack_state_unchanged(before, net.e(0).conn_stats(1));
   EXPECT_EQ(net.e(0).next_deadline(), deadline);
 
   // The same ACK without the bad bit is legal, and it is what completes the send.
@@ -71,6 +94,81 @@ TEST(EngineHostileAck, AckWithASackBitForAPsnNeverSentChangesNothing) {
   ASSERT_EQ(net.e(0).completions().size(), 1u);
   EXPECT_EQ(net.e(0).completions()[0].cookie, 1u);
   EXPECT_EQ(net.e(0).stats().bad_message, ebefore.bad_message + 1);
+}
+
+// A forged ACK that closes the receiver's window while nothing is in flight
+// froze the connection for good: no ACK would ever open it again, no timer
+// ran (nothing in flight) and the peer stayed heard (keepalives). Honest
+// receivers always advertise their constant window, so one below the
+// smallest legal window is refused.
+TEST(EngineHostileAck, ZeroWindowAckDoesNotStallTheNextMessage) {
+  ScriptedNet net(small_opts());
+  const auto a = pattern(10 * 1024, 1);
+  std::vector<uint8_t> ra(a.size());
+  ASSERT_TRUE(send_and_wait(net, a, &ra, 1, 2));
+  ASSERT_EQ(a, ra);
+  // PSN 0..9 are acked; the forged ACK agrees, and says the window is shut.
+  net.inject(0, forge(ack_header(1, 0, 10, 0, net.now())));
+  const auto b = pattern(64 * 1024, 2);
+  std::vector<uint8_t> rb(b.size());
+  EXPECT_TRUE(send_and_wait(net, b, &rb, 3, 4)) << "stalled by a zero-window ACK";
+  EXPECT_EQ(b, rb);
+  EXPECT_EQ(net.e(0).stats().bad_message, 1u);
+}
+
+// An ACK older than the newest cumulative point already accepted (a replay,
+// or an ACK the network held back) must not move anything backwards: here it
+// would have fed a 50 ms "RTT" into the timers.
+TEST(EngineHostileAck, StaleAckChangesNothing) {
+  ScriptedNet net(small_opts());
+  const auto a = pattern(10 * 1024, 1);
+  std::vector<uint8_t> ra(a.size());
+  ASSERT_TRUE(send_and_wait(net, a, &ra, 1, 2));
+  // What an ACK of the first five packets said, echoing psn 4's send time.
+  uint64_t sent4 = 0;
+  for (const Pkt& p : net.log())
+    if (is_data(p) && p.h.psn == 4) sent4 = p.sent_at;
+  Header h = ack_header(1, 0, 5, 256, sent4);
+  h.ack.echo_psn = 4;
+  const std::vector<uint8_t> stale = forge(h);
+  net.advance(50'000'000);
+  const ConnStats before = net.e(0).conn_stats(1);
+  net.inject(0, stale);
+  expect_ack_state_unchanged(before, net.e(0).conn_stats(1));
+  EXPECT_EQ(net.e(0).conn_stats(1).stale_acks, before.stale_acks + 1);
+  // The connection carries on as before.
+  const auto b = pattern(20 * 1024, 2);
+  std::vector<uint8_t> rb(b.size());
+  EXPECT_TRUE(send_and_wait(net, b, &rb, 3, 4));
+  EXPECT_EQ(b, rb);
+}
+
+// Go-back-N: a NACK below what has been acked since is stale; applying it
+// rewound every packet in flight.
+TEST(EngineHostileAck, StaleNackDoesNotRewindGoBackN) {
+  ScriptedNet net(small_opts(RetxMode::kGoBackN));
+  net.verdict = [](const Pkt& p) {
+    return is_data(p) && p.h.psn == 3 && !(p.h.flags & kFlagRetransmit) ? Verdict::kDrop
+                                                                          : Verdict::kDeliver;
+  };
+  const auto a = pattern(10 * 1024, 1);
+  std::vector<uint8_t> ra(a.size());
+  ASSERT_TRUE(send_and_wait(net, a, &ra, 1, 2));
+  const std::vector<uint8_t>* nack = last_packet(net, PacketType::kNack, 1);
+  ASSERT_NE(nack, nullptr);
+  const std::vector<uint8_t> old_nack = *nack;
+  const uint64_t retx = net.e(0).conn_stats(1).retx_pkts;  // 3..9 resent: 7
+
+  const auto b = pattern(200 * 1024, 2);
+  std::vector<uint8_t> rb(b.size());
+  ASSERT_TRUE(net.e(1).post_recv(0, 7, rb.data(), rb.size(), 4, net.now()).is_ok());
+  ASSERT_TRUE(net.e(0).post_send(1, 7, b.data(), b.size(), 3, net.now()).is_ok());
+  ASSERT_TRUE(net.run_until([&] { return net.e(1).conn_stats(0).data_pkts_received >= 60; }));
+  net.inject(0, old_nack);  // NACK(3), with PSN 10.. in flight
+  ASSERT_TRUE(net.run_until([&] { return net.find_done(3) && net.find_done(4); }));
+  EXPECT_EQ(b, rb);
+  EXPECT_EQ(net.e(0).conn_stats(1).retx_pkts, retx) << "a stale NACK rewound the window";
+  EXPECT_EQ(net.e(0).conn_stats(1).stale_acks, 1u);
 }
 
 }  // namespace

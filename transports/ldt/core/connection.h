@@ -117,7 +117,7 @@ class Connection {
   Status post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie, uint64_t now);
   // `arrival` <= now: when the datagram reached the host (see Engine).
   void on_data(const Header& h, const uint8_t* payload, uint64_t now, uint64_t arrival);
-  // False when the ACK was rejected (nothing applied).
+  // False when the ACK was rejected or stale (nothing applied).
   bool on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint64_t arrival);
   void on_nack(const Header& h, uint64_t now, uint64_t arrival);
   void on_probe(const Header& h, uint64_t now);
@@ -230,8 +230,7 @@ class Connection {
   uint32_t list_head_ = kNil, list_tail_ = kNil;
   std::deque<uint64_t> lost_q_;        // PSNs to retransmit, in order
   uint64_t inflight_bytes_ = 0;
-  uint64_t peer_cum_ = 0;              // receiver's cumulative ack
-  uint64_t peer_rwnd_;                 // receiver's window, packets
+  uint64_t peer_rwnd_;                 // receiver's window, packets (snd_una_ is its cum ack)
   uint64_t next_msg_id_ = 0;
   TagSeq tx_tag_seq_;
   std::unique_ptr<CongestionControl> cc_;

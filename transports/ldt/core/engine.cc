@@ -14,7 +14,7 @@ Engine::Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t 
   // Sanitize what the core depends on; the config layer reports bad input.
   // (the SACK bitmap covers kMaxSackBytes * 8 PSNs: a larger window could not
   // be described by one ACK)
-  if (opts_.window_pkts < 64 || opts_.window_pkts > kMaxSackBytes * 8 ||
+  if (opts_.window_pkts < kMinWindowPkts || opts_.window_pkts > kMaxWindowPkts ||
       (opts_.window_pkts & (opts_.window_pkts - 1)))
     opts_.window_pkts = 1024;
   if (opts_.payload_size == 0 || opts_.payload_size > kMaxPayload) opts_.payload_size = 8192;

@@ -221,6 +221,7 @@ void Connection::advance_una_st(uint64_t cum, uint64_t* newly_acked) {
 bool Connection::ack_is_valid_st(const Header& h, const uint8_t* sack) const {
   const uint64_t cum = h.psn;
   if (cum > snd_nxt_) return false;  // acks what was never sent
+  if (h.ack.rwnd_pkts < kMinWindowPkts || h.ack.rwnd_pkts > kMaxWindowPkts) return false;
   // The highest SACK bit must name a PSN that was sent (the others are below it).
   for (uint32_t w = h.payload_len / 8; w-- > 0;) {
     const uint64_t bits = get_u64(sack + 8 * w);
@@ -237,9 +238,17 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
     ++engine_->stats_.bad_message;
     return false;
   }
+  const uint64_t cum = h.psn;
+  if (cum < snd_una_) {
+    // Older than the newest cumulative ack accepted (held back by the
+    // network, or replayed): everything it could say a newer ACK said
+    // (every ACK is complete), and its echo would feed an old RTT into the
+    // timers. It moves nothing, backwards or forwards.
+    ++st_.stale_acks;
+    return false;
+  }
   note_heard_st(now);
   ++st_.acks_received;
-  const uint64_t cum = h.psn;
   // Which copy of echo_psn arrived? Its timestamp tells (no clock sync).
   // DSACK-style: every duplicate the receiver saw was a retransmission (or a
   // network duplicate) that did not need to be sent.
@@ -289,7 +298,6 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
 
   uint64_t newly_acked = 0;
   if (cum > snd_una_) advance_una_st(cum, &newly_acked);
-  peer_cum_ = std::max(peer_cum_, cum);
   peer_rwnd_ = h.ack.rwnd_pkts;
   if (h.type == PacketType::kAck) {
     // Walk the bitmap a 64-bit word at a time, visiting only set bits.

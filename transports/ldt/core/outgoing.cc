@@ -32,7 +32,7 @@ bool Connection::can_send_now() const {
   if (!lost_q_.empty()) return window_open || force_retx_;
   if (!has_unsegmented()) return false;
   if (snd_nxt_ - snd_una_ >= window_) return false;
-  if (snd_nxt_ >= peer_cum_ + peer_rwnd_) return false;
+  if (snd_nxt_ >= snd_una_ + peer_rwnd_) return false;
   return window_open;
 }
 
@@ -61,7 +61,7 @@ bool Connection::send_new_packet_st(uint64_t now) {
   TxQueue* q = next_to_segment_st();
   if (!q) return false;
   if (snd_nxt_ - snd_una_ >= window_) return false;       // our ring is full
-  if (snd_nxt_ >= peer_cum_ + peer_rwnd_) return false;   // receiver window
+  if (snd_nxt_ >= snd_una_ + peer_rwnd_) return false;    // receiver window
   TxMsg& m = q->msgs[q->seg_idx];
   // A new flight after a pause: the stall clock (check_liveness_st) starts
   // now, not at the last ACK, which may be long ago on a link used rarely

@@ -60,6 +60,7 @@ struct ConnStats {
   uint64_t rto_fired = 0;
   uint64_t nacks_received = 0;
   uint64_t acks_received = 0;
+  uint64_t stale_acks = 0;          // ACK/NACKs below the cumulative ack already accepted: ignored
   uint64_t msgs_sent = 0;
   // receiver side
   uint64_t data_pkts_received = 0;  // accepted and placed

@@ -35,7 +35,8 @@
 //  ACK/NACK:   48 echo_psn u64 (PSN whose timestamp is echoed)
 //              56 ack_delay_ns u64 (receiver hold time of echo_psn; the sender
 //                 subtracts it from the RTT sample)
-//              64 rwnd_pkts u32 (receiver window, packets beyond cum ack)
+//              64 rwnd_pkts u32 (receiver window, packets beyond cum ack;
+//                 constant per receiver, in [kMinWindowPkts, kMaxWindowPkts])
 //              68 dup_pkts u32 (duplicate DATA packets this receiver has seen
 //                 on the connection, wrapping: the sender's DSACK-style
 //                 evidence of unnecessary retransmissions)
@@ -57,6 +58,12 @@ inline constexpr uint8_t kVersion = 1;
 inline constexpr size_t kHeaderSize = 88;
 inline constexpr size_t kHeaderCrcOffset = 80;
 inline constexpr size_t kMaxSackBytes = 256;  // 2048 PSNs past the cum ack
+// The receive windows an engine can have (a power of two in this range), so
+// the only rwnd_pkts an honest receiver advertises: always its own, constant.
+// An ACK/NACK advertising anything else is rejected, so that no packet can
+// close a window (a forged zero window would stall a connection for good).
+inline constexpr uint32_t kMinWindowPkts = 64;
+inline constexpr uint32_t kMaxWindowPkts = kMaxSackBytes * 8;
 inline constexpr size_t kMaxPayload = 65507 - kHeaderSize;  // UDP datagram limit
 
 enum class PacketType : uint8_t {
