@@ -18,6 +18,7 @@ namespace ltcc::ldt {
 namespace {
 
 using testing::ack_header;
+using testing::data_header;
 using testing::forge;
 using testing::is_data;
 using testing::pattern;
@@ -169,6 +170,90 @@ TEST(EngineHostileAck, StaleNackDoesNotRewindGoBackN) {
   EXPECT_EQ(b, rb);
   EXPECT_EQ(net.e(0).conn_stats(1).retx_pkts, retx) << "a stale NACK rewound the window";
   EXPECT_EQ(net.e(0).conn_stats(1).stale_acks, 1u);
+}
+
+// ---- DATA --------------------------------------------------------------------
+
+// The receiver counted payload bytes per new PSN, so one segment repeated
+// under three more PSNs "completed" a 4-segment message whose last 3 KiB
+// were never written.
+TEST(EngineHostileData, ASegmentRepeatedUnderNewPsnsDoesNotCompleteAMessage) {
+  ScriptedNet net(small_opts());
+  const size_t len = 4096;  // four segments of 1024
+  const auto src = pattern(len, 3);
+  std::vector<uint8_t> dst(len, 0);
+  ASSERT_TRUE(net.e(1).post_recv(0, 7, dst.data(), dst.size(), 2, net.now()).is_ok());
+  const std::vector<uint8_t> seg0(src.begin(), src.begin() + 1024);
+  for (uint64_t psn = 0; psn < 4; ++psn)
+    net.inject(1, forge(data_header(0, 1, psn, /*msg_id=*/0, len, /*offset=*/0, 7, 0, net.now()),
+                        seg0));
+  EXPECT_TRUE(net.e(1).completions().empty()) << "completed with 3 KiB that never arrived";
+  EXPECT_EQ(net.e(1).stats().bad_message, 3u);
+  EXPECT_EQ(net.e(1).conn_stats(0).data_pkts_received, 1u);
+
+  // The real sender: its PSN 0 is the segment already placed, 1..3 fill the rest.
+  ASSERT_TRUE(net.e(0).post_send(1, 7, src.data(), src.size(), 1, net.now()).is_ok());
+  ASSERT_TRUE(net.run_until([&] { return net.find_done(1) && net.find_done(2); }));
+  EXPECT_TRUE(net.get_done(2).status.is_ok());
+  EXPECT_EQ(src, dst);
+}
+
+// Segments that overlap, are misaligned, have the wrong length, or disagree
+// with the segment size the message's first packets set are rejected and
+// counted, never placed; the message completes from the real segments only.
+TEST(EngineHostileData, OverlappingOrMisalignedSegmentsAreRejected) {
+  ScriptedNet net(small_opts());
+  const size_t len = 3000;  // segments [0,1024) [1024,2048) [2048,3000)
+  const auto src = pattern(len, 4);
+  std::vector<uint8_t> dst(len, 0);
+  ASSERT_TRUE(net.e(1).post_recv(0, 7, dst.data(), dst.size(), 2, net.now()).is_ok());
+  const std::vector<uint8_t> junk(1024, 0xEE);
+  auto seg = [&](uint64_t off, uint64_t n) {
+    return std::vector<uint8_t>(src.begin() + static_cast<ptrdiff_t>(off),
+                                src.begin() + static_cast<ptrdiff_t>(off + n));
+  };
+  auto data = [&](uint64_t psn, uint64_t off, const std::vector<uint8_t>& payload) {
+    net.inject(1, forge(data_header(0, 1, psn, 0, len, off, 7, 0, net.now()), payload));
+  };
+  data(2, 2048, seg(2048, 952));  // the last segment first: segment size not known yet
+  data(0, 0, seg(0, 1024));       // now it is: 1024
+  data(1, 512, junk);             // overlaps both neighbours
+  data(3, 1024, std::vector<uint8_t>(500, 0xEE));   // short, but not the last segment
+  data(4, 2000, std::vector<uint8_t>(1000, 0xEE));  // ends at msg_len, misaligned
+  data(5, 2048, std::vector<uint8_t>(952, 0xEE));   // the last segment again, new PSN
+  // Together these bytes add up to more than the message: it completed.
+  EXPECT_TRUE(net.e(1).completions().empty()) << "completed with bytes that never arrived";
+  EXPECT_EQ(net.e(1).stats().bad_message, 4u);
+  EXPECT_EQ(net.e(1).conn_stats(0).data_pkts_received, 2u);
+
+  ASSERT_TRUE(net.e(0).post_send(1, 7, src.data(), src.size(), 1, net.now()).is_ok());
+  ASSERT_TRUE(net.run_until([&] { return net.find_done(1) && net.find_done(2); }));
+  EXPECT_TRUE(net.get_done(2).status.is_ok());
+  EXPECT_EQ(src, dst);
+}
+
+// The honest cases the segment tracking must keep: every segment order, the
+// last segment first, 0- and 1-segment messages, and messages of more
+// segments than the receive window (their tracking slides), twice on one
+// connection (the second reuses the first one's tracking ring).
+TEST(EngineHostileData, HonestSegmentsCompleteInAnyOrder) {
+  for (size_t len : {size_t{0}, size_t{1}, size_t{1024}, size_t{9 * 1024 + 500},
+                     size_t{300 * 1024 + 1}}) {
+    ScriptedNet net(small_opts());
+    net.delay_ns = 3'000;  // below the 10 us reorder floor: no retransmissions
+    net.verdict = [](const Pkt& p) {
+      return is_data(p) && p.h.data.offset + p.h.payload_len < p.h.data.msg_len ? Verdict::kDelay
+                                                                                : Verdict::kDeliver;
+    };
+    for (uint64_t round = 0; round < 2; ++round) {
+      const auto src = pattern(len, static_cast<uint32_t>(5 + round));
+      std::vector<uint8_t> dst(len, 0);
+      ASSERT_TRUE(send_and_wait(net, src, &dst, 1 + 2 * round, 2 + 2 * round)) << len;
+      EXPECT_TRUE(net.get_done(2 + 2 * round).status.is_ok()) << len;
+      EXPECT_EQ(src, dst) << len;
+    }
+    EXPECT_EQ(net.e(1).stats().bad_message, 0u) << len;
+  }
 }
 
 }  // namespace

@@ -93,10 +93,29 @@ struct PostedRecv {
   uint64_t cookie = 0;
 };
 
-// A message being received.
+// A message being received, and which of its segments arrived. A sender
+// cuts a message into segments of seg_size bytes at multiples of seg_size,
+// the last one ending at msg_len (a 0-byte message is one empty segment).
+// The first packet that is not the last sets seg_size for the message (the
+// last alone cannot: it waits in tail_off until another packet says); a
+// packet that disagrees with it, or brings a segment that already arrived
+// under another PSN, is a bad message and is not placed. A message completes
+// when every segment arrived: exactly every byte, each once.
+//
+// Arrivals: every segment below next_seg, and a ring of bits from next_seg
+// (bit i % reach): 64 bits in seg_word for messages of up to 64 segments,
+// else window_pkts bits in seg_ring. That reach suffices because one
+// message's segments get increasing PSNs, and a packet is placed only
+// within the window above the lowest PSN missing, so the segments that
+// arrived lie within a window of the first one missing. O(1) per packet.
 struct RxMsg {
   uint64_t msg_len = 0;
-  uint64_t received = 0;       // payload bytes placed (each PSN once)
+  uint64_t seg_size = 0;       // bytes per segment but the last; 0: not known yet
+  uint64_t segs = 0;           // segments in the message; 0: not known yet
+  uint64_t next_seg = 0;       // every segment below this one arrived
+  uint64_t tail_off = 0;       // > 0: the last segment arrived (at this offset), seg_size unknown
+  uint64_t seg_word = 0;       // arrival ring when segs <= 64
+  std::unique_ptr<uint64_t[]> seg_ring;  // arrival ring of window_pkts bits when segs > 64
   uint32_t tag = 0;
   uint32_t tag_seq = 0;
   uint8_t* dest = nullptr;     // user buffer, or the unexpected buffer
@@ -104,8 +123,15 @@ struct RxMsg {
   uint64_t cookie = 0;
   bool matched = false;        // a receive owns it
   bool discard = false;        // the receive failed (too small): ack, don't place
-  bool got_empty = false;      // the single packet of a 0-byte message arrived
-  bool complete() const { return received == msg_len && (msg_len > 0 || got_empty); }
+  bool complete() const { return segs != 0 && next_seg == segs; }
+};
+
+// What a DATA packet's segment changes in its message (Connection::plan_segment_st).
+struct SegPlan {
+  static constexpr uint64_t kTail = UINT64_MAX;  // the last segment, seg_size not known
+  uint64_t index = 0;      // segment that arrived, or kTail
+  uint64_t seg_size = 0;   // > 0: this packet tells the message's seg_size ...
+  uint64_t segs = 0;       // ... and so how many segments it has
 };
 
 class Connection {
@@ -143,7 +169,24 @@ class Connection {
   // A header to the peer with the fields every packet type shares.
   Header header_st(PacketType type, uint16_t flags) const;
   // incoming.cc
-  RxMsg* find_or_create_rx_msg_st(const Header& h, uint64_t now, bool* refused);
+  RxMsg* create_rx_msg_st(const Header& h, bool* refused);
+  // Whether a DATA packet is a segment its message still lacks (see RxMsg),
+  // checked before anything changes; m == nullptr for the message's first.
+  bool plan_segment_st(const RxMsg* m, const Header& h, SegPlan* plan) const;
+  void apply_segment_st(RxMsg* m, const Header& h, const SegPlan& plan);
+  bool seg_arrived(const RxMsg& m, uint64_t i) const {
+    if (!m.seg_ring) return (m.seg_word >> (i & 63)) & 1;
+    const uint64_t b = i & mask_;
+    return (m.seg_ring[b >> 6] >> (b & 63)) & 1;
+  }
+  void seg_flip(RxMsg* m, uint64_t i) {
+    if (!m->seg_ring) {
+      m->seg_word ^= uint64_t{1} << (i & 63);
+      return;
+    }
+    const uint64_t b = i & mask_;
+    m->seg_ring[b >> 6] ^= uint64_t{1} << (b & 63);
+  }
   void match_unexpected_st(RxMsg* m, const PostedRecv& r);
   void finish_rx_msg_st(uint64_t msg_id, RxMsg* m);
   bool ack_is_valid_st(const Header& h, const uint8_t* sack) const;
@@ -258,6 +301,9 @@ class Connection {
   uint64_t rcv_cum_ = 0;               // lowest PSN not yet received
   uint64_t rcv_max_ = 0;               // one past the highest PSN received
   std::unordered_map<uint64_t, RxMsg> rx_msgs_;          // by msg_id
+  // Cleared seg_rings of completed messages, for the next long message (so
+  // that steady traffic allocates none on the packet path).
+  std::vector<std::unique_ptr<uint64_t[]>> free_seg_rings_;
   std::unordered_map<uint64_t, uint64_t> unmatched_;     // (tag,seq) -> msg_id
   std::unordered_map<uint64_t, PostedRecv> posted_;      // (tag,seq) -> receive
   TagSeq rx_post_seq_;                                   // tag -> next seq

@@ -41,17 +41,27 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
     }
     return;
   }
-  bool refused = false;
-  RxMsg* m = find_or_create_rx_msg_st(h, now, &refused);
-  if (!m) {
-    if (refused) ++st_.refused_pkts;
-    else ++engine_->stats_.bad_message;
+  const DataBody& d = h.data;
+  auto it = rx_msgs_.find(d.msg_id);
+  RxMsg* m = it == rx_msgs_.end() ? nullptr : &it->second;
+  SegPlan plan;
+  if ((m && (m->msg_len != d.msg_len || m->tag != d.tag || m->tag_seq != d.tag_seq)) ||
+      !plan_segment_st(m, h, &plan)) {
+    ++engine_->stats_.bad_message;
     return;
   }
+  if (!m) {
+    bool refused = false;
+    m = create_rx_msg_st(h, &refused);
+    if (!m) {
+      if (refused) ++st_.refused_pkts;
+      else ++engine_->stats_.bad_message;
+      return;
+    }
+  }
+  apply_segment_st(m, h, plan);
   if (m->dest && !m->discard && h.payload_len && opts_.place_payload)
-    std::memcpy(m->dest + h.data.offset, payload, h.payload_len);
-  m->received += h.payload_len;
-  if (m->msg_len == 0) m->got_empty = true;
+    std::memcpy(m->dest + d.offset, payload, h.payload_len);
   ++st_.data_pkts_received;
   st_.data_bytes_received += h.payload_len;
 
@@ -62,19 +72,67 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
   echo_ts_ = h.timestamp_ns;
   echo_arrival_ = arrival;
 
-  if (m->complete()) finish_rx_msg_st(h.data.msg_id, m);
+  if (m->complete()) finish_rx_msg_st(d.msg_id, m);
   if (++pkts_since_ack_ >= opts_.ack_every) send_ack_st(now);
 }
 
-RxMsg* Connection::find_or_create_rx_msg_st(const Header& h, uint64_t now, bool* refused) {
-  (void)now;
-  const DataBody& d = h.data;
-  auto it = rx_msgs_.find(d.msg_id);
-  if (it != rx_msgs_.end()) {
-    RxMsg& m = it->second;
-    if (m.msg_len != d.msg_len || m.tag != d.tag || m.tag_seq != d.tag_seq) return nullptr;
-    return &m;
+bool Connection::plan_segment_st(const RxMsg* m, const Header& h, SegPlan* plan) const {
+  const uint64_t len = h.payload_len, off = h.data.offset, msg_len = h.data.msg_len;
+  const uint64_t segs = m ? m->segs : 0, next = m ? m->next_seg : 0, tail = m ? m->tail_off : 0;
+  // (decode: off + len <= msg_len, and len > 0 unless msg_len == 0)
+  if (segs) {
+    const uint64_t size = m->seg_size;
+    if (off % size != 0 || len != std::min(size, msg_len - off)) return false;
+    plan->index = off / size;
+  } else if (off == 0 && len == msg_len) {  // the only segment (0 bytes for an empty message)
+    if (tail) return false;
+    plan->index = 0;
+    plan->seg_size = std::max<uint64_t>(len, 1);
+    plan->segs = 1;
+  } else if (off + len == msg_len) {  // the last: what seg_size is, a later packet says
+    if (tail) return false;           // a last segment arrived already
+    plan->index = SegPlan::kTail;
+    return true;
+  } else {  // a segment before the last: its length is seg_size
+    if (off % len != 0) return false;
+    plan->index = off / len;
+    plan->seg_size = len;
+    plan->segs = msg_len / len + (msg_len % len ? 1 : 0);
+    if (tail && (tail % len != 0 || tail / len != plan->segs - 1)) return false;
   }
+  // Within reach of the first segment missing (see RxMsg), and not yet here.
+  const uint64_t reach = std::max(segs, plan->segs) <= 64 ? 64 : window_;
+  if (plan->index < next || plan->index - next >= reach) return false;
+  if (tail && plan->segs && plan->segs - 1 - next >= reach) return false;
+  return !(segs && seg_arrived(*m, plan->index));
+}
+
+void Connection::apply_segment_st(RxMsg* m, const Header& h, const SegPlan& plan) {
+  if (plan.index == SegPlan::kTail) {
+    m->tail_off = h.data.offset;
+    return;
+  }
+  if (plan.segs) {
+    m->seg_size = plan.seg_size;
+    m->segs = plan.segs;
+    if (plan.segs > 64) {
+      if (free_seg_rings_.empty()) {
+        m->seg_ring.reset(new uint64_t[window_ / 64]());
+      } else {
+        m->seg_ring = std::move(free_seg_rings_.back());
+        free_seg_rings_.pop_back();
+      }
+    }
+    if (m->tail_off) seg_flip(m, plan.segs - 1);
+  }
+  seg_flip(m, plan.index);
+  while (m->next_seg < m->segs && seg_arrived(*m, m->next_seg)) seg_flip(m, m->next_seg++);
+  // Complete: every bit was cleared on the way, the ring is ready for another.
+  if (m->complete() && m->seg_ring) free_seg_rings_.push_back(std::move(m->seg_ring));
+}
+
+RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
+  const DataBody& d = h.data;
   const uint64_t key = match_key(d.tag, d.tag_seq);
   if (unmatched_.count(key)) return nullptr;  // another msg_id claims this slot
   auto pit = posted_.find(key);
