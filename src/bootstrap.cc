@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,6 +43,12 @@ constexpr uint64_t kBackoffMinNs = 10 * kMsNs;
 constexpr uint64_t kBackoffMaxNs = 200 * kMsNs;
 constexpr uint64_t kReplyGraceMaxNs = 5 * kSecNs;
 constexpr size_t kMaxPendingConnections = 4096;  // beyond nranks: peers not yet joined
+// A client sends its hello right after connecting; one that has not within
+// this long (or the rendezvous timeout, if shorter) is closed: idle
+// connections cannot hold the root's file descriptors.
+constexpr uint64_t kHelloDeadlineNs = 10 * kSecNs;
+// Out of file descriptors with nothing to evict: stop accepting this long.
+constexpr uint64_t kAcceptPauseNs = 100 * kMsNs;
 constexpr size_t kMaxListedRanks = 16;           // in "ranks 3, 5 of 8 did not arrive"
 
 uint64_t now_ns() {
@@ -407,6 +414,7 @@ namespace {
 // One accepted connection at the root.
 struct RootConn {
   Fd fd;
+  uint64_t accepted_ns = 0;  // steady clock
   std::string peer;          // a.b.c.d:port
   std::vector<uint8_t> in;   // the hello so far
   bool registered = false;   // its hello was accepted
@@ -441,6 +449,9 @@ struct BootstrapRoot::State {
   bool collecting = true;
   uint64_t deadline = 0;  // 0: the clock has not started (no hello yet)
   uint64_t flush_deadline = 0;
+  uint64_t accept_paused_until = 0;  // out of fds (EMFILE) with nothing to evict
+  uint64_t fd_warned_at = 0;         // the last "out of file descriptors" warning
+  uint64_t evicted = 0;              // idle connections closed (hello deadline or for room)
   Status outcome{Code::kInProgress, ""};
 
   std::string where() const { return host + ":" + std::to_string(port); }
@@ -456,7 +467,38 @@ struct BootstrapRoot::State {
   void fail_missing_st();
   void flush_st(RootConn* c);
   void stop_collecting_st(uint64_t grace_ns);
+  uint64_t hello_deadline_ns() const { return std::min(opts.timeout_ns, kHelloDeadlineNs); }
+  void close_idle_st(uint64_t now);
+  bool evict_oldest_idle_st(const char* why);
 };
+
+// Connections that have not sent their hello in time are closed.
+void BootstrapRoot::State::close_idle_st(uint64_t now) {
+  for (auto& c : conns) {
+    if (!c->fd.valid() || c->registered || c->out) continue;
+    if (now - c->accepted_ns < hello_deadline_ns()) continue;
+    LTCC_INFO(kInit, "bootstrap root %s: closed %s: no hello within %s", where().c_str(),
+              c->peer.c_str(), seconds_text(hello_deadline_ns()).c_str());
+    c->fd.reset();
+    ++evicted;
+  }
+}
+
+// Closes the oldest connection that has not joined (to make room for a new
+// one); false when there is none.
+bool BootstrapRoot::State::evict_oldest_idle_st(const char* why) {
+  RootConn* oldest = nullptr;
+  for (auto& c : conns) {
+    if (!c->fd.valid() || c->registered || c->out) continue;
+    if (!oldest || c->accepted_ns < oldest->accepted_ns) oldest = c.get();
+  }
+  if (!oldest) return false;
+  LTCC_INFO(kInit, "bootstrap root %s: closed %s, which had not said hello, %s", where().c_str(),
+            oldest->peer.c_str(), why);
+  oldest->fd.reset();
+  ++evicted;
+  return true;
+}
 
 void BootstrapRoot::State::reject_st(RootConn* c, Code code, const std::string& why,
                                      bool foreign) {
@@ -537,13 +579,18 @@ void BootstrapRoot::State::finish_hello_st(RootConn* c) {
               false);
     return;
   }
+  // The missing ranks are waited for as long as this client waits itself,
+  // if that is longer than the root's own timeout.
+  const uint64_t client_timeout = uint64_t{get_u16(c->in.data() + 6)} * kSecNs;
+  const uint64_t until = now_ns() + std::max(opts.timeout_ns, client_timeout);
   if (nranks == 0) {
     nranks = n;
     nranks_from_rank = c->rank;
     blobs.assign(n, std::string());
     owner.assign(n, nullptr);
-    deadline = now_ns() + opts.timeout_ns;
+    deadline = until;
   }
+  deadline = std::max(deadline, until);
   blobs[c->rank].assign(reinterpret_cast<const char*>(c->in.data()) + kHelloHeaderBytes,
                         c->in.size() - kHelloHeaderBytes);
   owner[c->rank] = c;
@@ -616,19 +663,40 @@ void BootstrapRoot::State::accept_all_st() {
     int fd = ::accept4(listen_fd.get(), reinterpret_cast<sockaddr*>(&sa), &len,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
+      const int e = errno;
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      const uint64_t now = now_ns();
+      if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+        // The listening socket stays readable: without a pause the loop
+        // would spin on it. Make room by closing an idle connection, or
+        // stop accepting for a moment. One warning a second at most.
+        if (now - fd_warned_at >= kSecNs) {
+          fd_warned_at = now;
+          LTCC_WARN(kInit, "bootstrap root %s: accept failed: %s (%zu connections open, %u of %u "
+                    "ranks joined); closing idle connections to make room",
+                    where().c_str(), errno_text(e).c_str(), conns.size(), joined, nranks);
+        }
+        if (!evict_oldest_idle_st("to make room (out of file descriptors)"))
+          accept_paused_until = now + kAcceptPauseNs;
+        return;
+      }
+      if (now - fd_warned_at >= kSecNs) {
+        fd_warned_at = now;
         LTCC_WARN(kInit, "bootstrap root %s: accept failed: %s", where().c_str(),
-                  errno_text(errno).c_str());
+                  errno_text(e).c_str());
+      }
+      accept_paused_until = now + kAcceptPauseNs;
       return;
     }
     Fd owned(fd);
-    if (conns.size() >= nranks + kMaxPendingConnections) {
-      LTCC_WARN(kInit, "bootstrap root %s: refused %s: %zu connections already open",
-                where().c_str(), sockaddr_text(sa).c_str(), conns.size());
-      continue;
-    }
+    size_t idle = 0;
+    for (auto& c : conns) idle += c->fd.valid() && !c->registered && !c->out;
+    // A flood of idle connections must not lock out a real rank: the oldest
+    // idle one makes room for the newest.
+    if (idle >= kMaxPendingConnections) evict_oldest_idle_st("to make room (too many idle connections)");
     auto c = std::make_unique<RootConn>();
+    c->accepted_ns = now_ns();
     c->fd = std::move(owned);
     c->peer = sockaddr_text(sa);
     conns.push_back(std::move(c));
@@ -726,6 +794,7 @@ void BootstrapRoot::State::run_st() {
     while (!stop.load(std::memory_order_acquire)) {
       uint64_t now = now_ns();
       if (collecting && deadline != 0 && now >= deadline) fail_missing_st();
+      if (collecting) close_idle_st(now);
       if (!collecting) {
         bool pending = false;
         for (auto& c : conns) pending |= c->fd.valid() && c->out;
@@ -734,7 +803,11 @@ void BootstrapRoot::State::run_st() {
       pfds.clear();
       polled.clear();
       pfds.push_back({wake_fd.get(), POLLIN, 0});
-      if (collecting) pfds.push_back({listen_fd.get(), POLLIN, 0});
+      // While accepting is paused the listening socket is left out (a
+      // negative fd is ignored by poll), so its pending connections cannot
+      // make the loop spin.
+      if (collecting)
+        pfds.push_back({now >= accept_paused_until ? listen_fd.get() : -1, POLLIN, 0});
       for (auto& c : conns) {
         if (!c->fd.valid()) continue;
         if (c->out) {
@@ -775,7 +848,7 @@ void BootstrapRoot::State::run_st() {
           read_st(c);
         }
       }
-      if (collecting && pfds[1].revents) accept_all_st();
+      if (collecting && pfds[1].fd >= 0 && pfds[1].revents) accept_all_st();
       conns.erase(std::remove_if(conns.begin(), conns.end(),
                                  [](const std::unique_ptr<RootConn>& c) { return !c->fd.valid(); }),
                   conns.end());
@@ -823,8 +896,25 @@ Status BootstrapRoot::result() const {
   return s_->result;
 }
 
+// The root keeps a connection per rank until the table is sent, so 1,024
+// ranks need more descriptors than the common soft limit of 1,024: the soft
+// limit is raised to the hard one (once, as many runtimes do).
+void raise_fd_limit() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    const rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0)
+      LTCC_INFO(kInit, "raised the open-file limit from %llu to %llu",
+                static_cast<unsigned long long>(old), static_cast<unsigned long long>(rl.rlim_max));
+  });
+}
+
 Status BootstrapRoot::start(const BootstrapRootOptions& opts, std::unique_ptr<BootstrapRoot>* out) {
   try {
+    raise_fd_limit();
     in_addr a{};
     if (!parse_ipv4(opts.bind_host, &a)) {
       return Status(Code::kInvalidArgument, "bootstrap root: bind address '" + opts.bind_host +
@@ -968,7 +1058,8 @@ Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint3
     std::vector<uint8_t> hello(kHelloHeaderBytes + my_blob.size());
     put_u32(hello.data(), kHelloMagic);
     put_u16(hello.data() + 4, kBootstrapVersion);
-    put_u16(hello.data() + 6, 0);
+    // Whole seconds, rounded down: the root never waits longer than we do.
+    put_u16(hello.data() + 6, static_cast<uint16_t>(std::min<uint64_t>(timeout_ns / kSecNs, 0xFFFF)));
     put_u64(hello.data() + 8, id.session_key);
     put_u32(hello.data() + 16, rank);
     put_u32(hello.data() + 20, nranks);

@@ -28,7 +28,10 @@
 //   16 u64 session key              24 u32 check: FNV-1a 32 of bytes 0..23
 //   28..127 zero
 // Hello, client -> root (kHelloHeaderBytes, then the blob):
-//    0 u32 magic kHelloMagic         4 u16 version    6 u16 reserved (0)
+//    0 u32 magic kHelloMagic         4 u16 version
+//    6 u16 the client's rendezvous timeout in seconds (0: not said): the
+//          root waits for the missing ranks at least that long after a hello
+//          (its own timeout comes from whoever started it, which may differ)
 //    8 u64 session key              16 u32 rank      20 u32 nranks
 //   24 u32 blob length (<= kMaxBlobBytes)           28 blob
 // Reply, root -> client (kReplyHeaderBytes, then a body):

@@ -3,6 +3,9 @@
 // or inconsistent ranks), missing ranks, a root that is late or never comes,
 // a root that answers garbage, and no fd or thread left behind.
 #include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cstring>
@@ -343,6 +346,108 @@ TEST_F(BootstrapTest, RootRefusesABadBindAddressAndABusyPort) {
   EXPECT_TRUE(contains(st.message(), "cannot listen on 127.0.0.1:" + std::to_string(o.port)))
       << st.message();
   EXPECT_EQ(root, nullptr);
+}
+
+// Opens n idle TCP connections to 127.0.0.1:port (no byte sent); returns
+// their fds.
+std::vector<int> idle_connections(uint16_t port, size_t n) {
+  std::vector<int> fds;
+  for (size_t i = 0; i < n; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) break;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+      ::close(fd);
+      break;
+    }
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// 4,100 idle connections (no key needed to make them) used to fill the
+// root's table of pending connections, so that a real rank was turned away
+// and failed at once. Now the oldest idle connection makes room, idle ones
+// are closed after the hello deadline, and the ranks complete.
+TEST_F(BootstrapTest, IdleConnectionFloodDoesNotLockOutTheRanks) {
+  rlimit rl{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+  if (rl.rlim_max < 9000)
+    GTEST_SKIP() << "needs 9,000 file descriptors (client and root side); the hard limit is "
+                 << rl.rlim_max;
+  auto root = start_root(20 * kSec);
+  ASSERT_TRUE(root);
+  rl.rlim_cur = rl.rlim_max;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &rl), 0);
+  std::vector<int> idle = idle_connections(root->port(), 4100);
+  ASSERT_EQ(idle.size(), 4100u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the root accepts them
+  auto results = exchange_in_threads(id_of(*root), all_ranks(3), 3, 10 * kSec);
+  for (const auto& r : results) expect_full_table(r, 3);
+  for (int fd : idle) ::close(fd);
+}
+
+// Out of file descriptors (EMFILE) the listening socket stays readable: the
+// root used to spin a core on accept() and write a warning per try (1.14 M
+// in 8 s). Now it closes idle connections to make room or pauses
+// accepting, and a rendezvous completes once descriptors are free again.
+TEST_F(BootstrapTest, OutOfFileDescriptorsDoesNotSpin) {
+  auto root = start_root(20 * kSec);
+  ASSERT_TRUE(root);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = test::count_fds() + 24;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  const uint16_t port = root->port();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // a client process with descriptors of its own
+    rlimit mine = saved;
+    ::setrlimit(RLIMIT_NOFILE, &mine);
+    std::vector<int> fds = idle_connections(port, 300);
+    ::usleep(1'800'000);
+    ::_exit(fds.size() == 300 ? 0 : 1);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const double cpu0 = cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double cpu = cpu_seconds() - cpu0;
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_LT(cpu, 0.3) << "the process used " << cpu << " s of CPU in 1 s while the root was out "
+                      << "of descriptors";
+  auto results = exchange_in_threads(id_of(*root), all_ranks(2), 2, 10 * kSec);
+  for (const auto& r : results) expect_full_table(r, 2);
+}
+
+// The root's timeout comes from whoever started it (ltccGetUniqueId reads
+// that process's LTCC_TIMEOUT); the ranks may wait longer (their config's
+// timeoutSeconds). The root now waits as long as the ranks do: a rank that
+// comes after the root's own timeout but within the ranks' still joins.
+TEST_F(BootstrapTest, RootWaitsAsLongAsTheRanksSayTheyWait) {
+  auto root = start_root(kSec);
+  ASSERT_TRUE(root);
+  std::vector<test::RankResult> out(2);
+  std::thread early([&] {
+    out[0].status = bootstrap_exchange(id_of(*root), 0, 2, blob_of(0), 8 * kSec, &out[0].blobs);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  out[1].status = bootstrap_exchange(id_of(*root), 1, 2, blob_of(1), 8 * kSec, &out[1].blobs);
+  early.join();
+  for (const auto& r : out) expect_full_table(r, 2);
 }
 
 TEST_F(BootstrapTest, NoFdOrThreadIsLeft) {
