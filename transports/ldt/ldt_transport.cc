@@ -113,9 +113,13 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
                   "IP-fragmented", rank, opts.link_mtu, t->link_mtu_);
       t->link_mtu_ = opts.link_mtu;
     }
-    t->local_address_ = t->udp_->local_address();
+    // Peers learn our MTU with our address and agree on the smallest.
+    t->local_address_ = t->udp_->local_address() + "/mtu=" + std::to_string(t->link_mtu_);
+    t->peer_mtu_.assign(nranks, 0);
+    t->session_key_ = session_key;
 
     LdtOptions& lo = t->opts_.ldt;
+    t->payload_derived_ = lo.payload_size == 0;
     if (lo.payload_size == 0) lo.payload_size = payload_for_mtu(t->link_mtu_);
     if (lo.payload_size == 0 || lo.payload_size > kMaxPayload) {
       return make_status(Code::kInvalidArgument,
@@ -217,11 +221,68 @@ Status LdtTransport::set_peer_address(uint32_t rank, const std::string& addr) {
   }
   Status st;
   try {
-    run_control([&] { st = udp_->set_peer(rank, addr); });
+    // "<wire address>/mtu=<n>" (the /mtu part is optional: older peers and
+    // tests give the wire's address alone).
+    std::string wire_addr = addr;
+    uint32_t mtu = 0;
+    const size_t at = addr.rfind("/mtu=");
+    if (at != std::string::npos) {
+      wire_addr = addr.substr(0, at);
+      const std::string n = addr.substr(at + 5);
+      uint64_t v = 0;
+      bool ok = !n.empty() && n.size() <= 6;
+      for (char c : n) {
+        ok = ok && c >= '0' && c <= '9';
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+      }
+      if (!ok || v < 576 || v > 65536) {
+        return make_status(Code::kInvalidArgument,
+                           "ldt transport: address of rank %u '%s' has a malformed MTU (expected "
+                           "/mtu=576..65536)", rank, addr.c_str());
+      }
+      mtu = static_cast<uint32_t>(v);
+    }
+    run_control([&] { st = udp_->set_peer(rank, wire_addr); });
+    if (st.is_ok()) {
+      std::lock_guard<std::mutex> lk(mu_);
+      peer_mtu_[rank] = mtu;
+    }
   } catch (const std::bad_alloc&) {
     return Status(Code::kSystemError, "ldt transport: out of memory in set_peer_address");
   }
   return st;
+}
+
+// Every rank sizes its DATA packets for the smallest MTU that any rank
+// announced: a rank whose interface takes 1,500-byte packets would drop a
+// 9,000-byte one (and the sender would blame a missing receive). Ranks agree
+// because they all see the same table.
+Status LdtTransport::agree_mtu() {
+  uint32_t agreed = link_mtu_, from = rank_;
+  for (uint32_t p = 0; p < nranks_; ++p) {
+    if (peer_mtu_[p] != 0 && peer_mtu_[p] < agreed) {
+      agreed = peer_mtu_[p];
+      from = p;
+    }
+  }
+  if (agreed == link_mtu_) return Status::ok();
+  LdtOptions lo = opts_.ldt;
+  const uint32_t fits = payload_for_mtu(agreed);
+  if (!payload_derived_) {
+    if (lo.payload_size <= fits) return Status::ok();
+    return make_status(Code::kInvalidArgument,
+                       "rank %u: LTCC_PAYLOAD=%u needs an MTU of more than rank %u's %u bytes "
+                       "(payload %u at most): DATA packets would not reach it",
+                       rank_, lo.payload_size, from, agreed, fits);
+  }
+  LTCC_INFO(kInit, "rank %u: path MTU %u (rank %u's; ours %u): payload %u B instead of %u B",
+            rank_, agreed, from, link_mtu_, fits, lo.payload_size);
+  lo.payload_size = fits;
+  opts_.ldt = lo;
+  link_mtu_ = agreed;
+  // Nothing has run on the engine yet: a new one with the smaller payload.
+  engine_ = std::make_unique<Engine>(lo, rank_, nranks_, session_key_, &sink_);
+  return Status::ok();
 }
 
 Status LdtTransport::start() {
@@ -232,6 +293,7 @@ Status LdtTransport::start() {
                        abort_status_.message().c_str());
   }
   try {
+    LTCC_CHECK(agree_mtu());
     thread_ = std::thread([this] { progress_main(); });
   } catch (const std::exception& e) {
     return make_status(Code::kSystemError, "ldt transport: cannot start the progress thread: %s",
@@ -682,6 +744,7 @@ Status LdtTransport::set_session_key(uint64_t key) {
   std::lock_guard<std::mutex> lk(mu_);
   if (started_) return Status(Code::kInvalidUsage, "set_session_key after start()");
   engine_->set_session_key(key);
+  session_key_ = key;
   return Status::ok();
 }
 

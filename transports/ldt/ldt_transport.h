@@ -151,6 +151,8 @@ class LdtTransport final : public Transport {
   uint32_t rank() const { return rank_; }
   uint32_t nranks() const { return nranks_; }
   const LdtOptions& ldt_options() const { return opts_.ldt; }  // with the derived payload size
+  // The interface's (or LTCC_MTU's) MTU until start(), then the one agreed
+  // with the peers: the smallest that any of them announced.
   uint32_t link_mtu() const { return link_mtu_; }
 
  private:
@@ -184,7 +186,14 @@ class LdtTransport final : public Transport {
   uint32_t rank_ = 0;
   uint32_t nranks_ = 0;
   uint32_t link_mtu_ = 0;
-  std::string local_address_;
+  std::string local_address_;  // the wire's address + "/mtu=<link_mtu_>"
+  // Path MTU agreement (start()): what each peer announced (0: nothing),
+  // whether the payload size was derived from the MTU (not LTCC_PAYLOAD),
+  // and the session key, to rebuild the engine with a smaller payload.
+  std::vector<uint32_t> peer_mtu_;
+  bool payload_derived_ = false;
+  uint64_t session_key_ = 0;
+  Status agree_mtu();  // before the progress thread starts
 
   // Owned by the progress thread once it runs.
   std::unique_ptr<UdpWire> udp_;

@@ -344,6 +344,61 @@ TEST(Transport, MtuSettingSizesPacketsSoNothingFragments) {
   EXPECT_NE(st.message().find("LTCC_MTU"), std::string::npos) << st.message();
 }
 
+// Ranks with different MTUs (a 1,500-byte interface on one host, 9,000 on
+// another) agree on the smallest: every rank's DATA packets fit every
+// rank's path. Before, each sized its packets for its own interface, and a
+// rank on the smaller one dropped every DATA packet of the other.
+TEST(Transport, RanksAgreeOnTheSmallestMtu) {
+  Pair p;
+  for (uint32_t r = 0; r < 2; ++r) {
+    LdtTransportOptions o = base_options();
+    o.link_mtu = r == 0 ? 9000 : 1500;
+    Status st = LdtTransport::create(o, r, 2, kSessionKey, &p.t[r]);
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+  }
+  EXPECT_NE(p.t[0]->local_address().find("/mtu=9000"), std::string::npos) << p.t[0]->local_address();
+  for (uint32_t r = 0; r < 2; ++r) {
+    ASSERT_TRUE(p.t[r]->set_peer_address(1 - r, p.t[1 - r]->local_address()).is_ok());
+    ASSERT_TRUE(p.t[r]->start().is_ok());
+  }
+  EXPECT_EQ(p.t[0]->link_mtu(), 1500u);
+  EXPECT_EQ(p.t[0]->ldt_options().payload_size, 1344u);
+  EXPECT_EQ(p.t[1]->ldt_options().payload_size, 1344u);
+  // A transfer at the agreed size.
+  const std::vector<uint8_t> src = pattern(1 << 20, 3);
+  std::vector<uint8_t> dst(src.size());
+  TransportRequest *s = nullptr, *r = nullptr;
+  ASSERT_TRUE(p.t[1]->irecv(0, 5, dst.data(), dst.size(), &r).is_ok());
+  ASSERT_TRUE(p.t[0]->isend(1, 5, src.data(), src.size(), &s).is_ok());
+  EXPECT_TRUE(p.t[0]->wait_request(s).is_ok());
+  EXPECT_TRUE(p.t[1]->wait_request(r).is_ok());
+  EXPECT_EQ(dst, src);
+  // A malformed MTU is refused naming the rank.
+  std::unique_ptr<LdtTransport> t;
+  ASSERT_TRUE(LdtTransport::create(base_options(), 0, 2, kSessionKey, &t).is_ok());
+  Status st = t->set_peer_address(1, "127.0.0.1:9/mtu=12");
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("address of rank 1"), std::string::npos) << st.message();
+}
+
+// LTCC_PAYLOAD set by hand larger than a peer's MTU takes: refused at start,
+// naming that rank, instead of packets that never arrive.
+TEST(Transport, ExplicitPayloadTooLargeForAPeersMtuIsRefused) {
+  Pair p;
+  for (uint32_t r = 0; r < 2; ++r) {
+    LdtTransportOptions o = base_options();
+    o.link_mtu = r == 0 ? 9000 : 1500;
+    if (r == 0) o.ldt.payload_size = 8192;
+    ASSERT_TRUE(LdtTransport::create(o, r, 2, kSessionKey, &p.t[r]).is_ok());
+  }
+  ASSERT_TRUE(p.t[0]->set_peer_address(1, p.t[1]->local_address()).is_ok());
+  Status st = p.t[0]->start();
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("LTCC_PAYLOAD=8192 needs an MTU of more than rank 1's 1500 bytes"),
+            std::string::npos)
+      << st.message();
+}
+
 TEST(Transport, AbortFailsPendingPromptlyWithItsReason) {
   Pair p;
   ASSERT_NO_FATAL_FAILURE(make_pair(base_options(), &p));
