@@ -465,7 +465,9 @@ TEST(EngineUnexpected, DataBeforeReceiveIsHeldThenCopied) {
   ScriptedNet net(small_opts());
   Transfer t = transfer(net, 50'000, /*recv_first=*/false);
   EXPECT_EQ(t.src, t.dst);
-  EXPECT_EQ(net.e(1).stats().unexpected_bytes_peak, 50'000u);
+  // The pool was charged the message and its bookkeeping (a few hundred bytes).
+  EXPECT_GT(net.e(1).stats().unexpected_bytes_peak, 50'000u);
+  EXPECT_LT(net.e(1).stats().unexpected_bytes_peak, 51'000u);
   EXPECT_EQ(net.e(1).stats().unexpected_bytes_in_use, 0u);
 }
 

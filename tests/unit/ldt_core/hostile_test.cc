@@ -256,5 +256,62 @@ TEST(EngineHostileData, HonestSegmentsCompleteInAnyOrder) {
   }
 }
 
+// Floods rank 1 with n forged messages of 0 and 1 bytes from rank 0, each
+// its own (tag, seq), so that no receive matches any.
+void flood_tiny_messages(ScriptedNet& net, uint64_t n) {
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t len = i % 2;
+    net.inject(1, forge(data_header(0, 1, i, i, len, 0, 100 + static_cast<uint32_t>(i % 7),
+                                    static_cast<uint32_t>(i / 7), net.now()),
+                        std::vector<uint8_t>(len, 0xAB)));
+  }
+}
+
+// 0- and 1-byte messages cost a forger nothing, and each took map entries
+// whose bookkeeping the unexpected pool never counted: all were held.
+TEST(EngineHostileData, FloodOfTinyUnexpectedMessagesIsRefusedNotHeld) {
+  LdtOptions o = small_opts();
+  o.unexpected_bytes = 64 * 1024;
+  ScriptedNet net(o);
+  flood_tiny_messages(net, 20'000);
+  const ConnStats c = net.e(1).conn_stats(0);
+  EXPECT_GT(c.refused_pkts, 0u);
+  // Each held message costs at least 64 bytes of bookkeeping.
+  EXPECT_LE(c.data_pkts_received, o.unexpected_bytes / 64);
+  EXPECT_LE(net.e(1).stats().unexpected_bytes_in_use, o.unexpected_bytes);
+  EXPECT_EQ(c.unexpected_msgs, c.data_pkts_received);
+  EXPECT_EQ(c.unexpected_bytes, net.e(1).stats().unexpected_bytes_in_use);
+  EXPECT_GT(c.unexpected_bytes, o.unexpected_bytes - c.unexpected_bytes / c.unexpected_msgs)
+      << "the pool was not filled before refusing";
+
+  // Receives for the first two free their share; the pool accepts again.
+  std::vector<uint8_t> r0(1), r1(1, 0);
+  ASSERT_TRUE(net.e(1).post_recv(0, 100, r0.data(), 1, 50, net.now()).is_ok());
+  ASSERT_TRUE(net.e(1).post_recv(0, 101, r1.data(), 1, 51, net.now()).is_ok());
+  ASSERT_EQ(net.e(1).completions().size(), 2u);
+  EXPECT_EQ(r1[0], 0xAB);
+  EXPECT_EQ(net.e(1).conn_stats(0).unexpected_msgs, c.unexpected_msgs - 2);
+  EXPECT_LT(net.e(1).stats().unexpected_bytes_in_use, c.unexpected_bytes);
+}
+
+// The pool may be large (LTCC_UNEXPECTED_BYTES goes up to 64 GiB): a peer
+// still holds at most unexpected_msgs_per_peer messages.
+TEST(EngineHostileData, UnexpectedMessagesPerPeerAreCapped) {
+  LdtOptions o = small_opts();
+  o.unexpected_bytes = uint64_t{1} << 30;
+  o.unexpected_msgs_per_peer = 1000;
+  ScriptedNet net(o, 3);
+  flood_tiny_messages(net, 5'000);
+  const ConnStats c = net.e(1).conn_stats(0);
+  EXPECT_EQ(c.unexpected_msgs, 1000u);
+  EXPECT_GT(c.refused_pkts, 0u);
+  // Another peer is not refused for it.
+  const auto src = pattern(100, 6);
+  ASSERT_TRUE(net.e(2).post_send(1, 9, src.data(), src.size(), 60, net.now()).is_ok());
+  net.run_until([] { return false; }, 100'000);
+  EXPECT_EQ(net.e(1).conn_stats(2).unexpected_msgs, 1u);
+  EXPECT_EQ(net.e(1).conn_stats(2).refused_pkts, 0u);
+}
+
 }  // namespace
 }  // namespace ltcc::ldt

@@ -17,6 +17,11 @@ Connection::Connection(Engine* engine, uint32_t peer)
       ring_(opts_.window_pkts),
       peer_rwnd_(opts_.window_pkts),
       rx_bits_((opts_.window_pkts + 63) / 64),
+      // An unexpected message's entries in rx_msgs_ and unmatched_ (nodes,
+      // their links, a bucket each) and the arrival ring it may need.
+      unexpected_overhead_(sizeof(std::pair<const uint64_t, RxMsg>) +
+                           sizeof(std::pair<const uint64_t, uint64_t>) + 4 * sizeof(void*) +
+                           opts_.window_pkts / 8),
       scratch_(kHeaderSize + kMaxSackBytes) {
   CcParams p;
   p.mss = opts_.payload_size;
@@ -173,7 +178,7 @@ void Connection::fail(const Status& why) {
       c.status = why;
       engine_->complete(c);
     }
-    if (m.unexpected) engine_->stats_.unexpected_bytes_in_use -= m.msg_len;
+    if (!m.matched) held_unexpected_st(m.msg_len, -1);
   }
   rx_msgs_.clear();
   unmatched_.clear();

@@ -188,6 +188,10 @@ class Connection {
     m->seg_ring[b >> 6] ^= uint64_t{1} << (b & 63);
   }
   void match_unexpected_st(RxMsg* m, const PostedRecv& r);
+  // An unexpected message starts (+1) or stops (-1) being held: the pool and
+  // this peer's share are charged its length plus unexpected_overhead_.
+  void held_unexpected_st(uint64_t msg_len, int delta);
+  void refuse_unexpected_st(uint64_t msg_len);  // counts, and says so now and then
   void finish_rx_msg_st(uint64_t msg_id, RxMsg* m);
   bool ack_is_valid_st(const Header& h, const uint8_t* sack) const;
   void deliver_st(uint64_t psn, uint64_t* newly_acked);
@@ -306,6 +310,8 @@ class Connection {
   std::vector<std::unique_ptr<uint64_t[]>> free_seg_rings_;
   std::unordered_map<uint64_t, uint64_t> unmatched_;     // (tag,seq) -> msg_id
   std::unordered_map<uint64_t, PostedRecv> posted_;      // (tag,seq) -> receive
+  uint64_t unexpected_overhead_;       // bookkeeping bytes each unexpected message is charged
+  uint32_t unexpected_msgs_ = 0;       // unexpected messages held (unmatched_.size())
   TagSeq rx_post_seq_;                                   // tag -> next seq
   bool ack_pending_ = false;
   uint32_t pkts_since_ack_ = 0;

@@ -21,8 +21,10 @@
 //    once; the sender rewinds on NACK or on its fixed RoCE-like timeout.
 //  - Window: in-flight bytes <= min(cwnd from the congestion controller,
 //    receiver window). Data that arrives before its receive is posted goes to
-//    a bounded unexpected pool; when the pool is full the packet is refused
-//    (not acked, so it is resent later) and memory stays bounded.
+//    a bounded unexpected pool, which each message is charged with its
+//    bookkeeping too, and a peer holds at most unexpected_msgs_per_peer
+//    messages; beyond that the packet is refused (not acked, so it is resent
+//    later) and memory stays bounded.
 //  - Failure: a peer that acks nothing for `peer_timeout` while we have data
 //    outstanding, or that answers no keepalive probe while we wait on a
 //    receive from it, fails every pending operation with it, naming it.

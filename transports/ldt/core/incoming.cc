@@ -54,8 +54,7 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
     bool refused = false;
     m = create_rx_msg_st(h, &refused);
     if (!m) {
-      if (refused) ++st_.refused_pkts;
-      else ++engine_->stats_.bad_message;
+      if (!refused) ++engine_->stats_.bad_message;
       return;
     }
   }
@@ -162,22 +161,27 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
     }
   } else {
     // Unexpected: hold it in the bounded pool, or refuse (the sender resends).
+    // Each message is charged its bookkeeping too, and a peer may hold only
+    // so many: messages of 0 or 1 bytes cost a sender nothing.
     EngineStats& es = engine_->stats_;
-    if (d.msg_len > opts_.unexpected_bytes - std::min(opts_.unexpected_bytes,
-                                                      es.unexpected_bytes_in_use)) {
+    const uint64_t room =
+        opts_.unexpected_bytes - std::min(opts_.unexpected_bytes, es.unexpected_bytes_in_use);
+    if (unexpected_msgs_ >= opts_.unexpected_msgs_per_peer || d.msg_len > room ||
+        unexpected_overhead_ > room - d.msg_len) {
+      refuse_unexpected_st(d.msg_len);
       *refused = true;
       return nullptr;
     }
     if (d.msg_len && opts_.place_payload) {
       m.unexpected.reset(new (std::nothrow) uint8_t[d.msg_len]);
       if (!m.unexpected) {
+        refuse_unexpected_st(d.msg_len);
         *refused = true;
         return nullptr;
       }
     }
     m.dest = m.unexpected.get();
-    es.unexpected_bytes_in_use += d.msg_len;
-    es.unexpected_bytes_peak = std::max(es.unexpected_bytes_peak, es.unexpected_bytes_in_use);
+    held_unexpected_st(d.msg_len, +1);
     unmatched_.emplace(key, d.msg_id);
   }
   auto [ins, ok] = rx_msgs_.emplace(d.msg_id, std::move(m));
@@ -185,10 +189,44 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
   return &ins->second;
 }
 
+void Connection::held_unexpected_st(uint64_t msg_len, int delta) {
+  EngineStats& es = engine_->stats_;
+  const uint64_t cost = msg_len + unexpected_overhead_;
+  if (delta > 0) {
+    ++unexpected_msgs_;
+    st_.unexpected_bytes += cost;
+    es.unexpected_bytes_in_use += cost;
+    es.unexpected_bytes_peak = std::max(es.unexpected_bytes_peak, es.unexpected_bytes_in_use);
+  } else {
+    --unexpected_msgs_;
+    st_.unexpected_bytes -= cost;
+    es.unexpected_bytes_in_use -= cost;
+  }
+  st_.unexpected_msgs = unexpected_msgs_;
+}
+
+void Connection::refuse_unexpected_st(uint64_t msg_len) {
+  // Counted per packet; said at the 1st, 2nd, 4th, 8th... refusal, so that a
+  // flood (or a late receiver's sender resending) cannot flood the log.
+  const uint64_t n = ++st_.refused_pkts;
+  if (n & (n - 1)) return;
+  const EngineStats& es = engine_->stats_;
+  LTCC_WARN(kNet,
+            "rank %u: refused a message of %llu bytes from rank %u with no receive posted for it "
+            "(%llu packets refused so far; the sender resends them): %u messages from rank %u "
+            "held unexpected (at most %u per peer; %llu bytes with bookkeeping), pool %llu of "
+            "%llu bytes in use (LTCC_UNEXPECTED_BYTES)",
+            engine_->rank_, static_cast<unsigned long long>(msg_len), peer_,
+            static_cast<unsigned long long>(n), unexpected_msgs_, peer_,
+            opts_.unexpected_msgs_per_peer, static_cast<unsigned long long>(st_.unexpected_bytes),
+            static_cast<unsigned long long>(es.unexpected_bytes_in_use),
+            static_cast<unsigned long long>(opts_.unexpected_bytes));
+}
+
 void Connection::match_unexpected_st(RxMsg* m, const PostedRecv& r) {
   m->matched = true;
   m->cookie = r.cookie;
-  engine_->stats_.unexpected_bytes_in_use -= m->msg_len;
+  held_unexpected_st(m->msg_len, -1);
   if (m->msg_len > r.capacity) {
     m->discard = true;
     m->dest = nullptr;

@@ -52,7 +52,10 @@ struct LdtOptions {
 
   uint64_t peer_timeout_ns = 30'000'000'000ull;  // silence before a peer is declared dead
   uint64_t keepalive_ns = 1'000'000'000ull;      // probe a silent peer we wait on
-  uint64_t unexpected_bytes = 256ull << 20;      // pool for data that beats its receive
+  uint64_t unexpected_bytes = 256ull << 20;      // pool for data that beats its receive, each
+                                                 // message charged its bookkeeping too
+  uint32_t unexpected_msgs_per_peer = 65536;     // unexpected messages held per peer (bounds the
+                                                 // maps: 256 MiB of the smallest segments)
 
   uint64_t swift_target_ns = 200'000;     // Swift queueing delay target above min RTT
 };

@@ -68,7 +68,10 @@ struct ConnStats {
   uint64_t duplicate_pkts = 0;      // already had it
   uint64_t out_of_window_pkts = 0;  // beyond the receive window
   uint64_t gbn_dropped_pkts = 0;    // go-back-N: out of order, dropped
-  uint64_t refused_pkts = 0;        // no posted receive and unexpected pool full
+  uint64_t refused_pkts = 0;        // no posted receive, and the unexpected pool full or this
+                                    // peer's unexpected_msgs_per_peer reached
+  uint64_t unexpected_msgs = 0;     // unexpected messages held now (no receive posted yet)
+  uint64_t unexpected_bytes = 0;    // what they are charged: bytes plus bookkeeping
   uint64_t acks_sent = 0;
   uint64_t nacks_sent = 0;
   uint64_t msgs_received = 0;
@@ -89,7 +92,7 @@ struct EngineStats {
   uint64_t misdirected = 0;      // dst_rank is not us
   uint64_t unknown_peer = 0;     // src_rank outside the communicator
   uint64_t bad_message = 0;      // fields disagree with the message's state
-  uint64_t unexpected_bytes_in_use = 0;
+  uint64_t unexpected_bytes_in_use = 0;  // of the pool: message bytes plus bookkeeping
   uint64_t unexpected_bytes_peak = 0;
 
   uint64_t dropped_invalid() const {
