@@ -44,6 +44,10 @@
 #                       rate on the same port bounds them all together (the
 #                       port becomes an HTB at that rate). `rate off --link
 #                       J>I` removes one link's limit.
+#   lossy-net.sh link I down|up         unplug / replug rank I's cable (its
+#                                        switch port goes down: every packet
+#                                        to and from it is lost meanwhile), e.g.
+#                                        a flapping link
 #   lossy-net.sh stats                   per link and direction: packets seen,
 #                                        dropped, drop %, packets > MTU; and
 #                                        per --link rate limit (dir "rate"):
@@ -640,6 +644,15 @@ launch_cmd() {
   launch "$timeout" "$@"
 }
 
+link_cmd() {
+  local i=${1:?link: which rank?} state=${2:?link: down or up?}
+  [[ "$state" == down || "$state" == up ]] || die "link: '$state' is not down or up"
+  load_state
+  [[ "$MODE" != loopback ]] || die "link: the loopback lab has no cables"
+  [[ "$i" =~ ^[0-9]+$ && "$i" -lt "$RANKS" ]] || die "link: rank '$i' is not in 0..$((RANKS - 1))"
+  ip -n "$(ns_sw)" link set "p$i" "$state"
+}
+
 run_cmd() {
   local up_args=() timeout=0
   while [[ $# -gt 0 && "$1" != -- ]]; do
@@ -667,7 +680,7 @@ cmd=${1:-}
 shift
 # --name may come anywhere for the commands that take no other options.
 case "$cmd" in
-  stats|down|addr)
+  stats|down|addr|link)
     args=()
     while [[ $# -gt 0 ]]; do
       if [[ "$1" == --name ]]; then name=${2:?}; shift 2; else args+=("$1"); shift; fi
@@ -678,6 +691,7 @@ case "$cmd" in
   up) up "$@" ;;
   down) down; echo "$prog: lab '$name' down" ;;
   loss) loss_cmd "$@" ;;
+  link) link_cmd "$@" ;;
   rate) rate_cmd "$@" ;;
   stats) stats ;;
   addr) load_state; addr_of "${1:?addr: which rank?}" ;;

@@ -25,6 +25,10 @@
 #           sanitizer) with -c 1
 #           (every result checked, out-of-place and in-place), and the lab's
 #           counters show that 1% of what each rule saw was dropped.
+#   flap    a rank's cable is unplugged for 5 s in the middle of a run of
+#           64 MiB all-reduces (4 ranks, LTCC_TIMEOUT 30 s, every result
+#           checked): the job rides it out (no rank is declared dead, every
+#           result exact) and the outage shows in the transport's counters.
 # No timing assertion except the rate cases' (upper bounds, and lower bounds
 # of 35 Mbit/s on a 50 Mbit/s link and 150 Mbit/s on an unlimited one, which
 # only a very loaded machine would miss).
@@ -296,6 +300,33 @@ ltcc)
   # --loss 1 drops 1% of the packets arriving at each rank.
   within 0.7 1.3 "$pct" || fail "the lab's rules dropped $pct% of the packets they saw, want 1% +- 0.3%"
   pass "4-rank all-reduce correct through 1% kernel-level loss on arrival at every rank ($dropped of $seen packets dropped, $pct%)"
+  ;;
+flap)
+  [[ -n "$perf" && -x "$perf" ]] || { echo "SKIPPED: ltcc-perf was not built (LTCC_BUILD_BENCH=OFF)"; exit 77; }
+  out=$work/perf.out
+  "$lab" up --name "$name" --ranks 4 --subnet "$subnet" >/dev/null
+  # 64 MiB all-reduces for long enough that the outage falls in the middle
+  # (24 of them, out of place and in place, at 0.3-0.8 s each here; 1 MiB under a
+  # sanitizer: more iterations).
+  iters=12; size=64M
+  if [[ "$max_bytes" != 16M ]]; then iters=400; size=1M; fi
+  "$lab" launch --name "$name" --timeout 240 -- \
+    env LTCC_TIMEOUT=30 "$perf" -b "$size" -e "$size" -n "$iters" -w 1 -c 1 > "$out" 2> "$work/err" &
+  pid=$!
+  sleep 4
+  kill -0 "$pid" 2>/dev/null || { cat "$out" "$work/err" >&2; fail "ltcc-perf ended before the link went down"; }
+  "$lab" link 2 down
+  sleep 5
+  "$lab" link 2 up
+  rc=0; wait "$pid" || rc=$?
+  cat "$out"
+  [[ "$rc" -eq 0 ]] || { cat "$work/err" >&2; fail "ltcc-perf failed across a 5 s outage of rank 2's link (exit $rc)"; }
+  rows=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/' "$out" | wc -l)
+  errs=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/ { n += ($9 != 0) + ($13 != 0) } END { print n + 0 }' "$out")
+  [[ "$rows" -eq 1 ]] || fail "ltcc-perf printed $rows result rows, want 1"
+  [[ "$errs" -eq 0 ]] || fail "$errs wrong results after the outage"
+  grep -q "dead\|unreachable\|timeout" "$work/err" && { cat "$work/err" >&2; fail "a rank was declared dead or timed out"; }
+  pass "4-rank 64 MiB all-reduces rode out a 5 s outage of rank 2's link with LTCC_TIMEOUT 30 s, every result exact"
   ;;
 *) echo "unknown case '$case'" >&2; exit 2 ;;
 esac
