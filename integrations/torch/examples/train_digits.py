@@ -11,11 +11,17 @@ its parameters (SHA-256 of their bytes), the hashes are all-gathered through
 the same backend, and rank 0 says whether all replicas are bitwise
 identical. The last line rank 0 prints is machine readable:
 
-  RESULT backend=ltcc ranks=4 epochs=30 loss=0.0123 acc=0.9722 \
+  RESULT backend=ltcc device=cpu ranks=4 epochs=30 loss=0.0123 acc=0.9722 \
       step_ms_mean=1.23 step_ms_median=1.10 replicas_identical=1 ...
 
 Step time: wall time of forward + backward (DDP's all-reduce included) +
-optimizer step, per iteration, epochs after the first.
+optimizer step, per iteration, epochs after the first (--device cuda: up to
+the end of the step's GPU work).
+
+--device cuda: the model and the data live on the GPU (rank r on GPU
+r % device_count), so DDP all-reduces CUDA gradients: with ltcc they are
+staged through pinned host memory. --backend also takes a device-backend map
+such as "cpu:gloo,cuda:ltcc" (torch >= 2.1).
 
 No launcher: set MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE per process
 (run_digits.sh next to this does it; torch 1.13's torchrun fails on Python
@@ -28,7 +34,8 @@ exit with status 3 (EXIT_PEER_FAILED).
 
 Exit status: 0 done (replicas identical), 3 a collective failed (peer death,
 timeout: the message is printed), 4 replicas differ, 5 accuracy below
---min-acc, 77 sklearn / torch / ltcc_torch missing (the reason is printed).
+--min-acc, 77 sklearn / torch / ltcc_torch / CUDA (--device cuda) missing
+(the reason is printed).
 """
 import argparse
 import datetime
@@ -51,7 +58,10 @@ def log(msg):
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--backend", choices=("gloo", "ltcc"), default="ltcc")
+    ap.add_argument("--backend", default="ltcc",
+                    help="gloo, ltcc, or a device map such as cpu:gloo,cuda:ltcc (default ltcc)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="where the model and the data live (default cpu)")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch-size", type=int, default=32, help="per rank (default 32)")
     ap.add_argument("--lr", type=float, default=0.05)
@@ -105,7 +115,7 @@ def main(argv=None):
     except Exception as e:  # noqa: BLE001
         log("SKIP: cannot import sklearn (Debian: apt-get install python3-sklearn): %s" % e)
         return SKIP
-    if args.backend == "ltcc":
+    if "ltcc" in args.backend:
         try:
             import ltcc_torch  # noqa: F401  registers "ltcc"
         except Exception as e:  # noqa: BLE001
@@ -113,15 +123,25 @@ def main(argv=None):
                 % (os.environ.get("PYTHONPATH", ""), e))
             return SKIP
 
+    if args.device == "cuda" and not torch.cuda.is_available():
+        log("SKIP: --device cuda: torch %s sees no CUDA device" % torch.__version__)
+        return SKIP
+
     rank = int(os.environ["RANK"])
     ws = int(os.environ["WORLD_SIZE"])
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    if args.device == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank))
+                              % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
 
     dist.init_process_group(args.backend, rank=rank, world_size=ws,
                             timeout=datetime.timedelta(seconds=args.timeout))
 
-    xtr, ytr, xte, yte = load_data(torch, args.seed, args.test_size)
+    xtr, ytr, xte, yte = (t.to(device) for t in load_data(torch, args.seed, args.test_size))
     train = TensorDataset(xtr, ytr)
     sampler = DistributedSampler(train, num_replicas=ws, rank=rank, shuffle=True,
                                  seed=args.seed, drop_last=False)
@@ -129,15 +149,15 @@ def main(argv=None):
 
     torch.manual_seed(args.seed)  # same initial weights everywhere (DDP broadcasts rank 0's anyway)
     model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
-                          nn.Linear(64, 10))
-    ddp = DDP(model)
+                          nn.Linear(64, 10)).to(device)
+    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.SGD(ddp.parameters(), lr=args.lr, momentum=args.momentum)
     loss_fn = nn.CrossEntropyLoss()
     if rank == 0:
-        log("digits: %d train / %d test, %d ranks, backend %s, %d epochs, batch %d per rank, "
-            "%d steps per epoch, LTCC_FAULT_LOSS=%s"
-            % (len(ytr), len(yte), ws, args.backend, args.epochs, args.batch_size, len(loader),
-               os.environ.get("LTCC_FAULT_LOSS", "")))
+        log("digits: %d train / %d test, %d ranks, backend %s, device %s, %d epochs, batch %d "
+            "per rank, %d steps per epoch, LTCC_FAULT_LOSS=%s"
+            % (len(ytr), len(yte), ws, args.backend, device, args.epochs, args.batch_size,
+               len(loader), os.environ.get("LTCC_FAULT_LOSS", "")))
 
     def test_accuracy():
         model.eval()
@@ -153,7 +173,7 @@ def main(argv=None):
     try:
         for epoch in range(args.epochs):
             sampler.set_epoch(epoch)
-            loss_sum = torch.zeros(2, dtype=torch.float64)  # sum of batch losses, batches
+            loss_sum = torch.zeros(2, dtype=torch.float64, device=device)  # batch losses, batches
             for xb, yb in loader:
                 if rank == args.kill_rank and step == args.kill_at_step:
                     log("rank %d: dying at step %d (--kill-rank)" % (rank, step))
@@ -163,6 +183,8 @@ def main(argv=None):
                 loss = loss_fn(ddp(xb), yb)
                 loss.backward()  # DDP all-reduces the gradients here
                 opt.step()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
                 dt = time.perf_counter() - t0
                 if epoch > 0 or args.epochs == 1:
                     step_ms.append(dt * 1e3)
@@ -175,8 +197,8 @@ def main(argv=None):
                 log("epoch %3d  loss %.4f  test acc %.4f" % (epoch + 1, epoch_loss, test_accuracy()))
 
         digest = params_sha256(model)
-        mine = torch.tensor(list(digest), dtype=torch.uint8)
-        hashes = [torch.zeros(32, dtype=torch.uint8) for _ in range(ws)]
+        mine = torch.tensor(list(digest), dtype=torch.uint8, device=device)
+        hashes = [torch.zeros(32, dtype=torch.uint8, device=device) for _ in range(ws)]
         dist.all_gather(hashes, mine)
     except RuntimeError as e:
         msg = str(e).strip()
@@ -202,9 +224,11 @@ def main(argv=None):
             for r, h in enumerate(hashes):
                 log("  rank %d: %s" % (r, bytes(h.tolist()).hex()))
         log("replicas identical: %s" % ("yes" if identical else "no"))
-        log("RESULT backend=%s ranks=%d epochs=%d steps=%d loss=%.4f acc=%.4f step_ms_mean=%.3f "
-            "step_ms_median=%.3f step_ms_p99=%.3f replicas_identical=%d fault_loss=%s sha256=%s"
-            % (args.backend, ws, args.epochs, step, epoch_loss, acc, mean, med, p99, int(identical),
+        log("RESULT backend=%s device=%s ranks=%d epochs=%d steps=%d loss=%.4f acc=%.4f "
+            "step_ms_mean=%.3f step_ms_median=%.3f step_ms_p99=%.3f replicas_identical=%d "
+            "fault_loss=%s sha256=%s"
+            % (args.backend, device.type, ws, args.epochs, step, epoch_loss, acc, mean, med, p99,
+               int(identical),
                os.environ.get("LTCC_FAULT_LOSS", "0") or "0", digest.hex()[:16]))
         if acc < args.min_acc:
             log("accuracy %.4f below --min-acc %.4f" % (acc, args.min_acc))

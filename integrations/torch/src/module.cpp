@@ -1,7 +1,8 @@
 // _ltcc_torch: the Python extension module behind ltcc_torch (see
 // ltcc_torch/__init__.py, which registers the "ltcc" backend with
 // torch.distributed). Exposes ProcessGroupLtcc as a subclass of torch's
-// ProcessGroup (1.x) or Backend (2.x) Python type.
+// ProcessGroup (1.x) or Backend (2.x) Python type, and the all-reduce chunk
+// size (staging.hpp).
 #include <torch/csrc/utils/pybind.h>
 
 #include "ltcc/ltcc.h"
@@ -29,6 +30,14 @@ PYBIND11_MODULE(_ltcc_torch, m) {
            }),
            py::arg("store"), py::arg("rank"), py::arg("size"), py::arg("timeout_seconds"),
            "Collective: every rank of the group calls it with the group's store.");
+
+  m.def("chunk_bytes", &ltcc_torch::chunk_bytes,
+        "All-reduce chunk size in bytes: all-reduces are split into ltcc calls of at most this "
+        "many bytes, on CPU and GPU tensors alike (GPU: the pipelining unit of the staging).");
+  m.def("set_chunk_bytes", &ltcc_torch::set_chunk_bytes, py::arg("bytes"),
+        "Sets the all-reduce chunk size (1 KiB .. 1 TiB) for later calls, process-wide; returns "
+        "the previous one. Every rank must use the same value.");
+  m.attr("DEFAULT_CHUNK_BYTES") = ltcc_torch::kDefaultChunkBytes;
 
   m.def("ltcc_version", []() {
     int v = 0;

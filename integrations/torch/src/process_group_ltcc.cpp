@@ -9,18 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <thread>
 #include <utility>
 
 namespace ltcc_torch {
 namespace {
-
-// ltcc's sentence for the failure this thread just saw (ltcc keeps it per
-// thread as well as per communicator; the per-thread one cannot be
-// overwritten by another thread's failure in between).
-std::string last_error() {
-  const char* e = ltccGetLastError(nullptr);
-  return (e && *e) ? std::string(e) : std::string("(ltcc gave no message)");
-}
 
 const char* dtype_name(ltccDataType_t t) {
   switch (t) {
@@ -77,24 +70,35 @@ ltccRedOp_t to_ltcc_op(const ::c10d::ReduceOp& op, const char* what) {
               "); supported: SUM, AVG, PRODUCT, MIN, MAX (no BAND/BOR/BXOR/PREMUL_SUM)");
 }
 
-// A tensor ltcc reads or writes in place: CPU, dense, contiguous.
-void check_direct(const at::Tensor& t, const char* op, const char* role) {
+bool on_gpu(const at::Tensor& t) { return t.device().is_cuda(); }
+
+void check_device(const at::Tensor& t, const char* op, const char* role) {
   TORCH_CHECK(t.defined(), "ltcc ", op, ": ", role, " is an undefined tensor");
-  TORCH_CHECK(t.device().is_cpu(), "ltcc ", op, ": ", role, " is on ", t.device(),
-              "; the ltcc backend takes CPU tensors only");
+  TORCH_CHECK(t.device().is_cpu() || t.device().is_cuda(), "ltcc ", op, ": ", role, " is on ",
+              t.device(), "; the ltcc backend takes CPU and CUDA tensors");
   TORCH_CHECK(t.layout() == at::kStrided, "ltcc ", op, ": ", role,
               " is not a dense (strided) tensor");
+}
+
+// A tensor ltcc (or the staging copies) reads or writes in place: CPU or
+// CUDA, dense, contiguous.
+void check_direct(const at::Tensor& t, const char* op, const char* role) {
+  check_device(t, op, role);
   TORCH_CHECK(t.is_contiguous(), "ltcc ", op, ": ", role,
               " is not contiguous; call .contiguous() first");
 }
 
-// A tensor that is copied to or from a staging buffer: CPU, dense.
+// A second tensor of a call: on the first one's device.
+void check_same_device(const at::Tensor& t, const at::Tensor& like, const char* op,
+                       const char* role) {
+  TORCH_CHECK(t.device() == like.device(), "ltcc ", op, ": ", role, " is on ", t.device(),
+              " but the call's first tensor on ", like.device(), " (one device per call)");
+}
+
+// A tensor that is copied to or from a staging buffer: dense, like `like`.
 void check_copied(const at::Tensor& t, const at::Tensor& like, const char* op, const char* role) {
-  TORCH_CHECK(t.defined(), "ltcc ", op, ": ", role, " is an undefined tensor");
-  TORCH_CHECK(t.device().is_cpu(), "ltcc ", op, ": ", role, " is on ", t.device(),
-              "; the ltcc backend takes CPU tensors only");
-  TORCH_CHECK(t.layout() == at::kStrided, "ltcc ", op, ": ", role,
-              " is not a dense (strided) tensor");
+  check_device(t, op, role);
+  check_same_device(t, like, op, role);
   TORCH_CHECK(t.scalar_type() == like.scalar_type(), "ltcc ", op, ": ", role, " has dtype ",
               t.scalar_type(), ", expected ", like.scalar_type());
   TORCH_CHECK(t.numel() == like.numel(), "ltcc ", op, ": ", role, " has ", t.numel(),
@@ -103,7 +107,51 @@ void check_copied(const at::Tensor& t, const at::Tensor& like, const char* op, c
 
 void check_one(size_t n, const char* op, const char* role) {
   TORCH_CHECK(n == 1, "ltcc ", op, ": expects a list of exactly one ", role, ", got ", n,
-              " (one tensor per process and call: the ltcc backend is CPU-only)");
+              " (one tensor per process and call)");
+}
+
+// count elements of a tensor's dtype in page-locked host memory, for the
+// staging copies.
+at::Tensor pinned(int64_t count, at::ScalarType dtype) {
+  return at::empty({count}, at::TensorOptions().dtype(dtype).pinned_memory(true));
+}
+
+// Byte address of element `offset` of a contiguous tensor.
+void* at_element(const at::Tensor& t, int64_t offset) {
+  return static_cast<char*>(t.data_ptr()) + offset * static_cast<int64_t>(t.element_size());
+}
+
+// Collective over the store: rank 0 creates an ltcc unique id and sets it
+// under key; the others get it; everyone calls ltccCommInitRankConfig.
+ltccComm_t init_comm(const c10::intrusive_ptr<::c10d::Store>& store, const std::string& key,
+                     int rank, int size, double timeout_seconds) {
+  static_assert(sizeof(ltccUniqueId) == LTCC_UNIQUE_ID_BYTES, "ltccUniqueId is its bytes");
+  ltccUniqueId id;
+  if (rank == 0) {
+    const ltccResult_t r = ltccGetUniqueId(&id);
+    TORCH_CHECK(r == ltccSuccess, "ltcc: rank 0 of ", size,
+                ": ltccGetUniqueId failed: ", ltccGetErrorString(r), ": ", last_ltcc_error());
+    const auto* p = reinterpret_cast<const uint8_t*>(&id);
+    store->set(key, std::vector<uint8_t>(p, p + sizeof id));
+  } else {
+    const std::vector<uint8_t> bytes = store->get(key);  // blocks up to the store's timeout
+    TORCH_CHECK(bytes.size() == sizeof id, "ltcc: rank ", rank, " of ", size, ": the store's '",
+                key, "' holds ", bytes.size(), " bytes, expected ", sizeof id,
+                " (a different ltcc version on rank 0?)");
+    std::memcpy(&id, bytes.data(), sizeof id);
+  }
+
+  ltccConfig_t config = LTCC_CONFIG_INITIALIZER;
+  const char* env_timeout = std::getenv("LTCC_TIMEOUT");
+  if ((!env_timeout || !*env_timeout) && timeout_seconds > 0)
+    config.timeoutSeconds = std::min(timeout_seconds, 1e6);  // ltcc refuses more than 1e6 s
+
+  ltccComm_t comm = nullptr;
+  const ltccResult_t r = ltccCommInitRankConfig(&comm, size, id, rank, &config);
+  TORCH_CHECK(r == ltccSuccess, "ltcc: rank ", rank, " of ", size,
+              ": creating the communicator failed: ", ltccGetErrorString(r), ": ",
+              last_ltcc_error());
+  return comm;
 }
 
 std::string describe(const char* op, ltccDataType_t dt, int64_t count) {
@@ -123,55 +171,17 @@ Comm::~Comm() {
   if (comm_) ltccCommDestroy(comm_);  // bounded wait for the peers, then frees
 }
 
-// ----------------------------------------------------------- FutureWaiter
-
-FutureWaiter::~FutureWaiter() {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void FutureWaiter::enqueue(c10::intrusive_ptr<WorkLtcc> work) {
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    queue_.push_back(std::move(work));
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
-  }
-  cv_.notify_one();
-}
-
-void FutureWaiter::run() {
-  for (;;) {
-    c10::intrusive_ptr<WorkLtcc> work;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stop_ and drained
-      work = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    try {
-      work->wait();  // completes the future, with the error if there is one
-    } catch (...) {
-      // already recorded in the work and its future
-    }
-  }
-}
-
 // --------------------------------------------------------------- WorkLtcc
 
 WorkLtcc::WorkLtcc(int rank, ::c10d::OpType type, std::string what, std::shared_ptr<Comm> comm,
-                   ltccRequest_t request, std::vector<at::Tensor> keep,
+                   std::vector<ltccRequest_t> requests, std::vector<at::Tensor> keep,
                    std::vector<at::Tensor> outputs, std::function<void()> on_success,
                    std::weak_ptr<FutureWaiter> waiter)
     : ::c10d::Work(rank, type),
       what_(std::move(what)),
       comm_(std::move(comm)),
       waiter_(std::move(waiter)),
-      request_(request),
+      requests_(std::move(requests)),
       keep_(std::move(keep)),
       outputs_(std::move(outputs)),
       on_success_(std::move(on_success)) {}
@@ -179,7 +189,7 @@ WorkLtcc::WorkLtcc(int rank, ::c10d::OpType type, std::string what, std::shared_
 WorkLtcc::~WorkLtcc() {
   // ltcc may still be reading or writing keep_ and outputs_: never free them
   // under it. (A work dropped without wait() blocks here instead.)
-  if (request_) ltccWait(request_);
+  for (; next_ < requests_.size(); ++next_) ltccWait(requests_[next_]);
 }
 
 bool WorkLtcc::is_completed() const {
@@ -187,17 +197,42 @@ bool WorkLtcc::is_completed() const {
   return completed_;
 }
 
-void WorkLtcc::finish_locked(ltccResult_t r, const std::string& ltcc_error) {
-  std::exception_ptr error;
-  if (r == ltccSuccess) {
-    try {
-      if (on_success_) on_success_();
-    } catch (...) {
-      error = std::current_exception();
+void WorkLtcc::wait_requests_locked(const std::chrono::steady_clock::time_point* deadline,
+                                    std::chrono::milliseconds timeout) {
+  while (next_ < requests_.size()) {
+    ltccResult_t r;
+    if (!deadline) {
+      r = ltccWait(requests_[next_]);
+    } else {
+      // ltcc has no timed wait: poll ltccTest, backing off to 1 ms.
+      auto pause = std::chrono::microseconds(20);
+      for (;;) {
+        int done = 0;
+        r = ltccTest(requests_[next_], &done);
+        if (done || r != ltccSuccess) break;
+        TORCH_CHECK(std::chrono::steady_clock::now() < *deadline, "ltcc ", what_,
+                    ": Work.wait timed out after ", timeout.count(),
+                    " ms (the operation is still running; wait again, or destroy the group)");
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::microseconds(1000));
+      }
     }
-  } else {
+    ++next_;  // waited, or tested done or failed: consumed
+    if (r != ltccSuccess) return fail_locked(r, last_ltcc_error());
+  }
+  finish_locked(nullptr);
+}
+
+void WorkLtcc::fail_locked(ltccResult_t r, const std::string& ltcc_error) {
+  const size_t failed = next_ - 1;
+  for (; next_ < requests_.size(); ++next_) ltccWait(requests_[next_]);
+  finish_locked(ltcc_failure(what_, failed, requests_.size(), r, ltcc_error));
+}
+
+void WorkLtcc::finish_locked(std::exception_ptr error) {
+  if (!error && on_success_) {
     try {
-      TORCH_CHECK(false, "ltcc ", what_, " failed: ", ltccGetErrorString(r), ": ", ltcc_error);
+      on_success_();
     } catch (...) {
       error = std::current_exception();
     }
@@ -228,14 +263,18 @@ void WorkLtcc::complete_future(const c10::intrusive_ptr<c10::ivalue::Future>& fu
 
 bool WorkLtcc::isCompleted() {
   std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
-  if (drive.owns_lock() && request_) {
-    int done = 0;
-    const ltccResult_t r = ltccTest(request_, &done);
-    if (done || r != ltccSuccess) {  // a failed test has consumed (or never had) the request
-      const std::string err = r == ltccSuccess ? std::string() : last_error();
-      request_ = nullptr;
-      finish_locked(r, err);
+  if (drive.owns_lock() && !is_completed()) {
+    while (next_ < requests_.size()) {
+      int done = 0;
+      const ltccResult_t r = ltccTest(requests_[next_], &done);
+      if (!done && r == ltccSuccess) break;
+      ++next_;  // a failed test has consumed (or never had) the request
+      if (r != ltccSuccess) {
+        fail_locked(r, last_ltcc_error());
+        break;
+      }
     }
+    if (next_ == requests_.size() && !is_completed()) finish_locked(nullptr);
   }
   return is_completed();
 }
@@ -243,28 +282,13 @@ bool WorkLtcc::isCompleted() {
 bool WorkLtcc::wait(std::chrono::milliseconds timeout) {
   {
     std::lock_guard<std::mutex> drive(drive_mu_);
-    if (request_) {
-      ltccResult_t r;
+    if (!is_completed()) {
       if (timeout == kNoTimeout) {
-        r = ltccWait(request_);
+        wait_requests_locked(nullptr, timeout);
       } else {
-        // ltcc has no timed wait: poll ltccTest, backing off to 1 ms.
         const auto deadline = std::chrono::steady_clock::now() + timeout;
-        auto pause = std::chrono::microseconds(20);
-        for (;;) {
-          int done = 0;
-          r = ltccTest(request_, &done);
-          if (done || r != ltccSuccess) break;
-          TORCH_CHECK(std::chrono::steady_clock::now() < deadline, "ltcc ", what_,
-                      ": Work.wait timed out after ", timeout.count(),
-                      " ms (the operation is still running; wait again, or destroy the group)");
-          std::this_thread::sleep_for(pause);
-          pause = std::min(pause * 2, std::chrono::microseconds(1000));
-        }
+        wait_requests_locked(&deadline, timeout);
       }
-      const std::string err = r == ltccSuccess ? std::string() : last_error();
-      request_ = nullptr;
-      finish_locked(r, err);
     }
   }
   std::lock_guard<std::mutex> lk(mutex_);
@@ -311,39 +335,22 @@ c10::intrusive_ptr<c10::ivalue::Future> WorkLtcc::getFuture() {
 
 ProcessGroupLtcc::ProcessGroupLtcc(const c10::intrusive_ptr<::c10d::Store>& store, int rank,
                                    int size, double timeout_seconds)
-    : BackendBase(rank, size), waiter_(std::make_shared<FutureWaiter>()) {
+    : BackendBase(rank, size),
+      store_(store),
+      timeout_seconds_(timeout_seconds),
+      waiter_(std::make_shared<FutureWaiter>([](c10::intrusive_ptr<WorkLtcc>& work) {
+        try {
+          work->wait();  // completes the future, with the error if there is one
+        } catch (...) {
+          // already recorded in the work and its future
+        }
+      })) {
   TORCH_CHECK(store, "ltcc: creating the process group: the store is null");
-  static_assert(sizeof(ltccUniqueId) == LTCC_UNIQUE_ID_BYTES, "ltccUniqueId is its bytes");
-  static const std::string kIdKey = "ltcc/unique_id";
-
-  ltccUniqueId id;
-  if (rank == 0) {
-    const ltccResult_t r = ltccGetUniqueId(&id);
-    TORCH_CHECK(r == ltccSuccess, "ltcc: rank 0 of ", size,
-                ": ltccGetUniqueId failed: ", ltccGetErrorString(r), ": ", last_error());
-    const auto* p = reinterpret_cast<const uint8_t*>(&id);
-    store->set(kIdKey, std::vector<uint8_t>(p, p + sizeof id));
-  } else {
-    const std::vector<uint8_t> bytes = store->get(kIdKey);  // blocks up to the store's timeout
-    TORCH_CHECK(bytes.size() == sizeof id, "ltcc: rank ", rank, " of ", size, ": the store's '",
-                kIdKey, "' holds ", bytes.size(), " bytes, expected ", sizeof id,
-                " (a different ltcc version on rank 0?)");
-    std::memcpy(&id, bytes.data(), sizeof id);
-  }
-
-  ltccConfig_t config = LTCC_CONFIG_INITIALIZER;
-  const char* env_timeout = std::getenv("LTCC_TIMEOUT");
-  if ((!env_timeout || !*env_timeout) && timeout_seconds > 0)
-    config.timeoutSeconds = std::min(timeout_seconds, 1e6);  // ltcc refuses more than 1e6 s
-
-  ltccComm_t comm = nullptr;
-  const ltccResult_t r = ltccCommInitRankConfig(&comm, size, id, rank, &config);
-  TORCH_CHECK(r == ltccSuccess, "ltcc: rank ", rank, " of ", size,
-              ": creating the communicator failed: ", ltccGetErrorString(r), ": ", last_error());
-  comm_ = std::make_shared<Comm>(comm);
+  comm_ = std::make_shared<Comm>(init_comm(store, "ltcc/unique_id", rank, size, timeout_seconds));
 }
 
 ProcessGroupLtcc::~ProcessGroupLtcc() {
+  stager_.reset();  // runs the staged works still queued, joins, destroys the staging comm
   waiter_.reset();  // completes every future handed out, joins its thread
   comm_.reset();    // destroyed here unless a work still holds it
 }
@@ -351,13 +358,41 @@ ProcessGroupLtcc::~ProcessGroupLtcc() {
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::launch(
     ::c10d::OpType type, const std::string& what, std::vector<at::Tensor> keep,
     std::vector<at::Tensor> outputs, std::function<void()> on_success,
-    const std::function<ltccResult_t(ltccRequest_t*)>& post) {
-  ltccRequest_t request = nullptr;
-  const ltccResult_t r = post(&request);
-  TORCH_CHECK(r == ltccSuccess, "ltcc ", what, " failed: ", ltccGetErrorString(r), ": ",
-              last_error());
-  return c10::make_intrusive<WorkLtcc>(getRank(), type, what, comm_, request, std::move(keep),
-                                       std::move(outputs), std::move(on_success), waiter_);
+    const std::vector<Post>& posts) {
+  std::vector<ltccRequest_t> requests;
+  requests.reserve(posts.size());
+  for (size_t i = 0; i < posts.size(); ++i) {
+    ltccRequest_t request = nullptr;
+    const ltccResult_t r = posts[i](&request);
+    if (r != ltccSuccess) {
+      const std::string why = last_ltcc_error();
+      for (ltccRequest_t posted : requests) ltccWait(posted);  // they use keep's buffers
+      std::rethrow_exception(ltcc_failure(what, i, posts.size(), r, why));
+    }
+    requests.push_back(request);
+  }
+  return c10::make_intrusive<WorkLtcc>(getRank(), type, what, comm_, std::move(requests),
+                                       std::move(keep), std::move(outputs), std::move(on_success),
+                                       waiter_);
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::stage(
+    ::c10d::OpType type, const std::string& what, const at::Tensor& first,
+    std::vector<at::Tensor> tensors, std::vector<at::Tensor> outputs, int64_t slot_bytes,
+    Plan plan) {
+  Stager* stager = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(stager_mu_);
+    if (!stager_)
+      stager_ = std::make_unique<Stager>(std::make_shared<Comm>(
+          init_comm(store_, "ltcc/unique_id/staging", getRank(), getSize(), timeout_seconds_)));
+    stager = stager_.get();
+  }
+  auto work = c10::make_intrusive<StagedWork>(getRank(), type, what, first.device(),
+                                              std::move(tensors), std::move(outputs), slot_bytes,
+                                              std::move(plan));
+  stager->enqueue(work);
+  return work;
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::broadcast(
@@ -373,11 +408,28 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::broadcast(
   const int root = static_cast<int>(opts.rootRank);
   const std::string what =
       describe("broadcast", dt, t.numel()) + " from root " + std::to_string(root);
+  const auto n = static_cast<size_t>(t.numel());
+  if (on_gpu(t)) {
+    const bool is_root = getRank() == root;
+    Plan plan = [t, n, dt, root, is_root](Stage&) {
+      at::Tensor host = pinned(t.numel(), t.scalar_type());
+      Step step;
+      if (is_root)
+        step.copy_in = {{host, t.view(-1)}};  // the root's data is its result
+      else
+        step.copy_out = {{t.view(-1), host}};
+      step.post = [host, n, dt, root](ltccComm_t comm, ltccRequest_t* req) {
+        return ltccBroadcast(host.data_ptr(), host.data_ptr(), n, dt, root, comm, req);
+      };
+      return std::vector<Step>{std::move(step)};
+    };
+    return stage(::c10d::OpType::BROADCAST, what, t, {t}, {t}, 0, std::move(plan));
+  }
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::BROADCAST, what, {t}, {t}, nullptr, [&](ltccRequest_t* req) {
-    return ltccBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), dt, root,
-                         comm, req);
-  });
+  return launch(::c10d::OpType::BROADCAST, what, {t}, {t}, nullptr,
+                {[&](ltccRequest_t* req) {
+                  return ltccBroadcast(t.data_ptr(), t.data_ptr(), n, dt, root, comm, req);
+                }});
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allreduce(
@@ -387,12 +439,40 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allreduce(
   check_direct(t, "allreduce", "tensor");
   const ltccDataType_t dt = to_ltcc_dtype(t, "allreduce");
   const ltccRedOp_t op = to_ltcc_op(opts.reduceOp, "allreduce");
+  const std::string what = describe("allreduce", op, dt, t.numel());
+  const int64_t elem = static_cast<int64_t>(t.element_size());
+  // The same chunks on CPU and GPU: the same ltcc calls, the same bits.
+  const std::vector<Chunk> chunks = split_chunks(t.numel(), elem, chunk_bytes());
+  if (on_gpu(t)) {
+    at::Tensor flat = t.view(-1);
+    Plan plan = [flat, chunks, dt, op](Stage& st) {
+      std::vector<Step> steps(chunks.size());
+      for (size_t k = 0; k < chunks.size(); ++k) {
+        const Chunk c = chunks[k];
+        Step& step = steps[k];
+        step.slot = static_cast<int>(k % 2);
+        at::Tensor host = st.slot_view(step.slot, c.count, flat.scalar_type());
+        at::Tensor device = flat.narrow(0, c.offset, c.count);
+        step.copy_in = {{host, device}};
+        step.copy_out = {{device, host}};
+        step.post = [host, c, dt, op](ltccComm_t comm, ltccRequest_t* req) {
+          return ltccAllReduce(host.data_ptr(), host.data_ptr(), static_cast<size_t>(c.count), dt,
+                               op, comm, req);
+        };
+      }
+      return steps;
+    };
+    return stage(::c10d::OpType::ALLREDUCE, what, t, {t}, {t},
+                 std::max<int64_t>(1, chunks[0].count * elem), std::move(plan));
+  }
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::ALLREDUCE, describe("allreduce", op, dt, t.numel()), {t}, {t},
-                nullptr, [&](ltccRequest_t* req) {
-                  return ltccAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
-                                       dt, op, comm, req);
-                });
+  std::vector<Post> posts;
+  for (const Chunk& c : chunks)
+    posts.push_back([t, c, dt, op, comm](ltccRequest_t* req) {
+      return ltccAllReduce(at_element(t, c.offset), at_element(t, c.offset),
+                           static_cast<size_t>(c.count), dt, op, comm, req);
+    });
+  return launch(::c10d::OpType::ALLREDUCE, what, {t}, {t}, nullptr, posts);
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allgather(
@@ -410,7 +490,29 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allgather(
 
   // Gather into one flat buffer, then copy each rank's slice out.
   const int64_t n = in.numel();
-  at::Tensor gathered = at::empty({n * getSize()}, in.options());
+  const std::string what = describe("allgather", dt, n);
+  const int size = getSize();
+  if (on_gpu(in)) {
+    std::vector<at::Tensor> tensors = outs;
+    tensors.push_back(in);
+    Plan plan = [in, outs, n, dt, size](Stage&) {
+      at::Tensor host_in = pinned(n, in.scalar_type());
+      at::Tensor host_out = pinned(n * size, in.scalar_type());
+      Step step;
+      step.copy_in = {{host_in, in.view(-1)}};
+      for (size_t i = 0; i < outs.size(); ++i)
+        step.copy_out.emplace_back(
+            outs[i], host_out.narrow(0, static_cast<int64_t>(i) * n, n).view(outs[i].sizes()));
+      step.post = [host_in, host_out, n, dt](ltccComm_t comm, ltccRequest_t* req) {
+        return ltccAllGather(host_in.data_ptr(), host_out.data_ptr(), static_cast<size_t>(n), dt,
+                             comm, req);
+      };
+      return std::vector<Step>{std::move(step)};
+    };
+    return stage(::c10d::OpType::ALLGATHER, what, in, std::move(tensors), outs, 0,
+                 std::move(plan));
+  }
+  at::Tensor gathered = at::empty({n * size}, in.options());
   auto copy_out = [gathered, outs, n]() {
     for (size_t i = 0; i < outs.size(); ++i) {
       at::Tensor o = outs[i];
@@ -418,11 +520,11 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allgather(
     }
   };
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::ALLGATHER, describe("allgather", dt, n), {in, gathered}, outs,
-                copy_out, [&](ltccRequest_t* req) {
+  return launch(::c10d::OpType::ALLGATHER, what, {in, gathered}, outs, copy_out,
+                {[&](ltccRequest_t* req) {
                   return ltccAllGather(in.data_ptr(), gathered.data_ptr(),
                                        static_cast<size_t>(n), dt, comm, req);
-                });
+                }});
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::_allgather_base(
@@ -431,17 +533,36 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::_allgather_base(
   at::Tensor in = inputBuffer;
   check_direct(in, "_allgather_base", "input");
   check_direct(out, "_allgather_base", "output");
+  check_same_device(out, in, "_allgather_base", "output");
   const ltccDataType_t dt = to_ltcc_dtype(in, "_allgather_base");
   TORCH_CHECK(out.scalar_type() == in.scalar_type(), "ltcc _allgather_base: output dtype ",
               out.scalar_type(), " differs from input dtype ", in.scalar_type());
   TORCH_CHECK(out.numel() == in.numel() * getSize(), "ltcc _allgather_base: output has ",
               out.numel(), " elements, expected input's ", in.numel(), " x ", getSize(), " ranks");
+  const int64_t n = in.numel();
+  const std::string what = describe("_allgather_base", dt, n);
+  if (on_gpu(in)) {
+    Plan plan = [in, out, n, dt](Stage&) {
+      at::Tensor host_in = pinned(n, in.scalar_type());
+      at::Tensor host_out = pinned(out.numel(), out.scalar_type());
+      Step step;
+      step.copy_in = {{host_in, in.view(-1)}};
+      step.copy_out = {{out.view(-1), host_out}};
+      step.post = [host_in, host_out, n, dt](ltccComm_t comm, ltccRequest_t* req) {
+        return ltccAllGather(host_in.data_ptr(), host_out.data_ptr(), static_cast<size_t>(n), dt,
+                             comm, req);
+      };
+      return std::vector<Step>{std::move(step)};
+    };
+    return stage(::c10d::OpType::_ALLGATHER_BASE, what, in, {in, out}, {out}, 0,
+                 std::move(plan));
+  }
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::_ALLGATHER_BASE, describe("_allgather_base", dt, in.numel()),
-                {in, out}, {out}, nullptr, [&](ltccRequest_t* req) {
-                  return ltccAllGather(in.data_ptr(), out.data_ptr(),
-                                       static_cast<size_t>(in.numel()), dt, comm, req);
-                });
+  return launch(::c10d::OpType::_ALLGATHER_BASE, what, {in, out}, {out}, nullptr,
+                {[&](ltccRequest_t* req) {
+                  return ltccAllGather(in.data_ptr(), out.data_ptr(), static_cast<size_t>(n), dt,
+                                       comm, req);
+                }});
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::reduce_scatter(
@@ -460,15 +581,37 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::reduce_scatter(
 
   // Stage the list into one flat buffer: rank r's chunk is ins[r].
   const int64_t n = out.numel();
+  const std::string what = describe("reduce_scatter", op, dt, n);
+  if (on_gpu(out)) {
+    std::vector<at::Tensor> tensors = ins;
+    tensors.push_back(out);
+    const int size = getSize();
+    Plan plan = [ins, out, n, dt, op, size](Stage&) {
+      at::Tensor host_in = pinned(n * size, out.scalar_type());
+      at::Tensor host_out = pinned(n, out.scalar_type());
+      Step step;
+      for (size_t r = 0; r < ins.size(); ++r)
+        step.copy_in.emplace_back(
+            host_in.narrow(0, static_cast<int64_t>(r) * n, n).view(ins[r].sizes()), ins[r]);
+      step.copy_out = {{out.view(-1), host_out}};
+      step.post = [host_in, host_out, n, dt, op](ltccComm_t comm, ltccRequest_t* req) {
+        return ltccReduceScatter(host_in.data_ptr(), host_out.data_ptr(), static_cast<size_t>(n),
+                                 dt, op, comm, req);
+      };
+      return std::vector<Step>{std::move(step)};
+    };
+    return stage(::c10d::OpType::REDUCE_SCATTER, what, out, std::move(tensors), {out}, 0,
+                 std::move(plan));
+  }
   at::Tensor staged = at::empty({n * getSize()}, out.options());
   for (size_t r = 0; r < ins.size(); ++r)
     staged.narrow(0, static_cast<int64_t>(r) * n, n).view(ins[r].sizes()).copy_(ins[r]);
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::REDUCE_SCATTER, describe("reduce_scatter", op, dt, n),
-                {staged, out}, {out}, nullptr, [&](ltccRequest_t* req) {
+  return launch(::c10d::OpType::REDUCE_SCATTER, what, {staged, out}, {out}, nullptr,
+                {[&](ltccRequest_t* req) {
                   return ltccReduceScatter(staged.data_ptr(), out.data_ptr(),
                                            static_cast<size_t>(n), dt, op, comm, req);
-                });
+                }});
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::_reduce_scatter_base(
@@ -477,6 +620,7 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::_reduce_scatter_base(
   at::Tensor in = inputBuffer;
   check_direct(in, "_reduce_scatter_base", "input");
   check_direct(out, "_reduce_scatter_base", "output");
+  check_same_device(out, in, "_reduce_scatter_base", "output");
   const ltccDataType_t dt = to_ltcc_dtype(out, "_reduce_scatter_base");
   const ltccRedOp_t op = to_ltcc_op(opts.reduceOp, "_reduce_scatter_base");
   TORCH_CHECK(out.scalar_type() == in.scalar_type(), "ltcc _reduce_scatter_base: output dtype ",
@@ -484,19 +628,36 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::_reduce_scatter_base(
   TORCH_CHECK(in.numel() == out.numel() * getSize(), "ltcc _reduce_scatter_base: input has ",
               in.numel(), " elements, expected output's ", out.numel(), " x ", getSize(),
               " ranks");
+  const int64_t n = out.numel();
+  const std::string what = describe("_reduce_scatter_base", op, dt, n);
+  if (on_gpu(in)) {
+    Plan plan = [in, out, n, dt, op](Stage&) {
+      at::Tensor host_in = pinned(in.numel(), in.scalar_type());
+      at::Tensor host_out = pinned(n, out.scalar_type());
+      Step step;
+      step.copy_in = {{host_in, in.view(-1)}};
+      step.copy_out = {{out.view(-1), host_out}};
+      step.post = [host_in, host_out, n, dt, op](ltccComm_t comm, ltccRequest_t* req) {
+        return ltccReduceScatter(host_in.data_ptr(), host_out.data_ptr(), static_cast<size_t>(n),
+                                 dt, op, comm, req);
+      };
+      return std::vector<Step>{std::move(step)};
+    };
+    return stage(::c10d::OpType::_REDUCE_SCATTER_BASE, what, in, {in, out}, {out}, 0,
+                 std::move(plan));
+  }
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::_REDUCE_SCATTER_BASE,
-                describe("_reduce_scatter_base", op, dt, out.numel()), {in, out}, {out}, nullptr,
-                [&](ltccRequest_t* req) {
-                  return ltccReduceScatter(in.data_ptr(), out.data_ptr(),
-                                           static_cast<size_t>(out.numel()), dt, op, comm, req);
-                });
+  return launch(::c10d::OpType::_REDUCE_SCATTER_BASE, what, {in, out}, {out}, nullptr,
+                {[&](ltccRequest_t* req) {
+                  return ltccReduceScatter(in.data_ptr(), out.data_ptr(), static_cast<size_t>(n),
+                                           dt, op, comm, req);
+                }});
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::barrier(const ::c10d::BarrierOptions& /*opts*/) {
   ltccComm_t comm = comm_->get();
   return launch(::c10d::OpType::BARRIER, "barrier", {}, {}, nullptr,
-                [&](ltccRequest_t* req) { return ltccBarrier(comm, req); });
+                {[&](ltccRequest_t* req) { return ltccBarrier(comm, req); }});
 }
 
 }  // namespace ltcc_torch

@@ -3,26 +3,32 @@
 // Words used below:
 //   group    the torch process group (one ltcc communicator, created from
 //            the c10d Store: rank 0 makes the unique id and sets it there)
-//   work     what every collective returns: one ltcc request plus the
-//            tensors it reads and writes, kept alive until it completes
+//   work     what every collective returns: its ltcc requests plus the
+//            tensors they read and write, kept alive until they complete
 //   finish   what happens after ltcc is done: list outputs are copied out of
 //            the flat buffer (allgather), the result or error is recorded,
 //            and a future asked for by getFuture() is completed
+//   chunk    all-reduce only: a piece of at most chunk_bytes() bytes, one
+//            ltcc call each (staging.hpp says why CPU tensors are split too)
 //
-// Every collective is posted asynchronously (an ltcc request); the torch
-// call returns the work at once. wait() calls ltccWait, isCompleted()
-// ltccTest. Collectives on one group run in call order (ltcc's host-side
-// stream), so a group needs no threads of its own; the only thread here is
-// the one that completes futures for getFuture() (DDP), started on first
-// use.
+// Every collective on CPU tensors is posted asynchronously (one ltcc request,
+// or one per chunk); the torch call returns the work at once. wait() calls
+// ltccWait, isCompleted() ltccTest. Collectives on one group run in call
+// order (ltcc's host-side stream), so CPU collectives need no thread of the
+// group's; the only thread for them is the one that completes futures for
+// getFuture() (DDP), started on first use.
 //
-// Tensors: CPU, dense, contiguous (the list outputs of allgather and the list
-// inputs of reduce_scatter may be any layout: they are copied), one tensor per
-// call, dtypes float32/float64/float16/bfloat16/int32/int64/int8/uint8.
+// GPU (CUDA) tensors are staged through pinned host memory by a thread of
+// the group (the stager) on a second ltcc communicator, created by the
+// first GPU collective: staging.hpp.
+//
+// Tensors: CPU or CUDA, dense, contiguous (the list outputs of allgather and
+// the list inputs of reduce_scatter may be any layout: they are copied), one
+// tensor per call, all on one device, dtypes
+// float32/float64/float16/bfloat16/int32/int64/int8/uint8.
 //
 // Torch 1.x: a c10d::ProcessGroup subclass. Torch 2.x: a c10d::Backend
-// subclass (torch wraps it in its ProcessGroup); only the 1.13 path is
-// compiled and tested so far.
+// subclass (torch wraps it in its ProcessGroup).
 #pragma once
 
 #include <torch/version.h>
@@ -37,16 +43,15 @@
 #include <torch/csrc/distributed/c10d/Work.hpp>
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "ltcc/ltcc.h"
+#include "queue_thread.hpp"
+#include "staging.hpp"
 
 namespace ltcc_torch {
 
@@ -76,32 +81,19 @@ class WorkLtcc;
 // Completes the futures that getFuture() handed out, in the order they were
 // asked for, by waiting on their works. Owned by the group only (works hold a
 // weak_ptr), so its thread is always joined by the group's destructor.
-class FutureWaiter {
- public:
-  FutureWaiter() = default;
-  ~FutureWaiter();  // drains the queue, then joins
-  FutureWaiter(const FutureWaiter&) = delete;
-  FutureWaiter& operator=(const FutureWaiter&) = delete;
-  void enqueue(c10::intrusive_ptr<WorkLtcc> work);
-
- private:
-  void run();
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<c10::intrusive_ptr<WorkLtcc>> queue_;
-  bool stop_ = false;
-  std::thread thread_;  // started by the first enqueue
-};
+using FutureWaiter = QueueThread<c10::intrusive_ptr<WorkLtcc>>;
 
 class WorkLtcc : public ::c10d::Work {
  public:
   // what: names the operation in errors ("allreduce (sum, float32, 1024
-  // elements)"). keep: tensors ltcc reads or writes (inputs, staging
-  // buffers), released once done. outputs: result() and the future's value.
-  // on_success: runs once after ltcc succeeded (copies list outputs out).
+  // elements)"). requests: ltcc's, completed in this order (one per chunk).
+  // keep: tensors ltcc reads or writes (inputs, staging buffers), released
+  // once done. outputs: result() and the future's value. on_success: runs
+  // once after ltcc succeeded (copies list outputs out).
   WorkLtcc(int rank, ::c10d::OpType type, std::string what, std::shared_ptr<Comm> comm,
-           ltccRequest_t request, std::vector<at::Tensor> keep, std::vector<at::Tensor> outputs,
-           std::function<void()> on_success, std::weak_ptr<FutureWaiter> waiter);
+           std::vector<ltccRequest_t> requests, std::vector<at::Tensor> keep,
+           std::vector<at::Tensor> outputs, std::function<void()> on_success,
+           std::weak_ptr<FutureWaiter> waiter);
   ~WorkLtcc() override;
 
   bool isCompleted() override;
@@ -110,8 +102,16 @@ class WorkLtcc : public ::c10d::Work {
   c10::intrusive_ptr<c10::ivalue::Future> getFuture() override;
 
  private:
-  // Records ltcc's result (r, and its sentence when r fails). drive_mu_ held.
-  void finish_locked(ltccResult_t r, const std::string& ltcc_error);
+  // Waits for the requests from next_ on: ltccWait, or ltccTest polled
+  // until deadline (a TORCH_CHECK error when it passes). Returns after the
+  // last one or the first failure. drive_mu_ held.
+  void wait_requests_locked(const std::chrono::steady_clock::time_point* deadline,
+                            std::chrono::milliseconds timeout);
+  // After the first failure (r, and ltcc's sentence): waits for the rest,
+  // which must not run on freed buffers. drive_mu_ held.
+  void fail_locked(ltccResult_t r, const std::string& ltcc_error);
+  // Records the result (null: success). drive_mu_ held.
+  void finish_locked(std::exception_ptr error);
   bool is_completed() const;
   // The future to complete, once: null when none was asked for or another
   // thread already took it.
@@ -123,8 +123,9 @@ class WorkLtcc : public ::c10d::Work {
   const std::shared_ptr<Comm> comm_;
   std::weak_ptr<FutureWaiter> waiter_;
 
-  std::mutex drive_mu_;             // one thread at a time waits or tests the request
-  ltccRequest_t request_;           // nullptr once waited or tested done
+  std::mutex drive_mu_;                  // one thread at a time waits or tests the requests
+  std::vector<ltccRequest_t> requests_;  // ltcc's, in order
+  size_t next_ = 0;                      // requests_[next_..] are still outstanding
   std::vector<at::Tensor> keep_;
   std::vector<at::Tensor> outputs_;
   std::function<void()> on_success_;
@@ -170,15 +171,28 @@ class ProcessGroupLtcc : public BackendBase {
       const ::c10d::BarrierOptions& opts = ::c10d::BarrierOptions()) override;
 
  private:
-  // post: calls one ltcc collective with a request out-parameter.
+  using Post = std::function<ltccResult_t(ltccRequest_t*)>;
+  // posts: each calls one ltcc collective with a request out-parameter, in
+  // this order.
   c10::intrusive_ptr<::c10d::Work> launch(::c10d::OpType type, const std::string& what,
                                           std::vector<at::Tensor> keep,
                                           std::vector<at::Tensor> outputs,
                                           std::function<void()> on_success,
-                                          const std::function<ltccResult_t(ltccRequest_t*)>& post);
+                                          const std::vector<Post>& posts);
+  // Queues a staged (GPU) work on the stager, creating the staging
+  // communicator and the stager on first use (collective: every rank's first
+  // GPU collective).
+  c10::intrusive_ptr<::c10d::Work> stage(::c10d::OpType type, const std::string& what,
+                                         const at::Tensor& first, std::vector<at::Tensor> tensors,
+                                         std::vector<at::Tensor> outputs, int64_t slot_bytes,
+                                         Plan plan);
 
+  const c10::intrusive_ptr<::c10d::Store> store_;
+  const double timeout_seconds_;
   std::shared_ptr<Comm> comm_;
   std::shared_ptr<FutureWaiter> waiter_;
+  std::mutex stager_mu_;            // creating the stager
+  std::unique_ptr<Stager> stager_;  // holds the staging communicator
 };
 
 }  // namespace ltcc_torch

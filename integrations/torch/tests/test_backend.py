@@ -13,6 +13,19 @@ inputs in both, and compares:
 With --peer-death instead: the last rank crashes after a barrier, and the
 others' next all_reduce must fail (is_completed() turns true, wait() raises
 ltcc's sentence naming the operation) within about the group's timeout.
+
+--device cuda: every collective above also runs on CUDA copies of the same
+inputs (staged through pinned host memory by the backend) and each result
+must equal the CPU-tensor ltcc result bitwise, random floats included (CPU
+and CUDA all-reduces are split into the same chunks); plus async work on
+CUDA (wait() orders the current stream, is_completed(), get_future() and
+then(), a producer on a side stream that the copy-in must wait for), DDP
+with the model on the GPU against DDP over gloo on the CPU, refusals, and
+(torch >= 2.1) the device-backend map "cpu:gloo,cuda:ltcc". Without CUDA
+it exits 77 (skipped) with the reason. --peer-death --device cuda: the
+dying rank breaks a CUDA all_reduce.
+The all_reduce grid runs with a 64 KiB chunk (ltcc_torch.set_chunk_bytes),
+so its large cases span several ltcc calls (and, on CUDA, the pipeline).
 Inputs are small integers, so every dtype's result is exact whatever the
 reduction order and is compared with torch.equal. A random float32/float64
 case compares with a tolerance instead: ltcc's ring adds in another order
@@ -23,7 +36,7 @@ bfloat16) the gloo side is composed from what it has (SUM, all_gather,
 all_reduce) or, failing that, only the local reference is used, and the
 summary says how many checks that was.
 
-Usage: PYTHONPATH=<build>/integrations/torch/python test_backend.py --world-size 4
+Usage: PYTHONPATH=<build>/integrations/torch/python test_backend.py --world-size 4 [--device cuda]
 Exit 0: passed; 1: failed; 77: skipped (the reason is printed).
 """
 import argparse
@@ -40,6 +53,7 @@ SKIP = 77
 DTYPES = None  # filled in once torch is imported
 OPS = ("SUM", "AVG", "PRODUCT", "MIN", "MAX")
 SIZES = (1, 7, 1000, 70000)  # 70000 x 4 B crosses the recursive-doubling/ring switch
+SMALL_CHUNK = 64 << 10  # all_reduce grid: 70000 elements span 5 (4 B) or 9 (8 B) chunks
 
 
 def free_port():
@@ -55,6 +69,7 @@ class Checker:
         self.checks = 0
         self.vs_gloo = 0
         self.local_only = {}
+        self.notes = []  # what was not checked here, and why
 
     def expect(self, ok, what):
         self.checks += 1
@@ -126,12 +141,22 @@ def gloo_allreduce(torch, dist, gloo, x, op, ws):
     return y
 
 
-def run_rank(rank, ws, port):
+def rank_device(torch, device, rank):
+    """None for CPU-only runs, else this rank's GPU (ranks spread over the GPUs)."""
+    if device != "cuda":
+        return None
+    gpu = torch.device("cuda", rank % torch.cuda.device_count())
+    torch.cuda.set_device(gpu)
+    return gpu
+
+
+def run_rank(rank, ws, port, device):
     import torch
     import torch.distributed as dist
-    import ltcc_torch  # noqa: F401  registers "ltcc"
+    import ltcc_torch  # registers "ltcc"
 
     torch.set_num_threads(1)
+    gpu = rank_device(torch, device, rank)
     dtypes = [torch.float32, torch.float64, torch.float16, torch.bfloat16,
               torch.int32, torch.int64, torch.int8, torch.uint8]
     dist.init_process_group("ltcc", init_method="tcp://127.0.0.1:%d" % port, rank=rank,
@@ -144,6 +169,7 @@ def run_rank(rank, ws, port):
         c.local_only[kind] = c.local_only.get(kind, 0) + 1
 
     # ---- all_reduce: dtype x op x size -----------------------------------
+    default_chunk = ltcc_torch.set_chunk_bytes(SMALL_CHUNK)
     for dtype in dtypes:
         for op in OPS:
             for n in SIZES:
@@ -162,18 +188,31 @@ def run_rank(rank, ws, port):
                 else:
                     c.vs_gloo += 1
                     c.same(got, want, what + " vs gloo")
+                if gpu is not None:
+                    on_gpu = x.to(gpu)
+                    dist.all_reduce(on_gpu, op=getattr(dist.ReduceOp, op))
+                    c.same(on_gpu.cpu(), got, what + " cuda vs cpu")
+    ltcc_torch.set_chunk_bytes(default_chunk)
 
-    # Random floats: ltcc's reduction order is not gloo's; compare with a tolerance.
-    for dtype, rtol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
-        g = torch.Generator().manual_seed(1000 + rank)
-        x = torch.randn(100003, generator=g, dtype=dtype)
-        got = x.clone()
-        dist.all_reduce(got)
-        want = x.clone()
-        dist.all_reduce(want, group=gloo)
-        c.vs_gloo += 1
-        c.same(got, want, "all_reduce random %s SUM vs gloo (tolerance)" % dtype, exact=False,
-               rtol=rtol, atol=rtol)
+    # Random floats: ltcc's reduction order is not gloo's; compare with a
+    # tolerance. CUDA against CPU: bitwise, in several chunks and in one.
+    for chunk in (SMALL_CHUNK, default_chunk):
+        ltcc_torch.set_chunk_bytes(chunk)
+        for dtype, rtol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
+            g = torch.Generator().manual_seed(1000 + rank)
+            x = torch.randn(100003, generator=g, dtype=dtype)
+            got = x.clone()
+            dist.all_reduce(got)
+            what = "all_reduce random %s SUM, chunk %d" % (dtype, chunk)
+            want = x.clone()
+            dist.all_reduce(want, group=gloo)
+            c.vs_gloo += 1
+            c.same(got, want, what + " vs gloo (tolerance)", exact=False, rtol=rtol, atol=rtol)
+            if gpu is not None:
+                on_gpu = x.to(gpu)
+                dist.all_reduce(on_gpu)
+                c.same(on_gpu.cpu(), got, what + " cuda vs cpu (bitwise)")
+    ltcc_torch.set_chunk_bytes(default_chunk)
 
     # ---- all_gather (list) and into one tensor ------------------------------
     all_gather_into = getattr(dist, "all_gather_into_tensor", None) or dist._all_gather_base
@@ -204,6 +243,14 @@ def run_rank(rank, ws, port):
             all_gather_into(out, x)
             c.same(out, want_flat, "all_gather_into_tensor %s n=%d vs %s" % (
                 dtype, n, "gloo's all_gather" if want is not None else "reference"))
+            if gpu is not None:
+                got_gpu = [torch.full((1, n), 99, dtype=dtype, device=gpu) for _ in range(ws)]
+                dist.all_gather(got_gpu, x.to(gpu))
+                for r in range(ws):
+                    c.same(got_gpu[r].cpu(), got[r], "%s slot %d cuda vs cpu" % (what, r))
+                out_gpu = torch.full((ws, n), 99, dtype=dtype, device=gpu)
+                all_gather_into(out_gpu, x.to(gpu))
+                c.same(out_gpu.cpu(), out, "all_gather_into_tensor %s n=%d cuda vs cpu" % (dtype, n))
 
     # ---- reduce_scatter (list) and from one tensor --------------------------
     # 1.13's gloo has no reduce_scatter: the gloo side is all_reduce of the
@@ -224,6 +271,15 @@ def run_rank(rank, ws, port):
                 got2 = torch.full((n,), 99, dtype=dtype)
                 reduce_scatter_from(got2, x, op=getattr(dist.ReduceOp, op))
                 c.same(got2, ref, "reduce_scatter_tensor %s %s n=%d vs reference" % (dtype, op, n))
+                if gpu is not None:
+                    got_gpu = torch.full((n,), 99, dtype=dtype, device=gpu)
+                    dist.reduce_scatter(got_gpu, list(x.to(gpu).chunk(ws)),
+                                        op=getattr(dist.ReduceOp, op))
+                    c.same(got_gpu.cpu(), got, what + " cuda vs cpu")
+                    got2_gpu = torch.full((n,), 99, dtype=dtype, device=gpu)
+                    reduce_scatter_from(got2_gpu, x.to(gpu), op=getattr(dist.ReduceOp, op))
+                    c.same(got2_gpu.cpu(), got2,
+                           "reduce_scatter_tensor %s %s n=%d cuda vs cpu" % (dtype, op, n))
                 full = gloo_allreduce(torch, dist, gloo, x, op, ws)
                 if full is None:
                     note_local_only("reduce_scatter %s" % dtype)
@@ -243,6 +299,10 @@ def run_rank(rank, ws, port):
             dist.broadcast(got, src=root)
             what = "broadcast %s root %d" % (dtype, root)
             c.same(got, inputs[root], what + " vs reference")
+            if gpu is not None:
+                got_gpu = inputs[rank].to(gpu)
+                dist.broadcast(got_gpu, src=root)
+                c.same(got_gpu.cpu(), got, what + " cuda vs cpu")
             want = inputs[rank].clone()
             try:
                 dist.broadcast(want, src=root, group=gloo)
@@ -287,20 +347,29 @@ def run_rank(rank, ws, port):
     for i, b in enumerate(bufs):
         c.same(b, torch.full((3000,), float(ws * (ws - 1) // 2 + ws * i)),
                "in-flight all_reduce #%d" % i)
+    if gpu is not None:
+        check_cuda_async(torch, dist, c, gpu, rank, ws)
 
     # ---- DDP (its comm hook uses get_future): gradients as with gloo ----------
+    # (--device cuda: the ltcc model on the GPU, gloo's on the CPU)
     from torch.nn.parallel import DistributedDataParallel as DDP
     grads = []
-    for group in (None, gloo):
+    for group, where in ((None, gpu), (gloo, None)):
         torch.manual_seed(0)  # same initial weights on every rank and for both groups
         model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
-        ddp = DDP(model, process_group=group)
         g = torch.Generator().manual_seed(77 + rank)
-        ddp(torch.randn(8, 16, generator=g)).square().sum().backward()
-        grads.append([p.grad.clone() for p in model.parameters()])
+        data = torch.randn(8, 16, generator=g)
+        if where is not None:
+            model, data = model.to(where), data.to(where)
+            ddp = DDP(model, process_group=group, device_ids=[where.index])
+        else:
+            ddp = DDP(model, process_group=group)
+        ddp(data).square().sum().backward()
+        grads.append([p.grad.cpu() for p in model.parameters()])
     for i, (a, b) in enumerate(zip(*grads)):
         c.vs_gloo += 1
-        c.same(a, b, "DDP gradient %d vs gloo DDP (tolerance)" % i, exact=False)
+        c.same(a, b, "DDP gradient %d vs gloo DDP (tolerance)" % i, exact=False, rtol=1e-4,
+               atol=1e-5)
 
     # ---- what is refused, with a message that names it -----------------------
     pg = dist.distributed_c10d._get_default_group()
@@ -321,10 +390,23 @@ def run_rank(rank, ws, port):
             "unsupported ReduceOp", "BAND all_reduce")
     refused(lambda: pg.allreduce([torch.zeros(4), torch.zeros(4)]).wait(), "exactly one",
             "two-tensor allreduce")
+    if gpu is not None:
+        refused(lambda: dist.all_reduce(torch.zeros(4, dtype=torch.bool, device=gpu)),
+                "unsupported tensor dtype", "bool cuda all_reduce")
+        refused(lambda: dist.all_reduce(torch.zeros(4, 4, device=gpu)[:, 0]), "not contiguous",
+                "non-contiguous cuda all_reduce")
+        refused(lambda: dist.all_gather([torch.zeros(4) for _ in range(ws)],
+                                        torch.zeros(4, device=gpu)),
+                "one device per call", "all_gather of a cuda input into cpu outputs")
     # still usable afterwards
     after = torch.ones(10)
     dist.all_reduce(after)
     c.same(after, torch.full((10,), float(ws)), "all_reduce after refused calls")
+    if gpu is not None:
+        after = torch.ones(10, device=gpu)
+        dist.all_reduce(after)
+        c.same(after.cpu(), torch.full((10,), float(ws)), "cuda all_reduce after refused calls")
+        check_device_map(torch, dist, ltcc_torch, c, gpu, rank, ws)
 
     # ---- tally: every rank learns the total ----------------------------------
     for f in c.failures[:20]:
@@ -332,8 +414,11 @@ def run_rank(rank, ws, port):
     tally = torch.tensor([len(c.failures), c.checks], dtype=torch.int64)
     dist.all_reduce(tally, group=gloo)
     if rank == 0:
-        print("ltcc torch backend, %d ranks: %d checks, %d failed; %d cases also compared with "
-              "gloo on rank 0" % (ws, int(tally[1]), int(tally[0]), c.vs_gloo), flush=True)
+        print("ltcc torch backend, %d ranks, %s tensors: %d checks, %d failed; %d cases also "
+              "compared with gloo on rank 0" % (ws, device, int(tally[1]), int(tally[0]), c.vs_gloo),
+              flush=True)
+        for note in c.notes:
+            print("  " + note, flush=True)
         for kind, count in sorted(c.local_only.items()):
             print("  gloo refused %d %s case(s): checked against the local reference only"
                   % (count, kind), flush=True)
@@ -343,23 +428,108 @@ def run_rank(rank, ws, port):
         raise SystemExit(1)
 
 
-def run_peer_death(rank, ws, port):
+def check_cuda_async(torch, dist, c, gpu, rank, ws):
+    """Async work on CUDA tensors: wait() orders the current stream after the
+    copy-out, is_completed() turns true, get_future() and then() see the
+    result, several works in flight, and the copy-in waits for the producer on
+    the caller's (non-default) stream."""
+    total = float(ws * (ws + 1) // 2)
+    x = torch.full((50000,), float(rank + 1), device=gpu)
+    work = dist.all_reduce(x, async_op=True)
+    c.expect(work.wait() is True, "cuda async all_reduce: wait() did not return True")
+    c.same(x.cpu(), torch.full((50000,), total), "cuda async all_reduce result")
+    deadline = time.monotonic() + 30
+    while not work.is_completed() and time.monotonic() < deadline:
+        time.sleep(0.001)  # the copy-out may still be finishing on the GPU just after wait()
+    c.expect(work.is_completed(), "cuda async all_reduce: is_completed() never became true")
+    y = torch.full((50000,), float(rank + 1), device=gpu)
+    work = dist.all_reduce(y, async_op=True)
+    deadline = time.monotonic() + 30
+    while not work.is_completed() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    c.expect(work.is_completed(), "cuda async all_reduce: is_completed() never became true (polled)")
+    work.wait()
+    c.same(y.cpu(), torch.full((50000,), total), "cuda polled async all_reduce result")
+    z = torch.full((1000,), float(rank), device=gpu)
+    fut = dist.all_reduce(z, async_op=True).get_future()
+    doubled = fut.then(lambda f: f.value()[0] * 2)  # runs on a stream that waited for the copy-out
+    value = fut.wait()
+    c.same(value[0].cpu(), torch.full((1000,), float(ws * (ws - 1) // 2)), "cuda get_future() value")
+    c.same(doubled.wait().cpu(), torch.full((1000,), float(ws * (ws - 1))),
+           "cuda get_future().then() value")
+    bufs = [torch.full((300000,), float(rank + i), device=gpu) for i in range(8)]
+    works = [dist.all_reduce(b, async_op=True) for b in bufs]
+    for w in reversed(works):
+        w.wait()
+    for i, b in enumerate(bufs):
+        c.same(b.cpu(), torch.full((300000,), float(ws * (ws - 1) // 2 + ws * i)),
+               "cuda in-flight all_reduce #%d" % i)
+    # A producer on a side stream, still running at the call: the copy-in must
+    # wait for it; the clone after the (synchronous) call must see the result.
+    side = torch.cuda.Stream(device=gpu)
+    n = 4 << 20  # 16 MiB of float32: two chunks, the last copy-out takes a while
+    with torch.cuda.stream(side):
+        big = torch.zeros(n, device=gpu)
+        torch.cuda._sleep(20_000_000)  # about 10 ms of GPU time on this stream
+        big.fill_(float(rank + 1))
+        dist.all_reduce(big)
+        seen = big.clone()
+    side.synchronize()
+    c.same(seen.cpu(), torch.full((n,), total), "cuda all_reduce on a busy side stream")
+
+
+def check_device_map(torch, dist, ltcc_torch, c, gpu, rank, ws):
+    """torch >= 2.1: the default "ltcc" group serves CPU and CUDA with one
+    ltcc backend, and "cpu:gloo,cuda:ltcc" sends CUDA tensors to ltcc, CPU
+    tensors to gloo."""
+    pg = dist.distributed_c10d._get_default_group()
+    if not hasattr(pg, "_get_backend"):
+        c.notes.append("device-backend map not checked: torch %s has no per-device backends"
+                       % torch.__version__)
+        return
+    for d in ("cpu", "cuda"):
+        c.expect(isinstance(pg._get_backend(torch.device(d)), ltcc_torch.ProcessGroupLtcc),
+                 "default group: the %s backend is %r, not ltcc" % (d, pg._get_backend(torch.device(d))))
+    mixed = dist.new_group(backend="cpu:gloo,cuda:ltcc")
+    c.expect(isinstance(mixed._get_backend(torch.device("cuda")), ltcc_torch.ProcessGroupLtcc),
+             "cpu:gloo,cuda:ltcc: the cuda backend is not ltcc")
+    c.expect(not isinstance(mixed._get_backend(torch.device("cpu")), ltcc_torch.ProcessGroupLtcc),
+             "cpu:gloo,cuda:ltcc: the cpu backend is ltcc")
+    total = float(ws * (ws + 1) // 2)
+    for where in (gpu, torch.device("cpu")):
+        t = torch.full((70000,), float(rank + 1), device=where)
+        dist.all_reduce(t, group=mixed)
+        c.same(t.cpu(), torch.full((70000,), total), "cpu:gloo,cuda:ltcc all_reduce on %s" % where)
+    outs = [torch.zeros(5, device=gpu) for _ in range(ws)]
+    dist.all_gather(outs, torch.full((5,), float(rank), device=gpu), group=mixed)
+    c.same(torch.stack(outs).cpu(), torch.arange(ws, dtype=torch.float32).repeat_interleave(5)
+           .reshape(ws, 5), "cpu:gloo,cuda:ltcc all_gather on cuda")
+    dist.destroy_process_group(mixed)
+
+
+def run_peer_death(rank, ws, port, device):
     """The last rank dies after a barrier; the others' next collective must
-    fail, with ltcc's sentence, within about the group's timeout."""
+    fail, with ltcc's sentence, within about the group's timeout. CUDA: a
+    first CUDA all_reduce before the barrier creates the staging
+    communicator; the one that fails is staged."""
     import torch
     import torch.distributed as dist
     import ltcc_torch  # noqa: F401
 
     timeout_s = 3
+    gpu = rank_device(torch, device, rank)
+    where = gpu if gpu is not None else torch.device("cpu")
     dist.init_process_group("ltcc", init_method="tcp://127.0.0.1:%d" % port, rank=rank,
                             world_size=ws, timeout=datetime.timedelta(seconds=timeout_s))
+    if gpu is not None:
+        dist.all_reduce(torch.ones(10, device=gpu))
     dist.barrier()
     if rank == ws - 1:
         time.sleep(0.2)
         os._exit(0)  # no destroy, no goodbye: as a crash
     failures = []
     t0 = time.monotonic()
-    work = dist.all_reduce(torch.ones(100000), async_op=True)
+    work = dist.all_reduce(torch.ones(100000, device=where), async_op=True)
     while not work.is_completed() and time.monotonic() - t0 < 10 * timeout_s:
         time.sleep(0.01)
     elapsed = time.monotonic() - t0
@@ -374,7 +544,7 @@ def run_peer_death(rank, ws, port):
         if "ltcc allreduce (sum, float32, 100000 elements) failed" not in msg:
             failures.append("the error does not name the operation: %r" % msg[:300])
     try:
-        dist.all_reduce(torch.ones(10))
+        dist.all_reduce(torch.ones(10, device=where))
         failures.append("a collective on the broken group did not raise")
     except RuntimeError:
         pass
@@ -385,12 +555,12 @@ def run_peer_death(rank, ws, port):
         raise SystemExit(1)
 
 
-def spawned(rank, ws, port, peer_death=False):
+def spawned(rank, ws, port, peer_death, device):
     try:
         if peer_death:
-            run_peer_death(rank, ws, port)
+            run_peer_death(rank, ws, port, device)
         else:
-            run_rank(rank, ws, port)
+            run_rank(rank, ws, port, device)
     except SystemExit:
         raise
     except BaseException:
@@ -404,6 +574,8 @@ def main():
     ap.add_argument("--world-size", type=int, default=2)
     ap.add_argument("--peer-death", action="store_true",
                     help="instead: the last rank crashes; the others must fail with ltcc's message")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cuda: also run every collective on CUDA tensors (exit 77 without CUDA)")
     args = ap.parse_args()
     try:
         import torch
@@ -421,10 +593,17 @@ def main():
         print("SKIP: cannot import ltcc_torch (PYTHONPATH=%s): %s"
               % (os.environ.get("PYTHONPATH", ""), e))
         return SKIP
-    print("torch %s, ltcc %d, %d ranks" % (torch.__version__, ltcc_torch.ltcc_version(),
-                                          args.world_size), flush=True)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("SKIP: --device cuda: torch %s sees no CUDA device (torch.cuda.is_available() is "
+              "False; built with CUDA %s)" % (torch.__version__, torch.version.cuda))
+        return SKIP
+    print("torch %s, ltcc %d, %d ranks, %s tensors%s" % (
+        torch.__version__, ltcc_torch.ltcc_version(), args.world_size, args.device,
+        " (%s x %d)" % (torch.cuda.get_device_name(0), torch.cuda.device_count())
+        if args.device == "cuda" else ""), flush=True)
     try:
-        mp.start_processes(spawned, args=(args.world_size, free_port(), args.peer_death),
+        mp.start_processes(spawned, args=(args.world_size, free_port(), args.peer_death,
+                                          args.device),
                            nprocs=args.world_size,
                            join=True, start_method="spawn")
     except Exception as e:  # noqa: BLE001  a rank failed: its traceback is above

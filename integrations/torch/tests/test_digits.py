@@ -11,9 +11,13 @@ WORLD_SIZE set here; no torchrun) and checks what they did:
                 failed") within --deadline seconds of that death, printing
                 ltcc's error that names rank R ("collective failed: ltcc ... rank R ...").
 
+--device cuda passes --device cuda on (model and data on the GPU) and skips
+when torch sees no CUDA device.
+
 Arguments after -- go to train_digits.py. Every rank's output is printed,
 prefixed with [rank i]. Exit 0: passed; 1: failed; 77: skipped (sklearn,
-torch or ltcc_torch not importable; the reason is printed).
+torch or ltcc_torch not importable, or no CUDA for --device cuda; the reason
+is printed).
 """
 import argparse
 import os
@@ -38,6 +42,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ranks", type=int, default=4)
     ap.add_argument("--backend", default="ltcc")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--min-acc", type=float, default=None)
     ap.add_argument("--kill", default=None, metavar="R:S")
     ap.add_argument("--deadline", type=float, default=60.0,
@@ -49,17 +54,20 @@ def main():
 
     # Skip (77) before spawning anything when a piece is missing.
     probe = ("import sklearn.datasets, torch, torch.distributed as d; "
-             "assert d.is_available(), 'torch lacks torch.distributed'; "
-             + ("import ltcc_torch" if args.backend == "ltcc" else "pass"))
+             "assert d.is_available(), 'torch lacks torch.distributed'"
+             + ("; import ltcc_torch" if "ltcc" in args.backend else "")
+             + ("; assert torch.cuda.is_available(), 'torch %s sees no CUDA device' % "
+                "torch.__version__" if args.device == "cuda" else ""))
     p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     if p.returncode != 0:
         last = (p.stderr.strip().splitlines() or ["?"])[-1]
-        print("SKIP: cannot import sklearn / torch / ltcc_torch (PYTHONPATH=%s): %s"
-              % (os.environ.get("PYTHONPATH", ""), last))
+        print("SKIP: sklearn / torch / ltcc_torch%s missing (PYTHONPATH=%s): %s"
+              % (" / CUDA" if args.device == "cuda" else "", os.environ.get("PYTHONPATH", ""),
+                 last))
         return SKIP
 
     kill_rank = kill_step = None
-    train_args = ["--backend", args.backend] + args.train_args
+    train_args = ["--backend", args.backend, "--device", args.device] + args.train_args
     if args.kill:
         kill_rank, kill_step = (int(v) for v in args.kill.split(":"))
         train_args += ["--kill-rank", str(kill_rank), "--kill-at-step", str(kill_step)]
