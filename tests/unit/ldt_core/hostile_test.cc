@@ -23,6 +23,7 @@ using testing::forge;
 using testing::is_data;
 using testing::pattern;
 using testing::Pkt;
+using testing::probe_ack_header;
 using testing::ScriptedNet;
 using testing::small_opts;
 using testing::Verdict;
@@ -311,6 +312,47 @@ TEST(EngineHostileData, UnexpectedMessagesPerPeerAreCapped) {
   net.run_until([] { return false; }, 100'000);
   EXPECT_EQ(net.e(1).conn_stats(2).unexpected_msgs, 1u);
   EXPECT_EQ(net.e(1).conn_stats(2).refused_pkts, 0u);
+}
+
+// ---- probes ------------------------------------------------------------------
+
+TEST(EngineHostileProbe, AnAnswerToNoProbeWeSentIsIgnored) {
+  ScriptedNet net(small_opts());
+  net.inject(0, forge(probe_ack_header(1, 0, 77, net.now() - 1'000)));
+  EXPECT_TRUE(net.e(0).probe_replies().empty()) << "an answer to a probe never sent";
+
+  ASSERT_TRUE(net.e(0).send_probe(1, 5, 0, net.now()).is_ok());
+  const uint64_t sent_at = net.now();
+  // Right id, wrong send time: not the answer.
+  net.inject(0, forge(probe_ack_header(1, 0, 5, sent_at - 1)));
+  EXPECT_TRUE(net.e(0).probe_replies().empty());
+  net.run_until([] { return false; }, 100'000);
+  ASSERT_EQ(net.e(0).probe_replies().size(), 1u);
+  EXPECT_EQ(net.e(0).probe_replies()[0].probe_id, 5u);
+  EXPECT_EQ(net.e(0).probe_replies()[0].rtt_ns, 2 * net.latency_ns);
+  // A second copy of the answer answers nothing.
+  const std::vector<uint8_t>* answer = last_packet(net, PacketType::kProbeAck, 1);
+  ASSERT_NE(answer, nullptr);
+  net.inject(0, *answer);
+  EXPECT_EQ(net.e(0).probe_replies().size(), 1u);
+  EXPECT_EQ(net.e(0).conn_stats(1).stray_probe_acks, 3u);
+}
+
+// Keepalive answers keep a silent peer alive; made-up ones must not keep a
+// dead one alive.
+TEST(EngineHostileProbe, ForgedKeepaliveAnswersDoNotKeepADeadPeerAlive) {
+  ScriptedNet net(small_opts());
+  net.verdict = [](const Pkt& p) { return p.from == 0 ? Verdict::kDrop : Verdict::kDeliver; };
+  std::vector<uint8_t> dst(100);
+  ASSERT_TRUE(net.e(1).post_recv(0, 1, dst.data(), dst.size(), 2, net.now()).is_ok());
+  for (int i = 0; i < 40 && !net.find_done(2); ++i) {  // 4 s: two timeouts
+    net.advance(100'000'000);
+    net.run_until([&] { return net.find_done(2) != nullptr; }, 1'000'000);
+    for (uint64_t k = 0; k < 16; ++k)
+      net.inject(1, forge(probe_ack_header(0, 1, kInternalProbeBit | k, net.now())));
+  }
+  ASSERT_NE(net.find_done(2), nullptr) << "a dead peer kept alive by forged answers";
+  EXPECT_EQ(net.get_done(2).status.code(), Code::kRemoteError);
 }
 
 }  // namespace

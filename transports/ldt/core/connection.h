@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -50,6 +51,15 @@ enum class PktState : uint8_t {
 inline constexpr uint32_t kNil = UINT32_MAX;
 // Probe ids with this bit are the engine's own keepalives (not reported).
 inline constexpr uint64_t kInternalProbeBit = uint64_t{1} << 63;
+
+// A probe sent and not answered yet. A PROBE_ACK is an answer only to one of
+// these (same id, and the send time it echoes is the probe's), and only once:
+// anything else (a duplicate, an answer too late, a forgery) changes nothing.
+struct ProbeSent {
+  uint64_t id = 0;
+  uint64_t sent_ns = 0;
+  bool outstanding = false;
+};
 
 // Per-PSN send state, in a ring indexed by psn & (window - 1).
 struct TxPkt {
@@ -319,6 +329,17 @@ class Connection {
   uint64_t gbn_nacked_cum_ = UINT64_MAX;
   uint64_t last_probe_sent_ = 0;
   uint64_t probe_seq_ = 0;
+  // Outstanding probes by id: the last 4 keepalives (a late answer to one
+  // still proves the peer alive), and, from the first diagnostic probe on,
+  // 4,096 diagnostic ones (ltcc-diag numbers them in order: 0.2 s of its
+  // default 20,000 probes/s).
+  static constexpr size_t kKeepaliveSlots = 4, kDiagProbeSlots = 4096;
+  std::array<ProbeSent, kKeepaliveSlots> keepalives_sent_{};
+  std::unique_ptr<ProbeSent[]> diag_probes_sent_;
+  ProbeSent* probe_slot(uint64_t id) {
+    if (id & kInternalProbeBit) return &keepalives_sent_[id % kKeepaliveSlots];
+    return diag_probes_sent_ ? &diag_probes_sent_[id % kDiagProbeSlots] : nullptr;
+  }
 
   ConnStats st_;
   std::vector<uint8_t> scratch_;       // header (+ SACK) being built

@@ -450,10 +450,16 @@ void Connection::on_probe(const Header& h, uint64_t now) {
 }
 
 void Connection::on_probe_ack(const Header& h, uint64_t now) {
+  const uint64_t id = h.probe.probe_id;
+  ProbeSent* s = probe_slot(id);
+  if (!s || !s->outstanding || s->id != id || s->sent_ns != h.timestamp_ns || s->sent_ns > now) {
+    ++st_.stray_probe_acks;
+    return;
+  }
+  s->outstanding = false;
   note_heard_st(now);
-  if (h.timestamp_ns > now) return;
-  if (h.probe.probe_id & kInternalProbeBit) return;  // keepalive answer
-  engine_->probe_replies_.push_back({peer_, h.probe.probe_id, now - h.timestamp_ns});
+  if (id & kInternalProbeBit) return;  // keepalive answer
+  engine_->probe_replies_.push_back({peer_, id, now - s->sent_ns});
 }
 
 }  // namespace ltcc::ldt

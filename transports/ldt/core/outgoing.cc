@@ -184,6 +184,13 @@ Status Connection::send_probe(uint64_t probe_id, uint32_t padding, uint64_t now)
   if (padding > kMaxPayload)
     return make_status(Code::kInvalidArgument, "probe padding %u exceeds %zu bytes", padding,
                        kMaxPayload);
+  // Only an answer to this probe counts (on_probe_ack).
+  ProbeSent* slot = probe_slot(probe_id);
+  if (!slot) {  // the first diagnostic probe to this peer
+    diag_probes_sent_.reset(new ProbeSent[kDiagProbeSlots]());
+    slot = &diag_probes_sent_[probe_id % kDiagProbeSlots];
+  }
+  *slot = ProbeSent{probe_id, now, true};
   // With checksums on the padding is covered too, so a probe that arrives
   // corrupted counts against its link (ltcc-diag) instead of vanishing.
   static const std::vector<uint8_t> zeros(kMaxPayload, 0);

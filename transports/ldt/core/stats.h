@@ -76,6 +76,7 @@ struct ConnStats {
   uint64_t nacks_sent = 0;
   uint64_t msgs_received = 0;
   uint64_t probes_received = 0;    // PROBEs (keepalive and diagnostic)
+  uint64_t stray_probe_acks = 0;   // PROBE_ACKs answering no outstanding probe: ignored
   uint64_t corrupt_pkts = 0;       // payload CRC failed under a valid header from this peer
   // RTT (ns)
   uint64_t srtt_ns = 0;
