@@ -4,7 +4,8 @@
 #   scripts/test.sh                         release preset: configure, build, ctest
 #   scripts/test.sh --preset asan           another preset (release, debug, asan, tsan, fuzz)
 #   scripts/test.sh --fuzz-seconds 60       also run libFuzzer (clang `fuzz` preset) for 60 s,
-#                                           shared by the fuzzers (packet 40 s, stats_json 20 s)
+#                                           shared by the fuzzers (packet 30 s, auth 15 s,
+#                                           stats_json 15 s)
 #   scripts/test.sh --jobs 4                build/test parallelism (default 2, or $LTCC_JOBS)
 #   scripts/test.sh --skip-setup            do not run scripts/setup.sh first
 #
@@ -90,18 +91,21 @@ fi
 
 fuzz_rc=0
 if [[ "$fuzz_seconds" -gt 0 ]]; then
-  # One budget for both fuzzers: stats_json_fuzz (a small line parser, flat
-  # after ~20 s) gets a third of it, at most 30 s; packet_fuzz the rest.
-  stats_seconds=$(( fuzz_seconds / 3 < 30 ? fuzz_seconds / 3 : 30 ))
-  packet_seconds=$(( fuzz_seconds - stats_seconds ))
-  step "fuzz (libFuzzer, ${fuzz_seconds}s: packet_fuzz ${packet_seconds}s, stats_json_fuzz ${stats_seconds}s)"
+  # One budget for the fuzzers: stats_json_fuzz (a small line parser, flat
+  # after ~20 s) and auth_fuzz (the tag check in front of the engine that
+  # packet_fuzz explores) a quarter each, at most 30 s; packet_fuzz the rest.
+  stats_seconds=$(( fuzz_seconds / 4 < 30 ? fuzz_seconds / 4 : 30 ))
+  auth_seconds=$stats_seconds
+  packet_seconds=$(( fuzz_seconds - stats_seconds - auth_seconds ))
+  step "fuzz (libFuzzer, ${fuzz_seconds}s: packet_fuzz ${packet_seconds}s, auth_fuzz ${auth_seconds}s, stats_json_fuzz ${stats_seconds}s)"
   cmake --preset fuzz
-  cmake --build --preset fuzz -j"$jobs" --target packet_fuzz stats_json_fuzz
+  cmake --build --preset fuzz -j"$jobs" --target packet_fuzz auth_fuzz stats_json_fuzz
   # New inputs go to a scratch copy, never into the checked-in corpus.
   corpus=$(mktemp -d "${TMPDIR:-/tmp}/ltcc-corpus.XXXXXX")
   trap 'rm -f "$log"; rm -rf "$corpus"' EXIT
   set +e
   for run in "packet_fuzz $packet_seconds tests/fuzz/corpus" \
+             "auth_fuzz $auth_seconds tests/fuzz/corpus" \
              "stats_json_fuzz $stats_seconds tests/fuzz/stats_json_corpus"; do
     read -r name seconds seeds <<<"$run"
     [[ "$seconds" -gt 0 ]] || continue

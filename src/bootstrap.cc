@@ -31,6 +31,7 @@
 
 #include "src/common/config.h"
 #include "src/common/log.h"
+#include "src/common/siphash.h"
 
 namespace ltcc {
 namespace {
@@ -228,6 +229,52 @@ Status random_key(uint64_t* out) {
   return Status::ok();
 }
 
+// ---- what proves the session key (see the design note in bootstrap.h) ----
+
+uint64_t hello_mac(const SipKey& k, const uint8_t* header, const uint8_t* blob, size_t blob_len) {
+  SipHash24 h(k);
+  h.update("ltcc-hello", 10);
+  h.update(header, 28);
+  h.update(blob, blob_len);
+  return h.final64();
+}
+
+void wrap_pad(const SipKey& k, uint64_t nonce, uint8_t pad[16]) {
+  SipHash24 h(k, true);
+  h.update("ltcc-wrap", 9);
+  h.update_u64(nonce);
+  uint64_t o[2];
+  h.final128(o);
+  SipKey{o[0], o[1]}.to_bytes(pad);
+}
+
+// trailer24: connection id and wrapped packet key as sent.
+uint64_t reply_mac(const SipKey& k, uint64_t nonce, uint64_t table_hash, const uint8_t* trailer24) {
+  SipHash24 h(k);
+  h.update("ltcc-reply", 10);
+  h.update_u64(nonce);
+  h.update_u64(table_hash);
+  h.update(trailer24, 24);
+  return h.final64();
+}
+
+// The table's hash input starts like this on both sides.
+SipHash24 table_hasher(const SipKey& k) {
+  SipHash24 h(k);
+  h.update("ltcc-table", 10);
+  return h;
+}
+
+Status random_comm_keys(CommKeys* k) {
+  uint64_t a = 0, b = 0;
+  do LTCC_CHECK(random_key(&k->conn_id));
+  while (k->conn_id == 0);
+  LTCC_CHECK(random_key(&a));
+  LTCC_CHECK(random_key(&b));
+  SipKey{a, b}.to_bytes(k->packet_key);
+  return Status::ok();
+}
+
 enum class Io { kOk, kTimeout, kClosed, kError };
 
 // Waits for `events` on fd until `deadline` (ns, steady clock). Past the
@@ -343,6 +390,16 @@ std::string printable(const std::string& s) {
 
 // ---- unique id ---------------------------------------------------------------
 
+namespace {
+// FNV-1a 32 of bytes 0..23 and 28..35 (everything but the check itself).
+uint32_t unique_id_check(const uint8_t* b) {
+  uint8_t covered[32];
+  std::memcpy(covered, b, 24);
+  std::memcpy(covered + 24, b + 28, 8);
+  return fnv1a32(covered, sizeof covered);
+}
+}  // namespace
+
 Status encode_unique_id(const UniqueIdInfo& info, ltccUniqueId* out) {
   in_addr a{};
   if (!parse_ipv4(info.host, &a)) {
@@ -356,7 +413,8 @@ Status encode_unique_id(const UniqueIdInfo& info, ltccUniqueId* out) {
   std::memcpy(b + 8, &a.s_addr, 4);  // network order: the bytes read a.b.c.d
   put_u16(b + 12, info.port);
   put_u64(b + 16, info.session_key);
-  put_u32(b + 24, fnv1a32(b, 24));
+  put_u64(b + 28, info.session_key2);
+  put_u32(b + 24, unique_id_check(b));
   std::memcpy(out->internal, b, sizeof b);
   return Status::ok();
 }
@@ -378,7 +436,7 @@ Status parse_unique_id(const ltccUniqueId& id, UniqueIdInfo* out) {
                        "%u): do all ranks run the same ltcc?",
                        version, kBootstrapVersion);
   }
-  uint32_t check = get_u32(b + 24), want = fnv1a32(b, 24);
+  uint32_t check = get_u32(b + 24), want = unique_id_check(b);
   if (check != want) {
     return make_status(Code::kInvalidArgument,
                        "ltcc unique id is corrupt (checksum 0x%08" PRIx32 ", expected 0x%08" PRIx32
@@ -403,6 +461,7 @@ Status parse_unique_id(const ltccUniqueId& id, UniqueIdInfo* out) {
   info.host = ip_text(a);
   info.port = port;
   info.session_key = get_u64(b + 16);
+  info.session_key2 = get_u64(b + 28);
   *out = std::move(info);
   return Status::ok();
 }
@@ -420,7 +479,9 @@ struct RootConn {
   bool registered = false;   // its hello was accepted
   uint32_t rank = 0;         // valid once the hello header is in
   std::shared_ptr<const std::vector<uint8_t>> out;  // reply being sent, then close
-  size_t out_off = 0;
+  std::vector<uint8_t> trailer;  // after a table: this client's keys and the root's MAC
+  size_t out_off = 0;            // into out, then trailer
+  uint64_t nonce = 0;            // from the hello
 };
 
 }  // namespace
@@ -452,6 +513,8 @@ struct BootstrapRoot::State {
   uint64_t accept_paused_until = 0;  // out of fds (EMFILE) with nothing to evict
   uint64_t fd_warned_at = 0;         // the last "out of file descriptors" warning
   uint64_t evicted = 0;              // idle connections closed (hello deadline or for room)
+  CommKeys keys;                     // random, for the communicator (start())
+  SipKey sip() const { return SipKey{opts.session_key, opts.session_key2}; }
   Status outcome{Code::kInProgress, ""};
 
   std::string where() const { return host + ":" + std::to_string(port); }
@@ -524,7 +587,6 @@ void BootstrapRoot::State::unregister_st(RootConn* c) {
 bool BootstrapRoot::State::check_header_st(RootConn* c) {
   const uint8_t* h = c->in.data();
   uint16_t version = get_u16(h + 4);
-  uint64_t key = get_u64(h + 8);
   c->rank = get_u32(h + 16);
   uint32_t n = get_u32(h + 20);
   uint32_t blob_len = get_u32(h + 24);
@@ -533,10 +595,6 @@ bool BootstrapRoot::State::check_header_st(RootConn* c) {
               "version " + std::to_string(version) + " (the root speaks version " +
                   std::to_string(kBootstrapVersion) + ")",
               false);
-    return false;
-  }
-  if (key != opts.session_key) {
-    reject_st(c, Code::kInvalidArgument, "wrong session key", true);
     return false;
   }
   if (blob_len > kMaxBlobBytes) {
@@ -564,6 +622,13 @@ bool BootstrapRoot::State::check_header_st(RootConn* c) {
 }
 
 void BootstrapRoot::State::finish_hello_st(RootConn* c) {
+  // The key never travels: the hello proves it with a MAC.
+  if (hello_mac(sip(), c->in.data(), c->in.data() + kHelloHeaderBytes,
+                c->in.size() - kHelloHeaderBytes) != get_u64(c->in.data() + 28)) {
+    reject_st(c, Code::kInvalidArgument, "wrong session key", true);
+    return;
+  }
+  c->nonce = get_u64(c->in.data() + 8);
   uint32_t n = get_u32(c->in.data() + 20);
   if (nranks != 0 && n != nranks) {
     reject_st(c, Code::kInvalidArgument,
@@ -705,8 +770,11 @@ void BootstrapRoot::State::accept_all_st() {
 
 void BootstrapRoot::State::flush_st(RootConn* c) {
   const std::vector<uint8_t>& b = *c->out;
-  while (c->out_off < b.size()) {
-    ssize_t k = ::send(c->fd.get(), b.data() + c->out_off, b.size() - c->out_off, MSG_NOSIGNAL);
+  while (c->out_off < b.size() + c->trailer.size()) {
+    const bool in_table = c->out_off < b.size();
+    const uint8_t* p = in_table ? b.data() + c->out_off : c->trailer.data() + (c->out_off - b.size());
+    const size_t n = in_table ? b.size() - c->out_off : b.size() + c->trailer.size() - c->out_off;
+    ssize_t k = ::send(c->fd.get(), p, n, MSG_NOSIGNAL);
     if (k > 0) {
       c->out_off += static_cast<size_t>(k);
       continue;
@@ -744,10 +812,22 @@ void BootstrapRoot::State::complete_st() {
   }
   std::shared_ptr<const std::vector<uint8_t>> shared = table;
   std::shared_ptr<const std::vector<uint8_t>> late;
+  SipHash24 th = table_hasher(sip());
+  th.update(table->data(), table->size());
+  const uint64_t table_hash = th.final64();
   for (auto& c : conns) {
     if (!c->fd.valid() || c->out) continue;
     if (c->registered) {
       c->out = shared;
+      // This client's keys, wrapped under its nonce, and the proof that we
+      // hold the session key.
+      c->trailer.assign(kReplyTrailerBytes, 0);
+      uint8_t* t = c->trailer.data();
+      put_u64(t, keys.conn_id);
+      uint8_t pad[16];
+      wrap_pad(sip(), c->nonce, pad);
+      for (int i = 0; i < 16; ++i) t[8 + i] = static_cast<uint8_t>(keys.packet_key[i] ^ pad[i]);
+      put_u64(t + 24, reply_mac(sip(), c->nonce, table_hash, t));
     } else {
       if (!late) {
         late = std::make_shared<const std::vector<uint8_t>>(error_reply(
@@ -953,6 +1033,7 @@ Status BootstrapRoot::start(const BootstrapRootOptions& opts, std::unique_ptr<Bo
 
     auto s = std::make_unique<State>();
     s->opts = opts;
+    LTCC_CHECK(random_comm_keys(&s->keys));
     s->host = opts.bind_host;
     s->port = ntohs(sa.sin_port);
     s->listen_fd = std::move(fd);
@@ -1028,7 +1109,7 @@ std::string io_text(Io r, int err) {
 Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint32_t rank,
                      uint32_t nranks, const std::string& my_blob, uint64_t timeout_ns,
                      std::vector<std::string>* all_blobs, UniqueIdInfo* used,
-                     bool retry_refusals = false) {
+                     CommKeys* keys_out, bool retry_refusals = false) {
   if (nranks == 0 || nranks > kMaxBootstrapRanks) {
     return make_status(Code::kInvalidArgument, "rank %u: nranks %u is not in [1, %u]", rank,
                        nranks, kMaxBootstrapRanks);
@@ -1060,11 +1141,16 @@ Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint3
     put_u16(hello.data() + 4, kBootstrapVersion);
     // Whole seconds, rounded down: the root never waits longer than we do.
     put_u16(hello.data() + 6, static_cast<uint16_t>(std::min<uint64_t>(timeout_ns / kSecNs, 0xFFFF)));
-    put_u64(hello.data() + 8, id.session_key);
+    const SipKey sip{id.session_key, id.session_key2};
+    uint64_t nonce = 0;
+    LTCC_CHECK(random_key(&nonce));
+    put_u64(hello.data() + 8, nonce);
     put_u32(hello.data() + 16, rank);
     put_u32(hello.data() + 20, nranks);
     put_u32(hello.data() + 24, static_cast<uint32_t>(my_blob.size()));
     std::memcpy(hello.data() + kHelloHeaderBytes, my_blob.data(), my_blob.size());
+    put_u64(hello.data() + 28, hello_mac(sip, hello.data(), hello.data() + kHelloHeaderBytes,
+                                         my_blob.size()));
     int err = 0;
     Io w = send_all(fd.get(), hello.data(), hello.size(), reply_deadline, &err);
     if (w != Io::kOk) {
@@ -1117,6 +1203,8 @@ Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint3
                          prefix.c_str(), count, nranks);
     }
     std::vector<std::string> blobs(nranks);
+    SipHash24 th = table_hasher(sip);
+    th.update(h, sizeof h);
     for (uint32_t i = 0; i < nranks; ++i) {
       uint8_t lb[4];
       r = in.read(lb, 4);
@@ -1129,7 +1217,24 @@ Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint3
       blobs[i].resize(len);
       r = in.read(reinterpret_cast<uint8_t*>(blobs[i].data()), len);
       if (r != Io::kOk) return read_failed(r, "the address table");
+      th.update(lb, 4);
+      th.update(blobs[i].data(), len);
     }
+    // The root proves it holds the session key: a MAC over our nonce, the
+    // table and the keys it hands us.
+    uint8_t trailer[kReplyTrailerBytes];
+    r = in.read(trailer, sizeof trailer);
+    if (r != Io::kOk) return read_failed(r, "the communicator keys");
+    if (reply_mac(sip, nonce, th.final64(), trailer) != get_u64(trailer + 24)) {
+      return Status(Code::kRemoteError,
+                    prefix + " could not prove that it holds the session key (its table is "
+                             "refused: a stranger listening at that address, or another job's root?)");
+    }
+    CommKeys keys;
+    keys.conn_id = get_u64(trailer);
+    uint8_t pad[16];
+    wrap_pad(sip, nonce, pad);
+    for (int i = 0; i < 16; ++i) keys.packet_key[i] = static_cast<uint8_t>(trailer[8 + i] ^ pad[i]);
     if (blobs[rank] != my_blob) {
       return Status(Code::kRemoteError,
                     prefix + ": the table's entry for our own rank is not the blob we sent");
@@ -1138,6 +1243,7 @@ Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint3
               where.c_str(), static_cast<double>(now_ns() - start) / 1e6);
     *all_blobs = std::move(blobs);
     *used = std::move(id);
+    if (keys_out) *keys_out = keys;
     return Status::ok();
   };
   for (;;) {
@@ -1182,8 +1288,8 @@ Status exchange_impl(const TargetFn& target, const std::string& root_desc, uint3
 
 Status write_root_file(const std::string& path, const UniqueIdInfo& id) {
   char text[128];
-  int n = std::snprintf(text, sizeof text, "%s:%u %016" PRIx64 "\n", id.host.c_str(), id.port,
-                        id.session_key);
+  int n = std::snprintf(text, sizeof text, "%s:%u %016" PRIx64 "%016" PRIx64 "\n",
+                        id.host.c_str(), id.port, id.session_key, id.session_key2);
   if (n <= 0 || static_cast<size_t>(n) >= sizeof text)
     return Status(Code::kInternalError, "rank 0: bootstrap file line too long");
   // A fresh name, created exclusively: a file someone else planted under a
@@ -1277,22 +1383,25 @@ Status read_root_file(const std::string& path, UniqueIdInfo* out) {
     return Status(Code::kInvalidArgument, "bootstrap file " + path +
                                               " is not an ltcc rendezvous file ('" +
                                               printable(text.substr(0, 80)) +
-                                              "'; expected 'a.b.c.d:port key')");
+                                              "'; expected 'a.b.c.d:port key', the key in 32 hex digits)");
   };
   size_t space = text.find(' ');
   if (space == std::string::npos) return bad();
   std::string key_text = text.substr(space + 1);
-  if (key_text.size() != 16) return bad();
-  uint64_t key = 0;
-  for (char c : key_text) {
+  if (key_text.size() != 32) return bad();
+  uint64_t key = 0, key2 = 0;
+  for (size_t i = 0; i < key_text.size(); ++i) {
+    const char c = key_text[i];
     int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
     if (d < 0) return bad();
-    key = (key << 4) | static_cast<uint64_t>(d);
+    uint64_t& half = i < 16 ? key : key2;
+    half = (half << 4) | static_cast<uint64_t>(d);
   }
   UniqueIdInfo id;
   if (!parse_host_port(text.substr(0, space), "bootstrap file", &id.host, &id.port).is_ok())
     return bad();
   id.session_key = key;
+  id.session_key2 = key2;
   *out = std::move(id);
   return Status::ok();
 }
@@ -1323,7 +1432,7 @@ Status ensure_private_dir(const std::string& dir) {
 
 Status bootstrap_exchange(const UniqueIdInfo& id, uint32_t rank, uint32_t nranks,
                           const std::string& my_blob, uint64_t timeout_ns,
-                          std::vector<std::string>* all_blobs) {
+                          std::vector<std::string>* all_blobs, CommKeys* keys) {
   try {
     TargetFn fixed = [&id](UniqueIdInfo* out) {
       *out = id;
@@ -1331,7 +1440,7 @@ Status bootstrap_exchange(const UniqueIdInfo& id, uint32_t rank, uint32_t nranks
     };
     UniqueIdInfo used;
     return exchange_impl(fixed, id.address(), rank, nranks, my_blob, timeout_ns, all_blobs,
-                         &used);
+                         &used, keys);
   } catch (const std::bad_alloc&) {
     return make_status(Code::kSystemError, "rank %u: bootstrap: out of memory", rank);
   }
@@ -1428,9 +1537,10 @@ Status make_unique_id(ltccUniqueId* out, std::unique_ptr<BootstrapRoot>* root_ou
     LTCC_CHECK(bootstrap_listen_address(&o.bind_host, &o.port));
     LTCC_CHECK(param_duration_ns("LTCC_TIMEOUT", &o.timeout_ns));
     LTCC_CHECK(random_key(&o.session_key));
+    LTCC_CHECK(random_key(&o.session_key2));
     std::unique_ptr<BootstrapRoot> root;
     LTCC_CHECK(BootstrapRoot::start(o, &root));
-    UniqueIdInfo info{root->host(), root->port(), o.session_key};
+    UniqueIdInfo info{root->host(), root->port(), o.session_key, o.session_key2};
     ltccUniqueId id;
     LTCC_CHECK(encode_unique_id(info, &id));
     *out = id;
@@ -1439,6 +1549,10 @@ Status make_unique_id(ltccUniqueId* out, std::unique_ptr<BootstrapRoot>* root_ou
   } catch (const std::bad_alloc&) {
     return Status(Code::kSystemError, "ltccGetUniqueId: out of memory");
   }
+}
+
+uint64_t derive_session_key2(const std::string& job_identity, const std::string& root_address) {
+  return stable_hash64("ltcc-bootstrap-v2-second-half\n" + job_identity + "\n" + root_address);
 }
 
 uint64_t derive_session_key(const std::string& job_identity, const std::string& root_address) {
@@ -1450,7 +1564,7 @@ namespace {
 
 Status from_env_impl(const LaunchEnv& env, const std::string& my_blob, uint64_t timeout_ns,
                      std::vector<std::string>* all_blobs,
-                     std::unique_ptr<BootstrapRoot>* root_keepalive, uint64_t* session_key) {
+                     std::unique_ptr<BootstrapRoot>* root_keepalive, CommKeys* keys_out) {
   if (env.nranks == 0 || env.rank >= env.nranks) {
     return make_status(Code::kInvalidArgument, "bootstrap: rank %u of %u ranks is not valid",
                        env.rank, env.nranks);
@@ -1461,15 +1575,17 @@ Status from_env_impl(const LaunchEnv& env, const std::string& my_blob, uint64_t 
                          "rank 0: address blob of %zu bytes is over the bootstrap limit of %u",
                          my_blob.size(), kMaxBlobBytes);
     }
+    CommKeys k;
+    LTCC_CHECK(random_comm_keys(&k));
     *all_blobs = {my_blob};
     root_keepalive->reset();
-    if (session_key) *session_key = derive_session_key(env.job_identity, "");
+    if (keys_out) *keys_out = k;
     return Status::ok();
   }
   const uint64_t start = now_ns();
   std::unique_ptr<BootstrapRoot> root;
   std::vector<std::string> blobs;
-  uint64_t key = 0;
+  CommKeys keys;
   if (!env.root_file.empty()) {
     const std::string& path = env.root_file;
     if (!env.root_private_dir.empty()) {
@@ -1490,34 +1606,35 @@ Status from_env_impl(const LaunchEnv& env, const std::string& my_blob, uint64_t 
         LTCC_WARN(kInit, "%s (unless every rank is on this host)", why.c_str());
       }
       LTCC_CHECK(random_key(&o.session_key));
+      LTCC_CHECK(random_key(&o.session_key2));
       o.timeout_ns = timeout_ns;
       LTCC_CHECK(BootstrapRoot::start(o, &root));
-      UniqueIdInfo id{root->host(), root->port(), o.session_key};
+      UniqueIdInfo id{root->host(), root->port(), o.session_key, o.session_key2};
       LTCC_CHECK(write_root_file(path, id));
       LTCC_INFO(kInit, "rank 0: bootstrap root %s announced in %s (%s)", id.address().c_str(),
                 path.c_str(), env.root_source.c_str());
-      Status st = bootstrap_exchange(id, 0, env.nranks, my_blob, timeout_ns, &blobs);
+      Status st = bootstrap_exchange(id, 0, env.nranks, my_blob, timeout_ns, &blobs, &keys);
       ::unlink(path.c_str());
       LTCC_CHECK(st);
-      key = id.session_key;
     } else {
       TargetFn from_file = [&path](UniqueIdInfo* out) { return read_root_file(path, out); };
       UniqueIdInfo used;
       LTCC_CHECK(exchange_impl(from_file, "(named in file:" + path + ")", env.rank, env.nranks,
-                               my_blob, timeout_ns, &blobs, &used, /*retry_refusals=*/true));
-      key = used.session_key;
+                               my_blob, timeout_ns, &blobs, &used, &keys, /*retry_refusals=*/true));
     }
   } else {
     if (env.root_host.empty() || env.root_port == 0) {
       return Status(Code::kInvalidArgument,
                     "bootstrap: the launcher environment names no rendezvous (set LTCC_ROOT)");
     }
-    UniqueIdInfo id{env.root_host, env.root_port, 0};
+    UniqueIdInfo id{env.root_host, env.root_port, 0, 0};
     id.session_key = derive_session_key(env.job_identity, id.address());
+    id.session_key2 = derive_session_key2(env.job_identity, id.address());
     if (env.rank == 0) {
       BootstrapRootOptions o;
       o.port = env.root_port;
       o.session_key = id.session_key;
+      o.session_key2 = id.session_key2;
       o.timeout_ns = timeout_ns;
       in_addr a{};
       bool retryable = false;
@@ -1540,8 +1657,7 @@ Status from_env_impl(const LaunchEnv& env, const std::string& my_blob, uint64_t 
                                      env.root_source + "; choose another with LTCC_ROOT)");
       }
     }
-    LTCC_CHECK(bootstrap_exchange(id, env.rank, env.nranks, my_blob, timeout_ns, &blobs));
-    key = id.session_key;
+    LTCC_CHECK(bootstrap_exchange(id, env.rank, env.nranks, my_blob, timeout_ns, &blobs, &keys));
   }
   if (root) {
     // Our own table came; let the root finish sending everybody else's.
@@ -1550,7 +1666,7 @@ Status from_env_impl(const LaunchEnv& env, const std::string& my_blob, uint64_t 
   }
   *all_blobs = std::move(blobs);
   *root_keepalive = std::move(root);
-  if (session_key) *session_key = key;
+  if (keys_out) *keys_out = keys;
   return Status::ok();
 }
 
@@ -1559,9 +1675,9 @@ Status from_env_impl(const LaunchEnv& env, const std::string& my_blob, uint64_t 
 Status bootstrap_from_env(const LaunchEnv& env, const std::string& my_blob, uint64_t timeout_ns,
                           std::vector<std::string>* all_blobs,
                           std::unique_ptr<BootstrapRoot>* root_keepalive,
-                          uint64_t* session_key) {
+                          CommKeys* keys) {
   try {
-    return from_env_impl(env, my_blob, timeout_ns, all_blobs, root_keepalive, session_key);
+    return from_env_impl(env, my_blob, timeout_ns, all_blobs, root_keepalive, keys);
   } catch (const std::bad_alloc&) {
     return make_status(Code::kSystemError, "rank %u: bootstrap: out of memory", env.rank);
   }

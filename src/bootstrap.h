@@ -6,10 +6,18 @@
 // process included, connects as a client (bootstrap_exchange), says hello
 // {session key, rank, nranks, blob}, and waits. When all nranks hellos are in,
 // the root sends every client the table of all blobs in rank order and exits.
-// The session key (64 random bits in the unique id, or derived from the job
-// identity under a launcher) keeps foreign peers out: a client with a wrong
-// key or magic, an inconsistent nranks, a rank out of range or a rank that has
-// already joined is refused with an error reply and a WARN naming its address.
+// The session key (128 random bits in the unique id, or derived from the job
+// identity under a launcher) keeps foreign peers out: a client that cannot
+// prove it holds the key, a wrong magic, an inconsistent nranks, a rank out
+// of range or a rank that has already joined is refused with an error reply
+// and a WARN naming its address. The key itself never travels: a hello
+// carries a random nonce and a SipHash MAC under the key; the table reply
+// carries the root's MAC over the client's nonce and the table (the root
+// proves it holds the key too, so a stranger listening at the address cannot
+// hand out a table), plus the communicator's keys for the data path: a
+// random 64-bit connection id (in every ldt header: which communicator a
+// packet belongs to) and a random 128-bit packet key (LTCC_AUTH's MACs),
+// wrapped under the session key and the client's nonce.
 //
 // Timeouts. The root's clock starts with the first valid hello (an id may be
 // created long before the ranks use it). When it expires, every connected
@@ -25,18 +33,25 @@
 //    0 u32 magic kUniqueIdMagic      4 u16 version kBootstrapVersion
 //    6 u16 reserved (0)              8 u8[4] root IPv4 address, a.b.c.d order
 //   12 u16 root TCP port            14 u16 reserved (0)
-//   16 u64 session key              24 u32 check: FNV-1a 32 of bytes 0..23
-//   28..127 zero
+//   16 u64 session key, first half  24 u32 check: FNV-1a 32 of bytes 0..23
+//   28 u64 session key, second half        and 28..35
+//   36..127 zero
 // Hello, client -> root (kHelloHeaderBytes, then the blob):
 //    0 u32 magic kHelloMagic         4 u16 version
 //    6 u16 the client's rendezvous timeout in seconds (0: not said): the
 //          root waits for the missing ranks at least that long after a hello
 //          (its own timeout comes from whoever started it, which may differ)
-//    8 u64 session key              16 u32 rank      20 u32 nranks
-//   24 u32 blob length (<= kMaxBlobBytes)           28 blob
+//    8 u64 nonce (random)           16 u32 rank      20 u32 nranks
+//   24 u32 blob length (<= kMaxBlobBytes)
+//   28 u64 MAC: SipHash-2-4 under the session key of "ltcc-hello", bytes
+//          0..27 and the blob                       36 blob
 // Reply, root -> client (kReplyHeaderBytes, then a body):
 //    0 u32 magic kReplyMagic         4 u32 code: 0 = table, else a Code value
-//    8 u32 count: table -> nranks, then count x {u32 length, bytes};
+//    8 u32 count: table -> nranks, then count x {u32 length, bytes}, then
+//                 (kReplyTrailerBytes) u64 connection id, u8[16] packet key
+//                 XOR SipHash-128(session key; "ltcc-wrap", nonce), u64 MAC
+//                 (session key; "ltcc-reply", nonce, SipHash of the table,
+//                 connection id, wrapped key);
 //                 error -> message length (<= kMaxReplyMessage), then the text
 // A connection carries one hello and one reply, then the root closes it.
 //
@@ -66,10 +81,11 @@ namespace ltcc {
 inline constexpr uint32_t kUniqueIdMagic = 0x4449544Cu;
 inline constexpr uint32_t kHelloMagic = 0x4842544Cu;
 inline constexpr uint32_t kReplyMagic = 0x5242544Cu;
-inline constexpr uint16_t kBootstrapVersion = 1;
-inline constexpr size_t kUniqueIdUsedBytes = 28;
-inline constexpr size_t kHelloHeaderBytes = 28;
+inline constexpr uint16_t kBootstrapVersion = 2;
+inline constexpr size_t kUniqueIdUsedBytes = 36;
+inline constexpr size_t kHelloHeaderBytes = 36;
 inline constexpr size_t kReplyHeaderBytes = 12;
+inline constexpr size_t kReplyTrailerBytes = 32;
 inline constexpr uint32_t kMaxBlobBytes = 4095;        // a blob is < 4 KiB
 inline constexpr uint32_t kMaxBootstrapRanks = 65536;  // nranks in [1, this]
 inline constexpr uint32_t kMaxReplyMessage = 1024;
@@ -80,8 +96,16 @@ static_assert(sizeof(ltccUniqueId) == LTCC_UNIQUE_ID_BYTES);
 struct UniqueIdInfo {
   std::string host;  // a.b.c.d (from a unique id) or a host name (launcher mode)
   uint16_t port = 0;
-  uint64_t session_key = 0;
+  uint64_t session_key = 0;  // the 128-bit session key: this half ...
+  uint64_t session_key2 = 0;  // ... and this one
   std::string address() const { return host + ":" + std::to_string(port); }
+};
+
+// What a rendezvous gives every rank for the data path (the same on all):
+// the connection id every ldt header carries, and the packet key.
+struct CommKeys {
+  uint64_t conn_id = 0;
+  uint8_t packet_key[16] = {};
 };
 
 // host must be a dotted IPv4 address and port non-zero.
@@ -93,7 +117,8 @@ Status parse_unique_id(const ltccUniqueId& id, UniqueIdInfo* out);
 struct BootstrapRootOptions {
   std::string bind_host = "127.0.0.1";  // a.b.c.d; "0.0.0.0" = every interface
   uint16_t port = 0;                    // 0 = ephemeral
-  uint64_t session_key = 0;
+  uint64_t session_key = 0;   // with session_key2: the 128-bit key hellos prove
+  uint64_t session_key2 = 0;
   uint64_t timeout_ns = 30'000'000'000ull;  // from the first valid hello
 };
 
@@ -156,24 +181,24 @@ Status make_unique_id(ltccUniqueId* out, std::unique_ptr<BootstrapRoot>* root_ou
 // the root address and what happened ("rank 2: bootstrap root
 // 10.0.0.1:29500 refused: wrong session key"). Sets *all_blobs (nranks
 // entries, rank order) only on success.
+// *keys (if not null) receives the communicator's keys.
 Status bootstrap_exchange(const UniqueIdInfo& id, uint32_t rank, uint32_t nranks,
                           const std::string& my_blob, uint64_t timeout_ns,
-                          std::vector<std::string>* all_blobs);
+                          std::vector<std::string>* all_blobs, CommKeys* keys = nullptr);
 
 // The session key of launcher mode: a hash of the job identity and the root
-// address "host:port" (never 0).
+// address "host:port" (never 0); derive_session_key2 its second half.
 uint64_t derive_session_key(const std::string& job_identity, const std::string& root_address);
+uint64_t derive_session_key2(const std::string& job_identity, const std::string& root_address);
 
 // Launcher-driven rendezvous (see the design note). Rank 0 also starts the
 // root and hands it back in *root_keepalive (already finished when this
-// returns successfully; null on other ranks). *session_key (if not null)
-// receives the key the rendezvous used, the same on every rank (with a file
-// rendezvous it is random and known only now). nranks == 1 needs no sockets
-// (the key is then derive_session_key(job_identity, "")). Outputs are set
-// only on success.
+// returns successfully; null on other ranks). *keys (if not null) receives
+// the communicator's keys, the same on every rank. nranks == 1 needs no
+// sockets (the keys are then random). Outputs are set only on success.
 Status bootstrap_from_env(const LaunchEnv& env, const std::string& my_blob, uint64_t timeout_ns,
                           std::vector<std::string>* all_blobs,
                           std::unique_ptr<BootstrapRoot>* root_keepalive,
-                          uint64_t* session_key = nullptr);
+                          CommKeys* keys = nullptr);
 
 }  // namespace ltcc

@@ -327,10 +327,9 @@ LTCC_API ltccResult_t ltccCommInitRankConfig(ltccComm_t* out, int nranks, ltccUn
     if (st.is_ok()) st = apply_config(config, info.host, &opts);
     if (!st.is_ok()) return fail(nullptr, st);
     const uint64_t timeout = opts.timeout_ns;
-    auto exchange = [&](const std::string& mine, std::vector<std::string>* all, uint64_t* key) {
-      *key = info.session_key;
+    auto exchange = [&](const std::string& mine, std::vector<std::string>* all, ltcc::CommKeys* keys) {
       return ltcc::bootstrap_exchange(info, static_cast<uint32_t>(rank),
-                                      static_cast<uint32_t>(nranks), mine, timeout, all);
+                                      static_cast<uint32_t>(nranks), mine, timeout, all, keys);
     };
     install_fork_handler();
     auto c = std::make_shared<ltccComm>();
@@ -361,8 +360,8 @@ LTCC_API ltccResult_t ltccCommInitFromEnv(ltccComm_t* out, const ltccConfig_t* c
     install_fork_handler();
     auto c = std::make_shared<ltccComm>();
     const uint64_t timeout = opts.timeout_ns;
-    auto exchange = [&](const std::string& mine, std::vector<std::string>* all, uint64_t* key) {
-      return ltcc::bootstrap_from_env(env, mine, timeout, all, &c->root_keepalive, key);
+    auto exchange = [&](const std::string& mine, std::vector<std::string>* all, ltcc::CommKeys* keys) {
+      return ltcc::bootstrap_from_env(env, mine, timeout, all, &c->root_keepalive, keys);
     };
     ltcc::set_log_rank(static_cast<int>(env.rank));
     st = ltcc::Comm::create(env.rank, env.nranks, opts, exchange, &c->comm);

@@ -164,9 +164,11 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   LTCC_CHECK(ldt::LdtTransport::create(c->opts_.transport, rank, nranks, /*session_key=*/0,
                                        &c->transport_));
   std::vector<std::string> addrs;
-  uint64_t session_key = 0;
-  LTCC_CHECK(exchange(c->transport_->local_address(), &addrs, &session_key));
-  LTCC_CHECK(c->transport_->set_session_key(session_key));
+  CommKeys keys;
+  LTCC_CHECK(exchange(c->transport_->local_address(), &addrs, &keys));
+  const uint64_t session_key = keys.conn_id;
+  LTCC_CHECK(c->transport_->set_session_key(keys.conn_id));
+  LTCC_CHECK(c->transport_->set_auth_key(keys.packet_key));
   if (addrs.size() != nranks)
     return make_status(Code::kInternalError, "rank %u: bootstrap returned %zu addresses for %u ranks",
                        rank, addrs.size(), nranks);

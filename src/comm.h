@@ -39,6 +39,7 @@
 
 #include "collectives/algorithms.h"
 #include "collectives/reduce.h"
+#include "src/bootstrap.h"
 #include "src/common/status.h"
 #include "transports/ldt/ldt_transport.h"
 #include "transports/transport.h"
@@ -114,9 +115,9 @@ std::string stats_session_id(uint64_t session_key);
 class Comm {
  public:
   // Exchanges this rank's transport address for everyone's (the bootstrap)
-  // and says which session key the job uses.
+  // and hands out the communicator's keys (connection id, packet key).
   using ExchangeFn = std::function<Status(const std::string& my_address,
-                                          std::vector<std::string>* all, uint64_t* session_key)>;
+                                          std::vector<std::string>* all, CommKeys* keys)>;
 
   static Status create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
                        const ExchangeFn& exchange, std::unique_ptr<Comm>* out);

@@ -100,6 +100,11 @@ const std::vector<ParamSpec>& registry() {
        "End-to-end CRC32C over every payload, on top of the UDP checksum and the links' "
        "CRCs that already cover the wire (headers are always CRC-checked). Costs ~25% of "
        "busbw when CPU-bound (bench/RESULTS.md); always on with LTCC_FAULT_CORRUPT."},
+      {"LTCC_AUTH", T::kBool, "1", "", nullptr, nullptr, nullptr,
+       "Authenticate every datagram with a MAC keyed by a random per-communicator key "
+       "from the bootstrap (8 bytes a packet; README, 'Trust model'). 0 only on a "
+       "fabric that no one else can send to: then anyone who can reach a rank's port "
+       "can inject data."},
       {"LTCC_UNEXPECTED_BYTES", T::kBytes, "256MiB", "bytes", "0", "64GiB", nullptr,
        "Memory for data that arrives before its receive is posted; beyond it such data "
        "is refused and resent later."},

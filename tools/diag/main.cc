@@ -806,8 +806,8 @@ int rank_main(const Args& a) {
   opts.transport.ldt.checksum = true;
 
   std::unique_ptr<ltcc::BootstrapRoot> root;
-  auto exchange = [&](const std::string& mine, std::vector<std::string>* all, uint64_t* key) {
-    return ltcc::bootstrap_from_env(env, mine, opts.timeout_ns, all, &root, key);
+  auto exchange = [&](const std::string& mine, std::vector<std::string>* all, ltcc::CommKeys* keys) {
+    return ltcc::bootstrap_from_env(env, mine, opts.timeout_ns, all, &root, keys);
   };
   std::unique_ptr<ltcc::Comm> comm;
   st = ltcc::Comm::create(env.rank, env.nranks, opts, exchange, &comm);

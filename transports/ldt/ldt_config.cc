@@ -44,8 +44,9 @@ bool parse_rank(std::string_view s, uint32_t* out) {
 
 }  // namespace
 
-uint32_t payload_for_mtu(uint32_t link_mtu) {
-  const uint32_t overhead = kIpv4HeaderBytes + kUdpHeaderBytes + static_cast<uint32_t>(kHeaderSize);
+uint32_t payload_for_mtu(uint32_t link_mtu, uint32_t extra) {
+  const uint32_t overhead =
+      kIpv4HeaderBytes + kUdpHeaderBytes + static_cast<uint32_t>(kHeaderSize) + extra;
   if (link_mtu < overhead + kPayloadAlign) return kPayloadAlign;
   uint32_t room = link_mtu - overhead;
   if (room > kMaxAutoPayload) room = kMaxAutoPayload;

@@ -49,6 +49,7 @@ inline constexpr uint32_t kPayloadAlign = 64;      // payloads stay cache-line m
 // Ethernet 1500 -> 1384 -> 1344; jumbo 9000 -> 8192; loopback 65536 -> 8192.
 // Links too small for one 64-byte payload (below 180 bytes) get 64 anyway,
 // and the kernel fragments.
-uint32_t payload_for_mtu(uint32_t link_mtu);
+// extra: bytes a wire adds to each datagram (AuthWire's tag).
+uint32_t payload_for_mtu(uint32_t link_mtu, uint32_t extra = 0);
 
 }  // namespace ltcc::ldt

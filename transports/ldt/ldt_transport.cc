@@ -13,6 +13,7 @@
 
 #include "src/common/config.h"
 #include "src/common/log.h"
+#include "src/common/siphash.h"
 #include "transports/ldt/ldt_config.h"
 
 namespace ltcc::ldt {
@@ -33,6 +34,18 @@ struct LdtTransport::Request : TransportRequest {
 };
 
 namespace {
+
+// A packet key from the session key alone, for transports that were given
+// no key of their own: it authenticates against corruption and strays, not
+// against anyone who knows the session key.
+void session_derived_key(uint64_t session_key, uint8_t key[16]) {
+  const SipKey k{0x6c7463632d617574ull, 0x682d73657373696full};  // "ltcc-auth-sessio"
+  SipHash24 h(k, true);
+  h.update_u64(session_key);
+  uint64_t out[2];
+  h.final128(out);
+  SipKey{out[0], out[1]}.to_bytes(key);
+}
 
 uint64_t clock_ns() {
   timespec ts;
@@ -74,6 +87,7 @@ Status LdtTransport::options_from_env(LdtTransportOptions* out) {
   o.udp.paths = static_cast<uint32_t>(paths);
   LTCC_CHECK(param_bytes("LTCC_SOCKBUF", &o.udp.sockbuf_bytes));
   LTCC_CHECK(param_bool("LTCC_GSO", &o.udp.gso));
+  LTCC_CHECK(param_bool("LTCC_AUTH", &o.auth));
   LTCC_CHECK(param_duration_ns("LTCC_BUSY_POLL", &o.busy_poll_ns));
   uint64_t mtu = 0;
   LTCC_CHECK(param_bytes("LTCC_MTU", &mtu));
@@ -120,11 +134,13 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
 
     LdtOptions& lo = t->opts_.ldt;
     t->payload_derived_ = lo.payload_size == 0;
-    if (lo.payload_size == 0) lo.payload_size = payload_for_mtu(t->link_mtu_);
-    if (lo.payload_size == 0 || lo.payload_size > kMaxPayload) {
+    const uint32_t extra = opts.auth ? static_cast<uint32_t>(AuthWire::kOverhead) : 0;
+    if (lo.payload_size == 0) lo.payload_size = payload_for_mtu(t->link_mtu_, extra);
+    if (lo.payload_size == 0 || lo.payload_size > kMaxPayload - extra) {
       return make_status(Code::kInvalidArgument,
-                         "ldt transport: payload size %u bytes is not in 1..%zu (link mtu %u)",
-                         lo.payload_size, kMaxPayload, t->link_mtu_);
+                         "ldt transport: payload size %u bytes is not in 1..%zu (link mtu %u%s)",
+                         lo.payload_size, kMaxPayload - extra, t->link_mtu_,
+                         extra ? ", 8 of each datagram for LTCC_AUTH's tag" : "");
     }
     if (lo.paths < t->udp_->paths()) lo.paths = t->udp_->paths();
     // Injected corruption flips bits after the kernel checked the UDP
@@ -136,11 +152,20 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
                 "payload CRC32C turned on (LTCC_CHECKSUM)", rank, opts.fault.corrupt);
     }
 
+    // engine -> [FaultWire] -> [AuthWire] -> UdpWire (auth_wire.h says why
+    // faults come first).
+    Wire* below = t->udp_.get();
+    if (opts.auth) {
+      uint8_t key[16];
+      session_derived_key(session_key, key);
+      t->auth_ = std::make_unique<AuthWire>(below, key);
+      below = t->auth_.get();
+    }
     if (opts.fault.any()) {
-      t->fault_ = std::make_unique<FaultWire>(t->udp_.get(), opts.fault, rank);
+      t->fault_ = std::make_unique<FaultWire>(below, opts.fault, rank);
       t->wire_ = t->fault_.get();
     } else {
-      t->wire_ = t->udp_.get();
+      t->wire_ = below;
     }
     t->sink_.wire = t->wire_;
     t->engine_ = std::make_unique<Engine>(lo, rank, nranks, session_key, &t->sink_);
@@ -267,7 +292,7 @@ Status LdtTransport::agree_mtu() {
   }
   if (agreed == link_mtu_) return Status::ok();
   LdtOptions lo = opts_.ldt;
-  const uint32_t fits = payload_for_mtu(agreed);
+  const uint32_t fits = payload_for_mtu(agreed, wire_extra());
   if (!payload_derived_) {
     if (lo.payload_size <= fits) return Status::ok();
     return make_status(Code::kInvalidArgument,
@@ -595,6 +620,7 @@ void LdtTransport::deliver_completions_pt() {
 
 void LdtTransport::fill_stats_pt(LdtTransportStats* out) const {
   out->engine = engine_->stats();
+  out->auth_rejected = auth_ ? auth_->rejected() : 0;
   out->peers.resize(nranks_);
   for (uint32_t p = 0; p < nranks_; ++p) out->peers[p] = engine_->conn_stats(p);
   out->wire = udp_->stats();
@@ -745,6 +771,20 @@ Status LdtTransport::set_session_key(uint64_t key) {
   if (started_) return Status(Code::kInvalidUsage, "set_session_key after start()");
   engine_->set_session_key(key);
   session_key_ = key;
+  if (auth_ && !auth_key_set_) {
+    uint8_t k[16];
+    session_derived_key(key, k);
+    auth_->set_key(k);
+  }
+  return Status::ok();
+}
+
+Status LdtTransport::set_auth_key(const uint8_t key[16]) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (started_) return Status(Code::kInvalidUsage, "set_auth_key after start()");
+  if (!auth_) return Status::ok();  // LTCC_AUTH=0
+  auth_->set_key(key);
+  auth_key_set_ = true;
   return Status::ok();
 }
 
@@ -810,7 +850,7 @@ Status LdtTransport::stats(TransportStats* out) {
     p.p99_rtt_ns = c.rtt_hist.quantile(0.99);
     p.cwnd_bytes = c.cwnd_bytes;
   }
-  t.invalid_datagrams = s.engine.dropped_invalid();
+  t.invalid_datagrams = s.engine.dropped_invalid() + s.auth_rejected;
   t.foreign_datagrams = s.engine.foreign_session;
   t.unexpected_bytes_peak = s.engine.unexpected_bytes_peak;
   *out = std::move(t);

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "src/common/status.h"
+#include "transports/ldt/auth/auth_wire.h"
 #include "transports/ldt/core/engine.h"
 #include "transports/ldt/core/options.h"
 #include "transports/ldt/core/stats.h"
@@ -55,12 +56,14 @@ struct LdtTransportOptions {
   uint64_t busy_poll_ns = 20'000;  // LTCC_BUSY_POLL: spin this long before sleeping
   uint32_t rx_budget = 256;        // datagrams received per loop iteration
   uint32_t link_mtu = 0;           // LTCC_MTU: 0 = the interface's MTU
+  bool auth = true;                // LTCC_AUTH: AuthWire under the fault wire
 };
 
 struct LdtTransportStats {
   EngineStats engine;
   std::vector<ConnStats> peers;    // by rank (zeros for ranks never used)
   UdpWireStats wire;
+  uint64_t auth_rejected = 0;      // datagrams whose tag did not verify (AuthWire)
   bool fault_enabled = false;
   FaultStats fault;                // zeros unless fault_enabled
   uint64_t loop_iterations = 0;    // progress loop turns
@@ -193,10 +196,22 @@ class LdtTransport final : public Transport {
   std::vector<uint32_t> peer_mtu_;
   bool payload_derived_ = false;
   uint64_t session_key_ = 0;
+  bool auth_key_set_ = false;  // set_auth_key() was called
   Status agree_mtu();  // before the progress thread starts
+  uint32_t wire_extra() const { return auth_ ? static_cast<uint32_t>(AuthWire::kOverhead) : 0; }
+
+ public:
+  // The communicator's 128-bit packet key (from the bootstrap), before
+  // start(). Until then (and in tests that never set one) the key is derived
+  // from the session key: integrity against corruption, no secret.
+  Status set_auth_key(const uint8_t key[16]);
+  bool auth() const { return auth_ != nullptr; }
+
+ private:
 
   // Owned by the progress thread once it runs.
   std::unique_ptr<UdpWire> udp_;
+  std::unique_ptr<AuthWire> auth_;  // LTCC_AUTH (null when off)
   std::unique_ptr<FaultWire> fault_;
   Wire* wire_ = nullptr;  // fault_ if set, else udp_
   // The engine's sink: forwards to wire_ and counts, so the loop knows

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -346,6 +347,86 @@ TEST_F(BootstrapTest, RootRefusesABadBindAddressAndABusyPort) {
   EXPECT_TRUE(contains(st.message(), "cannot listen on 127.0.0.1:" + std::to_string(o.port)))
       << st.message();
   EXPECT_EQ(root, nullptr);
+}
+
+// Every rank of one rendezvous gets the same communicator keys (connection
+// id, packet key); another rendezvous gets others.
+TEST_F(BootstrapTest, EveryRankGetsTheSameFreshCommunicatorKeys) {
+  std::vector<CommKeys> first;
+  for (int round = 0; round < 2; ++round) {
+    auto root = start_root();
+    ASSERT_TRUE(root);
+    std::vector<CommKeys> keys(3);
+    std::vector<Status> st(3);
+    std::vector<std::thread> ts;
+    for (uint32_t r = 0; r < 3; ++r)
+      ts.emplace_back([&, r] {
+        std::vector<std::string> blobs;
+        st[r] = bootstrap_exchange(id_of(*root), r, 3, blob_of(r), 10 * kSec, &blobs, &keys[r]);
+      });
+    for (auto& t : ts) t.join();
+    for (uint32_t r = 0; r < 3; ++r) {
+      ASSERT_TRUE(st[r].is_ok()) << st[r].to_string();
+      EXPECT_NE(keys[r].conn_id, 0u);
+      EXPECT_EQ(keys[r].conn_id, keys[0].conn_id);
+      EXPECT_EQ(std::memcmp(keys[r].packet_key, keys[0].packet_key, 16), 0);
+    }
+    if (round == 0) {
+      first = keys;
+    } else {
+      EXPECT_NE(keys[0].conn_id, first[0].conn_id);
+      EXPECT_NE(std::memcmp(keys[0].packet_key, first[0].packet_key, 16), 0);
+    }
+  }
+}
+
+// A fake root at the address: it reads the hello (which must not contain
+// the session key) and answers a well-formed table without knowing the key.
+// The client refuses the table: the root could not prove it holds the key.
+TEST_F(BootstrapTest, TheKeyNeverTravelsAndARootWithoutItIsRefused) {
+  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(lfd, 4), 0);
+  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  const UniqueIdInfo id{"127.0.0.1", ntohs(sa.sin_port), 0x1122334455667788ull,
+                        0x99aabbccddeeff00ull};
+  std::vector<uint8_t> hello;
+  std::thread fake([&] {
+    const int c = ::accept(lfd, nullptr, nullptr);
+    if (c < 0) return;
+    uint8_t buf[4096];
+    ssize_t n = 0;
+    while (hello.size() < kHelloHeaderBytes + 4 && (n = ::recv(c, buf, sizeof buf, 0)) > 0)
+      hello.insert(hello.end(), buf, buf + n);
+    // A table of one entry (the client's own blob, "blob") and 32 made-up bytes.
+    std::vector<uint8_t> reply{0x4C, 0x54, 0x42, 0x52, 0, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0,
+                               'b', 'l', 'o', 'b'};
+    reply.resize(reply.size() + kReplyTrailerBytes, 0x5A);
+    (void)::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+    ::usleep(100000);
+    ::close(c);
+  });
+  std::vector<std::string> blobs;
+  CommKeys keys;
+  Status st = bootstrap_exchange(id, 0, 1, "blob", 3 * kSec, &blobs, &keys);
+  fake.join();
+  ::close(lfd);
+  EXPECT_EQ(st.code(), Code::kRemoteError);
+  EXPECT_TRUE(contains(st.message(), "could not prove that it holds the session key"))
+      << st.message();
+  EXPECT_TRUE(blobs.empty());
+  ASSERT_GE(hello.size(), kHelloHeaderBytes);
+  for (uint64_t half : {id.session_key, id.session_key2}) {
+    uint8_t k[8];
+    for (int i = 0; i < 8; ++i) k[i] = static_cast<uint8_t>(half >> (8 * i));
+    EXPECT_EQ(std::search(hello.begin(), hello.end(), k, k + 8), hello.end())
+        << "the hello carries the session key in clear";
+  }
 }
 
 // Opens n idle TCP connections to 127.0.0.1:port (no byte sent); returns

@@ -103,7 +103,7 @@ TEST_F(FromEnvTest, FileRendezvousSurvivesAStaleFile) {
   const std::string path = dir_ + "/root";
   {
     std::ofstream f(path);
-    f << "127.0.0.1:" << test::free_port() << " 00000000deadbeef\n";  // a crashed run's
+    f << "127.0.0.1:" << test::free_port() << " 00000000deadbeef0000000000000000\n";  // a crashed run's
   }
   ::chmod(path.c_str(), 0600);
   auto results = run(file_envs(3, path), 10 * kSec, {400, 0, 0});
@@ -128,7 +128,7 @@ TEST_F(FromEnvTest, FileIsWrittenPrivatelyAsHostPortAndKey) {
   std::string addr, key;
   f >> addr >> key;
   EXPECT_EQ(addr.rfind("127.0.0.1:", 0), 0u) << addr;
-  EXPECT_EQ(key.size(), 16u) << key;
+  EXPECT_EQ(key.size(), 32u) << key;  // 128 bits
   auto rest = run({envs[1]}, 10 * kSec);
   t.join();
   expect_full_table({r0.status, r0.blobs}, 2);
@@ -173,7 +173,7 @@ TEST_F(FromEnvTest, FileNamingAnotherJobsRootIsReadAgainUntilOursAppears) {
   const std::string path = dir_ + "/root";
   {
     std::ofstream f(path);
-    f << "127.0.0.1:" << other->port() << " 0000000000002222\n";
+    f << "127.0.0.1:" << other->port() << " 00000000000022220000000000000000\n";
   }
   ::chmod(path.c_str(), 0600);
   auto results = run(file_envs(2, path), 10 * kSec, {500, 0});
@@ -187,7 +187,7 @@ TEST_F(FromEnvTest, FileThatOthersCouldHaveWrittenIsRefused) {
   auto write = [&] {
     std::remove(path.c_str());
     std::ofstream f(path);
-    f << "127.0.0.1:" << test::free_port() << " 00000000deadbeef\n";
+    f << "127.0.0.1:" << test::free_port() << " 00000000deadbeef0000000000000000\n";
   };
   write();
   ::chmod(path.c_str(), 0666);

@@ -278,7 +278,7 @@ TEST(Lifetime, OutOfMemoryInACollectiveBreaksTheCommunicatorInsteadOfTheProcess)
   }
   ltccResult_t e = ltccSuccess;
   EXPECT_EQ(ltccCommGetAsyncError(comms[0], &e), ltccSuccess);
-  EXPECT_EQ(e, ltccSystemError);
+  EXPECT_NE(e, ltccSuccess);  // its own out-of-memory, or the peer's report of it, first
   for (ltccComm_t c : comms) EXPECT_EQ(ltccCommAbort(c), ltccSuccess) << last();
 }
 
