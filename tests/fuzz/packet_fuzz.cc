@@ -6,8 +6,9 @@
 // the harness to re-seal the header and payload CRCs so that mutations get
 // past the checksums and reach the protocol logic; ctl >> 1 advances the
 // virtual clock in 100 us steps. Properties checked beyond "no crash, no
-// sanitizer report": a decodable header re-encodes to the same bytes, and
-// the engine's accounting stays consistent.
+// sanitizer report": a decodable header re-encodes to the same bytes, the
+// engine's accounting stays consistent (the unexpected pool and its per-peer
+// caps), and no PROBE_ACK answers anything but the one probe sent.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -60,6 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.window_pkts = 64;
   o.initial_cwnd_pkts = 16;
   o.unexpected_bytes = 1 << 16;  // small pool: the refusal path runs too
+  o.unexpected_msgs_per_peer = 8;  // and the per-peer cap
   o.checksum = true;             // the payload CRC path is fuzzed too
   NullSink sink;
   Engine e(o, /*rank=*/1, /*nranks=*/4, /*session_key=*/0x5EED, &sink);
@@ -70,6 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)e.post_recv(2, 5, rbuf2.data(), rbuf2.size(), 2, now);
   (void)e.post_send(0, 0, sbuf.data(), sbuf.size(), 3, now);
   (void)e.post_send(2, 1, sbuf.data(), 700, 4, now);
+  (void)e.send_probe(2, 7, 0, now);  // an outstanding probe for PROBE_ACKs to match
   e.poll(now);
 
   size_t pos = 0;
@@ -93,6 +96,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const EngineStats& s = e.stats();
   check(s.unexpected_bytes_in_use <= o.unexpected_bytes, "unexpected pool over budget");
+  uint64_t held = 0;
+  for (uint32_t p = 0; p < 4; ++p) {
+    const ConnStats c = e.conn_stats(p);
+    check(c.unexpected_msgs <= o.unexpected_msgs_per_peer, "unexpected messages over the cap");
+    held += c.unexpected_bytes;
+  }
+  check(held == s.unexpected_bytes_in_use, "per-peer unexpected bytes do not add up to the pool's");
+  for (const auto& r : e.probe_replies()) check(r.peer == 2 && r.probe_id == 7, "stray probe reply");
   check(s.dropped_invalid() <= s.datagrams_in, "more drops than datagrams");
   return 0;
 }
