@@ -184,6 +184,8 @@ class Connection {
   // checked before anything changes; m == nullptr for the message's first.
   bool plan_segment_st(const RxMsg* m, const Header& h, SegPlan* plan) const;
   void apply_segment_st(RxMsg* m, const Header& h, const SegPlan& plan);
+  void learn_segments_st(RxMsg* m, const Header& h, const SegPlan& plan);  // its first ones
+  void release_seg_ring_st(RxMsg* m);
   bool seg_arrived(const RxMsg& m, uint64_t i) const {
     if (!m.seg_ring) return (m.seg_word >> (i & 63)) & 1;
     const uint64_t b = i & mask_;

@@ -77,57 +77,81 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
 
 bool Connection::plan_segment_st(const RxMsg* m, const Header& h, SegPlan* plan) const {
   const uint64_t len = h.payload_len, off = h.data.offset, msg_len = h.data.msg_len;
-  const uint64_t segs = m ? m->segs : 0, next = m ? m->next_seg : 0, tail = m ? m->tail_off : 0;
   // (decode: off + len <= msg_len, and len > 0 unless msg_len == 0)
-  if (segs) {
-    const uint64_t size = m->seg_size;
-    if (off % size != 0 || len != std::min(size, msg_len - off)) return false;
-    plan->index = off / size;
-  } else if (off == 0 && len == msg_len) {  // the only segment (0 bytes for an empty message)
+  if (m && m->segs) {  // most packets: the message's segment size is known
+    const uint64_t size = m->seg_size, next = m->next_seg;
+    if (len != std::min(size, msg_len - off)) return false;
+    plan->index = next;
+    if (off == next * size) return true;  // in order: the first missing one (no division)
+    const uint64_t index = off / size;
+    if (index * size != off) return false;
+    // Within reach of the first segment missing (see RxMsg), and not here yet.
+    if (index < next || index - next >= (m->seg_ring ? window_ : 64)) return false;
+    if (seg_arrived(*m, index)) return false;
+    plan->index = index;
+    return true;
+  }
+  // The message's first packets: which one tells the segment size?
+  const uint64_t tail = m ? m->tail_off : 0;
+  if (off == 0 && len == msg_len) {  // the only segment (0 bytes for an empty message)
     if (tail) return false;
     plan->index = 0;
     plan->seg_size = std::max<uint64_t>(len, 1);
     plan->segs = 1;
-  } else if (off + len == msg_len) {  // the last: what seg_size is, a later packet says
-    if (tail) return false;           // a last segment arrived already
+    return true;
+  }
+  if (off + len == msg_len) {  // the last: what the segment size is, a later packet says
+    if (tail) return false;    // a last segment arrived already
     plan->index = SegPlan::kTail;
     return true;
-  } else {  // a segment before the last: its length is seg_size
-    if (off % len != 0) return false;
-    plan->index = off / len;
-    plan->seg_size = len;
-    plan->segs = msg_len / len + (msg_len % len ? 1 : 0);
-    if (tail && (tail % len != 0 || tail / len != plan->segs - 1)) return false;
   }
-  // Within reach of the first segment missing (see RxMsg), and not yet here.
-  const uint64_t reach = std::max(segs, plan->segs) <= 64 ? 64 : window_;
-  if (plan->index < next || plan->index - next >= reach) return false;
-  if (tail && plan->segs && plan->segs - 1 - next >= reach) return false;
-  return !(segs && seg_arrived(*m, plan->index));
+  // One before the last: its length is the segment size, and it and a last
+  // segment that came first must lie within reach of segment 0.
+  if (off % len != 0) return false;
+  plan->index = off / len;
+  plan->seg_size = len;
+  plan->segs = msg_len / len + (msg_len % len ? 1 : 0);
+  const uint64_t reach = plan->segs <= 64 ? 64 : window_;
+  if (tail && (tail % len != 0 || tail / len != plan->segs - 1 || plan->segs - 1 >= reach))
+    return false;
+  return plan->index < reach;
 }
 
-void Connection::apply_segment_st(RxMsg* m, const Header& h, const SegPlan& plan) {
+void Connection::learn_segments_st(RxMsg* m, const Header& h, const SegPlan& plan) {
   if (plan.index == SegPlan::kTail) {
     m->tail_off = h.data.offset;
     return;
   }
-  if (plan.segs) {
-    m->seg_size = plan.seg_size;
-    m->segs = plan.segs;
-    if (plan.segs > 64) {
-      if (free_seg_rings_.empty()) {
-        m->seg_ring.reset(new uint64_t[window_ / 64]());
-      } else {
-        m->seg_ring = std::move(free_seg_rings_.back());
-        free_seg_rings_.pop_back();
-      }
+  m->seg_size = plan.seg_size;
+  m->segs = plan.segs;
+  if (plan.segs > 64) {
+    if (free_seg_rings_.empty()) {
+      m->seg_ring.reset(new uint64_t[window_ / 64]());
+    } else {
+      m->seg_ring = std::move(free_seg_rings_.back());
+      free_seg_rings_.pop_back();
     }
-    if (m->tail_off) seg_flip(m, plan.segs - 1);
   }
-  seg_flip(m, plan.index);
+  if (m->tail_off) seg_flip(m, plan.segs - 1);
+}
+
+void Connection::apply_segment_st(RxMsg* m, const Header& h, const SegPlan& plan) {
+  if (plan.segs || plan.index == SegPlan::kTail) {  // the message's first packets
+    learn_segments_st(m, h, plan);
+    if (plan.index == SegPlan::kTail) return;
+  }
+  if (plan.index != m->next_seg) {  // out of order: the first one missing still is
+    seg_flip(m, plan.index);
+    return;
+  }
+  ++m->next_seg;  // (its bit was never set)
   while (m->next_seg < m->segs && seg_arrived(*m, m->next_seg)) seg_flip(m, m->next_seg++);
-  // Complete: every bit was cleared on the way, the ring is ready for another.
-  if (m->complete() && m->seg_ring) free_seg_rings_.push_back(std::move(m->seg_ring));
+  if (m->seg_ring && m->complete()) release_seg_ring_st(m);
+}
+
+void Connection::release_seg_ring_st(RxMsg* m) {
+  // Every bit was cleared on the way to completion: ready for another message.
+  free_seg_rings_.push_back(std::move(m->seg_ring));
 }
 
 RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
