@@ -18,6 +18,7 @@ class Nh {
  public:
   explicit Nh(const uint64_t* key) : k_(key) {}
   void update(const uint8_t* p, size_t n) {
+    if (n == 0) return;  // p may be null then
     if (nbuf_) {
       const size_t take = std::min(n, sizeof buf_ - nbuf_);
       std::memcpy(buf_ + nbuf_, p, take);
@@ -82,7 +83,7 @@ uint64_t PacketMac::tag(const uint8_t* a, size_t alen, const uint8_t* b, size_t 
   const size_t fa = std::min(alen, kFixedBytes);
   h.update(a, fa);
   const size_t fb = std::min(blen, kFixedBytes - fa);
-  h.update(b, fb);
+  if (fb) h.update(b, fb);
   const size_t rest = (alen - fa) + (blen - fb);
   h.update_u64(rest);
   if (rest) {
@@ -93,7 +94,7 @@ uint64_t PacketMac::tag(const uint8_t* a, size_t alen, const uint8_t* b, size_t 
     // length, which is in the SipHash input, tell it apart.
     const size_t ca = std::min(ra, kMaxHashed);
     nh.update(a + fa, ca);
-    nh.update(b + fb, std::min(rb, kMaxHashed - ca));
+    if (rb) nh.update(b + fb, std::min(rb, kMaxHashed - ca));
     const u128 v = nh.final();
     h.update_u64(static_cast<uint64_t>(v));
     h.update_u64(static_cast<uint64_t>(v >> 64));
