@@ -36,3 +36,20 @@ for name in ("COMPILER_TYPE", "STDLIB", "BUILD_ABI"):
     if value is not None:
         flags.append('PYBIND11_%s="%s"' % (name, value))
 out("PYBIND11_DEFS", flags)
+
+
+def loaded_libstdcxx():
+    """The libstdc++ this interpreter loaded with torch (the one the module
+    must share), from /proc/self/maps; empty where that cannot be read."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                if "/libstdc++.so" in path:
+                    return path
+    except OSError:
+        pass
+    return ""
+
+
+out("LIBSTDCXX", loaded_libstdcxx())
