@@ -161,6 +161,10 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   c->opts_ = opts;
   c->opts_.transport.ldt.peer_timeout_ns = opts.timeout_ns;
   c->opts_.coll.tag = kCollTag;
+  // The control receive posted to every peer must not make every rank watch
+  // (keepalive) every other one: a peer is watched while a collective waits
+  // on it, and the first to notice a death tells the others (ABORT).
+  c->opts_.transport.ldt.background_tag = kCtrlTag;
   LTCC_CHECK(ldt::LdtTransport::create(c->opts_.transport, rank, nranks, /*session_key=*/0,
                                        &c->transport_));
   std::vector<std::string> addrs;

@@ -14,7 +14,6 @@ Connection::Connection(Engine* engine, uint32_t peer)
       window_(opts_.window_pkts),
       mask_(opts_.window_pkts - 1),
       gbn_(opts_.retx == RetxMode::kGoBackN),
-      ring_(opts_.window_pkts),
       peer_rwnd_(opts_.window_pkts),
       rx_bits_((opts_.window_pkts + 63) / 64),
       // An unexpected message's entries in rx_msgs_ and unmatched_ (nodes,
@@ -44,6 +43,9 @@ void Connection::touch_idle_st(uint64_t now) {
 Status Connection::post_send(uint32_t tag, const void* buf, uint64_t len, uint64_t cookie,
                              uint64_t now) {
   if (failed_) return fail_status_;
+  // Most connections of a large job only ever receive (the control channel
+  // to every peer): the send window is allocated with the first send.
+  if (ring_.empty()) ring_.resize(window_);
   const uint64_t payload = opts_.payload_size;
   const uint64_t pkts = len == 0 ? 1 : (len + payload - 1) / payload;
   if (pkts > UINT32_MAX)
@@ -74,6 +76,7 @@ Status Connection::post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_
   auto it = unmatched_.find(key);
   if (it == unmatched_.end()) {
     posted_.emplace(key, r);
+    if (tag != opts_.background_tag) ++posted_watched_;
     return Status::ok();
   }
   const uint64_t msg_id = it->second;
@@ -170,6 +173,7 @@ void Connection::fail(const Status& why) {
     engine_->complete(c);
   }
   posted_.clear();
+  posted_watched_ = 0;
   for (auto& [id, m] : rx_msgs_) {
     if (m.matched && !m.discard) {
       Completion c;

@@ -282,7 +282,7 @@ class Connection {
   bool has_unsegmented() const {
     return txq_[0].has_unsegmented() || txq_[1].has_unsegmented();
   }
-  std::vector<TxPkt> ring_;            // in-flight window by PSN
+  std::vector<TxPkt> ring_;            // in-flight window by PSN; allocated by the first send
   uint64_t snd_una_ = 0;               // lowest PSN not yet acked
   uint64_t snd_nxt_ = 0;               // next new PSN
   uint64_t xmit_seq_ = 0;
@@ -322,6 +322,7 @@ class Connection {
   std::vector<std::unique_ptr<uint64_t[]>> free_seg_rings_;
   std::unordered_map<uint64_t, uint64_t> unmatched_;     // (tag,seq) -> msg_id
   std::unordered_map<uint64_t, PostedRecv> posted_;      // (tag,seq) -> receive
+  size_t posted_watched_ = 0;  // entries of posted_ not on opts_.background_tag
   uint64_t unexpected_overhead_;       // bookkeeping bytes each unexpected message is charged
   uint32_t unexpected_msgs_ = 0;       // unexpected messages held (unmatched_.size())
   TagSeq rx_post_seq_;                                   // tag -> next seq

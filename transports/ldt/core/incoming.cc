@@ -166,6 +166,7 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
   if (pit != posted_.end()) {
     const PostedRecv r = pit->second;
     posted_.erase(pit);
+    if (d.tag != opts_.background_tag) --posted_watched_;
     m.matched = true;
     m.cookie = r.cookie;
     if (d.msg_len > r.capacity) {

@@ -52,6 +52,12 @@ struct LdtOptions {
 
   uint64_t peer_timeout_ns = 30'000'000'000ull;  // silence before a peer is declared dead
   uint64_t keepalive_ns = 1'000'000'000ull;      // probe a silent peer we wait on
+  // Receives on this tag do not put their peer under watch (no keepalive
+  // probes, no "nothing heard" verdict while only they are posted): the
+  // communicator's control channel, posted to every peer for the whole job,
+  // would otherwise make every rank probe every other one each keepalive
+  // (N^2 packets a second on an idle job). UINT32_MAX: none.
+  uint32_t background_tag = UINT32_MAX;
   uint64_t unexpected_bytes = 256ull << 20;      // pool for data that beats its receive, each
                                                  // message charged its bookkeeping too
   uint32_t unexpected_msgs_per_peer = 65536;     // unexpected messages held per peer (bounds the

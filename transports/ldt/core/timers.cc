@@ -118,7 +118,7 @@ void Connection::on_loss_timer_st(uint64_t now) {
 bool Connection::sending_st() const { return has_outstanding() || has_unsegmented(); }
 
 bool Connection::waiting_st() const {
-  if (!posted_.empty()) return true;
+  if (posted_watched_) return true;
   return std::any_of(rx_msgs_.begin(), rx_msgs_.end(),
                      [](const auto& kv) { return kv.second.matched; });
 }
