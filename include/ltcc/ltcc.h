@@ -157,10 +157,20 @@ ltccResult_t ltccCommInitRankConfig(ltccComm_t* comm, int nranks, ltccUniqueId c
  * rendezvous; see README "Launching". config may be NULL. */
 ltccResult_t ltccCommInitFromEnv(ltccComm_t* comm, const ltccConfig_t* config);
 /* Waits (bounded) for the other ranks to finish with the communicator, then
- * frees it. Pending requests complete with ltccInvalidUsage. */
+ * frees it. Operations queued but not started complete with
+ * ltccInvalidUsage; the one running gets the timeout to finish, then fails.
+ * When it cut anything short destroy tells the peers (they would wait for
+ * it) and returns ltccInvalidUsage (or ltccTimeout) with a sentence saying
+ * what; the communicator is freed either way. Calls still running on other
+ * threads keep it alive until they return (then fail). */
 ltccResult_t ltccCommDestroy(ltccComm_t comm);
 /* Fails every pending operation at once, tells the peers, frees it. Always
- * returns promptly. */
+ * returns promptly. Safe from any thread while others are blocked in calls
+ * on the communicator (a watchdog): they return an error; the memory is
+ * freed when the last of them has returned. A handle is never reused: after
+ * destroy or abort it is refused (ltccInvalidUsage), also once its memory
+ * belongs to a new communicator. A fork()ed child cannot use its parent's
+ * communicators (refused, never hung); it may create its own. */
 ltccResult_t ltccCommAbort(ltccComm_t comm);
 ltccResult_t ltccCommCount(const ltccComm_t comm, int* count);
 ltccResult_t ltccCommUserRank(const ltccComm_t comm, int* rank);
