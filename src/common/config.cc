@@ -83,6 +83,11 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_TIMEOUT", T::kDuration, "30s", "s", "1ms", "86400s", nullptr,
        "A peer silent this long while we wait on it is declared dead; every pending "
        "operation with it fails, naming it."},
+      {"LTCC_LATE_TIMEOUT", T::kDuration, "1800s", "s", "0", "604800s", nullptr,
+       "How long to wait for a peer that is alive but late (it answers, and says it has no "
+       "receive posted for our data: a checkpoint or a data-loading stall on that rank) "
+       "before failing, naming it; 0 = wait for ever (as NCCL does). 30 min is torch's "
+       "default process-group timeout."},
       {"LTCC_RTO_MIN", T::kDuration, "1ms", "ms", "1us", "10s", nullptr,
        "Floor of the retransmission timeout (srtt + 4 rttvar) in selective repeat."},
       {"LTCC_RTO_MAX", T::kDuration, "200ms", "ms", "1us", "60s", nullptr,

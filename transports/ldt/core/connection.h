@@ -203,7 +203,11 @@ class Connection {
   // An unexpected message starts (+1) or stops (-1) being held: the pool and
   // this peer's share are charged its length plus unexpected_overhead_.
   void held_unexpected_st(uint64_t msg_len, int delta);
-  void refuse_unexpected_st(uint64_t msg_len);  // counts, and says so now and then
+  // Counts, says so now and then, and tells the sender (an RNR ACK, at most
+  // one per rnr_interval_ns) that it is refused for want of a receive.
+  void refuse_unexpected_st(const Header& h, uint64_t now, uint64_t arrival);
+  // An ACK said the peer is not ready (kFlagRnr): restarts the stall clock.
+  void on_rnr_st(uint64_t now);
   void finish_rx_msg_st(uint64_t msg_id, RxMsg* m);
   bool ack_is_valid_st(const Header& h, const uint8_t* sack) const;
   void deliver_st(uint64_t psn, uint64_t* newly_acked);
@@ -307,10 +311,16 @@ class Connection {
   uint64_t loss_timer_base_ = 0;       // last ACK progress or start of a flight
   bool tlp_outstanding_ = false;
   bool force_retx_ = false;            // RTO: send one retransmission regardless of cwnd
-  uint64_t last_progress_ = 0;         // last time an ACK delivered something, or a flight began
+  uint64_t last_progress_ = 0;         // last time an ACK delivered something, a flight began,
+                                       // or the peer said it is not ready (the stall clock)
   uint64_t last_heard_ = 0;            // last valid packet of any type from peer
   uint32_t rto_count_ = 0;             // consecutive timeouts without progress
   uint32_t peer_dups_ = 0;             // receiver's duplicate count, last ACK
+  // Receiver not ready (RNR ACKs): the peer refuses our data for want of a
+  // receive. Since when (its first RNR since the cumulative ack last moved):
+  // the late clock, bounded by late_timeout_ns instead of peer_timeout_ns.
+  bool peer_not_ready_ = false;
+  uint64_t not_ready_since_ = 0;
 
   // ---- receive side ----
   std::vector<uint64_t> rx_bits_;      // ring bitmap of received PSNs
@@ -343,6 +353,13 @@ class Connection {
     if (id & kInternalProbeBit) return &keepalives_sent_[id % kKeepaliveSlots];
     return diag_probes_sent_ ? &diag_probes_sent_[id % kDiagProbeSlots] : nullptr;
   }
+  // Receiver not ready: the next ACK carries kFlagRnr and echoes the refused
+  // packet (rnr_echo_*), not echo_* (it was not delivered); one per
+  // rnr_interval_ns, so a flood of refused packets is not a flood of ACKs.
+  bool rnr_pending_ = false;
+  bool rnr_sent_ = false;              // last_rnr_sent_ is meaningful
+  uint64_t last_rnr_sent_ = 0;
+  uint64_t rnr_echo_psn_ = 0, rnr_echo_ts_ = 0, rnr_echo_arrival_ = 0;
 
   ConnStats st_;
   std::vector<uint8_t> scratch_;       // header (+ SACK) being built

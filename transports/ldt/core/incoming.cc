@@ -18,6 +18,7 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
                          uint64_t arrival) {
   note_heard_st(now);
   const uint64_t psn = h.psn;
+  const bool ack_was_pending = ack_pending_;
   ack_pending_ = true;
   if (h.flags & kFlagAckRequest) pkts_since_ack_ = opts_.ack_every;  // ack at once
   if (psn < rcv_cum_ || (psn < rcv_cum_ + window_ && rx_test(psn))) {
@@ -54,7 +55,13 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
     bool refused = false;
     m = create_rx_msg_st(h, &refused);
     if (!m) {
-      if (!refused) ++engine_->stats_.bad_message;
+      if (refused) {
+        // Acked only as "receiver not ready", at most once per interval.
+        ack_pending_ = ack_was_pending;
+        refuse_unexpected_st(h, now, arrival);
+      } else {
+        ++engine_->stats_.bad_message;
+      }
       return;
     }
   }
@@ -193,14 +200,12 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
         opts_.unexpected_bytes - std::min(opts_.unexpected_bytes, es.unexpected_bytes_in_use);
     if (unexpected_msgs_ >= opts_.unexpected_msgs_per_peer || d.msg_len > room ||
         unexpected_overhead_ > room - d.msg_len) {
-      refuse_unexpected_st(d.msg_len);
       *refused = true;
       return nullptr;
     }
     if (d.msg_len && opts_.place_payload) {
       m.unexpected.reset(new (std::nothrow) uint8_t[d.msg_len]);
       if (!m.unexpected) {
-        refuse_unexpected_st(d.msg_len);
         *refused = true;
         return nullptr;
       }
@@ -230,19 +235,33 @@ void Connection::held_unexpected_st(uint64_t msg_len, int delta) {
   st_.unexpected_msgs = unexpected_msgs_;
 }
 
-void Connection::refuse_unexpected_st(uint64_t msg_len) {
+void Connection::refuse_unexpected_st(const Header& h, uint64_t now, uint64_t arrival) {
+  // Tell the sender it is refused for want of a receive (an RNR ACK), so
+  // that it waits for us instead of calling us stalled; at most once per
+  // interval (a window of refused packets is one ACK, not a window of them).
+  if (!rnr_sent_ || now - last_rnr_sent_ >= opts_.rnr_interval_ns) {
+    rnr_pending_ = true;
+    rnr_sent_ = true;
+    last_rnr_sent_ = now;
+    rnr_echo_psn_ = h.psn;
+    rnr_echo_ts_ = h.timestamp_ns;
+    rnr_echo_arrival_ = arrival;
+    ack_pending_ = true;
+  }
   // Counted per packet; said at the 1st, 2nd, 4th, 8th... refusal, so that a
-  // flood (or a late receiver's sender resending) cannot flood the log.
+  // flood (or a late receiver's sender resending) cannot flood the log. Not
+  // a warning: a rank that is late into a collective is no fault.
   const uint64_t n = ++st_.refused_pkts;
   if (n & (n - 1)) return;
   const EngineStats& es = engine_->stats_;
-  LTCC_WARN(kNet,
-            "rank %u: refused a message of %llu bytes from rank %u with no receive posted for it "
-            "(%llu packets refused so far; the sender resends them): %u messages from rank %u "
-            "held unexpected (at most %u per peer; %llu bytes with bookkeeping), pool %llu of "
-            "%llu bytes in use (LTCC_UNEXPECTED_BYTES)",
-            engine_->rank_, static_cast<unsigned long long>(msg_len), peer_,
-            static_cast<unsigned long long>(n), unexpected_msgs_, peer_,
+  LTCC_INFO(kNet,
+            "rank %u: no receive posted for a message of %llu bytes from rank %u (tag %u) and no "
+            "room to hold it: told rank %u to wait (receiver not ready; it resends until the "
+            "receive is posted). %llu packets refused so far; %u messages from rank %u held "
+            "unexpected (at most %u per peer; %llu bytes with bookkeeping), pool %llu of %llu "
+            "bytes in use (LTCC_UNEXPECTED_BYTES)",
+            engine_->rank_, static_cast<unsigned long long>(h.data.msg_len), peer_, h.data.tag,
+            peer_, static_cast<unsigned long long>(n), unexpected_msgs_, peer_,
             opts_.unexpected_msgs_per_peer, static_cast<unsigned long long>(st_.unexpected_bytes),
             static_cast<unsigned long long>(es.unexpected_bytes_in_use),
             static_cast<unsigned long long>(opts_.unexpected_bytes));
@@ -381,7 +400,10 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
     }
   }
   const uint64_t echo = h.ack.echo_psn;
-  const bool echo_valid = h.timestamp_ns <= now && echo >= snd_una_ && echo < snd_nxt_;
+  // An RNR ACK echoes a packet that was refused: a round trip, but no
+  // evidence of which copy arrived (none was taken).
+  const bool rnr = h.flags & kFlagRnr;
+  const bool echo_valid = !rnr && h.timestamp_ns <= now && echo >= snd_una_ && echo < snd_nxt_;
   uint64_t echo_xmit_seq = 0;
   if (echo_valid) {
     const TxPkt& p = pkt(echo);
@@ -418,7 +440,10 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
   }
 
   uint64_t newly_acked = 0;
-  if (cum > snd_una_) advance_una_st(cum, &newly_acked);
+  if (cum > snd_una_) {
+    advance_una_st(cum, &newly_acked);
+    peer_not_ready_ = false;  // it took what it refused before (the late clock stops)
+  }
   peer_rwnd_ = h.ack.rwnd_pkts;
   if (h.type == PacketType::kAck) {
     // Walk the bitmap a 64-bit word at a time, visiting only set bits.
@@ -439,9 +464,29 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
     tlp_outstanding_ = false;
     cc_->on_ack(now, last_fabric_rtt_ ? last_fabric_rtt_ : srtt_, newly_acked);
   }
+  if (rnr && has_outstanding()) on_rnr_st(now);
   reap_tx_msgs_st();
   if (!gbn_) rack_detect_loss_st(now);
   return true;
+}
+
+void Connection::on_rnr_st(uint64_t now) {
+  // The peer is alive and refuses our data for want of a receive: it is
+  // late, not stalled (check_liveness_st). Keep resending at the RTO's
+  // backoff (TCP's persist probe) until it takes the data; the late clock
+  // runs from its first refusal since it last took any.
+  ++st_.rnr_acks_received;
+  last_progress_ = now;
+  if (peer_not_ready_) return;
+  peer_not_ready_ = true;
+  not_ready_since_ = now;
+  const uint64_t n = ++st_.not_ready_episodes;
+  if (n & (n - 1)) return;  // said at the 1st, 2nd, 4th... time
+  LTCC_INFO(kNet,
+            "rank %u: rank %u has no receive posted for our data (receiver not ready, %llu "
+            "times so far); waiting for it (LTCC_LATE_TIMEOUT %.1f s, 0 = for ever)",
+            engine_->rank_, peer_, static_cast<unsigned long long>(n),
+            static_cast<double>(opts_.late_timeout_ns) / 1e9);
 }
 
 void Connection::on_nack(const Header& h, uint64_t now, uint64_t arrival) {

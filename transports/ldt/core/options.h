@@ -64,6 +64,13 @@ struct LdtOptions {
                                                  // maps: 256 MiB of the smallest segments)
 
   uint64_t swift_target_ns = 200'000;     // Swift queueing delay target above min RTT
+
+  // A receiver that refuses our data because it has no receive posted for
+  // it (receiver not ready: an ACK with kFlagRnr) is alive, merely late (a
+  // checkpoint, a data-loading stall): it is waited for this long, counted
+  // from its first refusal since it last took data; 0 = for ever (NCCL).
+  uint64_t late_timeout_ns = 1'800'000'000'000ull;  // 30 min: torch's process-group default
+  uint64_t rnr_interval_ns = 1'000'000;  // at most one RNR ACK per connection per interval
 };
 
 }  // namespace ltcc::ldt

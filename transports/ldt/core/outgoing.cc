@@ -144,13 +144,19 @@ void Connection::send_ack_st(uint64_t now) {
     put_u64(sack + 8 * w, bits);
   }
 
-  Header h = header_st(PacketType::kAck, sack_bytes ? 0 : kFlagNoPayloadCrc);
+  // Receiver not ready: the refused packet's echo, for this ACK only (the
+  // next ordinary ACK echoes the last packet taken, as before).
+  const bool rnr = rnr_pending_;
+  rnr_pending_ = false;
+  const uint64_t echo_arrival = rnr ? rnr_echo_arrival_ : echo_arrival_;
+  Header h = header_st(PacketType::kAck, static_cast<uint16_t>((sack_bytes ? 0 : kFlagNoPayloadCrc) |
+                                                               (rnr ? kFlagRnr : 0)));
   h.psn = rcv_cum_;
-  h.timestamp_ns = echo_ts_;
+  h.timestamp_ns = rnr ? rnr_echo_ts_ : echo_ts_;
   h.payload_len = sack_bytes;
   h.payload_crc = sack_bytes ? payload_crc(sack, sack_bytes) : 0;
-  h.ack.echo_psn = echo_psn_;
-  h.ack.ack_delay_ns = now >= echo_arrival_ ? now - echo_arrival_ : 0;
+  h.ack.echo_psn = rnr ? rnr_echo_psn_ : echo_psn_;
+  h.ack.ack_delay_ns = now >= echo_arrival ? now - echo_arrival : 0;
   h.ack.rwnd_pkts = static_cast<uint32_t>(window_);
   h.ack.dup_pkts = static_cast<uint32_t>(st_.duplicate_pkts);
   encode(h, scratch_.data());
@@ -160,6 +166,7 @@ void Connection::send_ack_st(uint64_t now) {
   out.header = scratch_.data();
   out.header_len = static_cast<uint32_t>(kHeaderSize + sack_bytes);
   ++st_.acks_sent;
+  if (rnr) ++st_.rnr_acks_sent;
   engine_->sink_->emit(out);
 }
 

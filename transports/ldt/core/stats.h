@@ -61,6 +61,8 @@ struct ConnStats {
   uint64_t nacks_received = 0;
   uint64_t acks_received = 0;
   uint64_t stale_acks = 0;          // ACK/NACKs below the cumulative ack already accepted: ignored
+  uint64_t rnr_acks_received = 0;   // ACKs saying "receiver not ready" (no receive posted)
+  uint64_t not_ready_episodes = 0;  // times the peer went from taking our data to refusing it
   uint64_t msgs_sent = 0;
   // receiver side
   uint64_t data_pkts_received = 0;  // accepted and placed
@@ -73,6 +75,7 @@ struct ConnStats {
   uint64_t unexpected_msgs = 0;     // unexpected messages held now (no receive posted yet)
   uint64_t unexpected_bytes = 0;    // what they are charged: bytes plus bookkeeping
   uint64_t acks_sent = 0;
+  uint64_t rnr_acks_sent = 0;       // of which "receiver not ready" (refused, no receive posted)
   uint64_t nacks_sent = 0;
   uint64_t msgs_received = 0;
   uint64_t probes_received = 0;    // PROBEs (keepalive and diagnostic)

@@ -128,6 +128,19 @@ void Connection::check_liveness_st(uint64_t now) {
   const bool waiting = waiting_st();
   if (!sending && !waiting) return;
   const double t = static_cast<double>(opts_.peer_timeout_ns) / 1e9;
+  // A peer that refuses our data for want of a receive (RNR ACKs) is alive
+  // and late: each RNR restarts the stall clock below (on_rnr_st), and it is
+  // waited for up to the late timeout instead (checked here at least once
+  // per RTO: packets are in flight). Silence is still death, below.
+  if (sending && has_outstanding() && peer_not_ready_ && opts_.late_timeout_ns &&
+      now - not_ready_since_ >= opts_.late_timeout_ns) {
+    fail(make_status(Code::kTimeout,
+                     "rank %u: rank %u has had no receive posted for our data for %.1f s (it is "
+                     "alive: it answers); is it stuck outside the collective? "
+                     "(LTCC_LATE_TIMEOUT)",
+                     engine_->rank_, peer_, static_cast<double>(now - not_ready_since_) / 1e9));
+    return;
+  }
   if (sending && has_outstanding() && now - last_progress_ >= opts_.peer_timeout_ns) {
     // A live peer that does not take our data still answers (ACKs to our
     // retransmissions, keepalives): heard within the last half timeout. A
@@ -136,11 +149,15 @@ void Connection::check_liveness_st(uint64_t now) {
     // dead, not "not receiving".
     if (went_quiet_st(now) && now - last_heard_ < opts_.peer_timeout_ns) return;
     if (now - last_heard_ < opts_.peer_timeout_ns) {
+      // Heard, yet it neither takes our data nor says it is not ready: a
+      // broken peer, or DATA packets that cannot pass the path.
       fail(make_status(Code::kTimeout,
                        "rank %u: rank %u accepted no data for %.1f s although it was heard "
-                       "%.3f s ago (%llu packets unacknowledged; is its receive posted?)",
+                       "%.3f s ago (%llu packets unacknowledged; is its receive posted? do "
+                       "packets of %zu bytes pass the path?)",
                        engine_->rank_, peer_, t, static_cast<double>(now - last_heard_) / 1e9,
-                       static_cast<unsigned long long>(snd_nxt_ - snd_una_)));
+                       static_cast<unsigned long long>(snd_nxt_ - snd_una_),
+                       kHeaderSize + opts_.payload_size));
     } else {
       fail(make_status(Code::kRemoteError,
                        "rank %u: no ack from rank %u for %.1f s after %llu retransmissions "

@@ -116,6 +116,7 @@ DecodeError decode(const uint8_t* buf, size_t len, Header* out, bool verify_payl
       // Only an empty message may carry an empty packet.
       if (h.payload_len == 0 && h.data.msg_len != 0) return DecodeError::kBadLength;
       if ((h.flags & kFlagNoPayloadCrc) && h.payload_crc != 0) return DecodeError::kBadField;
+      if (h.flags & kFlagRnr) return DecodeError::kBadFlags;
       break;
     }
     case PacketType::kAck:
@@ -129,6 +130,7 @@ DecodeError decode(const uint8_t* buf, size_t len, Header* out, bool verify_payl
       if (h.type == PacketType::kNack && h.payload_len != 0) return DecodeError::kBadLength;
       if (h.flags & (kFlagRetransmit | kFlagTailProbe | kFlagAckRequest))
         return DecodeError::kBadFlags;
+      if (h.type == PacketType::kNack && (h.flags & kFlagRnr)) return DecodeError::kBadFlags;
       break;
     case PacketType::kProbe:
     case PacketType::kProbeAck:
@@ -136,7 +138,7 @@ DecodeError decode(const uint8_t* buf, size_t len, Header* out, bool verify_payl
       h.probe.probe_len = get_u64(buf + 56);
       if (!all_zero(buf + 64, 16)) return DecodeError::kBadField;
       if (h.probe.probe_len != h.payload_len) return DecodeError::kBadLength;
-      if (h.flags & (kFlagRetransmit | kFlagTailProbe | kFlagAckRequest))
+      if (h.flags & (kFlagRetransmit | kFlagTailProbe | kFlagAckRequest | kFlagRnr))
         return DecodeError::kBadFlags;
       break;
   }

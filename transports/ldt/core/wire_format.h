@@ -11,7 +11,8 @@
 //    0   4  magic          kMagic ("LTCC"); anything else is foreign
 //    4   1  version        kVersion; other versions are dropped
 //    5   1  type           PacketType
-//    6   2  flags          PacketFlags; unknown bits are rejected
+//    6   2  flags          PacketFlags; unknown bits, and known ones on a type
+//                          they do not belong to, are rejected
 //    8   8  session_key    from the unique id; other sessions are foreign
 //   16   4  src_rank       sender's rank
 //   20   4  dst_rank       receiver's rank (misdirected packets are dropped)
@@ -79,7 +80,13 @@ enum PacketFlags : uint16_t {
   kFlagNoPayloadCrc = 1u << 1,   // payload_crc not computed
   kFlagTailProbe = 1u << 2,      // DATA: sent by the tail-loss probe timer
   kFlagAckRequest = 1u << 3,     // DATA: ask the receiver to ack at once
-  kFlagsKnown = 0x000F,
+  // ACK: receiver not ready (InfiniBand's RNR NAK): the receiver is alive
+  // but refused a DATA packet because no receive is posted for its message
+  // and the unexpected pool (or this peer's share) is full. Otherwise an
+  // ordinary ACK; its echo is the refused packet's (an RTT sample, not a
+  // delivery). Sent at most once per rnr_interval per connection.
+  kFlagRnr = 1u << 4,
+  kFlagsKnown = 0x001F,
 };
 
 struct DataBody {
