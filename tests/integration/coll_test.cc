@@ -1,9 +1,9 @@
 // Multi-process collective tests through the public C API (and ltcc.hpp).
 //
-//   ltcc_coll_test --ranks N --loss P [--reorder R --dup D] [--suite small|large|kill]
+//   ltcc_coll_test --ranks N --loss P [--reorder R --dup D] [--suite small|large|kill|late]
 //                  [--seed S] [--timeout SECONDS] [--deadline SECONDS]
 //                  [--victim K] [--kill-mode sigkill|exit] [--trim]
-//                  [--segment BYTES] [--rd-max BYTES]
+//                  [--segment BYTES] [--rd-max BYTES] [--idle S] [--late R:S]
 //
 // One executable is both the launcher and the rank. Run as above it is the
 // parent: it forks N children and execs itself in each with the torchrun
@@ -46,6 +46,11 @@
 //         generous: the machine may be loaded), later calls must fail fast,
 //         ltccCommAbort must return within 5 s, and afterwards no thread or
 //         fd may be left over.
+//  late   one all-reduce of 64 MiB float32 that rank R (--late R:S) enters S
+//         seconds after the others (a checkpoint, a data-loading stall on
+//         that rank): alive but late is not dead, so every rank must succeed
+//         with the exact result, however much longer than LTCC_TIMEOUT the
+//         wait and however little LTCC_UNEXPECTED_BYTES holds for it.
 //
 // No timing assertions beyond those generous bounds: the tests must pass on
 // a loaded 2-core machine.
@@ -949,35 +954,41 @@ void run_small(Child& ch, ltcc::Communicator& cc) {
   if (!ch.broken) ch.cpp_cases(cc);
 }
 
-void run_large(Child& ch) {
+// One all-reduce of 64 MiB float32 (integer values: every partial sum is
+// exact), checked element by element against the sum of every rank's input.
+void large_allreduce(Child& ch, bool inplace) {
   const int n = ch.n, rank = ch.rank;
-  // Integer-valued floats: every partial sum is exact.
   auto val = [](int r, size_t i) {
     return static_cast<float>(static_cast<int>((mix64(i * 31 + static_cast<size_t>(r)) >> 40) % 33) - 16);
   };
   const size_t count = (64u << 20) / 4;
+  const std::string name = strf("large/allreduce/float/sum/64MiB/%s", inplace ? "inplace" : "outofplace");
+  std::vector<float> send(count), recv;
+  for (size_t i = 0; i < count; ++i) send[i] = val(rank, i);
+  if (!inplace) recv.assign(count, -1.0f);
+  float* rp = inplace ? send.data() : recv.data();
+  auto t0 = Clock::now();
+  std::string err = ch.issue(Mode::kBlocking, [&](ltccRequest_t* rq) {
+    return ltccAllReduce(send.data(), rp, count, ltccFloat32, ltccSum, ch.comm, rq);
+  });
+  const double secs = secs_since(t0);
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; err.empty() && i < count; ++i) {
+    float want = 0;
+    for (int r = 0; r < n; ++r) want += val(r, i);
+    if (rp[i] != want && bad++ == 0) first = i;
+  }
+  if (err.empty() && bad)
+    err = strf("%zu of %zu elements wrong, first at %zu: got %g, expected sum of rank inputs", bad,
+               count, first, static_cast<double>(rp[first]));
+  std::printf("rank %d: %s: %.2f s\n", rank, name.c_str(), secs);
+  ch.report(name, err.empty(), 'S', hash_bytes(rp, count * 4), err);
+}
+
+void run_large(Child& ch) {
+  const int n = ch.n, rank = ch.rank;
   for (bool inplace : {false, true}) {
-    const std::string name = strf("large/allreduce/float/sum/64MiB/%s", inplace ? "inplace" : "outofplace");
-    std::vector<float> send(count), recv;
-    for (size_t i = 0; i < count; ++i) send[i] = val(rank, i);
-    if (!inplace) recv.assign(count, -1.0f);
-    float* rp = inplace ? send.data() : recv.data();
-    auto t0 = Clock::now();
-    std::string err = ch.issue(Mode::kBlocking, [&](ltccRequest_t* rq) {
-      return ltccAllReduce(send.data(), rp, count, ltccFloat32, ltccSum, ch.comm, rq);
-    });
-    const double secs = secs_since(t0);
-    size_t bad = 0, first = 0;
-    for (size_t i = 0; err.empty() && i < count; ++i) {
-      float want = 0;
-      for (int r = 0; r < n; ++r) want += val(r, i);
-      if (rp[i] != want && bad++ == 0) first = i;
-    }
-    if (err.empty() && bad)
-      err = strf("%zu of %zu elements wrong, first at %zu: got %g, expected sum of rank inputs", bad,
-                 count, first, static_cast<double>(rp[first]));
-    std::printf("rank %d: %s: %.2f s\n", rank, name.c_str(), secs);
-    ch.report(name, err.empty(), 'S', hash_bytes(rp, count * 4), err);
+    large_allreduce(ch, inplace);
     if (ch.broken) return;
   }
   {
@@ -1003,6 +1014,19 @@ void run_large(Child& ch) {
     std::printf("rank %d: %s: %.2f s\n", rank, name.c_str(), secs);
     ch.report(name, err.empty(), 'S', hash_bytes(recv.data(), recv.size()), err);
   }
+}
+
+// --late R:S: rank R enters the all-reduce S seconds after the others.
+void run_late(Child& ch) {
+  const char* late = std::getenv("COLL_TEST_LATE");
+  const int late_rank = late ? std::atoi(late) : -1;
+  const char* colon = late ? std::strchr(late, ':') : nullptr;
+  const double late_s = colon ? std::atof(colon + 1) : 0;
+  if (ch.rank == late_rank) {
+    std::printf("rank %d: entering the all-reduce %.1f s late\n", ch.rank, late_s);
+    std::this_thread::sleep_for(std::chrono::duration<double>(late_s));
+  }
+  large_allreduce(ch, /*inplace=*/false);
 }
 
 void print_stats(Child& ch) {
@@ -1063,6 +1087,7 @@ int child_small_or_large(Child& ch, const std::string& suite) {
     }
     ch.report("init", true, 'R', 0, strf("%.2f s", secs_since(t0)));
     if (suite == "small") run_small(ch, cc);
+    else if (suite == "late") run_late(ch);
     else run_large(ch);
     if (ch.broken) ch.report("suite", false, 'R', 0, "communicator broken: remaining cases skipped");
     print_stats(ch);
@@ -1435,7 +1460,8 @@ int main(int argc, char** argv) {
                  "usage: %s --ranks N --loss P [--reorder R --dup D] [--suite small|large|kill]\n"
                  "          [--seed S] [--timeout SECONDS] [--deadline SECONDS] [--trim]\n"
                  "          [--victim K] [--kill-mode sigkill|exit] [--segment BYTES] [--rd-max BYTES]\n"
-                 "          [--idle S]  (kill suite: every rank idles S s after init)\n",
+                 "          [--idle S]  (kill suite: every rank idles S s after init)\n"
+                 "          [--late R:S]  (late suite: rank R enters the all-reduce S s late)\n",
                  argv[0]);
     return 2;
   };
@@ -1456,11 +1482,12 @@ int main(int argc, char** argv) {
     else if (k == "--segment") segment = val();
     else if (k == "--rd-max") rd_max = val();
     else if (k == "--idle") ::setenv("COLL_TEST_IDLE_S", val(), 1);
+    else if (k == "--late") ::setenv("COLL_TEST_LATE", val(), 1);
     else if (k == "--child") child = true;
     else if (k == "--dir") dir = val();
     else return usage();
   }
-  if (suite != "small" && suite != "large" && suite != "kill") return usage();
+  if (suite != "small" && suite != "large" && suite != "kill" && suite != "late") return usage();
   if (kill_mode != "sigkill" && kill_mode != "exit") return usage();
   if (victim < 0) victim = nranks - 1;
   if (child) return child_main(dir, suite, trim, victim, kill_mode);
@@ -1471,7 +1498,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (timeout_s <= 0) timeout_s = suite == "kill" ? 2 : 20;
-  if (deadline_s <= 0) deadline_s = suite == "kill" ? 90 : suite == "large" ? 240 : 270;
+  if (deadline_s <= 0) deadline_s = suite == "kill" || suite == "late" ? 90 : suite == "large" ? 240 : 270;
   // A seed per configuration (the fault injector mixes in the rank itself).
   if (seed == 0)
     seed = 1 + hash_str(strf("%s/%d/%g/%g/%g/%d/%s/%s", suite.c_str(), nranks, loss, reorder, dup, victim,
@@ -1487,6 +1514,7 @@ int main(int argc, char** argv) {
   if (trim) repro += " --trim";
   if (!segment.empty()) repro += " --segment " + segment;
   if (!rd_max.empty()) repro += " --rd-max " + rd_max;
+  if (const char* late = std::getenv("COLL_TEST_LATE")) repro += std::string(" --late ") + late;
   return parent_main(self, nranks, loss, reorder, dup, suite, seed, timeout_s, deadline_s, victim,
                      kill_mode, trim, segment, rd_max, repro);
 }
