@@ -81,7 +81,8 @@ void after_fork_in_child() {
   comms().leak_all_after_fork();
   requests().leak_all_after_fork();
   new (&g_roots_mu) std::mutex();
-  for (auto& r : roots()) (void)r.release();  // leaked on purpose (see above)
+  static auto* kept = new std::vector<std::unique_ptr<ltcc::BootstrapRoot>>();
+  for (auto& r : roots()) kept->push_back(std::move(r));  // never destroyed (see above)
   roots().clear();
 }
 void install_fork_handler() {
