@@ -209,6 +209,11 @@ TEST(Lifetime, DestroyBoundsAnOperationALivePeerNeverJoins) {
 // parent's communicator there used to join threads that do not exist (a
 // hang). Now it is refused with a sentence, and the child exits normally.
 TEST(Lifetime, ForkedChildCannotUseOrHangOnItsParentsCommunicator) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "ASan's allocator (GCC 12's libasan) is not fork-safe in a multi-threaded "
+                  "process: the child can inherit its lock held by a parent thread and block in "
+                  "its first allocation (seen in CI); the release and TSan builds run this test";
+#endif
   ltccComm_t c = make_comm1();
   ASSERT_NE(c, nullptr);
   const pid_t pid = fork();
