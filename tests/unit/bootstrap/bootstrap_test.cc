@@ -261,17 +261,29 @@ TEST_F(BootstrapTest, DestroyingTheRootEndsWaitingClientsAtOnce) {
       << r.status.message();
 }
 
-TEST_F(BootstrapTest, ClientRejectsWhatIsNotAnLtccReply) {
-  // A fake root that answers every connection with fixed bytes.
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// A TCP socket listening on 127.0.0.1 at an ephemeral port (a fake root):
+// its fd (-1 on failure, which the caller asserts) and *port.
+int listen_loopback(uint16_t* port) {
+  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof sa;
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  ASSERT_EQ(::listen(lfd, 4), 0);
-  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len), 0);
-  UniqueIdInfo id{"127.0.0.1", ntohs(sa.sin_port), 1};
+  if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      ::listen(lfd, 4) != 0 || ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    if (lfd >= 0) ::close(lfd);
+    return -1;
+  }
+  *port = ntohs(sa.sin_port);
+  return lfd;
+}
+
+TEST_F(BootstrapTest, ClientRejectsWhatIsNotAnLtccReply) {
+  // A fake root that answers every connection with fixed bytes.
+  uint16_t port = 0;
+  const int lfd = listen_loopback(&port);
+  ASSERT_GE(lfd, 0);
+  UniqueIdInfo id{"127.0.0.1", port, 1};
   auto answer_with = [&](std::vector<uint8_t> bytes) {
     std::thread server([&] {
       int c = ::accept(lfd, nullptr, nullptr);
@@ -384,17 +396,10 @@ TEST_F(BootstrapTest, EveryRankGetsTheSameFreshCommunicatorKeys) {
 // the session key) and answers a well-formed table without knowing the key.
 // The client refuses the table: the root could not prove it holds the key.
 TEST_F(BootstrapTest, TheKeyNeverTravelsAndARootWithoutItIsRefused) {
-  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  uint16_t port = 0;
+  const int lfd = listen_loopback(&port);
   ASSERT_GE(lfd, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  ASSERT_EQ(::listen(lfd, 4), 0);
-  ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len), 0);
-  const UniqueIdInfo id{"127.0.0.1", ntohs(sa.sin_port), 0x1122334455667788ull,
-                        0x99aabbccddeeff00ull};
+  const UniqueIdInfo id{"127.0.0.1", port, 0x1122334455667788ull, 0x99aabbccddeeff00ull};
   std::vector<uint8_t> hello;
   std::thread fake([&] {
     const int c = ::accept(lfd, nullptr, nullptr);
