@@ -15,8 +15,7 @@ void AuthWire::emit(const OutPacket& pkt) {
     ++rejected_;
     return;
   }
-  const uint64_t t = mac_->tag(pkt.header, pkt.header_len, pkt.payload, pkt.payload_len);
-  for (size_t i = 0; i < kOverhead; ++i) hdr_[i] = static_cast<uint8_t>(t >> (8 * i));
+  put_u64(hdr_, mac_->tag(pkt.header, pkt.header_len, pkt.payload, pkt.payload_len));
   std::memcpy(hdr_ + kOverhead, pkt.header, pkt.header_len);
   OutPacket out = pkt;
   out.header = hdr_;
@@ -30,9 +29,8 @@ size_t AuthWire::receive(uint64_t now, size_t max, const RxFn& on_rx) {
       ++rejected_;
       return;
     }
-    const uint64_t t = mac_->tag(data + kOverhead, len - kOverhead);
     uint8_t want[kOverhead];
-    for (size_t i = 0; i < kOverhead; ++i) want[i] = static_cast<uint8_t>(t >> (8 * i));
+    put_u64(want, mac_->tag(data + kOverhead, len - kOverhead));
     if (!equal_ct(want, data, kOverhead)) {
       ++rejected_;
       return;
