@@ -484,6 +484,9 @@ struct RootConn {
   uint64_t nonce = 0;            // from the hello
 };
 
+// Open, not joined, nothing to send: an idle connection (hello pending).
+bool awaiting_hello(const RootConn& c) { return c.fd.valid() && !c.registered && !c.out; }
+
 }  // namespace
 
 struct BootstrapRoot::State {
@@ -538,7 +541,7 @@ struct BootstrapRoot::State {
 // Connections that have not sent their hello in time are closed.
 void BootstrapRoot::State::close_idle_st(uint64_t now) {
   for (auto& c : conns) {
-    if (!c->fd.valid() || c->registered || c->out) continue;
+    if (!awaiting_hello(*c)) continue;
     if (now - c->accepted_ns < hello_deadline_ns()) continue;
     LTCC_INFO(kInit, "bootstrap root %s: closed %s: no hello within %s", where().c_str(),
               c->peer.c_str(), seconds_text(hello_deadline_ns()).c_str());
@@ -552,7 +555,7 @@ void BootstrapRoot::State::close_idle_st(uint64_t now) {
 bool BootstrapRoot::State::evict_oldest_idle_st(const char* why) {
   RootConn* oldest = nullptr;
   for (auto& c : conns) {
-    if (!c->fd.valid() || c->registered || c->out) continue;
+    if (!awaiting_hello(*c)) continue;
     if (!oldest || c->accepted_ns < oldest->accepted_ns) oldest = c.get();
   }
   if (!oldest) return false;
@@ -756,7 +759,7 @@ void BootstrapRoot::State::accept_all_st() {
     }
     Fd owned(fd);
     size_t idle = 0;
-    for (auto& c : conns) idle += c->fd.valid() && !c->registered && !c->out;
+    for (auto& c : conns) idle += awaiting_hello(*c);
     // A flood of idle connections must not lock out a real rank: the oldest
     // idle one makes room for the newest.
     if (idle >= kMaxPendingConnections) evict_oldest_idle_st("to make room (too many idle connections)");
