@@ -39,7 +39,9 @@
 //         bitwise identical on every rank. After destroy, the thread and fd
 //         counts are back to what they were before init.
 //  large  all-reduce of 64 MiB float32 (out of place, then in place) and an
-//         all-gather of 16 MiB per rank.
+//         all-gather of 16 MiB per rank (--large-mib M: M MiB and M/4 per
+//         rank; the sanitizer builds use 16, the same paths at a quarter of
+//         the instrumented byte work).
 //  kill   ten 16 MiB all-reduces; the victim starts the 4th asynchronously,
 //         sleeps 5 ms and dies (SIGKILL or _exit(0)). The others must get
 //         ltccRemoteError or ltccTimeout naming "rank <victim>" (bound 20 s,
@@ -954,6 +956,13 @@ void run_small(Child& ch, ltcc::Communicator& cc) {
   if (!ch.broken) ch.cpp_cases(cc);
 }
 
+// Bytes of the large suite's all-reduce (--large-mib, default 64 MiB).
+size_t large_bytes() {
+  const char* mib = std::getenv("COLL_TEST_LARGE_MIB");
+  const long v = mib ? std::atol(mib) : 0;
+  return static_cast<size_t>(v > 0 ? v : 64) << 20;
+}
+
 // One all-reduce of 64 MiB float32 (integer values: every partial sum is
 // exact), checked element by element against the sum of every rank's input.
 void large_allreduce(Child& ch, bool inplace) {
@@ -961,8 +970,9 @@ void large_allreduce(Child& ch, bool inplace) {
   auto val = [](int r, size_t i) {
     return static_cast<float>(static_cast<int>((mix64(i * 31 + static_cast<size_t>(r)) >> 40) % 33) - 16);
   };
-  const size_t count = (64u << 20) / 4;
-  const std::string name = strf("large/allreduce/float/sum/64MiB/%s", inplace ? "inplace" : "outofplace");
+  const size_t count = large_bytes() / 4;
+  const std::string name = strf("large/allreduce/float/sum/%zuMiB/%s", large_bytes() >> 20,
+                                inplace ? "inplace" : "outofplace");
   std::vector<float> send(count), recv;
   for (size_t i = 0; i < count; ++i) send[i] = val(rank, i);
   if (!inplace) recv.assign(count, -1.0f);
@@ -992,8 +1002,8 @@ void run_large(Child& ch) {
     if (ch.broken) return;
   }
   {
-    const std::string name = "large/allgather/uint8/16MiB-per-rank";
-    const size_t per = 16u << 20;
+    const size_t per = large_bytes() / 4;
+    const std::string name = strf("large/allgather/uint8/%zuKiB-per-rank", per >> 10);
     const size_t nn = static_cast<size_t>(n);
     std::vector<uint8_t> send(per), recv(per * nn, 0xCD);
     auto byte_of = [](int r, size_t i) {
@@ -1461,7 +1471,8 @@ int main(int argc, char** argv) {
                  "          [--seed S] [--timeout SECONDS] [--deadline SECONDS] [--trim]\n"
                  "          [--victim K] [--kill-mode sigkill|exit] [--segment BYTES] [--rd-max BYTES]\n"
                  "          [--idle S]  (kill suite: every rank idles S s after init)\n"
-                 "          [--late R:S]  (late suite: rank R enters the all-reduce S s late)\n",
+                 "          [--late R:S]  (late suite: rank R enters the all-reduce S s late)\n"
+                 "          [--large-mib M]  (large and late suites: M MiB all-reduce, default 64)\n",
                  argv[0]);
     return 2;
   };
@@ -1483,6 +1494,7 @@ int main(int argc, char** argv) {
     else if (k == "--rd-max") rd_max = val();
     else if (k == "--idle") ::setenv("COLL_TEST_IDLE_S", val(), 1);
     else if (k == "--late") ::setenv("COLL_TEST_LATE", val(), 1);
+    else if (k == "--large-mib") ::setenv("COLL_TEST_LARGE_MIB", val(), 1);
     else if (k == "--child") child = true;
     else if (k == "--dir") dir = val();
     else return usage();
