@@ -191,9 +191,10 @@ tcp)
   within 0.7 1.3 "$pct" || fail "dropped $dropped of $seen packets ($pct%), want 1% +- 0.3%"
   # Each drop costs one retransmission (on an idle machine retx ~= drops);
   # on a loaded one, tail-loss probes and spurious RTOs at this tiny RTT add
-  # some, hence the loose upper bound.
+  # many (a release ctest -j2 run saw 2705 for 732 drops), hence the loose
+  # upper bound: it only rules out a retransmission storm.
   within "$(awk -v d="$dropped" 'BEGIN { print 0.9 * d }')" \
-         "$(awk -v d="$dropped" 'BEGIN { print 3 * d + 50 }')" "$retx" ||
+         "$(awk -v d="$dropped" 'BEGIN { print 10 * d + 100 }')" "$retx" ||
     fail "TCP retransmitted $retx segments for $dropped drops (a drop in the wrong hook?)"
   pass "dropped $dropped of $seen segments ($pct%), TCP retransmitted $retx, 0 > MTU, $got bytes arrived"
   ;;
