@@ -8,6 +8,7 @@
 
 #include "collectives/ring.h"
 #include "src/common/log.h"
+#include "transports/tags.h"
 
 namespace ltcc::coll {
 namespace {
@@ -245,7 +246,7 @@ void divide_(const Context& ctx, DType t, void* buf, size_t count, uint32_t n) {
 // Sender and receiver derive L and W from the same arguments, so they agree.
 // A receive of step s + W reuses the buffer slot of step s: at most W steps'
 // receives are posted per lane.
-constexpr size_t kMaxLanes = 64;
+constexpr size_t kMaxLanes = tags::kCollLanes;  // transports/tags.h owns the range
 constexpr size_t kLaneScratchBytes = size_t{32} << 20;  // W x chunk at most (reduce-scatter)
 
 class Lanes {

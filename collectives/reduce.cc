@@ -34,27 +34,7 @@
 #define LTCC_IVDEP _Pragma("GCC ivdep")
 #endif
 
-#include "ltcc/ltcc.h"
-
 namespace ltcc::coll {
-
-static_assert(static_cast<int>(DType::kInt8) == ltccInt8);
-static_assert(static_cast<int>(DType::kUint8) == ltccUint8);
-static_assert(static_cast<int>(DType::kInt32) == ltccInt32);
-static_assert(static_cast<int>(DType::kUint32) == ltccUint32);
-static_assert(static_cast<int>(DType::kInt64) == ltccInt64);
-static_assert(static_cast<int>(DType::kUint64) == ltccUint64);
-static_assert(static_cast<int>(DType::kFloat16) == ltccFloat16);
-static_assert(static_cast<int>(DType::kFloat32) == ltccFloat32);
-static_assert(static_cast<int>(DType::kFloat64) == ltccFloat64);
-static_assert(static_cast<int>(DType::kBfloat16) == ltccBfloat16);
-static_assert(static_cast<int>(DType::kCount) == ltccNumTypes);
-static_assert(static_cast<int>(RedOp::kSum) == ltccSum);
-static_assert(static_cast<int>(RedOp::kProd) == ltccProd);
-static_assert(static_cast<int>(RedOp::kMax) == ltccMax);
-static_assert(static_cast<int>(RedOp::kMin) == ltccMin);
-static_assert(static_cast<int>(RedOp::kAvg) == ltccAvg);
-static_assert(static_cast<int>(RedOp::kCount) == ltccNumOps);
 
 namespace {
 

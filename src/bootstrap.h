@@ -74,6 +74,7 @@
 #include "ltcc/ltcc.h"
 #include "src/common/status.h"
 #include "src/launch_env.h"
+#include "transports/transport.h"
 
 namespace ltcc {
 
@@ -102,11 +103,9 @@ struct UniqueIdInfo {
 };
 
 // What a rendezvous gives every rank for the data path (the same on all):
-// the connection id every ldt header carries, and the packet key.
-struct CommKeys {
-  uint64_t conn_id = 0;
-  uint8_t packet_key[16] = {};
-};
+// the connection id every packet carries, and the packet key. One definition,
+// the transport layer's (transports/transport.h).
+using CommKeys = TransportKeys;
 
 // host must be a dotted IPv4 address and port non-zero.
 Status encode_unique_id(const UniqueIdInfo& info, ltccUniqueId* out);

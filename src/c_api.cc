@@ -40,6 +40,25 @@ struct ltccRequest {
   std::shared_ptr<ltccComm> comm;  // for its last error; kept alive by the request
 };
 
+// The C enums are the collectives' own, value for value (the C API casts).
+static_assert(static_cast<int>(ltcc::coll::DType::kInt8) == ltccInt8);
+static_assert(static_cast<int>(ltcc::coll::DType::kUint8) == ltccUint8);
+static_assert(static_cast<int>(ltcc::coll::DType::kInt32) == ltccInt32);
+static_assert(static_cast<int>(ltcc::coll::DType::kUint32) == ltccUint32);
+static_assert(static_cast<int>(ltcc::coll::DType::kInt64) == ltccInt64);
+static_assert(static_cast<int>(ltcc::coll::DType::kUint64) == ltccUint64);
+static_assert(static_cast<int>(ltcc::coll::DType::kFloat16) == ltccFloat16);
+static_assert(static_cast<int>(ltcc::coll::DType::kFloat32) == ltccFloat32);
+static_assert(static_cast<int>(ltcc::coll::DType::kFloat64) == ltccFloat64);
+static_assert(static_cast<int>(ltcc::coll::DType::kBfloat16) == ltccBfloat16);
+static_assert(static_cast<int>(ltcc::coll::DType::kCount) == ltccNumTypes);
+static_assert(static_cast<int>(ltcc::coll::RedOp::kSum) == ltccSum);
+static_assert(static_cast<int>(ltcc::coll::RedOp::kProd) == ltccProd);
+static_assert(static_cast<int>(ltcc::coll::RedOp::kMax) == ltccMax);
+static_assert(static_cast<int>(ltcc::coll::RedOp::kMin) == ltccMin);
+static_assert(static_cast<int>(ltcc::coll::RedOp::kAvg) == ltccAvg);
+static_assert(static_cast<int>(ltcc::coll::RedOp::kCount) == ltccNumOps);
+
 namespace {
 
 using ltcc::Code;
@@ -143,13 +162,13 @@ Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc:
     if (cfg->retx != ltccRetxUndef) {
       if (cfg->retx != ltccRetxSelectiveRepeat && cfg->retx != ltccRetxGoBackN)
         return ltcc::make_status(Code::kInvalidArgument, "config.retx %d is not a ltccRetx_t", cfg->retx);
-      o->transport.ldt.retx = cfg->retx == ltccRetxGoBackN ? ltcc::ldt::RetxMode::kGoBackN
-                                                           : ltcc::ldt::RetxMode::kSelectiveRepeat;
+      o->transport.ldt.ldt.retx = cfg->retx == ltccRetxGoBackN ? ltcc::ldt::RetxMode::kGoBackN
+                                                               : ltcc::ldt::RetxMode::kSelectiveRepeat;
     }
     if (cfg->cc != ltccCcUndef) {
       if (cfg->cc < ltccCcSwift || cfg->cc > ltccCcFixed)
         return ltcc::make_status(Code::kInvalidArgument, "config.cc %d is not a ltccCc_t", cfg->cc);
-      o->transport.ldt.cc = static_cast<ltcc::ldt::CcKind>(cfg->cc);
+      o->transport.ldt.ldt.cc = static_cast<ltcc::ldt::CcKind>(cfg->cc);
     }
     if (cfg->timeoutSeconds > 0) {
       if (cfg->timeoutSeconds > 1e6)
@@ -161,15 +180,14 @@ Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc:
         return ltcc::make_status(Code::kInvalidArgument, "config.mtu %d is not in 576..65536", cfg->mtu);
       o->transport.link_mtu = static_cast<uint32_t>(cfg->mtu);
     }
-    if (cfg->ifname) o->transport.udp.ifname = cfg->ifname;
+    if (cfg->ifname) o->transport.ifname = cfg->ifname;
     if (cfg->blocking != 1)
       return Status(Code::kInvalidArgument, "config.blocking must be 1 (non-blocking init is not supported)");
   }
-  o->transport.ldt.peer_timeout_ns = o->timeout_ns;
   // The data socket: loopback for single-host jobs, else the address that
   // routes to the rendezvous (unless LTCC_IFNAME / config.ifname chose).
-  if (o->transport.udp.ifname.empty())
-    LTCC_CHECK(ltcc::default_data_address(root_host, &o->transport.udp.bind_address));
+  if (o->transport.ifname.empty())
+    LTCC_CHECK(ltcc::default_data_address(root_host, &o->transport.bind_address));
   return Status::ok();
 }
 

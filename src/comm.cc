@@ -17,10 +17,11 @@
 namespace ltcc {
 namespace {
 
-constexpr uint32_t kCollTag = 1;
-// Urgent (top bit): the transport sends it ahead of queued collective data,
-// so an ABORT reaches a neighbour that still has megabytes coming from us.
-constexpr uint32_t kCtrlTag = 0x8000C7A1u;
+// transports/tags.h. The control tag is urgent: the transport sends it ahead
+// of queued collective data, so an ABORT reaches a neighbour that still has
+// megabytes coming from us.
+constexpr uint32_t kCollTag = tags::kCollFirst;
+constexpr uint32_t kCtrlTag = tags::kCtrl;
 constexpr uint32_t kCtrlMagic = 0x4C54434Du;  // "MCTL"
 constexpr uint32_t kCtrlAbort = 1;
 constexpr uint32_t kCtrlClose = 2;
@@ -108,17 +109,6 @@ std::string stats_session_id(uint64_t session_key) {
   return buf;
 }
 
-const char* coll_kind_name(CollKind k) {
-  switch (k) {
-    case CollKind::kAllReduce: return "all-reduce";
-    case CollKind::kAllGather: return "all-gather";
-    case CollKind::kReduceScatter: return "reduce-scatter";
-    case CollKind::kBroadcast: return "broadcast";
-    case CollKind::kBarrier: return "barrier";
-  }
-  return "?";
-}
-
 // One posted control receive per peer. Messages: [magic][kind][origin][len][text].
 struct Comm::CtrlSlot {
   Comm* comm = nullptr;
@@ -134,8 +124,8 @@ struct Comm::CtrlSlot {
 Status comm_options_from_env(CommOptions* out) {
   if (!out) return Status(Code::kInvalidArgument, "comm options: null output");
   CommOptions o;
-  LTCC_CHECK(ldt::LdtTransport::options_from_env(&o.transport));
-  o.timeout_ns = o.transport.ldt.peer_timeout_ns;
+  LTCC_CHECK(transport_options_from_env(&o.transport));
+  LTCC_CHECK(param_duration_ns("LTCC_TIMEOUT", &o.timeout_ns));
   uint64_t seg = 0, rd = 0, window = 0;
   LTCC_CHECK(param_bytes("LTCC_SEGMENT", &seg));
   LTCC_CHECK(param_uint("LTCC_STEP_WINDOW", &window));
@@ -159,20 +149,21 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   c->rank_ = rank;
   c->nranks_ = nranks;
   c->opts_ = opts;
-  c->opts_.transport.ldt.peer_timeout_ns = opts.timeout_ns;
   c->opts_.coll.tag = kCollTag;
+  TransportSetup setup;
+  setup.rank = rank;
+  setup.nranks = nranks;
+  setup.peer_timeout_ns = opts.timeout_ns;
   // The control receive posted to every peer must not make every rank watch
   // (keepalive) every other one: a peer is watched while a collective waits
   // on it, and the first to notice a death tells the others (ABORT).
-  c->opts_.transport.ldt.background_tag = kCtrlTag;
-  LTCC_CHECK(ldt::LdtTransport::create(c->opts_.transport, rank, nranks, /*session_key=*/0,
-                                       &c->transport_));
+  setup.background_tag = kCtrlTag;
+  LTCC_CHECK(make_transport(c->opts_.transport, setup, &c->transport_));
   std::vector<std::string> addrs;
   CommKeys keys;
   LTCC_CHECK(exchange(c->transport_->local_address(), &addrs, &keys));
   const uint64_t session_key = keys.conn_id;
-  LTCC_CHECK(c->transport_->set_session_key(keys.conn_id));
-  LTCC_CHECK(c->transport_->set_auth_key(keys.packet_key));
+  LTCC_CHECK(c->transport_->set_keys(keys));
   if (addrs.size() != nranks)
     return make_status(Code::kInternalError, "rank %u: bootstrap returned %zu addresses for %u ranks",
                        rank, addrs.size(), nranks);
@@ -192,10 +183,8 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   }
   c->worker_ = std::thread([cp = c.get()] { cp->worker_main(); });
   c->stats_start(session_key);
-  LTCC_INFO(kInit, "rank %u/%u: communicator up (transport %s, payload %u B, %s, cc %s, timeout %.1f s, segment %zu B, recursive doubling <= %zu B)",
-            rank, nranks, c->transport_->name(), c->transport_->ldt_options().payload_size,
-            ldt::retx_mode_name(c->transport_->ldt_options().retx),
-            ldt::cc_kind_name(c->transport_->ldt_options().cc),
+  LTCC_INFO(kInit, "rank %u/%u: communicator up (transport %s: %s; timeout %.1f s, segment %zu B, recursive doubling <= %zu B)",
+            rank, nranks, c->transport_->name(), c->transport_->describe().c_str(),
             static_cast<double>(opts.timeout_ns) / 1e9, c->opts_.coll.segment_bytes,
             c->opts_.coll.rd_max_bytes);
   *out = std::move(c);

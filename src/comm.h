@@ -38,16 +38,17 @@
 #include <vector>
 
 #include "collectives/algorithms.h"
+#include "collectives/kinds.h"
 #include "collectives/reduce.h"
 #include "src/bootstrap.h"
 #include "src/common/status.h"
-#include "transports/ldt/ldt_transport.h"
+#include "transports/factory.h"
 #include "transports/transport.h"
 
 namespace ltcc {
 
-enum class CollKind : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast, kBarrier };
-const char* coll_kind_name(CollKind k);
+using coll::CollKind;  // collectives/kinds.h
+using coll::coll_kind_name;
 
 // One queued collective. Shared by the user's request and the worker.
 struct CollOp {
@@ -68,15 +69,17 @@ struct CollOp {
 };
 
 struct CommOptions {
-  ldt::LdtTransportOptions transport;
+  TransportOptions transport;                     // the user's transport settings (factory.h)
   coll::Params coll;
-  uint64_t timeout_ns = 30'000'000'000ull;       // peer silence, init, destroy bound
+  uint64_t timeout_ns = 30'000'000'000ull;       // LTCC_TIMEOUT, its one owner: peer silence
+                                                  // (the transport's), init, destroy bound
   uint64_t close_timeout_ns = 10'000'000'000ull; // destroy waits at most this for CLOSEs
   std::string stats_file;                         // LTCC_STATS_FILE pattern; "" = no dump
   uint64_t stats_interval_ns = 10'000'000'000ull; // LTCC_STATS_INTERVAL
 };
 
-// Reads LTCC_* (transport settings, LTCC_TIMEOUT, LTCC_SEGMENT,
+// Reads LTCC_* (transport settings through transport_options_from_env,
+// LTCC_TIMEOUT, LTCC_SEGMENT,
 // LTCC_ALLREDUCE_RD_MAX, LTCC_STATS_FILE, LTCC_STATS_INTERVAL).
 Status comm_options_from_env(CommOptions* out);
 
@@ -150,8 +153,9 @@ class Comm {
   uint64_t collectives_done() const { return done_count_.load(); }
   Status transport_stats(TransportStats* out);
   // For tools that talk to peers directly beside the collectives (ltcc-diag:
-  // probes and streams on their own tags). Valid until destroy()/abort().
-  ldt::LdtTransport* ldt_transport() { return transport_.get(); }
+  // probes and streams on tags of their own, transports/tags.h). Valid until
+  // destroy()/abort().
+  Transport* transport() { return transport_.get(); }
 
  private:
   struct CtrlSlot;
@@ -173,7 +177,7 @@ class Comm {
   uint32_t rank_ = 0;
   uint32_t nranks_ = 1;
   CommOptions opts_;
-  std::unique_ptr<ldt::LdtTransport> transport_;
+  std::unique_ptr<Transport> transport_;
   std::vector<std::unique_ptr<CtrlSlot>> ctrl_;  // by peer
 
   std::mutex mu_;

@@ -6,7 +6,18 @@
 // were issued (MPI's non-overtaking rule), and reports completion by polling
 // (test), blocking (wait), or a callback run on the transport's progress
 // thread. Implementations: ldt (transports/ldt/: its own reliability over
-// UDP, later verbs UD) and, where the fabric is reliable, UCX.
+// UDP, later verbs UD) and, where the fabric is reliable, UCX. The
+// communicator creates its transport through make_transport
+// (transports/factory.h), the one place that knows every implementation, and
+// then sees only this interface.
+//
+// Life of a transport: create (factory) -> local_address() to the bootstrap
+// -> set_keys() and every peer's set_peer_address() -> start() -> isend /
+// irecv / wait ... -> abort() (failure) and/or destruction. Destruction
+// stops whatever thread the transport runs, fails every pending request
+// ("transport destroyed") and closes every descriptor; a request failed that
+// way can still be waited on and released afterwards (the communicator's
+// destroy does).
 #pragma once
 
 #include <atomic>
@@ -15,6 +26,7 @@
 #include <vector>
 
 #include "src/common/status.h"
+#include "transports/tags.h"
 
 namespace ltcc {
 
@@ -44,7 +56,12 @@ struct TransportStats {
   uint64_t unexpected_bytes_peak = 0;
 };
 
-inline constexpr uint32_t kUrgentTag = 1u << 31;
+// What the bootstrap hands every rank of a communicator (the same on all of
+// them, different for every communicator).
+struct TransportKeys {
+  uint64_t conn_id = 0;         // carried by every packet: a foreign one is dropped
+  uint8_t packet_key[16] = {};  // secret: authenticates every packet (LTCC_AUTH)
+};
 
 class Transport {
  public:
@@ -61,10 +78,17 @@ class Transport {
   // peer's address before talking to it.
   virtual std::string local_address() const = 0;
   virtual Status set_peer_address(uint32_t peer, const std::string& address) = 0;
+  // Before start(): the communicator's keys. A transport whose fabric
+  // already isolates and authenticates (UCX over RC within one job) may only
+  // keep conn_id; one that never gets keys (tests) runs unauthenticated.
+  virtual Status set_keys(const TransportKeys& keys) = 0;
   virtual Status start() = 0;
+  // One line for the communicator's log: what this transport runs with
+  // (for ldt: "payload 8872 B, selective repeat, cc swift, auth on").
+  virtual std::string describe() const = 0;
 
   // Buffers stay valid (sends: unchanged) until the request completes.
-  // Tags with the top bit set (kUrgentTag) are control traffic: a send with
+  // Tags with tags::kUrgent set (transports/tags.h) are control traffic: a send with
   // such a tag goes out ahead of everything queued to that peer.
   // On error *out is untouched and no callback runs.
   virtual Status isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len,

@@ -52,6 +52,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "collectives/kinds.h"
 #include "ltcc/ltcc.h"
 #include "tools/common/local_launch.h"
 
@@ -59,7 +60,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-enum class Coll { kAllReduce, kAllGather, kReduceScatter, kBroadcast };
+// collectives/kinds.h: one enum, nccl-tests' names and busbw factors.
+using Coll = ltcc::coll::CollKind;
+using ltcc::coll::coll_test_name;
 
 struct Args {
   Coll coll = Coll::kAllReduce;
@@ -81,16 +84,6 @@ struct Args {
   double deadline_s = 900;
   bool csv = false;
 };
-
-const char* coll_name(Coll c) {
-  switch (c) {
-    case Coll::kAllReduce: return "allreduce";
-    case Coll::kAllGather: return "allgather";
-    case Coll::kReduceScatter: return "reducescatter";
-    case Coll::kBroadcast: return "broadcast";
-  }
-  return "?";
-}
 
 // nccl-tests' spellings first.
 const char* type_name(ltccDataType_t t) {
@@ -246,10 +239,8 @@ bool parse_args(int argc, char** argv, Args* a, std::string* err) {
     } else if (k == "-t" || k == "--collective" || k == "--coll") {
       v = val();
       std::string s = v ? v : "";
-      if (s == "allreduce" || s == "all_reduce") a->coll = Coll::kAllReduce;
-      else if (s == "allgather" || s == "all_gather") a->coll = Coll::kAllGather;
-      else if (s == "reducescatter" || s == "reduce_scatter") a->coll = Coll::kReduceScatter;
-      else if (s == "broadcast") a->coll = Coll::kBroadcast;
+      Coll c{};
+      if (ltcc::coll::parse_coll_kind(s, &c) && c != Coll::kBarrier) a->coll = c;
       else if (s == "1" && k == "-t") {}  // nccl-tests' "-t 1" (threads per process)
       else return bad(v);
     } else if (k == "-g" || k == "--ngpus") {
@@ -441,7 +432,7 @@ struct Layout {
                    // reducescatter recvcount
 };
 
-bool reduces(Coll c) { return c == Coll::kAllReduce || c == Coll::kReduceScatter; }
+bool reduces(Coll c) { return ltcc::coll::coll_reduces(c); }
 
 // Fills the input (and clears the output) of one call.
 template <class T>
@@ -476,6 +467,8 @@ void fill_typed(const Layout& L, bool in_place, T* send, T* recv) {
         send[k] = to_elem<T>(input_value(L.op, red, L.rank, k));
       if (!in_place) std::fill(recv, recv + L.count, zero);
       break;
+    case Coll::kBarrier:  // refused by the option parser: no data
+      break;
   }
 }
 
@@ -506,6 +499,8 @@ uint64_t check_typed(const Layout& L, const T* out) {
         for (uint64_t j = 0; j < L.count; ++j)
           wrong += !same(seg[j], from_elem(to_elem<T>(input_value(L.op, false, q, j))));
       }
+      break;
+    case Coll::kBarrier:
       break;
   }
   return wrong;
@@ -589,6 +584,9 @@ void run_once(const Layout& L, ltccDataType_t type, bool in_place, char* send, c
       PERF_CHECK(ltccReduceScatter(send, r, L.count, type, L.op, g_comm, nullptr));
       break;
     }
+    case Coll::kBarrier:
+      PERF_CHECK(ltccBarrier(g_comm, nullptr));
+      break;
   }
 }
 
@@ -613,16 +611,7 @@ Sizing sizing(Coll c, uint64_t bytes, size_t es, int nranks) {
   return s;
 }
 
-double bus_factor(Coll c, int n) {
-  const double nd = n;
-  switch (c) {
-    case Coll::kAllReduce: return 2 * (nd - 1) / nd;
-    case Coll::kAllGather:
-    case Coll::kReduceScatter: return (nd - 1) / nd;
-    case Coll::kBroadcast: return 1;
-  }
-  return 1;
-}
+double bus_factor(Coll c, int n) { return ltcc::coll::coll_busbw_factor(c, n); }
 
 std::string time_str(double us) {
   char b[32];
@@ -712,6 +701,7 @@ int rank_main(const Args& a, int argc, char** argv) {
     case Coll::kBroadcast: send_bytes = recv_bytes = max_s.count * es; break;
     case Coll::kAllGather: send_bytes = max_s.count * es; recv_bytes = max_s.count * n * es; break;
     case Coll::kReduceScatter: send_bytes = max_s.count * n * es; recv_bytes = max_s.count * es; break;
+    case Coll::kBarrier: break;
   }
   std::vector<char> sendbuf(std::max<size_t>(send_bytes, 64));
   std::vector<char> recvbuf(std::max<size_t>(recv_bytes, 64));
@@ -720,7 +710,7 @@ int rank_main(const Args& a, int argc, char** argv) {
     int version = 0;
     ltccGetVersion(&version);
     std::printf("# ltcc-perf (ltcc %d.%d.%d): %s, %d ranks\n", version / 10000, version / 100 % 100,
-                version % 100, coll_name(a.coll), nranks);
+                version % 100, coll_test_name(a.coll), nranks);
     std::printf("# Command: %s\n", command_line(argc, argv).c_str());
     std::printf("# nRanks %d minBytes %" PRIu64 " maxBytes %" PRIu64 " step: %" PRIu64
                 "(%s) warmup iters: %" PRIu64 " iters: %" PRIu64 " agg iters: 1 validation: %d\n",

@@ -70,7 +70,7 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
                   "events,events_per_s\n");
     std::printf("%u,%s,%" PRIu64 ",%s,%s,%g,%g,%d,%.9f,%.3f,%.3f,%.4f,%" PRIu64 ",%" PRIu64
                 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.0f\n",
-                s.fabric.hosts, ltcc::sim::coll_name(s.coll), s.bytes,
+                s.fabric.hosts, ltcc::coll::coll_test_name(s.coll), s.bytes,
                 s.ldt.retx == ltcc::ldt::RetxMode::kGoBackN ? "gbn" : "sr",
                 ltcc::ldt::cc_kind_name(s.ldt.cc), s.fabric.loss,
                 static_cast<double>(s.ldt.retx == ltcc::ldt::RetxMode::kGoBackN ? s.ldt.gbn_rto_ns
@@ -81,7 +81,7 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
     return;
   }
   std::printf("# %u ranks, %s of %" PRIu64 " B, %s, cc %s, loss %g, %.0f Gb/s, mtu %u\n",
-              s.fabric.hosts, ltcc::sim::coll_name(s.coll), s.bytes,
+              s.fabric.hosts, ltcc::coll::coll_test_name(s.coll), s.bytes,
               s.ldt.retx == ltcc::ldt::RetxMode::kGoBackN ? "go-back-N" : "selective repeat",
               ltcc::ldt::cc_kind_name(s.ldt.cc), s.fabric.loss, s.fabric.host_gbps, s.mtu);
   if (!r.ok) {
@@ -181,11 +181,7 @@ int main(int argc, char** argv) {
       else return std::fprintf(stderr, "ltcc-sim: --ecmp flow|spray\n"), 2;
     } else if (k == "-t") {
       const std::string w = word();
-      if (w == "allreduce") s.coll = Coll::kAllReduce;
-      else if (w == "allgather") s.coll = Coll::kAllGather;
-      else if (w == "reducescatter") s.coll = Coll::kReduceScatter;
-      else if (w == "broadcast") s.coll = Coll::kBroadcast;
-      else return std::fprintf(stderr, "ltcc-sim: unknown collective '%s'\n", w.c_str()), 2;
+      if (!ltcc::coll::parse_coll_kind(w, &s.coll)) return std::fprintf(stderr, "ltcc-sim: unknown collective '%s'\n", w.c_str()), 2;
     } else if (k == "--size") {
       val(&v);
       s.bytes = static_cast<uint64_t>(v);

@@ -33,16 +33,6 @@ ldt::LdtOptions fabric_ldt_defaults() {
   return o;
 }
 
-const char* coll_name(Coll c) {
-  switch (c) {
-    case Coll::kAllReduce: return "allreduce";
-    case Coll::kAllGather: return "allgather";
-    case Coll::kReduceScatter: return "reducescatter";
-    case Coll::kBroadcast: return "broadcast";
-  }
-  return "?";
-}
-
 // A datagram in the fabric: what the engine put in OutPacket::header (the
 // ldt header, and for an ACK its SACK bitmap right behind it) and the whole
 // length. DATA payloads are never carried: the engines do not place them.
@@ -114,7 +104,9 @@ class World::Transport final : public ltcc::Transport {
   Caps caps() const override { return {}; }
   std::string local_address() const override { return "sim"; }
   Status set_peer_address(uint32_t, const std::string&) override { return Status::ok(); }
+  Status set_keys(const TransportKeys&) override { return Status::ok(); }  // no packets to sign
   Status start() override { return Status::ok(); }
+  std::string describe() const override { return "simulated fabric"; }
 
   Status isend(uint32_t peer, uint32_t tag, const void* buf, uint64_t len, TransportRequest** out,
                const CompletionCallback& cb) override {
@@ -243,7 +235,7 @@ World::World(const Scenario& s) : s_(s) {
     k->ctx.phantom = phantom_;
     k->ctx.scratch = &k->scratch;
     k->ctx.scratch2 = &k->scratch2;
-    k->ctx.op_name = coll_name(s_.coll);
+    k->ctx.op_name = coll::coll_test_name(s_.coll);
     Rank* rk = k.get();
     k->ctx.fail = [rk](const Status& why) { rk->engine->fail_all(why); };
     k->fiber = std::make_unique<Fiber>(
@@ -269,6 +261,9 @@ World::World(const Scenario& s) : s_(s) {
               case Coll::kBroadcast:
                 rk->status = coll::broadcast(rk->ctx, phantom_, phantom_, s_.bytes / es,
                                              coll::DType::kFloat32, 0);
+                break;
+              case Coll::kBarrier:
+                rk->status = coll::barrier(rk->ctx);
                 break;
             }
           }
@@ -426,14 +421,7 @@ Result World::run() {
   if (res.ok && res.seconds > 0) {
     const double per = res.seconds / s_.iters;
     res.algbw_gbps = static_cast<double>(s_.bytes) / per / 1e9;
-    double factor = 1;
-    switch (s_.coll) {
-      case Coll::kAllReduce: factor = 2.0 * (n - 1) / n; break;
-      case Coll::kAllGather:
-      case Coll::kReduceScatter: factor = static_cast<double>(n - 1) / n; break;
-      case Coll::kBroadcast: factor = 1; break;
-    }
-    res.busbw_gbps = res.algbw_gbps * factor;
+    res.busbw_gbps = res.algbw_gbps * coll::coll_busbw_factor(s_.coll, static_cast<int>(n));
   }
   return res;
 }

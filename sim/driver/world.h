@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "collectives/algorithms.h"
+#include "collectives/kinds.h"
 #include "sim/fabric/event_queue.h"
 #include "sim/fabric/fabric.h"
 #include "src/common/status.h"
@@ -35,8 +36,7 @@
 
 namespace ltcc::sim {
 
-enum class Coll : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast };
-const char* coll_name(Coll c);
+using Coll = coll::CollKind;  // collectives/kinds.h: names as nccl-tests (coll_test_name)
 
 // The ldt options the simulator runs with by default: the library's, with
 // the values below changed for a 400 Gb/s fabric of ~2 us hops (the library

@@ -59,6 +59,8 @@
 #include "src/comm.h"
 #include "src/common/log.h"
 #include "src/launch_env.h"
+#include "transports/ldt/ldt_transport.h"
+#include "transports/tags.h"
 #include "tools/common/local_launch.h"
 #include "tools/diag/analysis.h"
 #include "tools/diag/report.h"
@@ -71,7 +73,7 @@ using ltcc::diag::links::RecvHalf;
 using ltcc::diag::links::SendHalf;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint32_t kStreamTag = 0x00D1A600u;  // apart from the communicator's tags
+constexpr uint32_t kStreamTag = ltcc::tags::kDiagStream;  // transports/tags.h
 constexpr uint32_t kStreamDepth = 4;          // messages in flight per stream
 
 struct Args {
@@ -325,7 +327,9 @@ struct Slot {
 
 class Rank {
  public:
-  Rank(const Args& a, ltcc::Comm* comm) : a_(a), comm_(comm), t_(comm->ldt_transport()) {
+  // `t`: the communicator's transport, which must be ldt (probes and the
+  // probe log are ldt's).
+  Rank(const Args& a, ltcc::Comm* comm, ltcc::ldt::LdtTransport* t) : a_(a), comm_(comm), t_(t) {
     me_ = comm->rank();
     n_ = comm->nranks();
     send_.resize(n_);
@@ -792,18 +796,17 @@ int rank_main(const Args& a) {
     return 2;
   }
   if (a.timeout_s > 0) opts.timeout_ns = static_cast<uint64_t>(a.timeout_s * 1e9);
-  opts.transport.ldt.peer_timeout_ns = opts.timeout_ns;
   // The data socket as ltccCommInitFromEnv chooses it.
-  if (opts.transport.udp.ifname.empty())
+  if (opts.transport.ifname.empty())
     st = ltcc::default_data_address(env.root_file.empty() ? env.root_host : "",
-                                    &opts.transport.udp.bind_address);
+                                    &opts.transport.bind_address);
   if (!st.is_ok()) {
     std::fprintf(stderr, "ltcc-diag: rank %u: %s\n", env.rank, st.message().c_str());
     return 3;
   }
   // Payload CRCs on: a corrupted packet is then caught and counted against
   // the link that delivered it (ltcc's default leaves them to the link CRCs).
-  opts.transport.ldt.checksum = true;
+  opts.transport.ldt.ldt.checksum = true;
 
   std::unique_ptr<ltcc::BootstrapRoot> root;
   auto exchange = [&](const std::string& mine, std::vector<std::string>* all, ltcc::CommKeys* keys) {
@@ -815,9 +818,17 @@ int rank_main(const Args& a) {
     std::fprintf(stderr, "ltcc-diag: rank %u: %s\n", env.rank, st.message().c_str());
     return 3;
   }
+  auto* ldt = dynamic_cast<ltcc::ldt::LdtTransport*>(comm->transport());
+  if (!ldt) {
+    std::fprintf(stderr, "ltcc-diag: rank %u: the communicator's transport is %s; ltcc-diag "
+                 "probes links with ldt's packets and needs the ldt transport\n", env.rank,
+                 comm->transport()->name());
+    comm->abort(Status(Code::kInvalidUsage, "ltcc-diag needs the ldt transport"));
+    return 2;
+  }
   ltcc::diag::links::Report rep;
   {
-    Rank r(a, comm.get());
+    Rank r(a, comm.get(), ldt);
     st = r.run(&rep);
   }
   if (!st.is_ok()) {

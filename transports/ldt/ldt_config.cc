@@ -88,7 +88,6 @@ Status load_ldt_options(LdtOptions* out) {
   LTCC_CHECK(read_u32("LTCC_ACK_EVERY", &o.ack_every));
   LTCC_CHECK(read_u32("LTCC_PATHS", &o.paths));
 
-  LTCC_CHECK(param_duration_ns("LTCC_TIMEOUT", &o.peer_timeout_ns));
   LTCC_CHECK(param_duration_ns("LTCC_LATE_TIMEOUT", &o.late_timeout_ns));
   LTCC_CHECK(param_duration_ns("LTCC_RTO_MIN", &o.rto_min_ns));
   LTCC_CHECK(param_duration_ns("LTCC_RTO_MAX", &o.rto_max_ns));

@@ -19,13 +19,15 @@ namespace ltcc::ldt {
 
 // Reads LTCC_RETX, LTCC_CC, LTCC_WINDOW_PKTS (a power of two),
 // LTCC_INITIAL_CWND_PKTS (min_cwnd_pkts..window), LTCC_ACK_EVERY, LTCC_PATHS,
-// LTCC_TIMEOUT (peer_timeout_ns), LTCC_RTO_MIN <= LTCC_RTO_MAX, LTCC_GBN_RTO,
+// LTCC_RTO_MIN <= LTCC_RTO_MAX, LTCC_GBN_RTO,
 // LTCC_TLP, LTCC_TLP_MIN, LTCC_REORDER_WINDOW, LTCC_CHECKSUM,
 // LTCC_UNEXPECTED_BYTES, LTCC_SWIFT_TARGET, and LTCC_PAYLOAD when it is not
 // 0. Fields without a setting (min_cwnd_pkts, burst_pkts, rto_initial_ns,
 // reorder_min_ns, keepalive_ns), and payload_size when LTCC_PAYLOAD is 0,
-// keep the value they have in *out: the transport derives the payload from
-// the MTU with payload_for_mtu().
+// keep the value they have in *out (the transport derives the payload from
+// the MTU with payload_for_mtu()). So does peer_timeout_ns: LTCC_TIMEOUT
+// belongs to the communicator (CommOptions::timeout_ns), which hands it to
+// its transport (transports/factory.h); a standalone transport's owner sets it.
 Status load_ldt_options(LdtOptions* out);
 
 // Reads LTCC_FAULT_*. Rejects a loss rate that the requested burst length

@@ -14,9 +14,13 @@
 #include "src/common/config.h"
 #include "src/common/log.h"
 #include "src/common/siphash.h"
+#include "src/common/strings.h"
 #include "transports/ldt/ldt_config.h"
+#include "transports/tags.h"
 
 namespace ltcc::ldt {
+
+static_assert(kUrgentTagBit == tags::kUrgent, "the engine's urgent bit is the transport layer's");
 
 struct LdtTransport::Request : TransportRequest {
   std::atomic<uint32_t> done{0};
@@ -119,8 +123,12 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
     t->rank_ = rank;
     t->nranks_ = nranks;
     if (t->opts_.rx_budget == 0) t->opts_.rx_budget = 256;
-    LTCC_CHECK(UdpWire::create(opts.udp, &t->udp_));
-    t->link_mtu_ = t->udp_->link_mtu();
+    {
+      std::unique_ptr<UdpWire> udp;
+      LTCC_CHECK(UdpWire::create(opts.udp, &udp));
+      t->net_ = std::move(udp);
+    }
+    t->link_mtu_ = t->net_->link_mtu();
     if (opts.link_mtu) {
       if (opts.link_mtu > t->link_mtu_)
         LTCC_WARN(kInit, "rank %u: LTCC_MTU=%u exceeds the interface MTU %u: datagrams will be "
@@ -128,7 +136,7 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
       t->link_mtu_ = opts.link_mtu;
     }
     // Peers learn our MTU with our address and agree on the smallest.
-    t->local_address_ = t->udp_->local_address() + "/mtu=" + std::to_string(t->link_mtu_);
+    t->local_address_ = t->net_->local_address() + "/mtu=" + std::to_string(t->link_mtu_);
     t->peer_mtu_.assign(nranks, 0);
     t->session_key_ = session_key;
 
@@ -142,7 +150,7 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
                          lo.payload_size, kMaxPayload - extra, t->link_mtu_,
                          extra ? ", 8 of each datagram for LTCC_AUTH's tag" : "");
     }
-    if (lo.paths < t->udp_->paths()) lo.paths = t->udp_->paths();
+    if (lo.paths < t->net_->paths()) lo.paths = t->net_->paths();
     // Injected corruption flips bits after the kernel checked the UDP
     // checksum, so only ltcc's own payload CRC can catch it: on, whatever
     // LTCC_CHECKSUM says (off would make the run silently wrong).
@@ -152,9 +160,9 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
                 "payload CRC32C turned on (LTCC_CHECKSUM)", rank, opts.fault.corrupt);
     }
 
-    // engine -> [FaultWire] -> [AuthWire] -> UdpWire (auth_wire.h says why
+    // engine -> [FaultWire] -> [AuthWire] -> NetWire (auth_wire.h says why
     // faults come first).
-    Wire* below = t->udp_.get();
+    Wire* below = t->net_.get();
     if (opts.auth) {
       uint8_t key[16];
       session_derived_key(session_key, key);
@@ -214,7 +222,7 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
               "ldt transport: rank %u/%u at %s, retx %s, cc %s, payload %u B (link mtu %u), "
               "%u path(s), faults %s, busy poll %llu ns, sleep via %s",
               rank, nranks, t->local_address_.c_str(), retx_mode_name(lo.retx), cc_kind_name(lo.cc),
-              lo.payload_size, t->link_mtu_, t->udp_->paths(), t->fault_ ? "on" : "off",
+              lo.payload_size, t->link_mtu_, t->net_->paths(), t->fault_ ? "on" : "off",
               static_cast<unsigned long long>(t->opts_.busy_poll_ns),
               t->use_pwait2_ ? "epoll_pwait2" : "epoll_wait+timerfd");
     *out = std::move(t);
@@ -235,7 +243,7 @@ LdtTransport::~LdtTransport() {
   if (timer_fd_ >= 0) ::close(timer_fd_);
   engine_.reset();
   fault_.reset();
-  udp_.reset();  // closes the sockets
+  net_.reset();  // closes the sockets
 }
 
 Status LdtTransport::set_peer_address(uint32_t rank, const std::string& addr) {
@@ -267,7 +275,7 @@ Status LdtTransport::set_peer_address(uint32_t rank, const std::string& addr) {
       }
       mtu = static_cast<uint32_t>(v);
     }
-    run_control([&] { st = udp_->set_peer(rank, wire_addr); });
+    run_control([&] { st = net_->set_peer(rank, wire_addr); });
     if (st.is_ok()) {
       std::lock_guard<std::mutex> lk(mu_);
       peer_mtu_[rank] = mtu;
@@ -623,7 +631,7 @@ void LdtTransport::fill_stats_pt(LdtTransportStats* out) const {
   out->auth_rejected = auth_ ? auth_->rejected() : 0;
   out->peers.resize(nranks_);
   for (uint32_t p = 0; p < nranks_; ++p) out->peers[p] = engine_->conn_stats(p);
-  out->wire = udp_->stats();
+  out->wire = net_->stats();
   out->fault_enabled = fault_ != nullptr;
   if (fault_) out->fault = fault_->stats();
   out->loop_iterations = loop_iterations_;
@@ -786,6 +794,16 @@ Status LdtTransport::set_auth_key(const uint8_t key[16]) {
   auth_->set_key(key);
   auth_key_set_ = true;
   return Status::ok();
+}
+
+Status LdtTransport::set_keys(const TransportKeys& keys) {
+  LTCC_CHECK(set_session_key(keys.conn_id));
+  return set_auth_key(keys.packet_key);
+}
+
+std::string LdtTransport::describe() const {
+  return strf("payload %u B, %s, cc %s, auth %s", opts_.ldt.payload_size,
+              retx_mode_name(opts_.ldt.retx), cc_kind_name(opts_.ldt.cc), auth_ ? "on" : "off");
 }
 
 Transport::Caps LdtTransport::caps() const {

@@ -62,7 +62,7 @@ struct LdtTransportOptions {
 struct LdtTransportStats {
   EngineStats engine;
   std::vector<ConnStats> peers;    // by rank (zeros for ranks never used)
-  UdpWireStats wire;
+  WireStats wire;
   uint64_t auth_rejected = 0;      // datagrams whose tag did not verify (AuthWire)
   bool fault_enabled = false;
   FaultStats fault;                // zeros unless fault_enabled
@@ -99,6 +99,9 @@ class LdtTransport final : public Transport {
   // The session key, if it was not known at create() (launcher bootstrap).
   // Only before start().
   Status set_session_key(uint64_t key);
+  // Transport::set_keys: set_session_key(conn_id) and set_auth_key(packet_key).
+  Status set_keys(const TransportKeys& keys) override;
+  std::string describe() const override;
 
   // Non-blocking send/receive. The buffer must stay valid (and, for a send,
   // unchanged) until the request completes. Messages with one tag from one
@@ -210,10 +213,10 @@ class LdtTransport final : public Transport {
  private:
 
   // Owned by the progress thread once it runs.
-  std::unique_ptr<UdpWire> udp_;
+  std::unique_ptr<NetWire> net_;   // the bottom: UDP sockets (LdtTransportOptions::udp)
   std::unique_ptr<AuthWire> auth_;  // LTCC_AUTH (null when off)
   std::unique_ptr<FaultWire> fault_;
-  Wire* wire_ = nullptr;  // fault_ if set, else udp_
+  Wire* wire_ = nullptr;  // the top: fault_, else auth_, else net_
   // The engine's sink: forwards to wire_ and counts, so the loop knows
   // whether poll() transmitted anything.
   struct CountingSink final : PacketSink {

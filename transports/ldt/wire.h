@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "src/common/status.h"
@@ -39,6 +40,40 @@ class Wire : public PacketSink {
   virtual uint64_t next_deadline() const { return UINT64_MAX; }
   // File descriptors that become readable when datagrams arrive.
   virtual std::vector<int> fds() const = 0;
+};
+
+// Counters of the wire at the bottom of the stack (NetWire). Field names are
+// UDP's today (a GSO message is UDP's segmentation offload); a verbs wire
+// counts its work requests in the same places.
+struct WireStats {
+  uint64_t tx_pkts = 0;       // datagrams the kernel accepted (a GSO message counts each)
+  uint64_t tx_bytes = 0;
+  uint64_t tx_msgs = 0;       // messages (msghdrs) the kernel accepted
+  uint64_t tx_gso_msgs = 0;   // of which: GSO messages (UDP_SEGMENT, two datagrams or more)
+  uint64_t tx_gso_pkts = 0;   // datagrams sent inside GSO messages
+  uint64_t tx_dropped = 0;    // not sent: socket buffer full, unknown peer, send error
+  uint64_t tx_errors = 0;     // of which: send errors other than EAGAIN/ENOBUFS
+  uint64_t rx_pkts = 0;       // datagrams handed to the caller
+  uint64_t rx_bytes = 0;
+  uint64_t rx_truncated = 0;  // larger than the receive buffer: dropped
+  uint64_t syscalls = 0;      // sendmmsg + recvmmsg calls (including empty ones)
+};
+
+// The wire at the bottom of the stack: the one with an address, that reaches
+// peers (kernel UDP: udp/; later verbs UD). The decorators (fault/, auth/)
+// wrap any Wire; the driver (ldt_transport.*) holds a NetWire at the bottom
+// and Wires above it, and never a concrete class.
+class NetWire : public Wire {
+ public:
+  // This rank's address, to give to the peers out of band (its format is
+  // the wire's own), and a peer's. Errors name the rank and the string.
+  virtual std::string local_address() const = 0;
+  virtual Status set_peer(uint32_t rank, const std::string& addr) = 0;
+  // The interface's MTU (IP packet bytes), and how many paths (sockets,
+  // queue pairs) the wire sprays packets over.
+  virtual uint32_t link_mtu() const = 0;
+  virtual uint32_t paths() const = 0;
+  virtual const WireStats& stats() const = 0;
 };
 
 }  // namespace ltcc::ldt

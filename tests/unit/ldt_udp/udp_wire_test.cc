@@ -289,7 +289,7 @@ TEST(UdpWireGso, SameSizeRunIsOneMessageAndArrivesAsDatagrams) {
   dg.emplace_back(n, kHeaderSize, 300);  // the shorter last one
   for (const Datagram& d : dg) a->emit(packet(1, 0, d.hdr, d.payload));
   a->flush(0);
-  const UdpWireStats& st = a->stats();
+  const WireStats& st = a->stats();
   EXPECT_EQ(st.tx_pkts, n + 1) << "datagrams, not messages";
   EXPECT_EQ(st.tx_bytes, n * (kHeaderSize + 1000) + kHeaderSize + 300);
   EXPECT_EQ(st.tx_msgs, 1u);

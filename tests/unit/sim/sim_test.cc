@@ -38,7 +38,7 @@ TEST(Sim, EveryCollectiveCompletesAtEveryRankCount) {
       Scenario s = small(n, 1u << 20);
       s.coll = c;
       const Result r = run_scenario(s);
-      EXPECT_TRUE(r.ok) << n << " ranks, " << coll_name(c) << ": " << r.error;
+      EXPECT_TRUE(r.ok) << n << " ranks, " << coll::coll_test_name(c) << ": " << r.error;
       EXPECT_GT(r.busbw_gbps, 0.0);
       EXPECT_EQ(r.retx_pkts, 0u) << "no loss, no retransmission";
       EXPECT_EQ(r.fabric.dropped, 0u);

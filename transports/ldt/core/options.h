@@ -21,7 +21,9 @@ const char* retx_mode_name(RetxMode m);
 const char* cc_kind_name(CcKind c);
 
 // Messages whose tag has this bit jump their connection's send queue
-// (control traffic such as the communicator's ABORT notice).
+// (control traffic such as the communicator's ABORT notice). The transport
+// layer's name for it is tags::kUrgent (transports/tags.h, a folder this core
+// does not include); ldt_transport.cc asserts that the two agree.
 inline constexpr uint32_t kUrgentTagBit = 1u << 31;
 
 struct LdtOptions {

@@ -57,21 +57,7 @@ struct UdpWireOptions {
   bool gso = true;                         // coalesce same-size runs with UDP_SEGMENT (LTCC_GSO)
 };
 
-struct UdpWireStats {
-  uint64_t tx_pkts = 0;       // datagrams the kernel accepted (a GSO message counts each)
-  uint64_t tx_bytes = 0;
-  uint64_t tx_msgs = 0;       // messages (msghdrs) the kernel accepted
-  uint64_t tx_gso_msgs = 0;   // of which: GSO messages (UDP_SEGMENT, two datagrams or more)
-  uint64_t tx_gso_pkts = 0;   // datagrams sent inside GSO messages
-  uint64_t tx_dropped = 0;    // not sent: socket buffer full, unknown peer, send error
-  uint64_t tx_errors = 0;     // of which: send errors other than EAGAIN/ENOBUFS
-  uint64_t rx_pkts = 0;       // datagrams handed to the caller
-  uint64_t rx_bytes = 0;
-  uint64_t rx_truncated = 0;  // larger than the receive buffer: dropped
-  uint64_t syscalls = 0;      // sendmmsg + recvmmsg calls (including empty ones)
-};
-
-class UdpWire final : public Wire {
+class UdpWire final : public NetWire {
  public:
   static constexpr uint32_t kMaxPaths = 64;
   static constexpr size_t kBatch = 64;          // datagrams per sendmmsg/recvmmsg
@@ -93,9 +79,9 @@ class UdpWire final : public Wire {
   UdpWire& operator=(const UdpWire&) = delete;
 
   // "ip:port0,port1,..." to give to the peers out of band.
-  std::string local_address() const;
+  std::string local_address() const override;
   // Parse a peer's local_address(). Errors name the rank and the string.
-  Status set_peer(uint32_t rank, const std::string& addr);
+  Status set_peer(uint32_t rank, const std::string& addr) override;
   bool has_peer(uint32_t rank) const;
 
   // Wire
@@ -105,10 +91,10 @@ class UdpWire final : public Wire {
   std::vector<int> fds() const override;
 
   // MTU of the interface we are bound to (65536 on loopback; 1500 if unknown).
-  uint32_t link_mtu() const { return link_mtu_; }
-  uint32_t paths() const { return static_cast<uint32_t>(socks_.size()); }
+  uint32_t link_mtu() const override { return link_mtu_; }
+  uint32_t paths() const override { return static_cast<uint32_t>(socks_.size()); }
   const std::vector<uint16_t>& ports() const { return ports_; }
-  const UdpWireStats& stats() const { return stats_; }
+  const WireStats& stats() const override { return stats_; }
   // Socket buffer sizes the kernel granted (getsockopt, as reported).
   uint64_t sndbuf_bytes() const { return sndbuf_; }
   uint64_t rcvbuf_bytes() const { return rcvbuf_; }
@@ -162,7 +148,7 @@ class UdpWire final : public Wire {
   size_t rx_next_sock_ = 0;          // round-robin start
   bool logged_send_error_ = false;
   bool logged_no_peer_ = false;
-  UdpWireStats stats_;
+  WireStats stats_;
 };
 
 }  // namespace ltcc::ldt

@@ -1,0 +1,72 @@
+// The collectives, one definition: the library's queue (src/comm.*), the C
+// API, ltcc-perf and ltcc-sim all name and count them from here.
+//
+// Two spellings: coll_kind_name for messages ("all-reduce #12 failed ..."),
+// coll_test_name for nccl-tests' binaries and columns ("allreduce", as in
+// all_reduce_perf's output and ltcc-perf -t).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ltcc::coll {
+
+enum class CollKind : uint8_t { kAllReduce, kAllGather, kReduceScatter, kBroadcast, kBarrier };
+
+constexpr const char* coll_kind_name(CollKind k) {
+  switch (k) {
+    case CollKind::kAllReduce: return "all-reduce";
+    case CollKind::kAllGather: return "all-gather";
+    case CollKind::kReduceScatter: return "reduce-scatter";
+    case CollKind::kBroadcast: return "broadcast";
+    case CollKind::kBarrier: return "barrier";
+  }
+  return "?";
+}
+
+constexpr const char* coll_test_name(CollKind k) {
+  switch (k) {
+    case CollKind::kAllReduce: return "allreduce";
+    case CollKind::kAllGather: return "allgather";
+    case CollKind::kReduceScatter: return "reducescatter";
+    case CollKind::kBroadcast: return "broadcast";
+    case CollKind::kBarrier: return "barrier";
+  }
+  return "?";
+}
+
+// nccl-tests' name, or its underscore spelling ("all_reduce"). False if
+// neither.
+inline bool parse_coll_kind(const std::string& s, CollKind* out) {
+  for (CollKind k : {CollKind::kAllReduce, CollKind::kAllGather, CollKind::kReduceScatter,
+                     CollKind::kBroadcast, CollKind::kBarrier}) {
+    std::string under = coll_kind_name(k);
+    for (char& c : under) c = c == '-' ? '_' : c;
+    if (s == coll_test_name(k) || s == under) {
+      *out = k;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Whether the collective reduces (takes a reduction operator).
+constexpr bool coll_reduces(CollKind k) {
+  return k == CollKind::kAllReduce || k == CollKind::kReduceScatter;
+}
+
+// nccl-tests' bus-bandwidth factor (doc/PERFORMANCE.md there): busbw =
+// algbw x factor, the fraction of the data every rank's link carries.
+constexpr double coll_busbw_factor(CollKind k, int nranks) {
+  const double n = nranks;
+  switch (k) {
+    case CollKind::kAllReduce: return 2 * (n - 1) / n;
+    case CollKind::kAllGather:
+    case CollKind::kReduceScatter: return (n - 1) / n;
+    case CollKind::kBroadcast: return 1;
+    case CollKind::kBarrier: return 0;
+  }
+  return 0;
+}
+
+}  // namespace ltcc::coll

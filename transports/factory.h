@@ -1,0 +1,62 @@
+// make_transport: the one place that knows every Transport implementation.
+//
+// The communicator (src/comm.*) creates its transport here and from then on
+// sees only transports/transport.h. A second transport plugs in with
+//   1. a TransportKind and its name,
+//   2. its own options struct in TransportOptions, filled from LTCC_* by its
+//      own options_from_env (called from transport_options_from_env),
+//   3. a case in make_transport,
+// and nothing above this file changes. (Issue 16 adds UCX and LTCC_TRANSPORT.)
+//
+// Who owns what:
+//   TransportOptions  the user's transport settings: which interface, which
+//                     address, the MTU override, and each implementation's
+//                     own settings (ldt: retransmission, congestion control,
+//                     faults, sockets, ...).
+//   TransportSetup    what the communicator decides for its transport: the
+//                     rank, the job size, the peer-silence bound (LTCC_TIMEOUT,
+//                     owned by CommOptions::timeout_ns) and the tag of its
+//                     background receives.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "src/common/status.h"
+#include "transports/ldt/ldt_transport.h"
+#include "transports/transport.h"
+
+namespace ltcc {
+
+enum class TransportKind : uint8_t { kLdt };
+const char* transport_kind_name(TransportKind k);
+
+struct TransportOptions {
+  TransportKind kind = TransportKind::kLdt;
+  std::string ifname;        // LTCC_IFNAME: the data interface ("" = by address)
+  std::string bind_address = "127.0.0.1";  // IPv4 data address when no interface is
+                                           // named (the C API picks the one that
+                                           // routes to the rendezvous)
+  uint32_t link_mtu = 0;     // LTCC_MTU: 0 = the interface's MTU
+  // ldt's own settings. Its interface, address and MTU fields are not used:
+  // make_transport sets them from the three above.
+  ldt::LdtTransportOptions ldt;
+};
+
+struct TransportSetup {
+  uint32_t rank = 0;
+  uint32_t nranks = 1;
+  uint64_t peer_timeout_ns = 30'000'000'000ull;  // a silent peer is dead after this
+  uint32_t background_tag = UINT32_MAX;          // receives on it watch no peer
+};
+
+// Reads every transport's LTCC_* settings (not LTCC_TIMEOUT: the
+// communicator's). Errors name the variable and the value.
+Status transport_options_from_env(TransportOptions* out);
+
+// Creates the transport (not started: see Transport's life in transport.h).
+Status make_transport(const TransportOptions& opts, const TransportSetup& setup,
+                      std::unique_ptr<Transport>* out);
+
+}  // namespace ltcc
