@@ -399,7 +399,7 @@ apply_port() {  # rank file
     else
       # replace, not delete + add: changing a TBF's rate keeps its queue.
       local pbits; pbits=$(rate_bits "$port")
-      if ip netns exec "$ns" tc qdisc show dev "$dev" root | grep -q '^qdisc htb'; then
+      if ip netns exec "$ns" tc qdisc show dev "$dev" root | grep '^qdisc htb' >/dev/null; then
         tcx "$ns" qdisc del dev "$dev" root
       fi
       tcx "$ns" qdisc replace dev "$dev" root tbf rate "$port" burst "$(burst_of "$pbits")" latency 20ms
@@ -443,7 +443,7 @@ apply_port() {  # rank file
     [[ "$n" -eq ${#links[@]} ]] || die "rate: p$i in $ns has $n source filters, want ${#links[@]}"
     for link in "${links[@]}"; do
       read -r s lr <<< "$link"
-      ip netns exec "$ns" tc class show dev "$dev" classid "1:$(class_of "$s")" | grep -q ' ceil ' ||
+      ip netns exec "$ns" tc class show dev "$dev" classid "1:$(class_of "$s")" | grep ' ceil ' >/dev/null ||
         die "rate: p$i in $ns lacks the class for rank $s"
     done
   fi

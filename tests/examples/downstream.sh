@@ -70,7 +70,9 @@ run "$tmp/build/c_allreduce" 2
 run "$tmp/build/c_allreduce" 3 100000
 if [[ -x "$tmp/build/c_allreduce_static" ]]; then
   run "$tmp/build/c_allreduce_static" 2
-  if command -v ldd >/dev/null && ldd "$tmp/build/c_allreduce_static" | grep -q libltcc; then
+  # (Not `| grep -q`: under pipefail, grep -q leaving early can SIGPIPE ldd
+  # and fail the pipeline although it matched.)
+  if command -v ldd >/dev/null && ldd "$tmp/build/c_allreduce_static" | grep libltcc >/dev/null; then
     fail "c_allreduce_static depends on a shared libltcc"
   fi
 fi
@@ -84,7 +86,7 @@ echo "pkg-config --cflags --libs ltcc: $(pkg-config --cflags --libs ltcc)"
 cc -std=c99 -Wall -Wextra -Werror -o "$tmp/c_allreduce_pc" "$src_dir/examples/c_allreduce.c" \
   $(pkg-config --cflags --libs ltcc) || fail "cc with pkg-config flags"
 if command -v ldd >/dev/null; then
-  LD_LIBRARY_PATH=$libdir ldd "$tmp/c_allreduce_pc" | grep -q "$libdir/libltcc.so.0" ||
+  LD_LIBRARY_PATH=$libdir ldd "$tmp/c_allreduce_pc" | grep "$libdir/libltcc.so.0" >/dev/null ||
     fail "c_allreduce_pc does not load $libdir/libltcc.so.0"
 fi
 run env LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/c_allreduce_pc" 2
