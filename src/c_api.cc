@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <type_traits>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -39,6 +41,35 @@ struct ltccRequest {
   std::shared_ptr<ltcc::CollOp> op;
   std::shared_ptr<ltccComm> comm;  // for its last error; kept alive by the request
 };
+
+// ltccPeerStats_t (ltcc.h: the ABI, written by hand) holds, after `peer`,
+// exactly the counters of transports/peer_counters.h, in the list's order and
+// with its types: a counter added to one and not the other stops the build.
+namespace peer_stats_abi {
+#define LTCC_X(name, c_name, type, what)                                             \
+  static_assert(std::is_same_v<decltype(ltccPeerStats_t::c_name), type>,           \
+                "ltccPeerStats_t." #c_name " has the type peer_counters.h gives it");
+LTCC_PEER_COUNTERS(LTCC_X)
+#undef LTCC_X
+struct Field {
+  size_t offset, size;
+};
+constexpr Field kFields[] = {
+#define LTCC_X(name, c_name, type, what) {offsetof(ltccPeerStats_t, c_name), sizeof(type)},
+    LTCC_PEER_COUNTERS(LTCC_X)
+#undef LTCC_X
+};
+// In order, and no gap wide enough to hold a field the list does not have.
+constexpr bool same_fields() {
+  size_t at = offsetof(ltccPeerStats_t, peer) + sizeof(int);
+  for (const Field& f : kFields) {
+    if (f.offset < at || f.offset - at >= f.size) return false;
+    at = f.offset + f.size;
+  }
+  return sizeof(ltccPeerStats_t) - at < alignof(ltccPeerStats_t);
+}
+static_assert(same_fields(), "ltccPeerStats_t and LTCC_PEER_COUNTERS list different counters");
+}  // namespace peer_stats_abi
 
 // The C enums are the collectives' own, value for value (the C API casts).
 static_assert(static_cast<int>(ltcc::coll::DType::kInt8) == ltccInt8);
@@ -474,20 +505,9 @@ LTCC_API ltccResult_t ltccCommGetStats(ltccComm_t comm, ltccStats_t* stats, ltcc
       p.peer = i;
       if (static_cast<size_t>(i) >= ts.peers.size()) continue;
       const ltcc::TransportPeerStats& s = ts.peers[static_cast<size_t>(i)];
-      p.packetsSent = s.packets_sent;
-      p.bytesSent = s.bytes_sent;
-      p.packetsRetransmitted = s.packets_retransmitted;
-      p.packetsLost = s.packets_lost;
-      p.spuriousRetransmissions = s.spurious_retransmissions;
-      p.timeouts = s.timeouts;
-      p.tailProbes = s.tail_probes;
-      p.packetsReceived = s.packets_received;
-      p.bytesReceived = s.bytes_received;
-      p.duplicatesReceived = s.duplicates_received;
-      p.srttUs = static_cast<double>(s.srtt_ns) / 1e3;
-      p.minRttUs = static_cast<double>(s.min_rtt_ns) / 1e3;
-      p.p99RttUs = static_cast<double>(s.p99_rtt_ns) / 1e3;
-      p.cwndBytes = s.cwnd_bytes;
+#define LTCC_X(name, c_name, type, what) p.c_name = s.name;
+      LTCC_PEER_COUNTERS(LTCC_X)
+#undef LTCC_X
     }
     return ltccSuccess;
   });

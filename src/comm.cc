@@ -33,6 +33,15 @@ uint64_t now_ns() {
                                    .count());
 }
 
+// One member of a stats line: counts as integers, microseconds with 3
+// decimals (as ltccCommGetStats reports them).
+void append_counter(std::string* o, const char* key, uint64_t v) {
+  appendf(o, ",\"%s\":%" PRIu64, key, v);
+}
+void append_counter(std::string* o, const char* key, double v) {
+  appendf(o, ",\"%s\":%.3f", key, v);
+}
+
 void put32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
@@ -65,19 +74,12 @@ std::string stats_record_json(const StatsRecordHeader& h, const TransportStats& 
     const TransportPeerStats& p = ts.peers[j];
     if (!first) o.push_back(',');
     first = false;
-    appendf(&o, "{\"peer\":%zu,\"packets_sent\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
-                ",\"packets_retransmitted\":%" PRIu64 ",\"packets_lost\":%" PRIu64,
-            j, p.packets_sent, p.bytes_sent, p.packets_retransmitted, p.packets_lost);
-    appendf(&o, ",\"spurious_retransmissions\":%" PRIu64 ",\"timeouts\":%" PRIu64
-                ",\"tail_probes\":%" PRIu64 ",\"packets_received\":%" PRIu64,
-            p.spurious_retransmissions, p.timeouts, p.tail_probes, p.packets_received);
-    appendf(&o, ",\"bytes_received\":%" PRIu64 ",\"duplicates_received\":%" PRIu64,
-            p.bytes_received, p.duplicates_received);
-    // Microseconds as ltccCommGetStats reports them (c_api.cc).
-    appendf(&o, ",\"srtt_us\":%.3f,\"min_rtt_us\":%.3f,\"p99_rtt_us\":%.3f,\"cwnd_bytes\":%" PRIu64
-                "}",
-            static_cast<double>(p.srtt_ns) / 1e3, static_cast<double>(p.min_rtt_ns) / 1e3,
-            static_cast<double>(p.p99_rtt_ns) / 1e3, p.cwnd_bytes);
+    appendf(&o, "{\"peer\":%zu", j);
+    // Every counter of the list (transports/peer_counters.h), in its order.
+#define LTCC_X(name, c_name, type, what) append_counter(&o, #name, p.name);
+    LTCC_PEER_COUNTERS(LTCC_X)
+#undef LTCC_X
+    o.push_back('}');
   }
   o += "]}\n";
   return o;

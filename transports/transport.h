@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "src/common/status.h"
+#include "transports/peer_counters.h"
 #include "transports/tags.h"
 
 namespace ltcc {
@@ -41,13 +42,8 @@ struct CompletionCallback {
   void* ctx = nullptr;
 };
 
-// Per-peer counters every transport can report (zeros where not tracked).
-struct TransportPeerStats {
-  uint64_t packets_sent = 0, bytes_sent = 0, packets_retransmitted = 0, packets_lost = 0;
-  uint64_t spurious_retransmissions = 0, timeouts = 0, tail_probes = 0;
-  uint64_t packets_received = 0, bytes_received = 0, duplicates_received = 0;
-  uint64_t srtt_ns = 0, min_rtt_ns = 0, p99_rtt_ns = 0, cwnd_bytes = 0;
-};
+// Per-peer counters every transport can report (zeros where not tracked):
+// TransportPeerStats, generated from the one list in peer_counters.h.
 
 struct TransportStats {
   std::vector<TransportPeerStats> peers;  // by rank

@@ -33,9 +33,9 @@ ltcc::TransportStats stats(uint32_t nranks, uint64_t scale) {
     p.packets_received = 50001 * scale;
     p.bytes_received = p.packets_received * 1472;
     p.duplicates_received = 9;
-    p.srtt_ns = 174453 + 1000 * j;
-    p.min_rtt_ns = 43374;
-    p.p99_rtt_ns = 1048576;
+    p.srtt_us = 174.453 + j;
+    p.min_rtt_us = 43.374;
+    p.p99_rtt_us = 1048.576;
     p.cwnd_bytes = 221775;
   }
   return ts;
@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   write("valid_rank0_of_2", two);
   ltcc::TransportStats big = stats(4, 1000);
   big.peers[3].packets_sent = UINT64_MAX;  // counters at the top of their range
-  big.peers[0].srtt_ns = 0;
+  big.peers[0].srtt_us = 0;
   const std::string four = ltcc::stats_record_json(header(2, 4, true), big);
   write("valid_rank2_of_4_final", four);
   write("valid_single_rank", ltcc::stats_record_json(header(0, 1, false), stats(1, 0)));

@@ -419,6 +419,9 @@ class Fields {
     *out = v->number;
     return true;
   }
+  // A counter of the list, by its type (transports/peer_counters.h).
+  bool counter(const char* name, uint64_t* out) { return uint(name, out); }
+  bool counter(const char* name, double* out) { return real(name, out); }
   bool boolean(const char* name, bool* out) {
     const Value* v = need(name);
     if (!v) return false;
@@ -473,17 +476,11 @@ bool parse_peer(const Value& v, size_t index, const StatsRecord& rec, PeerCounte
     *error = where + strf("\"peer\" %u is the record's own rank", p.peer);
     return false;
   }
-  if (!f.uint("packets_sent", &p.packets_sent) || !f.uint("bytes_sent", &p.bytes_sent) ||
-      !f.uint("packets_retransmitted", &p.packets_retransmitted) ||
-      !f.uint("packets_lost", &p.packets_lost) ||
-      !f.uint("spurious_retransmissions", &p.spurious_retransmissions) ||
-      !f.uint("timeouts", &p.timeouts) || !f.uint("tail_probes", &p.tail_probes) ||
-      !f.uint("packets_received", &p.packets_received) ||
-      !f.uint("bytes_received", &p.bytes_received) ||
-      !f.uint("duplicates_received", &p.duplicates_received) ||
-      !f.real("srtt_us", &p.srtt_us) || !f.real("min_rtt_us", &p.min_rtt_us) ||
-      !f.real("p99_rtt_us", &p.p99_rtt_us) || !f.uint("cwnd_bytes", &p.cwnd_bytes))
-    return false;
+  // Every counter of the list, as stats_record_json writes them.
+#define LTCC_X(name, c_name, type, what) \
+  if (!f.counter(#name, &p.name)) return false;
+  LTCC_PEER_COUNTERS(LTCC_X)
+#undef LTCC_X
   *out = p;
   return true;
 }

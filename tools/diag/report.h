@@ -28,6 +28,8 @@
 #include <utility>
 #include <vector>
 
+#include "transports/peer_counters.h"
+
 namespace ltcc::diag {
 
 // ---- JSON -------------------------------------------------------------------
@@ -71,13 +73,10 @@ bool parse(std::string_view text, Value* out, std::string* error);
 
 inline constexpr uint32_t kMaxRanks = 1u << 20;
 
-struct PeerCounters {
+// One entry of "peers": the counters of transports/peer_counters.h (the
+// same list writes them) and the peer they describe.
+struct PeerCounters : TransportPeerStats {
   uint32_t peer = 0;
-  uint64_t packets_sent = 0, bytes_sent = 0, packets_retransmitted = 0, packets_lost = 0;
-  uint64_t spurious_retransmissions = 0, timeouts = 0, tail_probes = 0;
-  uint64_t packets_received = 0, bytes_received = 0, duplicates_received = 0;
-  uint64_t cwnd_bytes = 0;
-  double srtt_us = 0, min_rtt_us = 0, p99_rtt_us = 0;
 };
 
 struct StatsRecord {

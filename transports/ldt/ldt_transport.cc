@@ -863,9 +863,9 @@ Status LdtTransport::stats(TransportStats* out) {
     p.packets_received = c.data_pkts_received;
     p.bytes_received = c.data_bytes_received;
     p.duplicates_received = c.duplicate_pkts;
-    p.srtt_ns = c.srtt_ns;
-    p.min_rtt_ns = c.min_rtt_ns;
-    p.p99_rtt_ns = c.rtt_hist.quantile(0.99);
+    p.srtt_us = static_cast<double>(c.srtt_ns) / 1e3;
+    p.min_rtt_us = static_cast<double>(c.min_rtt_ns) / 1e3;
+    p.p99_rtt_us = static_cast<double>(c.rtt_hist.quantile(0.99)) / 1e3;
     p.cwnd_bytes = c.cwnd_bytes;
   }
   t.invalid_datagrams = s.engine.dropped_invalid() + s.auth_rejected;

@@ -147,9 +147,9 @@ TEST(StatsDump, RecordReadsBackExactly) {
   p.packets_received = 8;
   p.bytes_received = 9;
   p.duplicates_received = 10;
-  p.srtt_ns = 174453;
-  p.min_rtt_ns = 43374;
-  p.p99_rtt_ns = 1048576;
+  p.srtt_us = 174.453;
+  p.min_rtt_us = 43.374;
+  p.p99_rtt_us = 1048.576;
   p.cwnd_bytes = 221775;
   const std::string line = ltcc::stats_record_json(h, ts);
   ASSERT_FALSE(line.empty());
