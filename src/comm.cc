@@ -27,11 +27,41 @@ constexpr uint32_t kCtrlAbort = 1;
 constexpr uint32_t kCtrlClose = 2;
 constexpr size_t kCtrlBytes = 512;
 
+using steady_time = std::chrono::steady_clock::time_point;
+
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
                                    .count());
 }
+
+steady_time deadline_tp(uint64_t deadline_ns) {
+  return steady_time(std::chrono::nanoseconds(deadline_ns));
+}
+
+// The control messages of one broadcast (ABORT or CLOSE to every peer): their
+// completion callbacks count here, so a bounded wait for them sleeps on a
+// condition variable instead of polling. Lives until every request has been
+// waited on (a callback has returned before its request reads as complete).
+struct CtrlSends {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t completed = 0;
+  std::vector<TransportRequest*> reqs;
+
+  static void on_done(void* ctx, const Status&, uint64_t) {
+    auto* b = static_cast<CtrlSends*>(ctx);
+    std::lock_guard<std::mutex> lk(b->mu);
+    ++b->completed;
+    b->cv.notify_all();
+  }
+  CompletionCallback callback() { return {&CtrlSends::on_done, this}; }
+  // True if every request completed before the deadline.
+  bool wait_all(uint64_t deadline_ns) {
+    std::unique_lock<std::mutex> lk(mu);
+    return cv.wait_until(lk, deadline_tp(deadline_ns), [&] { return completed >= reqs.size(); });
+  }
+};
 
 // One member of a stats line: counts as integers, microseconds with 3
 // decimals (as ltccCommGetStats reports them).
@@ -203,9 +233,19 @@ Status Comm::async_error() const {
 }
 
 void Comm::set_broken(const Status& why) {
-  std::lock_guard<std::mutex> lk(err_mu_);
-  if (broken_.is_ok()) broken_ = why;
-  is_broken_.store(true);
+  {
+    std::lock_guard<std::mutex> lk(err_mu_);
+    if (broken_.is_ok()) broken_ = why;
+    is_broken_.store(true);
+  }
+  notify_event();
+}
+
+void Comm::notify_event() {
+  // Through the mutex, so a waiter between testing its predicate and
+  // sleeping cannot miss it.
+  { std::lock_guard<std::mutex> lk(events_mu_); }
+  events_cv_.notify_all();
 }
 
 Status Comm::enqueue(const std::shared_ptr<CollOp>& op) {
@@ -240,6 +280,7 @@ void Comm::worker_main() {
       std::lock_guard<std::mutex> lk(mu_);
       running_ = false;
     }
+    idle_cv_.notify_all();
     op->done.store(1, std::memory_order_release);
     op->done.notify_all();
   }
@@ -331,29 +372,21 @@ Status Comm::send_ctrl_all(uint32_t kind, const std::string& text, uint64_t wait
   put32(msg.data() + 8, rank_);
   put32(msg.data() + 12, static_cast<uint32_t>(msg.size() - 16));
   std::memcpy(msg.data() + 16, text.data(), msg.size() - 16);
-  std::vector<TransportRequest*> reqs;
+  CtrlSends sends;
+  sends.reqs.reserve(nranks_);
   for (uint32_t p = 0; p < nranks_; ++p) {
     if (p == rank_) continue;
     TransportRequest* r = nullptr;
-    if (transport_->isend(p, kCtrlTag, msg.data(), msg.size(), &r).is_ok()) reqs.push_back(r);
+    if (transport_->isend(p, kCtrlTag, msg.data(), msg.size(), &r, sends.callback()).is_ok())
+      sends.reqs.push_back(r);
   }
   // Bounded: a dead peer never acknowledges.
-  const uint64_t deadline = now_ns() + wait_ns;
-  for (;;) {
-    bool all = true;
-    for (TransportRequest* r : reqs) {
-      bool done = false;
-      (void)transport_->test_request(r, &done);
-      all &= done;
-    }
-    if (all || now_ns() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
+  (void)sends.wait_all(now_ns() + wait_ns);
   // The message buffer dies here: make sure the transport no longer reads
   // it. Whatever is still pending is failed by the abort that follows, or
   // is released after the transport is gone (destroy).
   Status st;
-  for (TransportRequest* r : reqs) {
+  for (TransportRequest* r : sends.reqs) {
     bool done = false;
     (void)transport_->test_request(r, &done);
     if (done) {
@@ -391,7 +424,7 @@ void Comm::on_ctrl(uint32_t peer, const Status& st, uint64_t bytes) {
   const std::string text(reinterpret_cast<const char*>(b + 16), get32(b + 12));
   if (kind == kCtrlClose) {
     closes_seen_.fetch_add(1);
-    closes_seen_.notify_all();
+    notify_event();
   } else if (kind == kCtrlAbort) {
     Status why(Code::kRemoteError, "rank " + std::to_string(peer) + " reported: " + text);
     LTCC_WARN(kColl, "rank %u: %s", rank_, why.message().c_str());
@@ -419,18 +452,11 @@ Status Comm::destroy() {
     dropped = queue_.size();
     queue_.clear();
   }
-  auto running = [this] {
-    std::lock_guard<std::mutex> lk(mu_);
-    return running_;
-  };
-  const uint64_t run_deadline = now_ns() + opts_.timeout_ns;
   bool cut = false;
-  while (running()) {
-    if (now_ns() >= run_deadline) {
-      cut = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    cut = !idle_cv_.wait_until(lk, deadline_tp(now_ns() + opts_.timeout_ns),
+                               [&] { return !running_; });
   }
   Status result;
   if (dropped || cut) {
@@ -444,8 +470,9 @@ Status Comm::destroy() {
     result = make_status(cut ? Code::kTimeout : Code::kInvalidUsage,
                          "rank %u: ltccCommDestroy with %s", rank_, what.c_str());
     LTCC_WARN(kColl, "%s", result.message().c_str());
-    fail_and_notify(result);
-    while (running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    fail_and_notify(result);  // fails the transport's requests: the operation returns
+    std::unique_lock<std::mutex> lk(mu_);
+    idle_cv_.wait(lk, [&] { return !running_; });
   }
   if (!is_broken_.load() && nranks_ > 1) {
     const uint64_t bound = std::min(opts_.timeout_ns, opts_.close_timeout_ns);
@@ -456,27 +483,28 @@ Status Comm::destroy() {
     put32(msg.data() + 4, kCtrlClose);
     put32(msg.data() + 8, rank_);
     put32(msg.data() + 12, 0);
-    std::vector<TransportRequest*> reqs;
+    CtrlSends sends;
+    sends.reqs.reserve(nranks_);
     for (uint32_t p = 0; p < nranks_; ++p) {
       if (p == rank_) continue;
       TransportRequest* r = nullptr;
-      if (transport_->isend(p, kCtrlTag, msg.data(), msg.size(), &r).is_ok()) reqs.push_back(r);
+      if (transport_->isend(p, kCtrlTag, msg.data(), msg.size(), &r, sends.callback()).is_ok())
+        sends.reqs.push_back(r);
     }
-    while (closes_seen_.load() < nranks_ - 1 && !is_broken_.load() && now_ns() < deadline)
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    {
+      std::unique_lock<std::mutex> lk(events_mu_);
+      events_cv_.wait_until(lk, deadline_tp(deadline), [&] {
+        return closes_seen_.load() >= nranks_ - 1 || is_broken_.load();
+      });
+    }
     if (closes_seen_.load() < nranks_ - 1 && !is_broken_.load())
       LTCC_INFO(kInit, "rank %u: destroy: %u of %u peers said goodbye within %.1f s", rank_,
                 closes_seen_.load(), nranks_ - 1, static_cast<double>(bound) / 1e9);
     // Give our CLOSEs a moment to be acknowledged (a lost ACK costs nothing:
     // the peer needs only to have received it).
-    const uint64_t linger = now_ns() + 20'000'000ull;
-    for (TransportRequest* r : reqs) {
-      bool done = false;
-      while (transport_->test_request(r, &done).is_ok() && !done && now_ns() < linger)
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
+    (void)sends.wait_all(now_ns() + 20'000'000ull);
     transport_->abort(make_status(Code::kInvalidUsage, "rank %u: communicator destroyed", rank_));
-    for (TransportRequest* r : reqs) (void)transport_->wait_request(r);
+    for (TransportRequest* r : sends.reqs) (void)transport_->wait_request(r);
   }
   {
     std::lock_guard<std::mutex> lk(mu_);

@@ -193,6 +193,13 @@ class Comm {
   Status broken_;                        // first fatal error
   std::atomic<bool> is_broken_{false};
   std::atomic<uint32_t> closes_seen_{0};
+  // destroy() waits on events, never by polling: idle_cv_ (with mu_) when
+  // the worker finishes an operation, events_cv_ (with events_mu_) when a
+  // CLOSE arrives or the communicator breaks.
+  std::condition_variable idle_cv_;
+  std::mutex events_mu_;
+  std::condition_variable events_cv_;
+  void notify_event();  // any thread, including the transport's progress thread
   std::atomic<uint64_t> done_count_{0};
   std::vector<uint8_t> scratch_, scratch2_;  // the worker's
   // transport_ is reset by destroy()/abort() while other threads may read
