@@ -515,135 +515,148 @@ LTCC_API ltccResult_t ltccCommGetStats(ltccComm_t comm, ltccStats_t* stats, ltcc
 
 // -------------------------------------------------------------- collectives
 
+namespace {
+
+// Every collective's arguments are checked by one function from one row of
+// kShapes: which buffer holds nranks x count elements, whether it reduces,
+// whether it has a root. The checks, in order, each refused with a sentence
+// naming the call, the rank and the value: data type; reduction op; root;
+// size overflow; NULL buffers with a non-zero count; buffers that overlap
+// other than in the documented in-place form (ltcc.h).
+struct CollShape {
+  const char* api;          // "ltccAllGather"
+  ltcc::CollKind kind;
+  const char* count_name;   // the count argument's name in ltcc.h
+  bool send_is_n, recv_is_n;  // that buffer holds nranks x count elements
+  bool reduces, rooted;
+};
+
+constexpr CollShape kAllReduceShape{"ltccAllReduce", ltcc::CollKind::kAllReduce, "count",
+                                    false, false, true, false};
+constexpr CollShape kAllGatherShape{"ltccAllGather", ltcc::CollKind::kAllGather, "sendcount",
+                                    false, true, false, false};
+constexpr CollShape kReduceScatterShape{"ltccReduceScatter", ltcc::CollKind::kReduceScatter,
+                                        "recvcount", true, false, true, false};
+constexpr CollShape kBroadcastShape{"ltccBroadcast", ltcc::CollKind::kBroadcast, "count",
+                                    false, false, false, true};
+
+struct CollArgs {
+  const void* send = nullptr;
+  void* recv = nullptr;
+  size_t count = 0;
+  ltccDataType_t type = ltccUint8;
+  ltccRedOp_t op = ltccSum;
+  int root = 0;
+};
+
+ltccResult_t check_and_submit(ltccComm_t comm, const CollShape& s, const CollArgs& a,
+                              ltccRequest_t* request) {
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
+  if (!c) return bad_comm(s.api, comm);
+  return guarded(c, [&]() -> ltccResult_t {
+    if (request) *request = nullptr;  // stays NULL on any error
+    const uint32_t rank = c->comm->rank(), n = c->comm->nranks();
+    Checked t;
+    if (ltccResult_t r = check_type(c, s.api, a.type, &t)) return r;
+    if (s.reduces)
+      if (ltccResult_t r = check_op(c, s.api, a.op)) return r;
+    if (s.rooted && (a.root < 0 || static_cast<uint32_t>(a.root) >= n))
+      return invalid(c, "%s: rank %u: root %d is not in 0..%u", s.api, rank, a.root, n - 1);
+    // bytes: count elements; total: the nranks x count buffer, if any.
+    size_t bytes = 0, total = 0;
+    const bool has_n = s.send_is_n || s.recv_is_n;
+    if (has_n) {
+      if (mul_overflows(a.count, t.es, &bytes) || mul_overflows(bytes, n, &total))
+        return invalid(c, "%s: rank %u: %s %zu x %zu bytes x %u ranks overflows", s.api, rank,
+                       s.count_name, a.count, t.es, n);
+    } else if (mul_overflows(a.count, t.es, &bytes)) {
+      return invalid(c, "%s: rank %u: %s %zu x %zu-byte elements overflows", s.api, rank,
+                     s.count_name, a.count, t.es);
+    }
+    // The root's send buffer only, for a rooted collective.
+    const bool uses_send = !s.rooted || static_cast<uint32_t>(a.root) == rank;
+    if (a.count && (!a.recv || (uses_send && !a.send))) {
+      const char* which = s.rooted ? (a.recv ? "sendbuff (on the root)" : "recvbuff")
+                                   : (a.send ? "recvbuff" : "sendbuff");
+      return invalid(c, "%s: rank %u: %s is NULL with %s %zu", s.api, rank, which, s.count_name,
+                     a.count);
+    }
+    if (!has_n) {
+      if (uses_send && a.send != a.recv && overlap(a.send, bytes, a.recv, bytes))
+        return invalid(c, "%s: rank %u: sendbuff and recvbuff overlap without being equal", s.api,
+                       rank);
+    } else {
+      // The in-place form: the small buffer is the big one's block `rank`.
+      const void* big = s.send_is_n ? a.send : a.recv;
+      const void* small = s.send_is_n ? static_cast<const void*>(a.recv) : a.send;
+      const void* inplace = static_cast<const uint8_t*>(big) + rank * bytes;
+      if (small != inplace && overlap(small, bytes, big, total)) {
+        const char* sn = s.send_is_n ? "recvbuff" : "sendbuff";
+        const char* bn = s.send_is_n ? "sendbuff" : "recvbuff";
+        return invalid(c, "%s: rank %u: %s overlaps %s but is not %s + rank * %s (the in-place form)",
+                       s.api, rank, sn, bn, bn, s.count_name);
+      }
+    }
+    auto o = std::make_shared<ltcc::CollOp>();
+    o->kind = s.kind;
+    o->send = a.send;
+    o->recv = a.recv;
+    o->count = a.count;
+    o->type = t.type;
+    if (s.reduces) o->op = static_cast<ltcc::coll::RedOp>(a.op);
+    if (s.rooted) o->root = static_cast<uint32_t>(a.root);
+    return submit(ref, std::move(o), request);
+  });
+}
+
+}  // namespace
+
 LTCC_API ltccResult_t ltccAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                                     ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
                                     ltccRequest_t* request) {
-  const CommRef ref = checked_comm(comm);
-  ltccComm* c = ref.get();
-  if (!c) return bad_comm("ltccAllReduce", comm);
-  return guarded(c, [&]() -> ltccResult_t {
-    if (request) *request = nullptr;  // stays NULL on any error
-    Checked t;
-    if (ltccResult_t r = check_type(c, "ltccAllReduce", datatype, &t)) return r;
-    if (ltccResult_t r = check_op(c, "ltccAllReduce", op)) return r;
-    size_t bytes;
-    if (mul_overflows(count, t.es, &bytes))
-      return invalid(c, "ltccAllReduce: rank %u: count %zu x %zu-byte elements overflows",
-                     c->comm->rank(), count, t.es);
-    if (count && (!sendbuff || !recvbuff))
-      return invalid(c, "ltccAllReduce: rank %u: %s is NULL with count %zu", c->comm->rank(),
-                     sendbuff ? "recvbuff" : "sendbuff", count);
-    if (sendbuff != recvbuff && overlap(sendbuff, bytes, recvbuff, bytes))
-      return invalid(c, "ltccAllReduce: rank %u: sendbuff and recvbuff overlap without being equal",
-                     c->comm->rank());
-    auto o = std::make_shared<ltcc::CollOp>();
-    o->kind = ltcc::CollKind::kAllReduce;
-    o->send = sendbuff;
-    o->recv = recvbuff;
-    o->count = count;
-    o->type = t.type;
-    o->op = static_cast<ltcc::coll::RedOp>(op);
-    return submit(ref, std::move(o), request);
-  });
+  CollArgs a;
+  a.send = sendbuff;
+  a.recv = recvbuff;
+  a.count = count;
+  a.type = datatype;
+  a.op = op;
+  return check_and_submit(comm, kAllReduceShape, a, request);
 }
 
 LTCC_API ltccResult_t ltccAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
                                     ltccDataType_t datatype, ltccComm_t comm,
                                     ltccRequest_t* request) {
-  const CommRef ref = checked_comm(comm);
-  ltccComm* c = ref.get();
-  if (!c) return bad_comm("ltccAllGather", comm);
-  return guarded(c, [&]() -> ltccResult_t {
-    if (request) *request = nullptr;  // stays NULL on any error
-    Checked t;
-    if (ltccResult_t r = check_type(c, "ltccAllGather", datatype, &t)) return r;
-    size_t bytes, total;
-    if (mul_overflows(sendcount, t.es, &bytes) || mul_overflows(bytes, c->comm->nranks(), &total))
-      return invalid(c, "ltccAllGather: rank %u: sendcount %zu x %zu bytes x %u ranks overflows",
-                     c->comm->rank(), sendcount, t.es, c->comm->nranks());
-    if (sendcount && (!sendbuff || !recvbuff))
-      return invalid(c, "ltccAllGather: rank %u: %s is NULL with sendcount %zu", c->comm->rank(),
-                     sendbuff ? "recvbuff" : "sendbuff", sendcount);
-    const void* inplace = static_cast<const uint8_t*>(recvbuff) + c->comm->rank() * bytes;
-    if (sendbuff != inplace && overlap(sendbuff, bytes, recvbuff, total))
-      return invalid(c, "ltccAllGather: rank %u: sendbuff overlaps recvbuff but is not "
-                        "recvbuff + rank * sendcount (the in-place form)", c->comm->rank());
-    auto o = std::make_shared<ltcc::CollOp>();
-    o->kind = ltcc::CollKind::kAllGather;
-    o->send = sendbuff;
-    o->recv = recvbuff;
-    o->count = sendcount;
-    o->type = t.type;
-    return submit(ref, std::move(o), request);
-  });
+  CollArgs a;
+  a.send = sendbuff;
+  a.recv = recvbuff;
+  a.count = sendcount;
+  a.type = datatype;
+  return check_and_submit(comm, kAllGatherShape, a, request);
 }
 
 LTCC_API ltccResult_t ltccReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
                                         ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
                                         ltccRequest_t* request) {
-  const CommRef ref = checked_comm(comm);
-  ltccComm* c = ref.get();
-  if (!c) return bad_comm("ltccReduceScatter", comm);
-  return guarded(c, [&]() -> ltccResult_t {
-    if (request) *request = nullptr;  // stays NULL on any error
-    Checked t;
-    if (ltccResult_t r = check_type(c, "ltccReduceScatter", datatype, &t)) return r;
-    if (ltccResult_t r = check_op(c, "ltccReduceScatter", op)) return r;
-    size_t bytes, total;
-    if (mul_overflows(recvcount, t.es, &bytes) || mul_overflows(bytes, c->comm->nranks(), &total))
-      return invalid(c, "ltccReduceScatter: rank %u: recvcount %zu x %zu bytes x %u ranks overflows",
-                     c->comm->rank(), recvcount, t.es, c->comm->nranks());
-    if (recvcount && (!sendbuff || !recvbuff))
-      return invalid(c, "ltccReduceScatter: rank %u: %s is NULL with recvcount %zu",
-                     c->comm->rank(), sendbuff ? "recvbuff" : "sendbuff", recvcount);
-    const void* inplace = static_cast<const uint8_t*>(sendbuff) + c->comm->rank() * bytes;
-    if (recvbuff != inplace && overlap(sendbuff, total, recvbuff, bytes))
-      return invalid(c, "ltccReduceScatter: rank %u: recvbuff overlaps sendbuff but is not "
-                        "sendbuff + rank * recvcount (the in-place form)", c->comm->rank());
-    auto o = std::make_shared<ltcc::CollOp>();
-    o->kind = ltcc::CollKind::kReduceScatter;
-    o->send = sendbuff;
-    o->recv = recvbuff;
-    o->count = recvcount;
-    o->type = t.type;
-    o->op = static_cast<ltcc::coll::RedOp>(op);
-    return submit(ref, std::move(o), request);
-  });
+  CollArgs a;
+  a.send = sendbuff;
+  a.recv = recvbuff;
+  a.count = recvcount;
+  a.type = datatype;
+  a.op = op;
+  return check_and_submit(comm, kReduceScatterShape, a, request);
 }
 
 LTCC_API ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t count,
                                     ltccDataType_t datatype, int root, ltccComm_t comm,
                                     ltccRequest_t* request) {
-  const CommRef ref = checked_comm(comm);
-  ltccComm* c = ref.get();
-  if (!c) return bad_comm("ltccBroadcast", comm);
-  return guarded(c, [&]() -> ltccResult_t {
-    if (request) *request = nullptr;  // stays NULL on any error
-    Checked t;
-    if (ltccResult_t r = check_type(c, "ltccBroadcast", datatype, &t)) return r;
-    if (root < 0 || static_cast<uint32_t>(root) >= c->comm->nranks())
-      return invalid(c, "ltccBroadcast: rank %u: root %d is not in 0..%u", c->comm->rank(), root,
-                     c->comm->nranks() - 1);
-    size_t bytes;
-    if (mul_overflows(count, t.es, &bytes))
-      return invalid(c, "ltccBroadcast: rank %u: count %zu x %zu-byte elements overflows",
-                     c->comm->rank(), count, t.es);
-    const bool is_root = static_cast<uint32_t>(root) == c->comm->rank();
-    if (count && (!recvbuff || (is_root && !sendbuff)))
-      return invalid(c, "ltccBroadcast: rank %u: %s is NULL with count %zu", c->comm->rank(),
-                     recvbuff ? "sendbuff (on the root)" : "recvbuff", count);
-    if (is_root && sendbuff != recvbuff && overlap(sendbuff, bytes, recvbuff, bytes))
-      return invalid(c, "ltccBroadcast: rank %u: sendbuff and recvbuff overlap without being equal",
-                     c->comm->rank());
-    auto o = std::make_shared<ltcc::CollOp>();
-    o->kind = ltcc::CollKind::kBroadcast;
-    o->send = sendbuff;
-    o->recv = recvbuff;
-    o->count = count;
-    o->type = t.type;
-    o->root = static_cast<uint32_t>(root);
-    return submit(ref, std::move(o), request);
-  });
+  CollArgs a;
+  a.send = sendbuff;
+  a.recv = recvbuff;
+  a.count = count;
+  a.type = datatype;
+  a.root = root;
+  return check_and_submit(comm, kBroadcastShape, a, request);
 }
 
 LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {

@@ -284,6 +284,46 @@ TEST_F(OneRank, OverlappingButNotInPlace) {
   for (int v : buf) EXPECT_EQ(v, 7);
 }
 
+// The sentences, word for word: one table-driven check (c_api.cc,
+// check_and_submit) writes them for every collective, as each call's own
+// checks did before it.
+TEST_F(OneRank, ArgumentErrorsAreWholeSentences) {
+  float a[4] = {1, 2, 3, 4}, b[4];
+  std::vector<int32_t> buf(64, 7);
+  int32_t* p = buf.data();
+  const size_t huge = SIZE_MAX / 2;
+  auto said = [&](ltccResult_t got, const std::string& want) {
+    EXPECT_EQ(got, ltccInvalidArgument) << want;
+    EXPECT_TRUE(contains(last(comm_), want)) << "'" << last(comm_) << "' is not '" << want << "'";
+  };
+  said(ltccAllReduce(nullptr, nullptr, 4, ltccFloat32, ltccSum, comm_, nullptr),
+       "ltccAllReduce: rank 0: sendbuff is NULL with count 4");
+  said(ltccAllReduce(a, nullptr, 4, ltccFloat32, ltccSum, comm_, nullptr),
+       "ltccAllReduce: rank 0: recvbuff is NULL with count 4");
+  said(ltccAllGather(a, nullptr, 4, ltccFloat32, comm_, nullptr),
+       "ltccAllGather: rank 0: recvbuff is NULL with sendcount 4");
+  said(ltccReduceScatter(nullptr, b, 2, ltccFloat32, ltccSum, comm_, nullptr),
+       "ltccReduceScatter: rank 0: sendbuff is NULL with recvcount 2");
+  said(ltccBroadcast(nullptr, b, 2, ltccFloat32, 0, comm_, nullptr),
+       "ltccBroadcast: rank 0: sendbuff (on the root) is NULL with count 2");
+  said(ltccBroadcast(a, nullptr, 2, ltccFloat32, 0, comm_, nullptr),
+       "ltccBroadcast: rank 0: recvbuff is NULL with count 2");
+  said(ltccBroadcast(a, b, 2, ltccFloat32, 1, comm_, nullptr),
+       "ltccBroadcast: rank 0: root 1 is not in 0..0");
+  said(ltccAllReduce(a, b, huge, ltccFloat32, ltccSum, comm_, nullptr),
+       "ltccAllReduce: rank 0: count " + std::to_string(huge) + " x 4-byte elements overflows");
+  said(ltccAllGather(a, b, huge, ltccFloat32, comm_, nullptr),
+       "ltccAllGather: rank 0: sendcount " + std::to_string(huge) + " x 4 bytes x 1 ranks overflows");
+  said(ltccAllReduce(p, p + 1, 8, ltccInt32, ltccSum, comm_, nullptr),
+       "ltccAllReduce: rank 0: sendbuff and recvbuff overlap without being equal");
+  said(ltccAllGather(p + 1, p, 8, ltccInt32, comm_, nullptr),
+       "ltccAllGather: rank 0: sendbuff overlaps recvbuff but is not recvbuff + rank * sendcount "
+       "(the in-place form)");
+  said(ltccReduceScatter(p, p + 2, 8, ltccInt32, ltccSum, comm_, nullptr),
+       "ltccReduceScatter: rank 0: recvbuff overlaps sendbuff but is not sendbuff + rank * "
+       "recvcount (the in-place form)");
+}
+
 TEST_F(OneRank, CountAndUserRank) {
   int n = -1, r = -1;
   EXPECT_EQ(ltccCommCount(comm_, &n), ltccSuccess);
