@@ -615,48 +615,36 @@ ltccResult_t check_and_submit(ltccComm_t comm, const CollShape& s, const CollArg
 LTCC_API ltccResult_t ltccAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                                     ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
                                     ltccRequest_t* request) {
-  CollArgs a;
-  a.send = sendbuff;
-  a.recv = recvbuff;
-  a.count = count;
-  a.type = datatype;
-  a.op = op;
-  return check_and_submit(comm, kAllReduceShape, a, request);
+  return check_and_submit(comm, kAllReduceShape,
+                          {.send = sendbuff, .recv = recvbuff, .count = count, .type = datatype,
+                           .op = op},
+                          request);
 }
 
 LTCC_API ltccResult_t ltccAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
                                     ltccDataType_t datatype, ltccComm_t comm,
                                     ltccRequest_t* request) {
-  CollArgs a;
-  a.send = sendbuff;
-  a.recv = recvbuff;
-  a.count = sendcount;
-  a.type = datatype;
-  return check_and_submit(comm, kAllGatherShape, a, request);
+  return check_and_submit(comm, kAllGatherShape,
+                          {.send = sendbuff, .recv = recvbuff, .count = sendcount, .type = datatype},
+                          request);
 }
 
 LTCC_API ltccResult_t ltccReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
                                         ltccDataType_t datatype, ltccRedOp_t op, ltccComm_t comm,
                                         ltccRequest_t* request) {
-  CollArgs a;
-  a.send = sendbuff;
-  a.recv = recvbuff;
-  a.count = recvcount;
-  a.type = datatype;
-  a.op = op;
-  return check_and_submit(comm, kReduceScatterShape, a, request);
+  return check_and_submit(comm, kReduceScatterShape,
+                          {.send = sendbuff, .recv = recvbuff, .count = recvcount, .type = datatype,
+                           .op = op},
+                          request);
 }
 
 LTCC_API ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t count,
                                     ltccDataType_t datatype, int root, ltccComm_t comm,
                                     ltccRequest_t* request) {
-  CollArgs a;
-  a.send = sendbuff;
-  a.recv = recvbuff;
-  a.count = count;
-  a.type = datatype;
-  a.root = root;
-  return check_and_submit(comm, kBroadcastShape, a, request);
+  return check_and_submit(comm, kBroadcastShape,
+                          {.send = sendbuff, .recv = recvbuff, .count = count, .type = datatype,
+                           .root = root},
+                          request);
 }
 
 LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {
