@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -350,7 +351,7 @@ Status LdtTransport::submit(Submission&& s) {
     queue_.push_back(std::move(s));
     has_work_.store(true, std::memory_order_seq_cst);
   }
-  // Ring only when the progress thread sleeps (or is about to): see sleep_pt.
+  // Ring only when the progress thread sleeps (or is about to): see sleep_st.
   if (sleeping_.load(std::memory_order_seq_cst)) {
     uint64_t one = 1;
     ssize_t r = ::write(event_fd_, &one, sizeof one);
@@ -492,7 +493,7 @@ Status LdtTransport::snapshot_stats(LdtTransportStats* out) {
   if (!out) return Status(Code::kInvalidArgument, "snapshot_stats: null output");
   try {
     LdtTransportStats s;
-    run_control([&] { fill_stats_pt(&s); });
+    run_control([&] { fill_stats_st(&s); });
     s.wakeups = wakeups_.load(std::memory_order_relaxed);
     *out = std::move(s);
   } catch (const std::bad_alloc&) {
@@ -563,6 +564,13 @@ void LdtTransport::stop_thread() {
 
 bool LdtTransport::on_progress_thread() const { return std::this_thread::get_id() == thread_id_; }
 
+void LdtTransport::assert_owner_st() const {
+#ifndef NDEBUG
+  const std::thread::id owner = engine_owner_.load(std::memory_order_relaxed);
+  assert(owner == std::thread::id{} || owner == std::this_thread::get_id());
+#endif
+}
+
 // ---------------------------------------------------------- progress thread
 
 void LdtTransport::fail_queued(std::vector<Submission>& q, const Status& why) {
@@ -577,7 +585,8 @@ void LdtTransport::fail_queued(std::vector<Submission>& q, const Status& why) {
   q.clear();
 }
 
-void LdtTransport::handle_submissions_pt(uint64_t now) {
+void LdtTransport::handle_submissions_st(uint64_t now) {
+  assert_owner_st();
   {
     std::lock_guard<std::mutex> lk(mu_);
     drained_.swap(queue_);
@@ -615,7 +624,8 @@ void LdtTransport::handle_submissions_pt(uint64_t now) {
   drained_.clear();
 }
 
-void LdtTransport::deliver_completions_pt() {
+void LdtTransport::deliver_completions_st() {
+  assert_owner_st();
   std::vector<Completion>& cs = engine_->completions();
   for (const Completion& c : cs) {
     Request* r = reinterpret_cast<Request*>(c.cookie);
@@ -626,7 +636,8 @@ void LdtTransport::deliver_completions_pt() {
   cs.clear();
 }
 
-void LdtTransport::fill_stats_pt(LdtTransportStats* out) const {
+void LdtTransport::fill_stats_st(LdtTransportStats* out) const {
+  assert_owner_st();
   out->engine = engine_->stats();
   out->auth_rejected = auth_ ? auth_->rejected() : 0;
   out->peers.resize(nranks_);
@@ -639,7 +650,8 @@ void LdtTransport::fill_stats_pt(LdtTransportStats* out) const {
   out->idle_due = idle_due_;
 }
 
-bool LdtTransport::sleep_pt(uint64_t now, uint64_t deadline) {
+bool LdtTransport::sleep_st(uint64_t now, uint64_t deadline) {
+  assert_owner_st();
   // Dekker with submit(): we publish "sleeping" then look for work; a user
   // publishes work then looks for "sleeping". One of us sees the other.
   sleeping_.store(true, std::memory_order_seq_cst);
@@ -682,6 +694,7 @@ bool LdtTransport::sleep_pt(uint64_t now, uint64_t deadline) {
 
 void LdtTransport::progress_main() {
   set_log_rank(static_cast<int>(rank_));
+  engine_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   uint64_t now = clock_ns();
   const Wire::RxFn on_rx = [this, &now](const uint8_t* data, size_t len, uint64_t rx_ns) {
     engine_->on_datagram(data, len, now, rx_ns);
@@ -696,7 +709,7 @@ void LdtTransport::progress_main() {
       bool did = false;
       if (wire_->receive(now, opts_.rx_budget, on_rx) > 0) did = true;
       if (has_work_.load(std::memory_order_acquire)) {
-        handle_submissions_pt(now);
+        handle_submissions_st(now);
         did = true;
       }
       uint64_t emitted_before = sink_.emitted;
@@ -704,7 +717,7 @@ void LdtTransport::progress_main() {
       if (sink_.emitted != emitted_before) did = true;
       wire_->flush(now);  // before completions: send buffers are released below
       if (!engine_->completions().empty()) {
-        deliver_completions_pt();
+        deliver_completions_st();
         did = true;
       }
       if (did) {
@@ -734,7 +747,7 @@ void LdtTransport::progress_main() {
         if (now - idle_since < opts_.busy_poll_ns) continue;
         deadline = now + 20'000;
       }
-      sleep_pt(now, deadline);
+      sleep_st(now, deadline);
       idle = false;
     }
   } catch (const std::exception& e) {
@@ -755,7 +768,7 @@ void LdtTransport::progress_main() {
   try {
     engine_->fail_all(why);
     wire_->flush(clock_ns());
-    deliver_completions_pt();
+    deliver_completions_st();
   } catch (const std::exception& e) {
     LTCC_WARN(kNet, "rank %u: failing pending operations threw: %s", rank_, e.what());
   }
@@ -766,6 +779,8 @@ void LdtTransport::progress_main() {
   std::lock_guard<std::mutex> lk(mu_);
   finished_ = true;
   fail_queued(queue_, why);
+  // From here the engine belongs to whoever holds mu_ (run_control).
+  engine_owner_.store(std::thread::id{}, std::memory_order_relaxed);
 }
 
 }  // namespace ltcc::ldt

@@ -177,16 +177,20 @@ class LdtTransport final : public Transport {
   // waits for it.
   void run_control(const std::function<void()>& fn);
   void progress_main();
-  // Progress-thread-only helpers (the _pt suffix says so).
-  void handle_submissions_pt(uint64_t now);
-  void deliver_completions_pt();
-  void fill_stats_pt(LdtTransportStats* out) const;
+  // Functions only the engine's owner may call end in _st (ARCHITECTURE.md
+  // rule 5, the same suffix as the core's): the progress thread while it
+  // runs, else a thread holding mu_ (run_control, before start and after
+  // exit). assert_owner_st() checks it in debug builds.
+  void handle_submissions_st(uint64_t now);
+  void deliver_completions_st();
+  void fill_stats_st(LdtTransportStats* out) const;
   void fail_queued(std::vector<Submission>& q, const Status& why);
-  bool sleep_pt(uint64_t now, uint64_t deadline);
+  bool sleep_st(uint64_t now, uint64_t deadline);
   void stop_thread();
   static void complete_request(Request* req, const Status& st, uint64_t bytes);
   static void drop_ref(Request* req);
   bool on_progress_thread() const;
+  void assert_owner_st() const;
 
   LdtTransportOptions opts_;
   uint32_t rank_ = 0;
@@ -252,6 +256,9 @@ class LdtTransport final : public Transport {
   std::mutex join_mu_;       // serialises stop_thread()
   std::thread thread_;
   std::thread::id thread_id_;
+  // The progress thread's id while it runs its loop, else none (debug check
+  // of the _st rule).
+  std::atomic<std::thread::id> engine_owner_{};
 };
 
 }  // namespace ltcc::ldt
