@@ -1,0 +1,194 @@
+// ltcc-diag report: one stats line -> StatsRecord (parse_record,
+// parse_record_line; see report.h): the members' names, types and ranges,
+// checked with Fields, and each entry of "peers" with parse_peer.
+#include "tools/diag/report.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdint>
+#include <new>
+#include <string>
+
+#include "src/common/strings.h"
+#include "tools/diag/report_internal.h"
+
+namespace ltcc::diag {
+
+// ==================================================================== records
+
+const PeerCounters* StatsRecord::find_peer(uint32_t peer) const {
+  auto it = std::lower_bound(peers.begin(), peers.end(), peer,
+                             [](const PeerCounters& p, uint32_t v) { return p.peer < v; });
+  return it != peers.end() && it->peer == peer ? &*it : nullptr;
+}
+
+bool session_ok(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+namespace {
+
+using json::Value;
+using ::ltcc::strf;
+
+class Fields {
+ public:
+  Fields(const Value& obj, std::string where, std::string* error)
+      : obj_(obj), where_(std::move(where)), error_(error) {}
+
+  bool uint(const char* name, uint64_t* out) {
+    const Value* v = need(name);
+    if (!v) return false;
+    if (v->type != Value::Type::kNumber || !v->is_uint) return bad(name, "a non-negative integer");
+    *out = v->uint;
+    return true;
+  }
+  bool u32(const char* name, uint32_t* out, uint64_t max) {
+    uint64_t v = 0;
+    if (!uint(name, &v)) return false;
+    if (v > max) return bad(name, strf("at most %" PRIu64, max).c_str());
+    *out = static_cast<uint32_t>(v);
+    return true;
+  }
+  bool real(const char* name, double* out) {
+    const Value* v = need(name);
+    if (!v) return false;
+    if (v->type != Value::Type::kNumber || v->number < 0) return bad(name, "a non-negative number");
+    *out = v->number;
+    return true;
+  }
+  // A counter of the list, by its type (transports/peer_counters.h).
+  bool counter(const char* name, uint64_t* out) { return uint(name, out); }
+  bool counter(const char* name, double* out) { return real(name, out); }
+  bool boolean(const char* name, bool* out) {
+    const Value* v = need(name);
+    if (!v) return false;
+    if (v->type != Value::Type::kBool) return bad(name, "true or false");
+    *out = v->boolean;
+    return true;
+  }
+  bool string(const char* name, std::string* out) {
+    const Value* v = need(name);
+    if (!v) return false;
+    if (v->type != Value::Type::kString) return bad(name, "a string");
+    *out = v->string;
+    return true;
+  }
+  const Value* need(const char* name) {
+    const Value* v = obj_.get(name);
+    if (!v) *error_ = where_ + "\"" + name + "\" is missing";
+    return v;
+  }
+  bool bad(const char* name, const char* expected) {
+    *error_ = where_ + "\"" + name + "\" must be " + expected;
+    return false;
+  }
+
+ private:
+  const Value& obj_;
+  std::string where_;
+  std::string* error_;
+};
+
+bool parse_peer(const Value& v, size_t index, const StatsRecord& rec, PeerCounters* out,
+                std::string* error) {
+  const std::string where = strf("peers[%zu]: ", index);
+  if (v.type != Value::Type::kObject) {
+    *error = where + "not an object";
+    return false;
+  }
+  Fields f(v, where, error);
+  PeerCounters p;
+  if (!f.u32("peer", &p.peer, rec.nranks - 1)) return false;
+  if (p.peer == rec.rank) {
+    *error = where + strf("\"peer\" %u is the record's own rank", p.peer);
+    return false;
+  }
+  // Every counter of the list, as stats_record_json writes them.
+#define LTCC_X(name, c_name, type, what) \
+  if (!f.counter(#name, &p.name)) return false;
+  LTCC_PEER_COUNTERS(LTCC_X)
+#undef LTCC_X
+  *out = p;
+  return true;
+}
+
+}  // namespace
+
+bool parse_record(const json::Value& v, StatsRecord* out, std::string* error) {
+  std::string scratch;
+  if (!error) error = &scratch;
+  try {
+    if (v.type != Value::Type::kObject) {
+      *error = "not a JSON object";
+      return false;
+    }
+    const Value* tag = v.get("ltcc_stats");
+    if (!tag) {
+      *error = "not an ltcc stats record (no \"ltcc_stats\" member)";
+      return false;
+    }
+    if (tag->type != Value::Type::kNumber || !tag->is_uint || tag->uint != 1) {
+      *error = "\"ltcc_stats\" is not 1: a format version this tool does not read";
+      return false;
+    }
+    Fields f(v, "", error);
+    StatsRecord r;
+    uint64_t pid = 0;
+    if (!f.real("time", &r.time) || !f.string("host", &r.host) || !f.uint("pid", &pid) ||
+        !f.u32("nranks", &r.nranks, kMaxRanks) || !f.u32("rank", &r.rank, kMaxRanks - 1) ||
+        !f.string("session", &r.session) || !f.boolean("final", &r.final) ||
+        !f.uint("collectives", &r.collectives) ||
+        !f.uint("invalid_datagrams", &r.invalid_datagrams) ||
+        !f.uint("foreign_datagrams", &r.foreign_datagrams))
+      return false;
+    if (pid > static_cast<uint64_t>(INT64_MAX)) return f.bad("pid", "a process id");
+    r.pid = static_cast<int64_t>(pid);
+    if (r.nranks == 0) return f.bad("nranks", "at least 1");
+    if (r.rank >= r.nranks) {
+      *error = strf("\"rank\" %u is not below \"nranks\" %u", r.rank, r.nranks);
+      return false;
+    }
+    if (!session_ok(r.session))
+      return f.bad("session", "1 to 64 letters, digits, '_', '-' or '.'");
+    if (r.host.size() > 255) return f.bad("host", "a host name (at most 255 bytes)");
+    const Value* peers = f.need("peers");
+    if (!peers) return false;
+    if (peers->type != Value::Type::kArray) return f.bad("peers", "an array");
+    if (peers->array.size() >= r.nranks) {
+      *error = strf("\"peers\" has %zu entries; at most nranks - 1 = %u", peers->array.size(),
+                    r.nranks - 1);
+      return false;
+    }
+    r.peers.resize(peers->array.size());
+    for (size_t i = 0; i < peers->array.size(); ++i)
+      if (!parse_peer(peers->array[i], i, r, &r.peers[i], error)) return false;
+    std::sort(r.peers.begin(), r.peers.end(),
+              [](const PeerCounters& a, const PeerCounters& b) { return a.peer < b.peer; });
+    for (size_t i = 1; i < r.peers.size(); ++i) {
+      if (r.peers[i].peer == r.peers[i - 1].peer) {
+        *error = strf("\"peers\" lists peer %u twice", r.peers[i].peer);
+        return false;
+      }
+    }
+    *out = std::move(r);
+    return true;
+  } catch (const std::bad_alloc&) {
+    *error = "out of memory";
+    return false;
+  }
+}
+
+bool parse_record_line(std::string_view line, StatsRecord* out, std::string* error) {
+  json::Value v;
+  if (!json::parse(line, &v, error)) return false;
+  return parse_record(v, out, error);
+}
+
+}  // namespace ltcc::diag
