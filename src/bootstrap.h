@@ -146,7 +146,7 @@ class BootstrapRoot {
   // (kTimeout naming the missing ranks).
   Status result() const;
 
-  struct State;  // in bootstrap.cc
+  struct State;  // in bootstrap_root.cc
 
  private:
   explicit BootstrapRoot(std::unique_ptr<State> s);
