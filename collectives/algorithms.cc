@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "collectives/ring.h"
-#include "src/common/log.h"
+#include "common/log.h"
 #include "transports/tags.h"
 
 namespace ltcc::coll {

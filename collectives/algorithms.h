@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "collectives/reduce.h"
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/transport.h"
 
 namespace ltcc::coll {

@@ -19,8 +19,8 @@
 #include <new>
 
 #include "src/bootstrap_wire.h"
-#include "src/common/config.h"
-#include "src/common/log.h"
+#include "common/config.h"
+#include "common/log.h"
 
 namespace ltcc {
 

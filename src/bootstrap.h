@@ -72,7 +72,7 @@
 #include <vector>
 
 #include "ltcc/ltcc.h"
-#include "src/common/status.h"
+#include "common/status.h"
 #include "src/launch_env.h"
 #include "transports/transport.h"
 

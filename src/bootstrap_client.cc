@@ -21,8 +21,8 @@
 
 #include "src/bootstrap.h"
 #include "src/bootstrap_wire.h"
-#include "src/common/log.h"
-#include "src/common/siphash.h"
+#include "common/log.h"
+#include "common/siphash.h"
 #include "src/launch_env.h"
 
 namespace ltcc::bootstrap_detail {

@@ -23,8 +23,8 @@
 
 #include "src/bootstrap.h"
 #include "src/bootstrap_wire.h"
-#include "src/common/log.h"
-#include "src/common/siphash.h"
+#include "common/log.h"
+#include "common/siphash.h"
 
 namespace ltcc {
 

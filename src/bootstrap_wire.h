@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "src/bootstrap.h"
-#include "src/common/siphash.h"
-#include "src/common/status.h"
+#include "common/siphash.h"
+#include "common/status.h"
 
 namespace ltcc::bootstrap_detail {
 

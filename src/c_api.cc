@@ -24,7 +24,7 @@
 #include "ltcc/ltcc.h"
 #include "src/bootstrap.h"
 #include "src/comm.h"
-#include "src/common/log.h"
+#include "common/log.h"
 #include "src/handle_table.h"
 #include "src/launch_env.h"
 

@@ -9,9 +9,9 @@
 #include <cstdarg>
 #include <cstring>
 
-#include "src/common/config.h"
-#include "src/common/log.h"
-#include "src/common/strings.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/strings.h"
 #include "src/launch_env.h"
 
 namespace ltcc {

@@ -41,7 +41,7 @@
 #include "collectives/kinds.h"
 #include "collectives/reduce.h"
 #include "src/bootstrap.h"
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/factory.h"
 #include "transports/transport.h"
 

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/common/config.h"
+#include "common/config.h"
 
 namespace ltcc {
 namespace {

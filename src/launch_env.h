@@ -39,7 +39,7 @@
 #include <cstdint>
 #include <string>
 
-#include "src/common/status.h"
+#include "common/status.h"
 
 namespace ltcc {
 

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-#include "src/common/config.h"
+#include "common/config.h"
 #include "transports/ldt/core/crc32c.h"
 
 int main(int argc, char** argv) {

@@ -23,7 +23,7 @@
 #include <memory>
 #include <string>
 
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/ldt/ldt_transport.h"
 #include "transports/transport.h"
 

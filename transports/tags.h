@@ -36,7 +36,7 @@ inline constexpr uint32_t kUrgent = 1u << 31;
 // kCollFirst (LTCC_STEP_WINDOW, at most kCollWindowMax).
 inline constexpr uint32_t kCollFirst = 1;
 inline constexpr uint32_t kCollLanes = 64;
-inline constexpr uint32_t kCollWindowMax = 1024;  // LTCC_STEP_WINDOW's upper bound (src/common/config.cc)
+inline constexpr uint32_t kCollWindowMax = 1024;  // LTCC_STEP_WINDOW's upper bound (common/config.cc)
 constexpr uint32_t coll_end(uint32_t step_window) { return kCollFirst + kCollLanes * step_window; }
 
 inline constexpr uint32_t kDiagStream = 0x00D1A600u;

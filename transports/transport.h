@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/peer_counters.h"
 #include "transports/tags.h"
 

@@ -31,7 +31,7 @@
 #include "collectives/kinds.h"
 #include "sim/fabric/event_queue.h"
 #include "sim/fabric/fabric.h"
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/ldt/core/options.h"
 
 namespace ltcc::sim {

@@ -79,7 +79,7 @@
 #include <string>
 #include <vector>
 
-#include "src/common/random.h"  // header-only, no dependency on the rest of ltcc
+#include "common/random.h"  // header-only, no dependency on the rest of ltcc
 #include "sim/fabric/event_queue.h"
 
 namespace ltcc::sim {

@@ -82,7 +82,7 @@
 
 #include "ltcc/ltcc.h"
 #include "ltcc/ltcc.hpp"
-#include "src/common/strings.h"
+#include "common/strings.h"
 
 namespace {
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 # --- The table -------------------------------------------------------------
 
-COMMON = "src/common/"        # status, log, config registry, random, ...
+COMMON = "common/"        # status, log, config registry, random, ...
 CORE = "transports/ldt/core/"  # sans-I/O reliability engine
 TRANSPORT_API = ["transports/transport.h", "transports/tags.h"]
 PUBLIC_API = "include/ltcc/"   # written "ltcc/..." (include/ is on the path)
@@ -52,7 +52,7 @@ class Layer(NamedTuple):
 TOOLS_REASON = ("tools/", "rule 9", "nothing below tools/ knows it exists")
 
 LAYERS = [
-    # Layer diagram: src/common is the bottom; "every layer may use it; it
+    # Layer diagram: common is the bottom; "every layer may use it; it
     # uses nothing of ltcc".
     Layer(COMMON, [COMMON], "layer diagram",
           f"{COMMON[:-1]} is the bottom layer and uses nothing else of ltcc"),
@@ -91,7 +91,7 @@ LAYERS = [
     # Layer diagram: src/ is the top of the library and glues the rest;
     # rule 9: tools sit on top of it; the simulator, tests, benchmarks and
     # integrations are built on the library, not in it.
-    Layer("src/", ["src/", "collectives/", "transports/", PUBLIC_API],
+    Layer("src/", ["src/", COMMON, "collectives/", "transports/", PUBLIC_API],
           "layer diagram", "src/ is the top of the library; tools, sim, "
           "tests, bench and integrations are built on it", [TOOLS_REASON]),
 ]

@@ -14,7 +14,7 @@
 #include <cstring>
 #include <thread>
 
-#include "src/common/config.h"
+#include "common/config.h"
 
 namespace ltcc::tools {
 namespace {

@@ -1,7 +1,7 @@
 // ltcc-diag's arithmetic (see analysis.h).
 #include "tools/diag/analysis.h"
 
-#include "src/common/strings.h"
+#include "common/strings.h"
 
 #include <algorithm>
 #include <cinttypes>

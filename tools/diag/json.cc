@@ -12,7 +12,7 @@
 #include <system_error>
 #include <vector>
 
-#include "src/common/strings.h"
+#include "common/strings.h"
 #include "tools/diag/report_internal.h"
 
 namespace ltcc::diag {

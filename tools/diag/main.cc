@@ -57,7 +57,7 @@
 
 #include "src/bootstrap.h"
 #include "src/comm.h"
-#include "src/common/log.h"
+#include "common/log.h"
 #include "src/launch_env.h"
 #include "transports/ldt/ldt_transport.h"
 #include "transports/tags.h"

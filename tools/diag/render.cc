@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/common/strings.h"
+#include "common/strings.h"
 #include "tools/diag/report_internal.h"
 
 namespace ltcc::diag {

@@ -9,7 +9,7 @@
 #include <new>
 #include <string>
 
-#include "src/common/strings.h"
+#include "common/strings.h"
 #include "tools/diag/report_internal.h"
 
 namespace ltcc::diag {

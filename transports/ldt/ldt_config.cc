@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "src/common/config.h"
+#include "common/config.h"
 #include "transports/ldt/core/wire_format.h"
 
 namespace ltcc::ldt {

@@ -1,4 +1,4 @@
-// Fills the ldt option structs from the LTCC_* registry (src/common/config.h).
+// Fills the ldt option structs from the LTCC_* registry (common/config.h).
 //
 // The ldt core and the wires never read the environment: the transport calls
 // these once at setup and hands the plain structs down. Each function sets
@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/ldt/core/options.h"
 #include "transports/ldt/fault/fault_wire.h"
 

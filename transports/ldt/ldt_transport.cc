@@ -12,10 +12,10 @@
 #include <cstring>
 #include <new>
 
-#include "src/common/config.h"
-#include "src/common/log.h"
-#include "src/common/siphash.h"
-#include "src/common/strings.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/siphash.h"
+#include "common/strings.h"
 #include "transports/ldt/ldt_config.h"
 #include "transports/tags.h"
 

@@ -38,7 +38,7 @@
 #include <thread>
 #include <vector>
 
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/ldt/auth/auth_wire.h"
 #include "transports/ldt/core/engine.h"
 #include "transports/ldt/core/options.h"

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/ldt/core/sink.h"
 
 namespace ltcc::ldt {

@@ -1,7 +1,7 @@
-// Tests of the LTCC_* registry (src/common/config.h): defaults, every parser
+// Tests of the LTCC_* registry (common/config.h): defaults, every parser
 // with its suffixes and errors, messages that name the variable, bounds,
 // type checks, printing and unknown-variable detection.
-#include "src/common/config.h"
+#include "common/config.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

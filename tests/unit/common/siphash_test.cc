@@ -1,7 +1,7 @@
 // SipHash-2-4 against the reference test vectors (key 00..0f, message of i
 // bytes 00..i-1; github.com/veorq/SipHash, vectors.h), and the incremental
 // interface against the one-shot one.
-#include "src/common/siphash.h"
+#include "common/siphash.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "src/common/siphash.h"
+#include "common/siphash.h"
 
 namespace ltcc::ldt {
 

@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "src/common/siphash.h"
+#include "common/siphash.h"
 
 namespace ltcc::ldt {
 

@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/ldt/core/congestion.h"
 #include "transports/ldt/core/options.h"
 #include "transports/ldt/core/stats.h"

@@ -39,7 +39,7 @@
 #include <memory>
 #include <vector>
 
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/ldt/core/options.h"
 #include "transports/ldt/core/sink.h"
 #include "transports/ldt/core/stats.h"

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "src/common/log.h"
+#include "common/log.h"
 #include "transports/ldt/core/connection.h"
 #include "transports/ldt/core/engine.h"
 

@@ -4,7 +4,7 @@
 // stops at the first packet that is not yet due.
 #include <algorithm>
 
-#include "src/common/log.h"
+#include "common/log.h"
 #include "transports/ldt/core/connection.h"
 #include "transports/ldt/core/engine.h"
 

@@ -66,7 +66,7 @@
 #include <utility>
 #include <vector>
 
-#include "src/common/random.h"
+#include "common/random.h"
 #include "transports/ldt/wire.h"
 
 namespace ltcc::ldt {

@@ -43,7 +43,7 @@
 #include <string>
 #include <vector>
 
-#include "src/common/status.h"
+#include "common/status.h"
 #include "transports/ldt/core/wire_format.h"
 #include "transports/ldt/wire.h"
 

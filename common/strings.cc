@@ -1,4 +1,4 @@
-#include "src/common/strings.h"
+#include "common/strings.h"
 
 #include <cstdarg>
 #include <cstdio>

@@ -1,9 +1,9 @@
-#include "src/common/status.h"
+#include "common/status.h"
 
 #include <cstdarg>
 #include <cstdio>
 
-#include "src/common/log.h"
+#include "common/log.h"
 
 namespace ltcc {
 

@@ -1,4 +1,4 @@
-#include "src/common/siphash.h"
+#include "common/siphash.h"
 
 #include <cstring>
 

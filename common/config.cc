@@ -1,4 +1,4 @@
-#include "src/common/config.h"
+#include "common/config.h"
 
 #include <strings.h>
 #include <unistd.h>

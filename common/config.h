@@ -39,7 +39,7 @@
 #include <string>
 #include <vector>
 
-#include "src/common/status.h"
+#include "common/status.h"
 
 namespace ltcc {
 
