@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
-#include "transports/ldt/core/engine.h"
+#include "transports/ldt/core/engine_shared.h"
 
 namespace ltcc::ldt {
 
-Connection::Connection(Engine* engine, uint32_t peer)
-    : engine_(engine),
-      opts_(engine->opts_),
+Connection::Connection(EngineShared* shared, uint32_t peer)
+    : sh_(shared),
+      opts_(shared->opts),
       peer_(peer),
       window_(opts_.window_pkts),
       mask_(opts_.window_pkts - 1),
@@ -51,7 +51,7 @@ Status Connection::post_send(uint32_t tag, const void* buf, uint64_t len, uint64
   if (pkts > UINT32_MAX)
     return make_status(Code::kInvalidArgument,
                        "rank %u: send of %llu bytes to rank %u is larger than %llu packets",
-                       engine_->rank_, static_cast<unsigned long long>(len), peer_,
+                       sh_->rank, static_cast<unsigned long long>(len), peer_,
                        static_cast<unsigned long long>(UINT32_MAX));
   touch_idle_st(now);
   TxMsg& m = txq_[(tag & kUrgentTagBit) ? 0 : 1].msgs.emplace_back();
@@ -95,7 +95,7 @@ void Connection::complete_send_st(TxMsg* m) {
   c.peer = peer_;
   c.is_send = true;
   c.bytes = m->len;
-  engine_->complete(c);
+  sh_->complete(c);
   reap_tx_msgs_st();
 }
 
@@ -160,7 +160,7 @@ void Connection::fail(const Status& why) {
       c.peer = peer_;
       c.is_send = true;
       c.status = why;
-      engine_->complete(c);
+      sh_->complete(c);
     }
     q.msgs.clear();
     q.seg_idx = 0;
@@ -170,7 +170,7 @@ void Connection::fail(const Status& why) {
     c.cookie = r.cookie;
     c.peer = peer_;
     c.status = why;
-    engine_->complete(c);
+    sh_->complete(c);
   }
   posted_.clear();
   posted_watched_ = 0;
@@ -180,7 +180,7 @@ void Connection::fail(const Status& why) {
       c.cookie = m.cookie;
       c.peer = peer_;
       c.status = why;
-      engine_->complete(c);
+      sh_->complete(c);
     }
     if (!m.matched) held_unexpected_st(m.msg_len, -1);
   }

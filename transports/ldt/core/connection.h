@@ -23,7 +23,7 @@
 
 namespace ltcc::ldt {
 
-class Engine;
+struct EngineShared;
 
 // A message being sent. Lives in a Connection::TxQueue until it is acked in
 // full and every older message is too (a deque keeps its address stable).
@@ -146,7 +146,7 @@ struct SegPlan {
 
 class Connection {
  public:
-  Connection(Engine* engine, uint32_t peer);
+  Connection(EngineShared* shared, uint32_t peer);
 
   // --- called by the Engine (progress thread only) --------------------------
   Status post_send(uint32_t tag, const void* buf, uint64_t len, uint64_t cookie, uint64_t now);
@@ -163,6 +163,9 @@ class Connection {
   Status send_probe(uint64_t probe_id, uint32_t padding, uint64_t now);
   void fail(const Status& why);
 
+  // A datagram from this peer whose payload failed its CRC (the engine
+  // checks it before the connection sees anything).
+  void count_corrupt() { ++st_.corrupt_pkts; }
   bool failed() const { return failed_; }
   size_t pending_ops() const;
   bool has_pending_ops() const;
@@ -260,7 +263,7 @@ class Connection {
   bool has_outstanding() const { return snd_una_ != snd_nxt_; }
   void touch_idle_st(uint64_t now);
 
-  Engine* engine_;
+  EngineShared* sh_;  // the engine's, shared by its connections
   const LdtOptions& opts_;
   uint32_t peer_;
   uint64_t window_;
@@ -363,8 +366,6 @@ class Connection {
 
   ConnStats st_;
   std::vector<uint8_t> scratch_;       // header (+ SACK) being built
-
-  friend class Engine;
 };
 
 }  // namespace ltcc::ldt

@@ -9,23 +9,26 @@ namespace ltcc::ldt {
 
 Engine::Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t session_key,
                PacketSink* sink)
-    : opts_(opts), rank_(rank), nranks_(nranks), session_key_(session_key), sink_(sink),
-      conns_(nranks) {
+    : nranks_(nranks), conns_(nranks) {
+  sh_.opts = opts;
+  sh_.rank = rank;
+  sh_.session_key = session_key;
+  sh_.sink = sink;
   // Sanitize what the core depends on; the config layer reports bad input.
   // (the SACK bitmap covers kMaxSackBytes * 8 PSNs: a larger window could not
   // be described by one ACK)
-  if (opts_.window_pkts < kMinWindowPkts || opts_.window_pkts > kMaxWindowPkts ||
-      (opts_.window_pkts & (opts_.window_pkts - 1)))
-    opts_.window_pkts = 1024;
-  if (opts_.payload_size == 0 || opts_.payload_size > kMaxPayload) opts_.payload_size = 8192;
-  if (opts_.ack_every == 0) opts_.ack_every = 1;
-  if (opts_.burst_pkts == 0) opts_.burst_pkts = 1;
-  if (opts_.paths == 0) opts_.paths = 1;
+  if (sh_.opts.window_pkts < kMinWindowPkts || sh_.opts.window_pkts > kMaxWindowPkts ||
+      (sh_.opts.window_pkts & (sh_.opts.window_pkts - 1)))
+    sh_.opts.window_pkts = 1024;
+  if (sh_.opts.payload_size == 0 || sh_.opts.payload_size > kMaxPayload) sh_.opts.payload_size = 8192;
+  if (sh_.opts.ack_every == 0) sh_.opts.ack_every = 1;
+  if (sh_.opts.burst_pkts == 0) sh_.opts.burst_pkts = 1;
+  if (sh_.opts.paths == 0) sh_.opts.paths = 1;
   // A peer is declared dead after peer_timeout of silence; keepalive probes
   // must leave room for several to be lost on a lossy network first (one
   // lost probe must never kill a live peer): at least 8 per timeout.
-  opts_.keepalive_ns = std::max<uint64_t>(
-      std::min(opts_.keepalive_ns, opts_.peer_timeout_ns / 8), 1'000'000);
+  sh_.opts.keepalive_ns = std::max<uint64_t>(
+      std::min(sh_.opts.keepalive_ns, sh_.opts.peer_timeout_ns / 8), 1'000'000);
 }
 
 Engine::~Engine() = default;
@@ -33,7 +36,7 @@ Engine::~Engine() = default;
 Connection* Engine::conn(uint32_t peer) {
   auto& c = conns_[peer];
   if (!c) {
-    c = std::make_unique<Connection>(this, peer);
+    c = std::make_unique<Connection>(&sh_, peer);
     active_.push_back(c.get());
   }
   return c.get();
@@ -51,25 +54,25 @@ static Status check_peer(uint32_t rank, uint32_t nranks, uint32_t peer, const ch
 
 Status Engine::post_send(uint32_t peer, uint32_t tag, const void* buf, uint64_t len,
                          uint64_t cookie, uint64_t now) {
-  LTCC_CHECK(check_peer(rank_, nranks_, peer, "send"));
+  LTCC_CHECK(check_peer(sh_.rank, nranks_, peer, "send"));
   if (!buf && len)
     return make_status(Code::kInvalidArgument, "rank %u: send of %llu bytes to rank %u from NULL",
-                       rank_, static_cast<unsigned long long>(len), peer);
+                       sh_.rank, static_cast<unsigned long long>(len), peer);
   return conn(peer)->post_send(tag, buf, len, cookie, now);
 }
 
 Status Engine::post_recv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity,
                          uint64_t cookie, uint64_t now) {
-  LTCC_CHECK(check_peer(rank_, nranks_, peer, "receive"));
+  LTCC_CHECK(check_peer(sh_.rank, nranks_, peer, "receive"));
   if (!buf && capacity)
     return make_status(Code::kInvalidArgument,
-                       "rank %u: receive of %llu bytes from rank %u into NULL", rank_,
+                       "rank %u: receive of %llu bytes from rank %u into NULL", sh_.rank,
                        static_cast<unsigned long long>(capacity), peer);
   return conn(peer)->post_recv(tag, buf, capacity, cookie, now);
 }
 
 Status Engine::send_probe(uint32_t peer, uint64_t probe_id, uint32_t padding, uint64_t now) {
-  LTCC_CHECK(check_peer(rank_, nranks_, peer, "probe"));
+  LTCC_CHECK(check_peer(sh_.rank, nranks_, peer, "probe"));
   if (probe_id & kInternalProbeBit)
     return make_status(Code::kInvalidArgument, "probe id %llx uses the reserved top bit",
                        static_cast<unsigned long long>(probe_id));
@@ -78,29 +81,29 @@ Status Engine::send_probe(uint32_t peer, uint64_t probe_id, uint32_t padding, ui
 
 void Engine::on_datagram(const uint8_t* data, size_t len, uint64_t now, uint64_t rx_ns) {
   const uint64_t arrival = rx_ns && rx_ns <= now ? rx_ns : now;
-  ++stats_.datagrams_in;
+  ++sh_.stats.datagrams_in;
   Header h;
-  const DecodeError err = decode(data, len, &h, opts_.checksum);
+  const DecodeError err = decode(data, len, &h, sh_.opts.checksum);
   if (err != DecodeError::kOk) {
-    ++stats_.decode_errors[static_cast<size_t>(err)];
+    ++sh_.stats.decode_errors[static_cast<size_t>(err)];
     // A bad payload under a good header of our session: the link from that
     // peer corrupts (ltcc-diag reports it per link).
-    if (err == DecodeError::kBadPayloadCrc && h.session_key == session_key_ &&
-        h.dst_rank == rank_ && h.src_rank < nranks_ && h.src_rank != rank_)
-      ++conn(h.src_rank)->st_.corrupt_pkts;
-    LTCC_DPTRACE("rank %u: dropped datagram of %zu bytes: %s", rank_, len, decode_error_name(err));
+    if (err == DecodeError::kBadPayloadCrc && h.session_key == sh_.session_key &&
+        h.dst_rank == sh_.rank && h.src_rank < nranks_ && h.src_rank != sh_.rank)
+      conn(h.src_rank)->count_corrupt();
+    LTCC_DPTRACE("rank %u: dropped datagram of %zu bytes: %s", sh_.rank, len, decode_error_name(err));
     return;
   }
-  if (h.session_key != session_key_) {
-    ++stats_.foreign_session;
+  if (h.session_key != sh_.session_key) {
+    ++sh_.stats.foreign_session;
     return;
   }
-  if (h.dst_rank != rank_) {
-    ++stats_.misdirected;
+  if (h.dst_rank != sh_.rank) {
+    ++sh_.stats.misdirected;
     return;
   }
-  if (h.src_rank >= nranks_ || h.src_rank == rank_) {
-    ++stats_.unknown_peer;
+  if (h.src_rank >= nranks_ || h.src_rank == sh_.rank) {
+    ++sh_.stats.unknown_peer;
     return;
   }
   Connection* c = conn(h.src_rank);
@@ -127,7 +130,7 @@ uint64_t Engine::next_deadline() const {
 }
 
 void Engine::fail_peer(uint32_t peer, const Status& why) {
-  if (peer < nranks_ && peer != rank_) conn(peer)->fail(why);
+  if (peer < nranks_ && peer != sh_.rank) conn(peer)->fail(why);
 }
 
 void Engine::fail_all(const Status& why) {

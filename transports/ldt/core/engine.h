@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "transports/ldt/core/engine_shared.h"
 #include "transports/ldt/core/options.h"
 #include "transports/ldt/core/sink.h"
 #include "transports/ldt/core/stats.h"
@@ -48,14 +49,6 @@
 namespace ltcc::ldt {
 
 class Connection;
-
-struct Completion {
-  uint64_t cookie = 0;   // what the caller passed to post_send / post_recv
-  uint32_t peer = 0;
-  bool is_send = false;
-  uint64_t bytes = 0;    // message length (recv: what arrived)
-  Status status;         // ok, or why it failed (names the peer)
-};
 
 class Engine {
  public:
@@ -95,25 +88,18 @@ class Engine {
   // Send a liveness/RTT probe with `padding` bytes to `peer` (diagnostics).
   Status send_probe(uint32_t peer, uint64_t probe_id, uint32_t padding, uint64_t now);
   // Probe answers seen since the last call: (peer, probe_id, rtt_ns).
-  struct ProbeReply {
-    uint32_t peer;
-    uint64_t probe_id;
-    uint64_t rtt_ns;
-  };
-  std::vector<ProbeReply>& probe_replies() { return probe_replies_; }
+  using ProbeReply = ldt::ProbeReply;
+  std::vector<ProbeReply>& probe_replies() { return sh_.probe_replies; }
   // Diagnostic probes (not keepalives) that arrived, in arrival order, while
   // the log is on (off by default: nothing is kept for a job that never
   // drains it). ltcc-diag reads loss, reordering and duplication per link
   // from the probe ids.
-  struct ProbeArrival {
-    uint32_t peer;
-    uint64_t probe_id;
-  };
-  void set_probe_log(bool on) { probe_log_ = on; }
-  std::vector<ProbeArrival>& probe_arrivals() { return probe_arrivals_; }
+  using ProbeArrival = ldt::ProbeArrival;
+  void set_probe_log(bool on) { sh_.probe_log = on; }
+  std::vector<ProbeArrival>& probe_arrivals() { return sh_.probe_arrivals; }
 
   // Completed operations since the last drain; the caller clears it.
-  std::vector<Completion>& completions() { return completions_; }
+  std::vector<Completion>& completions() { return sh_.completions; }
 
   // Fail every operation with `peer` (e.g. the driver learnt it died).
   void fail_peer(uint32_t peer, const Status& why);
@@ -122,34 +108,24 @@ class Engine {
 
   // Before any traffic only: the key arrives with the bootstrap, after the
   // wire (whose address the bootstrap carries) exists.
-  void set_session_key(uint64_t key) { session_key_ = key; }
+  void set_session_key(uint64_t key) { sh_.session_key = key; }
 
-  uint32_t rank() const { return rank_; }
+  uint32_t rank() const { return sh_.rank; }
   uint32_t nranks() const { return nranks_; }
-  const LdtOptions& options() const { return opts_; }
-  const EngineStats& stats() const { return stats_; }
+  const LdtOptions& options() const { return sh_.opts; }
+  const EngineStats& stats() const { return sh_.stats; }
   // Counters for one peer (zeros if never used).
   ConnStats conn_stats(uint32_t peer) const;
   // Operations not yet completed (sends + receives), for leak checks.
   size_t pending_ops() const;
 
  private:
-  friend class Connection;
   Connection* conn(uint32_t peer);
-  void complete(const Completion& c) { completions_.push_back(c); }
 
-  LdtOptions opts_;
-  uint32_t rank_;
+  EngineShared sh_;  // what every connection sees (engine_shared.h)
   uint32_t nranks_;
-  uint64_t session_key_;
-  PacketSink* sink_;
   std::vector<std::unique_ptr<Connection>> conns_;  // by peer rank, created lazily
   std::vector<Connection*> active_;                 // connections with timers or work
-  std::vector<Completion> completions_;
-  std::vector<ProbeReply> probe_replies_;
-  std::vector<ProbeArrival> probe_arrivals_;
-  bool probe_log_ = false;
-  EngineStats stats_;
 };
 
 }  // namespace ltcc::ldt

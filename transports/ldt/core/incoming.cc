@@ -4,7 +4,7 @@
 
 #include "common/log.h"
 #include "transports/ldt/core/connection.h"
-#include "transports/ldt/core/engine.h"
+#include "transports/ldt/core/engine_shared.h"
 
 namespace ltcc::ldt {
 
@@ -48,7 +48,7 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
   SegPlan plan;
   if ((m && (m->msg_len != d.msg_len || m->tag != d.tag || m->tag_seq != d.tag_seq)) ||
       !plan_segment_st(m, h, &plan)) {
-    ++engine_->stats_.bad_message;
+    ++sh_->stats.bad_message;
     return;
   }
   if (!m) {
@@ -60,7 +60,7 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
         ack_pending_ = ack_was_pending;
         refuse_unexpected_st(h, now, arrival);
       } else {
-        ++engine_->stats_.bad_message;
+        ++sh_->stats.bad_message;
       }
       return;
     }
@@ -185,9 +185,9 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
       c.status = make_status(Code::kInvalidUsage,
                              "rank %u: message of %llu bytes from rank %u (tag %u) does not fit "
                              "the receive buffer of %llu bytes",
-                             engine_->rank_, static_cast<unsigned long long>(d.msg_len), peer_,
+                             sh_->rank, static_cast<unsigned long long>(d.msg_len), peer_,
                              d.tag, static_cast<unsigned long long>(r.capacity));
-      engine_->complete(c);
+      sh_->complete(c);
     } else {
       m.dest = r.buf;
     }
@@ -195,7 +195,7 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
     // Unexpected: hold it in the bounded pool, or refuse (the sender resends).
     // Each message is charged its bookkeeping too, and a peer may hold only
     // so many: messages of 0 or 1 bytes cost a sender nothing.
-    EngineStats& es = engine_->stats_;
+    EngineStats& es = sh_->stats;
     const uint64_t room =
         opts_.unexpected_bytes - std::min(opts_.unexpected_bytes, es.unexpected_bytes_in_use);
     if (unexpected_msgs_ >= opts_.unexpected_msgs_per_peer || d.msg_len > room ||
@@ -220,7 +220,7 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
 }
 
 void Connection::held_unexpected_st(uint64_t msg_len, int delta) {
-  EngineStats& es = engine_->stats_;
+  EngineStats& es = sh_->stats;
   const uint64_t cost = msg_len + unexpected_overhead_;
   if (delta > 0) {
     ++unexpected_msgs_;
@@ -253,14 +253,14 @@ void Connection::refuse_unexpected_st(const Header& h, uint64_t now, uint64_t ar
   // a warning: a rank that is late into a collective is no fault.
   const uint64_t n = ++st_.refused_pkts;
   if (n & (n - 1)) return;
-  const EngineStats& es = engine_->stats_;
+  const EngineStats& es = sh_->stats;
   LTCC_INFO(kNet,
             "rank %u: no receive posted for a message of %llu bytes from rank %u (tag %u) and no "
             "room to hold it: told rank %u to wait (receiver not ready; it resends until the "
             "receive is posted). %llu packets refused so far; %u messages from rank %u held "
             "unexpected (at most %u per peer; %llu bytes with bookkeeping), pool %llu of %llu "
             "bytes in use (LTCC_UNEXPECTED_BYTES)",
-            engine_->rank_, static_cast<unsigned long long>(h.data.msg_len), peer_, h.data.tag,
+            sh_->rank, static_cast<unsigned long long>(h.data.msg_len), peer_, h.data.tag,
             peer_, static_cast<unsigned long long>(n), unexpected_msgs_, peer_,
             opts_.unexpected_msgs_per_peer, static_cast<unsigned long long>(st_.unexpected_bytes),
             static_cast<unsigned long long>(es.unexpected_bytes_in_use),
@@ -282,9 +282,9 @@ void Connection::match_unexpected_st(RxMsg* m, const PostedRecv& r) {
     c.status = make_status(Code::kInvalidUsage,
                            "rank %u: message of %llu bytes from rank %u (tag %u) does not fit "
                            "the receive buffer of %llu bytes",
-                           engine_->rank_, static_cast<unsigned long long>(m->msg_len), peer_,
+                           sh_->rank, static_cast<unsigned long long>(m->msg_len), peer_,
                            m->tag, static_cast<unsigned long long>(r.capacity));
-    engine_->complete(c);
+    sh_->complete(c);
     return;
   }
   // Copy what arrived so far; holes are garbage now and get overwritten by
@@ -301,7 +301,7 @@ void Connection::finish_rx_msg_st(uint64_t msg_id, RxMsg* m) {
     c.cookie = m->cookie;
     c.peer = peer_;
     c.bytes = m->msg_len;
-    engine_->complete(c);
+    sh_->complete(c);
   }
   ++st_.msgs_received;
   rx_msgs_.erase(msg_id);
@@ -375,7 +375,7 @@ bool Connection::ack_is_valid_st(const Header& h, const uint8_t* sack) const {
 bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint64_t arrival) {
   // Validated whole before any of it is applied (PROTOCOL.md, Validation).
   if (!ack_is_valid_st(h, sack)) {
-    ++engine_->stats_.bad_message;
+    ++sh_->stats.bad_message;
     return false;
   }
   const uint64_t cum = h.psn;
@@ -485,7 +485,7 @@ void Connection::on_rnr_st(uint64_t now) {
   LTCC_INFO(kNet,
             "rank %u: rank %u has no receive posted for our data (receiver not ready, %llu "
             "times so far); waiting for it (LTCC_LATE_TIMEOUT %.1f s, 0 = for ever)",
-            engine_->rank_, peer_, static_cast<unsigned long long>(n),
+            sh_->rank, peer_, static_cast<unsigned long long>(n),
             static_cast<double>(opts_.late_timeout_ns) / 1e9);
 }
 
@@ -506,8 +506,8 @@ void Connection::on_nack(const Header& h, uint64_t now, uint64_t arrival) {
 void Connection::on_probe(const Header& h, uint64_t now) {
   note_heard_st(now);
   ++st_.probes_received;
-  if (engine_->probe_log_ && !(h.probe.probe_id & kInternalProbeBit))
-    engine_->probe_arrivals_.push_back({peer_, h.probe.probe_id});
+  if (sh_->probe_log && !(h.probe.probe_id & kInternalProbeBit))
+    sh_->probe_arrivals.push_back({peer_, h.probe.probe_id});
   Header r = header_st(PacketType::kProbeAck, kFlagNoPayloadCrc);
   r.timestamp_ns = h.timestamp_ns;  // echo
   r.probe.probe_id = h.probe.probe_id;
@@ -516,7 +516,7 @@ void Connection::on_probe(const Header& h, uint64_t now) {
   out.peer = peer_;
   out.header = scratch_.data();
   out.header_len = kHeaderSize;
-  engine_->sink_->emit(out);
+  sh_->sink->emit(out);
 }
 
 void Connection::on_probe_ack(const Header& h, uint64_t now) {
@@ -529,7 +529,7 @@ void Connection::on_probe_ack(const Header& h, uint64_t now) {
   s->outstanding = false;
   note_heard_st(now);
   if (id & kInternalProbeBit) return;  // keepalive answer
-  engine_->probe_replies_.push_back({peer_, id, now - s->sent_ns});
+  sh_->probe_replies.push_back({peer_, id, now - s->sent_ns});
 }
 
 }  // namespace ltcc::ldt

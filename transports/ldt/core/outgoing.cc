@@ -4,7 +4,7 @@
 
 #include "common/log.h"
 #include "transports/ldt/core/connection.h"
-#include "transports/ldt/core/engine.h"
+#include "transports/ldt/core/engine_shared.h"
 
 namespace ltcc::ldt {
 
@@ -19,8 +19,8 @@ Header Connection::header_st(PacketType type, uint16_t flags) const {
   Header h;
   h.type = type;
   h.flags = flags;
-  h.session_key = engine_->session_key_;
-  h.src_rank = engine_->rank_;
+  h.session_key = sh_->session_key;
+  h.src_rank = sh_->rank;
   h.dst_rank = peer_;
   return h;
 }
@@ -123,10 +123,10 @@ void Connection::send_packet_st(uint64_t psn, uint64_t now, bool retransmit, boo
   out.header_len = kHeaderSize;
   out.payload = p.len ? p.msg->buf + p.offset : nullptr;
   out.payload_len = p.len;
-  LTCC_DPTRACE("rank %u -> %u DATA psn %llu msg %llu off %llu len %u%s", engine_->rank_, peer_,
+  LTCC_DPTRACE("rank %u -> %u DATA psn %llu msg %llu off %llu len %u%s", sh_->rank, peer_,
                (unsigned long long)psn, (unsigned long long)p.msg->msg_id,
                (unsigned long long)p.offset, p.len, retransmit ? " retx" : "");
-  engine_->sink_->emit(out);
+  sh_->sink->emit(out);
 }
 
 void Connection::send_ack_st(uint64_t now) {
@@ -167,7 +167,7 @@ void Connection::send_ack_st(uint64_t now) {
   out.header_len = static_cast<uint32_t>(kHeaderSize + sack_bytes);
   ++st_.acks_sent;
   if (rnr) ++st_.rnr_acks_sent;
-  engine_->sink_->emit(out);
+  sh_->sink->emit(out);
 }
 
 void Connection::send_nack_st(uint64_t now) {
@@ -183,7 +183,7 @@ void Connection::send_nack_st(uint64_t now) {
   out.header = scratch_.data();
   out.header_len = kHeaderSize;
   ++st_.nacks_sent;
-  engine_->sink_->emit(out);
+  sh_->sink->emit(out);
 }
 
 Status Connection::send_probe(uint64_t probe_id, uint32_t padding, uint64_t now) {
@@ -215,7 +215,7 @@ Status Connection::send_probe(uint64_t probe_id, uint32_t padding, uint64_t now)
   out.header_len = kHeaderSize;
   out.payload = padding ? zeros.data() : nullptr;
   out.payload_len = padding;
-  engine_->sink_->emit(out);
+  sh_->sink->emit(out);
   return Status::ok();
 }
 

@@ -6,7 +6,7 @@
 
 #include "common/log.h"
 #include "transports/ldt/core/connection.h"
-#include "transports/ldt/core/engine.h"
+#include "transports/ldt/core/engine_shared.h"
 
 namespace ltcc::ldt {
 
@@ -100,7 +100,7 @@ void Connection::on_loss_timer_st(uint64_t now) {
   ++st_.rto_fired;
   ++rto_count_;
   LTCC_INFO(kNet, "rank %u: retransmission timeout %u to rank %u (rto %.3f ms, %llu in flight)",
-            engine_->rank_, rto_count_, peer_, static_cast<double>(rto()) / 1e6,
+            sh_->rank, rto_count_, peer_, static_cast<double>(rto()) / 1e6,
             static_cast<unsigned long long>(snd_nxt_ - snd_una_));
   if (gbn_) {
     lost_q_.clear();
@@ -138,7 +138,7 @@ void Connection::check_liveness_st(uint64_t now) {
                      "rank %u: rank %u has had no receive posted for our data for %.1f s (it is "
                      "alive: it answers); is it stuck outside the collective? "
                      "(LTCC_LATE_TIMEOUT)",
-                     engine_->rank_, peer_, static_cast<double>(now - not_ready_since_) / 1e9));
+                     sh_->rank, peer_, static_cast<double>(now - not_ready_since_) / 1e9));
     return;
   }
   if (sending && has_outstanding() && now - last_progress_ >= opts_.peer_timeout_ns) {
@@ -155,14 +155,14 @@ void Connection::check_liveness_st(uint64_t now) {
                        "rank %u: rank %u accepted no data for %.1f s although it was heard "
                        "%.3f s ago (%llu packets unacknowledged; is its receive posted? do "
                        "packets of %zu bytes pass the path?)",
-                       engine_->rank_, peer_, t, static_cast<double>(now - last_heard_) / 1e9,
+                       sh_->rank, peer_, t, static_cast<double>(now - last_heard_) / 1e9,
                        static_cast<unsigned long long>(snd_nxt_ - snd_una_),
                        kHeaderSize + opts_.payload_size));
     } else {
       fail(make_status(Code::kRemoteError,
                        "rank %u: no ack from rank %u for %.1f s after %llu retransmissions "
                        "(%u timeouts); rank %u is dead or unreachable",
-                       engine_->rank_, peer_, t, static_cast<unsigned long long>(st_.retx_pkts),
+                       sh_->rank, peer_, t, static_cast<unsigned long long>(st_.retx_pkts),
                        rto_count_, peer_));
     }
     return;
@@ -171,7 +171,7 @@ void Connection::check_liveness_st(uint64_t now) {
     fail(make_status(Code::kRemoteError,
                      "rank %u: nothing heard from rank %u for %.1f s while waiting on it "
                      "(%zu operations pending); rank %u is dead or unreachable",
-                     engine_->rank_, peer_, t, pending_ops(), peer_));
+                     sh_->rank, peer_, t, pending_ops(), peer_));
     return;
   }
   // Waiting on a silent peer: ask it whether it is alive.

@@ -1,0 +1,52 @@
+// What the connections of one ldt Engine share: the engine owns one
+// EngineShared, and each Connection holds a pointer to it. A Connection sees
+// this, never the Engine (and the Engine sees only a Connection's public
+// interface): no friendship either way.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/status.h"
+#include "transports/ldt/core/options.h"
+#include "transports/ldt/core/sink.h"
+#include "transports/ldt/core/stats.h"
+
+namespace ltcc::ldt {
+
+struct Completion {
+  uint64_t cookie = 0;   // what the caller passed to post_send / post_recv
+  uint32_t peer = 0;
+  bool is_send = false;
+  uint64_t bytes = 0;    // message length (recv: what arrived)
+  Status status;         // ok, or why it failed (names the peer)
+};
+
+// An answer to one of our diagnostic probes: (peer, probe_id, rtt_ns).
+struct ProbeReply {
+  uint32_t peer;
+  uint64_t probe_id;
+  uint64_t rtt_ns;
+};
+
+// A diagnostic probe (not a keepalive) that arrived, while the log is on.
+struct ProbeArrival {
+  uint32_t peer;
+  uint64_t probe_id;
+};
+
+struct EngineShared {
+  LdtOptions opts;           // as the engine sanitized them
+  uint32_t rank = 0;
+  uint64_t session_key = 0;  // stamped on every packet
+  PacketSink* sink = nullptr;
+  EngineStats stats;
+  std::vector<Completion> completions;  // since the driver's last drain
+  std::vector<ProbeReply> probe_replies;
+  std::vector<ProbeArrival> probe_arrivals;
+  bool probe_log = false;
+
+  void complete(const Completion& c) { completions.push_back(c); }
+};
+
+}  // namespace ltcc::ldt
