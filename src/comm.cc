@@ -39,30 +39,6 @@ steady_time deadline_tp(uint64_t deadline_ns) {
   return steady_time(std::chrono::nanoseconds(deadline_ns));
 }
 
-// The control messages of one broadcast (ABORT or CLOSE to every peer): their
-// completion callbacks count here, so a bounded wait for them sleeps on a
-// condition variable instead of polling. Lives until every request has been
-// waited on (a callback has returned before its request reads as complete).
-struct CtrlSends {
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t completed = 0;
-  std::vector<TransportRequest*> reqs;
-
-  static void on_done(void* ctx, const Status&, uint64_t) {
-    auto* b = static_cast<CtrlSends*>(ctx);
-    std::lock_guard<std::mutex> lk(b->mu);
-    ++b->completed;
-    b->cv.notify_all();
-  }
-  CompletionCallback callback() { return {&CtrlSends::on_done, this}; }
-  // True if every request completed before the deadline.
-  bool wait_all(uint64_t deadline_ns) {
-    std::unique_lock<std::mutex> lk(mu);
-    return cv.wait_until(lk, deadline_tp(deadline_ns), [&] { return completed >= reqs.size(); });
-  }
-};
-
 // One member of a stats line: counts as integers, microseconds with 3
 // decimals (as ltccCommGetStats reports them).
 void append_counter(std::string* o, const char* key, uint64_t v) {
@@ -78,6 +54,48 @@ void put32(uint8_t* p, uint32_t v) {
 uint32_t get32(const uint8_t* p) {
   return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
 }
+
+// The control messages of one broadcast (ABORT or CLOSE to every peer): their
+// completion callbacks count here, so a bounded wait for them sleeps on a
+// condition variable instead of polling. Lives until every request has been
+// waited on (a callback has returned before its request reads as complete).
+struct CtrlSends {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t completed = 0;
+  std::vector<uint8_t> msg;  // [magic][kind][origin][len][text], read by every send
+  std::vector<TransportRequest*> reqs;
+
+  // Builds the message and sends it to every rank but `rank` on the control
+  // tag; a send that cannot be posted is skipped (its peer is gone).
+  void post(Transport* t, uint32_t rank, uint32_t nranks, uint32_t kind, const std::string& text) {
+    msg.assign(16 + std::min<size_t>(text.size(), kCtrlBytes - 16), 0);
+    put32(msg.data(), kCtrlMagic);
+    put32(msg.data() + 4, kind);
+    put32(msg.data() + 8, rank);
+    put32(msg.data() + 12, static_cast<uint32_t>(msg.size() - 16));
+    std::memcpy(msg.data() + 16, text.data(), msg.size() - 16);
+    reqs.reserve(nranks);
+    for (uint32_t p = 0; p < nranks; ++p) {
+      if (p == rank) continue;
+      TransportRequest* r = nullptr;
+      if (t->isend(p, kCtrlTag, msg.data(), msg.size(), &r, callback()).is_ok()) reqs.push_back(r);
+    }
+  }
+
+  static void on_done(void* ctx, const Status&, uint64_t) {
+    auto* b = static_cast<CtrlSends*>(ctx);
+    std::lock_guard<std::mutex> lk(b->mu);
+    ++b->completed;
+    b->cv.notify_all();
+  }
+  CompletionCallback callback() { return {&CtrlSends::on_done, this}; }
+  // True if every request completed before the deadline.
+  bool wait_all(uint64_t deadline_ns) {
+    std::unique_lock<std::mutex> lk(mu);
+    return cv.wait_until(lk, deadline_tp(deadline_ns), [&] { return completed >= reqs.size(); });
+  }
+};
 
 std::string host_name() {
   char h[256] = {};
@@ -366,20 +384,8 @@ Status Comm::run(CollOp& op) {
 }
 
 Status Comm::send_ctrl_all(uint32_t kind, const std::string& text, uint64_t wait_ns) {
-  std::vector<uint8_t> msg(16 + std::min<size_t>(text.size(), kCtrlBytes - 16));
-  put32(msg.data(), kCtrlMagic);
-  put32(msg.data() + 4, kind);
-  put32(msg.data() + 8, rank_);
-  put32(msg.data() + 12, static_cast<uint32_t>(msg.size() - 16));
-  std::memcpy(msg.data() + 16, text.data(), msg.size() - 16);
   CtrlSends sends;
-  sends.reqs.reserve(nranks_);
-  for (uint32_t p = 0; p < nranks_; ++p) {
-    if (p == rank_) continue;
-    TransportRequest* r = nullptr;
-    if (transport_->isend(p, kCtrlTag, msg.data(), msg.size(), &r, sends.callback()).is_ok())
-      sends.reqs.push_back(r);
-  }
+  sends.post(transport_.get(), rank_, nranks_, kind, text);
   // Bounded: a dead peer never acknowledges.
   (void)sends.wait_all(now_ns() + wait_ns);
   // The message buffer dies here: make sure the transport no longer reads
@@ -478,19 +484,8 @@ Status Comm::destroy() {
     const uint64_t bound = std::min(opts_.timeout_ns, opts_.close_timeout_ns);
     const uint64_t deadline = now_ns() + bound;
     // Post CLOSE to everyone; don't wait for acks (see comm.h).
-    std::vector<uint8_t> msg(16);
-    put32(msg.data(), kCtrlMagic);
-    put32(msg.data() + 4, kCtrlClose);
-    put32(msg.data() + 8, rank_);
-    put32(msg.data() + 12, 0);
     CtrlSends sends;
-    sends.reqs.reserve(nranks_);
-    for (uint32_t p = 0; p < nranks_; ++p) {
-      if (p == rank_) continue;
-      TransportRequest* r = nullptr;
-      if (transport_->isend(p, kCtrlTag, msg.data(), msg.size(), &r, sends.callback()).is_ok())
-        sends.reqs.push_back(r);
-    }
+    sends.post(transport_.get(), rank_, nranks_, kCtrlClose, "");
     {
       std::unique_lock<std::mutex> lk(events_mu_);
       events_cv_.wait_until(lk, deadline_tp(deadline), [&] {

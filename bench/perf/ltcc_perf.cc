@@ -432,12 +432,10 @@ struct Layout {
                    // reducescatter recvcount
 };
 
-bool reduces(Coll c) { return ltcc::coll::coll_reduces(c); }
-
 // Fills the input (and clears the output) of one call.
 template <class T>
 void fill_typed(const Layout& L, bool in_place, T* send, T* recv) {
-  const bool red = reduces(L.coll);
+  const bool red = ltcc::coll::coll_reduces(L.coll);
   const uint64_t n = static_cast<uint64_t>(L.nranks);
   const T zero = to_elem<T>(0);
   switch (L.coll) {
@@ -611,8 +609,6 @@ Sizing sizing(Coll c, uint64_t bytes, size_t es, int nranks) {
   return s;
 }
 
-double bus_factor(Coll c, int n) { return ltcc::coll::coll_busbw_factor(c, n); }
-
 std::string time_str(double us) {
   char b[32];
   if (us >= 10000.0) std::snprintf(b, sizeof b, "%7.0f", us);
@@ -680,7 +676,7 @@ int rank_main(const Args& a, int argc, char** argv) {
   }
   const bool print = rank == 0;
   const size_t es = ltccTypeSize(a.type);
-  const bool red = reduces(a.coll);
+  const bool red = ltcc::coll::coll_reduces(a.coll);
   const char* redop = red ? op_name(a.op) : "none";
   const int root = a.coll == Coll::kBroadcast ? a.root : -1;
 
@@ -829,7 +825,7 @@ int rank_main(const Args& a, int argc, char** argv) {
     PERF_CHECK(ltccAllReduce(usum, usum, 4, ltccUint64, ltccSum, g_comm, nullptr));
     wrong_total += usum[0] + usum[1];
     if (!print) continue;
-    const double factor = bus_factor(a.coll, nranks);
+    const double factor = ltcc::coll::coll_busbw_factor(a.coll, nranks);
     double algbw[2], busbw[2];
     for (int ip = 0; ip < 2; ++ip) {
       algbw[ip] = dmax[ip] > 0 ? static_cast<double>(s.bytes) / (dmax[ip] * 1e-6) / 1e9 : 0;
