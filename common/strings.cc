@@ -41,20 +41,14 @@ void appendf(std::string* out, const char* fmt, ...) {
   va_end(ap);
 }
 
-void append_json_string(std::string* out, std::string_view s) {
-  out->push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(ch);
-    } else if (c < 0x20 || c == 0x7f) {
-      appendf(out, "\\u%04x", c);
-    } else {
-      out->push_back(ch);
-    }
+std::string with_commas(uint64_t v) {
+  const std::string digits = std::to_string(v);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
   }
-  out->push_back('"');
+  return out;
 }
 
 }  // namespace ltcc

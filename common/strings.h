@@ -1,7 +1,8 @@
-// printf into std::string (any length), and JSON string literals: the small
-// text helpers the stats dump, ltcc-diag and the tests share.
+// printf into std::string (any length) and thousands separators: the small
+// text helpers the library, the tools and the tests share. (JSON: common/json.h.)
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -12,13 +13,7 @@ std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // The same, appended to *out.
 void appendf(std::string* out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Appends `s` as a JSON string literal: quotes, `"` and `\` escaped, control
-// characters (and DEL) as \u00XX. Other bytes are copied as they are.
-void append_json_string(std::string* out, std::string_view s);
-inline std::string json_string(std::string_view s) {
-  std::string out;
-  append_json_string(&out, s);
-  return out;
-}
+// "51,234".
+std::string with_commas(uint64_t v);
 
 }  // namespace ltcc

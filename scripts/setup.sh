@@ -10,6 +10,9 @@
 #
 # Build and tests: cmake ninja-build g++ clang libgtest-dev libgmock-dev
 #                  libbenchmark-dev pkg-config
+# Tools and stats: nlohmann-json3-dev (the LTCC_STATS_FILE line, ltcc-diag's
+#                  JSON in and out), libcli11-dev (ltcc-perf, ltcc-diag and
+#                  ltcc-sim's options); both header-only, nothing at run time
 # Fuzzing:         libclang-rt-14-dev (libFuzzer runtime for clang 14)
 # Lossy-net lab:   iproute2 nftables ethtool (namespaces, veth, nftables drops,
 #                  TBF), python3 (the lab test's traffic)
@@ -22,6 +25,7 @@ set -euo pipefail
 
 PACKAGES=(
   cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev pkg-config
+  nlohmann-json3-dev libcli11-dev
   libclang-rt-14-dev
   iproute2 nftables ethtool python3
   python3-torch libtorch-dev pybind11-dev python3-dev python3-sklearn

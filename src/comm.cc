@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/config.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "src/launch_env.h"
@@ -41,12 +42,8 @@ steady_time deadline_tp(uint64_t deadline_ns) {
 
 // One member of a stats line: counts as integers, microseconds with 3
 // decimals (as ltccCommGetStats reports them).
-void append_counter(std::string* o, const char* key, uint64_t v) {
-  appendf(o, ",\"%s\":%" PRIu64, key, v);
-}
-void append_counter(std::string* o, const char* key, double v) {
-  appendf(o, ",\"%s\":%.3f", key, v);
-}
+json::Json counter_json(uint64_t v) { return v; }
+json::Json counter_json(double v) { return json::number(v, 3); }
 
 void put32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
@@ -106,31 +103,32 @@ std::string host_name() {
 }  // namespace
 
 std::string stats_record_json(const StatsRecordHeader& h, const TransportStats& ts) {
-  std::string o;
-  o.reserve(256 + 400 * ts.peers.size());
-  appendf(&o, "{\"ltcc_stats\":1,\"time\":%.3f,\"host\":", h.unix_time);
-  append_json_string(&o, h.host);
-  appendf(&o, ",\"pid\":%" PRId64 ",\"rank\":%u,\"nranks\":%u,\"session\":", h.pid, h.rank,
-          h.nranks);
-  append_json_string(&o, h.session);
-  appendf(&o, ",\"final\":%s,\"collectives\":%" PRIu64 ",\"invalid_datagrams\":%" PRIu64
-              ",\"foreign_datagrams\":%" PRIu64 ",\"peers\":[",
-          h.final ? "true" : "false", h.collectives, ts.invalid_datagrams, ts.foreign_datagrams);
-  bool first = true;
+  using json::Json;
+  Json peers = Json::array();
   for (size_t j = 0; j < ts.peers.size(); ++j) {
     if (j == h.rank) continue;
     const TransportPeerStats& p = ts.peers[j];
-    if (!first) o.push_back(',');
-    first = false;
-    appendf(&o, "{\"peer\":%zu", j);
-    // Every counter of the list (transports/peer_counters.h), in its order.
-#define LTCC_X(name, c_name, type, what) append_counter(&o, #name, p.name);
+    Json e = {{"peer", j}};
+    // Every counter of the list (transports/peer_counters.h), in its order;
+    // RTTs to the nanosecond.
+#define LTCC_X(name, c_name, type, what) e[#name] = counter_json(p.name);
     LTCC_PEER_COUNTERS(LTCC_X)
 #undef LTCC_X
-    o.push_back('}');
+    peers.push_back(std::move(e));
   }
-  o += "]}\n";
-  return o;
+  const Json line = {{"ltcc_stats", 1},
+                     {"time", json::number(h.unix_time, 3)},
+                     {"host", h.host},
+                     {"pid", h.pid},
+                     {"rank", h.rank},
+                     {"nranks", h.nranks},
+                     {"session", h.session},
+                     {"final", h.final},
+                     {"collectives", h.collectives},
+                     {"invalid_datagrams", ts.invalid_datagrams},
+                     {"foreign_datagrams", ts.foreign_datagrams},
+                     {"peers", std::move(peers)}};
+  return json::dump_line(line) + "\n";
 }
 
 std::string expand_stats_path(const std::string& pattern, uint32_t rank, const std::string& host,

@@ -137,9 +137,9 @@ int main(int argc, char** argv) {
   nested += "0" + std::string(32, '}') + std::string(32, ']');
   write("nested_ok_64", nested);
   std::string deep;
-  for (int i = 0; i < ltcc::diag::json::kMaxDepth; ++i) deep += "{\"k\":";
+  for (int i = 0; i < ltcc::json::kMaxDepth; ++i) deep += "{\"k\":";
   deep += "[]";
-  for (int i = 0; i < ltcc::diag::json::kMaxDepth; ++i) deep += "}";
+  for (int i = 0; i < ltcc::json::kMaxDepth; ++i) deep += "}";
   write("nested_65", deep);
   write("truncated_record", four.substr(0, four.size() / 2));
   write("truncated_in_number", two.substr(0, two.find("\"pid\":") + 8));

@@ -1,6 +1,7 @@
 // ltcc-diag's arithmetic (see analysis.h).
 #include "tools/diag/analysis.h"
 
+#include "common/json.h"
 #include "common/strings.h"
 
 #include <algorithm>
@@ -14,8 +15,8 @@
 namespace ltcc::diag::links {
 namespace {
 
-using ::ltcc::json_string;
 using ::ltcc::strf;
+using ::ltcc::with_commas;
 
 double pct(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
 
@@ -26,23 +27,10 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-// "51,234"
-std::string grouped(uint64_t v) {
-  std::string s = std::to_string(v), out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i && (s.size() - i) % 3 == 0) out += ',';
-    out += s[i];
-  }
-  return out;
-}
-
 std::string rate_text(double gbps) {
   if (gbps >= 1) return strf("%.2f Gbit/s", gbps);
   return strf("%.1f Mbit/s", gbps * 1000);
 }
-
-// A JSON number: finite doubles only (NaN/inf are not JSON).
-std::string jnum(double v) { return std::isfinite(v) ? strf("%.6g", v) : "null"; }
 
 bool has(const Link& l, const char* p) {
   return std::find(l.problems.begin(), l.problems.end(), p) != l.problems.end();
@@ -120,12 +108,12 @@ void evaluate(Report* rep) {
     std::vector<std::string> parts;
     if (l.s.probes_sent > 0 && l.r.probes_distinct == 0) {
       l.problems.push_back("unreachable");
-      parts.push_back(strf("none of %s probes arrived", grouped(l.s.probes_sent).c_str()));
+      parts.push_back(strf("none of %s probes arrived", with_commas(l.s.probes_sent).c_str()));
     } else if (l.loss_pct > r.th.max_loss_pct) {
       l.problems.push_back("lossy");
       parts.push_back(strf("%.2f%% loss (%s of %s probes)", l.loss_pct,
-                          grouped(l.s.probes_sent - l.r.probes_distinct).c_str(),
-                          grouped(l.s.probes_sent).c_str()));
+                          with_commas(l.s.probes_sent - l.r.probes_distinct).c_str(),
+                          with_commas(l.s.probes_sent).c_str()));
     }
     if (l.r.stream_seconds > 0 && r.median_goodput_gbps > 0 &&
         l.goodput_ratio < r.th.min_goodput_ratio) {
@@ -136,7 +124,7 @@ void evaluate(Report* rep) {
     }
     if (l.r.corrupt > r.th.max_corrupt) {
       l.problems.push_back("corrupt");
-      parts.push_back(strf("%s corrupted packets", grouped(l.r.corrupt).c_str()));
+      parts.push_back(strf("%s corrupted packets", with_commas(l.r.corrupt).c_str()));
     }
     if (r.th.max_rtt_us > 0 && l.s.probe_replies > 0 && l.s.rtt_p50_us > r.th.max_rtt_us) {
       l.problems.push_back("high-rtt");
@@ -255,50 +243,62 @@ std::string render_text(const Report& r, bool all_links) {
 }
 
 std::string render_json(const Report& r) {
-  std::string o = "{\n";
-  o += strf("  \"ltcc_diag\": 1,\n  \"pattern\": %s,\n  \"seconds\": %s,\n  \"verdict\": \"%s\",\n",
-           json_string(r.pattern).c_str(), jnum(r.seconds).c_str(), r.bad ? "bad" : "ok");
-  o += strf("  \"thresholds\": {\"max_loss_pct\": %s, \"min_goodput_ratio\": %s, \"max_corrupt\": "
-           "%" PRIu64 ", \"max_rtt_us\": %s},\n",
-           jnum(r.th.max_loss_pct).c_str(), jnum(r.th.min_goodput_ratio).c_str(), r.th.max_corrupt,
-           jnum(r.th.max_rtt_us).c_str());
-  o += strf("  \"median_goodput_gbps\": %s,\n  \"ranks\": [", jnum(r.median_goodput_gbps).c_str());
+  using json::Json;
+  const auto num = [](double v) { return json::number(v, 6); };
+  Json ranks = Json::array();
   for (size_t i = 0; i < r.ranks.size(); ++i) {
     const RankInfo& ri = r.ranks[i];
-    o += strf("%s\n    {\"rank\": %zu, \"host\": %s, \"interface\": %s, \"address\": %s, \"mtu\": %u, "
-             "\"nic_numa_node\": %s, \"nic_local_cpus\": %s}",
-             i ? "," : "", i, json_string(ri.host).c_str(), json_string(ri.ifname).c_str(),
-             json_string(ri.address).c_str(), ri.mtu,
-             ri.numa >= 0 ? std::to_string(ri.numa).c_str() : "null",
-             ri.cpus.empty() ? "null" : json_string(ri.cpus).c_str());
+    ranks.push_back({{"rank", i},
+                     {"host", ri.host},
+                     {"interface", ri.ifname},
+                     {"address", ri.address},
+                     {"mtu", ri.mtu},
+                     {"nic_numa_node", ri.numa >= 0 ? Json(ri.numa) : Json(nullptr)},
+                     {"nic_local_cpus", ri.cpus.empty() ? Json(nullptr) : Json(ri.cpus)}});
   }
-  o += "\n  ],\n  \"links\": [";
-  for (size_t i = 0; i < r.links.size(); ++i) {
-    const Link& l = r.links[i];
-    std::string probs;
-    for (const std::string& p : l.problems) probs += (probs.empty() ? "" : ", ") + json_string(p);
-    o += strf("%s\n    {\"src\": %u, \"dst\": %u, \"probes_sent\": %" PRIu64
-             ", \"probes_received\": %" PRIu64 ", \"loss_pct\": %s, \"reordered\": %" PRIu64
-             ", \"duplicated\": %" PRIu64 ", \"corrupt\": %" PRIu64
-             ", \"rtt_us\": {\"min\": %s, \"p50\": %s, \"p99\": %s, \"samples\": %" PRIu64 "}"
-             ", \"goodput_gbps\": %s, \"goodput_ratio\": %s, \"stream_bytes\": %" PRIu64
-             ", \"stream_seconds\": %s, \"packets_sent\": %" PRIu64 ", \"retransmitted\": %" PRIu64
-             ", \"retx_pct\": %s, \"declared_lost\": %" PRIu64 ", \"timeouts\": %" PRIu64
-             ", \"load_loss_pct\": %s, \"srtt_loaded_us\": %s, \"problems\": [%s], \"verdict\": %s}",
-             i ? "," : "", l.src, l.dst, l.s.probes_sent, l.r.probes_distinct,
-             jnum(l.loss_pct).c_str(), l.r.probe_reordered, l.r.probe_dups, l.r.corrupt,
-             jnum(l.s.rtt_min_us).c_str(), jnum(l.s.rtt_p50_us).c_str(),
-             jnum(l.s.rtt_p99_us).c_str(), l.s.probe_replies, jnum(l.goodput_gbps).c_str(),
-             jnum(l.goodput_ratio).c_str(), l.r.stream_bytes, jnum(l.r.stream_seconds).c_str(),
-             l.s.data_pkts, l.s.retx_pkts, jnum(l.retx_pct).c_str(), l.s.lost_pkts, l.s.timeouts,
-             jnum(l.load_loss_pct).c_str(), jnum(l.s.srtt_us).c_str(), probs.c_str(),
-             json_string(l.sentence).c_str());
+  Json links = Json::array();
+  for (const Link& l : r.links) {
+    links.push_back({{"src", l.src},
+                     {"dst", l.dst},
+                     {"probes_sent", l.s.probes_sent},
+                     {"probes_received", l.r.probes_distinct},
+                     {"loss_pct", num(l.loss_pct)},
+                     {"reordered", l.r.probe_reordered},
+                     {"duplicated", l.r.probe_dups},
+                     {"corrupt", l.r.corrupt},
+                     {"rtt_us",
+                      {{"min", num(l.s.rtt_min_us)},
+                       {"p50", num(l.s.rtt_p50_us)},
+                       {"p99", num(l.s.rtt_p99_us)},
+                       {"samples", l.s.probe_replies}}},
+                     {"goodput_gbps", num(l.goodput_gbps)},
+                     {"goodput_ratio", num(l.goodput_ratio)},
+                     {"stream_bytes", l.r.stream_bytes},
+                     {"stream_seconds", num(l.r.stream_seconds)},
+                     {"packets_sent", l.s.data_pkts},
+                     {"retransmitted", l.s.retx_pkts},
+                     {"retx_pct", num(l.retx_pct)},
+                     {"declared_lost", l.s.lost_pkts},
+                     {"timeouts", l.s.timeouts},
+                     {"load_loss_pct", num(l.load_loss_pct)},
+                     {"srtt_loaded_us", num(l.s.srtt_us)},
+                     {"problems", l.problems},
+                     {"verdict", l.sentence}});
   }
-  o += "\n  ],\n  \"rank_notes\": [";
-  for (size_t i = 0; i < r.rank_notes.size(); ++i)
-    o += (i ? ", " : "") + json_string(r.rank_notes[i]);
-  o += "]\n}\n";
-  return o;
+  const Json report = {{"ltcc_diag", 1},
+                       {"pattern", r.pattern},
+                       {"seconds", num(r.seconds)},
+                       {"verdict", r.bad ? "bad" : "ok"},
+                       {"thresholds",
+                        {{"max_loss_pct", num(r.th.max_loss_pct)},
+                         {"min_goodput_ratio", num(r.th.min_goodput_ratio)},
+                         {"max_corrupt", r.th.max_corrupt},
+                         {"max_rtt_us", num(r.th.max_rtt_us)}}},
+                       {"median_goodput_gbps", num(r.median_goodput_gbps)},
+                       {"ranks", std::move(ranks)},
+                       {"links", std::move(links)},
+                       {"rank_notes", r.rank_notes}};
+  return json::dump_line(report, 2) + "\n";
 }
 
 }  // namespace ltcc::diag::links

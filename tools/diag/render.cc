@@ -1,5 +1,5 @@
 // ltcc-diag report: the output (render_text, render_json; see report.h) and
-// the number formats the summary's sentences share (with_commas, plural, pct).
+// the number formats the summary's sentences share (plural, pct).
 #include "tools/diag/report.h"
 
 #include <algorithm>
@@ -9,21 +9,13 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json.h"
 #include "common/strings.h"
 #include "tools/diag/report_internal.h"
 
 namespace ltcc::diag {
 
 // ============================================================ number formats
-
-std::string with_commas(uint64_t v) {
-  std::string digits = std::to_string(v), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
-}
 
 std::string plural(uint64_t n, const char* one, const char* many) {
   return with_commas(n) + " " + (n == 1 ? one : many);
@@ -159,70 +151,6 @@ std::string render_text(const ReportInput& in, const std::vector<SessionReport>&
 
 namespace {
 
-// A small JSON writer for render_json.
-class Out {
- public:
-  std::string s;
-  // A JSON string; bytes that are not UTF-8 (a file name from argv) become
-  // U+FFFD, so the output always parses.
-  void str(std::string_view v) {
-    s.push_back('"');
-    for (size_t i = 0; i < v.size();) {
-      const auto c = static_cast<unsigned char>(v[i]);
-      if (c == '"' || c == '\\') {
-        s.push_back('\\');
-        s.push_back(v[i++]);
-      } else if (c < 0x20 || c == 0x7f) {
-        s += strf("\\u%04x", c);
-        ++i;
-      } else if (c < 0x80) {
-        s.push_back(v[i++]);
-      } else if (const size_t n = utf8_length(v, i)) {
-        s.append(v.substr(i, n));
-        i += n;
-      } else {
-        s += "\xEF\xBF\xBD";
-        ++i;
-      }
-    }
-    s.push_back('"');
-  }
-  void key(const char* k) {
-    comma();
-    str(k);
-    s.push_back(':');
-    fresh_ = true;
-  }
-  void u(uint64_t v) { val(std::to_string(v)); }
-  void d(double v, int prec) { val(std::isfinite(v) ? strf("%.*f", prec, v) : "null"); }
-  void b(bool v) { val(v ? "true" : "false"); }
-  void null() { val("null"); }
-  void text(std::string_view v) {
-    comma();
-    str(v);
-  }
-  void open(char c) {
-    comma();
-    s.push_back(c);
-    fresh_ = true;
-  }
-  void close(char c) {
-    s.push_back(c);
-    fresh_ = false;
-  }
-
- private:
-  void val(const std::string& v) {
-    comma();
-    s += v;
-  }
-  void comma() {
-    if (!fresh_) s.push_back(',');
-    fresh_ = false;
-  }
-  bool fresh_ = true;
-};
-
 const char* kind_name(Finding::Kind k) {
   switch (k) {
     case Finding::Kind::kLink: return "link";
@@ -236,111 +164,93 @@ const char* kind_name(Finding::Kind k) {
 
 std::string render_json(const ReportInput& in, const std::vector<SessionReport>& sessions,
                         const Thresholds& t) {
-  Out o;
+  using json::Json;
+  using json::number;
   bool healthy = true;
   for (const SessionReport& s : sessions) healthy = healthy && s.healthy();
-  o.open('{');
-  o.key("ltcc_diag_report"); o.u(1);
-  o.key("healthy"); o.b(healthy);
-  o.key("files"); o.u(in.files);
-  o.key("records"); o.u(in.records);
-  o.key("skipped_lines"); o.u(in.skipped_lines);
-  o.key("skipped_examples"); o.open('[');
-  for (const std::string& e : in.skipped_examples) o.text(e);
-  o.close(']');
-  o.key("other_sessions"); o.open('[');
-  for (const std::string& e : in.other_sessions) o.text(e);
-  o.close(']');
-  o.key("thresholds"); o.open('{');
-  o.key("max_retx_pct"); o.d(t.max_retx_pct, 4);
-  o.key("factor"); o.d(t.factor, 4);
-  o.key("max_timeouts");
-  if (t.check_timeouts) o.u(t.max_timeouts);
-  else o.null();
-  o.key("min_packets"); o.u(t.min_packets);
-  o.close('}');
-  o.key("sessions"); o.open('[');
+  Json out_sessions = Json::array();
   for (const SessionReport& s : sessions) {
-    o.open('{');
-    o.key("session"); o.text(s.session);
-    o.key("nranks"); o.u(s.nranks);
-    o.key("healthy"); o.b(s.healthy());
-    o.key("dumps_min"); o.u(s.dumps_min);
-    o.key("dumps_max"); o.u(s.dumps_max);
-    o.key("window_min_s"); o.d(s.window_min_s, 3);
-    o.key("window_max_s"); o.d(s.window_max_s, 3);
-    o.key("interval_s"); o.d(s.interval_s, 3);
-    o.key("median_retx_pct"); o.d(s.median_retx_pct, 4);
-    o.key("judged_links"); o.u(s.judged_links);
-    o.key("missing_ranks"); o.open('[');
-    for (const auto& [a, b] : s.missing_ranks) {
-      o.open('[');
-      o.u(a);
-      o.u(b);
-      o.close(']');
-    }
-    o.close(']');
-    o.key("ranks"); o.open('[');
+    Json missing = Json::array();
+    for (const auto& [a, b] : s.missing_ranks) missing.push_back({a, b});
+    Json ranks = Json::array();
     for (const RankReport& r : s.ranks) {
-      o.open('{');
-      o.key("rank"); o.u(r.rank);
-      o.key("host"); o.text(r.host);
-      o.key("pid"); o.u(static_cast<uint64_t>(r.pid));
-      o.key("dumps"); o.u(r.dumps);
-      o.key("first_time"); o.d(r.first_time, 3);
-      o.key("last_time"); o.d(r.last_time, 3);
-      o.key("final"); o.b(r.final);
-      o.key("behind_s"); o.d(r.behind_s, 3);
-      o.key("collectives"); o.u(r.collectives);
-      o.key("invalid_datagrams"); o.u(r.invalid_datagrams);
-      o.key("foreign_datagrams"); o.u(r.foreign_datagrams);
-      o.key("stopped_early"); o.b(r.stopped_early);
-      o.close('}');
+      ranks.push_back({{"rank", r.rank},
+                       {"host", r.host},
+                       {"pid", r.pid},
+                       {"dumps", r.dumps},
+                       {"first_time", number(r.first_time, 3)},
+                       {"last_time", number(r.last_time, 3)},
+                       {"final", r.final},
+                       {"behind_s", number(r.behind_s, 3)},
+                       {"collectives", r.collectives},
+                       {"invalid_datagrams", r.invalid_datagrams},
+                       {"foreign_datagrams", r.foreign_datagrams},
+                       {"stopped_early", r.stopped_early}});
     }
-    o.close(']');
-    o.key("links"); o.open('[');
+    Json links = Json::array();
     for (const LinkReport& l : s.links) {
-      o.open('{');
-      o.key("from"); o.u(l.from);
-      o.key("to"); o.u(l.to);
-      o.key("packets_sent"); o.u(l.packets_sent);
-      o.key("bytes_sent"); o.u(l.bytes_sent);
-      o.key("packets_retransmitted"); o.u(l.packets_retransmitted);
-      o.key("retx_pct"); o.d(l.retx_pct, 4);
-      o.key("packets_lost"); o.u(l.packets_lost);
-      o.key("spurious_retransmissions"); o.u(l.spurious_retransmissions);
-      o.key("timeouts"); o.u(l.timeouts);
-      o.key("tail_probes"); o.u(l.tail_probes);
+      Json j = {{"from", l.from},
+                {"to", l.to},
+                {"packets_sent", l.packets_sent},
+                {"bytes_sent", l.bytes_sent},
+                {"packets_retransmitted", l.packets_retransmitted},
+                {"retx_pct", number(l.retx_pct, 4)},
+                {"packets_lost", l.packets_lost},
+                {"spurious_retransmissions", l.spurious_retransmissions},
+                {"timeouts", l.timeouts},
+                {"tail_probes", l.tail_probes}};
       if (l.have_receiver) {
-        o.key("packets_received"); o.u(l.packets_received);
-        o.key("duplicates_received"); o.u(l.duplicates_received);
+        j["packets_received"] = l.packets_received;
+        j["duplicates_received"] = l.duplicates_received;
       }
-      o.key("srtt_us"); o.d(l.srtt_us, 3);
-      o.key("p99_rtt_us"); o.d(l.p99_rtt_us, 3);
-      o.key("judged"); o.b(l.judged);
-      o.key("flagged"); o.b(l.flagged_retx || l.flagged_timeouts);
-      o.close('}');
+      j["srtt_us"] = number(l.srtt_us, 3);
+      j["p99_rtt_us"] = number(l.p99_rtt_us, 3);
+      j["judged"] = l.judged;
+      j["flagged"] = l.flagged_retx || l.flagged_timeouts;
+      links.push_back(std::move(j));
     }
-    o.close(']');
-    o.key("findings"); o.open('[');
+    Json findings = Json::array();
     for (const Finding& f : s.findings) {
-      o.open('{');
-      o.key("kind"); o.text(kind_name(f.kind));
+      Json j = {{"kind", kind_name(f.kind)}};
       if (f.kind == Finding::Kind::kLink) {
-        o.key("from"); o.u(f.from);
-        o.key("to"); o.u(f.to);
+        j["from"] = f.from;
+        j["to"] = f.to;
       } else if (f.kind == Finding::Kind::kRank) {
-        o.key("rank"); o.u(f.rank);
+        j["rank"] = f.rank;
       }
-      o.key("text"); o.text(f.text);
-      o.close('}');
+      j["text"] = f.text;
+      findings.push_back(std::move(j));
     }
-    o.close(']');
-    o.close('}');
+    out_sessions.push_back({{"session", s.session},
+                            {"nranks", s.nranks},
+                            {"healthy", s.healthy()},
+                            {"dumps_min", s.dumps_min},
+                            {"dumps_max", s.dumps_max},
+                            {"window_min_s", number(s.window_min_s, 3)},
+                            {"window_max_s", number(s.window_max_s, 3)},
+                            {"interval_s", number(s.interval_s, 3)},
+                            {"median_retx_pct", number(s.median_retx_pct, 4)},
+                            {"judged_links", s.judged_links},
+                            {"missing_ranks", std::move(missing)},
+                            {"ranks", std::move(ranks)},
+                            {"links", std::move(links)},
+                            {"findings", std::move(findings)}});
   }
-  o.close(']');
-  o.close('}');
-  return o.s + "\n";
+  const Json report = {
+      {"ltcc_diag_report", 1},
+      {"healthy", healthy},
+      {"files", in.files},
+      {"records", in.records},
+      {"skipped_lines", in.skipped_lines},
+      {"skipped_examples", in.skipped_examples},
+      {"other_sessions", in.other_sessions},
+      {"thresholds",
+       {{"max_retx_pct", number(t.max_retx_pct, 4)},
+        {"factor", number(t.factor, 4)},
+        {"max_timeouts", t.check_timeouts ? Json(t.max_timeouts) : Json(nullptr)},
+        {"min_packets", t.min_packets}}},
+      {"sessions", std::move(out_sessions)}};
+  return json::dump_line(report) + "\n";
 }
 
 }  // namespace ltcc::diag

@@ -1,5 +1,5 @@
 // `ltcc-diag report`: the command line (report_main; see report.h). The
-// pieces it runs live in json.cc, stats_record.cc, links.cc and render.cc.
+// pieces it runs live in stats_record.cc (with common/json.h), links.cc and render.cc.
 #include "tools/diag/report.h"
 
 #include <algorithm>
@@ -18,6 +18,17 @@
 #include "tools/diag/report_internal.h"
 
 namespace ltcc::diag {
+
+// Text from a file, made safe to print: printable ASCII kept, the rest '?'.
+std::string printable(std::string_view s, size_t max) {
+  std::string out;
+  for (char ch : s.substr(0, max)) {
+    const auto c = static_cast<unsigned char>(ch);
+    out.push_back(c >= 0x20 && c < 0x7f ? ch : '?');
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
 
 // ============================================================== command line
 

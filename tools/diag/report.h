@@ -4,7 +4,7 @@
 // stopped dumping early.
 //
 // The pieces, each testable alone:
-//   json::parse         a small strict JSON reader (RFC 8259) for one line
+//   json::parse         common/json.h: strict JSON (nlohmann-json) for one line
 //   parse_record        a parsed line -> StatsRecord (names, types, ranges)
 //   Collector           per (session, rank): the first and last record
 //   summarize_session   deltas, links, median, the verdict -> SessionReport
@@ -28,46 +28,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/json.h"
+#include "common/strings.h"
 #include "transports/peer_counters.h"
 
 namespace ltcc::diag {
-
-// ---- JSON -------------------------------------------------------------------
-namespace json {
-
-struct Member;
-
-struct Value {
-  enum class Type : uint8_t { kNull, kBool, kNumber, kString, kArray, kObject };
-  Type type = Type::kNull;
-  bool boolean = false;
-  double number = 0;       // kNumber: always set (finite)
-  bool is_uint = false;    // kNumber: an integer literal in [0, 2^64) ...
-  uint64_t uint = 0;       // ... held here exactly
-  std::string string;      // kString: UTF-8 (may contain NUL from \u0000)
-  std::vector<Value> array;
-  std::vector<Member> object;  // input order; keys are unique
-
-  // kObject: the member named `key`, or nullptr (also for other types).
-  const Value* get(std::string_view key) const;
-};
-
-struct Member {
-  std::string key;
-  Value value;
-};
-
-inline constexpr int kMaxDepth = 64;
-
-// Parses one JSON text: a single value with optional whitespace around it.
-// Strict RFC 8259: no trailing commas, comments, single quotes, leading zeros,
-// NaN/Infinity, raw control characters or invalid UTF-8 in strings, unpaired
-// surrogates, duplicate keys; numbers must fit a double; nesting at most
-// kMaxDepth. On failure returns false and sets *error to "column N: what"
-// (N counts bytes from 1); *out is then untouched.
-bool parse(std::string_view text, Value* out, std::string* error);
-
-}  // namespace json
 
 // ---- records ----------------------------------------------------------------
 
@@ -94,7 +59,7 @@ struct StatsRecord {
 
 // A parsed line -> *out. Unknown members are ignored (newer writers may add
 // some); missing or mistyped known ones are errors ("\"rank\" is missing").
-bool parse_record(const json::Value& v, StatsRecord* out, std::string* error);
+bool parse_record(const json::Json& v, StatsRecord* out, std::string* error);
 // json::parse + parse_record.
 bool parse_record_line(std::string_view line, StatsRecord* out, std::string* error);
 
@@ -201,8 +166,7 @@ std::string render_text(const ReportInput& in, const std::vector<SessionReport>&
 std::string render_json(const ReportInput& in, const std::vector<SessionReport>& sessions,
                         const Thresholds& t);
 
-// "51,234"
-std::string with_commas(uint64_t v);
+using ::ltcc::with_commas;  // "51,234" (common/strings.h)
 
 // argv[0] is "report"; returns the process exit status: 0 healthy, 1 a link
 // or rank named, 2 usage or input error.

@@ -3,11 +3,10 @@
 // and the fuzzer include; nothing outside tools/diag includes this header.
 //
 // Where the report lives:
-//   json.cc          json::Value, json::parse; utf8_length, printable
 //   stats_record.cc  StatsRecord::find_peer, parse_record(_line); session_ok
 //   links.cc         Collector, summarize_session (ranks, links, verdict)
-//   render.cc        render_text, render_json; with_commas, plural, pct
-//   report.cc        report_main (the command line)
+//   render.cc        render_text, render_json; plural, pct
+//   report.cc        report_main (the command line); printable
 #pragma once
 
 #include <cstddef>
@@ -16,15 +15,6 @@
 #include <string_view>
 
 namespace ltcc::diag {
-
-// ---- json.cc ------------------------------------------------------------------
-
-// Length of the well-formed UTF-8 sequence at s[pos] (Unicode 15, table 3-7:
-// no overlongs, no surrogates, nothing above U+10FFFF), or 0.
-size_t utf8_length(std::string_view s, size_t pos);
-
-// Text from a file, made safe to print: printable ASCII kept, the rest '?'.
-std::string printable(std::string_view s, size_t max = 64);
 
 // ---- stats_record.cc ----------------------------------------------------------
 
@@ -38,5 +28,10 @@ std::string plural(uint64_t n, const char* one, const char* many);
 
 // "0.50%".
 std::string pct(double v);
+
+// ---- report.cc ----------------------------------------------------------------
+
+// Text from a file, made safe to print: printable ASCII kept, the rest '?'.
+std::string printable(std::string_view s, size_t max = 64);
 
 }  // namespace ltcc::diag

@@ -34,19 +34,25 @@ bool session_ok(const std::string& s) {
 
 namespace {
 
-using json::Value;
+using json::Json;
+
+// The member `name` of an object, or nullptr.
+const Json* member(const Json& obj, const char* name) {
+  const auto it = obj.find(name);
+  return it != obj.end() ? &*it : nullptr;
+}
 using ::ltcc::strf;
 
 class Fields {
  public:
-  Fields(const Value& obj, std::string where, std::string* error)
+  Fields(const Json& obj, std::string where, std::string* error)
       : obj_(obj), where_(std::move(where)), error_(error) {}
 
   bool uint(const char* name, uint64_t* out) {
-    const Value* v = need(name);
+    const Json* v = need(name);
     if (!v) return false;
-    if (v->type != Value::Type::kNumber || !v->is_uint) return bad(name, "a non-negative integer");
-    *out = v->uint;
+    if (!v->is_number_unsigned()) return bad(name, "a non-negative integer");
+    *out = v->get<uint64_t>();
     return true;
   }
   bool u32(const char* name, uint32_t* out, uint64_t max) {
@@ -57,31 +63,31 @@ class Fields {
     return true;
   }
   bool real(const char* name, double* out) {
-    const Value* v = need(name);
+    const Json* v = need(name);
     if (!v) return false;
-    if (v->type != Value::Type::kNumber || v->number < 0) return bad(name, "a non-negative number");
-    *out = v->number;
+    if (!v->is_number() || v->get<double>() < 0) return bad(name, "a non-negative number");
+    *out = v->get<double>();
     return true;
   }
   // A counter of the list, by its type (transports/peer_counters.h).
   bool counter(const char* name, uint64_t* out) { return uint(name, out); }
   bool counter(const char* name, double* out) { return real(name, out); }
   bool boolean(const char* name, bool* out) {
-    const Value* v = need(name);
+    const Json* v = need(name);
     if (!v) return false;
-    if (v->type != Value::Type::kBool) return bad(name, "true or false");
-    *out = v->boolean;
+    if (!v->is_boolean()) return bad(name, "true or false");
+    *out = v->get<bool>();
     return true;
   }
   bool string(const char* name, std::string* out) {
-    const Value* v = need(name);
+    const Json* v = need(name);
     if (!v) return false;
-    if (v->type != Value::Type::kString) return bad(name, "a string");
-    *out = v->string;
+    if (!v->is_string()) return bad(name, "a string");
+    *out = v->get_ref<const std::string&>();
     return true;
   }
-  const Value* need(const char* name) {
-    const Value* v = obj_.get(name);
+  const Json* need(const char* name) {
+    const Json* v = member(obj_, name);
     if (!v) *error_ = where_ + "\"" + name + "\" is missing";
     return v;
   }
@@ -91,15 +97,15 @@ class Fields {
   }
 
  private:
-  const Value& obj_;
+  const Json& obj_;
   std::string where_;
   std::string* error_;
 };
 
-bool parse_peer(const Value& v, size_t index, const StatsRecord& rec, PeerCounters* out,
+bool parse_peer(const Json& v, size_t index, const StatsRecord& rec, PeerCounters* out,
                 std::string* error) {
   const std::string where = strf("peers[%zu]: ", index);
-  if (v.type != Value::Type::kObject) {
+  if (!v.is_object()) {
     *error = where + "not an object";
     return false;
   }
@@ -121,20 +127,20 @@ bool parse_peer(const Value& v, size_t index, const StatsRecord& rec, PeerCounte
 
 }  // namespace
 
-bool parse_record(const json::Value& v, StatsRecord* out, std::string* error) {
+bool parse_record(const json::Json& v, StatsRecord* out, std::string* error) {
   std::string scratch;
   if (!error) error = &scratch;
   try {
-    if (v.type != Value::Type::kObject) {
+    if (!v.is_object()) {
       *error = "not a JSON object";
       return false;
     }
-    const Value* tag = v.get("ltcc_stats");
+    const Json* tag = member(v, "ltcc_stats");
     if (!tag) {
       *error = "not an ltcc stats record (no \"ltcc_stats\" member)";
       return false;
     }
-    if (tag->type != Value::Type::kNumber || !tag->is_uint || tag->uint != 1) {
+    if (!tag->is_number_unsigned() || tag->get<uint64_t>() != 1) {
       *error = "\"ltcc_stats\" is not 1: a format version this tool does not read";
       return false;
     }
@@ -158,17 +164,17 @@ bool parse_record(const json::Value& v, StatsRecord* out, std::string* error) {
     if (!session_ok(r.session))
       return f.bad("session", "1 to 64 letters, digits, '_', '-' or '.'");
     if (r.host.size() > 255) return f.bad("host", "a host name (at most 255 bytes)");
-    const Value* peers = f.need("peers");
+    const Json* peers = f.need("peers");
     if (!peers) return false;
-    if (peers->type != Value::Type::kArray) return f.bad("peers", "an array");
-    if (peers->array.size() >= r.nranks) {
-      *error = strf("\"peers\" has %zu entries; at most nranks - 1 = %u", peers->array.size(),
+    if (!peers->is_array()) return f.bad("peers", "an array");
+    if (peers->size() >= r.nranks) {
+      *error = strf("\"peers\" has %zu entries; at most nranks - 1 = %u", peers->size(),
                     r.nranks - 1);
       return false;
     }
-    r.peers.resize(peers->array.size());
-    for (size_t i = 0; i < peers->array.size(); ++i)
-      if (!parse_peer(peers->array[i], i, r, &r.peers[i], error)) return false;
+    r.peers.resize(peers->size());
+    for (size_t i = 0; i < peers->size(); ++i)
+      if (!parse_peer((*peers)[i], i, r, &r.peers[i], error)) return false;
     std::sort(r.peers.begin(), r.peers.end(),
               [](const PeerCounters& a, const PeerCounters& b) { return a.peer < b.peer; });
     for (size_t i = 1; i < r.peers.size(); ++i) {
@@ -186,7 +192,7 @@ bool parse_record(const json::Value& v, StatsRecord* out, std::string* error) {
 }
 
 bool parse_record_line(std::string_view line, StatsRecord* out, std::string* error) {
-  json::Value v;
+  json::Json v;
   if (!json::parse(line, &v, error)) return false;
   return parse_record(v, out, error);
 }
