@@ -251,17 +251,20 @@ constexpr size_t kLaneScratchBytes = size_t{32} << 20;  // W x chunk at most (re
 
 class Lanes {
  public:
-  // `K` segments in every step (a chunk with fewer sends empty ones: chunks
-  // differ by one element, so that is rare), `steps` receive steps.
-  Lanes(const Context& ctx, size_t K, uint32_t steps, size_t chunk_bytes)
-      : K_(K), steps_(steps), L_(std::min(K, kMaxLanes)), base_(ctx.params.tag) {
+  // `segments` segments in every step (a chunk with fewer sends empty ones:
+  // chunks differ by one element, so that is rare), `steps` receive steps.
+  Lanes(const Context& ctx, size_t segments, uint32_t steps, size_t chunk_bytes)
+      : segments_(segments),
+        steps_(steps),
+        lanes_(std::min(segments, kMaxLanes)),
+        base_(ctx.params.tag) {
     size_t w = std::max<size_t>(1, ctx.params.step_window);
     if (chunk_bytes > 0) w = std::min(w, std::max<size_t>(1, kLaneScratchBytes / chunk_bytes));
-    W_ = static_cast<uint32_t>(std::min<size_t>(w, std::max<uint32_t>(1, steps)));
+    window_ = static_cast<uint32_t>(std::min<size_t>(w, std::max<uint32_t>(1, steps)));
   }
-  uint32_t window() const { return W_; }
-  uint32_t tag(uint32_t s, size_t k) const {
-    return base_ + static_cast<uint32_t>((k % L_) * W_ + s % W_);
+  uint32_t window() const { return window_; }
+  uint32_t tag(uint32_t step, size_t seg) const {
+    return base_ + static_cast<uint32_t>(tag_index({step, seg}));
   }
 
   // Runs the schedule: post(s, k) issues the receive of segment k of step s
@@ -270,51 +273,76 @@ class Lanes {
   // reduces, forwards). False once anything failed.
   template <class Post, class Handle>
   bool run(Ops& ops, Post post, Handle handle) {
-    const size_t slots = size_t{W_} * K_;
-    std::vector<size_t> req(slots, Ops::kNone);
-    std::vector<uint8_t> ready(slots, 0);
-    std::vector<uint64_t> item_of;  // Ops index -> s * K + k (receives only)
-    // Per tag: the next item to handle, as s * K + k.
-    std::vector<uint64_t> next(size_t{L_} * W_);
-    for (size_t t = 0; t < next.size(); ++t) next[t] = (t % W_) * K_ + t / W_;
-    auto issue = [&](uint32_t s, size_t k) {
-      const size_t i = post(s, k);
-      if (i == Ops::kNone) return false;
-      req[(s % W_) * K_ + k] = i;
-      if (item_of.size() <= i) item_of.resize(i + 1, UINT64_MAX);
-      item_of[i] = uint64_t{s} * K_ + k;
+    // By slot: the receive posted there and whether it has arrived.
+    std::vector<size_t> request(size_t{window_} * segments_, Ops::kNone);
+    std::vector<uint8_t> arrived(size_t{window_} * segments_, 0);
+    // By Ops index: the item a receive is for (sends complete too: kNoItem).
+    std::vector<Item> item_of_op;
+    // By tag index: the next item to handle on that tag.
+    std::vector<Item> next(lanes_ * window_);
+    for (size_t t = 0; t < next.size(); ++t) next[t] = first_on_tag(t);
+
+    auto post_receive = [&](Item it) {
+      const size_t op = post(it.step, it.seg);
+      if (op == Ops::kNone) return false;
+      request[slot(it)] = op;
+      if (item_of_op.size() <= op) item_of_op.resize(op + 1, kNoItem);
+      item_of_op[op] = it;
       return true;
     };
-    for (uint32_t s = 0; s < W_ && s < steps_; ++s)
-      for (size_t k = 0; k < K_; ++k)
-        if (!issue(s, k)) return false;
-    for (uint64_t left = uint64_t{steps_} * K_; left > 0;) {
-      const size_t i = ops.next_completed();
-      if (i == Ops::kNone) return false;
-      if (i >= item_of.size() || item_of[i] == UINT64_MAX) continue;
-      uint64_t item = item_of[i];
-      ready[(item / K_ % W_) * K_ + item % K_] = 1;
-      // Handle this tag's items for as long as the next one has arrived.
-      const size_t t = (item % K_ % L_) * W_ + item / K_ % W_;
-      while ((item = next[t]) < uint64_t{steps_} * K_) {
-        const uint32_t s = static_cast<uint32_t>(item / K_);
-        const size_t k = static_cast<size_t>(item % K_), slot = (s % W_) * K_ + k;
-        if (!ready[slot]) break;
-        ready[slot] = 0;
-        if (!handle(s, k, req[slot])) return false;
+    // Fill the window: every segment of the first W steps.
+    for (uint32_t s = 0; s < window_ && s < steps_; ++s)
+      for (size_t k = 0; k < segments_; ++k)
+        if (!post_receive({s, k})) return false;
+
+    for (uint64_t left = uint64_t{steps_} * segments_; left > 0;) {
+      const size_t op = ops.next_completed();
+      if (op == Ops::kNone) return false;
+      if (op >= item_of_op.size() || item_of_op[op].step == kNoItem.step) continue;  // a send
+      const Item arrival = item_of_op[op];
+      arrived[slot(arrival)] = 1;
+      // Handle the arrival's tag in order for as long as its next item is in.
+      Item& want = next[tag_index(arrival)];
+      while (want.step < steps_ && arrived[slot(want)]) {
+        const Item it = want;
+        arrived[slot(it)] = 0;
+        if (!handle(it.step, it.seg, request[slot(it)])) return false;
         --left;
-        if (s + W_ < steps_ && !issue(s + W_, k)) return false;
-        next[t] = k + L_ < K_ ? item + L_ : uint64_t{s + W_} * K_ + k % L_;
+        // The slot is free: the same segment W steps on takes it.
+        if (it.step + window_ < steps_ && !post_receive({it.step + window_, it.seg})) return false;
+        want = next_on_tag(it);
       }
     }
     return true;
   }
 
  private:
-  size_t K_;
+  // Segment `seg` of step `step`.
+  struct Item {
+    uint32_t step;
+    size_t seg;
+  };
+  static constexpr Item kNoItem{UINT32_MAX, 0};
+
+  // Where an item's receive waits while it is in the window: step s and
+  // step s + W share a slot (s + W's receive is posted once s is handled).
+  size_t slot(Item it) const { return size_t{it.step % window_} * segments_ + it.seg; }
+  // Its tag, less the base: (lane, step mod W) with lane = segment mod L.
+  size_t tag_index(Item it) const { return (it.seg % lanes_) * window_ + it.step % window_; }
+  // A tag's items in canonical order (step, then segment): the first is step
+  // (t mod W)'s segment on lane (t / W); after (s, k) comes the next segment
+  // of that lane in the same step, (s, k + L), or else the lane's first
+  // segment W steps on, (s + W, k mod L).
+  Item first_on_tag(size_t t) const { return {static_cast<uint32_t>(t % window_), t / window_}; }
+  Item next_on_tag(Item it) const {
+    if (it.seg + lanes_ < segments_) return {it.step, it.seg + lanes_};
+    return {it.step + window_, it.seg % lanes_};
+  }
+
+  size_t segments_;  // K
   uint32_t steps_;
-  size_t L_;
-  uint32_t W_ = 1;
+  size_t lanes_;     // L
+  uint32_t window_ = 1;  // W
   uint32_t base_;
 };
 
