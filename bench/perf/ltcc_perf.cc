@@ -2,8 +2,10 @@
 //
 //   ltcc-perf [-t allreduce|allgather|reducescatter|broadcast] [-b MIN] [-e MAX]
 //             [-f FACTOR | -i STEP] [-n ITERS] [-w WARMUP] [-c 0|1] [-o OP] [-d TYPE]
-//             [-r ROOT] [--retx sr|gbn] [--loss P] [--timeout S] [--local N]
+//             [-r ROOT] [--retx sr|gbn] [--loss PCT] [--timeout S] [--local N]
 //             [--deadline S] [--csv]
+//
+// The options, their defaults and checks: options.h (ltcc-perf --help).
 //
 // Ranks. With --local N the process forks and execs itself N times (RANK,
 // WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE and LTCC_ROOT=file:/tmp/ltcc-perf-
@@ -37,7 +39,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -52,254 +53,21 @@
 #include <type_traits>
 #include <vector>
 
+#include "bench/perf/options.h"
 #include "collectives/kinds.h"
 #include "ltcc/ltcc.h"
+#include "tools/common/cli.h"
 #include "tools/common/local_launch.h"
 
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// collectives/kinds.h: one enum, nccl-tests' names and busbw factors.
-using Coll = ltcc::coll::CollKind;
 using ltcc::coll::coll_test_name;
-
-struct Args {
-  Coll coll = Coll::kAllReduce;
-  uint64_t min_bytes = 32ull << 20;  // nccl-tests defaults: -b 32M -e 32M
-  uint64_t max_bytes = 32ull << 20;
-  uint64_t step_factor = 2;
-  uint64_t step_bytes = 0;  // -i: additive steps (step_factor ignored)
-  uint64_t iters = 20;
-  uint64_t warmup = 5;
-  int check = 1;
-  ltccRedOp_t op = ltccSum;
-  ltccDataType_t type = ltccFloat32;
-  int root = 0;
-  int retx = ltccRetxUndef;
-  bool loss_set = false;
-  double loss = 0;
-  double timeout_s = 0;  // 0: LTCC_TIMEOUT
-  int local = 0;         // 0: one rank of a launched job
-  double deadline_s = 900;
-  bool csv = false;
-};
-
-// nccl-tests' spellings first.
-const char* type_name(ltccDataType_t t) {
-  switch (t) {
-    case ltccInt8: return "int8";
-    case ltccUint8: return "uint8";
-    case ltccInt32: return "int32";
-    case ltccUint32: return "uint32";
-    case ltccInt64: return "int64";
-    case ltccUint64: return "uint64";
-    case ltccFloat16: return "half";
-    case ltccFloat32: return "float";
-    case ltccFloat64: return "double";
-    case ltccBfloat16: return "bfloat16";
-    default: return "?";
-  }
-}
-
-const char* op_name(ltccRedOp_t o) {
-  switch (o) {
-    case ltccSum: return "sum";
-    case ltccProd: return "prod";
-    case ltccMax: return "max";
-    case ltccMin: return "min";
-    case ltccAvg: return "avg";
-    default: return "?";
-  }
-}
-
-bool parse_type(const std::string& s, ltccDataType_t* t) {
-  struct { const char* name; ltccDataType_t t; } names[] = {
-      {"int8", ltccInt8},       {"char", ltccInt8},        {"uint8", ltccUint8},
-      {"int32", ltccInt32},     {"int", ltccInt32},        {"uint32", ltccUint32},
-      {"int64", ltccInt64},     {"uint64", ltccUint64},    {"half", ltccFloat16},
-      {"float16", ltccFloat16}, {"fp16", ltccFloat16},     {"float", ltccFloat32},
-      {"float32", ltccFloat32}, {"fp32", ltccFloat32},     {"double", ltccFloat64},
-      {"float64", ltccFloat64}, {"fp64", ltccFloat64},     {"bfloat16", ltccBfloat16},
-      {"bf16", ltccBfloat16}};
-  for (const auto& n : names) {
-    if (s == n.name) {
-      *t = n.t;
-      return true;
-    }
-  }
-  return false;
-}
-
-bool parse_op(const std::string& s, ltccRedOp_t* o) {
-  for (int i = 0; i < ltccNumOps; ++i) {
-    if (s == op_name(static_cast<ltccRedOp_t>(i))) {
-      *o = static_cast<ltccRedOp_t>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
-// nccl-tests' parsesize: a number with an optional K, M or G (powers of 1024).
-bool parse_size(const char* s, uint64_t* out) {
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(s, &end);
-  if (end == s || errno != 0 || !(v >= 0)) return false;
-  std::string suf(end);
-  for (char& c : suf) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  double mult = 1;
-  if (suf.empty() || suf == "B") mult = 1;
-  else if (suf == "K" || suf == "KB" || suf == "KIB") mult = 1024.0;
-  else if (suf == "M" || suf == "MB" || suf == "MIB") mult = 1024.0 * 1024;
-  else if (suf == "G" || suf == "GB" || suf == "GIB") mult = 1024.0 * 1024 * 1024;
-  else return false;
-  if (v * mult > 1e15) return false;
-  *out = static_cast<uint64_t>(v * mult);
-  return true;
-}
-
-bool parse_u64(const char* s, uint64_t* out) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(s, &end, 10);
-  if (end == s || *end || errno != 0 || s[0] == '-') return false;
-  *out = v;
-  return true;
-}
-
-bool parse_double(const char* s, double* out) {
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(s, &end);
-  if (end == s || errno != 0) return false;
-  if (*end == '%') {
-    v /= 100;
-    ++end;
-  }
-  if (*end == 's' && end[1] == 0) ++end;  // --timeout 30s
-  if (*end) return false;
-  *out = v;
-  return true;
-}
-
-void usage(FILE* f) {
-  std::fprintf(
-      f,
-      "usage: ltcc-perf [-t allreduce|allgather|reducescatter|broadcast] [-b MIN] [-e MAX]\n"
-      "                 [-f FACTOR | -i STEP] [-n ITERS] [-w WARMUP] [-c 0|1] [-o OP] [-d TYPE]\n"
-      "                 [-r ROOT] [--retx sr|gbn] [--loss P] [--timeout S] [--local N]\n"
-      "                 [--deadline S] [--csv]\n"
-      "  -t      the collective (default allreduce); \"-t 1 -g 1\" as nccl-tests takes them are accepted\n"
-      "  -b/-e   smallest/largest size in bytes, K/M/G suffixes (default 32M/32M)\n"
-      "  -f/-i   multiply the size by FACTOR (default 2) / add STEP bytes\n"
-      "  -n/-w   timed iterations (20) / warm-up iterations at the largest and smallest size (5)\n"
-      "  -c      check results (1) or not (0)\n"
-      "  -o      sum|prod|min|max|avg (allreduce, reducescatter; default sum)\n"
-      "  -d      int8|uint8|int32|uint32|int64|uint64|half|float|double|bfloat16 (float)\n"
-      "  -r      broadcast root (0)\n"
-      "  --retx  sr (selective repeat) or gbn (go-back-N, the RoCE baseline); default LTCC_RETX\n"
-      "  --loss  injected loss on what every rank sends, a fraction (0.01) or 1%%: sets\n"
-      "          LTCC_FAULT_LOSS for every rank\n"
-      "  --timeout S  LTCC_TIMEOUT for the ranks (a silent peer is declared dead after S s)\n"
-      "  --local N    run N ranks on this host (fork+exec, file rendezvous in /tmp); without\n"
-      "          it, run as one rank of a launched job (mpirun, torchrun, srun: ltccCommInitFromEnv)\n"
-      "  --deadline S with --local: kill every rank still running after S s (900)\n"
-      "  --csv   the table as CSV (the '#' header and footer lines stay)\n");
-}
-
-bool parse_args(int argc, char** argv, Args* a, std::string* err) {
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    std::string inline_val;
-    bool has_inline = false;
-    if (k.size() > 2 && k[0] == '-' && k[1] == '-') {
-      size_t eq = k.find('=');
-      if (eq != std::string::npos) {
-        inline_val = k.substr(eq + 1);
-        k = k.substr(0, eq);
-        has_inline = true;
-      }
-    }
-    auto val = [&]() -> const char* {
-      if (has_inline) return inline_val.c_str();
-      return i + 1 < argc ? argv[++i] : nullptr;
-    };
-    auto bad = [&](const char* v) {
-      *err = v ? "bad value '" + std::string(v) + "' for " + k : "missing value for " + k;
-      return false;
-    };
-    const char* v = nullptr;
-    if (k == "-h" || k == "--help") {
-      usage(stdout);
-      std::exit(0);
-    } else if (k == "--csv") {
-      a->csv = true;
-    } else if (k == "-t" || k == "--collective" || k == "--coll") {
-      v = val();
-      std::string s = v ? v : "";
-      Coll c{};
-      if (ltcc::coll::parse_coll_kind(s, &c) && c != Coll::kBarrier) a->coll = c;
-      else if (s == "1" && k == "-t") {}  // nccl-tests' "-t 1" (threads per process)
-      else return bad(v);
-    } else if (k == "-g" || k == "--ngpus") {
-      // nccl-tests' devices per thread: host memory here, one "device" per rank.
-      if (!(v = val()) || std::string(v) != "1") return bad(v);
-    } else if (k == "-b" || k == "--minbytes") {
-      if (!(v = val()) || !parse_size(v, &a->min_bytes)) return bad(v);
-    } else if (k == "-e" || k == "--maxbytes") {
-      if (!(v = val()) || !parse_size(v, &a->max_bytes)) return bad(v);
-    } else if (k == "-f" || k == "--stepfactor") {
-      if (!(v = val()) || !parse_u64(v, &a->step_factor) || a->step_factor < 2) return bad(v);
-      a->step_bytes = 0;
-    } else if (k == "-i" || k == "--stepbytes") {
-      if (!(v = val()) || !parse_size(v, &a->step_bytes) || a->step_bytes == 0) return bad(v);
-    } else if (k == "-n" || k == "--iters") {
-      if (!(v = val()) || !parse_u64(v, &a->iters) || a->iters == 0 || a->iters > 10000000)
-        return bad(v);
-    } else if (k == "-w" || k == "--warmup_iters") {
-      if (!(v = val()) || !parse_u64(v, &a->warmup) || a->warmup > 10000000) return bad(v);
-    } else if (k == "-c" || k == "--check") {
-      uint64_t c = 0;
-      if (!(v = val()) || !parse_u64(v, &c) || c > 1) return bad(v);
-      a->check = static_cast<int>(c);
-    } else if (k == "-o" || k == "--op") {
-      if (!(v = val()) || !parse_op(v, &a->op)) return bad(v);
-    } else if (k == "-d" || k == "--datatype") {
-      if (!(v = val()) || !parse_type(v, &a->type)) return bad(v);
-    } else if (k == "-r" || k == "--root") {
-      uint64_t r = 0;
-      if (!(v = val()) || !parse_u64(v, &r) || r > 1000000) return bad(v);
-      a->root = static_cast<int>(r);
-    } else if (k == "--retx") {
-      v = val();
-      std::string s = v ? v : "";
-      if (s == "sr") a->retx = ltccRetxSelectiveRepeat;
-      else if (s == "gbn") a->retx = ltccRetxGoBackN;
-      else return bad(v);
-    } else if (k == "--loss") {
-      if (!(v = val()) || !parse_double(v, &a->loss) || a->loss < 0 || a->loss >= 1) return bad(v);
-      a->loss_set = true;
-    } else if (k == "--timeout") {
-      if (!(v = val()) || !parse_double(v, &a->timeout_s) || a->timeout_s <= 0) return bad(v);
-    } else if (k == "--local") {
-      uint64_t n = 0;
-      if (!(v = val()) || !parse_u64(v, &n) || n < 1 || n > 256) return bad(v);
-      a->local = static_cast<int>(n);
-    } else if (k == "--deadline") {
-      if (!(v = val()) || !parse_double(v, &a->deadline_s) || a->deadline_s <= 0) return bad(v);
-    } else {
-      *err = "unknown argument '" + k + "'";
-      return false;
-    }
-  }
-  if (a->min_bytes > a->max_bytes) {
-    *err = "-b is larger than -e";
-    return false;
-  }
-  return true;
-}
+using ltcc::perf::Args;
+using ltcc::perf::Coll;
+using ltcc::perf::op_name;
+using ltcc::perf::type_name;
 
 // ---- element conversions ----------------------------------------------------
 struct Half { uint16_t bits; };
@@ -887,12 +655,11 @@ int local_main(const Args& a, int argc, char** argv) {
 
 int main(int argc, char** argv) {
   Args a;
-  std::string err;
-  if (!parse_args(argc, argv, &a, &err)) {
-    std::fprintf(stderr, "ltcc-perf: %s\n", err.c_str());
-    usage(stderr);
-    return 2;
-  }
+  CLI::App app;
+  ltcc::tools::cli::init_app(app);
+  app.name("ltcc-perf");
+  ltcc::perf::add_options(app, &a);
+  if (const int rc = ltcc::tools::cli::parse(app, argc, argv); rc >= 0) return rc;
   if (a.local > 0) return local_main(a, argc, argv);
   try {
     return rank_main(a, argc, argv);

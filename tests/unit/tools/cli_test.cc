@@ -1,6 +1,7 @@
 // The tools' command lines (tools/common/cli.h): what each value syntax
-// accepts and refuses, and the option helpers (ranges, messages, defaults,
-// the last of a repeated option).
+// accepts and refuses, the option helpers (ranges, messages, defaults, the
+// last of a repeated option), and ltcc-perf's options parsed as the tool
+// parses them.
 #include "tools/common/cli.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#if LTCC_TEST_HAVE_PERF
+#include "bench/perf/options.h"
+#endif
 
 namespace ltcc::tools::cli {
 namespace {
@@ -329,6 +333,60 @@ TEST(CliParse, GoesOnPrintsHelpOrRefusesWithStatusTwo) {
     EXPECT_EQ(p.out, "");
   }
 }
+
+// ---- the tools' options, as the tools parse them -----------------------------------------
+
+#if LTCC_TEST_HAVE_PERF
+struct Perf {
+  perf::Args args;
+  App t;
+  Perf() { perf::add_options(t.app, &args); }
+};
+#endif
+
+#if LTCC_TEST_HAVE_PERF
+TEST(CliPerfOptions, NcclTestsFlagsAndTheirChecks) {
+  Perf p;
+  p.t.parse("-t allgather -t 1 -g 1 -b 1K -e 64M -f 4 -n 5 -w 0 -c 0 -o max -d bf16 -r 2 "
+            "--retx gbn --timeout 30s --local 4 --deadline 60 --csv");
+  const perf::Args& a = p.args;
+  EXPECT_EQ(a.coll, perf::Coll::kAllGather);  // "-t 1" (nccl-tests' threads) leaves it
+  EXPECT_EQ(a.min_bytes, 1024u);
+  EXPECT_EQ(a.max_bytes, 64u << 20);
+  EXPECT_EQ(a.step_factor, 4u);
+  EXPECT_EQ(a.step_bytes, 0u);
+  EXPECT_EQ(a.iters, 5u);
+  EXPECT_EQ(a.warmup, 0u);
+  EXPECT_EQ(a.check, 0);
+  EXPECT_EQ(a.op, ltccMax);
+  EXPECT_EQ(a.type, ltccBfloat16);
+  EXPECT_EQ(a.root, 2);
+  EXPECT_EQ(a.retx, ltccRetxGoBackN);
+  EXPECT_FALSE(a.loss_set);
+  EXPECT_EQ(a.timeout_s, 30);
+  EXPECT_EQ(a.local, 4);
+  EXPECT_EQ(a.deadline_s, 60);
+  EXPECT_TRUE(a.csv);
+
+  Perf step;  // the later of -f and -i wins
+  step.t.parse("-f 4 -i 1M");
+  EXPECT_EQ(step.args.step_bytes, 1u << 20);
+  Perf factor;
+  factor.t.parse("-i 1M -f 4");
+  EXPECT_EQ(factor.args.step_bytes, 0u);
+  EXPECT_EQ(factor.args.step_factor, 4u);
+
+  EXPECT_EQ(Perf().t.refusal("-b 64M -e 1M"), "-b 64M is larger than -e 1M");
+  EXPECT_EQ(Perf().t.refusal("-g 2"),
+            "-g/--ngpus: '2': ltcc-perf runs one rank per process on host memory; only 1 is "
+            "accepted");
+  EXPECT_EQ(Perf().t.refusal("-f 1"), "-f/--stepfactor: 1 is out of range (at least 2)");
+  EXPECT_EQ(Perf().t.refusal("-t barrier"),
+            "-t/--collective/--coll: 'barrier' is not a collective (allreduce, allgather, "
+            "reducescatter, broadcast)");
+  EXPECT_EQ(Perf().t.refusal("--local 0"), "--local: 0 is out of range (1..256)");
+}
+#endif
 
 }  // namespace
 }  // namespace ltcc::tools::cli
