@@ -4,6 +4,9 @@
 //   ltcc-diag --local N [options]           N ranks on this host
 //   ltcc-diag report FILES...               summarise LTCC_STATS_FILE dumps of a job
 //
+// The options, their defaults and checks: options.h (ltcc-diag --help);
+// `report` has its own (report.cc).
+//
 // How it measures (every rank runs the same schedule; see analysis.h for
 // the arithmetic):
 //  - The job is an ordinary ltcc communicator (bootstrap, ldt transport,
@@ -61,195 +64,23 @@
 #include "src/launch_env.h"
 #include "transports/ldt/ldt_transport.h"
 #include "transports/tags.h"
+#include "tools/common/cli.h"
 #include "tools/common/local_launch.h"
 #include "tools/diag/analysis.h"
+#include "tools/diag/options.h"
 #include "tools/diag/report.h"
 
 namespace {
 
 using ltcc::Code;
 using ltcc::Status;
+using ltcc::diag::Args;
 using ltcc::diag::links::RecvHalf;
 using ltcc::diag::links::SendHalf;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint32_t kStreamTag = ltcc::tags::kDiagStream;  // transports/tags.h
 constexpr uint32_t kStreamDepth = 4;          // messages in flight per stream
-
-struct Args {
-  std::string pattern = "all";
-  int one_rank = -1;            // --pattern one:R
-  int serial = -1;               // goodput one link at a time: 1 yes, 0 no, -1 auto
-  uint64_t probes = 10000;
-  double probe_rate = 20000;    // per second, per sending rank
-  uint32_t probe_size = 0;      // padding bytes per probe
-  double stream_s = 0.5;
-  uint64_t msg = 256 * 1024;
-  ltcc::diag::links::Thresholds th;
-  bool json = false;
-  std::string links = "auto";   // all | bad | auto (all up to 8 ranks)
-  int local = 0;
-  double timeout_s = 0;         // 0: LTCC_TIMEOUT (default 30 s)
-  double deadline_s = 900;
-};
-
-void usage(FILE* f) {
-  std::fprintf(
-      f,
-      "usage: ltcc-diag [--pattern all|ring|one:R] [--serial|--concurrent] [--probes N]\n"
-      "                 [--probe-rate PPS] [--probe-size B] [--time S] [--msg BYTES]\n"
-      "                 [--max-loss PCT]\n"
-      "                 [--min-goodput FRACTION] [--max-corrupt N] [--max-rtt US]\n"
-      "                 [--links all|bad] [--json] [--timeout S] [--local N [--deadline S]]\n"
-      "       ltcc-diag report [--json] [--max-retx PCT] ... FILES   (see ltcc-diag report -h)\n"
-      "\n"
-      "Launch it like ltcc-perf: mpirun -np N ltcc-diag, torchrun-style RANK/WORLD_SIZE/\n"
-      "MASTER_ADDR/MASTER_PORT, srun, or --local N for N ranks on this host.\n"
-      "  --pattern P      links to measure: all ordered pairs (all), both ring neighbours\n"
-      "                   (ring), or rank R against every other rank in both directions (one:R)\n"
-      "  --serial         goodput streams one link at a time (default when ranks share a host)\n"
-      "  --concurrent     goodput streams in rounds of links that share no rank (default when\n"
-      "                   every rank has its own host); probes always run in such rounds\n"
-      "  --probes N       probe packets per link (10000: +-0.14 pp at 2%% loss)\n"
-      "  --probe-rate P   probes per second a rank sends (20000)\n"
-      "  --probe-size B   padding bytes per probe (0; up to the payload size finds MTU holes)\n"
-      "  --time S         goodput stream per link, seconds (0.5; 0 skips the goodput phase)\n"
-      "  --msg BYTES      stream message size (256K)\n"
-      "  --max-loss PCT   a link losing more than PCT %% of its probes is bad (0.1)\n"
-      "  --min-goodput F  a link below F x the median link's goodput is bad (0.5)\n"
-      "  --max-corrupt N  a link delivering more than N corrupted packets is bad (0)\n"
-      "  --max-rtt US     a link whose median probe RTT exceeds US microseconds is bad (off)\n"
-      "  --links all|bad  which links the table lists (all up to 8 ranks, else bad)\n"
-      "  --json           print the result as JSON instead of text\n"
-      "  --timeout S      peer silence before a rank is declared dead (LTCC_TIMEOUT, 30)\n"
-      "  --local N        run N ranks on this host; --deadline S kills them after S s (900)\n"
-      "Exit status: 0 every link healthy, 1 a link is bad, 2 usage, 3 the measurement failed.\n");
-}
-
-bool parse_u64(const std::string& s, uint64_t* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(s.c_str(), &end);
-  if (errno || end == s.c_str() || v < 0) return false;
-  double mult = 1;
-  const std::string suf = end;
-  if (suf == "K" || suf == "k") mult = 1024;
-  else if (suf == "M" || suf == "m") mult = 1024.0 * 1024;
-  else if (suf == "G" || suf == "g") mult = 1024.0 * 1024 * 1024;
-  else if (!suf.empty()) return false;
-  if (v * mult > 1e18) return false;
-  *out = static_cast<uint64_t>(v * mult);
-  return true;
-}
-
-bool parse_double(const std::string& s, double* out) {
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(s.c_str(), &end);
-  if (errno || end == s.c_str() || !(v >= 0) || v > 1e12) return false;
-  std::string suf = end;
-  if (suf == "%") suf.clear();  // --max-loss 0.5% reads as 0.5
-  if (suf == "s") suf.clear();  // --time 2s
-  if (!suf.empty()) return false;
-  *out = v;
-  return true;
-}
-
-bool parse_args(int argc, char** argv, Args* a, std::string* err) {
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i], v;
-    const size_t eq = k.find('=');
-    const bool has_eq = k.rfind("--", 0) == 0 && eq != std::string::npos;
-    if (has_eq) {
-      v = k.substr(eq + 1);
-      k = k.substr(0, eq);
-    }
-    auto value = [&](std::string* out) {
-      if (has_eq) {
-        *out = v;
-        return true;
-      }
-      if (i + 1 >= argc) {
-        *err = k + " needs a value";
-        return false;
-      }
-      *out = argv[++i];
-      return true;
-    };
-    auto bad = [&](const std::string& what) {
-      *err = k + " '" + v + "': " + what;
-      return false;
-    };
-    if (k == "-h" || k == "--help") {
-      *err = "help";
-      return false;
-    }
-    if (k == "--serial") {
-      a->serial = 1;
-    } else if (k == "--concurrent") {
-      a->serial = 0;
-    } else if (k == "--json") {
-      a->json = true;
-    } else if (k == "--pattern") {
-      if (!value(&v)) return false;
-      if (v == "all" || v == "ring") {
-        a->pattern = v;
-      } else if (v.rfind("one:", 0) == 0) {
-        uint64_t r = 0;
-        if (!parse_u64(v.substr(4), &r) || r > 1u << 20) return bad("want one:RANK");
-        a->pattern = "one";
-        a->one_rank = static_cast<int>(r);
-      } else {
-        return bad("want all, ring or one:RANK");
-      }
-    } else if (k == "--probes") {
-      if (!value(&v) || !parse_u64(v, &a->probes)) return bad("want a count");
-      if (a->probes > 10'000'000) return bad("at most 10000000");
-    } else if (k == "--probe-rate") {
-      if (!value(&v) || !parse_double(v, &a->probe_rate) || a->probe_rate < 1)
-        return bad("want probes per second >= 1");
-    } else if (k == "--probe-size") {
-      uint64_t b = 0;
-      if (!value(&v) || !parse_u64(v, &b) || b > 65000) return bad("want bytes <= 65000");
-      a->probe_size = static_cast<uint32_t>(b);
-    } else if (k == "--time") {
-      if (!value(&v) || !parse_double(v, &a->stream_s) || a->stream_s > 3600)
-        return bad("want seconds (0..3600)");
-    } else if (k == "--msg") {
-      if (!value(&v) || !parse_u64(v, &a->msg) || a->msg < 2 || a->msg > (1ull << 30))
-        return bad("want 2 B .. 1 GiB");
-    } else if (k == "--max-loss") {
-      if (!value(&v) || !parse_double(v, &a->th.max_loss_pct) || a->th.max_loss_pct > 100)
-        return bad("want a percentage");
-    } else if (k == "--min-goodput") {
-      if (!value(&v) || !parse_double(v, &a->th.min_goodput_ratio) ||
-          a->th.min_goodput_ratio > 1)
-        return bad("want a fraction of the median link (0..1)");
-    } else if (k == "--max-corrupt") {
-      if (!value(&v) || !parse_u64(v, &a->th.max_corrupt)) return bad("want a count");
-    } else if (k == "--max-rtt") {
-      if (!value(&v) || !parse_double(v, &a->th.max_rtt_us)) return bad("want microseconds");
-    } else if (k == "--links") {
-      if (!value(&v) || (v != "all" && v != "bad")) return bad("want all or bad");
-      a->links = v;
-    } else if (k == "--local") {
-      uint64_t n = 0;
-      if (!value(&v) || !parse_u64(v, &n) || n < 2 || n > 256) return bad("want 2..256 ranks");
-      a->local = static_cast<int>(n);
-    } else if (k == "--timeout") {
-      if (!value(&v) || !parse_double(v, &a->timeout_s) || a->timeout_s <= 0)
-        return bad("want seconds > 0");
-    } else if (k == "--deadline") {
-      if (!value(&v) || !parse_double(v, &a->deadline_s) || a->deadline_s <= 0)
-        return bad("want seconds > 0");
-    } else {
-      *err = "unknown option '" + k + "'";
-      return false;
-    }
-  }
-  return true;
-}
 
 // ---- the schedule ------------------------------------------------------------
 
@@ -856,16 +687,11 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "report") == 0)
     return ltcc::diag::report_main(argc - 1, argv + 1);
   Args a;
-  std::string err;
-  if (!parse_args(argc, argv, &a, &err)) {
-    if (err == "help") {
-      usage(stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "ltcc-diag: %s\n", err.c_str());
-    usage(stderr);
-    return 2;
-  }
+  CLI::App app;
+  ltcc::tools::cli::init_app(app);
+  app.name("ltcc-diag");
+  ltcc::diag::add_options(app, &a);
+  if (const int rc = ltcc::tools::cli::parse(app, argc, argv); rc >= 0) return rc;
   if (a.local > 0) {
     ltcc::tools::LocalLaunch l;
     l.prog = "ltcc-diag";

@@ -4,17 +4,15 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
-#include <system_error>
 #include <vector>
 
+#include "tools/common/cli.h"
 #include "tools/diag/report_internal.h"
 
 namespace ltcc::diag {
@@ -34,46 +32,6 @@ std::string printable(std::string_view s, size_t max) {
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: ltcc-diag report [options] FILE...\n"
-    "Summarises the LTCC_STATS_FILE dumps of a job (give every rank's file): per directed\n"
-    "link rank -> peer, the packets sent, retransmitted, lost, timeouts and RTT over each\n"
-    "rank's window (its last dump minus its first), worst first; then names the links\n"
-    "that retransmit too much and the ranks that stopped dumping early.\n"
-    "  --max-retx PCT    name links that retransmitted more than PCT percent of their\n"
-    "                    packets (default 0.5) ...\n"
-    "  --factor X        ... and at least X times the median link's share (default 4)\n"
-    "  --max-timeouts N  also name links with more than N retransmission timeouts in the\n"
-    "                    window (default: timeouts are shown, never judged alone)\n"
-    "  --min-packets N   judge only links that sent at least N packets (default 1000)\n"
-    "  --session HEX     only this communicator (files may hold several)\n"
-    "  --top N           at most N link rows in the table (default 20; 0: all)\n"
-    "  --json            machine-readable output with the same content\n"
-    "Exit status: 0 healthy, 1 a link or rank named, 2 usage or input error.\n";
-
-int usage_error(const std::string& msg) {
-  std::fprintf(stderr, "ltcc-diag report: %s\n%s", msg.c_str(), kUsage);
-  return 2;
-}
-
-bool parse_double(const std::string& text, double* out) {
-  if (text.empty()) return false;
-  double v = 0;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || !std::isfinite(v)) return false;
-  *out = v;
-  return true;
-}
-
-bool parse_u64(const std::string& text, uint64_t* out) {
-  if (text.empty()) return false;
-  uint64_t v = 0;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (r.ec != std::errc() || r.ptr != text.data() + text.size()) return false;
-  *out = v;
-  return true;
-}
-
 std::string lower(std::string s) {
   for (char& c : s)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -88,69 +46,45 @@ struct Cli {
   std::vector<std::string> files;
 };
 
-// 0: parsed; 2: usage error (printed); -1: --help (printed).
+// The options, with the tools' value syntax (tools/common/cli.h). Returns
+// -1 to go on, else the exit status: 0 after --help, 2 after a usage error
+// (printed with the usage line).
 int parse_cli(int argc, char** argv, Cli* cli) {
-  bool options = true;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (!options || a.empty() || a[0] != '-' || a == "-") {
-      cli->files.push_back(a);
-      continue;
-    }
-    if (a == "--") {
-      options = false;
-      continue;
-    }
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return -1;
-    }
-    if (a == "--json") {
-      cli->json = true;
-      continue;
-    }
-    std::string value;
-    const size_t eq = a.find('=');
-    if (eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a.resize(eq);
-    } else if (a == "--max-retx" || a == "--factor" || a == "--max-timeouts" ||
-               a == "--min-packets" || a == "--session" || a == "--top") {
-      if (i + 1 >= argc) return usage_error(a + " needs a value");
-      value = argv[++i];
-    } else {
-      return usage_error("unknown option '" + printable(a) + "'");
-    }
-    if (a == "--max-retx") {
-      std::string v = value;
-      if (!v.empty() && v.back() == '%') v.pop_back();
-      if (!parse_double(v, &cli->t.max_retx_pct) || cli->t.max_retx_pct < 0 ||
-          cli->t.max_retx_pct > 100)
-        return usage_error("--max-retx '" + printable(value) + "' is not a percentage in [0, 100]");
-    } else if (a == "--factor") {
-      if (!parse_double(value, &cli->t.factor) || cli->t.factor < 0)
-        return usage_error("--factor '" + printable(value) + "' is not a number >= 0");
-    } else if (a == "--max-timeouts") {
-      if (!parse_u64(value, &cli->t.max_timeouts))
-        return usage_error("--max-timeouts '" + printable(value) + "' is not a count");
-      cli->t.check_timeouts = true;
-    } else if (a == "--min-packets") {
-      if (!parse_u64(value, &cli->t.min_packets))
-        return usage_error("--min-packets '" + printable(value) + "' is not a count");
-    } else if (a == "--top") {
-      uint64_t n = 0;
-      if (!parse_u64(value, &n)) return usage_error("--top '" + printable(value) + "' is not a count");
-      cli->top = static_cast<size_t>(std::min<uint64_t>(n, SIZE_MAX));
-    } else if (a == "--session") {
-      if (!session_ok(value))
-        return usage_error("--session '" + printable(value) + "' is not a session id (hex digits)");
-      cli->session = value;
-    } else {
-      return usage_error("unknown option '" + printable(a) + "'");
-    }
-  }
-  if (cli->files.empty()) return usage_error("no files given");
-  return 0;
+  namespace tc = ltcc::tools::cli;
+  CLI::App app;
+  tc::init_app(app);
+  app.name("ltcc-diag report");
+  app.description(
+      "Summarises the LTCC_STATS_FILE dumps of a job (give every rank's file): per directed\n"
+      "link rank -> peer, the packets sent, retransmitted, lost, timeouts and RTT over each\n"
+      "rank's window (its last dump minus its first), worst first; then names the links\n"
+      "that retransmit too much and the ranks that stopped dumping early.");
+  app.footer("Exit status: 0 healthy, 1 a link or rank named, 2 usage or input error.");
+  tc::add_percent(app, "--max-retx", &cli->t.max_retx_pct,
+                  "name links that retransmitted more than this share of their packets "
+                  "(0.5% or 0.005) ...");
+  tc::add_number(app, "--factor", &cli->t.factor,
+                 "... and at least X times the median link's share");
+  const CLI::Option* timeouts =
+      tc::add_count(app, "--max-timeouts", &cli->t.max_timeouts,
+                    "also name links with more than N retransmission timeouts in the window "
+                    "(default: timeouts are shown, never judged alone)")
+          ->default_str("");
+  tc::add_count(app, "--min-packets", &cli->t.min_packets,
+                "judge only links that sent at least N packets");
+  tc::add_value(app, "--session", "only this communicator (files may hold several)", "HEX", "",
+                [cli](const std::string& s) -> std::string {
+                  if (!session_ok(s)) return "'" + printable(s) + "' is not a session id (hex digits)";
+                  cli->session = s;
+                  return "";
+                });
+  tc::add_count(app, "--top", &cli->top, "at most N link rows in the table (0: all)");
+  app.add_flag("--json", cli->json, "machine-readable output with the same content");
+  app.add_option("FILE", cli->files, "LTCC_STATS_FILE dumps (- for stdin)")
+      ->type_name("")
+      ->required();
+  app.final_callback([cli, timeouts] { cli->t.check_timeouts = timeouts->count() > 0; });
+  return tc::parse(app, argc, argv);
 }
 
 constexpr size_t kMaxExamples = 5;
@@ -195,9 +129,7 @@ bool read_file(const std::string& path, Collector* col, ReportInput* in, std::st
 
 int run(int argc, char** argv) {
   Cli cli;
-  const int rc = parse_cli(argc, argv, &cli);
-  if (rc == -1) return 0;
-  if (rc != 0) return rc;
+  if (const int rc = parse_cli(argc, argv, &cli); rc >= 0) return rc;
 
   Collector col;
   ReportInput in;

@@ -1,7 +1,8 @@
 // The tools' command lines (tools/common/cli.h): what each value syntax
 // accepts and refuses, the option helpers (ranges, messages, defaults, the
-// last of a repeated option), and ltcc-perf's options parsed as the tool
-// parses them.
+// last of a repeated option), and ltcc-perf's and ltcc-diag's options parsed
+// as the tools parse them, pinning the one rate rule: "1%" and "0.01" are the
+// same loss for ltcc-perf --loss and ltcc-diag --max-loss.
 #include "tools/common/cli.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/diag/options.h"
 #if LTCC_TEST_HAVE_PERF
 #include "bench/perf/options.h"
 #endif
@@ -343,6 +345,73 @@ struct Perf {
   Perf() { perf::add_options(t.app, &args); }
 };
 #endif
+
+struct Diag {
+  diag::Args args;
+  App t;
+  Diag() { diag::add_options(t.app, &args); }
+};
+
+// The rule the tools used to disagree on: ltcc-perf read --loss 0.01 as 1%,
+// ltcc-diag read --max-loss 0.1 as 0.1%. Both now read a bare number as a
+// fraction and "P%" as a percent, and refuse a bare 1 the same way.
+TEST(CliRateRule, OnePercentIsTheSameForPerfLossAndDiagMaxLoss) {
+  for (const std::string value : {"1%", "0.01"}) {
+    Diag d;
+    d.t.parse("--max-loss " + value);
+    EXPECT_DOUBLE_EQ(d.args.th.max_loss_pct, 1.0) << value;  // a percent inside
+#if LTCC_TEST_HAVE_PERF
+    Perf p;
+    p.t.parse("--loss " + value);
+    EXPECT_TRUE(p.args.loss_set);
+    EXPECT_DOUBLE_EQ(p.args.loss, 0.01) << value;  // a fraction inside
+#endif
+  }
+  const std::string why = "1 is not a fraction; for 1 percent write 1%";
+  EXPECT_EQ(Diag().t.refusal("--max-loss 1"), "--max-loss: " + why);
+#if LTCC_TEST_HAVE_PERF
+  EXPECT_EQ(Perf().t.refusal("--loss 1"), "--loss: " + why);
+#else
+  GTEST_SKIP() << "ltcc-perf's options not built (LTCC_BUILD_BENCH=OFF): checked ltcc-diag only";
+#endif
+}
+
+TEST(CliDiagOptions, DefaultsAndEveryOption) {
+  Diag d;
+  d.t.parse("");
+  EXPECT_EQ(d.args.pattern, "all");
+  EXPECT_EQ(d.args.serial, -1);
+  EXPECT_DOUBLE_EQ(d.args.th.max_loss_pct, 0.1);
+  EXPECT_DOUBLE_EQ(d.args.th.min_goodput_ratio, 0.5);
+
+  Diag e;
+  e.t.parse("--pattern one:3 --serial --concurrent --probes 500 --probe-rate 1e4 --probe-size 1K "
+            "--time 2s --msg 1M --max-loss 0.5% --min-goodput 20% --max-corrupt 2 --max-rtt 500 "
+            "--links bad --json --timeout 20 --local=4 --deadline 300");
+  const diag::Args& a = e.args;
+  EXPECT_EQ(a.pattern, "one");
+  EXPECT_EQ(a.one_rank, 3);
+  EXPECT_EQ(a.serial, 0);  // the later of --serial and --concurrent
+  EXPECT_EQ(a.probes, 500u);
+  EXPECT_EQ(a.probe_rate, 1e4);
+  EXPECT_EQ(a.probe_size, 1024u);
+  EXPECT_EQ(a.stream_s, 2);
+  EXPECT_EQ(a.msg, 1u << 20);
+  EXPECT_DOUBLE_EQ(a.th.max_loss_pct, 0.5);
+  EXPECT_DOUBLE_EQ(a.th.min_goodput_ratio, 0.2);
+  EXPECT_EQ(a.th.max_corrupt, 2u);
+  EXPECT_EQ(a.th.max_rtt_us, 500);
+  EXPECT_EQ(a.links, "bad");
+  EXPECT_TRUE(a.json);
+  EXPECT_EQ(a.timeout_s, 20);
+  EXPECT_EQ(a.local, 4);
+  EXPECT_EQ(a.deadline_s, 300);
+
+  EXPECT_EQ(Diag().t.refusal("--pattern one:x"),
+            "--pattern: 'one:x': the rank 'x' is not a count (a whole number such as 10)");
+  EXPECT_EQ(Diag().t.refusal("--local 1"), "--local: 1 is out of range (2..256)");
+  EXPECT_EQ(Diag().t.refusal("--links some"), "--links: 'some' is neither all nor bad");
+}
 
 #if LTCC_TEST_HAVE_PERF
 TEST(CliPerfOptions, NcclTestsFlagsAndTheirChecks) {
