@@ -2,11 +2,14 @@
 //
 //   ltcc-sim [--ranks N] [--hosts-per-leaf H] [--spines S] [--gbps G]
 //            [--uplink-gbps U] [--mtu B] [--hop-delay-us D] [--queue-bytes Q]
-//            [--ecn-bytes E] [--loss P] [--burst L] [--ecmp flow|spray]
+//            [--ecn-bytes E] [--loss PCT] [--burst L] [--ecmp flow|spray]
 //            [-t allreduce|allgather|reducescatter|broadcast] [--size BYTES]
 //            [--iters N] [--retx sr|gbn] [--cc swift|aimd|fixed]
 //            [--rto-floor-us R] [--tlp-floor-us T] [--segment BYTES] [--step-window W]
 //            [--seed S] [--baseline] [--csv]
+//
+// (ltcc-sim --help: every option with its unit and default; values in the
+// tools' syntax, tools/common/cli.h.)
 //
 // Prints the simulated completion time, algbw/busbw (nccl-tests
 // definitions), retransmissions, fabric drops and queue occupancy, events
@@ -15,12 +18,14 @@
 // time and events per second).
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sim/driver/closed_form.h"
 #include "sim/driver/world.h"
+#include "tools/common/cli.h"
 
 namespace {
 
@@ -28,37 +33,111 @@ using ltcc::sim::Coll;
 using ltcc::sim::Result;
 using ltcc::sim::Scenario;
 
-void usage(FILE* f) {
-  std::fprintf(f,
-               "usage: ltcc-sim [--ranks N] [--hosts-per-leaf H] [--spines S] [--gbps G]\n"
-               "                [--uplink-gbps U] [--mtu B] [--hop-delay-us D] [--queue-bytes Q]\n"
-               "                [--ecn-bytes E] [--loss P] [--burst L] [--ecmp flow|spray]\n"
-               "                [-t allreduce|allgather|reducescatter|broadcast] [--size BYTES]\n"
-               "                [--iters N] [--retx sr|gbn] [--cc swift|aimd|fixed]\n"
-               "                [--rto-floor-us R] [--tlp-floor-us T] [--segment BYTES] [--step-window W]\n"
-               "                [--seed S] [--baseline] [--csv]\n"
-               "                [--window-pkts W] [--initial-cwnd C] [--ack-every A] [--burst-pkts B]\n"
-               "                [--swift-target-us T] [--reorder-min-us R] [--reorder-window-us R] [--no-tlp]\n"
-               "                [--nic-fifo] [--nic-ring-bytes B]\n"
-               "  defaults: sim/driver/world.h fabric_ldt_defaults() (400G-tuned ldt options),\n"
-               "            segment 128K, ACKs ahead of host-queued DATA (--nic-fifo: one FIFO)\n"
-               "  --loss P     end-to-end packet loss probability (0.01 = 1%%)\n"
-               "  --rto-floor-us R  selective repeat: RTO floor; go-back-N: its fixed timeout\n"
-               "  --baseline   also run without loss and print busbw / loss-free busbw\n");
+namespace cli = ltcc::tools::cli;
+
+// A time option in microseconds, stored in every target as `per_us` units
+// per microsecond (1e3: ns, 1e6: ps), as the scenario keeps it.
+CLI::Option* add_micros(CLI::App& app, const std::string& name, std::vector<uint64_t*> targets,
+                        double per_us, const std::string& help) {
+  const double now = static_cast<double>(*targets.front()) / per_us;
+  return cli::add_value(app, name, help, "US", cli::number_text(now),
+                        [targets, per_us](const std::string& text) -> std::string {
+                          double us = 0;
+                          std::string why = cli::parse_number(text, &us);
+                          if (!why.empty()) return why;
+                          if (us > 1e9) return text + " is out of range (at most 1e+09)";
+                          for (uint64_t* t : targets) *t = static_cast<uint64_t>(us * per_us);
+                          return "";
+                        });
 }
 
-bool num(const char* s, double* out) {
-  char* end = nullptr;
-  const double v = std::strtod(s, &end);
-  if (end == s || v < 0) return false;
-  double m = 1;
-  if (*end == 'K' || *end == 'k') m = 1024, ++end;
-  else if (*end == 'M' || *end == 'm') m = 1024.0 * 1024, ++end;
-  else if (*end == 'G' || *end == 'g') m = 1024.0 * 1024 * 1024, ++end;
-  else if (*end == '%') m = 0.01, ++end;
-  if (*end) return false;
-  *out = v * m;
-  return true;
+// One of a few words: `choices` maps each to what it sets.
+CLI::Option* add_word(CLI::App& app, const std::string& name, const std::string& help,
+                      const std::string& current,
+                      std::vector<std::pair<std::string, std::function<void()>>> choices) {
+  std::string metavar;
+  for (const auto& c : choices) metavar += (metavar.empty() ? "" : "|") + c.first;
+  return cli::add_value(app, name, help, metavar, current,
+                        [choices, metavar](const std::string& text) -> std::string {
+                          for (const auto& [word, set] : choices) {
+                            if (text == word) {
+                              set();
+                              return "";
+                            }
+                          }
+                          return "'" + text + "' is none of " + metavar;
+                        });
+}
+
+// Every option, writing into *s (and *baseline, *csv).
+void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
+  namespace ldt = ltcc::ldt;
+  app.description(
+      "ltcc-sim: ltcc's protocol and collectives on a modelled leaf-spine fabric. Defaults:\n"
+      "sim/driver/world.h fabric_ldt_defaults() (400G-tuned ldt options), segment 128K, ACKs\n"
+      "ahead of host-queued DATA (--nic-fifo: one FIFO).");
+  app.footer("Values: sizes in bytes with K/M/G (powers of 1024), --loss as 1% or 0.01.");
+  cli::add_count(app, "--ranks", &s->fabric.hosts, "ranks (one per host)");
+  cli::add_count(app, "--hosts-per-leaf", &s->fabric.hosts_per_leaf,
+                 "hosts on each leaf switch (0: all on one switch)");
+  cli::add_count(app, "--spines", &s->fabric.spines, "spine switches (ignored with one leaf)");
+  cli::add_number(app, "--gbps", &s->fabric.host_gbps, "NIC and leaf->host rate, Gb/s");
+  cli::add_number(app, "--uplink-gbps", &s->fabric.uplink_gbps, "leaf<->spine rate, Gb/s");
+  cli::add_size(app, "--mtu", &s->mtu, "IP MTU");
+  add_micros(app, "--hop-delay-us", {&s->fabric.hop_delay}, 1e6,
+             "propagation + switch latency per hop");
+  cli::add_size(app, "--queue-bytes", &s->fabric.queue_bytes,
+                "switch buffer per output port (0: unbounded)");
+  cli::add_size(app, "--ecn-bytes", &s->fabric.ecn_bytes, "ECN mark above this backlog (0: never)");
+  cli::add_rate(app, "--loss", &s->fabric.loss, "end-to-end packet loss, 1% or 0.01");
+  cli::add_number(app, "--burst", &s->fabric.burst,
+                  "mean loss burst length (<= 1: independent losses)");
+  add_word(app, "--ecmp", "spine choice: by flow hash or per packet",
+           s->fabric.ecmp == ltcc::sim::Ecmp::kSpray ? "spray" : "flow",
+           {{"flow", [s] { s->fabric.ecmp = ltcc::sim::Ecmp::kFlowHash; }},
+            {"spray", [s] { s->fabric.ecmp = ltcc::sim::Ecmp::kSpray; }}});
+  cli::add_value(app, "-t", "the collective", "allreduce|allgather|reducescatter|broadcast",
+                 ltcc::coll::coll_test_name(s->coll), [s](const std::string& text) -> std::string {
+                   if (ltcc::coll::parse_coll_kind(text, &s->coll)) return "";
+                   return "'" + text + "' is not a collective";
+                 });
+  cli::add_size(app, "--size", &s->bytes,
+                "nccl-tests' size: the all-reduce buffer, all-gather output, reduce-scatter input");
+  cli::add_count(app, "--iters", &s->iters, "back-to-back collectives", {.min = 1});
+  add_word(app, "--retx", "selective repeat or go-back-N",
+           s->ldt.retx == ldt::RetxMode::kGoBackN ? "gbn" : "sr",
+           {{"sr", [s] { s->ldt.retx = ldt::RetxMode::kSelectiveRepeat; }},
+            {"gbn", [s] { s->ldt.retx = ldt::RetxMode::kGoBackN; }}});
+  add_word(app, "--cc", "congestion control", ldt::cc_kind_name(s->ldt.cc),
+           {{"swift", [s] { s->ldt.cc = ldt::CcKind::kSwift; }},
+            {"aimd", [s] { s->ldt.cc = ldt::CcKind::kAimd; }},
+            {"fixed", [s] { s->ldt.cc = ldt::CcKind::kFixed; }}});
+  add_micros(app, "--rto-floor-us", {&s->ldt.rto_min_ns, &s->ldt.gbn_rto_ns}, 1e3,
+             "selective repeat: RTO floor; go-back-N: its fixed timeout");
+  add_micros(app, "--tlp-floor-us", {&s->ldt.tlp_min_ns}, 1e3, "tail-loss probe floor");
+  cli::add_size(app, "--segment", &s->segment_bytes, "pipelining unit of the collectives");
+  cli::add_count(app, "--step-window", &s->step_window, "ring lanes (steps in flight)");
+  cli::add_count(app, "--seed", &s->fabric.seed, "random seed of the fabric");
+  app.add_flag("--baseline", *baseline,
+               "also run without loss and print busbw / loss-free busbw");
+  app.add_flag("--csv", *csv, "one CSV row (with a header line)");
+  cli::add_count(app, "--window-pkts", &s->ldt.window_pkts, "receive window, packets");
+  cli::add_count(app, "--initial-cwnd", &s->ldt.initial_cwnd_pkts, "initial congestion window");
+  cli::add_count(app, "--ack-every", &s->ldt.ack_every, "ack at once after this many DATA packets");
+  cli::add_count(app, "--burst-pkts", &s->ldt.burst_pkts,
+                 "packets one connection emits per poll");
+  add_micros(app, "--swift-target-us", {&s->ldt.swift_target_ns}, 1e3,
+             "Swift's queueing delay target");
+  add_micros(app, "--reorder-min-us", {&s->ldt.reorder_min_ns}, 1e3,
+             "floor of the adaptive reorder window");
+  add_micros(app, "--reorder-window-us", {&s->ldt.reorder_window_ns}, 1e3,
+             "RACK reorder window (0: min_rtt/4, adaptive)");
+  app.add_flag_callback("--no-tlp", [s] { s->ldt.tail_loss_probe = false; },
+                        "no tail-loss probes");
+  app.add_flag_callback("--nic-fifo", [s] { s->ack_priority = false; },
+                        "one FIFO at the NIC (ACKs wait behind queued DATA)");
+  cli::add_size(app, "--nic-ring-bytes", &s->nic_ring_bytes,
+                "DATA the NIC holds before the host queue waits");
 }
 
 void print(const Scenario& s, const Result& r, const Result* base, bool csv, bool header) {
@@ -125,134 +204,11 @@ int main(int argc, char** argv) {
   s.fabric.hop_delay = 2'000'000;  // 2 us
   s.fabric.queue_bytes = 4u << 20;
   bool baseline = false, csv = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto val = [&](double* out) {
-      if (i + 1 >= argc || !num(argv[i + 1], out)) {
-        std::fprintf(stderr, "ltcc-sim: %s needs a number\n", k.c_str());
-        std::exit(2);
-      }
-      ++i;
-    };
-    auto word = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "ltcc-sim: %s needs a value\n", k.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    double v = 0;
-    if (k == "-h" || k == "--help") {
-      usage(stdout);
-      return 0;
-    } else if (k == "--ranks") {
-      val(&v);
-      s.fabric.hosts = static_cast<uint32_t>(v);
-    } else if (k == "--hosts-per-leaf") {
-      val(&v);
-      s.fabric.hosts_per_leaf = static_cast<uint32_t>(v);
-    } else if (k == "--spines") {
-      val(&v);
-      s.fabric.spines = static_cast<uint32_t>(v);
-    } else if (k == "--gbps") {
-      val(&s.fabric.host_gbps);
-    } else if (k == "--uplink-gbps") {
-      val(&s.fabric.uplink_gbps);
-    } else if (k == "--mtu") {
-      val(&v);
-      s.mtu = static_cast<uint32_t>(v);
-    } else if (k == "--hop-delay-us") {
-      val(&v);
-      s.fabric.hop_delay = static_cast<uint64_t>(v * 1e6);
-    } else if (k == "--queue-bytes") {
-      val(&v);
-      s.fabric.queue_bytes = static_cast<uint64_t>(v);
-    } else if (k == "--ecn-bytes") {
-      val(&v);
-      s.fabric.ecn_bytes = static_cast<uint64_t>(v);
-    } else if (k == "--loss") {
-      val(&s.fabric.loss);
-    } else if (k == "--burst") {
-      val(&s.fabric.burst);
-    } else if (k == "--ecmp") {
-      const std::string w = word();
-      if (w == "flow") s.fabric.ecmp = ltcc::sim::Ecmp::kFlowHash;
-      else if (w == "spray") s.fabric.ecmp = ltcc::sim::Ecmp::kSpray;
-      else return std::fprintf(stderr, "ltcc-sim: --ecmp flow|spray\n"), 2;
-    } else if (k == "-t") {
-      const std::string w = word();
-      if (!ltcc::coll::parse_coll_kind(w, &s.coll)) return std::fprintf(stderr, "ltcc-sim: unknown collective '%s'\n", w.c_str()), 2;
-    } else if (k == "--size") {
-      val(&v);
-      s.bytes = static_cast<uint64_t>(v);
-    } else if (k == "--iters") {
-      val(&v);
-      s.iters = std::max(1u, static_cast<uint32_t>(v));
-    } else if (k == "--retx") {
-      const std::string w = word();
-      if (w == "sr") s.ldt.retx = ltcc::ldt::RetxMode::kSelectiveRepeat;
-      else if (w == "gbn") s.ldt.retx = ltcc::ldt::RetxMode::kGoBackN;
-      else return std::fprintf(stderr, "ltcc-sim: --retx sr|gbn\n"), 2;
-    } else if (k == "--cc") {
-      const std::string w = word();
-      if (w == "swift") s.ldt.cc = ltcc::ldt::CcKind::kSwift;
-      else if (w == "aimd") s.ldt.cc = ltcc::ldt::CcKind::kAimd;
-      else if (w == "fixed") s.ldt.cc = ltcc::ldt::CcKind::kFixed;
-      else return std::fprintf(stderr, "ltcc-sim: --cc swift|aimd|fixed\n"), 2;
-    } else if (k == "--rto-floor-us") {
-      val(&v);
-      s.ldt.rto_min_ns = static_cast<uint64_t>(v * 1e3);
-      s.ldt.gbn_rto_ns = static_cast<uint64_t>(v * 1e3);
-    } else if (k == "--tlp-floor-us") {
-      val(&v);
-      s.ldt.tlp_min_ns = static_cast<uint64_t>(v * 1e3);
-    } else if (k == "--window-pkts") {
-      val(&v);
-      s.ldt.window_pkts = static_cast<uint32_t>(v);
-    } else if (k == "--initial-cwnd") {
-      val(&v);
-      s.ldt.initial_cwnd_pkts = static_cast<uint32_t>(v);
-    } else if (k == "--ack-every") {
-      val(&v);
-      s.ldt.ack_every = static_cast<uint32_t>(v);
-    } else if (k == "--burst-pkts") {
-      val(&v);
-      s.ldt.burst_pkts = static_cast<uint32_t>(v);
-    } else if (k == "--swift-target-us") {
-      val(&v);
-      s.ldt.swift_target_ns = static_cast<uint64_t>(v * 1e3);
-    } else if (k == "--reorder-min-us") {
-      val(&v);
-      s.ldt.reorder_min_ns = static_cast<uint64_t>(v * 1e3);
-    } else if (k == "--reorder-window-us") {
-      val(&v);
-      s.ldt.reorder_window_ns = static_cast<uint64_t>(v * 1e3);
-    } else if (k == "--nic-fifo") {
-      s.ack_priority = false;
-    } else if (k == "--nic-ring-bytes") {
-      val(&v);
-      s.nic_ring_bytes = static_cast<uint64_t>(v);
-    } else if (k == "--no-tlp") {
-      s.ldt.tail_loss_probe = false;
-    } else if (k == "--segment") {
-      val(&v);
-      s.segment_bytes = static_cast<uint64_t>(v);
-    } else if (k == "--step-window") {
-      val(&v);
-      s.step_window = static_cast<uint32_t>(v);
-    } else if (k == "--seed") {
-      val(&v);
-      s.fabric.seed = static_cast<uint64_t>(v);
-    } else if (k == "--baseline") {
-      baseline = true;
-    } else if (k == "--csv") {
-      csv = true;
-    } else {
-      std::fprintf(stderr, "ltcc-sim: unknown option '%s'\n", k.c_str());
-      usage(stderr);
-      return 2;
-    }
-  }
+  CLI::App app;
+  cli::init_app(app);
+  app.name("ltcc-sim");
+  add_options(app, &s, &baseline, &csv);
+  if (const int rc = cli::parse(app, argc, argv); rc >= 0) return rc;
   const std::string err = ltcc::sim::validate(s);
   if (!err.empty()) {
     std::fprintf(stderr, "ltcc-sim: %s\n", err.c_str());
