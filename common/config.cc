@@ -68,8 +68,13 @@ const std::vector<ParamSpec>& registry() {
        "UDP_SEGMENT send that the kernel cuts up (less CPU per byte); 0 = one send per "
        "datagram."},
       {"LTCC_BUSY_POLL", T::kDuration, "20us", "us", "0", "1s", nullptr,
-       "How long the progress thread spins on its sockets before sleeping in epoll; 0 = "
-       "sleep at once."},
+       "How long the progress loop spins on its sockets before sleeping in epoll; 0 = "
+       "sleep at once. Unless set, 0 where the process has fewer than 2 CPUs per rank of "
+       "the job on its machine."},
+      {"LTCC_PROGRESS", T::kEnum, "thread", "", nullptr, nullptr, "thread|inline",
+       "Who moves the packets: thread = a progress thread per communicator; inline = the "
+       "communicator's worker, whenever it waits (one thread and one wake-up per completion "
+       "fewer, but nothing is received while it reduces)."},
 
       // --- reliability and flow control ------------------------------------
       {"LTCC_WINDOW_PKTS", T::kUint, "1024", "packets", "64", "2048", nullptr,

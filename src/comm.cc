@@ -272,8 +272,16 @@ Status Comm::enqueue(const std::shared_ptr<CollOp>& op) {
                        coll_kind_name(op->kind));
   op->seq = next_seq_++;
   queue_.push_back(op);
-  cv_.notify_one();
+  signal_worker();
   return Status::ok();
+}
+
+// Caller holds mu_ (so the worker, testing its predicate under mu_, cannot
+// miss the change).
+void Comm::signal_worker() {
+  work_seq_.fetch_add(1, std::memory_order_acq_rel);
+  work_seq_.notify_all();
+  if (transport_) transport_->wake();
 }
 
 void Comm::worker_main() {
@@ -281,8 +289,13 @@ void Comm::worker_main() {
   for (;;) {
     std::shared_ptr<CollOp> op;
     {
+      const uint32_t seen = work_seq_.load(std::memory_order_acquire);
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (!stopping_ && queue_.empty()) {
+        lk.unlock();
+        transport_->wait_for_change(work_seq_, seen);  // inline progress: drives meanwhile
+        continue;
+      }
       if (queue_.empty()) return;  // stopping and drained
       op = queue_.front();
       queue_.pop_front();
@@ -502,7 +515,7 @@ Status Comm::destroy() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stopping_ = true;
-    cv_.notify_all();
+    signal_worker();
   }
   transport_->abort(make_status(Code::kInvalidUsage, "rank %u: communicator destroyed", rank_));
   if (worker_.joinable()) worker_.join();
@@ -534,7 +547,7 @@ void Comm::abort(const Status& why) {
       op->done.notify_all();
     }
     queue_.clear();
-    cv_.notify_all();
+    signal_worker();
   }
   if (transport_) transport_->abort(why);
   if (worker_.joinable()) worker_.join();

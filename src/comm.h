@@ -6,7 +6,9 @@
 // algorithms, which post sends and receives on the transport and reduce what
 // arrives. The transport's own progress thread moves the packets. So a
 // communicator costs two threads, both asleep when there is nothing to do
-// (three with LTCC_STATS_FILE: the stats dumper, below).
+// (three with LTCC_STATS_FILE: the stats dumper, below). With inline progress
+// (LTCC_PROGRESS) the worker moves the packets itself whenever it waits, idle
+// or in a collective, and the transport has no thread: one thread fewer.
 //
 // Control channel: besides collective traffic (tag kCollTag) every rank keeps
 // one receive posted from every peer on kCtrlTag for two messages:
@@ -181,7 +183,12 @@ class Comm {
   std::vector<std::unique_ptr<CtrlSlot>> ctrl_;  // by peer
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  // The worker waits for work on work_seq_ through the transport
+  // (wait_for_change), so that a transport without its own thread (ldt's
+  // inline progress) is driven while the worker is idle too: whoever queues
+  // work or sets stopping_ bumps it and calls signal_worker().
+  std::atomic<uint32_t> work_seq_{0};
+  void signal_worker();
   std::deque<std::shared_ptr<CollOp>> queue_;
   bool stopping_ = false;
   bool closing_ = false;

@@ -1,5 +1,7 @@
 #include "transports/factory.h"
 
+#include "common/config.h"
+
 #include <utility>
 
 namespace ltcc {
@@ -22,6 +24,10 @@ Status transport_options_from_env(TransportOptions* out) {
   o.ldt.udp.ifname.clear();
   o.ldt.udp.bind_address.clear();
   o.ldt.link_mtu = 0;
+  std::string progress;
+  LTCC_CHECK(param_string("LTCC_PROGRESS", &progress));
+  o.progress = progress == "inline" ? ldt::ProgressModel::kInline
+                                     : ldt::ProgressModel::kThread;  // the registry allows no other
   *out = std::move(o);
   return Status::ok();
 }
@@ -35,6 +41,7 @@ Status make_transport(const TransportOptions& opts, const TransportSetup& setup,
       lo.udp.ifname = opts.ifname;
       lo.udp.bind_address = opts.bind_address;
       lo.link_mtu = opts.link_mtu;
+      lo.progress = opts.progress;
       lo.ldt.peer_timeout_ns = setup.peer_timeout_ns;
       lo.ldt.background_tag = setup.background_tag;
       std::unique_ptr<ldt::LdtTransport> t;

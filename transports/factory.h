@@ -39,8 +39,11 @@ struct TransportOptions {
                                            // named (the C API picks the one that
                                            // routes to the rendezvous)
   uint32_t link_mtu = 0;     // LTCC_MTU: 0 = the interface's MTU
-  // ldt's own settings. Its interface, address and MTU fields are not used:
-  // make_transport sets them from the three above.
+  // LTCC_PROGRESS: who moves the packets (ldt/ldt_transport.h); inline is
+  // safe here because the communicator's worker always waits on its transport.
+  ldt::ProgressModel progress = ldt::ProgressModel::kThread;
+  // ldt's own settings. Its interface, address, MTU and progress fields are
+  // not used: make_transport sets them from the ones above.
   ldt::LdtTransportOptions ldt;
 };
 

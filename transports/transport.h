@@ -106,9 +106,14 @@ class Transport {
   // Blocks until `word` differs from `seen` (completion callbacks change
   // it). The default sleeps on the futex; the simulator's transport runs
   // the other ranks meanwhile (its ranks are fibers on one thread).
+  // A transport that moves packets only while someone waits (ldt's inline
+  // progress) drives itself meanwhile. A word changed by anything other than
+  // this transport's completions needs wake() after the change (and the
+  // notify), so that a waiter asleep in the transport looks at it again.
   virtual void wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) {
     word.wait(seen, std::memory_order_acquire);
   }
+  virtual void wake() {}
   virtual Status stats(TransportStats* out) = 0;
 };
 

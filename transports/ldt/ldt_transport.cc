@@ -1,14 +1,20 @@
 // LdtTransport: see ldt_transport.h for the design note.
 #include "transports/ldt/ldt_transport.h"
 
+#include <linux/futex.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -27,6 +33,10 @@ struct LdtTransport::Request : TransportRequest {
   std::atomic<uint32_t> done{0};
   CompletionCallback cb;
   std::atomic<uint32_t> refs{2};  // the user's and the progress thread's
+  // Who moves it: wait()/test() drive the transport's loop when its progress
+  // is inline. Dereferenced only while the request is pending (a transport
+  // completes every request before it goes away).
+  LdtTransport* owner = nullptr;
   bool is_send = false;
   uint32_t peer = 0;
   uint32_t tag = 0;
@@ -38,7 +48,41 @@ struct LdtTransport::Request : TransportRequest {
   uint64_t bytes = 0;
 };
 
+const char* progress_model_name(ProgressModel m) {
+  switch (m) {
+    case ProgressModel::kThread: return "thread";
+    case ProgressModel::kInline: return "inline";
+  }
+  return "?";
+}
+
 namespace {
+
+// This machine's boot id (/proc/sys/kernel/random/boot_id) folded to 64 bits,
+// or 0: processes with the same one share the CPUs (network namespaces
+// included), whatever their addresses.
+uint64_t read_boot_id() {
+  FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "re");
+  if (!f) return 0;
+  char buf[64] = {};
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (size_t i = 0; i < n; ++i) {
+    if (buf[i] == '\n') break;
+    h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ull;
+  }
+  return n ? (h ? h : 1) : 0;
+}
+
+// Sleeps until `word` may have left `seen` or `ns` passed (a raw futex wait:
+// it needs no notify to end).
+void futex_wait_for(const std::atomic<uint32_t>& word, uint32_t seen, long ns) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  timespec ts{0, ns};
+  ::syscall(SYS_futex, reinterpret_cast<const uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, &ts,
+            nullptr, 0);
+}
 
 // A packet key from the session key alone, for transports that were given
 // no key of their own: it authenticates against corruption and strays, not
@@ -94,6 +138,7 @@ Status LdtTransport::options_from_env(LdtTransportOptions* out) {
   LTCC_CHECK(param_bool("LTCC_GSO", &o.udp.gso));
   LTCC_CHECK(param_bool("LTCC_AUTH", &o.auth));
   LTCC_CHECK(param_duration_ns("LTCC_BUSY_POLL", &o.busy_poll_ns));
+  o.busy_poll_explicit = param_from_env("LTCC_BUSY_POLL");
   uint64_t mtu = 0;
   LTCC_CHECK(param_bytes("LTCC_MTU", &mtu));
   if (mtu != 0 && (mtu < 576 || mtu > 65536))
@@ -137,8 +182,12 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
       t->link_mtu_ = opts.link_mtu;
     }
     // Peers learn our MTU with our address and agree on the smallest.
-    t->local_address_ = t->net_->local_address() + "/mtu=" + std::to_string(t->link_mtu_);
+    // ... and their machine, to know who shares our CPUs (choose_model).
+    t->boot_id_ = read_boot_id();
+    t->local_address_ = t->net_->local_address() + "/mtu=" + std::to_string(t->link_mtu_) +
+                        strf("/boot=%016llx", static_cast<unsigned long long>(t->boot_id_));
     t->peer_mtu_.assign(nranks, 0);
+    t->peer_boot_.assign(nranks, 0);
     t->session_key_ = session_key;
 
     LdtOptions& lo = t->opts_.ldt;
@@ -255,31 +304,42 @@ Status LdtTransport::set_peer_address(uint32_t rank, const std::string& addr) {
   }
   Status st;
   try {
-    // "<wire address>/mtu=<n>" (the /mtu part is optional: older peers and
-    // tests give the wire's address alone).
-    std::string wire_addr = addr;
+    // "<wire address>[/mtu=<n>][/boot=<hex>]" (each part optional: older
+    // peers and tests give the wire's address alone; parts this rank does not
+    // know are skipped, for newer peers).
+    const size_t slash = addr.find('/');
+    const std::string wire_addr = addr.substr(0, slash);
     uint32_t mtu = 0;
-    const size_t at = addr.rfind("/mtu=");
-    if (at != std::string::npos) {
-      wire_addr = addr.substr(0, at);
-      const std::string n = addr.substr(at + 5);
-      uint64_t v = 0;
-      bool ok = !n.empty() && n.size() <= 6;
-      for (char c : n) {
-        ok = ok && c >= '0' && c <= '9';
-        v = v * 10 + static_cast<uint64_t>(c - '0');
+    uint64_t boot = 0;
+    for (size_t at = slash; at != std::string::npos;) {
+      const size_t end = addr.find('/', at + 1);
+      const std::string part = addr.substr(at + 1, end == std::string::npos ? end : end - at - 1);
+      at = end;
+      if (part.rfind("mtu=", 0) == 0) {
+        const std::string n = part.substr(4);
+        uint64_t v = 0;
+        bool ok = !n.empty() && n.size() <= 6;
+        for (char c : n) {
+          ok = ok && c >= '0' && c <= '9';
+          v = v * 10 + static_cast<uint64_t>(c - '0');
+        }
+        if (!ok || v < 576 || v > 65536) {
+          return make_status(Code::kInvalidArgument,
+                             "ldt transport: address of rank %u '%s' has a malformed MTU (expected "
+                             "/mtu=576..65536)", rank, addr.c_str());
+        }
+        mtu = static_cast<uint32_t>(v);
+      } else if (part.rfind("boot=", 0) == 0) {
+        char* end_ptr = nullptr;
+        boot = std::strtoull(part.c_str() + 5, &end_ptr, 16);
+        if (part.size() == 5 || *end_ptr != 0) boot = 0;  // unreadable: unknown machine
       }
-      if (!ok || v < 576 || v > 65536) {
-        return make_status(Code::kInvalidArgument,
-                           "ldt transport: address of rank %u '%s' has a malformed MTU (expected "
-                           "/mtu=576..65536)", rank, addr.c_str());
-      }
-      mtu = static_cast<uint32_t>(v);
     }
     run_control([&] { st = net_->set_peer(rank, wire_addr); });
     if (st.is_ok()) {
       std::lock_guard<std::mutex> lk(mu_);
       peer_mtu_[rank] = mtu;
+      peer_boot_[rank] = boot;
     }
   } catch (const std::bad_alloc&) {
     return Status(Code::kSystemError, "ldt transport: out of memory in set_peer_address");
@@ -328,7 +388,12 @@ Status LdtTransport::start() {
   }
   try {
     LTCC_CHECK(agree_mtu());
-    thread_ = std::thread([this] { progress_main(); });
+    if (choose_model() == ProgressModel::kInline) {
+      inline_.store(true, std::memory_order_release);
+    } else {
+      thread_ = std::thread([this] { progress_main(); });
+    }
+    decided_.store(true, std::memory_order_release);
   } catch (const std::exception& e) {
     return make_status(Code::kSystemError, "ldt transport: cannot start the progress thread: %s",
                        e.what());
@@ -336,6 +401,30 @@ Status LdtTransport::start() {
   thread_id_ = thread_.get_id();  // under mu_: readers take mu_ or follow it
   started_ = true;
   return Status::ok();
+}
+
+// Caller holds mu_ (peer_boot_). Fits the loop to the CPUs: where this
+// process has fewer than two CPUs per rank of the job on this machine (ranks
+// with our boot id), busy polling is off unless LTCC_BUSY_POLL was given, since
+// a spinning rank takes the CPU that another rank of this machine needs.
+ProgressModel LdtTransport::choose_model() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+  uint32_t here = 1;  // ranks of this job on this machine, us included
+  if (boot_id_ != 0)
+    for (uint32_t p = 0; p < nranks_; ++p) here += p != rank_ && peer_boot_[p] == boot_id_;
+  // A rank runs two threads that want a CPU while a collective runs (the
+  // communicator's worker and the progress thread).
+  const bool scarce = cpus > 0 && static_cast<uint64_t>(cpus) < 2ull * here;
+  const bool spin_off = scarce && !opts_.busy_poll_explicit && opts_.busy_poll_ns != 0;
+  if (spin_off) opts_.busy_poll_ns = 0;
+  LTCC_INFO(kInit, "rank %u: %u rank(s) of this job on this machine, %d CPU(s) for this process: "
+            "progress %s, busy poll %llu us%s", rank_, here, cpus,
+            progress_model_name(opts_.progress),
+            static_cast<unsigned long long>(opts_.busy_poll_ns / 1000),
+            spin_off ? " (CPUs are scarce and LTCC_BUSY_POLL is not set)" : "");
+  return opts_.progress;
 }
 
 // ------------------------------------------------------------ user threads
@@ -407,6 +496,7 @@ Status LdtTransport::irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capa
 }
 
 Status LdtTransport::post_request(Submission::Kind kind, Request* r, Request** out) {
+  r->owner = this;
   Status st;
   try {
     st = submit(Submission{kind, r, {}});
@@ -425,6 +515,10 @@ Status LdtTransport::post_request(Submission::Kind kind, Request* r, Request** o
 Status LdtTransport::test(Request* req, bool* done) {
   if (!req || !done) return Status(Code::kInvalidArgument, "test: null request or output");
   *done = req->done.load(std::memory_order_acquire) != 0;
+  if (!*done && req->owner) {  // inline progress: a test moves packets too (MPI_Test does)
+    req->owner->poke();
+    *done = req->done.load(std::memory_order_acquire) != 0;
+  }
   return Status::ok();
 }
 
@@ -436,7 +530,8 @@ Status LdtTransport::wait(Request* req) {
 Status LdtTransport::wait(Request* req, uint64_t* bytes) {
   if (!req) return Status(Code::kInvalidArgument, "wait: null request");
   while (req->done.load(std::memory_order_acquire) == 0) {
-    req->done.wait(0, std::memory_order_acquire);  // futex; no spinning
+    // The futex (no spinning); with inline progress, drives the loop meanwhile.
+    req->owner->wait_for_change(req->done, 0);
   }
   Status st = req->status;
   if (bytes) *bytes = req->bytes;
@@ -484,9 +579,7 @@ void LdtTransport::run_control(const std::function<void()>& fn) {
   uint64_t one = 1;
   ssize_t r = ::write(event_fd_, &one, sizeof one);
   (void)r;
-  while (done->flag.load(std::memory_order_acquire) == 0) {
-    done->flag.wait(0, std::memory_order_acquire);
-  }
+  while (done->flag.load(std::memory_order_acquire) == 0) wait_for_change(done->flag, 0);
 }
 
 Status LdtTransport::snapshot_stats(LdtTransportStats* out) {
@@ -558,11 +651,29 @@ void LdtTransport::stop_thread() {
   ssize_t r = ::write(event_fd_, &one, sizeof one);
   (void)r;
   if (on_progress_thread()) return;  // cannot join itself; it exits on its own
+  if (inline_.load(std::memory_order_acquire)) {
+    // The driver, if any, sees stop_ at its next turn, shuts down and leaves;
+    // with none, this thread shuts down.
+    std::lock_guard<std::mutex> drive(drive_mu_);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (finished_) return;
+    }
+    driver_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    engine_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    shut_down_st();
+    engine_owner_.store(std::thread::id{}, std::memory_order_relaxed);
+    driver_.store(std::thread::id{}, std::memory_order_relaxed);
+    return;
+  }
   std::lock_guard<std::mutex> lk(join_mu_);
   if (thread_.joinable()) thread_.join();
 }
 
-bool LdtTransport::on_progress_thread() const { return std::this_thread::get_id() == thread_id_; }
+bool LdtTransport::on_progress_thread() const {
+  const std::thread::id me = std::this_thread::get_id();
+  return me == thread_id_ || me == driver_.load(std::memory_order_relaxed);
+}
 
 void LdtTransport::assert_owner_st() const {
 #ifndef NDEBUG
@@ -648,6 +759,7 @@ void LdtTransport::fill_stats_st(LdtTransportStats* out) const {
   out->loop_iterations = loop_iterations_;
   out->sleeps = sleeps_;
   out->idle_due = idle_due_;
+  out->inline_progress = inline_.load(std::memory_order_relaxed);
 }
 
 bool LdtTransport::sleep_st(uint64_t now, uint64_t deadline) {
@@ -692,64 +804,72 @@ bool LdtTransport::sleep_st(uint64_t now, uint64_t deadline) {
   return true;
 }
 
+bool LdtTransport::turn_st(uint64_t now) {
+  ++loop_iterations_;
+  bool did = false;
+  const Wire::RxFn on_rx = [this, now](const uint8_t* data, size_t len, uint64_t rx_ns) {
+    engine_->on_datagram(data, len, now, rx_ns);
+  };
+  if (wire_->receive(now, opts_.rx_budget, on_rx) > 0) did = true;
+  if (has_work_.load(std::memory_order_acquire)) {
+    handle_submissions_st(now);
+    did = true;
+  }
+  const uint64_t emitted_before = sink_.emitted;
+  engine_->poll(now);
+  if (sink_.emitted != emitted_before) did = true;
+  wire_->flush(now);  // before completions: send buffers are released below
+  if (!engine_->completions().empty()) {
+    deliver_completions_st();
+    did = true;
+  }
+  return did;
+}
+
+void LdtTransport::idle_st(uint64_t now, Idle* idle) {
+  uint64_t deadline = std::min(engine_->next_deadline(), wire_->next_deadline());
+  if (!idle->idle) {
+    idle->idle = true;
+    idle->since = now;
+  }
+  if (now - idle->since < opts_.busy_poll_ns && deadline > now) {
+    cpu_relax();
+    return;
+  }
+  if (deadline <= now) {
+    // The engine says work is due, yet poll() did nothing: do not spin
+    // (other ranks may share this core); nap briefly and look again.
+    ++idle_due_;
+    if (!idle->logged_due) {
+      idle->logged_due = true;
+      LTCC_INFO(kNet, "rank %u: engine deadline is due but poll() did nothing; napping 20 us "
+                "(logged once)", rank_);
+    }
+    if (now - idle->since < opts_.busy_poll_ns) return;
+    deadline = now + 20'000;
+  }
+  sleep_st(now, deadline);
+  idle->idle = false;
+}
+
+template <class Done>
+void LdtTransport::loop_st(Done done) {
+  Idle idle;
+  while (!done()) {
+    const uint64_t now = clock_ns();
+    if (turn_st(now)) {
+      idle.idle = false;
+      continue;
+    }
+    idle_st(now, &idle);
+  }
+}
+
 void LdtTransport::progress_main() {
   set_log_rank(static_cast<int>(rank_));
   engine_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  uint64_t now = clock_ns();
-  const Wire::RxFn on_rx = [this, &now](const uint8_t* data, size_t len, uint64_t rx_ns) {
-    engine_->on_datagram(data, len, now, rx_ns);
-  };
   try {
-    bool idle = false;
-    uint64_t idle_since = 0;
-    bool logged_idle_due = false;
-    while (!stop_.load(std::memory_order_acquire)) {
-      now = clock_ns();
-      ++loop_iterations_;
-      bool did = false;
-      if (wire_->receive(now, opts_.rx_budget, on_rx) > 0) did = true;
-      if (has_work_.load(std::memory_order_acquire)) {
-        handle_submissions_st(now);
-        did = true;
-      }
-      uint64_t emitted_before = sink_.emitted;
-      engine_->poll(now);
-      if (sink_.emitted != emitted_before) did = true;
-      wire_->flush(now);  // before completions: send buffers are released below
-      if (!engine_->completions().empty()) {
-        deliver_completions_st();
-        did = true;
-      }
-      if (did) {
-        idle = false;
-        continue;
-      }
-      uint64_t deadline = engine_->next_deadline();
-      uint64_t wd = wire_->next_deadline();
-      if (wd < deadline) deadline = wd;
-      if (!idle) {
-        idle = true;
-        idle_since = now;
-      }
-      if (now - idle_since < opts_.busy_poll_ns && deadline > now) {
-        cpu_relax();
-        continue;
-      }
-      if (deadline <= now) {
-        // The engine says work is due, yet poll() did nothing: do not spin
-        // (other ranks may share this core); nap briefly and look again.
-        ++idle_due_;
-        if (!logged_idle_due) {
-          logged_idle_due = true;
-          LTCC_INFO(kNet, "rank %u: engine deadline is due but poll() did nothing; napping 20 us "
-                    "(logged once)", rank_);
-        }
-        if (now - idle_since < opts_.busy_poll_ns) continue;
-        deadline = now + 20'000;
-      }
-      sleep_st(now, deadline);
-      idle = false;
-    }
+    loop_st([this] { return stop_.load(std::memory_order_acquire); });
   } catch (const std::exception& e) {
     std::lock_guard<std::mutex> lk(mu_);
     if (abort_status_.is_ok()) {
@@ -757,6 +877,12 @@ void LdtTransport::progress_main() {
                                   rank_, e.what());
     }
   }
+  shut_down_st();
+  // From here the engine belongs to whoever holds mu_ (run_control).
+  engine_owner_.store(std::thread::id{}, std::memory_order_relaxed);
+}
+
+void LdtTransport::shut_down_st() {
   // Exit: fail everything still pending with the abort reason.
   Status why;
   {
@@ -779,8 +905,85 @@ void LdtTransport::progress_main() {
   std::lock_guard<std::mutex> lk(mu_);
   finished_ = true;
   fail_queued(queue_, why);
-  // From here the engine belongs to whoever holds mu_ (run_control).
+}
+
+// ------------------------------------------------------------ inline progress
+
+void LdtTransport::drive_st(const std::atomic<uint32_t>& word, uint32_t seen) {
+  driver_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  engine_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  try {
+    loop_st([&] {
+      return word.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_acquire);
+    });
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (abort_status_.is_ok()) {
+      abort_status_ = make_status(Code::kInternalError, "rank %u: progress failed: %s", rank_,
+                                  e.what());
+    }
+    stop_.store(true, std::memory_order_seq_cst);
+  }
+  if (stop_.load(std::memory_order_acquire)) shut_down_st();
   engine_owner_.store(std::thread::id{}, std::memory_order_relaxed);
+  driver_.store(std::thread::id{}, std::memory_order_relaxed);
+}
+
+void LdtTransport::wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) {
+  if (!inline_.load(std::memory_order_acquire)) {
+    if (opts_.progress == ProgressModel::kThread || decided_.load(std::memory_order_acquire)) {
+      word.wait(seen, std::memory_order_acquire);  // the progress thread notifies
+    } else {
+      // Before start() the model is not known: look again every ms, so a
+      // waiter does not sleep through start() choosing inline.
+      futex_wait_for(word, seen, 1'000'000);
+    }
+    return;
+  }
+  while (word.load(std::memory_order_acquire) == seen) {
+    std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
+    bool finished = true;
+    if (drive.owns_lock()) {
+      std::lock_guard<std::mutex> lk(mu_);
+      finished = finished_;
+    }
+    if (drive.owns_lock() && !finished) {
+      drive_st(word, seen);
+      continue;
+    }
+    if (drive.owns_lock()) drive.unlock();
+    // Someone else drives (it delivers what we wait for), or nothing is left
+    // to drive (the word changes from outside): look again every 200 us, so a
+    // driver that leaves is replaced at once.
+    futex_wait_for(word, seen, 200'000);
+  }
+}
+
+void LdtTransport::wake() {
+  if (!inline_.load(std::memory_order_acquire)) return;
+  uint64_t one = 1;
+  ssize_t r = ::write(event_fd_, &one, sizeof one);
+  (void)r;  // EAGAIN: already rung
+}
+
+void LdtTransport::poke() {
+  if (!inline_.load(std::memory_order_acquire)) return;
+  std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
+  if (!drive.owns_lock()) return;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (finished_) return;
+  }
+  driver_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  engine_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  try {
+    if (stop_.load(std::memory_order_acquire)) shut_down_st();
+    else (void)turn_st(clock_ns());
+  } catch (const std::exception& e) {
+    LTCC_WARN(kNet, "rank %u: progress failed: %s", rank_, e.what());
+  }
+  engine_owner_.store(std::thread::id{}, std::memory_order_relaxed);
+  driver_.store(std::thread::id{}, std::memory_order_relaxed);
 }
 
 }  // namespace ltcc::ldt
@@ -817,8 +1020,10 @@ Status LdtTransport::set_keys(const TransportKeys& keys) {
 }
 
 std::string LdtTransport::describe() const {
-  return strf("payload %u B, %s, cc %s, auth %s", opts_.ldt.payload_size,
-              retx_mode_name(opts_.ldt.retx), cc_kind_name(opts_.ldt.cc), auth_ ? "on" : "off");
+  return strf("payload %u B, %s, cc %s, auth %s, progress %s, busy poll %llu us",
+              opts_.ldt.payload_size, retx_mode_name(opts_.ldt.retx), cc_kind_name(opts_.ldt.cc),
+              auth_ ? "on" : "off", inline_.load(std::memory_order_acquire) ? "inline" : "thread",
+              static_cast<unsigned long long>(opts_.busy_poll_ns / 1000));
 }
 
 Transport::Caps LdtTransport::caps() const {

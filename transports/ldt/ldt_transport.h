@@ -21,6 +21,16 @@
 //    is never released while the wire still points into it (core/sink.h).
 //  - Errors from the engine (peer timeout, dead peer, aborted) arrive as the
 //    request's Status with the engine's message intact.
+//  - Inline progress (LdtTransportOptions::progress, LTCC_PROGRESS): no
+//    progress thread. The loop above runs in whichever thread waits on the
+//    transport (wait_for_change, wait, test): the communicator's worker, which
+//    waits on it while a collective runs and while it is idle, so the engine
+//    always has a driver. One driver at a time (drive_mu_); a second waiter
+//    looks at its own word every 200 us until the driver leaves. This saves
+//    a thread and a cross-thread wake-up per completion; the price is that
+//    nothing is received or acknowledged while the worker reduces. A
+//    transport used without a communicator must then be driven by its user:
+//    waiting on one transport does not move another's packets.
 //
 // Request lifetime: isend/irecv hand out a Request*. Either wait() on it
 // (returns its status and frees it) or release() it (frees it; if it is
@@ -49,14 +59,27 @@
 
 namespace ltcc::ldt {
 
+// Who runs the progress loop (see the design note): its own thread, or the
+// waiting thread (inline). Either way start() fits the loop to the CPUs:
+// where this process has fewer than two CPUs per rank of the job on this
+// machine, busy polling is off unless LTCC_BUSY_POLL says otherwise. (Inline
+// is not chosen automatically: measured on 2 CPUs x 4 ranks it matched the
+// thread at 1 MiB and lost 10-25% at 8-64 MiB; bench/RESULTS.md section 12.)
+enum class ProgressModel : uint8_t { kThread, kInline };
+const char* progress_model_name(ProgressModel m);
+
 struct LdtTransportOptions {
   LdtOptions ldt;             // payload_size 0: derive from the wire's link MTU
   UdpWireOptions udp;
   FaultOptions fault;         // any fault set: a FaultWire wraps the UdpWire
   uint64_t busy_poll_ns = 20'000;  // LTCC_BUSY_POLL: spin this long before sleeping
+  bool busy_poll_explicit = false; // set by the user: kept where CPUs are scarce
   uint32_t rx_budget = 256;        // datagrams received per loop iteration
   uint32_t link_mtu = 0;           // LTCC_MTU: 0 = the interface's MTU
   bool auth = true;                // LTCC_AUTH: AuthWire under the fault wire
+  // LTCC_PROGRESS (read by the communicator's factory, whose worker always
+  // waits on the transport, so inline is safe there).
+  ProgressModel progress = ProgressModel::kThread;
 };
 
 struct LdtTransportStats {
@@ -70,6 +93,7 @@ struct LdtTransportStats {
   uint64_t sleeps = 0;             // times it slept in epoll
   uint64_t wakeups = 0;            // eventfd rings by user threads
   uint64_t idle_due = 0;           // engine said work was due but did nothing
+  bool inline_progress = false;    // the model start() chose
 };
 
 class LdtTransport final : public Transport {
@@ -142,6 +166,12 @@ class LdtTransport final : public Transport {
   // thread. Returns promptly; idempotent.
   void abort(const Status& why) override;
 
+  // Transport: thread model, the futex; inline, drives the loop meanwhile.
+  void wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) override;
+  void wake() override;
+  // The model start() chose (false before start()).
+  bool inline_progress() const { return inline_.load(std::memory_order_acquire); }
+
   // ---- Transport ----
   const char* name() const override { return "ldt/udp"; }
   Caps caps() const override;
@@ -177,6 +207,30 @@ class LdtTransport final : public Transport {
   // waits for it.
   void run_control(const std::function<void()>& fn);
   void progress_main();
+  // The progress loop's pieces, shared by the thread and inline drivers.
+  struct Idle {
+    bool idle = false;
+    uint64_t since = 0;
+    bool logged_due = false;
+  };
+  // Turns (idle_st between turns that did nothing) until done(), checked
+  // before every turn.
+  template <class Done>
+  void loop_st(Done done);
+  // One turn: receive, submissions, timers, flush, completions. True if it
+  // did anything.
+  bool turn_st(uint64_t now);
+  // After a turn that did nothing: spin (busy poll) or sleep in epoll until
+  // the next deadline, a packet, a submission or wake().
+  void idle_st(uint64_t now, Idle* idle);
+  // The driver's exit: fail everything pending with the abort reason.
+  void shut_down_st();
+  // Inline: run the loop until `word` != `seen` or the transport stops.
+  // Caller holds drive_mu_.
+  void drive_st(const std::atomic<uint32_t>& word, uint32_t seen);
+  // Inline: one turn if no one else drives (test()).
+  void poke();
+  ProgressModel choose_model();
   // Functions only the engine's owner may call end in _st (ARCHITECTURE.md
   // rule 5, the same suffix as the core's): the progress thread while it
   // runs, else a thread holding mu_ (run_control, before start and after
@@ -201,6 +255,10 @@ class LdtTransport final : public Transport {
   // whether the payload size was derived from the MTU (not LTCC_PAYLOAD),
   // and the session key, to rebuild the engine with a smaller payload.
   std::vector<uint32_t> peer_mtu_;
+  // What each peer says identifies its machine (0: nothing): ranks with our
+  // boot id share our CPUs (busy polling, choose_model).
+  std::vector<uint64_t> peer_boot_;
+  uint64_t boot_id_ = 0;
   bool payload_derived_ = false;
   uint64_t session_key_ = 0;
   bool auth_key_set_ = false;  // set_auth_key() was called
@@ -259,6 +317,11 @@ class LdtTransport final : public Transport {
   // The progress thread's id while it runs its loop, else none (debug check
   // of the _st rule).
   std::atomic<std::thread::id> engine_owner_{};
+  // Inline progress: the model, and the one thread at a time that drives.
+  std::atomic<bool> inline_{false};
+  std::atomic<bool> decided_{false};  // start() chose the model
+  std::mutex drive_mu_;
+  std::atomic<std::thread::id> driver_{};
 };
 
 }  // namespace ltcc::ldt
