@@ -561,7 +561,9 @@ TEST_F(BootstrapTest, NoFdOrThreadIsLeft) {
     ASSERT_TRUE(make_unique_id(&uid, &idle).is_ok());
   }
   EXPECT_EQ(test::count_fds(), fds);
-  EXPECT_EQ(test::count_threads(), threads);
+  size_t threads_now = 0;
+  EXPECT_TRUE(test::threads_back_to(threads, &threads_now))
+      << threads_now << " threads after, " << threads << " before";
 }
 
 }  // namespace
