@@ -67,6 +67,10 @@ const std::vector<ParamSpec>& registry() {
        "UDP segmentation offload: consecutive same-size datagrams to one peer leave as one "
        "UDP_SEGMENT send that the kernel cuts up (less CPU per byte); 0 = one send per "
        "datagram."},
+      {"LTCC_GRO", T::kBool, "1", "", nullptr, nullptr, nullptr,
+       "UDP GRO: a run of datagrams that reaches the socket as one (a GSO send over "
+       "loopback, or coalesced by a device with GRO on) is received as one message and cut "
+       "up by ltcc (fewer kernel buffers and receive calls); 0 = the kernel cuts it up."},
       {"LTCC_BUSY_POLL", T::kDuration, "20us", "us", "0", "1s", nullptr,
        "How long the progress loop spins on its sockets before sleeping in epoll; 0 = "
        "sleep at once. Unless set, 0 where the process has fewer than 2 CPUs per rank of "

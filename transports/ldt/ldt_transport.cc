@@ -136,6 +136,7 @@ Status LdtTransport::options_from_env(LdtTransportOptions* out) {
   o.udp.paths = static_cast<uint32_t>(paths);
   LTCC_CHECK(param_bytes("LTCC_SOCKBUF", &o.udp.sockbuf_bytes));
   LTCC_CHECK(param_bool("LTCC_GSO", &o.udp.gso));
+  LTCC_CHECK(param_bool("LTCC_GRO", &o.udp.gro));
   LTCC_CHECK(param_bool("LTCC_AUTH", &o.auth));
   LTCC_CHECK(param_duration_ns("LTCC_BUSY_POLL", &o.busy_poll_ns));
   o.busy_poll_explicit = param_from_env("LTCC_BUSY_POLL");

@@ -56,6 +56,8 @@ struct WireStats {
   uint64_t rx_pkts = 0;       // datagrams handed to the caller
   uint64_t rx_bytes = 0;
   uint64_t rx_truncated = 0;  // larger than the receive buffer: dropped
+  uint64_t rx_gro_msgs = 0;   // messages that held a run of datagrams (UDP GRO)
+  uint64_t rx_gro_pkts = 0;   // datagrams received inside them
   uint64_t syscalls = 0;      // sendmmsg + recvmmsg calls (including empty ones)
 };
 

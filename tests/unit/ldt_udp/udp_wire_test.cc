@@ -14,11 +14,12 @@
 namespace ltcc::ldt {
 namespace {
 
-std::unique_ptr<UdpWire> make_wire(uint32_t paths = 1, bool gso = true) {
+std::unique_ptr<UdpWire> make_wire(uint32_t paths = 1, bool gso = true, bool gro = true) {
   UdpWireOptions o;
   o.paths = paths;
   o.sockbuf_bytes = 1 << 20;
   o.gso = gso;
+  o.gro = gro;
   std::unique_ptr<UdpWire> w;
   Status st = UdpWire::create(o, &w);
   EXPECT_TRUE(st.is_ok()) << st.to_string();
@@ -417,6 +418,59 @@ TEST(UdpWireGso, OptionOffSendsPlainDatagrams) {
   auto got = receive_n(b.get(), dg.size());
   ASSERT_EQ(got.size(), dg.size());
   for (size_t i = 0; i < dg.size(); ++i) EXPECT_EQ(got[i], dg[i].bytes());
+}
+
+// UDP GRO: loopback delivers a GSO message whole to a socket that takes GRO;
+// receive() cuts it into its datagrams (the last one shorter), in order, each
+// byte exact, and counts the message. Without GRO the kernel cuts it up.
+TEST(UdpWireGro, RunArrivesAsOneMessageAndIsCutIntoItsDatagrams) {
+  for (bool gro : {true, false}) {
+    SCOPED_TRACE(gro ? "gro on" : "gro off");
+    auto a = make_wire();
+    auto b = make_wire(1, true, gro);
+    ASSERT_TRUE(a && b);
+    if (!a->gso_enabled(0)) GTEST_SKIP() << "kernel without UDP_SEGMENT";
+    if (gro && !b->gro_enabled()) GTEST_SKIP() << "kernel without UDP_GRO";
+    ASSERT_TRUE(a->set_peer(1, b->local_address()).is_ok());
+    const size_t n = 30;
+    std::vector<Datagram> dg;
+    for (size_t i = 0; i < n; ++i) dg.emplace_back(i, kHeaderSize, 1400);
+    dg.emplace_back(n, kHeaderSize, 7);  // the shorter last one
+    for (const Datagram& d : dg) a->emit(packet(1, 0, d.hdr, d.payload));
+    a->flush(0);
+    ASSERT_EQ(a->stats().tx_gso_msgs, 1u);
+    auto got = receive_n(b.get(), n + 1);
+    ASSERT_EQ(got.size(), n + 1);
+    for (size_t i = 0; i <= n; ++i) EXPECT_EQ(got[i], dg[i].bytes()) << "datagram " << i;
+    EXPECT_EQ(b->stats().rx_pkts, n + 1);
+    EXPECT_EQ(b->stats().rx_gro_msgs, gro ? 1u : 0u);
+    EXPECT_EQ(b->stats().rx_gro_pkts, gro ? n + 1 : 0u);
+  }
+}
+
+// The receive budget counts datagrams, not messages: a GRO message is taken
+// whole (its datagrams are already out of the kernel), then the call stops.
+// (Loopback's GRO may merge the three sends into one message of up to 64.)
+TEST(UdpWireGro, BudgetCountsDatagrams) {
+  auto a = make_wire();
+  auto b = make_wire();
+  ASSERT_TRUE(a && b);
+  if (!a->gso_enabled(0) || !b->gro_enabled()) GTEST_SKIP() << "kernel without UDP GSO/GRO";
+  ASSERT_TRUE(a->set_peer(1, b->local_address()).is_ok());
+  std::vector<Datagram> dg;
+  for (size_t i = 0; i < 20; ++i) dg.emplace_back(i, kHeaderSize, 1000);
+  for (int round = 0; round < 3; ++round) {
+    for (const Datagram& d : dg) a->emit(packet(1, 0, d.hdr, d.payload));
+    a->flush(0);  // one GSO message of 20 per round
+  }
+  size_t seen = 0;
+  const size_t first = b->receive(0, 5, [&](const uint8_t*, size_t, uint64_t) { ++seen; });
+  EXPECT_EQ(first, seen);
+  EXPECT_GE(first, 20u) << "at least one message, all of its datagrams";
+  EXPECT_EQ(first % 20, 0u) << "whole messages only";
+  EXPECT_GE(b->stats().rx_gro_msgs, 1u);
+  auto rest = receive_n(b.get(), 60 - first);
+  EXPECT_EQ(first + rest.size(), 60u);
 }
 
 TEST(UdpWireGso, FullSocketBufferCountsEveryDatagram) {

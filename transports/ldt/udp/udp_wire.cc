@@ -2,6 +2,7 @@
 #include "transports/ldt/udp/udp_wire.h"
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ifaddrs.h>
@@ -211,6 +212,20 @@ Status UdpWire::create(const UdpWireOptions& opts, std::unique_ptr<UdpWire>* out
   } else {
     LTCC_INFO(kNet, "udp wire: UDP GSO off (LTCC_GSO=0)");
   }
+  // GRO: a run of datagrams that stayed one GSO message (loopback), or that
+  // a device with GRO on coalesced, arrives as one message that receive()
+  // cuts up again: one skb and one recvmmsg entry instead of one per
+  // datagram. Where the path segments (offloads off, as in the lab), every
+  // datagram arrives alone as before.
+  if (opts.gro) {
+    bool all = true;
+    for (int fd : w->socks_) {
+      const int on = 1;
+      all = ::setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0 && all;
+    }
+    w->gro_ = all;
+    LTCC_INFO(kNet, "udp wire: UDP GRO %s", all ? "on" : "off: the kernel does not know UDP_GRO");
+  }
   // Receive buffers.
   w->rx_buf_.resize(kBatch * kRxBufSize);
   w->rx_iov_.resize(kBatch);
@@ -239,6 +254,15 @@ UdpWire::~UdpWire() {
               static_cast<unsigned long long>(stats_.tx_dropped),
               static_cast<unsigned long long>(stats_.tx_errors),
               static_cast<unsigned long long>(stats_.syscalls));
+  }
+  if (stats_.rx_pkts) {
+    LTCC_INFO(kNet, "udp wire %s: received %llu datagrams (%llu bytes), %llu of them in %llu GRO "
+              "messages; %llu truncated",
+              local_address().c_str(), static_cast<unsigned long long>(stats_.rx_pkts),
+              static_cast<unsigned long long>(stats_.rx_bytes),
+              static_cast<unsigned long long>(stats_.rx_gro_pkts),
+              static_cast<unsigned long long>(stats_.rx_gro_msgs),
+              static_cast<unsigned long long>(stats_.rx_truncated));
   }
   for (int fd : socks_) ::close(fd);
 }
@@ -481,9 +505,9 @@ size_t UdpWire::receive(uint64_t /*now*/, size_t max, const RxFn& on_rx) {
         ++stats_.rx_truncated;
         continue;
       }
-      ++stats_.rx_pkts;
       stats_.rx_bytes += m.msg_len;
       uint64_t rx_ns = 0;
+      size_t seg = 0;  // UDP GRO: the length of each datagram but the last
       for (cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&m.msg_hdr), c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
           timespec ts;
@@ -491,13 +515,30 @@ size_t UdpWire::receive(uint64_t /*now*/, size_t max, const RxFn& on_rx) {
           const int64_t mono =
               int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec - real_minus_mono;
           rx_ns = mono > 0 ? static_cast<uint64_t>(mono) : 0;
+        } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+          int v = 0;
+          std::memcpy(&v, CMSG_DATA(c), sizeof v);
+          seg = v > 0 ? static_cast<size_t>(v) : 0;
         }
       }
-      on_rx(static_cast<const uint8_t*>(rx_iov_[static_cast<size_t>(k)].iov_base), m.msg_len,
-            rx_ns);
+      const auto* data = static_cast<const uint8_t*>(rx_iov_[static_cast<size_t>(k)].iov_base);
+      if (seg == 0 || seg >= m.msg_len) {
+        ++stats_.rx_pkts;
+        ++got;
+        on_rx(data, m.msg_len, rx_ns);
+        continue;
+      }
+      ++stats_.rx_gro_msgs;
+      for (size_t at = 0; at < m.msg_len; at += seg) {
+        const size_t len = std::min<size_t>(seg, m.msg_len - at);
+        ++stats_.rx_pkts;
+        ++stats_.rx_gro_pkts;
+        ++got;
+        on_rx(data + at, len, rx_ns);
+      }
     }
-    got += static_cast<size_t>(r);
     // A socket that filled the batch may have more; otherwise visit the next.
+    // (`got` counts datagrams, a GRO message each of its own.)
     if (static_cast<size_t>(r) < want) s = (s + 1) % nsock;
   }
   rx_next_sock_ = s;

@@ -26,7 +26,13 @@
 //    no checksum offload, xfrm, an old kernel) stops using GSO for good and
 //    the rest of the batch goes out as plain datagrams (logged once).
 //  - Receive: recvmmsg (MSG_DONTWAIT) into preallocated 64 KiB buffers, 64
-//    datagrams per call, visiting the sockets round-robin.
+//    messages per call, visiting the sockets round-robin. With UDP GRO
+//    (UDP_GRO, Linux >= 5.0; `UdpWireOptions::gro`) a message may hold a run
+//    of same-size datagrams (a GSO message that loopback delivered whole, or
+//    what a device's GRO coalesced); a cmsg gives the size and receive() cuts
+//    the run into its datagrams before anything above sees them, so the
+//    fault wire, the MAC check and the engine still see one datagram at a
+//    time. Where offloads are off (the lab) every datagram arrives alone.
 //  - No allocation and no syscall per packet; everything is sized at create().
 //
 // Address format exchanged out of band: "a.b.c.d:port0,port1,...".
@@ -55,6 +61,7 @@ struct UdpWireOptions {
   uint32_t paths = 1;                      // sockets (source ports), 1..64
   uint64_t sockbuf_bytes = 4ull << 20;     // SO_SNDBUF/SO_RCVBUF request; 0 = kernel default
   bool gso = true;                         // coalesce same-size runs with UDP_SEGMENT (LTCC_GSO)
+  bool gro = true;                         // take coalesced runs as one message (LTCC_GRO)
 };
 
 class UdpWire final : public NetWire {
@@ -100,6 +107,7 @@ class UdpWire final : public NetWire {
   uint64_t rcvbuf_bytes() const { return rcvbuf_; }
   // Whether the socket of `path` (path % paths) still sends GSO messages.
   bool gso_enabled(uint32_t path) const { return gso_[path % gso_.size()] != 0; }
+  bool gro_enabled() const { return gro_; }
 
  private:
   UdpWire() = default;
@@ -139,10 +147,11 @@ class UdpWire final : public NetWire {
   std::vector<Peer> peers_;
   std::unique_ptr<TxBatch[]> tx_;    // one batch per socket
   std::vector<uint8_t> gso_;         // per socket: 1 = send GSO messages
+  bool gro_ = false;                 // UDP_GRO set on every socket
   uint32_t gso_max_len_ = 0;         // largest datagram GSO may carry: MTU - 28
   std::vector<mmsghdr> rx_msgs_;     // kBatch
   std::vector<iovec> rx_iov_;        // kBatch
-  static constexpr size_t kRxCtrlSize = 64;  // room for one SCM_TIMESTAMPNS
+  static constexpr size_t kRxCtrlSize = 128;  // room for SCM_TIMESTAMPNS and UDP_GRO
   std::vector<uint8_t> rx_ctrl_;     // kBatch x kRxCtrlSize
   std::vector<uint8_t> rx_buf_;      // kBatch * kRxBufSize
   size_t rx_next_sock_ = 0;          // round-robin start
