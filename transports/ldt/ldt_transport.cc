@@ -646,6 +646,28 @@ void LdtTransport::abort(const Status& why) {
   if (thread_running) stop_thread();
 }
 
+// This thread is the inline driver and the engine's owner while it lives
+// (the caller holds drive_mu_).
+class LdtTransport::DriverScope {
+ public:
+  explicit DriverScope(LdtTransport* t) : t_(t) { mark(std::this_thread::get_id()); }
+  ~DriverScope() { mark(std::thread::id{}); }
+  DriverScope(const DriverScope&) = delete;
+  DriverScope& operator=(const DriverScope&) = delete;
+
+ private:
+  void mark(std::thread::id id) {
+    t_->driver_.store(id, std::memory_order_relaxed);
+    t_->engine_owner_.store(id, std::memory_order_relaxed);
+  }
+  LdtTransport* t_;
+};
+
+bool LdtTransport::is_finished() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return finished_;
+}
+
 void LdtTransport::stop_thread() {
   stop_.store(true, std::memory_order_seq_cst);
   uint64_t one = 1;
@@ -656,15 +678,9 @@ void LdtTransport::stop_thread() {
     // The driver, if any, sees stop_ at its next turn, shuts down and leaves;
     // with none, this thread shuts down.
     std::lock_guard<std::mutex> drive(drive_mu_);
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (finished_) return;
-    }
-    driver_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-    engine_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    if (is_finished()) return;
+    DriverScope scope(this);
     shut_down_st();
-    engine_owner_.store(std::thread::id{}, std::memory_order_relaxed);
-    driver_.store(std::thread::id{}, std::memory_order_relaxed);
     return;
   }
   std::lock_guard<std::mutex> lk(join_mu_);
@@ -910,9 +926,9 @@ void LdtTransport::shut_down_st() {
 
 // ------------------------------------------------------------ inline progress
 
+
 void LdtTransport::drive_st(const std::atomic<uint32_t>& word, uint32_t seen) {
-  driver_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  engine_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  DriverScope scope(this);
   try {
     loop_st([&] {
       return word.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_acquire);
@@ -926,8 +942,6 @@ void LdtTransport::drive_st(const std::atomic<uint32_t>& word, uint32_t seen) {
     stop_.store(true, std::memory_order_seq_cst);
   }
   if (stop_.load(std::memory_order_acquire)) shut_down_st();
-  engine_owner_.store(std::thread::id{}, std::memory_order_relaxed);
-  driver_.store(std::thread::id{}, std::memory_order_relaxed);
 }
 
 void LdtTransport::wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) {
@@ -943,12 +957,7 @@ void LdtTransport::wait_for_change(const std::atomic<uint32_t>& word, uint32_t s
   }
   while (word.load(std::memory_order_acquire) == seen) {
     std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
-    bool finished = true;
-    if (drive.owns_lock()) {
-      std::lock_guard<std::mutex> lk(mu_);
-      finished = finished_;
-    }
-    if (drive.owns_lock() && !finished) {
+    if (drive.owns_lock() && !is_finished()) {
       drive_st(word, seen);
       continue;
     }
@@ -970,21 +979,14 @@ void LdtTransport::wake() {
 void LdtTransport::poke() {
   if (!inline_.load(std::memory_order_acquire)) return;
   std::unique_lock<std::mutex> drive(drive_mu_, std::try_to_lock);
-  if (!drive.owns_lock()) return;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (finished_) return;
-  }
-  driver_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  engine_owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  if (!drive.owns_lock() || is_finished()) return;
+  DriverScope scope(this);
   try {
     if (stop_.load(std::memory_order_acquire)) shut_down_st();
     else (void)turn_st(clock_ns());
   } catch (const std::exception& e) {
     LTCC_WARN(kNet, "rank %u: progress failed: %s", rank_, e.what());
   }
-  engine_owner_.store(std::thread::id{}, std::memory_order_relaxed);
-  driver_.store(std::thread::id{}, std::memory_order_relaxed);
 }
 
 }  // namespace ltcc::ldt

@@ -230,6 +230,10 @@ class LdtTransport final : public Transport {
   void drive_st(const std::atomic<uint32_t>& word, uint32_t seen);
   // Inline: one turn if no one else drives (test()).
   void poke();
+  // Inline: marks the calling thread as the driver for a scope.
+  class DriverScope;
+  // Whether the loop has shut down for good (takes mu_).
+  bool is_finished();
   ProgressModel choose_model();
   // Functions only the engine's owner may call end in _st (ARCHITECTURE.md
   // rule 5, the same suffix as the core's): the progress thread while it
