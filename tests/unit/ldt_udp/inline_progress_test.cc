@@ -6,6 +6,7 @@
 // and destruction while a thread drives; and busy polling fitted to the CPUs
 // and the peers' machine.
 #include "transports/ldt/ldt_transport.h"
+#include "tests/unit/ldt_udp/transport_pair.h"
 
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -20,29 +21,14 @@
 namespace ltcc::ldt {
 namespace {
 
-constexpr uint64_t kSessionKey = 0x5eed'1234'abcd'0002ull;
-
-struct Pair {
-  std::unique_ptr<LdtTransport> t[2];
-};
+using test::make_pair;
+using test::Pair;
 
 LdtTransportOptions inline_options() {
   LdtTransportOptions o;
   o.udp.sockbuf_bytes = 4 << 20;
   o.progress = ProgressModel::kInline;
   return o;
-}
-
-void make_pair(const LdtTransportOptions& o, Pair* p) {
-  for (uint32_t r = 0; r < 2; ++r) {
-    Status st = LdtTransport::create(o, r, 2, kSessionKey, &p->t[r]);
-    ASSERT_TRUE(st.is_ok()) << st.to_string();
-  }
-  for (uint32_t r = 0; r < 2; ++r) {
-    Status st = p->t[r]->set_peer_address(1 - r, p->t[1 - r]->local_address());
-    ASSERT_TRUE(st.is_ok()) << st.to_string();
-    ASSERT_TRUE(p->t[r]->start().is_ok());
-  }
 }
 
 std::vector<uint8_t> bytes(size_t n, uint8_t seed) {

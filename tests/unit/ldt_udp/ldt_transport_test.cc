@@ -1,6 +1,7 @@
 // LdtTransport: two transports (rank 0 and 1) in one process over loopback
 // UDP, with and without injected faults.
 #include "transports/ldt/ldt_transport.h"
+#include "tests/unit/ldt_udp/transport_pair.h"
 
 #include <dirent.h>
 #include <gtest/gtest.h>
@@ -19,7 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kSessionKey = 0x5eed'1234'abcd'0001ull;
+using test::kSessionKey;
+using test::make_pair;
+using test::Pair;
 
 uint64_t splitmix(uint64_t& s) {
   uint64_t z = (s += 0x9e3779b97f4a7c15ull);
@@ -40,28 +43,11 @@ std::vector<uint8_t> pattern(size_t n, uint64_t seed) {
   return v;
 }
 
-struct Pair {
-  std::unique_ptr<LdtTransport> t[2];
-};
-
 LdtTransportOptions base_options() {
   LdtTransportOptions o;
   o.ldt.payload_size = 0;  // derive from the loopback MTU
   o.udp.sockbuf_bytes = 4 << 20;
   return o;
-}
-
-// Creates, wires up and starts two transports.
-void make_pair(const LdtTransportOptions& o, Pair* p) {
-  for (uint32_t r = 0; r < 2; ++r) {
-    Status st = LdtTransport::create(o, r, 2, kSessionKey, &p->t[r]);
-    ASSERT_TRUE(st.is_ok()) << st.to_string();
-  }
-  for (uint32_t r = 0; r < 2; ++r) {
-    Status st = p->t[r]->set_peer_address(1 - r, p->t[1 - r]->local_address());
-    ASSERT_TRUE(st.is_ok()) << st.to_string();
-    ASSERT_TRUE(p->t[r]->start().is_ok());
-  }
 }
 
 struct FaultCase {
