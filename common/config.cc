@@ -124,6 +124,9 @@ const std::vector<ParamSpec>& registry() {
        "is refused and resent later."},
       {"LTCC_SWIFT_TARGET", T::kDuration, "200us", "us", "1us", "1s", nullptr,
        "Swift congestion control: target queueing delay above the base RTT."},
+      {"LTCC_SWIFT_TARGET_LOCAL", T::kDuration, "1ms", "us", "1us", "1s", nullptr,
+       "Swift's target toward a rank on this machine (same boot id, any network "
+       "namespace): there the delay is the shared CPUs' scheduling, not a queue."},
 
       // --- fault injection (applied by every process to what it sends) -----
       {"LTCC_FAULT_LOSS", T::kDouble, "0", "fraction", "0", "1", nullptr,

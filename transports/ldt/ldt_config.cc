@@ -103,6 +103,7 @@ Status load_ldt_options(LdtOptions* out) {
   LTCC_CHECK(param_bool("LTCC_CHECKSUM", &o.checksum));
   LTCC_CHECK(param_bytes("LTCC_UNEXPECTED_BYTES", &o.unexpected_bytes));
   LTCC_CHECK(param_duration_ns("LTCC_SWIFT_TARGET", &o.swift_target_ns));
+  LTCC_CHECK(param_duration_ns("LTCC_SWIFT_TARGET_LOCAL", &o.swift_target_local_ns));
 
   uint64_t payload = 0;
   LTCC_CHECK(param_bytes("LTCC_PAYLOAD", &payload));

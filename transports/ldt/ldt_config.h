@@ -21,7 +21,8 @@ namespace ltcc::ldt {
 // LTCC_INITIAL_CWND_PKTS (min_cwnd_pkts..window), LTCC_ACK_EVERY, LTCC_PATHS,
 // LTCC_RTO_MIN <= LTCC_RTO_MAX, LTCC_GBN_RTO,
 // LTCC_TLP, LTCC_TLP_MIN, LTCC_REORDER_WINDOW, LTCC_CHECKSUM,
-// LTCC_UNEXPECTED_BYTES, LTCC_SWIFT_TARGET, and LTCC_PAYLOAD when it is not
+// LTCC_UNEXPECTED_BYTES, LTCC_SWIFT_TARGET,
+// LTCC_SWIFT_TARGET_LOCAL, and LTCC_PAYLOAD when it is not
 // 0. Fields without a setting (min_cwnd_pkts, burst_pkts, rto_initial_ns,
 // reorder_min_ns, keepalive_ns), and payload_size when LTCC_PAYLOAD is 0,
 // keep the value they have in *out (the transport derives the payload from

@@ -389,6 +389,9 @@ Status LdtTransport::start() {
   }
   try {
     LTCC_CHECK(agree_mtu());
+    if (boot_id_ != 0)
+      for (uint32_t p = 0; p < nranks_; ++p)
+        if (p != rank_) engine_->set_peer_same_machine(p, peer_boot_[p] == boot_id_);
     if (choose_model() == ProgressModel::kInline) {
       inline_.store(true, std::memory_order_release);
     } else {
@@ -421,10 +424,13 @@ ProgressModel LdtTransport::choose_model() {
   const bool spin_off = scarce && !opts_.busy_poll_explicit && opts_.busy_poll_ns != 0;
   if (spin_off) opts_.busy_poll_ns = 0;
   LTCC_INFO(kInit, "rank %u: %u rank(s) of this job on this machine, %d CPU(s) for this process: "
-            "progress %s, busy poll %llu us%s", rank_, here, cpus,
+            "progress %s, busy poll %llu us%s; swift target %llu us toward them, %llu us "
+            "toward other machines", rank_, here, cpus,
             progress_model_name(opts_.progress),
             static_cast<unsigned long long>(opts_.busy_poll_ns / 1000),
-            spin_off ? " (CPUs are scarce and LTCC_BUSY_POLL is not set)" : "");
+            spin_off ? " (CPUs are scarce and LTCC_BUSY_POLL is not set)" : "",
+            static_cast<unsigned long long>(opts_.ldt.swift_target_local_ns / 1000),
+            static_cast<unsigned long long>(opts_.ldt.swift_target_ns / 1000));
   return opts_.progress;
 }
 

@@ -615,5 +615,32 @@ TEST(EngineCongestion, AimdHalvesOnLossSwiftDoesNot) {
   }
 }
 
+TEST(EngineCongestion, SwiftToleratesSchedulingNoiseTowardAPeerOnThisMachine) {
+  // Every other DATA packet is held 400 us: the delay a descheduled rank or a
+  // late softirq adds on a host whose CPUs the ranks share. Toward another
+  // machine that is over Swift's 200 us target and cuts the window; toward a
+  // rank of this machine the target is 1 ms, and the window keeps growing.
+  for (bool same : {false, true}) {
+    LdtOptions o = small_opts();
+    o.cc = CcKind::kSwift;
+    o.initial_cwnd_pkts = 64;
+    ScriptedNet net(o);
+    net.e(0).set_peer_same_machine(1, same);
+    net.delay_ns = 400'000;
+    net.verdict = [](const Pkt& p) {
+      return is_data(p) && p.h.psn % 2 ? Verdict::kDelay : Verdict::kDeliver;
+    };
+    Transfer t = transfer(net, 2 << 20);
+    EXPECT_EQ(t.src, t.dst);
+    const uint64_t cwnd = net.e(0).conn_stats(1).cwnd_bytes;
+    const uint64_t initial = uint64_t{o.initial_cwnd_pkts} * net.e(0).options().payload_size;
+    if (same) {
+      EXPECT_GT(cwnd, initial) << "swift read scheduling noise toward a local peer as a queue";
+    } else {
+      EXPECT_LT(cwnd, initial) << "swift should cut on 400 us over a 200 us target";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ltcc::ldt

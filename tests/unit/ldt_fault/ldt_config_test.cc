@@ -102,6 +102,7 @@ TEST_F(LdtConfigTest, EnvironmentIsMappedOntoEveryField) {
   setenv("LTCC_CHECKSUM", "yes", 1);  // default is off
   setenv("LTCC_UNEXPECTED_BYTES", "1G", 1);
   setenv("LTCC_SWIFT_TARGET", "0.1ms", 1);
+  setenv("LTCC_SWIFT_TARGET_LOCAL", "2ms", 1);
   setenv("LTCC_PAYLOAD", "4K", 1);
   LdtOptions o;
   ASSERT_TRUE(load_ldt_options(&o).is_ok());
@@ -123,6 +124,7 @@ TEST_F(LdtConfigTest, EnvironmentIsMappedOntoEveryField) {
   EXPECT_TRUE(o.checksum);
   EXPECT_EQ(o.unexpected_bytes, 1ull << 30);
   EXPECT_EQ(o.swift_target_ns, 100'000u);
+  EXPECT_EQ(o.swift_target_local_ns, 2'000'000u);
   EXPECT_EQ(o.payload_size, 4096u);
 }
 

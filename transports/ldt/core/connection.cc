@@ -27,7 +27,8 @@ Connection::Connection(EngineShared* shared, uint32_t peer)
   p.initial_cwnd = uint64_t{opts_.initial_cwnd_pkts} * opts_.payload_size;
   p.min_cwnd = uint64_t{std::max(opts_.min_cwnd_pkts, 1u)} * opts_.payload_size;
   p.max_cwnd = uint64_t{opts_.window_pkts} * opts_.payload_size;
-  p.target_queue_ns = opts_.swift_target_ns;
+  const bool local = peer < shared->same_machine.size() && shared->same_machine[peer];
+  p.target_queue_ns = local ? opts_.swift_target_local_ns : opts_.swift_target_ns;
   cc_ = make_cc(opts_.cc, p);
 }
 

@@ -42,6 +42,12 @@ Connection* Engine::conn(uint32_t peer) {
   return c.get();
 }
 
+void Engine::set_peer_same_machine(uint32_t peer, bool same) {
+  if (peer >= nranks_) return;
+  if (sh_.same_machine.size() != nranks_) sh_.same_machine.assign(nranks_, false);
+  sh_.same_machine[peer] = same;  // read when the connection is made (lazily, at first use)
+}
+
 static Status check_peer(uint32_t rank, uint32_t nranks, uint32_t peer, const char* op) {
   if (peer >= nranks)
     return make_status(Code::kInvalidArgument, "rank %u: %s to rank %u, but there are %u ranks",

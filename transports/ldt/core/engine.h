@@ -109,6 +109,10 @@ class Engine {
   // Before any traffic only: the key arrives with the bootstrap, after the
   // wire (whose address the bootstrap carries) exists.
   void set_session_key(uint64_t key) { sh_.session_key = key; }
+  // Before any traffic with `peer`: it runs on this machine (the driver
+  // knows from the boot id its address carries). Swift then aims at
+  // swift_target_local_ns toward it (options.h says why).
+  void set_peer_same_machine(uint32_t peer, bool same);
 
   uint32_t rank() const { return sh_.rank; }
   uint32_t nranks() const { return nranks_; }

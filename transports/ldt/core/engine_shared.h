@@ -45,6 +45,9 @@ struct EngineShared {
   std::vector<ProbeReply> probe_replies;
   std::vector<ProbeArrival> probe_arrivals;
   bool probe_log = false;
+  // Peers on this machine (Engine::set_peer_same_machine), by rank; empty
+  // until one is set.
+  std::vector<bool> same_machine;
 
   void complete(const Completion& c) { completions.push_back(c); }
 };

@@ -66,6 +66,12 @@ struct LdtOptions {
                                                  // maps: 256 MiB of the smallest segments)
 
   uint64_t swift_target_ns = 200'000;     // Swift queueing delay target above min RTT
+  // ... toward a peer on this machine (Engine::set_peer_same_machine): its
+  // packets never leave this kernel, whose software path runs on the CPUs the
+  // ranks share; its delay under load is scheduling noise (a CFS slice is
+  // 0.75-3 ms), which a smaller window does not remove and a 200 us target
+  // reads as a queue (a third of clean busbw lost; bench/RESULTS.md, 13).
+  uint64_t swift_target_local_ns = 1'000'000;
 
   // A receiver that refuses our data because it has no receive posted for
   // it (receiver not ready: an ACK with kFlagRnr) is alive, merely late (a
