@@ -38,8 +38,13 @@ std::vector<uint8_t> bytes(size_t n, uint8_t seed) {
 }
 
 // Rank r's side of an exchange: receive from and send to the other rank,
-// `rounds` times, waiting on its own transport only.
-void exchange(LdtTransport* t, uint32_t r, size_t n, int rounds, std::atomic<int>* bad) {
+// `rounds` times, waiting on its own transport only. Then it keeps driving
+// its transport until the other side is done too (`done` counts the sides
+// that are): with inline progress nobody else moves its packets, and the
+// other side's last send completes only when this side acknowledges it (a
+// lost last ACK is answered when its data comes again).
+void exchange(LdtTransport* t, uint32_t r, size_t n, int rounds, std::atomic<int>* bad,
+              std::atomic<uint32_t>* done, LdtTransport* other) {
   for (int k = 0; k < rounds; ++k) {
     std::vector<uint8_t> src = bytes(n, static_cast<uint8_t>(r * 7 + k));
     std::vector<uint8_t> dst(n);
@@ -47,13 +52,16 @@ void exchange(LdtTransport* t, uint32_t r, size_t n, int rounds, std::atomic<int
     if (!t->irecv(1 - r, 3, dst.data(), n, &rr).is_ok() ||
         !t->isend(1 - r, 3, src.data(), n, &sr).is_ok()) {
       ++*bad;
-      return;
+      break;
     }
     uint64_t got = 0;
     if (!LdtTransport::wait(sr).is_ok() || !LdtTransport::wait(rr, &got).is_ok() || got != n ||
         dst != bytes(n, static_cast<uint8_t>((1 - r) * 7 + k)))
       ++*bad;
   }
+  done->fetch_add(1, std::memory_order_acq_rel);
+  other->wake();  // its driver looks at `done` again
+  for (uint32_t v; (v = done->load(std::memory_order_acquire)) < 2;) t->wait_for_change(*done, v);
 }
 
 TEST(InlineProgress, EachTransportDrivenByItsWaiterMovesEveryByteUnderLoss) {
@@ -66,8 +74,9 @@ TEST(InlineProgress, EachTransportDrivenByItsWaiterMovesEveryByteUnderLoss) {
   EXPECT_TRUE(p.t[0]->inline_progress());
   EXPECT_NE(p.t[0]->describe().find("progress inline"), std::string::npos) << p.t[0]->describe();
   std::atomic<int> bad{0};
-  std::thread a([&] { exchange(p.t[0].get(), 0, 3 << 20, 4, &bad); });
-  std::thread b([&] { exchange(p.t[1].get(), 1, 3 << 20, 4, &bad); });
+  std::atomic<uint32_t> done{0};
+  std::thread a([&] { exchange(p.t[0].get(), 0, 3 << 20, 4, &bad, &done, p.t[1].get()); });
+  std::thread b([&] { exchange(p.t[1].get(), 1, 3 << 20, 4, &bad, &done, p.t[0].get()); });
   a.join();
   b.join();
   EXPECT_EQ(bad.load(), 0);
