@@ -75,10 +75,11 @@ const std::vector<ParamSpec>& registry() {
        "How long the progress loop spins on its sockets before sleeping in epoll; 0 = "
        "sleep at once. Unless set, 0 where the process has fewer than 2 CPUs per rank of "
        "the job on its machine."},
-      {"LTCC_PROGRESS", T::kEnum, "thread", "", nullptr, nullptr, "thread|inline",
+      {"LTCC_PROGRESS", T::kEnum, "auto", "", nullptr, nullptr, "auto|thread|inline",
        "Who moves the packets: thread = a progress thread per communicator; inline = the "
        "communicator's worker, whenever it waits (one thread and one wake-up per completion "
-       "fewer, but nothing is received while it reduces)."},
+       "fewer, but nothing is received while it reduces); auto = inline where the process "
+       "has fewer than 2 CPUs per rank of the job on its machine, else thread."},
 
       // --- reliability and flow control ------------------------------------
       {"LTCC_WINDOW_PKTS", T::kUint, "1024", "packets", "64", "2048", nullptr,

@@ -7,8 +7,9 @@
 // arrives. The transport's own progress thread moves the packets. So a
 // communicator costs two threads, both asleep when there is nothing to do
 // (three with LTCC_STATS_FILE: the stats dumper, below). With inline progress
-// (LTCC_PROGRESS) the worker moves the packets itself whenever it waits, idle
-// or in a collective, and the transport has no thread: one thread fewer.
+// (LTCC_PROGRESS; what auto picks where CPUs are scarce) the worker moves the
+// packets itself whenever it waits, idle or in a collective, and the
+// transport has no thread: one thread fewer.
 //
 // Control channel: besides collective traffic (tag kCollTag) every rank keeps
 // one receive posted from every peer on kCtrlTag for two messages:

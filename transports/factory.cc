@@ -26,8 +26,9 @@ Status transport_options_from_env(TransportOptions* out) {
   o.ldt.link_mtu = 0;
   std::string progress;
   LTCC_CHECK(param_string("LTCC_PROGRESS", &progress));
-  o.progress = progress == "inline" ? ldt::ProgressModel::kInline
-                                     : ldt::ProgressModel::kThread;  // the registry allows no other
+  o.progress = progress == "inline"   ? ldt::ProgressModel::kInline
+               : progress == "thread" ? ldt::ProgressModel::kThread
+                                      : ldt::ProgressModel::kAuto;  // the registry allows no other
   *out = std::move(o);
   return Status::ok();
 }

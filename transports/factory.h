@@ -39,9 +39,10 @@ struct TransportOptions {
                                            // named (the C API picks the one that
                                            // routes to the rendezvous)
   uint32_t link_mtu = 0;     // LTCC_MTU: 0 = the interface's MTU
-  // LTCC_PROGRESS: who moves the packets (ldt/ldt_transport.h); inline is
-  // safe here because the communicator's worker always waits on its transport.
-  ldt::ProgressModel progress = ldt::ProgressModel::kThread;
+  // LTCC_PROGRESS: who moves the packets (ldt/ldt_transport.h); inline (and
+  // auto, inline where CPUs are scarce) is safe here because the
+  // communicator's worker always waits on its transport.
+  ldt::ProgressModel progress = ldt::ProgressModel::kAuto;
   // ldt's own settings. Its interface, address, MTU and progress fields are
   // not used: make_transport sets them from the ones above.
   ldt::LdtTransportOptions ldt;

@@ -52,8 +52,20 @@ const char* progress_model_name(ProgressModel m) {
   switch (m) {
     case ProgressModel::kThread: return "thread";
     case ProgressModel::kInline: return "inline";
+    case ProgressModel::kAuto: return "auto";
   }
   return "?";
+}
+
+// A rank runs two threads that want a CPU while a collective runs (the
+// communicator's worker and the progress thread).
+bool cpus_are_scarce(int cpus, uint32_t ranks_here) {
+  return cpus > 0 && static_cast<uint64_t>(cpus) < 2ull * ranks_here;
+}
+
+ProgressModel fit_progress_model(ProgressModel wanted, int cpus, uint32_t ranks_here) {
+  if (wanted != ProgressModel::kAuto) return wanted;
+  return cpus_are_scarce(cpus, ranks_here) ? ProgressModel::kInline : ProgressModel::kThread;
 }
 
 namespace {
@@ -410,7 +422,8 @@ Status LdtTransport::start() {
 // Caller holds mu_ (peer_boot_). Fits the loop to the CPUs: where this
 // process has fewer than two CPUs per rank of the job on this machine (ranks
 // with our boot id), busy polling is off unless LTCC_BUSY_POLL was given, since
-// a spinning rank takes the CPU that another rank of this machine needs.
+// a spinning rank takes the CPU that another rank of this machine needs, and
+// auto progress is inline (fit_progress_model).
 ProgressModel LdtTransport::choose_model() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -418,20 +431,21 @@ ProgressModel LdtTransport::choose_model() {
   uint32_t here = 1;  // ranks of this job on this machine, us included
   if (boot_id_ != 0)
     for (uint32_t p = 0; p < nranks_; ++p) here += p != rank_ && peer_boot_[p] == boot_id_;
-  // A rank runs two threads that want a CPU while a collective runs (the
-  // communicator's worker and the progress thread).
-  const bool scarce = cpus > 0 && static_cast<uint64_t>(cpus) < 2ull * here;
+  const bool scarce = cpus_are_scarce(cpus, here);
   const bool spin_off = scarce && !opts_.busy_poll_explicit && opts_.busy_poll_ns != 0;
   if (spin_off) opts_.busy_poll_ns = 0;
+  // opts_.progress stays as asked (a waiter may read it before start()).
+  const ProgressModel model = fit_progress_model(opts_.progress, cpus, here);
   LTCC_INFO(kInit, "rank %u: %u rank(s) of this job on this machine, %d CPU(s) for this process: "
-            "progress %s, busy poll %llu us%s; swift target %llu us toward them, %llu us "
+            "progress %s%s, busy poll %llu us%s; swift target %llu us toward them, %llu us "
             "toward other machines", rank_, here, cpus,
-            progress_model_name(opts_.progress),
+            progress_model_name(model),
+            opts_.progress == ProgressModel::kAuto ? " (auto)" : "",
             static_cast<unsigned long long>(opts_.busy_poll_ns / 1000),
             spin_off ? " (CPUs are scarce and LTCC_BUSY_POLL is not set)" : "",
             static_cast<unsigned long long>(opts_.ldt.swift_target_local_ns / 1000),
             static_cast<unsigned long long>(opts_.ldt.swift_target_ns / 1000));
-  return opts_.progress;
+  return model;
 }
 
 // ------------------------------------------------------------ user threads

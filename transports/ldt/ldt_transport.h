@@ -60,13 +60,20 @@
 namespace ltcc::ldt {
 
 // Who runs the progress loop (see the design note): its own thread, or the
-// waiting thread (inline). Either way start() fits the loop to the CPUs:
-// where this process has fewer than two CPUs per rank of the job on this
-// machine, busy polling is off unless LTCC_BUSY_POLL says otherwise. (Inline
-// is not chosen automatically: measured on 2 CPUs x 4 ranks it matched the
-// thread at 1 MiB and lost 10-25% at 8-64 MiB; bench/RESULTS.md section 12.)
-enum class ProgressModel : uint8_t { kThread, kInline };
+// waiting thread (inline), or (auto) start() decides from the CPUs. Where
+// this process has fewer than two CPUs per rank of the job on this machine
+// (CPUs are scarce), auto is inline and busy polling is off unless
+// LTCC_BUSY_POLL says otherwise; else auto is a progress thread. Measured on
+// 2 CPUs x 4 ranks, inline beat the thread by 1.08-1.31x in the lab once
+// swift stopped reading scheduling noise as a queue (bench/RESULTS.md
+// section 13); with ranks outnumbering CPUs a progress thread only adds a
+// wake-up per completion and a thread to schedule.
+enum class ProgressModel : uint8_t { kThread, kInline, kAuto };
 const char* progress_model_name(ProgressModel m);
+// What start() runs for `wanted`, given the CPUs this process may use (0 =
+// unknown) and the ranks of the job on this machine (itself included).
+bool cpus_are_scarce(int cpus, uint32_t ranks_here);
+ProgressModel fit_progress_model(ProgressModel wanted, int cpus, uint32_t ranks_here);
 
 struct LdtTransportOptions {
   LdtOptions ldt;             // payload_size 0: derive from the wire's link MTU
@@ -78,7 +85,8 @@ struct LdtTransportOptions {
   uint32_t link_mtu = 0;           // LTCC_MTU: 0 = the interface's MTU
   bool auth = true;                // LTCC_AUTH: AuthWire under the fault wire
   // LTCC_PROGRESS (read by the communicator's factory, whose worker always
-  // waits on the transport, so inline is safe there).
+  // waits on the transport, so inline and auto are safe there; a transport
+  // used on its own keeps its thread unless asked).
   ProgressModel progress = ProgressModel::kThread;
 };
 

@@ -217,10 +217,55 @@ TEST(InlineProgress, BusyPollingOffWhereCpusAreScarceUnlessSet) {
   if (CPU_COUNT(&saved) >= 4) {
     EXPECT_NE(describe_with_cpus(4, false).find("busy poll 20 us"), std::string::npos);
   }
+  // Auto progress: inline where CPUs are scarce (two ranks here, 1 CPU),
+  // a progress thread where they are not.
+  {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &saved)) {
+        CPU_SET(c, &set);
+        break;
+      }
+    }
+    ASSERT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+    LdtTransportOptions o = inline_options();
+    o.progress = ProgressModel::kAuto;
+    Pair a;
+    make_pair(o, &a);
+    EXPECT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
+    ASSERT_TRUE(a.t[0]);
+    EXPECT_NE(a.t[0]->describe().find("progress inline"), std::string::npos)
+        << a.t[0]->describe();
+  }
+  if (CPU_COUNT(&saved) >= 4) {
+    LdtTransportOptions o = inline_options();
+    o.progress = ProgressModel::kAuto;
+    Pair a;
+    make_pair(o, &a);
+    ASSERT_TRUE(a.t[0]);
+    EXPECT_NE(a.t[0]->describe().find("progress thread"), std::string::npos)
+        << a.t[0]->describe();
+  }
   // The boot id travels in the address.
   Pair p;
   ASSERT_NO_FATAL_FAILURE(make_pair(inline_options(), &p));
   EXPECT_NE(p.t[0]->local_address().find("/boot="), std::string::npos) << p.t[0]->local_address();
+}
+
+TEST(InlineProgress, AutoIsInlineExactlyWhereCpusAreScarce) {
+  // Fewer than 2 CPUs per rank of the job on this machine: inline.
+  EXPECT_EQ(fit_progress_model(ProgressModel::kAuto, 2, 4), ProgressModel::kInline);
+  EXPECT_EQ(fit_progress_model(ProgressModel::kAuto, 7, 4), ProgressModel::kInline);
+  EXPECT_EQ(fit_progress_model(ProgressModel::kAuto, 8, 4), ProgressModel::kThread);
+  EXPECT_EQ(fit_progress_model(ProgressModel::kAuto, 64, 1), ProgressModel::kThread);
+  EXPECT_EQ(fit_progress_model(ProgressModel::kAuto, 1, 1), ProgressModel::kInline);
+  // CPUs unknown: the thread, as before auto existed.
+  EXPECT_EQ(fit_progress_model(ProgressModel::kAuto, 0, 4), ProgressModel::kThread);
+  // A model asked for is kept.
+  EXPECT_EQ(fit_progress_model(ProgressModel::kThread, 1, 8), ProgressModel::kThread);
+  EXPECT_EQ(fit_progress_model(ProgressModel::kInline, 64, 1), ProgressModel::kInline);
+  EXPECT_STREQ(progress_model_name(ProgressModel::kAuto), "auto");
 }
 
 }  // namespace
