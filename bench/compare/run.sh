@@ -99,7 +99,7 @@ ifname=eth0; [[ "$mode" == loopback ]] && ifname=lo
   echo "# ltcc $(git -C "$repo" rev-parse --short HEAD), $(mpirun --version 2>/dev/null | head -1), torch $($py -c 'import torch; print(torch.__version__)' 2>/dev/null)"
 } > "$out/meta.txt"
 cat "$out/meta.txt"
-echo "system,coll,ranks,loss_pct,rep,bytes,time_us,algbw,busbw,wrong,retx_pct,lab_drop_pct,status,wall_s" > "$out/raw.csv"
+echo "system,coll,ranks,loss_pct,rep,bytes,time_us,algbw,busbw,wrong,retx_pct,lab_drop_pct,status,wall_s,tail" > "$out/raw.csv"
 
 # Sum of the lab's drop counters ("in" rows): packets seen and dropped.
 lab_counts() { "$lab" stats | awk '$2 == "in" && $3 == "any" { s += $4; d += $5 } END { print s + 0, d + 0 }'; }
@@ -137,18 +137,19 @@ run_one() {
   [[ $rc -eq 124 || $rc -eq 137 ]] && status="timeout(${timeout}s)"
   local drop; drop=$(awk -v a="$((d1 - d0))" -v b="$((s1 - s0))" 'BEGIN { printf "%.3f", b ? 100 * a / b : 0 }')
   # Both peers print "size,count,type,redop,root,time_us,algbw,busbw,wrong"
-  # rows; ltcc-perf's --csv has the same first 9 columns (out-of-place) and
-  # retx% in column 14.
+  # rows; ltcc-perf's --csv has the same first 9 columns (out-of-place),
+  # retx% in column 14 and p99/median iteration time (tail) in column 16.
   local rows
   rows=$(awk -F, -v s="$sys" -v c="$coll" -v r="$ranks" -v l="$loss" -v rep="$rep" -v d="$drop" \
              -v st="$status" -v w="$wall" '
     /^[0-9]+,/ && NF >= 9 {
       retx = (NF >= 14) ? $14 : ""
+      tail = (NF >= 16) ? $16 : ""
       stt = st; if ($9 != 0 && $9 != -1) stt = "wrong"
-      printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", s, c, r, l, rep, $1, $6, $7, $8, $9, retx, d, stt, w
+      printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", s, c, r, l, rep, $1, $6, $7, $8, $9, retx, d, stt, w, tail
       n++
     }
-    END { if (!n) printf "%s,%s,%s,%s,%s,,,,,,,%s,%s,%s\n", s, c, r, l, rep, d, (st == "ok" ? "no-output" : st), w }' "$log")
+    END { if (!n) printf "%s,%s,%s,%s,%s,,,,,,,%s,%s,%s,\n", s, c, r, l, rep, d, (st == "ok" ? "no-output" : st), w }' "$log")
   echo "$rows" >> "$out/raw.csv"
   printf '%-9s %-9s loss %-4s rep %s: %-16s %4ss  busbw(GB/s) %s\n' "$sys" "$coll" "$loss" "$rep" "$status" "$wall" \
     "$(echo "$rows" | awk -F, '{ printf "%s ", ($9 == "" ? "-" : $9) }')"

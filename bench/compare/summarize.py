@@ -40,6 +40,7 @@ def size_label(b):
 def main(d):
     rows = list(csv.DictReader(open(os.path.join(d, "raw.csv"))))
     runs = defaultdict(list)     # (sys, coll, bytes, loss) -> busbw of good runs
+    tails = defaultdict(list)    # ... -> p99 / median iteration time (ltcc-perf only)
     failed = defaultdict(int)
     drops = defaultdict(list)    # (coll, loss) -> measured lab drop %
     sizes, losses, systems, colls = set(), set(), set(), []
@@ -61,6 +62,8 @@ def main(d):
         key = (r["system"], r["coll"], b, loss)
         if r["status"] == "ok" and r["busbw"]:
             runs[key].append(float(r["busbw"]))
+            if r.get("tail"):  # older raw.csv files have no such column
+                tails[key].append(float(r["tail"]))
         else:
             failed[key] += 1
     systems = [s for s in SYSTEM_ORDER if s in systems] + sorted(systems - set(SYSTEM_ORDER))
@@ -81,6 +84,8 @@ def main(d):
             "busbw_min": "%.4f" % min(v) if v else "",
             "busbw_max": "%.4f" % max(v) if v else "",
             "ratio_to_0pct": "%.3f" % (m / base) if m is not None and base else "",
+            # worst over runs of (p99 iteration / median iteration) within a run
+            "tail_max": "%.2f" % max(tails[k]) if tails.get(k) else "",
         }
     summary = list(entry.values())
     with open(os.path.join(d, "summary.csv"), "w", newline="") as f:

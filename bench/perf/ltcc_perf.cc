@@ -31,7 +31,10 @@
 // ltcc's own columns, after the in-place block: retx% = retransmitted /
 // first-transmission DATA packets, summed over all ranks and peers over
 // both timed loops of the size (ltccCommGetStats deltas); p99 = the 99th
-// percentile of the per-iteration times (both loops), largest over ranks.
+// percentile of the per-iteration times (both loops), largest over ranks
+// (with fewer than 100 iterations, the slowest one); p99/med = that over the
+// median iteration time (largest median over ranks): how far the tail of a
+// lossy run strays from its typical iteration.
 //
 // Errors from the library are printed with ltccGetLastError and end the
 // process with status 1 (the library's timeouts keep the other ranks from
@@ -494,17 +497,17 @@ int rank_main(const Args& a, int argc, char** argv) {
     std::printf("#\n");
     if (a.csv) {
       std::printf("size,count,type,redop,root,oop_time_us,oop_algbw_GBps,oop_busbw_GBps,oop_wrong,"
-                  "ip_time_us,ip_algbw_GBps,ip_busbw_GBps,ip_wrong,retx_pct,p99_us\n");
+                  "ip_time_us,ip_algbw_GBps,ip_busbw_GBps,ip_wrong,retx_pct,p99_us,p99_over_median\n");
     } else {
       std::printf("# %10s  %12s  %8s  %6s  %6s           out-of-place                       in-place"
                   "                 ltcc\n",
                   "", "", "", "", "");
-      std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s %6s  %7s  %6s  %6s %6s  %6s  %8s\n",
+      std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s %6s  %7s  %6s  %6s %6s  %6s  %8s  %7s\n",
                   "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong",
-                  "time", "algbw", "busbw", "#wrong", "retx%", "p99");
-      std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %5s  %7s  %6s  %6s  %5s  %6s  %8s\n",
+                  "time", "algbw", "busbw", "#wrong", "retx%", "p99", "p99/med");
+      std::printf("# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %5s  %7s  %6s  %6s  %5s  %6s  %8s  %7s\n",
                   "(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)",
-                  "(GB/s)", "", "", "(us)");
+                  "(GB/s)", "", "", "(us)", "");
     }
     std::fflush(stdout);
   }
@@ -586,10 +589,13 @@ int rank_main(const Args& a, int argc, char** argv) {
     std::sort(iter_us.begin(), iter_us.end());
     const size_t p99_index =
         static_cast<size_t>(std::ceil(0.99 * static_cast<double>(iter_us.size()))) - 1;
+    const size_t n_it = iter_us.size();
+    const double median_us =
+        n_it % 2 ? iter_us[n_it / 2] : (iter_us[n_it / 2 - 1] + iter_us[n_it / 2]) / 2;
     // Across the ranks: the slowest rank's times, the sums of counters.
-    double dmax[3] = {avg_us[0], avg_us[1], iter_us[std::min(p99_index, iter_us.size() - 1)]};
+    double dmax[4] = {avg_us[0], avg_us[1], iter_us[std::min(p99_index, n_it - 1)], median_us};
     uint64_t usum[4] = {wrong[0], wrong[1], delta.sent, delta.retx};
-    PERF_CHECK(ltccAllReduce(dmax, dmax, 3, ltccFloat64, ltccMax, g_comm, nullptr));
+    PERF_CHECK(ltccAllReduce(dmax, dmax, 4, ltccFloat64, ltccMax, g_comm, nullptr));
     PERF_CHECK(ltccAllReduce(usum, usum, 4, ltccUint64, ltccSum, g_comm, nullptr));
     wrong_total += usum[0] + usum[1];
     if (!print) continue;
@@ -603,20 +609,21 @@ int rank_main(const Args& a, int argc, char** argv) {
     }
     const double retx_pct =
         usum[2] ? 100.0 * static_cast<double>(usum[3]) / static_cast<double>(usum[2]) : 0.0;
+    const double tail = dmax[3] > 0 ? dmax[2] / dmax[3] : 0.0;
     if (a.csv) {
       std::printf("%" PRIu64 ",%" PRIu64 ",%s,%s,%d,%.2f,%.4f,%.4f,%" PRIu64 ",%.2f,%.4f,%.4f,%" PRIu64
-                  ",%.3f,%.1f\n",
+                  ",%.3f,%.1f,%.2f\n",
                   s.bytes, s.elements, type_name(a.type), redop, root, dmax[0], algbw[0], busbw[0],
-                  usum[0], dmax[1], algbw[1], busbw[1], usum[1], retx_pct, dmax[2]);
+                  usum[0], dmax[1], algbw[1], busbw[1], usum[1], retx_pct, dmax[2], tail);
     } else {
       std::string wr[2];
       for (int ip = 0; ip < 2; ++ip)
         wr[ip] = a.check ? std::to_string(usum[ip]) : std::string("N/A");
       std::printf("%12" PRIu64 "  %12" PRIu64 "  %8s  %6s  %6d  %7s  %6.2f  %6.2f  %5s  %7s  %6.2f  "
-                  "%6.2f  %5s  %6.2f  %8s\n",
+                  "%6.2f  %5s  %6.2f  %8s  %7.2f\n",
                   s.bytes, s.elements, type_name(a.type), redop, root, time_str(dmax[0]).c_str(),
                   algbw[0], busbw[0], wr[0].c_str(), time_str(dmax[1]).c_str(), algbw[1], busbw[1],
-                  wr[1].c_str(), retx_pct, time_str(dmax[2]).c_str());
+                  wr[1].c_str(), retx_pct, time_str(dmax[2]).c_str(), tail);
     }
     std::fflush(stdout);
   }
