@@ -401,9 +401,8 @@ Status LdtTransport::start() {
   }
   try {
     LTCC_CHECK(agree_mtu());
-    if (boot_id_ != 0)
-      for (uint32_t p = 0; p < nranks_; ++p)
-        if (p != rank_) engine_->set_peer_same_machine(p, peer_boot_[p] == boot_id_);
+    for (uint32_t p = 0; p < nranks_; ++p)
+      if (p != rank_) engine_->set_peer_same_machine(p, on_this_machine(p));
     if (choose_model() == ProgressModel::kInline) {
       inline_.store(true, std::memory_order_release);
     } else {
@@ -419,6 +418,12 @@ Status LdtTransport::start() {
   return Status::ok();
 }
 
+// Caller holds mu_ (peer_boot_). Our boot id in a peer's address: it runs on
+// this machine (an unreadable boot id, ours or its, matches nothing).
+bool LdtTransport::on_this_machine(uint32_t peer) const {
+  return boot_id_ != 0 && peer_boot_[peer] == boot_id_;
+}
+
 // Caller holds mu_ (peer_boot_). Fits the loop to the CPUs: where this
 // process has fewer than two CPUs per rank of the job on this machine (ranks
 // with our boot id), busy polling is off unless LTCC_BUSY_POLL was given, since
@@ -429,8 +434,7 @@ ProgressModel LdtTransport::choose_model() {
   CPU_ZERO(&set);
   const int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
   uint32_t here = 1;  // ranks of this job on this machine, us included
-  if (boot_id_ != 0)
-    for (uint32_t p = 0; p < nranks_; ++p) here += p != rank_ && peer_boot_[p] == boot_id_;
+  for (uint32_t p = 0; p < nranks_; ++p) here += p != rank_ && on_this_machine(p);
   const bool scarce = cpus_are_scarce(cpus, here);
   const bool spin_off = scarce && !opts_.busy_poll_explicit && opts_.busy_poll_ns != 0;
   if (spin_off) opts_.busy_poll_ns = 0;
@@ -945,7 +949,6 @@ void LdtTransport::shut_down_st() {
 }
 
 // ------------------------------------------------------------ inline progress
-
 
 void LdtTransport::drive_st(const std::atomic<uint32_t>& word, uint32_t seen) {
   DriverScope scope(this);

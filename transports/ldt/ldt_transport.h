@@ -243,6 +243,7 @@ class LdtTransport final : public Transport {
   // Whether the loop has shut down for good (takes mu_).
   bool is_finished();
   ProgressModel choose_model();
+  bool on_this_machine(uint32_t peer) const;
   // Functions only the engine's owner may call end in _st (ARCHITECTURE.md
   // rule 5, the same suffix as the core's): the progress thread while it
   // runs, else a thread holding mu_ (run_control, before start and after
