@@ -71,6 +71,12 @@ const std::vector<ParamSpec>& registry() {
        "UDP GRO: a run of datagrams that reaches the socket as one (a GSO send over "
        "loopback, or coalesced by a device with GRO on) is received as one message and cut "
        "up by ltcc (fewer kernel buffers and receive calls); 0 = the kernel cuts it up."},
+      {"LTCC_RX_IN_PLACE", T::kBool, "0", "", nullptr, nullptr, nullptr,
+       "Receive in place: the next DATA payloads of the flow that is sending are received "
+       "straight into the receive buffer (recvmmsg with a split iovec) instead of a bounce "
+       "buffer and a copy; a datagram not where it was expected is copied as before. Off by "
+       "default: on the machine it was measured on, the kernel's copy into many user pages "
+       "cost more than the copy it saved (bench/RESULTS.md section 14)."},
       {"LTCC_BUSY_POLL", T::kDuration, "20us", "us", "0", "1s", nullptr,
        "How long the progress loop spins on its sockets before sleeping in epoll; 0 = "
        "sleep at once. Unless set, 0 where the process has fewer than 2 CPUs per rank of "

@@ -36,7 +36,9 @@
   X(srtt_us, srttUs, double, "smoothed RTT to the peer")                                       \
   X(min_rtt_us, minRttUs, double, "smallest RTT seen")                                         \
   X(p99_rtt_us, p99RttUs, double, "99th percentile of the RTT samples")                        \
-  X(cwnd_bytes, cwndBytes, uint64_t, "congestion window now")
+  X(cwnd_bytes, cwndBytes, uint64_t, "congestion window now")                                 \
+  X(bytes_received_in_place, bytesReceivedInPlace, uint64_t,                                   \
+    "of bytes_received: received straight into the receive buffer (no copy)")
 
 namespace ltcc {
 

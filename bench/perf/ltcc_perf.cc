@@ -317,6 +317,8 @@ int g_rank = -1;
 struct Totals {
   uint64_t sent = 0;
   uint64_t retx = 0;
+  uint64_t bytes_in = 0;        // payload bytes received
+  uint64_t bytes_in_place = 0;  // of which received in place (no copy)
 };
 
 Totals local_packet_totals(int nranks) {
@@ -329,6 +331,8 @@ Totals local_packet_totals(int nranks) {
   for (const auto& p : peers) {
     t.sent += p.packetsSent;
     t.retx += p.packetsRetransmitted;
+    t.bytes_in += p.bytesReceived;
+    t.bytes_in_place += p.bytesReceivedInPlace;
   }
   return t;
 }
@@ -533,6 +537,7 @@ int rank_main(const Args& a, int argc, char** argv) {
   double bw_sum = 0;
   uint64_t bw_count = 0;
   uint64_t wrong_total = 0;
+  uint64_t bytes_in_total = 0, bytes_in_place_total = 0;  // timed loops, all ranks
   std::vector<double> iter_us;
   iter_us.reserve(2 * a.iters);
   uint64_t last_bytes = UINT64_MAX;
@@ -571,6 +576,8 @@ int rank_main(const Args& a, int argc, char** argv) {
       const Totals t1 = local_packet_totals(nranks);
       delta.sent += t1.sent - t0.sent;
       delta.retx += t1.retx - t0.retx;
+      delta.bytes_in += t1.bytes_in - t0.bytes_in;
+      delta.bytes_in_place += t1.bytes_in_place - t0.bytes_in_place;
       if (a.check) {
         with_type(a.type, [&](auto* tag) {
           using T = std::remove_pointer_t<decltype(tag)>;
@@ -594,10 +601,13 @@ int rank_main(const Args& a, int argc, char** argv) {
         n_it % 2 ? iter_us[n_it / 2] : (iter_us[n_it / 2 - 1] + iter_us[n_it / 2]) / 2;
     // Across the ranks: the slowest rank's times, the sums of counters.
     double dmax[4] = {avg_us[0], avg_us[1], iter_us[std::min(p99_index, n_it - 1)], median_us};
-    uint64_t usum[4] = {wrong[0], wrong[1], delta.sent, delta.retx};
+    uint64_t usum[6] = {wrong[0], wrong[1], delta.sent, delta.retx, delta.bytes_in,
+                        delta.bytes_in_place};
     PERF_CHECK(ltccAllReduce(dmax, dmax, 4, ltccFloat64, ltccMax, g_comm, nullptr));
-    PERF_CHECK(ltccAllReduce(usum, usum, 4, ltccUint64, ltccSum, g_comm, nullptr));
+    PERF_CHECK(ltccAllReduce(usum, usum, 6, ltccUint64, ltccSum, g_comm, nullptr));
     wrong_total += usum[0] + usum[1];
+    bytes_in_total += usum[4];
+    bytes_in_place_total += usum[5];
     if (!print) continue;
     const double factor = ltcc::coll::coll_busbw_factor(a.coll, nranks);
     double algbw[2], busbw[2];
@@ -630,6 +640,14 @@ int rank_main(const Args& a, int argc, char** argv) {
   if (print) {
     std::printf("# Out of bounds values : %" PRIu64 " %s\n", wrong_total, wrong_total ? "FAILED" : "OK");
     std::printf("# Avg bus bandwidth    : %g \n", bw_count ? bw_sum / static_cast<double>(bw_count) : 0.0);
+    // Receive in place (LTCC_RX_IN_PLACE): of the payload bytes the ranks
+    // received in the timed loops, those the kernel put straight where they
+    // belong; the rest went through a bounce buffer and a copy.
+    std::printf("# Received in place    : %.1f%% of %.3g MB (the rest bounced and copied)\n",
+                bytes_in_total ? 100.0 * static_cast<double>(bytes_in_place_total) /
+                                     static_cast<double>(bytes_in_total)
+                               : 0.0,
+                static_cast<double>(bytes_in_total) / 1e6);
     std::printf("#\n");
     std::fflush(stdout);
   }

@@ -126,6 +126,8 @@ typedef struct {
   double minRttUs;
   double p99RttUs;
   uint64_t cwndBytes;              /* congestion window now */
+  uint64_t bytesReceivedInPlace;   /* of bytesReceived: the kernel put them straight into the
+                                      receive buffer (no copy: LTCC_RX_IN_PLACE) */
 } ltccPeerStats_t;
 
 typedef struct {

@@ -44,7 +44,12 @@ struct ScriptedWire : Wire {
   void flush(uint64_t) override {}
   size_t receive(uint64_t, size_t max, const RxFn& on_rx) override {
     size_t n = 0;
-    for (; n < inbox.size() && n < max; ++n) on_rx(inbox[n].data(), inbox[n].size(), 0);
+    for (; n < inbox.size() && n < max; ++n) {
+      RxDatagram dg;
+      dg.data = inbox[n].data();
+      dg.len = inbox[n].size();
+      on_rx(dg);
+    }
     inbox.clear();
     return n;
   }
@@ -122,9 +127,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     const uint64_t rejected_before = auth.rejected();
     const size_t n = below.inbox.size();
-    auth.receive(now, 64, [&](const uint8_t* d, size_t l, uint64_t rx) {
+    auth.receive(now, 64, [&](const RxDatagram& d) {
       ++delivered;
-      e.on_datagram(d, l, now, rx);
+      e.on_datagram(d.data, d.len, now, d.rx_ns);
     });
     check(auth.rejected() - rejected_before <= n, "more rejections than datagrams");
     e.poll(now);

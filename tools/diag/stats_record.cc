@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -102,6 +103,14 @@ class Fields {
   std::string* error_;
 };
 
+// Counters added to LTCC_PEER_COUNTERS after format 1 (in the order added).
+bool added_later(const char* name) {
+  static const char* const kAdded[] = {"bytes_received_in_place"};
+  for (const char* a : kAdded)
+    if (std::strcmp(a, name) == 0) return true;
+  return false;
+}
+
 bool parse_peer(const Json& v, size_t index, const StatsRecord& rec, PeerCounters* out,
                 std::string* error) {
   const std::string where = strf("peers[%zu]: ", index);
@@ -116,9 +125,11 @@ bool parse_peer(const Json& v, size_t index, const StatsRecord& rec, PeerCounter
     *error = where + strf("\"peer\" %u is the record's own rank", p.peer);
     return false;
   }
-  // Every counter of the list, as stats_record_json writes them.
+  // Every counter of the list, as stats_record_json writes them; those added
+  // to the list after format 1 was fixed may be absent (a record of an older
+  // ltcc: read as 0).
 #define LTCC_X(name, c_name, type, what) \
-  if (!f.counter(#name, &p.name)) return false;
+  if (!(added_later(#name) && !member(v, #name)) && !f.counter(#name, &p.name)) return false;
   LTCC_PEER_COUNTERS(LTCC_X)
 #undef LTCC_X
   *out = p;

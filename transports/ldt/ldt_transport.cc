@@ -149,6 +149,7 @@ Status LdtTransport::options_from_env(LdtTransportOptions* out) {
   LTCC_CHECK(param_bytes("LTCC_SOCKBUF", &o.udp.sockbuf_bytes));
   LTCC_CHECK(param_bool("LTCC_GSO", &o.udp.gso));
   LTCC_CHECK(param_bool("LTCC_GRO", &o.udp.gro));
+  LTCC_CHECK(param_bool("LTCC_RX_IN_PLACE", &o.rx_in_place));
   LTCC_CHECK(param_bool("LTCC_AUTH", &o.auth));
   LTCC_CHECK(param_duration_ns("LTCC_BUSY_POLL", &o.busy_poll_ns));
   o.busy_poll_explicit = param_from_env("LTCC_BUSY_POLL");
@@ -304,6 +305,7 @@ LdtTransport::~LdtTransport() {
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
   if (event_fd_ >= 0) ::close(event_fd_);
   if (timer_fd_ >= 0) ::close(timer_fd_);
+  if (wire_) wire_->set_rx_placer(nullptr, 0);  // the engine goes first
   engine_.reset();
   fault_.reset();
   net_.reset();  // closes the sockets
@@ -403,6 +405,8 @@ Status LdtTransport::start() {
     LTCC_CHECK(agree_mtu());
     for (uint32_t p = 0; p < nranks_; ++p)
       if (p != rank_) engine_->set_peer_same_machine(p, on_this_machine(p));
+    // The engine is final now (agree_mtu may have replaced it).
+    if (opts_.rx_in_place) wire_->set_rx_placer(engine_.get(), 0);
     if (choose_model() == ProgressModel::kInline) {
       inline_.store(true, std::memory_order_release);
     } else {
@@ -848,8 +852,12 @@ bool LdtTransport::sleep_st(uint64_t now, uint64_t deadline) {
 bool LdtTransport::turn_st(uint64_t now) {
   ++loop_iterations_;
   bool did = false;
-  const Wire::RxFn on_rx = [this, now](const uint8_t* data, size_t len, uint64_t rx_ns) {
-    engine_->on_datagram(data, len, now, rx_ns);
+  const Wire::RxFn on_rx = [this, now](const RxDatagram& d) {
+    if (d.payload) {
+      engine_->on_datagram(d.data, d.len, d.payload, d.payload_len, now, d.rx_ns);
+    } else {
+      engine_->on_datagram(d.data, d.len, now, d.rx_ns);
+    }
   };
   if (wire_->receive(now, opts_.rx_budget, on_rx) > 0) did = true;
   if (has_work_.load(std::memory_order_acquire)) {
@@ -1109,6 +1117,7 @@ Status LdtTransport::stats(TransportStats* out) {
     p.packets_received = c.data_pkts_received;
     p.bytes_received = c.data_bytes_received;
     p.duplicates_received = c.duplicate_pkts;
+    p.bytes_received_in_place = c.data_bytes_in_place;
     p.srtt_us = static_cast<double>(c.srtt_ns) / 1e3;
     p.min_rtt_us = static_cast<double>(c.min_rtt_ns) / 1e3;
     p.p99_rtt_us = static_cast<double>(c.rtt_hist.quantile(0.99)) / 1e3;

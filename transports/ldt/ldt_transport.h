@@ -84,6 +84,9 @@ struct LdtTransportOptions {
   uint32_t rx_budget = 256;        // datagrams received per loop iteration
   uint32_t link_mtu = 0;           // LTCC_MTU: 0 = the interface's MTU
   bool auth = true;                // LTCC_AUTH: AuthWire under the fault wire
+  bool rx_in_place = false;        // LTCC_RX_IN_PLACE: the wire receives payloads where
+                                   // the engine guesses they belong (core/sink.h); off
+                                   // by default (bench/RESULTS.md section 14)
   // LTCC_PROGRESS (read by the communicator's factory, whose worker always
   // waits on the transport, so inline and auto are safe there; a transport
   // used on its own keeps its thread unless asked).

@@ -22,12 +22,25 @@
 
 namespace ltcc::ldt {
 
+// One received datagram, as a wire hands it up. Either whole (`payload` is
+// null: data[0, len) is the datagram), or in two pieces when it was received
+// in place (core/sink.h): data[0, len) is its head (the decorators' prefix
+// and the ldt header) and payload[0, payload_len) the rest, where a guess
+// put it. rx_ns: when it reached this host (kernel receive timestamp,
+// CLOCK_MONOTONIC ns), 0 if unknown; the engine uses it to keep the time a
+// datagram waited in the socket buffer out of its RTT samples.
+struct RxDatagram {
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  const uint8_t* payload = nullptr;
+  size_t payload_len = 0;
+  uint64_t rx_ns = 0;
+  size_t total() const { return len + payload_len; }
+};
+
 class Wire : public PacketSink {
  public:
-  // rx_ns: when the datagram reached this host (kernel receive timestamp,
-  // CLOCK_MONOTONIC ns), 0 if unknown. The engine uses it to keep the time a
-  // datagram waited in the socket buffer out of its RTT samples.
-  using RxFn = std::function<void(const uint8_t* data, size_t len, uint64_t rx_ns)>;
+  using RxFn = std::function<void(const RxDatagram& dgram)>;
 
   // Hand every queued packet to the network (or to the wrapped wire). Packets
   // that cannot be sent now (socket buffer full) are dropped and counted:
@@ -36,6 +49,15 @@ class Wire : public PacketSink {
   // Receive up to `max` datagrams without blocking; calls on_rx for each
   // (data valid only during the call). Returns how many were received.
   virtual size_t receive(uint64_t now, size_t max, const RxFn& on_rx) = 0;
+  // Receive in place (core/sink.h): before each receive, ask `placer` where
+  // the next DATA payloads belong and receive them there, handing them up in
+  // two pieces. `prefix`: bytes the decorators above put before the ldt
+  // header (AuthWire's tag). Null turns it off. A wire that cannot split
+  // receives ignores it (the default) and every payload is copied above.
+  virtual void set_rx_placer(RxPlacer* placer, size_t prefix) {
+    (void)placer;
+    (void)prefix;
+  }
   // Earliest time flush() has held packets to release (fault delays).
   virtual uint64_t next_deadline() const { return UINT64_MAX; }
   // File descriptors that become readable when datagrams arrive.
@@ -58,6 +80,9 @@ struct WireStats {
   uint64_t rx_truncated = 0;  // larger than the receive buffer: dropped
   uint64_t rx_gro_msgs = 0;   // messages that held a run of datagrams (UDP GRO)
   uint64_t rx_gro_pkts = 0;   // datagrams received inside them
+  uint64_t rx_guessed = 0;    // datagrams received into a place the core guessed (in place)
+  uint64_t rx_guess_hits = 0; // of which the guess was right (no copy at all)
+  uint64_t rx_guess_copied = 0; // of which made whole again first (a copy more than bouncing)
   uint64_t syscalls = 0;      // sendmmsg + recvmmsg calls (including empty ones)
 };
 

@@ -103,7 +103,7 @@ const char* kLine =
     R"("packets_retransmitted":0,"packets_lost":0,"spurious_retransmissions":0,"timeouts":0,)"
     R"("tail_probes":0,"packets_received":52127,"bytes_received":425022888,)"
     R"("duplicates_received":1,"srtt_us":104.686,"min_rtt_us":44.526,"p99_rtt_us":262.144,)"
-    R"("cwnd_bytes":524290,"a_future_field":[1,{"x":null}]}]})";
+    R"("cwnd_bytes":524290,"bytes_received_in_place":4096,"a_future_field":[1,{"x":null}]}]})";
 
 TEST(ParseRecord, ValidLine) {
   StatsRecord r;
@@ -124,6 +124,9 @@ TEST(ParseRecord, ValidLine) {
   const PeerCounters* p2 = r.find_peer(2);
   ASSERT_NE(p2, nullptr);
   EXPECT_EQ(p2->packets_sent, 52127u);
+  // A counter added after format 1: read where written, 0 where absent.
+  EXPECT_EQ(r.peers[0].bytes_received_in_place, 4096u);
+  EXPECT_EQ(p2->bytes_received_in_place, 0u);
   EXPECT_EQ(p2->bytes_sent, 425023408u);
   EXPECT_EQ(p2->packets_retransmitted, 1620u);
   EXPECT_EQ(p2->packets_lost, 1612u);

@@ -60,7 +60,10 @@ class RecordingWire : public Wire {
     last_receive_now = now;
     last_receive_max = max;
     const uint8_t d[3] = {1, 2, 3};
-    on_rx(d, sizeof d, 0);
+    RxDatagram dg;
+    dg.data = d;
+    dg.len = sizeof d;
+    on_rx(dg);
     return 1;
   }
   uint64_t next_deadline() const override { return deadline; }
@@ -259,10 +262,10 @@ TEST(FaultWire, ReceiveFdsAndDeadlineForwardToInner) {
   EXPECT_EQ(w.fds(), (std::vector<int>{7, 9}));
   EXPECT_EQ(w.next_deadline(), 12345u);
   size_t calls = 0;
-  EXPECT_EQ(w.receive(777, 16, [&](const uint8_t* d, size_t len, uint64_t) {
+  EXPECT_EQ(w.receive(777, 16, [&](const RxDatagram& d) {
     ++calls;
-    EXPECT_EQ(len, 3u);
-    EXPECT_EQ(d[2], 3);
+    EXPECT_EQ(d.len, 3u);
+    EXPECT_EQ(d.data[2], 3);
   }),
             1u);
   EXPECT_EQ(calls, 1u);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/ldt_udp/test_bytes.h"
 #include "transports/ldt/auth/auth_wire.h"
 #include "transports/ldt/auth/packet_mac.h"
 #include "transports/ldt/core/engine.h"
@@ -25,17 +26,7 @@ void key_of(uint8_t seed, uint8_t k[16]) {
   for (int i = 0; i < 16; ++i) k[i] = static_cast<uint8_t>(seed * 31 + i);
 }
 
-std::vector<uint8_t> bytes(size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& b : v) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    b = static_cast<uint8_t>(x);
-  }
-  return v;
-}
+using test::bytes;
 
 TEST(PacketMac, EveryFlippedBitAndEveryOtherKeyChangesTheTag) {
   uint8_t k[16], k2[16];
@@ -81,7 +72,10 @@ struct ListWire : Wire {
     while (n < max && !inbox.empty()) {
       auto d = std::move(inbox.front());
       inbox.pop_front();
-      on_rx(d.data(), d.size(), 0);
+      RxDatagram dg;
+      dg.data = d.data();
+      dg.len = d.size();
+      on_rx(dg);
       ++n;
     }
     return n;
@@ -106,7 +100,7 @@ TEST(AuthWire, TagsOnTheWayOutVerifiesAndStripsOnTheWayIn) {
   const std::vector<uint8_t> dgram = a_below.sent.front();
   EXPECT_EQ(dgram.size(), AuthWire::kOverhead + hdr.size() + pay.size());
   std::vector<std::vector<uint8_t>> got;
-  auto collect = [&](const uint8_t* d, size_t n, uint64_t) { got.emplace_back(d, d + n); };
+  auto collect = [&](const RxDatagram& d) { got.emplace_back(d.data, d.data + d.len); };
   // Genuine: arrives without its tag, byte for byte.
   b_below.inbox.push_back(dgram);
   EXPECT_EQ(b.receive(0, 8, collect), 1u);
@@ -164,9 +158,9 @@ struct AuthPair {
         }
       }
       for (uint32_t r = 0; r < 2; ++r)
-        auth[r]->receive(now, 1024, [&](const uint8_t* d, size_t n, uint64_t rx) {
-          if (r == 1) delivered_to_1.emplace_back(d, d + n);
-          eng[r]->on_datagram(d, n, now, rx);
+        auth[r]->receive(now, 1024, [&](const RxDatagram& d) {
+          if (r == 1) delivered_to_1.emplace_back(d.data, d.data + d.len);
+          eng[r]->on_datagram(d.data, d.len, now, d.rx_ns);
         });
       if (!moved && eng[0]->pending_ops() == 0 && eng[1]->pending_ops() == 0) return;
     }

@@ -31,8 +31,8 @@ std::unique_ptr<UdpWire> make_wire(uint32_t paths = 1, bool gso = true, bool gro
 std::vector<std::string> receive_n(UdpWire* w, size_t want) {
   std::vector<std::string> got;
   for (int tries = 0; tries < 200 && got.size() < want; ++tries) {
-    w->receive(0, want - got.size(), [&](const uint8_t* d, size_t n, uint64_t) {
-      got.emplace_back(reinterpret_cast<const char*>(d), n);
+    w->receive(0, want - got.size(), [&](const RxDatagram& d) {
+      got.emplace_back(reinterpret_cast<const char*>(d.data), d.len);
     });
     if (got.size() < want) {
       std::vector<pollfd> pfds;
@@ -464,7 +464,7 @@ TEST(UdpWireGro, BudgetCountsDatagrams) {
     a->flush(0);  // one GSO message of 20 per round
   }
   size_t seen = 0;
-  const size_t first = b->receive(0, 5, [&](const uint8_t*, size_t, uint64_t) { ++seen; });
+  const size_t first = b->receive(0, 5, [&](const RxDatagram&) { ++seen; });
   EXPECT_EQ(first, seen);
   EXPECT_GE(first, 20u) << "at least one message, all of its datagrams";
   EXPECT_EQ(first % 20, 0u) << "whole messages only";

@@ -24,18 +24,23 @@ void AuthWire::emit(const OutPacket& pkt) {
 }
 
 size_t AuthWire::receive(uint64_t now, size_t max, const RxFn& on_rx) {
-  return inner_->receive(now, max, [&](const uint8_t* data, size_t len, uint64_t rx_ns) {
-    if (len < kOverhead) {
+  return inner_->receive(now, max, [&](const RxDatagram& d) {
+    if (d.len < kOverhead) {
       ++rejected_;
       return;
     }
+    // The tag covers what follows it, whole or in the two pieces of a
+    // receive in place (PacketMac hashes pieces as one string).
     uint8_t want[kOverhead];
-    put_u64(want, mac_->tag(data + kOverhead, len - kOverhead));
-    if (!equal_ct(want, data, kOverhead)) {
+    put_u64(want, mac_->tag(d.data + kOverhead, d.len - kOverhead, d.payload, d.payload_len));
+    if (!equal_ct(want, d.data, kOverhead)) {
       ++rejected_;
       return;
     }
-    on_rx(data + kOverhead, len - kOverhead, rx_ns);
+    RxDatagram up = d;
+    up.data += kOverhead;
+    up.len -= kOverhead;
+    on_rx(up);
   });
 }
 

@@ -36,6 +36,9 @@ class AuthWire final : public Wire {
   void emit(const OutPacket& pkt) override;
   void flush(uint64_t now) override { inner_->flush(now); }
   size_t receive(uint64_t now, size_t max, const RxFn& on_rx) override;
+  void set_rx_placer(RxPlacer* placer, size_t prefix) override {
+    inner_->set_rx_placer(placer, prefix + kOverhead);
+  }
   uint64_t next_deadline() const override { return inner_->next_deadline(); }
   std::vector<int> fds() const override { return inner_->fds(); }
 

@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "transports/ldt/core/congestion.h"
 #include "transports/ldt/core/options.h"
+#include "transports/ldt/core/sink.h"
 #include "transports/ldt/core/stats.h"
 #include "transports/ldt/core/wire_format.h"
 
@@ -153,6 +154,8 @@ class Connection {
   Status post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie, uint64_t now);
   // `arrival` <= now: when the datagram reached the host (see Engine).
   void on_data(const Header& h, const uint8_t* payload, uint64_t now, uint64_t arrival);
+  // Where the next DATA payloads from this peer probably belong (Engine::guess_rx).
+  size_t guess_rx(RxGuess* out, size_t n) const;
   // False when the ACK was rejected or stale (nothing applied).
   bool on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint64_t arrival);
   void on_nack(const Header& h, uint64_t now, uint64_t arrival);
@@ -339,6 +342,10 @@ class Connection {
   uint64_t unexpected_overhead_;       // bookkeeping bytes each unexpected message is charged
   uint32_t unexpected_msgs_ = 0;       // unexpected messages held (unmatched_.size())
   TagSeq rx_post_seq_;                                   // tag -> next seq
+  // The last DATA packet placed: where guess_rx() continues from.
+  uint64_t last_rx_msg_id_ = 0;
+  uint64_t last_rx_psn_ = UINT64_MAX;
+  uint64_t last_rx_offset_ = 0;
   bool ack_pending_ = false;
   uint32_t pkts_since_ack_ = 0;
   uint64_t echo_psn_ = 0, echo_ts_ = 0, echo_arrival_ = 0;

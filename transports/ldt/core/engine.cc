@@ -86,10 +86,24 @@ Status Engine::send_probe(uint32_t peer, uint64_t probe_id, uint32_t padding, ui
 }
 
 void Engine::on_datagram(const uint8_t* data, size_t len, uint64_t now, uint64_t rx_ns) {
+  if (len < kHeaderSize) {
+    ++sh_.stats.datagrams_in;
+    ++sh_.stats.decode_errors[static_cast<size_t>(DecodeError::kTruncated)];
+    return;
+  }
+  on_datagram(data, kHeaderSize, data + kHeaderSize, len - kHeaderSize, now, rx_ns);
+}
+
+void Engine::on_datagram(const uint8_t* head, size_t head_len, const uint8_t* payload,
+                         size_t payload_len, uint64_t now, uint64_t rx_ns) {
   const uint64_t arrival = rx_ns && rx_ns <= now ? rx_ns : now;
   ++sh_.stats.datagrams_in;
   Header h;
-  const DecodeError err = decode(data, len, &h, sh_.opts.checksum);
+  if (head_len != kHeaderSize) {  // a wire's split is always at the header's end
+    ++sh_.stats.decode_errors[static_cast<size_t>(DecodeError::kTruncated)];
+    return;
+  }
+  const DecodeError err = decode(head, payload, payload_len, &h, sh_.opts.checksum);
   if (err != DecodeError::kOk) {
     ++sh_.stats.decode_errors[static_cast<size_t>(err)];
     // A bad payload under a good header of our session: the link from that
@@ -97,7 +111,8 @@ void Engine::on_datagram(const uint8_t* data, size_t len, uint64_t now, uint64_t
     if (err == DecodeError::kBadPayloadCrc && h.session_key == sh_.session_key &&
         h.dst_rank == sh_.rank && h.src_rank < nranks_ && h.src_rank != sh_.rank)
       conn(h.src_rank)->count_corrupt();
-    LTCC_DPTRACE("rank %u: dropped datagram of %zu bytes: %s", sh_.rank, len, decode_error_name(err));
+    LTCC_DPTRACE("rank %u: dropped datagram of %zu bytes: %s", sh_.rank, head_len + payload_len,
+                 decode_error_name(err));
     return;
   }
   if (h.session_key != sh_.session_key) {
@@ -114,14 +129,21 @@ void Engine::on_datagram(const uint8_t* data, size_t len, uint64_t now, uint64_t
   }
   Connection* c = conn(h.src_rank);
   if (c->failed()) return;
-  const uint8_t* payload = data + kHeaderSize;
   switch (h.type) {
-    case PacketType::kData: c->on_data(h, payload, now, arrival); break;
+    case PacketType::kData:
+      c->on_data(h, payload, now, arrival);
+      last_data_peer_ = h.src_rank;
+      break;
     case PacketType::kAck: c->on_ack(h, payload, now, arrival); break;
     case PacketType::kNack: c->on_nack(h, now, arrival); break;
     case PacketType::kProbe: c->on_probe(h, now); break;
     case PacketType::kProbeAck: c->on_probe_ack(h, now); break;
   }
+}
+
+size_t Engine::guess_rx(RxGuess* out, size_t n) {
+  if (last_data_peer_ >= nranks_ || !conns_[last_data_peer_]) return 0;
+  return conns_[last_data_peer_]->guess_rx(out, n);
 }
 
 void Engine::poll(uint64_t now) {

@@ -50,11 +50,11 @@ namespace ltcc::ldt {
 
 class Connection;
 
-class Engine {
+class Engine final : public RxPlacer {
  public:
   Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t session_key,
          PacketSink* sink);
-  ~Engine();
+  ~Engine() override;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -75,6 +75,15 @@ class Engine {
   // receiver's hold time goes into ack_delay, the sender's out of its sample
   // (Swift's fabric/host split). Everything else uses `now`.
   void on_datagram(const uint8_t* data, size_t len, uint64_t now, uint64_t rx_ns = 0);
+  // The same for a datagram received in two pieces (core/sink.h): `head`,
+  // head_len bytes (a valid one has kHeaderSize), then `payload`, wherever
+  // a guess put it.
+  void on_datagram(const uint8_t* head, size_t head_len, const uint8_t* payload,
+                   size_t payload_len, uint64_t now, uint64_t rx_ns);
+
+  // RxPlacer: the next segments of the message that last brought data (the
+  // flow most likely to send the next datagrams), up to n of them.
+  size_t guess_rx(RxGuess* out, size_t n) override;
 
   // Fire due timers, transmit what the windows allow (bounded burst per
   // connection), and emit pending ACKs. Call after each receive batch and
@@ -130,6 +139,7 @@ class Engine {
   uint32_t nranks_;
   std::vector<std::unique_ptr<Connection>> conns_;  // by peer rank, created lazily
   std::vector<Connection*> active_;                 // connections with timers or work
+  uint32_t last_data_peer_ = UINT32_MAX;            // the peer of the last DATA datagram
 };
 
 }  // namespace ltcc::ldt

@@ -66,10 +66,19 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
     }
   }
   apply_segment_st(m, h, plan);
-  if (m->dest && !m->discard && h.payload_len && opts_.place_payload)
-    std::memcpy(m->dest + d.offset, payload, h.payload_len);
+  if (m->dest && !m->discard && h.payload_len && opts_.place_payload) {
+    uint8_t* at = m->dest + d.offset;
+    if (at == payload) {  // received in place (core/sink.h): nothing to copy
+      st_.data_bytes_in_place += h.payload_len;
+    } else {
+      std::memcpy(at, payload, h.payload_len);
+    }
+  }
   ++st_.data_pkts_received;
   st_.data_bytes_received += h.payload_len;
+  last_rx_msg_id_ = d.msg_id;
+  last_rx_psn_ = psn;
+  last_rx_offset_ = d.offset;
 
   rx_set(psn);
   rcv_max_ = std::max(rcv_max_, psn + 1);
@@ -80,6 +89,38 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
 
   if (m->complete()) finish_rx_msg_st(d.msg_id, m);
   if (++pkts_since_ack_ >= opts_.ack_every) send_ack_st(now);
+}
+
+size_t Connection::guess_rx(RxGuess* out, size_t n) const {
+  // The segments after the last one placed, while it was the highest PSN
+  // received (so that every PSN guessed is one not received yet) and its
+  // message knows its segment size.
+  if (failed_ || !opts_.place_payload || last_rx_psn_ == UINT64_MAX ||
+      last_rx_psn_ + 1 != rcv_max_)
+    return 0;
+  auto it = rx_msgs_.find(last_rx_msg_id_);
+  if (it == rx_msgs_.end()) return 0;
+  const RxMsg& m = it->second;
+  if (!m.segs || !m.dest || m.discard) return 0;
+  const uint64_t first = last_rx_offset_ / m.seg_size + 1;
+  const uint64_t reach = m.seg_ring ? window_ : 64;
+  size_t k = 0;
+  for (; k < n; ++k) {
+    const uint64_t i = first + k, psn = rcv_max_ + k;
+    // Within the message and the receive window, and not arrived (a
+    // segment arrives under one PSN only: a guard, not expected to fire).
+    if (i >= m.segs || psn >= rcv_cum_ + window_) break;
+    if (i < m.next_seg || i - m.next_seg >= reach || seg_arrived(m, i)) break;
+    const uint64_t off = i * m.seg_size;
+    RxGuess& g = out[k];
+    g.dst = m.dest + off;
+    g.len = static_cast<uint32_t>(std::min(m.seg_size, m.msg_len - off));
+    g.peer = peer_;
+    g.psn = psn;
+    g.msg_id = last_rx_msg_id_;
+    g.offset = off;
+  }
+  return k;
 }
 
 bool Connection::plan_segment_st(const RxMsg* m, const Header& h, SegPlan* plan) const {

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "transports/ldt/core/wire_format.h"
+
 namespace ltcc::ldt {
 
 struct OutPacket {
@@ -32,5 +34,52 @@ class PacketSink {
   virtual ~PacketSink() = default;
   virtual void emit(const OutPacket& pkt) = 0;
 };
+
+// How payloads can enter the core in place (issue 15: receive in place).
+//
+// A wire that can receive a datagram in two pieces (its header into a buffer
+// of its own, its payload anywhere: recvmmsg with a split iovec) asks the
+// core, before each receive, where the payloads of the next DATA datagrams
+// probably belong: the core guesses the next PSNs of the message that last
+// brought data, which at 0% loss is what comes. A guess is only a place to
+// put bytes. Every datagram is still validated as if it had been bounced,
+// and the core copies a payload that is not where its message needs it
+// (Connection::on_data compares the pointers), so a wrong guess costs the
+// copy that a bounce buffer costs anyway. Rules that make that safe:
+//   - the core only guesses segments that have not arrived (PSNs at or past
+//     the highest received), so a wrong guess writes only over bytes that
+//     the right packet overwrites later, never over data already delivered;
+//   - a wire moves every payload that is not the one guessed (guessed()
+//     says) out of the guessed place before it delivers any datagram of the
+//     batch, because delivering one (copying it where it belongs) may write
+//     over another's guessed place;
+//   - guesses are valid until the next call into the core that is not a
+//     delivery (a post, a poll): the receives they point into cannot finish
+//     or fail before then.
+struct RxGuess {
+  uint8_t* dst = nullptr;   // where the payload goes
+  uint32_t len = 0;         // its exact length
+  uint32_t peer = 0;        // the DATA packet expected there
+  uint64_t psn = 0;
+  uint64_t msg_id = 0;
+  uint64_t offset = 0;
+};
+
+class RxPlacer {
+ public:
+  virtual ~RxPlacer() = default;
+  // Fills up to n guesses, in expected arrival order; returns how many.
+  virtual size_t guess_rx(RxGuess* out, size_t n) = 0;
+};
+
+// Whether `header` (kHeaderSize bytes, not yet validated) and a payload of
+// payload_len bytes are the DATA datagram `g` guessed. Cheap: a forged
+// header that passes is still rejected by decode() and the MAC later, and
+// left only its bytes in a place no delivered data occupies.
+inline bool guessed(const RxGuess& g, const uint8_t* header, size_t payload_len) {
+  return payload_len == g.len && header[5] == static_cast<uint8_t>(PacketType::kData) &&
+         get_u32(header + 16) == g.peer && get_u64(header + 24) == g.psn &&
+         get_u64(header + 48) == g.msg_id && get_u64(header + 64) == g.offset;
+}
 
 }  // namespace ltcc::ldt

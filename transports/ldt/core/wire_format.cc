@@ -76,6 +76,12 @@ bool all_zero(const uint8_t* p, size_t n) {
 
 DecodeError decode(const uint8_t* buf, size_t len, Header* out, bool verify_payload) {
   if (len < kHeaderSize) return DecodeError::kTruncated;
+  return decode(buf, buf + kHeaderSize, len - kHeaderSize, out, verify_payload);
+}
+
+DecodeError decode(const uint8_t* buf, const uint8_t* payload, size_t payload_bytes, Header* out,
+                   bool verify_payload) {
+  const size_t len = kHeaderSize + payload_bytes;
   if (get_u32(buf) != kMagic) return DecodeError::kBadMagic;
   if (buf[4] != kVersion) return DecodeError::kBadVersion;
   if (get_u32(buf + kHeaderCrcOffset) != crc32c(buf, kHeaderCrcOffset))
@@ -146,7 +152,7 @@ DecodeError decode(const uint8_t* buf, size_t len, Header* out, bool verify_payl
   // out, so the receiver can say which peer's packets arrive corrupted.
   *out = h;
   if (verify_payload && h.payload_len > 0 && !(h.flags & kFlagNoPayloadCrc)) {
-    if (crc32c(buf + kHeaderSize, h.payload_len) != h.payload_crc)
+    if (crc32c(payload, h.payload_len) != h.payload_crc)
       return DecodeError::kBadPayloadCrc;
   }
   return DecodeError::kOk;

@@ -150,6 +150,11 @@ void encode(const Header& h, uint8_t* out);
 // (unless disabled by the sender's flag or verify_payload=false) the payload
 // CRC. Session key and ranks are checked by the engine, which knows them.
 DecodeError decode(const uint8_t* buf, size_t len, Header* out, bool verify_payload = true);
+// The same for a datagram received in two pieces: kHeaderSize bytes of
+// header at `buf`, and the `payload_bytes` that followed it at `payload`
+// (a receive in place put them where they belong: core/sink.h).
+DecodeError decode(const uint8_t* buf, const uint8_t* payload, size_t payload_bytes, Header* out,
+                   bool verify_payload = true);
 
 uint32_t payload_crc(const void* data, size_t len);
 

@@ -123,6 +123,10 @@ class FaultWire : public Wire {
   // inner wire. `now` must not go backwards.
   void flush(uint64_t now) override;
   size_t receive(uint64_t now, size_t max, const RxFn& on_rx) override;
+  // Faults act on the way out, so a receive in place passes through.
+  void set_rx_placer(RxPlacer* placer, size_t prefix) override {
+    inner_->set_rx_placer(placer, prefix);
+  }
   // 0 when a flush is due at once (packets held since the last flush), else
   // the earliest of: the inner wire's deadline, the next delayed packet's
   // release, the time the tokens cover the head of a rate-limit queue.

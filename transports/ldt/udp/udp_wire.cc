@@ -228,15 +228,14 @@ Status UdpWire::create(const UdpWireOptions& opts, std::unique_ptr<UdpWire>* out
   }
   // Receive buffers.
   w->rx_buf_.resize(kBatch * kRxBufSize);
-  w->rx_iov_.resize(kBatch);
+  w->rx_iov_.resize(3 * kBatch);
   w->rx_msgs_.resize(kBatch);
   w->rx_ctrl_.resize(kBatch * kRxCtrlSize);
+  w->rx_guess_.resize(kBatch);
+  w->rx_meta_.resize(kBatch);
   for (size_t i = 0; i < kBatch; ++i) {
-    w->rx_iov_[i].iov_base = w->rx_buf_.data() + i * kRxBufSize;
-    w->rx_iov_[i].iov_len = kRxBufSize;
     std::memset(&w->rx_msgs_[i], 0, sizeof(mmsghdr));
-    w->rx_msgs_[i].msg_hdr.msg_iov = &w->rx_iov_[i];
-    w->rx_msgs_[i].msg_hdr.msg_iovlen = 1;
+    w->rx_msgs_[i].msg_hdr.msg_iov = &w->rx_iov_[3 * i];
   }
   *out = std::move(w);
   return Status::ok();
@@ -257,12 +256,16 @@ UdpWire::~UdpWire() {
   }
   if (stats_.rx_pkts) {
     LTCC_INFO(kNet, "udp wire %s: received %llu datagrams (%llu bytes), %llu of them in %llu GRO "
-              "messages; %llu truncated",
+              "messages; %llu truncated; %llu received into a guessed place, %llu of them the "
+              "right one, %llu copied back",
               local_address().c_str(), static_cast<unsigned long long>(stats_.rx_pkts),
               static_cast<unsigned long long>(stats_.rx_bytes),
               static_cast<unsigned long long>(stats_.rx_gro_pkts),
               static_cast<unsigned long long>(stats_.rx_gro_msgs),
-              static_cast<unsigned long long>(stats_.rx_truncated));
+              static_cast<unsigned long long>(stats_.rx_truncated),
+              static_cast<unsigned long long>(stats_.rx_guessed),
+              static_cast<unsigned long long>(stats_.rx_guess_hits),
+              static_cast<unsigned long long>(stats_.rx_guess_copied));
   }
   for (int fd : socks_) ::close(fd);
 }
@@ -469,6 +472,128 @@ void UdpWire::flush_socket(size_t s) {
   b.count = 0;
 }
 
+void UdpWire::set_rx_placer(RxPlacer* placer, size_t prefix) {
+  placer_ = placer;
+  rx_head_ = prefix + kHeaderSize;
+  rx_holdoff_ = 0;
+}
+
+size_t UdpWire::post_receives(size_t want) {
+  // Receive in place (core/sink.h): slot i of a guessed batch is
+  // [head -> its bounce slot][payload -> where the guess says][the rest ->
+  // after the head in the bounce slot], so that a datagram the guess did
+  // not describe is made whole again by copying one piece back.
+  size_t guesses = 0;
+  if (placer_ && rx_holdoff_ == 0) guesses = placer_->guess_rx(rx_guess_.data(), want);
+  else if (rx_holdoff_) --rx_holdoff_;
+  for (size_t i = 0; i < want; ++i) {
+    mmsghdr& m = rx_msgs_[i];
+    m.msg_hdr.msg_flags = 0;
+    m.msg_len = 0;
+    m.msg_hdr.msg_control = rx_ctrl_.data() + i * kRxCtrlSize;
+    m.msg_hdr.msg_controllen = kRxCtrlSize;
+    uint8_t* buf = rx_buf_.data() + i * kRxBufSize;
+    iovec* v = &rx_iov_[3 * i];
+    if (i < guesses) {
+      const RxGuess& g = rx_guess_[i];
+      v[0] = {buf, rx_head_};
+      v[1] = {g.dst, g.len};
+      v[2] = {buf + rx_head_ + g.len, kRxBufSize - rx_head_ - g.len};
+      m.msg_hdr.msg_iovlen = 3;
+    } else {
+      v[0] = {buf, kRxBufSize};
+      m.msg_hdr.msg_iovlen = 1;
+    }
+  }
+  return guesses;
+}
+
+void UdpWire::read_meta(size_t r, int64_t real_minus_mono) {
+  for (size_t k = 0; k < r; ++k) {
+    const mmsghdr& m = rx_msgs_[k];
+    RxMeta& meta = rx_meta_[k];
+    meta.rx_ns = 0;
+    meta.seg = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr); c;
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&m.msg_hdr), c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec ts;
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        const int64_t mono = int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec - real_minus_mono;
+        meta.rx_ns = mono > 0 ? static_cast<uint64_t>(mono) : 0;
+      } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+        int v = 0;
+        std::memcpy(&v, CMSG_DATA(c), sizeof v);
+        meta.seg = v > 0 ? static_cast<size_t>(v) : 0;  // the length of each datagram but the last
+      }
+    }
+    if (meta.seg >= m.msg_len) meta.seg = 0;  // one datagram
+  }
+}
+
+void UdpWire::settle_guesses(size_t r, size_t guesses) {
+  // A datagram received into a guessed slot is handed up in two pieces
+  // (head, payload where the guess put it) when that is all it is: the
+  // guessed datagram (no copy at all) or any other (the engine copies its
+  // payload where it belongs, as from a bounce buffer). It is made whole in
+  // its bounce slot first (one copy back) when it is more than two pieces
+  // (a GRO run, a payload longer than the guess), or when an earlier
+  // datagram of the batch belongs in its guessed place: delivering that one
+  // writes there (a packet lost before the batch shifts the rest).
+  const size_t n = std::min(r, guesses);
+  for (size_t k = 0; k < r; ++k) {
+    rx_meta_[k].split = false;
+    rx_meta_[k].rescue = false;
+  }
+  if (n == 0) return;
+  size_t hits = 0, whole = 0;
+  const uint64_t first_psn = rx_guess_[0].psn;
+  for (size_t k = 0; k < n; ++k) {
+    const mmsghdr& m = rx_msgs_[k];
+    RxMeta& meta = rx_meta_[k];
+    ++stats_.rx_guessed;
+    if ((m.msg_hdr.msg_flags & MSG_TRUNC) || m.msg_len <= rx_head_) continue;  // all in the bounce slot
+    const RxGuess& g = rx_guess_[k];
+    const uint8_t* hdr = rx_buf_.data() + k * kRxBufSize + (rx_head_ - kHeaderSize);
+    const size_t payload = m.msg_len - rx_head_;
+    if (meta.seg || payload > g.len) {
+      meta.rescue = true;
+      continue;
+    }
+    meta.split = true;
+    if (payload == g.len && guessed(g, hdr, payload)) {
+      ++hits;
+      continue;
+    }
+    // A DATA packet whose place a later slot of the batch was guessed for.
+    if (hdr[5] == static_cast<uint8_t>(PacketType::kData)) {
+      const uint64_t psn = get_u64(hdr + 24);
+      if (psn > first_psn + k && psn - first_psn < n &&
+          guessed(rx_guess_[psn - first_psn], hdr, payload))
+        rx_meta_[psn - first_psn].rescue = true;
+    }
+  }
+  for (size_t k = 0; k < n; ++k) {
+    RxMeta& meta = rx_meta_[k];
+    if (!meta.rescue) continue;
+    const mmsghdr& m = rx_msgs_[k];
+    if ((m.msg_hdr.msg_flags & MSG_TRUNC) || m.msg_len <= rx_head_) continue;
+    const RxGuess& g = rx_guess_[k];
+    uint8_t* buf = rx_buf_.data() + k * kRxBufSize;
+    std::memcpy(buf + rx_head_, g.dst, std::min<size_t>(g.len, m.msg_len - rx_head_));
+    if (meta.split && m.msg_len - rx_head_ == g.len && guessed(g, buf + rx_head_ - kHeaderSize, g.len))
+      --hits;
+    meta.split = false;
+    ++whole;
+  }
+  stats_.rx_guess_hits += hits;
+  stats_.rx_guess_copied += whole;
+  // A datagram made whole costs a copy more than a bounce buffer would:
+  // where that is most of a batch (GRO runs, sprayed paths), stop guessing
+  // for a while.
+  if (whole * 2 > n) rx_holdoff_ = kRxHoldoffBatches;
+}
+
 size_t UdpWire::receive(uint64_t /*now*/, size_t max, const RxFn& on_rx) {
   size_t got = 0;
   const size_t nsock = socks_.size();
@@ -476,12 +601,7 @@ size_t UdpWire::receive(uint64_t /*now*/, size_t max, const RxFn& on_rx) {
   size_t s = rx_next_sock_;
   while (got < max && idle_in_a_row < nsock) {
     size_t want = max - got < kBatch ? max - got : kBatch;
-    for (size_t i = 0; i < want; ++i) {
-      rx_msgs_[i].msg_hdr.msg_flags = 0;
-      rx_msgs_[i].msg_len = 0;
-      rx_msgs_[i].msg_hdr.msg_control = rx_ctrl_.data() + i * kRxCtrlSize;
-      rx_msgs_[i].msg_hdr.msg_controllen = kRxCtrlSize;
-    }
+    const size_t guesses = post_receives(want);
     ++stats_.syscalls;
     int r = ::recvmmsg(socks_[s], rx_msgs_.data(), static_cast<unsigned>(want), MSG_DONTWAIT,
                        nullptr);
@@ -499,47 +619,51 @@ size_t UdpWire::receive(uint64_t /*now*/, size_t max, const RxFn& on_rx) {
     clock_gettime(CLOCK_MONOTONIC, &mt);
     const int64_t real_minus_mono =
         (int64_t{rt.tv_sec} - int64_t{mt.tv_sec}) * 1'000'000'000 + (rt.tv_nsec - mt.tv_nsec);
-    for (int k = 0; k < r; ++k) {
-      const mmsghdr& m = rx_msgs_[static_cast<size_t>(k)];
+    const size_t nr = static_cast<size_t>(r);
+    read_meta(nr, real_minus_mono);
+    settle_guesses(nr, guesses);
+    for (size_t k = 0; k < nr; ++k) {
+      const mmsghdr& m = rx_msgs_[k];
       if (m.msg_hdr.msg_flags & MSG_TRUNC) {
         ++stats_.rx_truncated;
         continue;
       }
       stats_.rx_bytes += m.msg_len;
-      uint64_t rx_ns = 0;
-      size_t seg = 0;  // UDP GRO: the length of each datagram but the last
-      for (cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&m.msg_hdr), c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-          timespec ts;
-          std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
-          const int64_t mono =
-              int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec - real_minus_mono;
-          rx_ns = mono > 0 ? static_cast<uint64_t>(mono) : 0;
-        } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-          int v = 0;
-          std::memcpy(&v, CMSG_DATA(c), sizeof v);
-          seg = v > 0 ? static_cast<size_t>(v) : 0;
-        }
-      }
-      const auto* data = static_cast<const uint8_t*>(rx_iov_[static_cast<size_t>(k)].iov_base);
-      if (seg == 0 || seg >= m.msg_len) {
+      const RxMeta& meta = rx_meta_[k];
+      const uint8_t* data = rx_buf_.data() + k * kRxBufSize;
+      RxDatagram d;
+      d.rx_ns = meta.rx_ns;
+      if (meta.split) {
+        d.data = data;
+        d.len = rx_head_;
+        d.payload = rx_guess_[k].dst;
+        d.payload_len = m.msg_len - rx_head_;
         ++stats_.rx_pkts;
         ++got;
-        on_rx(data, m.msg_len, rx_ns);
+        on_rx(d);
+        continue;
+      }
+      if (meta.seg == 0) {
+        d.data = data;
+        d.len = m.msg_len;
+        ++stats_.rx_pkts;
+        ++got;
+        on_rx(d);
         continue;
       }
       ++stats_.rx_gro_msgs;
-      for (size_t at = 0; at < m.msg_len; at += seg) {
-        const size_t len = std::min<size_t>(seg, m.msg_len - at);
+      for (size_t at = 0; at < m.msg_len; at += meta.seg) {
+        d.data = data + at;
+        d.len = std::min<size_t>(meta.seg, m.msg_len - at);
         ++stats_.rx_pkts;
         ++stats_.rx_gro_pkts;
         ++got;
-        on_rx(data + at, len, rx_ns);
+        on_rx(d);
       }
     }
     // A socket that filled the batch may have more; otherwise visit the next.
     // (`got` counts datagrams, a GRO message each of its own.)
-    if (static_cast<size_t>(r) < want) s = (s + 1) % nsock;
+    if (nr < want) s = (s + 1) % nsock;
   }
   rx_next_sock_ = s;
   return got;

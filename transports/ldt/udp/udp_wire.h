@@ -33,6 +33,20 @@
 //    the run into its datagrams before anything above sees them, so the
 //    fault wire, the MAC check and the engine still see one datagram at a
 //    time. Where offloads are off (the lab) every datagram arrives alone.
+//  - Receive in place (set_rx_placer, LTCC_RX_IN_PLACE; core/sink.h): before
+//    each recvmmsg the core guesses where the next DATA payloads belong (the
+//    next segments of the message that last brought data), and message i of
+//    the batch gets three iovecs: the head (decorators' prefix + ldt header)
+//    into its bounce slot, the payload at guess i, the rest after the head
+//    in the bounce slot. A datagram that is guess i costs no copy at all;
+//    any other is handed up as head + payload wherever it landed and the
+//    engine copies it as it would from a bounce buffer, unless it is more
+//    than two pieces (a GRO run, longer than the guess) or an earlier
+//    datagram of the batch belongs in its guessed place (one lost before the
+//    batch shifts the rest): then it is copied back into its bounce slot
+//    before anything is delivered (settle_guesses). Where that is most of a
+//    batch (GRO runs on loopback, sprayed paths), guessing pauses for
+//    kRxHoldoffBatches batches.
 //  - No allocation and no syscall per packet; everything is sized at create().
 //
 // Address format exchanged out of band: "a.b.c.d:port0,port1,...".
@@ -95,6 +109,7 @@ class UdpWire final : public NetWire {
   void emit(const OutPacket& pkt) override;
   void flush(uint64_t now) override;
   size_t receive(uint64_t now, size_t max, const RxFn& on_rx) override;
+  void set_rx_placer(RxPlacer* placer, size_t prefix) override;
   std::vector<int> fds() const override;
 
   // MTU of the interface we are bound to (65536 on loopback; 1500 if unknown).
@@ -137,6 +152,20 @@ class UdpWire final : public NetWire {
   // Returns the message count.
   size_t build_messages(TxBatch& b, size_t m, size_t slot, bool gso) const;
   void flush_socket(size_t s);
+  // Receive: set up `want` messages (split where the placer guesses; returns
+  // how many guesses), read each received message's cmsgs, and settle the
+  // guesses (which hit; the others made whole in their bounce slot).
+  size_t post_receives(size_t want);
+  void read_meta(size_t r, int64_t real_minus_mono);
+  void settle_guesses(size_t r, size_t guesses);
+  struct RxMeta {
+    uint64_t rx_ns = 0;
+    size_t seg = 0;        // UDP GRO: each datagram's length (0: one datagram)
+    bool split = false;    // handed up as head + payload where the guess put it
+    bool rescue = false;   // to be made whole in its bounce slot first
+  };
+  // Batches without guesses after one where most missed.
+  static constexpr uint32_t kRxHoldoffBatches = 64;
 
   std::vector<int> socks_;
   std::vector<uint16_t> ports_;
@@ -150,7 +179,12 @@ class UdpWire final : public NetWire {
   bool gro_ = false;                 // UDP_GRO set on every socket
   uint32_t gso_max_len_ = 0;         // largest datagram GSO may carry: MTU - 28
   std::vector<mmsghdr> rx_msgs_;     // kBatch
-  std::vector<iovec> rx_iov_;        // kBatch
+  std::vector<iovec> rx_iov_;        // 3 per message: head, payload, rest (one when not split)
+  std::vector<RxGuess> rx_guess_;    // kBatch: the placer's guesses for the batch
+  std::vector<RxMeta> rx_meta_;      // kBatch
+  RxPlacer* placer_ = nullptr;       // receive in place when set
+  size_t rx_head_ = kHeaderSize;     // bytes before the payload: decorators' prefix + header
+  uint32_t rx_holdoff_ = 0;
   static constexpr size_t kRxCtrlSize = 128;  // room for SCM_TIMESTAMPNS and UDP_GRO
   std::vector<uint8_t> rx_ctrl_;     // kBatch x kRxCtrlSize
   std::vector<uint8_t> rx_buf_;      // kBatch * kRxBufSize
