@@ -43,6 +43,30 @@ class Ops {
   size_t recv_logged(uint32_t peer, uint32_t tag, void* buf, size_t bytes) {
     return post(false, peer, buf, bytes, tag, true);
   }
+  // A logged receive of `bytes` whose pieces are reduced into dst on
+  // arrival: dst[i] = op(piece[i], local[i]), element by element (the same
+  // order as a receive into scratch followed by reduce(dst, scratch, local),
+  // so the result is bitwise the same). Only where combines() says so.
+  size_t recv_reduce_logged(uint32_t peer, uint32_t tag, size_t bytes, DType type, RedOp op,
+                            uint8_t* dst, const uint8_t* local) {
+    ReduceInto& into = reduce_into_.emplace_back();  // a deque: its address stays put
+    into.type = type;
+    into.op = op;
+    into.es = dtype_size(type);
+    into.dst = dst;
+    into.local = local;
+    RecvCombine c;
+    c.fn = &Ops::reduce_piece;
+    c.ctx = &into;
+    c.granule = static_cast<uint32_t>(into.es);
+    return post(false, peer, nullptr, bytes, tag, true, &c);
+  }
+  // Whether receives of `type` can be reduced on arrival.
+  bool combines(DType type) const {
+    const size_t es = dtype_size(type);
+    return ctx_.params.reduce_on_arrival && !ctx_.params.move_only && es &&
+           t_.combine_granule() >= es && t_.combine_granule() % es == 0;
+  }
   // Blocks until some logged receive has completed that was not handed out
   // yet and returns its index (complete: wait() on it returns at once), in
   // completion order; kNone once anything has failed.
@@ -113,6 +137,18 @@ class Ops {
     std::vector<size_t> log;   // guarded by mu: logged receives, completion order
     size_t log_head = 0;       // guarded by mu: next one next_completed() returns
   };
+  // What a receive reduced on arrival reduces into (recv_reduce_logged).
+  struct ReduceInto {
+    DType type{};
+    RedOp op{};
+    size_t es = 1;
+    uint8_t* dst = nullptr;
+    const uint8_t* local = nullptr;
+  };
+  static void reduce_piece(void* ctx, const uint8_t* piece, uint64_t offset, uint64_t len) {
+    const auto* r = static_cast<const ReduceInto*>(ctx);
+    reduce(r->type, r->op, r->dst + offset, piece, r->local + offset, len / r->es);
+  }
   struct Slot {
     Events* events = nullptr;
     size_t index = 0;
@@ -158,7 +194,7 @@ class Ops {
     return post(is_send, peer, buf, bytes, ctx_.params.tag);
   }
   size_t post(bool is_send, uint32_t peer, void* buf, size_t bytes, uint32_t tag,
-              bool logged = false) {
+              bool logged = false, const RecvCombine* combine = nullptr) {
     if (!err_.is_ok()) return kNone;
     Slot& slot = slots_.emplace_back();  // a deque: its address stays put
     slot.events = &events_;
@@ -166,8 +202,9 @@ class Ops {
     slot.logged = logged;
     const CompletionCallback cb{&Ops::on_complete, &slot};
     TransportRequest* r = nullptr;
-    Status st = is_send ? t_.isend(peer, tag, buf, bytes, &r, cb)
-                        : t_.irecv(peer, tag, buf, bytes, &r, cb);
+    Status st = is_send   ? t_.isend(peer, tag, buf, bytes, &r, cb)
+                : combine ? t_.irecv_combine(peer, tag, bytes, *combine, &r, cb)
+                          : t_.irecv(peer, tag, buf, bytes, &r, cb);
     if (!st.is_ok()) {
       slots_.pop_back();
       failed(st);
@@ -186,6 +223,7 @@ class Ops {
   Transport& t_;
   Events events_;
   std::deque<Slot> slots_;  // by request index, like reqs_
+  std::deque<ReduceInto> reduce_into_;  // outlives its receives: ~Ops finishes them first
   std::vector<TransportRequest*> reqs_;
   Status err_;
 };
@@ -350,7 +388,11 @@ class Lanes {
 // contribution to chunk c is local(c); the partial (and, for chunk `rank`,
 // final) result of chunk c is written to acc(c). Each received segment is
 // reduced as op(received partial, local), which fixes the order in which a
-// chunk's contributions are combined: (((c+1) + (c+2)) + ...) + c.
+// chunk's contributions are combined: (((c+1) + (c+2)) + ...) + c. Where the
+// transport can (Ops::combines), each packet of a segment is reduced into
+// acc as it arrives, from the transport's buffer (no scratch copy); else the
+// segment lands in scratch and is reduced when complete. Same result, bit
+// for bit.
 template <class Local, class Acc>
 void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp op, Local local,
                          Acc acc) {
@@ -361,9 +403,12 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
   const size_t max_chunk = chunk(count, n, 0).count;
   const size_t K = segments(max_chunk, seg);
   Lanes lanes(ctx, K, n - 1, max_chunk * es);
-  // Slot (s mod W, k) of the scratch holds segment k of step s's chunk.
+  const bool on_arrival = ops.combines(type);
+  // Slot (s mod W, k) of the scratch holds segment k of step s's chunk
+  // (none when packets are reduced on arrival).
   const size_t slot_bytes = std::max<size_t>(1, max_chunk * es);
-  uint8_t* scratch = scratch_space(ctx, ctx.scratch, slot_bytes * lanes.window());
+  uint8_t* scratch =
+      on_arrival ? nullptr : scratch_space(ctx, ctx.scratch, slot_bytes * lanes.window());
   auto slot = [&](uint32_t s, size_t k) {
     return scratch + (s % lanes.window()) * slot_bytes + k * seg * es;
   };
@@ -380,7 +425,13 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
   lanes.run(
       ops,
       [&](uint32_t s, size_t k) {
-        const Span sg = segment(chunk(count, n, ring.rs_recv_chunk(s)), seg, k);
+        const uint32_t rc = ring.rs_recv_chunk(s);
+        const Span ch = chunk(count, n, rc);
+        const Span sg = segment(ch, seg, k);
+        if (on_arrival)
+          return ops.recv_reduce_logged(ring.left(), lanes.tag(s, k), sg.count * es, type, op,
+                                        acc(rc) + (sg.offset - ch.offset) * es,
+                                        local(rc) + (sg.offset - ch.offset) * es);
         return ops.recv_logged(ring.left(), lanes.tag(s, k), slot(s, k), sg.count * es);
       },
       [&](uint32_t s, size_t k, size_t req) {
@@ -389,8 +440,9 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
         const Span sg = segment(ch, seg, k);
         if (!ops.wait(req, sg.count * es)) return false;
         uint8_t* dst = acc(rc) + (sg.offset - ch.offset) * es;
-        reduce_(ctx, type, op, dst, slot(s, k), local(rc) + (sg.offset - ch.offset) * es,
-                sg.count);
+        if (!on_arrival)
+          reduce_(ctx, type, op, dst, slot(s, k), local(rc) + (sg.offset - ch.offset) * es,
+                  sg.count);
         // The reduced segment is step s+1's send (none after the last step).
         if (s + 2 < n) ops.send_tagged(ring.right(), lanes.tag(s + 1, k), dst, sg.count * es);
         return true;

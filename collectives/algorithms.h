@@ -45,6 +45,10 @@ struct Params {
                                       // use [tag, tag + 64 * step_window) (lanes, algorithms.cc)
   uint32_t step_window = 32;          // ring: steps a rank may run ahead on one segment
                                       // while an older one is being repaired (LTCC_STEP_WINDOW)
+  bool reduce_on_arrival = true;      // ring reduce-scatter: reduce each arriving packet
+                                      // into the accumulator from the transport's buffer
+                                      // (Transport::irecv_combine), where the transport can
+                                      // (LTCC_REDUCE_ON_ARRIVAL)
   bool move_only = false;             // the simulator: move messages, touch no bytes
                                       // (no reductions or copies; see Context::phantom)
 };

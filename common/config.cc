@@ -193,6 +193,11 @@ const std::vector<ParamSpec>& registry() {
        "steps ahead on one lane while an older segment waits for a retransmission (the "
        "reduce-scatter keeps that many chunks of scratch, at most 32 MiB). 1: a late "
        "segment holds up the later steps of its lane."},
+      {"LTCC_REDUCE_ON_ARRIVAL", T::kBool, "1", "", nullptr, nullptr, nullptr,
+       "Ring reduce-scatter (and so all-reduce): each arriving packet is reduced into the "
+       "result straight from the transport's receive buffer, instead of being copied into "
+       "scratch space and reduced from there (one pass over the bytes instead of two); 0 = "
+       "copy, then reduce."},
       {"LTCC_ALLREDUCE_RD_MAX", T::kBytes, "128KiB", "bytes", "0", "1GiB", nullptr,
        "All-reduce uses recursive doubling (log2 n rounds, latency-bound) up to this many "
        "bytes and the pipelined ring (bandwidth-optimal) above; see bench/RESULTS.md."},

@@ -179,6 +179,7 @@ Status comm_options_from_env(CommOptions* out) {
   LTCC_CHECK(param_uint("LTCC_STEP_WINDOW", &window));
   o.coll.step_window = static_cast<uint32_t>(window);
   LTCC_CHECK(param_bytes("LTCC_ALLREDUCE_RD_MAX", &rd));
+  LTCC_CHECK(param_bool("LTCC_REDUCE_ON_ARRIVAL", &o.coll.reduce_on_arrival));
   o.coll.segment_bytes = seg;
   o.coll.rd_max_bytes = rd;
   LTCC_CHECK(param_string("LTCC_STATS_FILE", &o.stats_file));

@@ -42,6 +42,21 @@ struct CompletionCallback {
   void* ctx = nullptr;
 };
 
+// A combining receive (Transport::irecv_combine): instead of being copied
+// into a buffer, each piece of the arriving message is handed to
+// fn(ctx, piece, offset, len), once, on the thread that moves packets, while
+// it sits in the transport's own memory. Pieces never overlap and cover the
+// message exactly once, in any order; offset and len are multiples of
+// `granule` (a power of two, at most the transport's combine_granule()).
+// The reduce-scatter of the ring reduces each piece into its accumulator
+// this way: one pass over the received bytes instead of a copy and a pass.
+// fn must be quick, must not block, and must not call into the transport.
+struct RecvCombine {
+  void (*fn)(void* ctx, const uint8_t* piece, uint64_t offset, uint64_t len) = nullptr;
+  void* ctx = nullptr;
+  uint32_t granule = 1;
+};
+
 // Per-peer counters every transport can report (zeros where not tracked):
 // TransportPeerStats, generated from the one list in peer_counters.h.
 
@@ -91,6 +106,19 @@ class Transport {
                        TransportRequest** out, const CompletionCallback& cb = {}) = 0;
   virtual Status irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity,
                        TransportRequest** out, const CompletionCallback& cb = {}) = 0;
+  // A receive of exactly `len` bytes whose pieces go to combine.fn (above);
+  // `len` must be a multiple of combine.granule. Only where
+  // combine_granule() >= combine.granule; the default has none.
+  virtual Status irecv_combine(uint32_t peer, uint32_t tag, uint64_t len,
+                               const RecvCombine& combine, TransportRequest** out,
+                               const CompletionCallback& cb = {}) {
+    (void)peer, (void)tag, (void)len, (void)combine, (void)out, (void)cb;
+    return Status(Code::kInvalidUsage, "this transport has no combining receive");
+  }
+  // The largest granule irecv_combine takes (a power of two; every piece of
+  // a message is cut at multiples of it), 0 when it has none. Valid after
+  // start().
+  virtual uint32_t combine_granule() const { return 0; }
   // *done: whether it completed (the request stays valid).
   virtual Status test_request(TransportRequest* req, bool* done) = 0;
   // Blocks until it completes, frees it, returns its status (and the bytes

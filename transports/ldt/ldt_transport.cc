@@ -42,6 +42,7 @@ struct LdtTransport::Request : TransportRequest {
   uint32_t tag = 0;
   const void* send_buf = nullptr;
   void* recv_buf = nullptr;
+  RxCombine combine;  // a combining receive (recv_buf is null)
   uint64_t len = 0;  // send length or receive capacity
   // Written by the progress thread before `done` is set.
   Status status;
@@ -524,6 +525,47 @@ Status LdtTransport::irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capa
   return post_request(Submission::Kind::kRecv, r, out);
 }
 
+Status LdtTransport::irecv_combine(uint32_t peer, uint32_t tag, uint64_t len,
+                                   const RecvCombine& combine, TransportRequest** out,
+                                   const CompletionCallback& cb) {
+  if (!out) return Status(Code::kInvalidArgument, "irecv_combine: null request output");
+  if (peer >= nranks_) {
+    return make_status(Code::kInvalidArgument,
+                       "irecv_combine on rank %u from rank %u: only %u ranks", rank_, peer,
+                       nranks_);
+  }
+  const uint32_t g = combine.granule;
+  if (!combine.fn || g == 0 || (g & (g - 1)) || g > combine_granule() || len % g) {
+    return make_status(Code::kInvalidArgument,
+                       "irecv_combine on rank %u from rank %u: %s (granule %u, length %llu; "
+                       "this transport cuts messages at multiples of %u bytes)",
+                       rank_, peer, !combine.fn ? "no function" : "bad granule", g,
+                       static_cast<unsigned long long>(len), combine_granule());
+  }
+  Request* r = new (std::nothrow) Request();
+  if (!r) return Status(Code::kSystemError, "irecv_combine: out of memory");
+  r->is_send = false;
+  r->cb = cb;
+  r->peer = peer;
+  r->tag = tag;
+  r->combine.fn = combine.fn;
+  r->combine.ctx = combine.ctx;
+  r->combine.granule = g;
+  r->len = len;
+  Request* req = nullptr;
+  LTCC_CHECK(post_request(Submission::Kind::kRecv, r, &req));
+  *out = req;
+  return Status::ok();
+}
+
+uint32_t LdtTransport::combine_granule() const {
+  // Every packet but a message's last carries payload_size bytes at a
+  // multiple of it: the largest power of two dividing it, up to 64.
+  const uint32_t p = opts_.ldt.payload_size;
+  if (p == 0) return 0;
+  return std::min<uint32_t>(p & (~p + 1), 64);
+}
+
 Status LdtTransport::post_request(Submission::Kind kind, Request* r, Request** out) {
   r->owner = this;
   Status st;
@@ -764,7 +806,7 @@ void LdtTransport::handle_submissions_st(uint64_t now) {
       case Submission::Kind::kRecv: {
         Request* r = s.req;
         Status st = engine_->post_recv(r->peer, r->tag, r->recv_buf, r->len,
-                                       reinterpret_cast<uint64_t>(r), now);
+                                       reinterpret_cast<uint64_t>(r), now, r->combine);
         if (st.is_ok()) {
           ++outstanding_;
         } else {

@@ -190,6 +190,11 @@ class LdtTransport final : public Transport {
                const CompletionCallback& cb = {}) override;
   Status irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity, TransportRequest** out,
                const CompletionCallback& cb = {}) override;
+  // Combining receive: each piece goes to combine.fn from the bounce buffer
+  // (core/sink.h, RxCombine), on whichever thread moves packets.
+  Status irecv_combine(uint32_t peer, uint32_t tag, uint64_t len, const RecvCombine& combine,
+                       TransportRequest** out, const CompletionCallback& cb = {}) override;
+  uint32_t combine_granule() const override;
   Status test_request(TransportRequest* req, bool* done) override;
   Status wait_request(TransportRequest* req, uint64_t* bytes = nullptr) override;
   void release_request(TransportRequest* req) override;

@@ -68,12 +68,12 @@ Status Connection::post_send(uint32_t tag, const void* buf, uint64_t len, uint64
 }
 
 Status Connection::post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie,
-                             uint64_t now) {
+                             uint64_t now, const RxCombine& combine) {
   if (failed_) return fail_status_;
   touch_idle_st(now);
   const uint32_t seq = rx_post_seq_[tag]++;
   const uint64_t key = (uint64_t{tag} << 32) | seq;
-  PostedRecv r{static_cast<uint8_t*>(buf), capacity, cookie};
+  PostedRecv r{static_cast<uint8_t*>(buf), capacity, cookie, combine};
   auto it = unmatched_.find(key);
   if (it == unmatched_.end()) {
     posted_.emplace(key, r);

@@ -102,6 +102,7 @@ struct PostedRecv {
   uint8_t* buf = nullptr;
   uint64_t capacity = 0;
   uint64_t cookie = 0;
+  RxCombine combine;  // fn set: a combining receive (engine.h)
 };
 
 // A message being received, and which of its segments arrived. A sender
@@ -130,6 +131,7 @@ struct RxMsg {
   uint32_t tag = 0;
   uint32_t tag_seq = 0;
   uint8_t* dest = nullptr;     // user buffer, or the unexpected buffer
+  RxCombine combine;           // matched by a combining receive: pieces go to combine.fn
   std::unique_ptr<uint8_t[]> unexpected;  // owned while no receive matches
   uint64_t cookie = 0;
   bool matched = false;        // a receive owns it
@@ -151,7 +153,8 @@ class Connection {
 
   // --- called by the Engine (progress thread only) --------------------------
   Status post_send(uint32_t tag, const void* buf, uint64_t len, uint64_t cookie, uint64_t now);
-  Status post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie, uint64_t now);
+  Status post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie, uint64_t now,
+                   const RxCombine& combine = {});
   // `arrival` <= now: when the datagram reached the host (see Engine).
   void on_data(const Header& h, const uint8_t* payload, uint64_t now, uint64_t arrival);
   // Where the next DATA payloads from this peer probably belong (Engine::guess_rx).
@@ -206,6 +209,15 @@ class Connection {
     m->seg_ring[b >> 6] ^= uint64_t{1} << (b & 63);
   }
   void match_unexpected_st(RxMsg* m, const PostedRecv& r);
+  // A piece of message m arrived at [offset, offset + len): copied to its
+  // place, or handed to the combining receive's function.
+  void place_st(RxMsg* m, const uint8_t* payload, uint64_t offset, uint32_t len);
+  // A combining receive matched a message held unexpected: the pieces that
+  // arrived so far, from the held buffer, to its function.
+  void combine_held_st(RxMsg* m);
+  // A piece a combining receive cannot take (not aligned to its granule):
+  // fails the receive, naming the peer, the tag and the offset.
+  void refuse_piece_st(RxMsg* m, uint64_t offset, uint32_t len);
   // An unexpected message starts (+1) or stops (-1) being held: the pool and
   // this peer's share are charged its length plus unexpected_overhead_.
   void held_unexpected_st(uint64_t msg_len, int delta);

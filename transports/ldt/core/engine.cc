@@ -68,13 +68,18 @@ Status Engine::post_send(uint32_t peer, uint32_t tag, const void* buf, uint64_t 
 }
 
 Status Engine::post_recv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity,
-                         uint64_t cookie, uint64_t now) {
+                         uint64_t cookie, uint64_t now, const RxCombine& combine) {
   LTCC_CHECK(check_peer(sh_.rank, nranks_, peer, "receive"));
-  if (!buf && capacity)
+  if (!buf && capacity && !combine.fn)
     return make_status(Code::kInvalidArgument,
                        "rank %u: receive of %llu bytes from rank %u into NULL", sh_.rank,
                        static_cast<unsigned long long>(capacity), peer);
-  return conn(peer)->post_recv(tag, buf, capacity, cookie, now);
+  if (combine.fn && (combine.granule == 0 || (combine.granule & (combine.granule - 1))))
+    return make_status(Code::kInvalidArgument,
+                       "rank %u: combining receive from rank %u with a granule of %u bytes (a "
+                       "power of two expected)",
+                       sh_.rank, peer, combine.granule);
+  return conn(peer)->post_recv(tag, buf, capacity, cookie, now, combine);
 }
 
 Status Engine::send_probe(uint32_t peer, uint64_t probe_id, uint32_t padding, uint64_t now) {

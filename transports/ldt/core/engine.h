@@ -66,7 +66,7 @@ class Engine final : public RxPlacer {
   // one tag from one peer match receives in the order both were issued).
   // A message longer than `capacity` fails this receive with kInvalidUsage.
   Status post_recv(uint32_t peer, uint32_t tag, void* buf, uint64_t capacity, uint64_t cookie,
-                   uint64_t now);
+                   uint64_t now, const RxCombine& combine = {});
 
   // Feed one received datagram. Never trusts it: invalid ones are counted.
   // rx_ns (optional): when it reached the host (kernel timestamp). ACK

@@ -66,14 +66,7 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
     }
   }
   apply_segment_st(m, h, plan);
-  if (m->dest && !m->discard && h.payload_len && opts_.place_payload) {
-    uint8_t* at = m->dest + d.offset;
-    if (at == payload) {  // received in place (core/sink.h): nothing to copy
-      st_.data_bytes_in_place += h.payload_len;
-    } else {
-      std::memcpy(at, payload, h.payload_len);
-    }
-  }
+  place_st(m, payload, d.offset, h.payload_len);
   ++st_.data_pkts_received;
   st_.data_bytes_received += h.payload_len;
   last_rx_msg_id_ = d.msg_id;
@@ -91,6 +84,62 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
   if (++pkts_since_ack_ >= opts_.ack_every) send_ack_st(now);
 }
 
+void Connection::place_st(RxMsg* m, const uint8_t* payload, uint64_t offset, uint32_t len) {
+  if (m->discard || len == 0 || !opts_.place_payload) return;
+  if (m->combine.fn) {
+    if ((offset | len) & (m->combine.granule - 1)) {
+      refuse_piece_st(m, offset, len);
+      return;
+    }
+    m->combine.fn(m->combine.ctx, payload, offset, len);
+    st_.data_bytes_combined += len;
+    return;
+  }
+  if (!m->dest) return;
+  uint8_t* at = m->dest + offset;
+  if (at == payload) {  // received in place (core/sink.h): nothing to copy
+    st_.data_bytes_in_place += len;
+  } else {
+    std::memcpy(at, payload, len);
+  }
+}
+
+void Connection::refuse_piece_st(RxMsg* m, uint64_t offset, uint32_t len) {
+  // The rest of the message is acked and dropped (as for a receive too
+  // small); the receive fails now, once.
+  m->discard = true;
+  Completion c;
+  c.cookie = m->cookie;
+  c.peer = peer_;
+  c.bytes = m->msg_len;
+  c.status = make_status(Code::kRemoteError,
+                         "rank %u: a packet from rank %u (tag %u) holds bytes %llu..%llu of a "
+                         "%llu-byte message, not a multiple of the %u-byte elements its "
+                         "combining receive takes (the ranks cut messages at different payload "
+                         "sizes: do LTCC_PAYLOAD or LTCC_MTU differ between them?)",
+                         sh_->rank, peer_, m->tag, static_cast<unsigned long long>(offset),
+                         static_cast<unsigned long long>(offset + len),
+                         static_cast<unsigned long long>(m->msg_len), m->combine.granule);
+  sh_->complete(c);
+}
+
+void Connection::combine_held_st(RxMsg* m) {
+  const uint8_t* held = m->unexpected.get();
+  if (!held) return;
+  auto piece = [&](uint64_t off, uint64_t len) {
+    if (!m->discard) place_st(m, held + off, off, static_cast<uint32_t>(len));
+  };
+  if (m->segs == 0) {  // only the last segment arrived (its size says nothing yet)
+    if (m->tail_off) piece(m->tail_off, m->msg_len - m->tail_off);
+    return;
+  }
+  const uint64_t size = m->seg_size, reach = m->seg_ring ? window_ : 64;
+  auto seg = [&](uint64_t i) { piece(i * size, std::min(size, m->msg_len - i * size)); };
+  for (uint64_t i = 0; i < m->next_seg; ++i) seg(i);
+  for (uint64_t i = m->next_seg; i < m->segs && i - m->next_seg < reach; ++i)
+    if (seg_arrived(*m, i)) seg(i);
+}
+
 size_t Connection::guess_rx(RxGuess* out, size_t n) const {
   // The segments after the last one placed, while it was the highest PSN
   // received (so that every PSN guessed is one not received yet) and its
@@ -101,7 +150,7 @@ size_t Connection::guess_rx(RxGuess* out, size_t n) const {
   auto it = rx_msgs_.find(last_rx_msg_id_);
   if (it == rx_msgs_.end()) return 0;
   const RxMsg& m = it->second;
-  if (!m.segs || !m.dest || m.discard) return 0;
+  if (!m.segs || !m.dest || m.discard || m.combine.fn) return 0;  // (combined: no place)
   const uint64_t first = last_rx_offset_ / m.seg_size + 1;
   const uint64_t reach = m.seg_ring ? window_ : 64;
   size_t k = 0;
@@ -231,6 +280,7 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
       sh_->complete(c);
     } else {
       m.dest = r.buf;
+      m.combine = r.combine;
     }
   } else {
     // Unexpected: hold it in the bounded pool, or refuse (the sender resends).
@@ -328,11 +378,17 @@ void Connection::match_unexpected_st(RxMsg* m, const PostedRecv& r) {
     sh_->complete(c);
     return;
   }
+  m->dest = r.buf;
+  if (r.combine.fn) {  // what arrived so far, piece by piece; the rest as it comes
+    m->combine = r.combine;
+    combine_held_st(m);
+    m->unexpected.reset();
+    return;
+  }
   // Copy what arrived so far; holes are garbage now and get overwritten by
   // the packets that fill them, which from here land in the user buffer.
   if (m->msg_len && opts_.place_payload) std::memcpy(r.buf, m->unexpected.get(), m->msg_len);
   m->unexpected.reset();
-  m->dest = r.buf;
 }
 
 void Connection::finish_rx_msg_st(uint64_t msg_id, RxMsg* m) {

@@ -82,4 +82,20 @@ inline bool guessed(const RxGuess& g, const uint8_t* header, size_t payload_len)
          get_u64(header + 48) == g.msg_id && get_u64(header + 64) == g.offset;
 }
 
+// A combining receive (issue 15: reduce from the packet): instead of copying
+// each piece of the message into the receive buffer, the engine calls
+// fn(ctx, piece, offset, len) once for every piece, in arrival order, while
+// the piece is in the receive path's hands (a bounce buffer). Pieces never
+// overlap and together cover the message exactly once (duplicates and
+// retransmissions are dropped before); their offsets and lengths are
+// multiples of `granule` (a packet that is not fails the receive: the sender
+// cut the message at another payload size). The collective layer reduces
+// each piece into its accumulator, so a reduce-scatter step makes one pass
+// over the received bytes instead of a copy and a pass.
+struct RxCombine {
+  void (*fn)(void* ctx, const uint8_t* piece, uint64_t offset, uint64_t len) = nullptr;
+  void* ctx = nullptr;
+  uint32_t granule = 1;
+};
+
 }  // namespace ltcc::ldt

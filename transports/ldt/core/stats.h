@@ -68,6 +68,7 @@ struct ConnStats {
   uint64_t data_pkts_received = 0;  // accepted and placed
   uint64_t data_bytes_received = 0;
   uint64_t data_bytes_in_place = 0; // of which the wire received where they belong (no copy)
+  uint64_t data_bytes_combined = 0; // of which went to a combining receive's function (no copy)
   uint64_t duplicate_pkts = 0;      // already had it
   uint64_t out_of_window_pkts = 0;  // beyond the receive window
   uint64_t gbn_dropped_pkts = 0;    // go-back-N: out of order, dropped
