@@ -114,7 +114,7 @@ run_one() {
     ltcc-sr|ltcc-gbn)
       local retx=sr; [[ "$sys" == ltcc-gbn ]] && retx=gbn
       "$lab" launch --timeout "$timeout" -- env LTCC_RETX=$retx LTCC_TIMEOUT=60 \
-        "$perf" -t "$coll" "${common[@]}" --csv > "$log" 2>&1 || rc=$?
+        "$perf" -t "$coll" "${common[@]}" --csv --warmup_each_size > "$log" 2>&1 || rc=$?
       ;;
     ompi)
       # mpirun runs in rank 0's namespace; its PMIx server listens on the

@@ -487,6 +487,8 @@ int rank_main(const Args& a, int argc, char** argv) {
                 "(%s) warmup iters: %" PRIu64 " iters: %" PRIu64 " agg iters: 1 validation: %d\n",
                 nranks, a.min_bytes, a.max_bytes, a.step_bytes ? a.step_bytes : a.step_factor,
                 a.step_bytes ? "bytes" : "factor", a.warmup, a.iters, a.check);
+    std::printf("# Warm-up: %s\n", a.warmup_each ? "before every size (--warmup_each_size)"
+                                                  : "at the largest and the smallest size");
     const char* cc = std::getenv("LTCC_CC");
     const char* loss_env = std::getenv("LTCC_FAULT_LOSS");
     const char* to_env = std::getenv("LTCC_TIMEOUT");
@@ -551,6 +553,13 @@ int rank_main(const Args& a, int argc, char** argv) {
     if (s.bytes == last_bytes) continue;  // rounded to the same size as the previous row
     last_bytes = s.bytes;
     const Layout L = layout_for(s.count);
+    if (a.warmup_each) {
+      with_type(a.type, [&](auto* tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        fill_typed<T>(L, false, reinterpret_cast<T*>(send), reinterpret_cast<T*>(recv));
+      });
+      for (uint64_t w = 0; w < a.warmup; ++w) run_once(L, a.type, false, send, recv);
+    }
     double avg_us[2] = {0, 0};
     uint64_t wrong[2] = {0, 0};
     Totals delta;

@@ -149,6 +149,9 @@ void add_options(CLI::App& app, Args* a) {
   cli::add_seconds(app, "--deadline", &a->deadline_s,
                    "with --local: kill every rank still running after it", {.min = 0, .above = true});
   app.add_flag("--csv", a->csv, "the table as CSV (the '#' header and footer lines stay)");
+  app.add_flag("--warmup_each_size", a->warmup_each,
+               "also run the -w warm-up iterations at every size before timing it (as the MPI "
+               "and Gloo harnesses of bench/compare do); nccl-tests warms up only at -e and -b");
 
   app.final_callback([&app, a, factor, step, loss] {
     if (cli::given_last(app, {factor, step}) == factor) a->step_bytes = 0;

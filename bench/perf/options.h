@@ -35,6 +35,7 @@ struct Args {
   int local = 0;         // 0: one rank of a launched job
   double deadline_s = 900;
   bool csv = false;
+  bool warmup_each = false;  // --warmup_each_size: also warm up before every size
 };
 
 // nccl-tests' spellings ("float", "half", "sum").

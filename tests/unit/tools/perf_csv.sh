@@ -2,14 +2,23 @@
 # ltcc-perf --csv: the header names every column, each result row has as many
 # fields, results are right (#wrong 0), and the tail column (p99 over median
 # iteration time) is a ratio >= 1 (bench/compare/run.sh reads columns 14 and
-# 16 by position). Usage: perf_csv.sh PATH/TO/ltcc-perf
+# 16 by position), and --warmup_each_size (which bench/compare passes, so
+# that ltcc warms up at every size as its MPI and Gloo harnesses do) is taken
+# and said. Usage: perf_csv.sh PATH/TO/ltcc-perf
 set -euo pipefail
 perf=$1
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-timeout -k 5 120 "$perf" --local 2 -b 64K -e 256K -f 4 -n 5 -w 1 --csv >"$out" 2>&1 || {
+timeout -k 5 120 "$perf" --local 2 -b 64K -e 256K -f 4 -n 5 -w 1 --csv --warmup_each_size \
+  >"$out" 2>&1 || {
   cat "$out" >&2
   echo "FAIL: ltcc-perf --local 2 failed" >&2
+  exit 1
+}
+# bench/compare gives every system the same warm-up at every size.
+grep -q '^# Warm-up: before every size' "$out" || {
+  cat "$out" >&2
+  echo "FAIL: --warmup_each_size is not reported in the header" >&2
   exit 1
 }
 header=$(grep -m1 '^size,' "$out")
