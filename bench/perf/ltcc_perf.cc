@@ -524,16 +524,18 @@ int rank_main(const Args& a, int argc, char** argv) {
     return Layout{a.coll, a.op, rank, nranks, a.root, count};
   };
 
-  // Warm-up (nccl-tests: at the largest size, then at the smallest).
-  for (uint64_t bytes : {a.max_bytes, a.min_bytes}) {
-    const Sizing s = sizing(a.coll, bytes, es, nranks);
-    if (s.count == 0) continue;
-    const Layout L = layout_for(s.count);
+  // -w untimed out-of-place iterations at layout L.
+  auto warm_up = [&](const Layout& L) {
     with_type(a.type, [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       fill_typed<T>(L, false, reinterpret_cast<T*>(send), reinterpret_cast<T*>(recv));
     });
     for (uint64_t w = 0; w < a.warmup; ++w) run_once(L, a.type, false, send, recv);
+  };
+  // Warm-up (nccl-tests: at the largest size, then at the smallest).
+  for (uint64_t bytes : {a.max_bytes, a.min_bytes}) {
+    const Sizing s = sizing(a.coll, bytes, es, nranks);
+    if (s.count != 0) warm_up(layout_for(s.count));
   }
 
   double bw_sum = 0;
@@ -553,13 +555,7 @@ int rank_main(const Args& a, int argc, char** argv) {
     if (s.bytes == last_bytes) continue;  // rounded to the same size as the previous row
     last_bytes = s.bytes;
     const Layout L = layout_for(s.count);
-    if (a.warmup_each) {
-      with_type(a.type, [&](auto* tag) {
-        using T = std::remove_pointer_t<decltype(tag)>;
-        fill_typed<T>(L, false, reinterpret_cast<T*>(send), reinterpret_cast<T*>(recv));
-      });
-      for (uint64_t w = 0; w < a.warmup; ++w) run_once(L, a.type, false, send, recv);
-    }
+    if (a.warmup_each) warm_up(L);
     double avg_us[2] = {0, 0};
     uint64_t wrong[2] = {0, 0};
     Totals delta;

@@ -514,14 +514,21 @@ Status LdtTransport::irecv(uint32_t peer, uint32_t tag, void* buf, uint64_t capa
                        "irecv on rank %u from rank %u: null buffer of %llu bytes", rank_, peer,
                        static_cast<unsigned long long>(capacity));
   }
+  return post_receive("irecv", peer, tag, buf, capacity, RxCombine{}, cb, out);
+}
+
+Status LdtTransport::post_receive(const char* op, uint32_t peer, uint32_t tag, void* buf,
+                                  uint64_t len, const RxCombine& combine,
+                                  const CompletionCallback& cb, Request** out) {
   Request* r = new (std::nothrow) Request();
-  if (!r) return Status(Code::kSystemError, "irecv: out of memory");
+  if (!r) return make_status(Code::kSystemError, "%s: out of memory", op);
   r->is_send = false;
   r->cb = cb;
   r->peer = peer;
   r->tag = tag;
   r->recv_buf = buf;
-  r->len = capacity;
+  r->combine = combine;
+  r->len = len;
   return post_request(Submission::Kind::kRecv, r, out);
 }
 
@@ -542,19 +549,10 @@ Status LdtTransport::irecv_combine(uint32_t peer, uint32_t tag, uint64_t len,
                        rank_, peer, !combine.fn ? "no function" : "bad granule", g,
                        static_cast<unsigned long long>(len), combine_granule());
   }
-  Request* r = new (std::nothrow) Request();
-  if (!r) return Status(Code::kSystemError, "irecv_combine: out of memory");
-  r->is_send = false;
-  r->cb = cb;
-  r->peer = peer;
-  r->tag = tag;
-  r->combine.fn = combine.fn;
-  r->combine.ctx = combine.ctx;
-  r->combine.granule = g;
-  r->len = len;
-  Request* req = nullptr;
-  LTCC_CHECK(post_request(Submission::Kind::kRecv, r, &req));
-  *out = req;
+  const RxCombine core{combine.fn, combine.ctx, g};
+  Request* r = nullptr;
+  LTCC_CHECK(post_receive("irecv_combine", peer, tag, nullptr, len, core, cb, &r));
+  *out = r;
   return Status::ok();
 }
 

@@ -219,6 +219,10 @@ class LdtTransport final : public Transport {
   // Hands a filled-in request to the progress thread; frees it on failure,
   // sets *out on success.
   Status post_request(Submission::Kind kind, Request* r, Request** out);
+  // A receive request (into buf, or to combine.fn) filled in and posted;
+  // `op` names the call in an out-of-memory error.
+  Status post_receive(const char* op, uint32_t peer, uint32_t tag, void* buf, uint64_t len,
+                      const RxCombine& combine, const CompletionCallback& cb, Request** out);
   // Runs fn on the progress thread (or directly when it is not running) and
   // waits for it.
   void run_control(const std::function<void()>& fn);

@@ -195,6 +195,8 @@ class Connection {
   void apply_segment_st(RxMsg* m, const Header& h, const SegPlan& plan);
   void learn_segments_st(RxMsg* m, const Header& h, const SegPlan& plan);  // its first ones
   void release_seg_ring_st(RxMsg* m);
+  // How far past next_seg the arrival ring of m reaches (see RxMsg).
+  uint64_t seg_reach(const RxMsg& m) const { return m.seg_ring ? window_ : 64; }
   bool seg_arrived(const RxMsg& m, uint64_t i) const {
     if (!m.seg_ring) return (m.seg_word >> (i & 63)) & 1;
     const uint64_t b = i & mask_;

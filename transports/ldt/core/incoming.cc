@@ -133,7 +133,7 @@ void Connection::combine_held_st(RxMsg* m) {
     if (m->tail_off) piece(m->tail_off, m->msg_len - m->tail_off);
     return;
   }
-  const uint64_t size = m->seg_size, reach = m->seg_ring ? window_ : 64;
+  const uint64_t size = m->seg_size, reach = seg_reach(*m);
   auto seg = [&](uint64_t i) { piece(i * size, std::min(size, m->msg_len - i * size)); };
   for (uint64_t i = 0; i < m->next_seg; ++i) seg(i);
   for (uint64_t i = m->next_seg; i < m->segs && i - m->next_seg < reach; ++i)
@@ -152,7 +152,7 @@ size_t Connection::guess_rx(RxGuess* out, size_t n) const {
   const RxMsg& m = it->second;
   if (!m.segs || !m.dest || m.discard || m.combine.fn) return 0;  // (combined: no place)
   const uint64_t first = last_rx_offset_ / m.seg_size + 1;
-  const uint64_t reach = m.seg_ring ? window_ : 64;
+  const uint64_t reach = seg_reach(m);
   size_t k = 0;
   for (; k < n; ++k) {
     const uint64_t i = first + k, psn = rcv_max_ + k;
@@ -183,7 +183,7 @@ bool Connection::plan_segment_st(const RxMsg* m, const Header& h, SegPlan* plan)
     const uint64_t index = off / size;
     if (index * size != off) return false;
     // Within reach of the first segment missing (see RxMsg), and not here yet.
-    if (index < next || index - next >= (m->seg_ring ? window_ : 64)) return false;
+    if (index < next || index - next >= seg_reach(*m)) return false;
     if (seg_arrived(*m, index)) return false;
     plan->index = index;
     return true;

@@ -543,6 +543,7 @@ void UdpWire::settle_guesses(size_t r, size_t guesses) {
   const size_t n = std::min(r, guesses);
   for (size_t k = 0; k < r; ++k) {
     rx_meta_[k].split = false;
+    rx_meta_[k].hit = false;
     rx_meta_[k].rescue = false;
   }
   if (n == 0) return;
@@ -552,7 +553,8 @@ void UdpWire::settle_guesses(size_t r, size_t guesses) {
     const mmsghdr& m = rx_msgs_[k];
     RxMeta& meta = rx_meta_[k];
     ++stats_.rx_guessed;
-    if ((m.msg_hdr.msg_flags & MSG_TRUNC) || m.msg_len <= rx_head_) continue;  // all in the bounce slot
+    // All of it in the bounce slot already:
+    if ((m.msg_hdr.msg_flags & MSG_TRUNC) || m.msg_len <= rx_head_) continue;
     const RxGuess& g = rx_guess_[k];
     const uint8_t* hdr = rx_buf_.data() + k * kRxBufSize + (rx_head_ - kHeaderSize);
     const size_t payload = m.msg_len - rx_head_;
@@ -561,10 +563,8 @@ void UdpWire::settle_guesses(size_t r, size_t guesses) {
       continue;
     }
     meta.split = true;
-    if (payload == g.len && guessed(g, hdr, payload)) {
-      ++hits;
-      continue;
-    }
+    meta.hit = payload == g.len && guessed(g, hdr, payload);
+    if (meta.hit) continue;
     // A DATA packet whose place a later slot of the batch was guessed for.
     if (hdr[5] == static_cast<uint8_t>(PacketType::kData)) {
       const uint64_t psn = get_u64(hdr + 24);
@@ -581,11 +581,11 @@ void UdpWire::settle_guesses(size_t r, size_t guesses) {
     const RxGuess& g = rx_guess_[k];
     uint8_t* buf = rx_buf_.data() + k * kRxBufSize;
     std::memcpy(buf + rx_head_, g.dst, std::min<size_t>(g.len, m.msg_len - rx_head_));
-    if (meta.split && m.msg_len - rx_head_ == g.len && guessed(g, buf + rx_head_ - kHeaderSize, g.len))
-      --hits;
     meta.split = false;
+    meta.hit = false;
     ++whole;
   }
+  for (size_t k = 0; k < n; ++k) hits += rx_meta_[k].hit;
   stats_.rx_guess_hits += hits;
   stats_.rx_guess_copied += whole;
   // A datagram made whole costs a copy more than a bounce buffer would:

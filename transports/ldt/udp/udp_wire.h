@@ -162,6 +162,7 @@ class UdpWire final : public NetWire {
     uint64_t rx_ns = 0;
     size_t seg = 0;        // UDP GRO: each datagram's length (0: one datagram)
     bool split = false;    // handed up as head + payload where the guess put it
+    bool hit = false;      // ... and it is the datagram guessed (no copy at all)
     bool rescue = false;   // to be made whole in its bounce slot first
   };
   // Batches without guesses after one where most missed.
