@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "transports/ldt/core/congestion.h"
+#include "transports/ldt/core/held_pool.h"
 #include "transports/ldt/core/options.h"
 #include "transports/ldt/core/sink.h"
 #include "transports/ldt/core/stats.h"
@@ -132,7 +133,7 @@ struct RxMsg {
   uint32_t tag_seq = 0;
   uint8_t* dest = nullptr;     // user buffer, or the unexpected buffer
   RxCombine combine;           // matched by a combining receive: pieces go to combine.fn
-  std::unique_ptr<uint8_t[]> unexpected;  // owned while no receive matches
+  HeldPool::Buffer unexpected;  // owned while no receive matches
   uint64_t cookie = 0;
   bool matched = false;        // a receive owns it
   bool discard = false;        // the receive failed (too small): ack, don't place

@@ -14,6 +14,7 @@ Engine::Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t 
   sh_.rank = rank;
   sh_.session_key = session_key;
   sh_.sink = sink;
+  sh_.held.set_keep_bytes(std::min(opts.unexpected_keep_bytes, opts.unexpected_bytes));
   // Sanitize what the core depends on; the config layer reports bad input.
   // (the SACK bitmap covers kMaxSackBytes * 8 PSNs: a larger window could not
   // be described by one ACK)

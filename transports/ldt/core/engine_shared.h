@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "transports/ldt/core/held_pool.h"
 #include "transports/ldt/core/options.h"
 #include "transports/ldt/core/sink.h"
 #include "transports/ldt/core/stats.h"
@@ -48,6 +49,8 @@ struct EngineShared {
   // Peers on this machine (Engine::set_peer_same_machine), by rank; empty
   // until one is set.
   std::vector<bool> same_machine;
+  // Buffers of unexpected messages, kept for reuse (held_pool.h says why).
+  HeldPool held{0};
 
   void complete(const Completion& c) { completions.push_back(c); }
 };

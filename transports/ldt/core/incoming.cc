@@ -295,7 +295,9 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
       return nullptr;
     }
     if (d.msg_len && opts_.place_payload) {
-      m.unexpected.reset(new (std::nothrow) uint8_t[d.msg_len]);
+      m.unexpected = sh_->held.take(d.msg_len);
+      es.unexpected_buffers_new = sh_->held.allocated();
+      es.unexpected_buffers_reused = sh_->held.reused();
       if (!m.unexpected) {
         *refused = true;
         return nullptr;

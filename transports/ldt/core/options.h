@@ -64,6 +64,8 @@ struct LdtOptions {
                                                  // message charged its bookkeeping too
   uint32_t unexpected_msgs_per_peer = 65536;     // unexpected messages held per peer (bounds the
                                                  // maps: 256 MiB of the smallest segments)
+  uint64_t unexpected_keep_bytes = 64ull << 20;  // of those buffers, kept for reuse once
+                                                 // their receive took the data (held_pool.h)
 
   uint64_t swift_target_ns = 200'000;     // Swift queueing delay target above min RTT
   // ... toward a peer on this machine (Engine::set_peer_same_machine): its

@@ -100,6 +100,8 @@ struct EngineStats {
   uint64_t bad_message = 0;      // fields disagree with the message's state
   uint64_t unexpected_bytes_in_use = 0;  // of the pool: message bytes plus bookkeeping
   uint64_t unexpected_bytes_peak = 0;
+  uint64_t unexpected_buffers_new = 0;     // held buffers that came from malloc
+  uint64_t unexpected_buffers_reused = 0;  // ... that a kept one served (held_pool.h)
 
   uint64_t dropped_invalid() const {
     uint64_t n = foreign_session + misdirected + unknown_peer + bad_message;
