@@ -40,6 +40,12 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/ltccConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/ltccConfig.cmake ${PROJECT_BINARY_DIR}/ltccConfigVersion.cmake
   DESTINATION ${LTCC_INSTALL_CMAKEDIR} COMPONENT Development)
 
+# libltcc.a needs libhwloc where it was built with it (CMakeLists.txt).
+set(LTCC_PC_HWLOC "")
+if(HWLOC_FOUND)
+  set(LTCC_PC_HWLOC " -lhwloc")
+endif()
+
 # pkg-config: paths relative to the .pc file, so that `cmake --install
 # --prefix ANYWHERE` gives a working file.
 set(_ltcc_pc_dir "${CMAKE_INSTALL_LIBDIR}/pkgconfig")

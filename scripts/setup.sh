@@ -25,7 +25,7 @@ set -euo pipefail
 
 PACKAGES=(
   cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev pkg-config
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libhwloc-dev
   libclang-rt-14-dev
   iproute2 nftables ethtool python3
   python3-torch libtorch-dev pybind11-dev python3-dev python3-sklearn

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "src/launch_env.h"
+#include "src/topology.h"
 
 namespace ltcc {
 namespace {
@@ -207,6 +208,15 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   // (keepalive) every other one: a peer is watched while a collective waits
   // on it, and the first to notice a death tells the others (ABORT).
   setup.background_tag = kCtrlTag;
+  // The cores this thread may use and the CPUs near the NIC the transport
+  // will send through: the transport fits its threads to them.
+  const std::string nic = opts.transport.ifname.empty()
+                              ? interface_of_address(opts.transport.bind_address)
+                              : opts.transport.ifname;
+  const ProcessTopology topo = discover_topology(nic);
+  LTCC_INFO(kInit, "rank %u: %s", rank, topo.describe().c_str());
+  setup.cores = topo.cores;
+  setup.progress_cpus = topo.near_nic_cpus;
   LTCC_CHECK(make_transport(c->opts_.transport, setup, &c->transport_));
   std::vector<std::string> addrs;
   CommKeys keys;

@@ -45,6 +45,8 @@ Status make_transport(const TransportOptions& opts, const TransportSetup& setup,
       lo.progress = opts.progress;
       lo.ldt.peer_timeout_ns = setup.peer_timeout_ns;
       lo.ldt.background_tag = setup.background_tag;
+      lo.cores = setup.cores;
+      lo.progress_cpus = setup.progress_cpus;
       std::unique_ptr<ldt::LdtTransport> t;
       // The session key comes with the keys (Transport::set_keys).
       LTCC_CHECK(ldt::LdtTransport::create(lo, setup.rank, setup.nranks, /*session_key=*/0, &t));

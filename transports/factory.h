@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "transports/ldt/ldt_transport.h"
@@ -53,6 +54,12 @@ struct TransportSetup {
   uint32_t nranks = 1;
   uint64_t peer_timeout_ns = 30'000'000'000ull;  // a silent peer is dead after this
   uint32_t background_tag = UINT32_MAX;          // receives on it watch no peer
+  // What the communicator learnt of the machine (src/topology.h): the cores
+  // this process may use (0: unknown, the transport asks sched_getaffinity)
+  // and the CPUs near its NIC, where a progress thread is pinned (empty:
+  // not pinned).
+  int cores = 0;
+  std::vector<int> progress_cpus;
 };
 
 // Reads every transport's LTCC_* settings (not LTCC_TIMEOUT: the

@@ -91,6 +91,12 @@ struct LdtTransportOptions {
   // waits on the transport, so inline and auto are safe there; a transport
   // used on its own keeps its thread unless asked).
   ProgressModel progress = ProgressModel::kThread;
+  // The cores this process may use, as the communicator's topology counted
+  // them (src/topology.h); 0: sched_getaffinity's CPU count.
+  int cores = 0;
+  // A progress thread (not inline progress) runs only on these CPUs, the
+  // ones near the NIC; empty: wherever the process may run.
+  std::vector<int> progress_cpus;
 };
 
 struct LdtTransportStats {
@@ -105,6 +111,7 @@ struct LdtTransportStats {
   uint64_t wakeups = 0;            // eventfd rings by user threads
   uint64_t idle_due = 0;           // engine said work was due but did nothing
   bool inline_progress = false;    // the model start() chose
+  uint32_t progress_pinned_cpus = 0;  // CPUs the progress thread is pinned to (0: not pinned)
 };
 
 class LdtTransport final : public Transport {
@@ -255,6 +262,7 @@ class LdtTransport final : public Transport {
   // Whether the loop has shut down for good (takes mu_).
   bool is_finished();
   ProgressModel choose_model();
+  void pin_progress_thread();
   bool on_this_machine(uint32_t peer) const;
   // Functions only the engine's owner may call end in _st (ARCHITECTURE.md
   // rule 5, the same suffix as the core's): the progress thread while it
@@ -344,6 +352,7 @@ class LdtTransport final : public Transport {
   std::atomic<std::thread::id> engine_owner_{};
   // Inline progress: the model, and the one thread at a time that drives.
   std::atomic<bool> inline_{false};
+  std::atomic<uint32_t> pinned_cpus_{0};  // set by start() (pin_progress_thread)
   std::atomic<bool> decided_{false};  // start() chose the model
   std::mutex drive_mu_;
   std::atomic<std::thread::id> driver_{};
