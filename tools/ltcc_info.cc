@@ -1,21 +1,60 @@
-// ltcc-info: prints every LTCC_* setting (value, default, unit, help) and
+// ltcc-info: prints every LTCC_* setting (value, default, unit and help) and
 // warns about LTCC_* variables in the environment that ltcc does not know.
 //
-//   ltcc-info            the table
-//   ltcc-info --check    only the warnings; exit 1 if there are any
+//   ltcc-info              the table
+//   ltcc-info --check      only the warnings; exit 1 if there are any
+//   ltcc-info --topology   what a communicator started here would learn of
+//                          the machine (src/topology.h): cores, hardware
+//                          threads and NUMA nodes this process may use, and
+//                          for every interface with an IPv4 address, where
+//                          its NIC sits and the CPUs a progress thread using
+//                          it would be pinned to
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "common/config.h"
+#include "src/topology.h"
 #include "transports/ldt/core/crc32c.h"
 
+namespace {
+
+int print_topology() {
+  const ltcc::ProcessTopology t = ltcc::discover_topology("");
+  std::printf("%s\n", t.describe().c_str());
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) != 0) {
+    std::fprintf(stderr, "ltcc-info: getifaddrs failed: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::set<std::string> names;  // IPv4 interfaces, each once, sorted
+  for (ifaddrs* i = ifs; i; i = i->ifa_next)
+    if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && i->ifa_name) names.insert(i->ifa_name);
+  ::freeifaddrs(ifs);
+  for (const std::string& name : names) {
+    const ltcc::ProcessTopology n = ltcc::discover_topology(name);
+    std::printf("NIC %s: %s", name.c_str(), n.nic_where.c_str());
+    if (!n.near_nic_cpus.empty())
+      std::printf("; progress thread on CPUs %s", ltcc::cpu_list(n.near_nic_cpus).c_str());
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  const bool check_only = argc > 1 && std::strcmp(argv[1], "--check") == 0;
-  if (argc > 1 && !check_only) {
-    std::fprintf(stderr, "usage: %s [--check]\n", argv[0]);
+  const bool check_only = argc == 2 && std::strcmp(argv[1], "--check") == 0;
+  const bool topology = argc == 2 && std::strcmp(argv[1], "--topology") == 0;
+  if (argc > 2 || (argc == 2 && !check_only && !topology)) {
+    std::fprintf(stderr, "usage: %s [--check | --topology]\n", argv[0]);
     return 2;
   }
+  if (topology) return print_topology();
   if (!check_only) {
     ltcc::print_params(stdout);
     std::printf("\ncrc32c: %s\n", ltcc::crc32c_is_hardware() ? "SSE4.2" : "table (no SSE4.2)");
