@@ -124,6 +124,8 @@ class Ops {
     return err_;
   }
   void fail(const Status& st) { failed(st); }
+  // Nothing has failed so far.
+  bool ok() const { return err_.is_ok(); }
 
   static constexpr size_t kNone = SIZE_MAX;
 
@@ -291,12 +293,14 @@ class Lanes {
  public:
   // `segments` segments in every step (a chunk with fewer sends empty ones:
   // chunks differ by one element, so that is rare), `steps` receive steps.
-  Lanes(const Context& ctx, size_t segments, uint32_t steps, size_t chunk_bytes)
+  // At most `max_window` steps ahead (ring_all_gather says why it may ask).
+  Lanes(const Context& ctx, size_t segments, uint32_t steps, size_t chunk_bytes,
+        uint32_t max_window = UINT32_MAX)
       : segments_(segments),
         steps_(steps),
         lanes_(std::min(segments, kMaxLanes)),
         base_(ctx.params.tag) {
-    size_t w = std::max<size_t>(1, ctx.params.step_window);
+    size_t w = std::max<size_t>(1, std::min<size_t>(ctx.params.step_window, max_window));
     if (chunk_bytes > 0) w = std::min(w, std::max<size_t>(1, kLaneScratchBytes / chunk_bytes));
     window_ = static_cast<uint32_t>(std::min<size_t>(w, std::max<uint32_t>(1, steps)));
   }
@@ -392,10 +396,11 @@ class Lanes {
 // transport can (Ops::combines), each packet of a segment is reduced into
 // acc as it arrives, from the transport's buffer (no scratch copy); else the
 // segment lands in scratch and is reduced when complete. Same result, bit
-// for bit.
+// for bit. With `sends`, the Ops index of the send of segment k at step s is
+// left at (*sends)[s * K + k] (K: segments per chunk).
 template <class Local, class Acc>
 void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp op, Local local,
-                         Acc acc) {
+                         Acc acc, std::vector<size_t>* sends = nullptr) {
   const Ring ring{ctx.rank, ctx.nranks};
   const uint32_t n = ctx.nranks;
   const size_t es = dtype_size(type);
@@ -404,6 +409,10 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
   const size_t K = segments(max_chunk, seg);
   Lanes lanes(ctx, K, n - 1, max_chunk * es);
   const bool on_arrival = ops.combines(type);
+  if (sends) sends->assign(size_t{n - 1} * K, Ops::kNone);
+  auto sent = [&](uint32_t s, size_t k, size_t op_index) {
+    if (sends) (*sends)[s * K + k] = op_index;
+  };
   // Slot (s mod W, k) of the scratch holds segment k of step s's chunk
   // (none when packets are reduced on arrival).
   const size_t slot_bytes = std::max<size_t>(1, max_chunk * es);
@@ -418,8 +427,10 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
     const Span ch = chunk(count, n, ring.rs_send_chunk(0));
     for (size_t k = 0; k < K; ++k) {
       const Span sg = segment(ch, seg, k);
-      ops.send_tagged(ring.right(), lanes.tag(0, k),
-                      local(ring.rs_send_chunk(0)) + (sg.offset - ch.offset) * es, sg.count * es);
+      sent(0, k,
+           ops.send_tagged(ring.right(), lanes.tag(0, k),
+                           local(ring.rs_send_chunk(0)) + (sg.offset - ch.offset) * es,
+                           sg.count * es));
     }
   }
   lanes.run(
@@ -444,21 +455,28 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
           reduce_(ctx, type, op, dst, slot(s, k), local(rc) + (sg.offset - ch.offset) * es,
                   sg.count);
         // The reduced segment is step s+1's send (none after the last step).
-        if (s + 2 < n) ops.send_tagged(ring.right(), lanes.tag(s + 1, k), dst, sg.count * es);
+        if (s + 2 < n)
+          sent(s + 1, k, ops.send_tagged(ring.right(), lanes.tag(s + 1, k), dst, sg.count * es));
         return true;
       });
 }
 
 // Ring all-gather: chunk c lives at dst(c); rank r starts with chunk r there.
-// Every receive lands in its final place.
-template <class Dst>
-void ring_all_gather(Context& ctx, Ops& ops, size_t count, DType type, Dst dst) {
+// Every receive lands in its final place. Before the receive of segment k
+// of step s is posted, ready(s, k) must return true (it may wait; false:
+// the collective failed). With it, the window stays under n - 2 steps, so
+// that the receives of the last step are posted only once the first step is
+// handled (all_reduce_ring says why).
+template <class Dst, class Ready>
+void ring_all_gather(Context& ctx, Ops& ops, size_t count, DType type, Dst dst, Ready ready,
+                     bool guarded) {
   const Ring ring{ctx.rank, ctx.nranks};
   const uint32_t n = ctx.nranks;
   const size_t es = dtype_size(type);
   const size_t seg = seg_elems(ctx, es);
   const size_t K = segments(chunk(count, n, 0).count, seg);
-  Lanes lanes(ctx, K, n - 1, 0);  // no scratch: the window costs nothing
+  // No scratch: the window costs nothing.
+  Lanes lanes(ctx, K, n - 1, 0, guarded ? std::max<uint32_t>(1, n - 2) : UINT32_MAX);
   {
     const Span ch = chunk(count, n, ring.ag_send_chunk(0));
     for (size_t k = 0; k < K; ++k) {
@@ -470,6 +488,7 @@ void ring_all_gather(Context& ctx, Ops& ops, size_t count, DType type, Dst dst) 
   lanes.run(
       ops,
       [&](uint32_t s, size_t k) {
+        if (!ready(s, k)) return Ops::kNone;
         const Span ch = chunk(count, n, ring.ag_recv_chunk(s));
         const Span sg = segment(ch, seg, k);
         return ops.recv_logged(ring.left(), lanes.tag(s, k),
@@ -514,27 +533,46 @@ Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count,
     if (op == RedOp::kAvg) divide_(ctx, type, recv, count, n);
     return Status::ok();
   }
-  {
-    // Reduce-scatter: partial sums straight into the result buffer (the
-    // chunks this rank reduces are exactly the ones all-gather overwrites
-    // later, except its own, which ends final).
-    Ops ops(ctx);
-    auto local = [&](uint32_t c) { return at(send, chunk(count, n, c).offset, es); };
-    auto acc = [&](uint32_t c) { return at(recv, chunk(count, n, c).offset, es); };
-    ring_reduce_scatter(ctx, ops, count, type, RedOp(op == RedOp::kAvg ? RedOp::kSum : op), local,
-                        acc);
-    // The all-gather overwrites chunks whose reduce-scatter sends may still
-    // be unacknowledged (a retransmission reads them): finish those first.
-    LTCC_CHECK(ops.finish());
-  }
+  // Reduce-scatter: partial sums straight into the result buffer (the
+  // chunks this rank reduces are exactly the ones all-gather overwrites
+  // later, except its own, which ends final).
+  Ops rs(ctx);
+  std::vector<size_t> rs_sends;  // by step * K + segment
+  auto local = [&](uint32_t c) { return at(send, chunk(count, n, c).offset, es); };
+  auto acc = [&](uint32_t c) { return at(recv, chunk(count, n, c).offset, es); };
+  ring_reduce_scatter(ctx, rs, count, type, RedOp(op == RedOp::kAvg ? RedOp::kSum : op), local,
+                      acc, &rs_sends);
+  if (!rs.ok()) return rs.finish();
   if (op == RedOp::kAvg) {
     const Span mine = chunk(count, n, ctx.rank);
     divide_(ctx, type, at(recv, mine.offset, es), mine.count, n);
   }
-  Ops ops(ctx);
-  ring_all_gather(ctx, ops, count, type,
-                  [&](uint32_t c) { return at(recv, chunk(count, n, c).offset, es); });
-  return ops.finish();
+  // The all-gather's receive of segment k at step s overwrites the memory
+  // that the reduce-scatter's send of segment k at step s read (chunk
+  // r - s - 1 of the result buffer; at step 0 the send buffer, the same
+  // memory only in place). Until that send is acknowledged a retransmission
+  // may read it again, so the receive waits for it (Ops::wait) - and only
+  // it: waiting for every reduce-scatter send before the all-gather (as
+  // this once did) cost a round trip per all-reduce, since the last step's
+  // sends are never acknowledged by then. Their segments are received at
+  // the all-gather's last step, whose receives the window posts only after
+  // the first step is handled: by then the acknowledgement is in.
+  const bool in_place = send == recv;
+  const size_t K = rs_sends.size() / (n - 1);
+  Ops ag(ctx);
+  ring_all_gather(
+      ctx, ag, count, type, [&](uint32_t c) { return at(recv, chunk(count, n, c).offset, es); },
+      [&](uint32_t s, size_t k) {
+        if (s == 0 && !in_place) return true;
+        size_t& sent = rs_sends[s * K + k];
+        const bool ok = sent == Ops::kNone || rs.wait(sent);
+        sent = Ops::kNone;
+        return ok;
+      },
+      /*guarded=*/true);
+  const Status st = ag.finish();
+  const Status rs_st = rs.finish();
+  return st.is_ok() ? rs_st : st;
 }
 
 Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv, size_t count,
@@ -622,8 +660,10 @@ Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count,
   if (send != mine && send_count) move_(ctx, mine, send, send_count * es);
   if (n == 1 || send_count == 0) return Status::ok();
   Ops ops(ctx);
-  ring_all_gather(ctx, ops, send_count * n, type,
-                  [&](uint32_t c) { return at(recv, size_t{c} * send_count, es); });
+  ring_all_gather(
+      ctx, ops, send_count * n, type,
+      [&](uint32_t c) { return at(recv, size_t{c} * send_count, es); },
+      [](uint32_t, size_t) { return true; }, /*guarded=*/false);
   return ops.finish();
 }
 

@@ -52,14 +52,18 @@ namespace ltcc::sim {
 //    exactly per rank (chunks differ by an element, segments by their tails,
 //    leaf boundaries by two hops), which is the same formula without the
 //    uniformity assumptions.
-// 4. The phase ends at rank r when its last receive has arrived and its last
-//    send is acked (Ops::finish(): a retransmission may still read the
-//    buffer): F_r = max(e_{r-1}(last) + lambda, e_r(last) + lambda + alpha),
-//    alpha the ACK's unloaded latency back. The all-gather starts at F_r (its
-//    step 0 sends the rank's own chunk); the all-reduce ends at max_r of the
-//    all-gather's F_r. Both phases together:
-//      T = 2 (T_send + lambda + alpha)  [uniform case]
-//    = 2(n-1)/n x S / B_eff + 2 (lambda + alpha) (bandwidth-bound), B_eff the
+// 4. The reduce-scatter ends at rank r when its last receive has arrived:
+//    R_r = e_{r-1}(last) + lambda. The all-gather starts there (its step 0
+//    sends the rank's own chunk; the reduce-scatter's last sends are acked
+//    while it runs, before the all-gather's last step overwrites what they
+//    read: all_reduce_ring). The all-gather ends at rank r when its last
+//    receive has arrived and its last send is acked (Ops::finish(): a
+//    retransmission may still read the buffer):
+//    F_r = max(e_{r-1}(last) + lambda, e_r(last) + lambda + alpha), alpha the
+//    ACK's unloaded latency back; the all-reduce ends at max_r F_r. Both
+//    phases together:
+//      T = 2 (T_send + lambda) + alpha  [uniform case]
+//    = 2(n-1)/n x S / B_eff + 2 lambda + alpha (bandwidth-bound), B_eff the
 //    line rate times payload / (wire + ACK) bytes per packet.
 double ring_allreduce_closed_form_seconds(const Scenario& s, double acks_per_pkt) {
   if (s.coll != Coll::kAllReduce || s.bytes <= s.rd_max_bytes) return 0;
@@ -139,7 +143,7 @@ double ring_allreduce_closed_form_seconds(const Scenario& s, double acks_per_pkt
       K0 >= 2 && static_cast<double>(K0 - 1) *
                          static_cast<double>(wire(std::min<uint64_t>(ch0.count, seg) * es)) *
                          edge[0].beta >= lam_max;
-  auto phase = [&](auto chunk_of, const std::vector<double>& start) {
+  auto phase = [&](auto chunk_of, const std::vector<double>& start, bool until_acked) {
     // e[r][step] = finish times of its K segments; step s-1 of all ranks is
     // complete before step s of any is computed.
     std::vector<std::vector<double>> prev(n), cur(n);
@@ -180,7 +184,8 @@ double ring_allreduce_closed_form_seconds(const Scenario& s, double acks_per_pkt
       }
       std::swap(prev, cur);
     }
-    // prev = the last step. Phase end: last receive in, last send acked.
+    // prev = the last step. Phase end: last receive in (and, until_acked,
+    // last send acked).
     std::vector<double> end(n);
     for (uint32_t r = 0; r < n; ++r) {
       const uint32_t left = (r + n - 1) % n;
@@ -188,19 +193,21 @@ double ring_allreduce_closed_form_seconds(const Scenario& s, double acks_per_pkt
       double t = 0;
       for (size_t k = 0; k < prev[left].size(); ++k)
         t = std::max(t, prev[left][k] + lambda(left, coll::segment(ch, seg, k).count * es));
-      const coll::Span mine = coll::chunk(count, n, chunk_of(r, n - 2));
-      const size_t K = prev[r].size();
-      const uint64_t m = coll::segment(mine, seg, K - 1).count * es;
-      t = std::max(t, prev[r][K - 1] + lambda(r, m) + edge[r].alpha);
+      if (until_acked) {
+        const coll::Span mine = coll::chunk(count, n, chunk_of(r, n - 2));
+        const size_t K = prev[r].size();
+        const uint64_t m = coll::segment(mine, seg, K - 1).count * es;
+        t = std::max(t, prev[r][K - 1] + lambda(r, m) + edge[r].alpha);
+      }
       end[r] = t;
     }
     return end;
   };
   const std::vector<double> zero(n, 0.0);
   const std::vector<double> rs_end = phase(
-      [&](uint32_t r, uint32_t st) { return coll::Ring{r, n}.rs_send_chunk(st); }, zero);
+      [&](uint32_t r, uint32_t st) { return coll::Ring{r, n}.rs_send_chunk(st); }, zero, false);
   const std::vector<double> ag_end = phase(
-      [&](uint32_t r, uint32_t st) { return coll::Ring{r, n}.ag_send_chunk(st); }, rs_end);
+      [&](uint32_t r, uint32_t st) { return coll::Ring{r, n}.ag_send_chunk(st); }, rs_end, true);
   return *std::max_element(ag_end.begin(), ag_end.end()) / 1e12;
 }
 
