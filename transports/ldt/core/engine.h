@@ -24,7 +24,9 @@
 //    a bounded unexpected pool, which each message is charged with its
 //    bookkeeping too, and a peer holds at most unexpected_msgs_per_peer
 //    messages; beyond that the packet is refused (not acked, so it is resent
-//    later) and memory stays bounded.
+//    later) and memory stays bounded. The buffers those messages are held in
+//    are kept for the next ones (held_pool.h: a fresh allocation per message
+//    page-faulted its way in and halved busbw after large collectives).
 //  - Failure: a peer that acks nothing for `peer_timeout` while we have data
 //    outstanding, or that answers no keepalive probe while we wait on a
 //    receive from it, fails every pending operation with it, naming it.
