@@ -31,7 +31,8 @@
 #           result exact) and the outage shows in the transport's counters.
 # No timing assertion except the rate cases' (upper bounds, and lower bounds
 # of 35 Mbit/s on a 50 Mbit/s link and 150 Mbit/s on an unlimited one, which
-# only a very loaded machine would miss).
+# only a very loaded machine would miss; ratelink measures a missed lower
+# bound once more before failing).
 set -euo pipefail
 
 repo=${1:?repo} name=${2:?name} subnet=${3:?subnet} case=${4:?case} perf=${5:-} max_bytes=${6:-16M}
@@ -240,33 +241,53 @@ ratelink)
   "$lab" up --name "$name" --ranks 3 --mtu 1500 --subnet "$subnet" >/dev/null
   "$lab" rate 50mbit --link '1>0' >/dev/null
   # 1 -> 0 (~2 s at the limit) and, while it runs, 2 -> 0 into the same port.
-  goodput 1 0 9001 12500000 > "$work/m10" &
-  slow=$!
-  sleep 0.5
-  m20=$(goodput 2 0 9002 100000000)
-  kill -0 "$slow" 2>/dev/null || fail "1 -> 0 ended before 2 -> 0 did (no overlap to compare)"
-  wait "$slow" || fail "the 1 -> 0 transfer failed"
-  m10=$(cat "$work/m10")
-  m01=$(goodput 0 1 9003 100000000)
-  echo "limit 50 Mbit/s on 1>0: 1->0 $m10, 2->0 $m20 (meanwhile), 0->1 $m01 Mbit/s"
-  within 35 60 "$m10" || fail "1 -> 0 moved $m10 Mbit/s through a 50 Mbit/s link limit, want 35..60"
-  within 150 1e9 "$m20" || fail "2 -> 0 moved only $m20 Mbit/s beside the 1>0 limit, want > 150"
-  within 150 1e9 "$m01" || fail "0 -> 1 moved only $m01 Mbit/s, want > 150 (the limit is one way)"
+  # An upper bound missed fails at once (a limit that does not limit); a
+  # lower bound missed is measured once more first: on a machine loaded by
+  # other jobs a TCP flow can fall short of its share for a second (a CI run
+  # beside benchmarks on the same 2 cores once did).
+  port=9001
+  for try in 1 2; do
+    goodput 1 0 $port 12500000 > "$work/m10" &
+    slow=$!
+    sleep 0.5
+    m20=$(goodput 2 0 $((port + 1)) 100000000)
+    kill -0 "$slow" 2>/dev/null || fail "1 -> 0 ended before 2 -> 0 did (no overlap to compare)"
+    wait "$slow" || fail "the 1 -> 0 transfer failed"
+    m10=$(cat "$work/m10")
+    m01=$(goodput 0 1 $((port + 2)) 100000000)
+    port=$((port + 10))
+    echo "limit 50 Mbit/s on 1>0: 1->0 $m10, 2->0 $m20 (meanwhile), 0->1 $m01 Mbit/s (try $try)"
+    within 0 60 "$m10" || fail "1 -> 0 moved $m10 Mbit/s through a 50 Mbit/s link limit, want 35..60"
+    if within 35 60 "$m10" && within 150 1e9 "$m20" && within 150 1e9 "$m01"; then break; fi
+    [[ $try -eq 1 ]] && continue
+    within 35 60 "$m10" || fail "1 -> 0 moved only $m10 Mbit/s through a 50 Mbit/s link limit, want 35..60"
+    within 150 1e9 "$m20" || fail "2 -> 0 moved only $m20 Mbit/s beside the 1>0 limit, want > 150"
+    within 150 1e9 "$m01" || fail "0 -> 1 moved only $m01 Mbit/s, want > 150 (the limit is one way)"
+  done
   seen=$(stat_field r0 rate r1 4)
   [[ "$seen" -ge $((12500000 / 1500)) ]] || fail "stats: the 1>0 limiter saw $seen packets, want >= $((12500000 / 1500))"
   # A per-rank rate on the same port bounds the rest of its traffic; the link
   # limit stays.
   "$lab" rate 200mbit --rank 0 --dir in >/dev/null
-  p20=$(goodput 2 0 9004 25000000)
-  p10=$(goodput 1 0 9005 6250000)
-  echo "and 200 Mbit/s into rank 0: 2->0 $p20, 1->0 $p10 Mbit/s"
-  within 0 230 "$p20" || fail "2 -> 0 moved $p20 Mbit/s through rank 0's 200 Mbit/s limit"
-  within 35 60 "$p10" || fail "1 -> 0 moved $p10 Mbit/s beside rank 0's port limit, want 35..60"
+  for try in 1 2; do
+    p20=$(goodput 2 0 $port 25000000)
+    p10=$(goodput 1 0 $((port + 1)) 6250000)
+    port=$((port + 10))
+    echo "and 200 Mbit/s into rank 0: 2->0 $p20, 1->0 $p10 Mbit/s (try $try)"
+    within 0 230 "$p20" || fail "2 -> 0 moved $p20 Mbit/s through rank 0's 200 Mbit/s limit"
+    within 0 60 "$p10" || fail "1 -> 0 moved $p10 Mbit/s beside rank 0's port limit, want 35..60"
+    within 35 60 "$p10" && break
+    [[ $try -eq 2 ]] && fail "1 -> 0 moved only $p10 Mbit/s beside rank 0's port limit, want 35..60"
+  done
   "$lab" rate off --rank 0 --dir in >/dev/null
   "$lab" rate off --link '1>0' >/dev/null
-  r10=$(goodput 1 0 9006 100000000)
-  echo "after rate off --link 1>0: 1->0 $r10 Mbit/s"
-  within 150 1e9 "$r10" || fail "1 -> 0 moved only $r10 Mbit/s after rate off --link 1>0"
+  for try in 1 2; do
+    r10=$(goodput 1 0 $port 100000000)
+    port=$((port + 10))
+    echo "after rate off --link 1>0: 1->0 $r10 Mbit/s (try $try)"
+    within 150 1e9 "$r10" && break
+    [[ $try -eq 2 ]] && fail "1 -> 0 moved only $r10 Mbit/s after rate off --link 1>0"
+  done
   [[ -z "$("$lab" stats --name "$name" | awk '$2 == "rate"')" ]] || fail "stats still show a rate-limited link"
   pass "1>0 limited to $m10 Mbit/s while 2->0 moved $m20 and 0->1 $m01; with a 200 Mbit/s port limit 2->0 $p20, 1->0 $p10; after off 1->0 $r10"
   ;;
