@@ -114,6 +114,11 @@ const std::vector<ParamSpec>& registry() {
        "Send a tail-loss probe when the last packets of a burst go unacked."},
       {"LTCC_TLP_MIN", T::kDuration, "100us", "us", "0", "10s", nullptr,
        "Floor of the tail-loss probe timeout (max(2 srtt, this))."},
+      {"LTCC_FEC", T::kString, "auto", "", nullptr, nullptr, nullptr,
+       "Forward error correction: a parity packet per group of DATA packets, so one loss "
+       "per group is rebuilt by the receiver without a round trip. auto = only while a "
+       "connection measures loss (>= 0.2%), groups of 1/(4 x loss) packets (4..64); off; "
+       "or N = always, one parity per N packets (1..64)."},
       {"LTCC_REORDER_WINDOW", T::kDuration, "0", "us", "0", "10s", nullptr,
        "RACK reorder window: how long a hole may stay before it counts as loss; 0 = "
        "adaptive (min RTT / 4)."},

@@ -38,7 +38,10 @@
   X(p99_rtt_us, p99RttUs, double, "99th percentile of the RTT samples")                        \
   X(cwnd_bytes, cwndBytes, uint64_t, "congestion window now")                                 \
   X(bytes_received_in_place, bytesReceivedInPlace, uint64_t,                                   \
-    "of bytes_received: received straight into the receive buffer (no copy)")
+    "of bytes_received: received straight into the receive buffer (no copy)")                 \
+  X(parity_packets_sent, parityPacketsSent, uint64_t, "FEC parity packets sent")              \
+  X(packets_recovered, packetsRecovered, uint64_t,                                             \
+    "of packets_received: rebuilt from the peer's parity (no retransmission)")
 
 namespace ltcc {
 

@@ -128,6 +128,9 @@ typedef struct {
   uint64_t cwndBytes;              /* congestion window now */
   uint64_t bytesReceivedInPlace;   /* of bytesReceived: the kernel put them straight into the
                                       receive buffer (no copy: LTCC_RX_IN_PLACE) */
+  uint64_t parityPacketsSent;      /* FEC parity packets sent to the peer (LTCC_FEC) */
+  uint64_t packetsRecovered;       /* of packetsReceived: rebuilt from the peer's parity,
+                                      without a retransmission */
 } ltccPeerStats_t;
 
 typedef struct {

@@ -6,6 +6,7 @@
 //            [-t allreduce|allgather|reducescatter|broadcast] [--size BYTES]
 //            [--iters N] [--retx sr|gbn] [--cc swift|aimd|fixed]
 //            [--rto-floor-us R] [--tlp-floor-us T] [--segment BYTES] [--step-window W]
+//            [--fec off|auto|N]
 //            [--seed S] [--baseline] [--csv]
 //
 // (ltcc-sim --help: every option with its unit and default; values in the
@@ -18,6 +19,7 @@
 // time and events per second).
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <utility>
@@ -25,6 +27,7 @@
 
 #include "sim/driver/closed_form.h"
 #include "sim/driver/world.h"
+#include "transports/ldt/core/wire_format.h"
 #include "tools/common/cli.h"
 
 namespace {
@@ -115,6 +118,24 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
   add_micros(app, "--rto-floor-us", {&s->ldt.rto_min_ns, &s->ldt.gbn_rto_ns}, 1e3,
              "selective repeat: RTO floor; go-back-N: its fixed timeout");
   add_micros(app, "--tlp-floor-us", {&s->ldt.tlp_min_ns}, 1e3, "tail-loss probe floor");
+  cli::add_value(app, "--fec", "forward error correction: off, auto (sized to the loss each "
+                 "connection measures) or N packets per parity (core/fec.h)", "off|auto|N",
+                 s->ldt.fec == ldt::FecMode::kAuto ? "auto" : "off",
+                 [s](const std::string& text) -> std::string {
+                   if (text == "off") {
+                     s->ldt.fec = ldt::FecMode::kOff;
+                   } else if (text == "auto") {
+                     s->ldt.fec = ldt::FecMode::kAuto;
+                   } else {
+                     char* end = nullptr;
+                     const unsigned long n = std::strtoul(text.c_str(), &end, 10);
+                     if (text.empty() || *end || n < 1 || n > ldt::kMaxFecGroup)
+                       return "'" + text + "' is not off, auto or 1..64";
+                     s->ldt.fec = ldt::FecMode::kFixed;
+                     s->ldt.fec_group_pkts = static_cast<uint32_t>(n);
+                   }
+                   return "";
+                 });
   cli::add_size(app, "--segment", &s->segment_bytes, "pipelining unit of the collectives");
   cli::add_count(app, "--step-window", &s->step_window, "ring lanes (steps in flight)");
   cli::add_count(app, "--seed", &s->fabric.seed, "random seed of the fabric");
@@ -140,15 +161,20 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
                 "DATA the NIC holds before the host queue waits");
 }
 
+std::string fec_name(const ltcc::ldt::LdtOptions& o) {
+  if (o.fec == ltcc::ldt::FecMode::kFixed) return std::to_string(o.fec_group_pkts);
+  return ltcc::ldt::fec_mode_name(o.fec);
+}
+
 void print(const Scenario& s, const Result& r, const Result* base, bool csv, bool header) {
   const double ratio = base && base->busbw_gbps > 0 ? r.busbw_gbps / base->busbw_gbps : 0;
   if (csv) {
     if (header)
       std::printf("ranks,coll,bytes,retx,cc,loss,rto_floor_us,ok,seconds,algbw_gbs,busbw_gbs,"
                   "ratio_to_lossfree,data_pkts,retx_pkts,timeouts,tail_probes,fabric_dropped,"
-                  "events,events_per_s\n");
+                  "events,events_per_s,fec,parity_pkts,rebuilt_pkts\n");
     std::printf("%u,%s,%" PRIu64 ",%s,%s,%g,%g,%d,%.9f,%.3f,%.3f,%.4f,%" PRIu64 ",%" PRIu64
-                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.0f\n",
+                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.0f,%s,%" PRIu64 ",%" PRIu64 "\n",
                 s.fabric.hosts, ltcc::coll::coll_test_name(s.coll), s.bytes,
                 s.ldt.retx == ltcc::ldt::RetxMode::kGoBackN ? "gbn" : "sr",
                 ltcc::ldt::cc_kind_name(s.ldt.cc), s.fabric.loss,
@@ -156,7 +182,7 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
                                                                                 : s.ldt.rto_min_ns) / 1e3,
                 r.ok ? 1 : 0, r.seconds, r.algbw_gbps, r.busbw_gbps, ratio, r.data_pkts,
                 r.retx_pkts, r.timeouts, r.tail_probes, r.fabric.dropped, r.events,
-                r.events_per_second);
+                r.events_per_second, fec_name(s.ldt).c_str(), r.parity_pkts, r.rebuilt_pkts);
     return;
   }
   std::printf("# %u ranks, %s of %" PRIu64 " B, %s, cc %s, loss %g, %.0f Gb/s, mtu %u\n",
@@ -176,6 +202,11 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
               r.data_pkts, r.retx_pkts,
               r.data_pkts ? 100.0 * static_cast<double>(r.retx_pkts) / static_cast<double>(r.data_pkts) : 0,
               r.timeouts, r.tail_probes, r.lost_pkts, r.spurious, r.fabric.dropped, r.acks);
+  std::printf("fec %s: %" PRIu64 " parity packets (%.3f%% of data packets), %" PRIu64
+              " packets rebuilt without a retransmission\n",
+              fec_name(s.ldt).c_str(), r.parity_pkts,
+              r.data_pkts ? 100.0 * static_cast<double>(r.parity_pkts) / static_cast<double>(r.data_pkts) : 0,
+              r.rebuilt_pkts);
   for (size_t c = 0; c < ltcc::sim::kPortClasses; ++c) {
     const auto& pc = r.fabric.port[c];
     if (!pc.ports || !pc.arrivals) continue;

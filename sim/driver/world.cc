@@ -61,7 +61,11 @@ class World::Sink final : public ldt::PacketSink {
     Pkt& k = w_->pkts_[id];
     k.header_len = std::min<uint32_t>(p.header_len, sizeof k.header);
     std::memcpy(k.header, p.header, k.header_len);
-    const bool data = k.header_len > 5 && k.header[5] == static_cast<uint8_t>(ldt::PacketType::kData);
+    // Parity is bulk data too: the NIC sends it behind its group's members
+    // (were it to overtake them, the receiver would rebuild members that
+    // are merely still queued).
+    const bool data = k.header_len > 5 && (k.header[5] == static_cast<uint8_t>(ldt::PacketType::kData) ||
+                                           k.header[5] == static_cast<uint8_t>(ldt::PacketType::kParity));
     if (!data && p.payload && p.payload_len && k.header_len + p.payload_len <= sizeof k.header) {
       // A small payload that matters (none today: SACKs ride in the header).
       // Never a DATA payload: it lies in the phantom region (PROT_NONE), and
@@ -411,6 +415,8 @@ Result World::run() {
       res.timeouts += c.rto_fired;
       res.tail_probes += c.tlp_probes;
       res.spurious += c.spurious_retx;
+      res.parity_pkts += c.fec_parity_sent;
+      res.rebuilt_pkts += c.fec_recovered;
       res.acks += c.acks_sent;
     }
   }

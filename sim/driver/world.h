@@ -109,6 +109,8 @@ struct Result {
   double events_per_second = 0;
   uint64_t data_pkts = 0, retx_pkts = 0, lost_pkts = 0, timeouts = 0, tail_probes = 0;
   uint64_t spurious = 0;
+  uint64_t parity_pkts = 0;      // FEC parity packets sent
+  uint64_t rebuilt_pkts = 0;     // DATA packets rebuilt from parity (not retransmitted)
   uint64_t acks = 0;             // ACKs sent by all engines
   FabricStats fabric;
 };

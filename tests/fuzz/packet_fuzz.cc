@@ -40,7 +40,7 @@ void reseal(std::vector<uint8_t>& b) {
   const uint32_t plen = static_cast<uint32_t>(b.size() - kHeaderSize);
   put_u32(b.data() + 40, plen);
   put_u32(b.data() + 44, plen ? ltcc::crc32c(b.data() + kHeaderSize, plen) : 0);
-  put_u32(b.data() + kHeaderCrcOffset, ltcc::crc32c(b.data(), kHeaderCrcOffset));
+  put_u32(b.data() + kHeaderCrcOffset, header_crc(b.data()));
 }
 
 }  // namespace

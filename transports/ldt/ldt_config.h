@@ -20,7 +20,8 @@ namespace ltcc::ldt {
 // Reads LTCC_RETX, LTCC_CC, LTCC_WINDOW_PKTS (a power of two),
 // LTCC_INITIAL_CWND_PKTS (min_cwnd_pkts..window), LTCC_ACK_EVERY, LTCC_PATHS,
 // LTCC_RTO_MIN <= LTCC_RTO_MAX, LTCC_GBN_RTO,
-// LTCC_TLP, LTCC_TLP_MIN, LTCC_REORDER_WINDOW, LTCC_CHECKSUM,
+// LTCC_TLP, LTCC_TLP_MIN, LTCC_REORDER_WINDOW, LTCC_FEC (off, auto or 1..64),
+// LTCC_CHECKSUM,
 // LTCC_UNEXPECTED_BYTES, LTCC_SWIFT_TARGET,
 // LTCC_SWIFT_TARGET_LOCAL, and LTCC_PAYLOAD when it is not
 // 0. Fields without a setting (min_cwnd_pkts, burst_pkts, rto_initial_ns,

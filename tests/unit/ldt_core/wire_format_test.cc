@@ -101,6 +101,68 @@ TEST(WireFormat, RoundTripsEveryType) {
   }
 }
 
+TEST(WireFormat, RoundTripsTheFecFields) {
+  Header d = sample_data(0);
+  d.data.fec_index = 5;
+  d.data.fec_group = 17;
+  auto b = build(d, std::vector<uint8_t>(100, 7));
+  EXPECT_EQ(get_u16(b.data() + 84), 5);
+  EXPECT_EQ(get_u16(b.data() + 86), 17);
+  Header out;
+  ASSERT_EQ(decode(b.data(), b.size(), &out), DecodeError::kOk);
+  EXPECT_EQ(out.data.fec_index, 5);
+  EXPECT_EQ(out.data.fec_group, 17);
+
+  Header a = sample_data(0);
+  a.type = PacketType::kAck;
+  a.ack.rwnd_pkts = 1024;
+  a.ack.recovered_pkts = 0xABCDEF01u;
+  b = build(a, {});
+  ASSERT_EQ(decode(b.data(), b.size(), &out), DecodeError::kOk);
+  EXPECT_EQ(out.ack.recovered_pkts, 0xABCDEF01u);
+  Header n = a;  // a NACK has no recovered count: its bytes must be zero
+  n.type = PacketType::kNack;
+  b = build(n, {});
+  ASSERT_EQ(decode(b.data(), b.size(), &out), DecodeError::kOk);
+  EXPECT_EQ(out.ack.recovered_pkts, 0u);
+
+  Header p = sample_data(0);
+  p.type = PacketType::kParity;
+  p.parity.count = 64;
+  p.parity.max_len = 8;
+  b = build(p, std::vector<uint8_t>(kFecMetaBytes + 8, 1));
+  ASSERT_EQ(decode(b.data(), b.size(), &out), DecodeError::kOk);
+  EXPECT_EQ(out.type, PacketType::kParity);
+  EXPECT_EQ(out.parity.count, 64u);
+  EXPECT_EQ(out.parity.max_len, 8u);
+  EXPECT_EQ(out.psn, p.psn);
+}
+
+TEST(WireFormat, FecMetaRoundTripsAndIsCheckedLikeData) {
+  Header d = sample_data(1000);
+  uint8_t meta[kFecMetaBytes];
+  encode_fec_meta(d, meta);
+  Header r;
+  ASSERT_TRUE(decode_fec_meta(meta, 1000, &r));
+  EXPECT_EQ(r.data.msg_id, d.data.msg_id);
+  EXPECT_EQ(r.data.msg_len, d.data.msg_len);
+  EXPECT_EQ(r.data.offset, d.data.offset);
+  EXPECT_EQ(r.data.tag, d.data.tag);
+  EXPECT_EQ(r.data.tag_seq, d.data.tag_seq);
+  EXPECT_EQ(r.payload_len, 1000u);
+  EXPECT_FALSE(decode_fec_meta(meta, 999, &r));  // longer than the parity's longest member
+  Header past = d;
+  past.data.offset = d.data.msg_len - 10;  // offset + len > msg_len
+  encode_fec_meta(past, meta);
+  EXPECT_FALSE(decode_fec_meta(meta, 1000, &r));
+  Header empty = sample_data(0);  // an empty packet of a non-empty message
+  encode_fec_meta(empty, meta);
+  EXPECT_FALSE(decode_fec_meta(meta, 1000, &r));
+  encode_fec_meta(d, meta);
+  meta[37] = 1;  // the padding word
+  EXPECT_FALSE(decode_fec_meta(meta, 1000, &r));
+}
+
 TEST(WireFormat, RejectsEachKindOfDamage) {
   const std::vector<uint8_t> payload(200, 3);
   const auto good = build(sample_data(0), payload);
@@ -117,7 +179,7 @@ TEST(WireFormat, RejectsEachKindOfDamage) {
   magic[0] = 'X';
   expect(magic, DecodeError::kBadMagic);
   auto ver = good;
-  ver[4] = 2;
+  ver[4] = 1;  // before FEC
   expect(ver, DecodeError::kBadVersion);
   auto hcrc = good;
   hcrc[30] ^= 0x40;
@@ -134,11 +196,49 @@ TEST(WireFormat, RejectsEachKindOfDamage) {
   expect(build(h, payload), DecodeError::kBadFlags);
   auto type = good;
   type[5] = 9;
-  put_u32(type.data() + kHeaderCrcOffset, crc32c(type.data(), kHeaderCrcOffset));
+  put_u32(type.data() + kHeaderCrcOffset, header_crc(type.data()));
   expect(type, DecodeError::kBadType);
-  auto reserved = good;
-  reserved[85] = 1;
-  expect(reserved, DecodeError::kBadField);
+  // The tail is covered by the header CRC ...
+  auto tail = good;
+  tail[85] = 1;
+  expect(tail, DecodeError::kBadHeaderCrc);
+  // ... and on DATA it is a FEC group: a member index within it.
+  h = sample_data(0);
+  h.data.fec_index = 3;
+  h.data.fec_group = 3;
+  expect(build(h, payload), DecodeError::kBadField);
+  h.data.fec_group = 0;
+  expect(build(h, payload), DecodeError::kBadField);  // an index without a group
+  h.data.fec_index = 0;
+  h.data.fec_group = kMaxFecGroup + 1;
+  expect(build(h, payload), DecodeError::kBadField);
+  h.data.fec_group = kMaxFecGroup;
+  expect(build(h, payload), DecodeError::kOk);
+  // Other types carry no tail.
+  auto probe_tail = build(sample_data(0), {});
+  probe_tail[5] = static_cast<uint8_t>(PacketType::kProbe);
+  put_u64(probe_tail.data() + 48, 0);
+  std::fill(probe_tail.begin() + 56, probe_tail.begin() + 80, 0);
+  probe_tail[86] = 1;
+  put_u32(probe_tail.data() + 40, 0);
+  put_u32(probe_tail.data() + 44, 0);
+  put_u16(probe_tail.data() + 6, kFlagNoPayloadCrc);
+  put_u32(probe_tail.data() + kHeaderCrcOffset, header_crc(probe_tail.data()));
+  expect(probe_tail, DecodeError::kBadField);
+  // PARITY: a count in 1..kMaxFecGroup, a payload of the meta block and max_len.
+  Header par = sample_data(0);
+  par.type = PacketType::kParity;
+  par.parity.count = 4;
+  par.parity.max_len = 100;
+  expect(build(par, std::vector<uint8_t>(kFecMetaBytes + 100, 7)), DecodeError::kOk);
+  expect(build(par, std::vector<uint8_t>(kFecMetaBytes + 99, 7)), DecodeError::kBadLength);
+  par.parity.count = 0;
+  expect(build(par, std::vector<uint8_t>(kFecMetaBytes + 100, 7)), DecodeError::kBadField);
+  par.parity.count = kMaxFecGroup + 1;
+  expect(build(par, std::vector<uint8_t>(kFecMetaBytes + 100, 7)), DecodeError::kBadField);
+  par.parity.count = 2;
+  par.flags = kFlagRetransmit;
+  expect(build(par, std::vector<uint8_t>(kFecMetaBytes + 100, 7)), DecodeError::kBadFlags);
   Header ack = sample_data(0);
   ack.type = PacketType::kAck;
   expect(build(ack, std::vector<uint8_t>(12, 0)), DecodeError::kBadLength);  // not 8-aligned

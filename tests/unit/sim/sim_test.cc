@@ -80,6 +80,7 @@ TEST(Sim, SingleFlowRunsAtLineRate) {
 TEST(Sim, SelectiveRepeatSingleFlowLosesAboutP) {
   Scenario s = small(2, 64u << 20);
   s.coll = Coll::kBroadcast;
+  s.ldt.fec = ldt::FecMode::kOff;  // retransmission alone (parity: the next test)
   const Result base = run_scenario(s);
   s.fabric.loss = 0.01;
   const Result r = run_scenario(s);
@@ -89,6 +90,28 @@ TEST(Sim, SelectiveRepeatSingleFlowLosesAboutP) {
   EXPECT_LE(ratio, 1.0);
   EXPECT_GT(r.retx_pkts, 0u);
   EXPECT_EQ(r.spurious, 0u) << "no reordering in the model: every retransmission was needed";
+}
+
+// With FEC (auto, the default) a bandwidth-bound flow sends parity only for
+// the last window of its backlog (where a loss would cost a round trip on
+// the critical path): it keeps what selective repeat alone keeps, and no
+// packet it rebuilds was merely late (no duplicates: the parity leaves the
+// NIC behind its members).
+TEST(Sim, FecSpendsParityOnlyOnABacklogsLastWindow) {
+  Scenario s = small(2, 64u << 20);
+  s.coll = Coll::kBroadcast;
+  ASSERT_EQ(s.ldt.fec, ldt::FecMode::kAuto);
+  const Result base = run_scenario(s);
+  s.fabric.loss = 0.01;
+  const Result r = run_scenario(s);
+  ASSERT_TRUE(base.ok && r.ok) << r.error;
+  EXPECT_EQ(base.parity_pkts, 0u);
+  const double ratio = r.busbw_gbps / base.busbw_gbps;
+  EXPECT_GT(ratio, 0.96);
+  EXPECT_LE(ratio, 1.0);
+  EXPECT_GT(r.parity_pkts, 0u);
+  EXPECT_LT(r.parity_pkts, r.data_pkts / 200);
+  EXPECT_EQ(r.spurious, 0u);
 }
 
 // Go-back-N with a RoCE-like fixed timeout collapses where selective repeat
@@ -117,6 +140,7 @@ TEST(Sim, RingLanesTakeALatePacketOffTheCriticalPath) {
     Scenario s = small(32, 2u << 20);
     s.segment_bytes = segment;
     s.step_window = window;
+    s.ldt.fec = ldt::FecMode::kOff;  // what lanes do alone (parity repairs the tail too)
     const Result clean = run_scenario(s);
     s.fabric.loss = 0.01;
     const Result lossy = run_scenario(s);

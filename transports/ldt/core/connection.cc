@@ -21,6 +21,8 @@ Connection::Connection(EngineShared* shared, uint32_t peer)
       unexpected_overhead_(sizeof(std::pair<const uint64_t, RxMsg>) +
                            sizeof(std::pair<const uint64_t, uint64_t>) + 4 * sizeof(void*) +
                            opts_.window_pkts / 8),
+      fec_tx_(opts_.payload_size, opts_.place_payload),
+      fec_rx_(opts_.payload_size, opts_.place_payload),
       scratch_(kHeaderSize + kMaxSackBytes) {
   CcParams p;
   p.mss = opts_.payload_size;
@@ -63,6 +65,7 @@ Status Connection::post_send(uint32_t tag, const void* buf, uint64_t len, uint64
   m.len = len;
   m.cookie = cookie;
   m.pkts_total = static_cast<uint32_t>(pkts);
+  unsent_bytes_ += len;
   ++st_.msgs_sent;
   return Status::ok();
 }

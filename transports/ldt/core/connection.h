@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "transports/ldt/core/congestion.h"
+#include "transports/ldt/core/fec.h"
 #include "transports/ldt/core/held_pool.h"
 #include "transports/ldt/core/options.h"
 #include "transports/ldt/core/sink.h"
@@ -158,6 +159,8 @@ class Connection {
                    const RxCombine& combine = {});
   // `arrival` <= now: when the datagram reached the host (see Engine).
   void on_data(const Header& h, const uint8_t* payload, uint64_t now, uint64_t arrival);
+  // A PARITY packet (core/fec.h); `payload`: its meta block and XOR.
+  void on_parity(const Header& h, const uint8_t* payload, uint64_t now, uint64_t arrival);
   // Where the next DATA payloads from this peer probably belong (Engine::guess_rx).
   size_t guess_rx(RxGuess* out, size_t n) const;
   // False when the ACK was rejected or stale (nothing applied).
@@ -182,13 +185,33 @@ class Connection {
   // outgoing.cc
   void transmit_st(uint64_t now);
   bool send_new_packet_st(uint64_t now);
-  void send_packet_st(uint64_t psn, uint64_t now, bool retransmit, bool probe);
+  // fec_group > 0: a first transmission that joins the open parity group
+  // (or opens one of fec_group members).
+  void send_packet_st(uint64_t psn, uint64_t now, bool retransmit, bool probe,
+                      uint32_t fec_group = 0);
+  // Members per parity for the next first transmission (0: none).
+  uint32_t fec_planned_st();
+  // Sends the open group's PARITY packet.
+  void close_fec_group_st(uint64_t now);
+  // When RACK may call a first transmission sent at xmit_ts lost: not
+  // before its group's parity had time to repair it (UINT64_MAX: the
+  // group is still open). Outside any group, xmit_ts.
+  uint64_t fec_loss_clock_st(uint64_t psn, uint64_t xmit_ts) const;
+  bool fec_covered_st(uint64_t psn) const;
   void send_ack_st(uint64_t now);
   void send_nack_st(uint64_t now);
   uint32_t choose_path_st();
   // A header to the peer with the fields every packet type shares.
   Header header_st(PacketType type, uint16_t flags) const;
   // incoming.cc
+  // A DATA packet, arrived or rebuilt from parity (then it has no echo to
+  // give and is not a member of any group).
+  void take_data_st(const Header& h, const uint8_t* payload, uint64_t now, uint64_t arrival,
+                    bool rebuilt);
+  // Rebuilds the member that FEC group slot `slot` lacks, if it can. A
+  // parity that completed the group gives the timestamp its ACK echoes
+  // (parity_ts, arrival; 0: a member completed it, and its own is echoed).
+  void try_rebuild_st(int slot, uint64_t now, uint64_t parity_ts = 0, uint64_t arrival = 0);
   RxMsg* create_rx_msg_st(const Header& h, bool* refused);
   // Whether a DATA packet is a segment its message still lacks (see RxMsg),
   // checked before anything changes; m == nullptr for the message's first.
@@ -385,6 +408,20 @@ class Connection {
   bool rnr_sent_ = false;              // last_rnr_sent_ is meaningful
   uint64_t last_rnr_sent_ = 0;
   uint64_t rnr_echo_psn_ = 0, rnr_echo_ts_ = 0, rnr_echo_arrival_ = 0;
+
+  // ---- forward error correction (core/fec.h) ----
+  FecEncoder fec_tx_;
+  FecDecoder fec_rx_;
+  FecRate fec_rate_;
+  // Groups whose parity was sent, by first PSN, while a member may be
+  // unacknowledged: [first, end) and when the parity left.
+  struct FecSent {
+    uint64_t first, end, parity_ts;
+  };
+  std::deque<FecSent> fec_sent_;
+  uint32_t peer_recovered_ = 0;        // the peer's recovered_pkts, last ACK
+  bool fec_tail_ = false;              // the last packet sent ended a message of several
+  uint64_t unsent_bytes_ = 0;          // of the queued messages, bytes not yet given a PSN
 
   ConnStats st_;
   std::vector<uint8_t> scratch_;       // header (+ SACK) being built

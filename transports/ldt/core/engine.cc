@@ -141,6 +141,7 @@ void Engine::on_datagram(const uint8_t* head, size_t head_len, const uint8_t* pa
     case PacketType::kNack: c->on_nack(h, now, arrival); break;
     case PacketType::kProbe: c->on_probe(h, now); break;
     case PacketType::kProbeAck: c->on_probe_ack(h, now); break;
+    case PacketType::kParity: c->on_parity(h, payload, now, arrival); break;
   }
 }
 

@@ -17,10 +17,17 @@ uint64_t match_key(uint32_t tag, uint32_t seq) { return (uint64_t{tag} << 32) | 
 void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
                          uint64_t arrival) {
   note_heard_st(now);
+  take_data_st(h, payload, now, arrival, /*rebuilt=*/false);
+}
+
+void Connection::take_data_st(const Header& h, const uint8_t* payload, uint64_t now,
+                              uint64_t arrival, bool rebuilt) {
   const uint64_t psn = h.psn;
   const bool ack_was_pending = ack_pending_;
   ack_pending_ = true;
-  if (h.flags & kFlagAckRequest) pkts_since_ack_ = opts_.ack_every;  // ack at once
+  // Ack at once when asked, and after a rebuild (so that the sender does
+  // not resend what parity repaired).
+  if ((h.flags & kFlagAckRequest) || rebuilt) pkts_since_ack_ = opts_.ack_every;
   if (psn < rcv_cum_ || (psn < rcv_cum_ + window_ && rx_test(psn))) {
     ++st_.duplicate_pkts;
     // Re-echo it: the sender learns that an earlier copy arrived.
@@ -56,9 +63,11 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
     m = create_rx_msg_st(h, &refused);
     if (!m) {
       if (refused) {
-        // Acked only as "receiver not ready", at most once per interval.
+        // Acked only as "receiver not ready", at most once per interval
+        // (not for a rebuilt packet: it has no timestamp to echo; its
+        // retransmission will be refused or taken).
         ack_pending_ = ack_was_pending;
-        refuse_unexpected_st(h, now, arrival);
+        if (!rebuilt) refuse_unexpected_st(h, now, arrival);
       } else {
         ++sh_->stats.bad_message;
       }
@@ -66,6 +75,10 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
     }
   }
   apply_segment_st(m, h, plan);
+  // Into its parity group first: a combining receive consumes the payload.
+  const int fec_slot = d.fec_group && !rebuilt && !gbn_
+                           ? fec_rx_.on_member(psn, h, payload, rcv_cum_)
+                           : -1;
   place_st(m, payload, d.offset, h.payload_len);
   ++st_.data_pkts_received;
   st_.data_bytes_received += h.payload_len;
@@ -76,12 +89,65 @@ void Connection::on_data(const Header& h, const uint8_t* payload, uint64_t now,
   rx_set(psn);
   rcv_max_ = std::max(rcv_max_, psn + 1);
   while (rcv_cum_ < rcv_max_ && rx_test(rcv_cum_)) rx_clear(rcv_cum_++);
-  echo_psn_ = psn;
-  echo_ts_ = h.timestamp_ns;
-  echo_arrival_ = arrival;
+  if (!rebuilt) {  // a rebuilt packet has no timestamp of its own to echo
+    echo_psn_ = psn;
+    echo_ts_ = h.timestamp_ns;
+    echo_arrival_ = arrival;
+  }
 
   if (m->complete()) finish_rx_msg_st(d.msg_id, m);
   if (++pkts_since_ack_ >= opts_.ack_every) send_ack_st(now);
+  if (fec_slot >= 0) try_rebuild_st(fec_slot, now);
+}
+
+void Connection::on_parity(const Header& h, const uint8_t* payload, uint64_t now,
+                           uint64_t arrival) {
+  note_heard_st(now);
+  ++st_.fec_parity_received;
+  if (gbn_ || h.psn > UINT64_MAX - kMaxFecGroup) return;
+  // Every member arrived already, or the group lies beyond the window.
+  if (h.psn + h.parity.count <= rcv_cum_ || h.psn >= rcv_cum_ + window_) return;
+  const int slot = fec_rx_.on_parity(h, payload, rcv_cum_);
+  if (slot >= 0) try_rebuild_st(slot, now, h.timestamp_ns, arrival);
+}
+
+void Connection::try_rebuild_st(int slot, uint64_t now, uint64_t parity_ts, uint64_t arrival) {
+  uint64_t psn = 0;
+  switch (fec_rx_.state(slot, &psn)) {
+    case FecDecoder::State::kWaiting:
+    case FecDecoder::State::kStuck: return;  // more may come; else retransmission repairs
+    case FecDecoder::State::kDone: fec_rx_.release(slot); return;
+    case FecDecoder::State::kRebuild: break;
+  }
+  // A retransmission (in no group) may have brought it already.
+  if (psn < rcv_cum_ || (psn < rcv_cum_ + window_ && rx_test(psn))) {
+    fec_rx_.release(slot);
+    return;
+  }
+  Header h = header_st(PacketType::kData, 0);
+  h.src_rank = peer_;  // as if it came from the peer
+  h.dst_rank = sh_->rank;
+  h.psn = psn;
+  const uint8_t* payload = nullptr;
+  if (!fec_rx_.rebuild(slot, &h, &payload)) {
+    // The XOR is no DATA header: a member or the parity lied.
+    ++sh_->stats.bad_message;
+    fec_rx_.release(slot);
+    return;
+  }
+  ++st_.fec_recovered;
+  LTCC_DPTRACE("rank %u <- %u DATA psn %llu rebuilt from parity", sh_->rank, peer_,
+               (unsigned long long)psn);
+  if (parity_ts) {
+    // The ACK sent at once for it echoes the parity's send time: a true
+    // round trip (the last DATA packet's may be a quarter RTT older, and
+    // would inflate the RTT and with it every timer).
+    echo_psn_ = psn;
+    echo_ts_ = parity_ts;
+    echo_arrival_ = arrival;
+  }
+  take_data_st(h, payload, now, now, /*rebuilt=*/true);
+  fec_rx_.release(slot);
 }
 
 void Connection::place_st(RxMsg* m, const uint8_t* payload, uint64_t offset, uint32_t len) {
@@ -439,7 +505,8 @@ void Connection::deliver_st(uint64_t psn, uint64_t* newly_acked) {
     rack_seq_ = std::max(rack_seq_, p.xmit_seq);
     // RFC 8985 6.1: a never-retransmitted packet delivered below the highest
     // PSN already delivered (ACKs report in PSN order) was reordered.
-    if (psn + 1 < delivered_end_) reordering_seen_ = true;
+    // A member of a parity group delivered late was rebuilt, not reordered.
+    if (psn + 1 < delivered_end_ && !fec_covered_st(psn)) reordering_seen_ = true;
   }
   delivered_end_ = std::max(delivered_end_, psn + 1);
   p.state = PktState::kDelivered;
@@ -455,6 +522,7 @@ void Connection::advance_una_st(uint64_t cum, uint64_t* newly_acked) {
     pkt(snd_una_).msg = nullptr;
     ++snd_una_;
   }
+  while (!fec_sent_.empty() && fec_sent_.front().end <= snd_una_) fec_sent_.pop_front();
 }
 
 bool Connection::ack_is_valid_st(const Header& h, const uint8_t* sack) const {
@@ -497,6 +565,11 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
       st_.spurious_retx += dups;
       peer_dups_ = h.ack.dup_pkts;
     }
+    const uint32_t rebuilt = h.ack.recovered_pkts - peer_recovered_;
+    if (rebuilt < (1u << 31)) {
+      st_.fec_recovered_by_peer += rebuilt;
+      peer_recovered_ = h.ack.recovered_pkts;
+    }
   }
   const uint64_t echo = h.ack.echo_psn;
   // An RNR ACK echoes a packet that was refused: a round trip, but no
@@ -507,7 +580,7 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
   if (echo_valid) {
     const TxPkt& p = pkt(echo);
     if (p.state != PktState::kFree && p.state != PktState::kDelivered && p.retx > 0 &&
-        h.timestamp_ns < p.xmit_ts) {
+        h.timestamp_ns < p.xmit_ts && !fec_covered_st(echo)) {
       // An earlier copy arrived after we resent it. Only a resend RACK
       // ordered says the path reorders (a tail probe or an RTO also resends
       // packets whose ACK was merely lost or late): widen the reorder

@@ -10,6 +10,15 @@ const char* retx_mode_name(RetxMode m) {
   return "?";
 }
 
+const char* fec_mode_name(FecMode m) {
+  switch (m) {
+    case FecMode::kOff: return "off";
+    case FecMode::kAuto: return "auto";
+    case FecMode::kFixed: return "fixed";
+  }
+  return "?";
+}
+
 const char* cc_kind_name(CcKind c) {
   switch (c) {
     case CcKind::kSwift: return "swift";

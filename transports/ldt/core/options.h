@@ -17,7 +17,17 @@ enum class CcKind : uint8_t {
   kFixed = 2,  // no congestion control: window = receiver window
 };
 
+// Forward error correction (core/fec.h): a parity packet per group of
+// first transmissions, so one lost packet per group is rebuilt by the
+// receiver without a round trip.
+enum class FecMode : uint8_t {
+  kOff = 0,
+  kAuto = 1,   // parity only while the connection measures loss, groups sized to it
+  kFixed = 2,  // always, fec_group_pkts members per parity (tests, ablations)
+};
+
 const char* retx_mode_name(RetxMode m);
+const char* fec_mode_name(FecMode m);
 const char* cc_kind_name(CcKind c);
 
 // Messages whose tag has this bit jump their connection's send queue
@@ -46,6 +56,8 @@ struct LdtOptions {
   uint64_t reorder_window_ns = 0;         // RACK reorder window; 0 = min_rtt/4 adaptive
   uint64_t reorder_min_ns = 10'000;       // floor of the adaptive reorder window
   bool tail_loss_probe = true;
+  FecMode fec = FecMode::kAuto;           // LTCC_FEC=off|auto|N (N: kFixed, N members)
+  uint32_t fec_group_pkts = 16;           // kFixed: members per parity, 1..kMaxFecGroup
   bool checksum = false;                  // end-to-end CRC32C over payloads (LTCC_CHECKSUM;
                                           // the UDP checksum covers the wire)
   bool place_payload = true;              // false (the simulator): DATA payloads are not

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "transports/ldt/core/crc32c.h"
 #include "transports/ldt/core/connection.h"
 #include "transports/ldt/core/engine_shared.h"
 
@@ -55,6 +56,88 @@ void Connection::transmit_st(uint64_t now) {
     if (!send_new_packet_st(now)) break;
     --budget;
   }
+  // The open parity group goes out once it has waited half a round trip
+  // (a repair must come sooner than a retransmission would), or when the
+  // queue is empty and its last member ended a message of several packets
+  // while it holds at least 4 (that message's tail, where a loss costs
+  // most). A stream of one-packet messages (a ring forwarding packet by
+  // packet) is not cut at each one: every group would be a copy.
+  if (fec_tx_.open() && !failed_ &&
+      (now - fec_tx_.opened_at() >= srtt_ / 4 ||
+       (!has_unsegmented() && fec_tail_ && fec_tx_.count() >= 4)))
+    close_fec_group_st(now);
+}
+
+uint32_t Connection::fec_planned_st() {
+  if (gbn_) return 0;
+  uint32_t group = 0;
+  switch (opts_.fec) {
+    case FecMode::kOff: return 0;
+    case FecMode::kFixed: group = opts_.fec_group_pkts; break;
+    case FecMode::kAuto: {
+      // Losses: what this sender declared lost plus what the peer rebuilt,
+      // less the duplicates the peer saw (a loss declared in error, or a
+      // member rebuilt before its late original arrived, each end in one).
+      const uint64_t seen = st_.lost_pkts + st_.fec_recovered_by_peer;
+      fec_rate_.on_sent(seen > st_.spurious_retx ? seen - st_.spurious_retx : 0);
+      group = fec_rate_.group();
+      break;
+    }
+  }
+  // Groups are timed by the round trip (transmit_st): none before the first
+  // RTT sample (measured: a 192-rank ring at 1% loss took 2.3 ms instead of
+  // 1.7 with parity from the first packet, every early group a copy).
+  if (!srtt_) return 0;
+  // Only a burst's last window needs parity: a loss earlier in a backlog is
+  // repaired by retransmission while the rest of the backlog keeps the path
+  // busy (off the critical path), and parity there costs bytes and CPU for
+  // nothing (measured in the lab at 3%: 64 MiB all-reduce at 0.43 GB/s with
+  // parity on every packet against 0.62 without).
+  if (unsent_bytes_ > std::max<uint64_t>(cc_->cwnd(), uint64_t{8} * opts_.payload_size)) return 0;
+  return group;
+}
+
+void Connection::close_fec_group_st(uint64_t now) {
+  Header h = header_st(PacketType::kParity, opts_.checksum ? 0 : kFlagNoPayloadCrc);
+  uint8_t* meta = scratch_.data() + kHeaderSize;
+  const uint8_t* xor_payload = fec_tx_.close(&h, meta);
+  h.timestamp_ns = now;
+  if (opts_.checksum)
+    h.payload_crc = crc32c(crc32c(meta, kFecMetaBytes), xor_payload, h.parity.max_len);
+  encode(h, scratch_.data());
+  fec_sent_.push_back({h.psn, h.psn + h.parity.count, now});
+  // A member RACK passed over while the group was open may be due later.
+  if (list_head_ != kNil) rack_deadline_ = std::min(rack_deadline_, now + rack_rtt_ + reorder_window());
+  OutPacket out;
+  out.peer = peer_;
+  out.path = choose_path_st();
+  // The meta block rides with the header, so that it is always copied (as
+  // the SACK bitmap is): the simulator carries no payloads.
+  out.header = scratch_.data();
+  out.header_len = static_cast<uint32_t>(kHeaderSize + kFecMetaBytes);
+  out.payload = h.parity.max_len ? xor_payload : nullptr;
+  out.payload_len = h.parity.max_len;
+  ++st_.fec_parity_sent;
+  st_.fec_parity_bytes += h.payload_len;
+  LTCC_DPTRACE("rank %u -> %u PARITY psn %llu+%u len %u", sh_->rank, peer_,
+               (unsigned long long)h.psn, h.parity.count, h.parity.max_len);
+  sh_->sink->emit(out);
+}
+
+uint64_t Connection::fec_loss_clock_st(uint64_t psn, uint64_t xmit_ts) const {
+  if (fec_tx_.open() && psn >= fec_tx_.first_psn()) return UINT64_MAX;
+  auto it = std::upper_bound(fec_sent_.begin(), fec_sent_.end(), psn,
+                             [](uint64_t v, const FecSent& g) { return v < g.first; });
+  if (it == fec_sent_.begin()) return xmit_ts;
+  --it;
+  return psn < it->end ? std::max(xmit_ts, it->parity_ts) : xmit_ts;
+}
+
+bool Connection::fec_covered_st(uint64_t psn) const {
+  if (fec_tx_.open() && psn >= fec_tx_.first_psn()) return true;
+  auto it = std::upper_bound(fec_sent_.begin(), fec_sent_.end(), psn,
+                             [](uint64_t v, const FecSent& g) { return v < g.first; });
+  return it != fec_sent_.begin() && psn < std::prev(it)->end;
 }
 
 bool Connection::send_new_packet_st(uint64_t now) {
@@ -75,14 +158,20 @@ bool Connection::send_new_packet_st(uint64_t now) {
   p.len = static_cast<uint32_t>(std::min<uint64_t>(opts_.payload_size, m.len - m.next_offset));
   p.crc = opts_.checksum && p.len ? payload_crc(m.buf + p.offset, p.len) : 0;
   m.next_offset += p.len;
+  unsent_bytes_ -= p.len;
   if (++m.pkts_segmented == m.pkts_total) ++q->seg_idx;
+  fec_tail_ = m.pkts_segmented == m.pkts_total && m.pkts_total > 1;
   ++st_.data_pkts_sent;
   st_.data_bytes_sent += p.len;
-  send_packet_st(psn, now, /*retransmit=*/false, /*probe=*/false);
+  const uint32_t group = fec_planned_st();
+  st_.fec_group = group;
+  if (!group && fec_tx_.open()) close_fec_group_st(now);
+  send_packet_st(psn, now, /*retransmit=*/false, /*probe=*/false, group);
   return true;
 }
 
-void Connection::send_packet_st(uint64_t psn, uint64_t now, bool retransmit, bool probe) {
+void Connection::send_packet_st(uint64_t psn, uint64_t now, bool retransmit, bool probe,
+                                uint32_t fec_group) {
   TxPkt& p = pkt(psn);
   const uint32_t idx = static_cast<uint32_t>(psn & mask_);
   if (p.state == PktState::kInflight) {
@@ -115,18 +204,21 @@ void Connection::send_packet_st(uint64_t psn, uint64_t now, bool retransmit, boo
   h.data.offset = p.offset;
   h.data.tag = p.msg->tag;
   h.data.tag_seq = p.msg->tag_seq;
+  const uint8_t* payload = p.len ? p.msg->buf + p.offset : nullptr;
+  if (fec_group) fec_tx_.add(&h, payload, fec_group, now);
   encode(h, scratch_.data());
   OutPacket out;
   out.peer = peer_;
   out.path = choose_path_st();
   out.header = scratch_.data();
   out.header_len = kHeaderSize;
-  out.payload = p.len ? p.msg->buf + p.offset : nullptr;
+  out.payload = payload;
   out.payload_len = p.len;
   LTCC_DPTRACE("rank %u -> %u DATA psn %llu msg %llu off %llu len %u%s", sh_->rank, peer_,
                (unsigned long long)psn, (unsigned long long)p.msg->msg_id,
                (unsigned long long)p.offset, p.len, retransmit ? " retx" : "");
   sh_->sink->emit(out);
+  if (fec_group && fec_tx_.full()) close_fec_group_st(now);
 }
 
 void Connection::send_ack_st(uint64_t now) {
@@ -159,6 +251,7 @@ void Connection::send_ack_st(uint64_t now) {
   h.ack.ack_delay_ns = now >= echo_arrival ? now - echo_arrival : 0;
   h.ack.rwnd_pkts = static_cast<uint32_t>(window_);
   h.ack.dup_pkts = static_cast<uint32_t>(st_.duplicate_pkts);
+  h.ack.recovered_pkts = static_cast<uint32_t>(st_.fec_recovered);
   encode(h, scratch_.data());
   OutPacket out;
   out.peer = peer_;

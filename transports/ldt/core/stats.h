@@ -64,6 +64,10 @@ struct ConnStats {
   uint64_t rnr_acks_received = 0;   // ACKs saying "receiver not ready" (no receive posted)
   uint64_t not_ready_episodes = 0;  // times the peer went from taking our data to refusing it
   uint64_t msgs_sent = 0;
+  uint64_t fec_parity_sent = 0;     // PARITY packets (core/fec.h)
+  uint64_t fec_parity_bytes = 0;    // their payload bytes (meta blocks included)
+  uint64_t fec_recovered_by_peer = 0;  // of our packets, rebuilt by the peer (its ACKs say)
+  uint64_t fec_group = 0;           // members per parity now (0: none)
   // receiver side
   uint64_t data_pkts_received = 0;  // accepted and placed
   uint64_t data_bytes_received = 0;
@@ -80,6 +84,8 @@ struct ConnStats {
   uint64_t rnr_acks_sent = 0;       // of which "receiver not ready" (refused, no receive posted)
   uint64_t nacks_sent = 0;
   uint64_t msgs_received = 0;
+  uint64_t fec_parity_received = 0; // PARITY packets that arrived
+  uint64_t fec_recovered = 0;       // DATA packets rebuilt from parity (no retransmission)
   uint64_t probes_received = 0;    // PROBEs (keepalive and diagnostic)
   uint64_t stray_probe_acks = 0;   // PROBE_ACKs answering no outstanding probe: ignored
   uint64_t corrupt_pkts = 0;       // payload CRC failed under a valid header from this peer

@@ -64,13 +64,20 @@ void Connection::rack_detect_loss_st(uint64_t now) {
     TxPkt& p = ring_[idx];
     const uint32_t next = p.next;
     if (p.xmit_seq >= rack_seq_) break;  // not sent before a delivered packet
-    if (now >= p.xmit_ts + wait) {
-      const uint64_t psn = snd_una_ + ((idx - (snd_una_ & mask_)) & mask_);
+    const uint64_t psn = snd_una_ + ((idx - (snd_una_ & mask_)) & mask_);
+    // A first transmission in a parity group is not lost before the parity
+    // could have repaired it (send-time order holds: a group's parity
+    // leaves before the next group's members).
+    const uint64_t sent = p.retx == 0 && (!fec_sent_.empty() || fec_tx_.open())
+                              ? fec_loss_clock_st(psn, p.xmit_ts)
+                              : p.xmit_ts;
+    if (sent == UINT64_MAX) break;  // its group is still open
+    if (now >= sent + wait) {
       p.rack_lost = true;
       mark_lost_st(psn);
       lost_any = true;
     } else {
-      rack_deadline_ = p.xmit_ts + wait;  // the list is send-time ordered
+      rack_deadline_ = sent + wait;  // the list is send-time ordered
       break;
     }
     idx = next;
@@ -183,6 +190,8 @@ void Connection::check_liveness_st(uint64_t now) {
 
 void Connection::poll(uint64_t now) {
   if (failed_) return;
+  // The driver handed every packet emitted before to the kernel (sink.h).
+  fec_tx_.recycle();
   if (rack_deadline_ != UINT64_MAX && now >= rack_deadline_) rack_detect_loss_st(now);
   if (now >= loss_timer_deadline()) on_loss_timer_st(now);
   check_liveness_st(now);
@@ -195,6 +204,7 @@ uint64_t Connection::deadline(uint64_t now) const {
   if (failed_) return UINT64_MAX;
   if (ack_pending_ || can_send_now()) return now;
   uint64_t d = std::min(rack_deadline_, loss_timer_deadline());
+  if (fec_tx_.open()) d = std::min(d, fec_tx_.opened_at() + srtt_ / 4);  // transmit_st closes it
   const bool sending = sending_st();
   const bool waiting = waiting_st();
   if (has_outstanding()) {

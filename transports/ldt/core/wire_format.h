@@ -25,14 +25,18 @@
 //   44   4  payload_crc    CRC32C of the payload (0 and kFlagNoPayloadCrc set
 //                          when checksums are disabled)
 //   48  32  body           per type, below
-//   80   4  header_crc     CRC32C of bytes [0, 80)
-//   84   4  reserved       must be 0
+//   80   4  header_crc     CRC32C of bytes [0, 80) and [84, 88)
+//   84   4  tail           DATA: the FEC group (below); other types: 0
 //
 //  DATA body:  48 msg_id u64 (per connection, never reused)
 //              56 msg_len u64 (whole message; every packet repeats it)
 //              64 offset u64 (byte offset of this payload in the message)
 //              72 tag u32, 76 tag_seq u32 (matching: the tag_seq-th message
 //                 with this tag from this sender)
+//              84 fec_index u16, 86 fec_group u16: this first transmission is
+//                 member fec_index of a parity group planned for fec_group
+//                 packets (PSNs psn - fec_index onwards); fec_group 0: in no
+//                 group (FEC off, or a retransmission), fec_index then 0
 //  ACK/NACK:   48 echo_psn u64 (PSN whose timestamp is echoed)
 //              56 ack_delay_ns u64 (receiver hold time of echo_psn; the sender
 //                 subtracts it from the RTT sample)
@@ -41,9 +45,23 @@
 //              68 dup_pkts u32 (duplicate DATA packets this receiver has seen
 //                 on the connection, wrapping: the sender's DSACK-style
 //                 evidence of unnecessary retransmissions)
-//              72 reserved u64 (0)
+//              72 recovered_pkts u32 (DATA packets this receiver rebuilt
+//                 from parity on the connection, wrapping: the sender counts
+//                 them as losses when it sizes its parity groups)
+//              76 reserved u32 (0)
 //              payload: SACK bitmap, bit i set <=> PSN psn+1+i was received;
 //              a multiple of 8 bytes, at most kMaxSackBytes.
+//  PARITY (forward error correction, core/fec.h):
+//              psn: the group's first PSN (its members are psn .. psn+count-1)
+//              48 count u32 (members, 1..kMaxFecGroup), 52 max_len u32 (the
+//                 longest member's payload), 56..79 reserved (0)
+//              payload (kFecMetaBytes + max_len bytes): the XOR over the
+//              members of their meta block (below) followed by their payload,
+//              zero-padded to max_len. One member missing at the receiver is
+//              the XOR of the parity and the others: its header fields and
+//              its bytes, without a round trip.
+//  FEC meta block (kFecMetaBytes): msg_id u64, msg_len u64, offset u64,
+//              tag u32, tag_seq u32, payload_len u32, 0 u32.
 //  PROBE / PROBE_ACK:
 //              48 probe_id u64, 56 probe_len u64 (padding bytes that follow),
 //              64..79 reserved (0)
@@ -55,7 +73,8 @@
 namespace ltcc::ldt {
 
 inline constexpr uint32_t kMagic = 0x4343544Cu;  // bytes 'L' 'T' 'C' 'C'
-inline constexpr uint8_t kVersion = 1;
+// Version 2: FEC (the DATA tail, the ACK's recovered_pkts, PARITY packets).
+inline constexpr uint8_t kVersion = 2;
 inline constexpr size_t kHeaderSize = 88;
 inline constexpr size_t kHeaderCrcOffset = 80;
 inline constexpr size_t kMaxSackBytes = 256;  // 2048 PSNs past the cum ack
@@ -66,6 +85,8 @@ inline constexpr size_t kMaxSackBytes = 256;  // 2048 PSNs past the cum ack
 inline constexpr uint32_t kMinWindowPkts = 64;
 inline constexpr uint32_t kMaxWindowPkts = kMaxSackBytes * 8;
 inline constexpr size_t kMaxPayload = 65507 - kHeaderSize;  // UDP datagram limit
+inline constexpr size_t kFecMetaBytes = 40;
+inline constexpr uint32_t kMaxFecGroup = 64;  // members of one parity group
 
 enum class PacketType : uint8_t {
   kData = 1,
@@ -73,6 +94,7 @@ enum class PacketType : uint8_t {
   kNack = 3,       // go-back-N: "expected psn" (RoCE's NAK sequence error)
   kProbe = 4,      // liveness / RTT probe (diagnostics)
   kProbeAck = 5,
+  kParity = 6,     // XOR of a group of DATA packets (FEC)
 };
 
 enum PacketFlags : uint16_t {
@@ -95,6 +117,8 @@ struct DataBody {
   uint64_t offset = 0;
   uint32_t tag = 0;
   uint32_t tag_seq = 0;
+  uint16_t fec_index = 0;
+  uint16_t fec_group = 0;
 };
 
 struct AckBody {
@@ -102,6 +126,12 @@ struct AckBody {
   uint64_t ack_delay_ns = 0;
   uint32_t rwnd_pkts = 0;
   uint32_t dup_pkts = 0;
+  uint32_t recovered_pkts = 0;
+};
+
+struct ParityBody {
+  uint32_t count = 0;
+  uint32_t max_len = 0;
 };
 
 struct ProbeBody {
@@ -123,6 +153,7 @@ struct Header {
   DataBody data;
   AckBody ack;
   ProbeBody probe;
+  ParityBody parity;
 };
 
 // Why a datagram was rejected. Each has its own counter.
@@ -157,6 +188,15 @@ DecodeError decode(const uint8_t* buf, const uint8_t* payload, size_t payload_by
                    bool verify_payload = true);
 
 uint32_t payload_crc(const void* data, size_t len);
+// The header CRC of header[0, kHeaderSize): over every byte but its own 4.
+uint32_t header_crc(const uint8_t* header);
+
+// The FEC meta block of a DATA header (its fields that parity must rebuild).
+void encode_fec_meta(const Header& data, uint8_t out[kFecMetaBytes]);
+// A rebuilt meta block: fills `out`'s DATA fields and payload_len, with the
+// checks decode() makes on a DATA packet; false when they fail (the parity
+// or a member was not what it claimed).
+bool decode_fec_meta(const uint8_t in[kFecMetaBytes], uint32_t max_len, Header* out);
 
 // Little-endian helpers, byte by byte (the compiler turns them into moves).
 inline void put_u16(uint8_t* p, uint16_t v) {
