@@ -8,6 +8,8 @@
 # the same sizes, ranks and iteration counts:
 #   ltcc-sr    ltcc-perf, selective repeat (ltcc's protocol)
 #   ltcc-gbn   ltcc-perf, go-back-N with a fixed timeout (the RoCE baseline)
+#   ltcc-nofec ltcc-perf, selective repeat without parity (LTCC_FEC=off), to
+#              show what FEC adds
 #   ompi       Open MPI MPI_Allreduce / MPI_Allgather, forced onto TCP
 #              (--mca pml ob1 --mca btl tcp,self), bench/compare/mpi_coll.c
 #   gloo       Gloo through Debian's python3-torch (backend gloo, CPU
@@ -111,9 +113,11 @@ run_one() {
   local common=(-b "$minb" -e "$maxb" -f "$factor" -n "$iters" -w "$warmup" -c 1)
   read -r s0 d0 < <(lab_counts)
   case "$sys" in
-    ltcc-sr|ltcc-gbn)
-      local retx=sr; [[ "$sys" == ltcc-gbn ]] && retx=gbn
-      "$lab" launch --timeout "$timeout" -- env LTCC_RETX=$retx LTCC_TIMEOUT=60 \
+    ltcc-sr|ltcc-gbn|ltcc-nofec)
+      local retx=sr fec=auto
+      [[ "$sys" == ltcc-gbn ]] && retx=gbn
+      [[ "$sys" == ltcc-nofec ]] && fec=off
+      "$lab" launch --timeout "$timeout" -- env LTCC_RETX=$retx LTCC_FEC=$fec LTCC_TIMEOUT=60 \
         "$perf" -t "$coll" "${common[@]}" --csv --warmup_each_size > "$log" 2>&1 || rc=$?
       ;;
     ompi)

@@ -19,9 +19,10 @@ import subprocess
 import sys
 from collections import defaultdict
 
-SYSTEM_ORDER = ["ltcc-sr", "ltcc-gbn", "ompi", "gloo"]
+SYSTEM_ORDER = ["ltcc-sr", "ltcc-nofec", "ltcc-gbn", "ompi", "gloo"]
 LABELS = {
     "ltcc-sr": "ltcc (selective repeat)",
+    "ltcc-nofec": "ltcc (selective repeat, no FEC)",
     "ltcc-gbn": "ltcc (go-back-N, RoCE-like)",
     "ompi": "Open MPI (TCP)",
     "gloo": "Gloo (torch, TCP)",
@@ -129,6 +130,7 @@ def plot(d, systems, colls, sizes, losses, entry):
         print("summarize.py: gnuplot not found (scripts/setup.sh --compare installs it); no plots", file=sys.stderr)
         return
     styles = {"ltcc-sr": "lc rgb '#1f77b4' pt 7", "ltcc-gbn": "lc rgb '#aec7e8' pt 6",
+              "ltcc-nofec": "lc rgb '#9467bd' pt 8",
               "ompi": "lc rgb '#d62728' pt 5", "gloo": "lc rgb '#2ca02c' pt 9"}
     for c in colls:
         # data file per (system, size): loss median min max ratio

@@ -319,6 +319,8 @@ struct Totals {
   uint64_t retx = 0;
   uint64_t bytes_in = 0;        // payload bytes received
   uint64_t bytes_in_place = 0;  // of which received in place (no copy)
+  uint64_t parity = 0;          // FEC parity packets sent
+  uint64_t rebuilt = 0;         // packets rebuilt from parity (no retransmission)
 };
 
 Totals local_packet_totals(int nranks) {
@@ -333,6 +335,8 @@ Totals local_packet_totals(int nranks) {
     t.retx += p.packetsRetransmitted;
     t.bytes_in += p.bytesReceived;
     t.bytes_in_place += p.bytesReceivedInPlace;
+    t.parity += p.parityPacketsSent;
+    t.rebuilt += p.packetsRecovered;
   }
   return t;
 }
@@ -542,6 +546,7 @@ int rank_main(const Args& a, int argc, char** argv) {
   uint64_t bw_count = 0;
   uint64_t wrong_total = 0;
   uint64_t bytes_in_total = 0, bytes_in_place_total = 0;  // timed loops, all ranks
+  uint64_t sent_total = 0, retx_total = 0, parity_total = 0, rebuilt_total = 0;
   std::vector<double> iter_us;
   iter_us.reserve(2 * a.iters);
   uint64_t last_bytes = UINT64_MAX;
@@ -583,6 +588,8 @@ int rank_main(const Args& a, int argc, char** argv) {
       delta.retx += t1.retx - t0.retx;
       delta.bytes_in += t1.bytes_in - t0.bytes_in;
       delta.bytes_in_place += t1.bytes_in_place - t0.bytes_in_place;
+      delta.parity += t1.parity - t0.parity;
+      delta.rebuilt += t1.rebuilt - t0.rebuilt;
       if (a.check) {
         with_type(a.type, [&](auto* tag) {
           using T = std::remove_pointer_t<decltype(tag)>;
@@ -606,11 +613,15 @@ int rank_main(const Args& a, int argc, char** argv) {
         n_it % 2 ? iter_us[n_it / 2] : (iter_us[n_it / 2 - 1] + iter_us[n_it / 2]) / 2;
     // Across the ranks: the slowest rank's times, the sums of counters.
     double dmax[4] = {avg_us[0], avg_us[1], iter_us[std::min(p99_index, n_it - 1)], median_us};
-    uint64_t usum[6] = {wrong[0], wrong[1], delta.sent, delta.retx, delta.bytes_in,
-                        delta.bytes_in_place};
+    uint64_t usum[8] = {wrong[0], wrong[1], delta.sent,         delta.retx,
+                        delta.bytes_in, delta.bytes_in_place, delta.parity, delta.rebuilt};
     PERF_CHECK(ltccAllReduce(dmax, dmax, 4, ltccFloat64, ltccMax, g_comm, nullptr));
-    PERF_CHECK(ltccAllReduce(usum, usum, 6, ltccUint64, ltccSum, g_comm, nullptr));
+    PERF_CHECK(ltccAllReduce(usum, usum, 8, ltccUint64, ltccSum, g_comm, nullptr));
     wrong_total += usum[0] + usum[1];
+    sent_total += usum[2];
+    retx_total += usum[3];
+    parity_total += usum[6];
+    rebuilt_total += usum[7];
     bytes_in_total += usum[4];
     bytes_in_place_total += usum[5];
     if (!print) continue;
@@ -653,6 +664,14 @@ int rank_main(const Args& a, int argc, char** argv) {
                                      static_cast<double>(bytes_in_total)
                                : 0.0,
                 static_cast<double>(bytes_in_total) / 1e6);
+    // Forward error correction (LTCC_FEC): parity sent, and the packets it
+    // rebuilt that retransmission did not have to (retransmitted: the rest).
+    std::printf("# FEC                  : %" PRIu64 " parity packets (%.2f%% of %" PRIu64
+                " data packets), %" PRIu64 " packets rebuilt, %" PRIu64 " retransmitted\n",
+                parity_total,
+                sent_total ? 100.0 * static_cast<double>(parity_total) / static_cast<double>(sent_total)
+                           : 0.0,
+                sent_total, rebuilt_total, retx_total);
     std::printf("#\n");
     std::fflush(stdout);
   }
