@@ -154,6 +154,7 @@ Status LdtTransport::options_from_env(LdtTransportOptions* out) {
   LTCC_CHECK(param_bool("LTCC_AUTH", &o.auth));
   LTCC_CHECK(param_duration_ns("LTCC_BUSY_POLL", &o.busy_poll_ns));
   o.busy_poll_explicit = param_from_env("LTCC_BUSY_POLL");
+  o.fec_explicit = param_from_env("LTCC_FEC");
   uint64_t mtu = 0;
   LTCC_CHECK(param_bytes("LTCC_MTU", &mtu));
   if (mtu != 0 && (mtu < 576 || mtu > 65536))
@@ -446,15 +447,27 @@ ProgressModel LdtTransport::choose_model() {
   const bool scarce = cpus_are_scarce(cpus, here);
   const bool spin_off = scarce && !opts_.busy_poll_explicit && opts_.busy_poll_ns != 0;
   if (spin_off) opts_.busy_poll_ns = 0;
+  // Parity trades CPU (a pass over each protected payload on both sides,
+  // and a packet per group) for a round trip on a lost packet's repair.
+  // Where the ranks already compete for the CPUs that trade loses: in the
+  // lab (2 CPUs, 4 ranks) auto FEC took 5-10% of busbw at 1-3% loss and
+  // gained no tail (bench/RESULTS.md section 16).
+  const bool fec_off = scarce && !opts_.fec_explicit && opts_.ldt.fec == FecMode::kAuto;
+  if (fec_off) {
+    opts_.ldt.fec = FecMode::kOff;
+    engine_->set_fec_mode(FecMode::kOff);
+  }
   // opts_.progress stays as asked (a waiter may read it before start()).
   const ProgressModel model = fit_progress_model(opts_.progress, cpus, here);
   LTCC_INFO(kInit, "rank %u: %u rank(s) of this job on this machine, %d %s for this process: "
-            "progress %s%s, busy poll %llu us%s; swift target %llu us toward them, %llu us "
-            "toward other machines", rank_, here, cpus, opts_.cores > 0 ? "core(s)" : "CPU(s)",
+            "progress %s%s, busy poll %llu us%s; FEC %s%s; swift target %llu us toward them, "
+            "%llu us toward other machines", rank_, here, cpus, opts_.cores > 0 ? "core(s)" : "CPU(s)",
             progress_model_name(model),
             opts_.progress == ProgressModel::kAuto ? " (auto)" : "",
             static_cast<unsigned long long>(opts_.busy_poll_ns / 1000),
             spin_off ? " (CPUs are scarce and LTCC_BUSY_POLL is not set)" : "",
+            fec_mode_name(opts_.ldt.fec),
+            fec_off ? " (CPUs are scarce and LTCC_FEC is not set)" : "",
             static_cast<unsigned long long>(opts_.ldt.swift_target_local_ns / 1000),
             static_cast<unsigned long long>(opts_.ldt.swift_target_ns / 1000));
   return model;
@@ -1124,11 +1137,14 @@ Status LdtTransport::set_keys(const TransportKeys& keys) {
 
 std::string LdtTransport::describe() const {
   const uint32_t pinned = pinned_cpus_.load(std::memory_order_relaxed);
-  return strf("payload %u B, %s, cc %s, auth %s, progress %s%s, busy poll %llu us",
+  const std::string fec = opts_.ldt.fec == FecMode::kFixed
+                              ? strf("1 parity per %u packets", opts_.ldt.fec_group_pkts)
+                              : std::string(fec_mode_name(opts_.ldt.fec));
+  return strf("payload %u B, %s, cc %s, auth %s, progress %s%s, busy poll %llu us, fec %s",
               opts_.ldt.payload_size, retx_mode_name(opts_.ldt.retx), cc_kind_name(opts_.ldt.cc),
               auth_ ? "on" : "off", inline_.load(std::memory_order_acquire) ? "inline" : "thread",
               pinned ? strf(" (pinned to %u CPU(s) near the NIC)", pinned).c_str() : "",
-              static_cast<unsigned long long>(opts_.busy_poll_ns / 1000));
+              static_cast<unsigned long long>(opts_.busy_poll_ns / 1000), fec.c_str());
 }
 
 Transport::Caps LdtTransport::caps() const {

@@ -81,6 +81,8 @@ struct LdtTransportOptions {
   FaultOptions fault;         // any fault set: a FaultWire wraps the UdpWire
   uint64_t busy_poll_ns = 20'000;  // LTCC_BUSY_POLL: spin this long before sleeping
   bool busy_poll_explicit = false; // set by the user: kept where CPUs are scarce
+  bool fec_explicit = false;       // LTCC_FEC set by the user: auto is kept where CPUs are
+                                   // scarce (else parity is off there: choose_model)
   uint32_t rx_budget = 256;        // datagrams received per loop iteration
   uint32_t link_mtu = 0;           // LTCC_MTU: 0 = the interface's MTU
   bool auth = true;                // LTCC_AUTH: AuthWire under the fault wire

@@ -217,6 +217,33 @@ TEST(InlineProgress, BusyPollingOffWhereCpusAreScarceUnlessSet) {
   if (CPU_COUNT(&saved) >= 4) {
     EXPECT_NE(describe_with_cpus(4, false).find("busy poll 20 us"), std::string::npos);
   }
+  // FEC auto: off where CPUs are scarce (parity costs CPU on both sides),
+  // unless the user set LTCC_FEC; kept with enough CPUs.
+  auto fec_with_cpus = [&](int cpus, bool explicit_fec) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int have = 0;
+    for (int c = 0; c < CPU_SETSIZE && have < cpus; ++c) {
+      if (CPU_ISSET(c, &saved)) {
+        CPU_SET(c, &set);
+        ++have;
+      }
+    }
+    EXPECT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+    LdtTransportOptions o = inline_options();
+    o.progress = ProgressModel::kThread;
+    o.ldt.fec = FecMode::kAuto;
+    o.fec_explicit = explicit_fec;
+    Pair p;
+    make_pair(o, &p);
+    EXPECT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
+    return p.t[0] ? p.t[0]->describe() : std::string("no transport");
+  };
+  EXPECT_NE(fec_with_cpus(1, false).find("fec off"), std::string::npos) << fec_with_cpus(1, false);
+  EXPECT_NE(fec_with_cpus(1, true).find("fec auto"), std::string::npos) << fec_with_cpus(1, true);
+  if (CPU_COUNT(&saved) >= 4) {
+    EXPECT_NE(fec_with_cpus(4, false).find("fec auto"), std::string::npos);
+  }
   // Auto progress: inline where CPUs are scarce (two ranks here, 1 CPU),
   // a progress thread where they are not.
   {

@@ -124,6 +124,9 @@ class Engine final : public RxPlacer {
   // knows from the boot id its address carries). Swift then aims at
   // swift_target_local_ns toward it (options.h says why).
   void set_peer_same_machine(uint32_t peer, bool same);
+  // Forward error correction for every connection (core/fec.h); before
+  // traffic (the transport turns auto off where CPUs are scarce).
+  void set_fec_mode(FecMode m) { sh_.opts.fec = m; }
 
   uint32_t rank() const { return sh_.rank; }
   uint32_t nranks() const { return nranks_; }
