@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "transports/ldt/core/fec.h"
 #include "transports/ldt/core/wire_format.h"
 
 using namespace ltcc::ldt;
@@ -88,6 +89,32 @@ int main(int argc, char** argv) {
   record(s, 255, {});
   record(s, 255, {});
   write("timers", s);
+  // A parity group of 3 (a 3 KiB message from rank 0), its middle member
+  // lost: the parity rebuilds it (core/fec.h).
+  s.clear();
+  {
+    FecEncoder enc(1024, true);
+    std::vector<std::vector<uint8_t>> pkts;
+    for (uint32_t i = 0; i < 3; ++i) {
+      Header h = data(0, i, 0, 3072, 1024 * i, 0);
+      h.payload_len = 1024;
+      std::vector<uint8_t> bytes(1024, static_cast<uint8_t>(0x30 + i));
+      enc.add(&h, bytes.data(), 3, 0);
+      pkts.push_back(packet(h, bytes));
+    }
+    Header par;
+    par.src_rank = 0;
+    par.dst_rank = 1;
+    uint8_t meta[kFecMetaBytes];
+    const uint8_t* x = enc.close(&par, meta);
+    par.timestamp_ns = 1000;
+    std::vector<uint8_t> body(meta, meta + kFecMetaBytes);
+    body.insert(body.end(), x, x + par.parity.max_len);
+    record(s, 0, pkts[0]);
+    record(s, 0, pkts[2]);
+    record(s, 0, packet(par, body));
+  }
+  write("fec_group", s);
   // A bare header (decode round-trip seeds).
   write("raw_data_header", packet(data(0, 5, 2, 100, 0, 1), std::vector<uint8_t>(100, 9)));
   return 0;
