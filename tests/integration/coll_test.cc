@@ -1044,7 +1044,8 @@ void print_stats(Child& ch) {
   s.size = sizeof s;
   std::vector<ltccPeerStats_t> peers(static_cast<size_t>(ch.n));
   if (ltccCommGetStats(ch.comm, &s, peers.data(), ch.n) != ltccSuccess) return;
-  uint64_t sent = 0, retx = 0, lost = 0, dup = 0, bytes_in = 0, in_place = 0;
+  uint64_t sent = 0, retx = 0, lost = 0, dup = 0, bytes_in = 0, in_place = 0, parity = 0,
+           rebuilt = 0;
   for (const auto& p : peers) {
     sent += p.packetsSent;
     retx += p.packetsRetransmitted;
@@ -1052,17 +1053,28 @@ void print_stats(Child& ch) {
     dup += p.duplicatesReceived;
     bytes_in += p.bytesReceived;
     in_place += p.bytesReceivedInPlace;
+    parity += p.parityPacketsSent;
+    rebuilt += p.packetsRecovered;
   }
   std::printf("rank %d: %" PRIu64 " collectives, %" PRIu64 " packets sent, %" PRIu64
               " retransmitted, %" PRIu64 " declared lost, %" PRIu64 " duplicates received, %" PRIu64
-              " invalid datagrams, %" PRIu64 " of %" PRIu64 " bytes received in place\n",
-              ch.rank, s.collectives, sent, retx, lost, dup, s.invalidDatagrams, in_place, bytes_in);
+              " invalid datagrams, %" PRIu64 " of %" PRIu64 " bytes received in place, %" PRIu64
+              " parity packets sent, %" PRIu64 " packets rebuilt\n",
+              ch.rank, s.collectives, sent, retx, lost, dup, s.invalidDatagrams, in_place, bytes_in,
+              parity, rebuilt);
   // Under LTCC_RX_IN_PLACE=1 the results above were checked with payloads
   // received in place: make sure some were (else the test proves nothing).
   const char* want = std::getenv("LTCC_RX_IN_PLACE");
   if (want && std::strcmp(want, "1") == 0 && bytes_in > 0)
     ch.report("rx_in_place", in_place > 0, 'R', 0,
               strf("%" PRIu64 " of %" PRIu64 " bytes received in place", in_place, bytes_in));
+  // Under COLL_TEST_EXPECT_REBUILT=1 (with LTCC_FEC set and injected loss)
+  // the results above were checked with packets rebuilt from parity: make
+  // sure some were.
+  const char* fec = std::getenv("COLL_TEST_EXPECT_REBUILT");
+  if (fec && std::strcmp(fec, "1") == 0)
+    ch.report("fec", parity > 0 && rebuilt > 0, 'R', 0,
+              strf("%" PRIu64 " parity packets sent, %" PRIu64 " packets rebuilt", parity, rebuilt));
 }
 
 // Thread and fd counts are back to the baseline (polls up to 2 s, says how
