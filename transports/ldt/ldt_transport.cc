@@ -450,7 +450,7 @@ ProgressModel LdtTransport::choose_model() {
   // Parity trades CPU (a pass over each protected payload on both sides,
   // and a packet per group) for a round trip on a lost packet's repair.
   // Where the ranks already compete for the CPUs that trade loses: in the
-  // lab (2 CPUs, 4 ranks) auto FEC took 5-10% of busbw at 1-3% loss and
+  // lab (2 CPUs, 4 ranks) auto FEC took 4-30% of busbw at 1-3% loss and
   // gained no tail (bench/RESULTS.md section 16).
   const bool fec_off = scarce && !opts_.fec_explicit && opts_.ldt.fec == FecMode::kAuto;
   if (fec_off) {

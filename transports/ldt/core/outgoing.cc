@@ -56,8 +56,8 @@ void Connection::transmit_st(uint64_t now) {
     if (!send_new_packet_st(now)) break;
     --budget;
   }
-  // The open parity group goes out once it has waited half a round trip
-  // (a repair must come sooner than a retransmission would), or when the
+  // The open parity group goes out once it has waited a quarter of a round
+  // trip (a repair must come sooner than a retransmission would), or when the
   // queue is empty and its last member ended a message of several packets
   // while it holds at least 4 (that message's tail, where a loss costs
   // most). A stream of one-packet messages (a ring forwarding packet by
