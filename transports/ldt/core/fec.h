@@ -25,8 +25,13 @@
 //
 // How many members per parity: FecRate, from the loss each connection
 // measures (its own loss declarations plus the packets the peer says it
-// rebuilt): none at 0% (no bytes on clean links), 1/(4p) clamped to
-// [4, 64] otherwise. LTCC_FEC=off|auto|N (core/options.h).
+// rebuilt, less duplicates): none at 0% (no bytes on clean links), 1/(4p)
+// clamped to [4, 64] otherwise. Which packets: only a backlog's last
+// window, and none before the connection's first RTT sample (the sender's
+// rules: Connection::fec_planned_st, transmit_st). LTCC_FEC=off|auto|N
+// (core/options.h); the UDP transport turns auto off where CPUs are scarce
+// (parity costs a pass over each payload on both sides; bench/RESULTS.md
+// section 16).
 #pragma once
 
 #include <cstddef>
