@@ -19,7 +19,6 @@
 // time and events per second).
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <string>
 #include <utility>
@@ -122,19 +121,10 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
                  "connection measures) or N packets per parity (core/fec.h)", "off|auto|N",
                  s->ldt.fec == ldt::FecMode::kAuto ? "auto" : "off",
                  [s](const std::string& text) -> std::string {
-                   if (text == "off") {
-                     s->ldt.fec = ldt::FecMode::kOff;
-                   } else if (text == "auto") {
-                     s->ldt.fec = ldt::FecMode::kAuto;
-                   } else {
-                     char* end = nullptr;
-                     const unsigned long n = std::strtoul(text.c_str(), &end, 10);
-                     if (text.empty() || *end || n < 1 || n > ldt::kMaxFecGroup)
-                       return "'" + text + "' is not off, auto or 1..64";
-                     s->ldt.fec = ldt::FecMode::kFixed;
-                     s->ldt.fec_group_pkts = static_cast<uint32_t>(n);
-                   }
-                   return "";
+                   if (ldt::parse_fec_setting(text, &s->ldt.fec, &s->ldt.fec_group_pkts))
+                     return "";
+                   return "'" + text + "' is not off, auto or 1.." +
+                          std::to_string(ldt::kMaxFecGroup);
                  });
   cli::add_size(app, "--segment", &s->segment_bytes, "pipelining unit of the collectives");
   cli::add_count(app, "--step-window", &s->step_window, "ring lanes (steps in flight)");

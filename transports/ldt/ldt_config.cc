@@ -102,22 +102,11 @@ Status load_ldt_options(LdtOptions* out) {
   LTCC_CHECK(param_duration_ns("LTCC_REORDER_WINDOW", &o.reorder_window_ns));
   std::string fec;
   LTCC_CHECK(param_string("LTCC_FEC", &fec));
-  fec = std::string(trim(fec));
-  for (char& c : fec) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  uint32_t group = 0;
-  if (fec == "off" || fec == "0") {
-    o.fec = FecMode::kOff;
-  } else if (fec == "auto" || fec.empty()) {
-    o.fec = FecMode::kAuto;
-  } else if (parse_rank(fec, &group) && group >= 1 && group <= kMaxFecGroup) {
-    o.fec = FecMode::kFixed;
-    o.fec_group_pkts = group;
-  } else {
+  if (!parse_fec_setting(fec, &o.fec, &o.fec_group_pkts))
     return make_status(Code::kInvalidArgument,
                        "LTCC_FEC='%s' is not off, auto or a number of packets per parity "
                        "(1..%u)",
-                       fec.c_str(), kMaxFecGroup);
-  }
+                       std::string(trim(fec)).c_str(), kMaxFecGroup);
   LTCC_CHECK(param_bool("LTCC_CHECKSUM", &o.checksum));
   LTCC_CHECK(param_bytes("LTCC_UNEXPECTED_BYTES", &o.unexpected_bytes));
   LTCC_CHECK(param_duration_ns("LTCC_SWIFT_TARGET", &o.swift_target_ns));

@@ -128,6 +128,31 @@ TEST_F(LdtConfigTest, EnvironmentIsMappedOntoEveryField) {
   EXPECT_EQ(o.payload_size, 4096u);
 }
 
+// LTCC_FEC goes through parse_fec_setting, the parser ltcc-sim --fec uses.
+TEST_F(LdtConfigTest, FecSettingIsParsedAndBadOnesNamed) {
+  struct Case {
+    const char* text;
+    FecMode mode;
+    uint32_t group;
+  };
+  for (const Case& c : {Case{"off", FecMode::kOff, 16}, Case{"0", FecMode::kOff, 16},
+                        Case{" AUTO ", FecMode::kAuto, 16}, Case{"", FecMode::kAuto, 16},
+                        Case{"1", FecMode::kFixed, 1}, Case{" 64", FecMode::kFixed, 64}}) {
+    setenv("LTCC_FEC", c.text, 1);
+    LdtOptions o;
+    ASSERT_TRUE(load_ldt_options(&o).is_ok()) << c.text;
+    EXPECT_EQ(o.fec, c.mode) << c.text;
+    EXPECT_EQ(o.fec_group_pkts, c.group) << c.text;
+  }
+  for (const char* bad : {"65", "x", "1.5", "-4", "100", "auto8"}) {
+    setenv("LTCC_FEC", bad, 1);
+    LdtOptions o;
+    const Status st = load_ldt_options(&o);
+    EXPECT_FALSE(st.is_ok()) << bad;
+    EXPECT_NE(st.message().find("LTCC_FEC"), std::string::npos) << st.message();
+  }
+}
+
 TEST_F(LdtConfigTest, WindowMustBeAPowerOfTwo) {
   setenv("LTCC_WINDOW_PKTS", "1000", 1);
   LdtOptions o;

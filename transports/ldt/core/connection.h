@@ -197,6 +197,7 @@ class Connection {
   // before its group's parity had time to repair it (UINT64_MAX: the
   // group is still open). Outside any group, xmit_ts.
   uint64_t fec_loss_clock_st(uint64_t psn, uint64_t xmit_ts) const;
+  // In a parity group: sent (fec_sent_) or still open.
   bool fec_covered_st(uint64_t psn) const;
   void send_ack_st(uint64_t now);
   void send_nack_st(uint64_t now);
@@ -419,6 +420,10 @@ class Connection {
     uint64_t first, end, parity_ts;
   };
   std::deque<FecSent> fec_sent_;
+  const FecSent* fec_sent_group_st(uint64_t psn) const;  // the one holding psn, or nullptr
+  bool in_open_fec_group_st(uint64_t psn) const {
+    return fec_tx_.open() && psn >= fec_tx_.first_psn();
+  }
   uint32_t peer_recovered_ = 0;        // the peer's recovered_pkts, last ACK
   bool fec_tail_ = false;              // the last packet sent ended a message of several
   uint64_t unsent_bytes_ = 0;          // of the queued messages, bytes not yet given a PSN

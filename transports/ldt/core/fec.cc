@@ -47,6 +47,22 @@ const XorFn g_xor = pick_xor();
 
 void xor_into(uint8_t* dst, const uint8_t* src, size_t n) { g_xor(dst, src, n); }
 
+namespace {
+
+// acc[0, *valid) holds an XOR so far, and nothing beyond it is meaningful
+// (read as zero): XORs src[0, len) in, copying what lies past *valid
+// instead of zeroing it first, and grows *valid to len.
+void xor_extend(uint8_t* acc, uint32_t* valid, const uint8_t* src, uint32_t len) {
+  const uint32_t both = len < *valid ? len : *valid;
+  xor_into(acc, src, both);
+  if (len > both) {
+    std::memcpy(acc + both, src + both, len - both);
+    *valid = len;
+  }
+}
+
+}  // namespace
+
 // ---- sender ------------------------------------------------------------------
 
 std::unique_ptr<uint8_t[]> FecEncoder::take_buffer() {
@@ -71,13 +87,8 @@ void FecEncoder::add(Header* h, const uint8_t* payload, uint32_t planned, uint64
   encode_fec_meta(*h, m);
   xor_into(meta_, m, kFecMetaBytes);
   const uint32_t len = h->payload_len;
-  if (with_payload_ && len) {
-    // acc_[0, max_len_) holds the XOR so far; beyond it, copy.
-    const uint32_t both = len < max_len_ ? len : max_len_;
-    xor_into(acc_.get(), payload, both);
-    if (len > both) std::memcpy(acc_.get() + both, payload + both, len - both);
-  }
-  if (len > max_len_) max_len_ = len;
+  if (with_payload_ && len) xor_extend(acc_.get(), &max_len_, payload, len);
+  if (len > max_len_) max_len_ = len;  // (without payloads: only the length)
   ++count_;
 }
 
@@ -138,11 +149,7 @@ FecDecoder::Group* FecDecoder::find_or_make(uint64_t first, uint64_t rcv_cum, in
 
 void FecDecoder::absorb(Group* g, const uint8_t* meta, const uint8_t* payload, uint32_t len) {
   xor_into(g->meta, meta, kFecMetaBytes);
-  if (!with_payload_ || !len) return;
-  const uint32_t both = len < g->valid ? len : g->valid;
-  xor_into(g->acc.get(), payload, both);
-  if (len > both) std::memcpy(g->acc.get() + both, payload + both, len - both);
-  if (len > g->valid) g->valid = len;
+  if (with_payload_ && len) xor_extend(g->acc.get(), &g->valid, payload, len);
 }
 
 int FecDecoder::on_member(uint64_t psn, const Header& h, const uint8_t* payload,

@@ -10,6 +10,17 @@ namespace ltcc::ldt {
 
 namespace {
 uint64_t match_key(uint32_t tag, uint32_t seq) { return (uint64_t{tag} << 32) | seq; }
+
+// A count the receiver reports in every ACK as a wrapping u32: adds what is
+// new since *last to *total. A count that went back is an ACK older than
+// the last one used (reordered or replayed): nothing is added.
+void add_reported(uint32_t reported, uint32_t* last, uint64_t* total) {
+  const uint32_t d = reported - *last;
+  if (d < (1u << 31)) {
+    *total += d;
+    *last = reported;
+  }
+}
 }  // namespace
 
 // ---- receiver: DATA --------------------------------------------------------
@@ -560,16 +571,8 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
   // DSACK-style: every duplicate the receiver saw was a retransmission (or a
   // network duplicate) that did not need to be sent.
   if (h.type == PacketType::kAck) {
-    const uint32_t dups = h.ack.dup_pkts - peer_dups_;
-    if (dups < (1u << 31)) {
-      st_.spurious_retx += dups;
-      peer_dups_ = h.ack.dup_pkts;
-    }
-    const uint32_t rebuilt = h.ack.recovered_pkts - peer_recovered_;
-    if (rebuilt < (1u << 31)) {
-      st_.fec_recovered_by_peer += rebuilt;
-      peer_recovered_ = h.ack.recovered_pkts;
-    }
+    add_reported(h.ack.dup_pkts, &peer_dups_, &st_.spurious_retx);
+    add_reported(h.ack.recovered_pkts, &peer_recovered_, &st_.fec_recovered_by_peer);
   }
   const uint64_t echo = h.ack.echo_psn;
   // An RNR ACK echoes a packet that was refused: a round trip, but no

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace ltcc::ldt {
 
@@ -28,6 +29,11 @@ enum class FecMode : uint8_t {
 
 const char* retx_mode_name(RetxMode m);
 const char* fec_mode_name(FecMode m);
+// An LTCC_FEC value (any case, blanks around it ignored): "off" or "0",
+// "auto" or "", or a number of packets per parity in 1..kMaxFecGroup (sets
+// *group_pkts). False, with nothing set, for anything else. The one parser
+// of the setting: the environment (ldt_config.cc) and ltcc-sim --fec.
+bool parse_fec_setting(std::string_view text, FecMode* mode, uint32_t* group_pkts);
 const char* cc_kind_name(CcKind c);
 
 // Messages whose tag has this bit jump their connection's send queue

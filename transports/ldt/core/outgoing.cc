@@ -124,20 +124,22 @@ void Connection::close_fec_group_st(uint64_t now) {
   sh_->sink->emit(out);
 }
 
-uint64_t Connection::fec_loss_clock_st(uint64_t psn, uint64_t xmit_ts) const {
-  if (fec_tx_.open() && psn >= fec_tx_.first_psn()) return UINT64_MAX;
+const Connection::FecSent* Connection::fec_sent_group_st(uint64_t psn) const {
   auto it = std::upper_bound(fec_sent_.begin(), fec_sent_.end(), psn,
                              [](uint64_t v, const FecSent& g) { return v < g.first; });
-  if (it == fec_sent_.begin()) return xmit_ts;
+  if (it == fec_sent_.begin()) return nullptr;
   --it;
-  return psn < it->end ? std::max(xmit_ts, it->parity_ts) : xmit_ts;
+  return psn < it->end ? &*it : nullptr;
+}
+
+uint64_t Connection::fec_loss_clock_st(uint64_t psn, uint64_t xmit_ts) const {
+  if (in_open_fec_group_st(psn)) return UINT64_MAX;
+  const FecSent* g = fec_sent_group_st(psn);
+  return g ? std::max(xmit_ts, g->parity_ts) : xmit_ts;
 }
 
 bool Connection::fec_covered_st(uint64_t psn) const {
-  if (fec_tx_.open() && psn >= fec_tx_.first_psn()) return true;
-  auto it = std::upper_bound(fec_sent_.begin(), fec_sent_.end(), psn,
-                             [](uint64_t v, const FecSent& g) { return v < g.first; });
-  return it != fec_sent_.begin() && psn < std::prev(it)->end;
+  return in_open_fec_group_st(psn) || fec_sent_group_st(psn) != nullptr;
 }
 
 bool Connection::send_new_packet_st(uint64_t now) {

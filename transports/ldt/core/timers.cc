@@ -68,9 +68,7 @@ void Connection::rack_detect_loss_st(uint64_t now) {
     // A first transmission in a parity group is not lost before the parity
     // could have repaired it (send-time order holds: a group's parity
     // leaves before the next group's members).
-    const uint64_t sent = p.retx == 0 && (!fec_sent_.empty() || fec_tx_.open())
-                              ? fec_loss_clock_st(psn, p.xmit_ts)
-                              : p.xmit_ts;
+    const uint64_t sent = p.retx == 0 ? fec_loss_clock_st(psn, p.xmit_ts) : p.xmit_ts;
     if (sent == UINT64_MAX) break;  // its group is still open
     if (now >= sent + wait) {
       p.rack_lost = true;
