@@ -190,7 +190,9 @@ TEST(InlineProgress, DestroyWhileDrivenFailsTheWait) {
 TEST(InlineProgress, BusyPollingOffWhereCpusAreScarceUnlessSet) {
   cpu_set_t saved;
   ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
-  auto describe_with_cpus = [&](int cpus, bool explicit_poll) {
+  // A pair started (start() decides) on the first `cpus` of this thread's
+  // CPUs: its rank 0's describe().
+  auto describe_on_cpus = [&](int cpus, const LdtTransportOptions& o) {
     cpu_set_t set;
     CPU_ZERO(&set);
     int have = 0;
@@ -201,14 +203,17 @@ TEST(InlineProgress, BusyPollingOffWhereCpusAreScarceUnlessSet) {
       }
     }
     EXPECT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+    Pair p;
+    make_pair(o, &p);
+    EXPECT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
+    return p.t[0] ? p.t[0]->describe() : std::string("no transport");
+  };
+  auto describe_with_cpus = [&](int cpus, bool explicit_poll) {
     LdtTransportOptions o = inline_options();
     o.progress = ProgressModel::kThread;
     o.busy_poll_ns = 20'000;
     o.busy_poll_explicit = explicit_poll;
-    Pair p;
-    make_pair(o, &p);  // start() decides, on this thread's CPUs
-    EXPECT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
-    return p.t[0] ? p.t[0]->describe() : std::string("no transport");
+    return describe_on_cpus(cpus, o);
   };
   // Two ranks on this machine and 1 CPU: no spinning, unless asked for.
   EXPECT_NE(describe_with_cpus(1, false).find("busy poll 0 us"), std::string::npos)
@@ -220,24 +225,11 @@ TEST(InlineProgress, BusyPollingOffWhereCpusAreScarceUnlessSet) {
   // FEC auto: off where CPUs are scarce (parity costs CPU on both sides),
   // unless the user set LTCC_FEC; kept with enough CPUs.
   auto fec_with_cpus = [&](int cpus, bool explicit_fec) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    int have = 0;
-    for (int c = 0; c < CPU_SETSIZE && have < cpus; ++c) {
-      if (CPU_ISSET(c, &saved)) {
-        CPU_SET(c, &set);
-        ++have;
-      }
-    }
-    EXPECT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
     LdtTransportOptions o = inline_options();
     o.progress = ProgressModel::kThread;
     o.ldt.fec = FecMode::kAuto;
     o.fec_explicit = explicit_fec;
-    Pair p;
-    make_pair(o, &p);
-    EXPECT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
-    return p.t[0] ? p.t[0]->describe() : std::string("no transport");
+    return describe_on_cpus(cpus, o);
   };
   EXPECT_NE(fec_with_cpus(1, false).find("fec off"), std::string::npos) << fec_with_cpus(1, false);
   EXPECT_NE(fec_with_cpus(1, true).find("fec auto"), std::string::npos) << fec_with_cpus(1, true);
