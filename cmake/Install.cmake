@@ -40,10 +40,13 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/ltccConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/ltccConfig.cmake ${PROJECT_BINARY_DIR}/ltccConfigVersion.cmake
   DESTINATION ${LTCC_INSTALL_CMAKEDIR} COMPONENT Development)
 
-# libltcc.a needs libhwloc where it was built with it (CMakeLists.txt).
+# libltcc.a needs libhwloc where it was built with it (CMakeLists.txt),
 set(LTCC_PC_HWLOC "")
 if(HWLOC_FOUND)
   set(LTCC_PC_HWLOC " -lhwloc")
+endif()
+if(UCX_FOUND)  # and libucp where it was built with UCX
+  string(APPEND LTCC_PC_HWLOC " -lucp -lucs")
 endif()
 
 # pkg-config: paths relative to the .pc file, so that `cmake --install

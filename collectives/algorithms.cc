@@ -6,6 +6,7 @@
 #include <mutex>
 #include <cstring>
 
+#include "collectives/group_transport.h"
 #include "collectives/ring.h"
 #include "common/log.h"
 #include "transports/tags.h"
@@ -516,11 +517,110 @@ Status check_ctx(const Context& ctx) {
 
 }  // namespace
 
+bool Hosts::uniform() const {
+  if (members.size() < 2 || members[0].size() < 2) return false;
+  for (const auto& m : members)
+    if (m.size() != members[0].size()) return false;
+  return true;
+}
+
+Hosts hosts_from_identities(const std::vector<std::string>& ids) {
+  Hosts h;
+  h.host_of.resize(ids.size());
+  std::vector<std::string> seen;
+  for (uint32_t r = 0; r < ids.size(); ++r) {
+    // "" is no host (unreadable identity): a host of its own.
+    auto it = ids[r].empty() ? seen.end() : std::find(seen.begin(), seen.end(), ids[r]);
+    uint32_t host = static_cast<uint32_t>(it - seen.begin());
+    if (it == seen.end()) {
+      seen.push_back(ids[r].empty() ? std::string("\n") + std::to_string(r) : ids[r]);
+      h.members.emplace_back();
+    }
+    h.host_of[r] = host;
+    h.members[host].push_back(r);
+  }
+  return h;
+}
+
+namespace {
+
+// Whether the hierarchical schedule runs for `bytes` (the whole message).
+bool use_hier(const Context& ctx, size_t bytes) {
+  if (!ctx.hosts || ctx.params.algo == Algo::kRing || ctx.hosts->host_of.size() != ctx.nranks ||
+      !ctx.hosts->uniform())
+    return false;
+  return ctx.params.algo == Algo::kHier || bytes > ctx.params.rd_max_bytes;
+}
+
+// This rank's two groups: the ranks of its host, and the ranks with its
+// local index on every host (host order).
+struct HierGroups {
+  uint32_t host = 0, local = 0, nhosts = 0, nlocal = 0;
+  std::vector<uint32_t> here, across;
+};
+HierGroups hier_groups(const Context& ctx) {
+  const Hosts& h = *ctx.hosts;
+  HierGroups g;
+  g.host = h.host_of[ctx.rank];
+  g.here = h.members[g.host];
+  g.nhosts = static_cast<uint32_t>(h.members.size());
+  g.nlocal = static_cast<uint32_t>(g.here.size());
+  g.local = static_cast<uint32_t>(std::find(g.here.begin(), g.here.end(), ctx.rank) - g.here.begin());
+  for (const auto& m : h.members) g.across.push_back(m[g.local]);
+  return g;
+}
+
+Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nranks) {
+  Context c = ctx;
+  c.transport = t;
+  c.rank = rank;
+  c.nranks = nranks;
+  c.hosts = nullptr;  // flat within a group
+  return c;
+}
+
+}  // namespace
+
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type,
                   RedOp op) {
+  if (use_hier(ctx, count * dtype_size(type)))
+    return all_reduce_hier(ctx, send, recv, count, type, op);
   if (count * dtype_size(type) <= ctx.params.rd_max_bytes)
     return all_reduce_recursive_doubling(ctx, send, recv, count, type, op);
   return all_reduce_ring(ctx, send, recv, count, type, op);
+}
+
+Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count, DType type,
+                       RedOp op) {
+  LTCC_CHECK(check_ctx(ctx));
+  if (!ctx.hosts || !ctx.hosts->uniform())
+    return Status(Code::kInternalError, "hierarchical all-reduce without uniform hosts");
+  const size_t es = dtype_size(type);
+  const HierGroups g = hier_groups(ctx);
+  LTCC_TRACE(kColl, "rank %u: %s: hierarchical, %u hosts x %u ranks", ctx.rank, ctx.op_name,
+             g.nhosts, g.nlocal);
+  const RedOp sum_op = op == RedOp::kAvg ? RedOp::kSum : op;  // divided once, at the end
+  const size_t shard = count / g.nlocal;
+  const size_t main = shard * g.nlocal;
+  uint8_t* mine = at(recv, g.local * shard, es);
+  if (shard) {
+    GroupTransport here(ctx.transport, g.here), across(ctx.transport, g.across);
+    Context c_here = sub_context(ctx, &here, g.local, g.nlocal);
+    Context c_across = sub_context(ctx, &across, g.host, g.nhosts);
+    // In place, the reduce-scatter's input holds my shard where its output
+    // goes (NCCL's in-place rule: recv = send + rank x recv_count).
+    LTCC_CHECK(reduce_scatter(c_here, send, mine, shard, type, sum_op));
+    LTCC_CHECK(all_reduce(c_across, mine, mine, shard, type, sum_op));
+    LTCC_CHECK(all_gather(c_here, mine, recv, shard, type));
+  }
+  if (main < count) {
+    // The count mod L last elements: flat, over every rank.
+    Context flat = ctx;
+    flat.hosts = nullptr;
+    LTCC_CHECK(all_reduce(flat, at(send, main, es), at(recv, main, es), count - main, type, sum_op));
+  }
+  if (op == RedOp::kAvg) divide_(ctx, type, recv, count, ctx.nranks);
+  return Status::ok();
 }
 
 Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count, DType type,
@@ -652,8 +752,37 @@ Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_co
   return Status::ok();
 }
 
+Status all_gather_hier(Context& ctx, const void* send, void* recv, size_t send_count, DType type) {
+  LTCC_CHECK(check_ctx(ctx));
+  if (!ctx.hosts || !ctx.hosts->uniform())
+    return Status(Code::kInternalError, "hierarchical all-gather without uniform hosts");
+  const size_t es = dtype_size(type);
+  const size_t block = send_count * es;
+  const HierGroups g = hier_groups(ctx);
+  LTCC_TRACE(kColl, "rank %u: %s: hierarchical, %u hosts x %u ranks", ctx.rank, ctx.op_name,
+             g.nhosts, g.nlocal);
+  if (!block) return Status::ok();
+  GroupTransport here(ctx.transport, g.here), across(ctx.transport, g.across);
+  Context c_here = sub_context(ctx, &here, g.local, g.nlocal);
+  Context c_across = sub_context(ctx, &across, g.host, g.nhosts);
+  // [host] blocks of my local index, then [local][host] blocks of everyone;
+  // `send` may lie inside recv (in place): it is read before recv is written.
+  uint8_t* by_host = scratch_space(ctx, ctx.scratch2, block * g.nhosts);
+  LTCC_CHECK(all_gather(c_across, send, by_host, send_count, type));
+  // (The flat all-gather uses no scratch of its own.)
+  uint8_t* all = scratch_space(ctx, ctx.scratch, block * ctx.nranks);
+  LTCC_CHECK(all_gather(c_here, by_host, all, send_count * g.nhosts, type));
+  for (uint32_t l = 0; l < g.nlocal; ++l)
+    for (uint32_t h = 0; h < g.nhosts; ++h)
+      move_(ctx, at(recv, size_t{ctx.hosts->members[h][l]} * send_count, es),
+            all + (size_t{l} * g.nhosts + h) * block, block);
+  return Status::ok();
+}
+
 Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count, DType type) {
   LTCC_CHECK(check_ctx(ctx));
+  if (use_hier(ctx, send_count * dtype_size(type) * ctx.nranks))
+    return all_gather_hier(ctx, send, recv, send_count, type);
   const size_t es = dtype_size(type);
   const uint32_t n = ctx.nranks;
   uint8_t* mine = at(recv, size_t{ctx.rank} * send_count, es);

@@ -9,6 +9,18 @@
 //   broadcast       pipelined chain from the root along the ring
 //   barrier         dissemination, log2(n) rounds of empty messages
 //
+// Hierarchical (Params::algo, LTCC_ALGO; where ranks share hosts, every host
+// has the same number L > 1 of them and there are H > 1 hosts):
+//   all_reduce      reduce-scatter within each host (shared memory), then an
+//                   all-reduce of each local rank's shard among the ranks with
+//                   the same local index on every host (so every rank's NIC
+//                   carries 1/L of the data, all at once), then an
+//                   all-gather within each host; count mod L leftover
+//                   elements go by the flat algorithm
+//   all_gather      all-gather among the ranks with the same local index,
+//                   then within each host, then a copy into rank order
+// Each phase is the flat algorithm on a GroupTransport (group_transport.h).
+//
 // Lanes: ring segments travel on tags [tag, tag + 64 * step_window), so
 // segments overtake each other and a rank forwards whatever has arrived:
 // a late segment (a lost packet being repaired) holds up only its own chain
@@ -30,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "collectives/reduce.h"
@@ -38,7 +51,26 @@
 
 namespace ltcc::coll {
 
+// Which ranks share a host (the communicator's, from every rank's host
+// identity: common/host.h). Hosts are numbered in order of their lowest rank.
+struct Hosts {
+  std::vector<uint32_t> host_of;               // by rank
+  std::vector<std::vector<uint32_t>> members;  // by host: its ranks, ascending
+  // Every host has the same number (> 1) of ranks, and there are > 1 hosts:
+  // the hierarchical schedules apply.
+  bool uniform() const;
+};
+// Builds Hosts from every rank's host identity string.
+Hosts hosts_from_identities(const std::vector<std::string>& ids);
+
+// LTCC_ALGO: ring = the flat schedules always; hier = hierarchical where
+// Hosts::uniform() (else flat); auto = hierarchical where uniform and the
+// message is above rd_max_bytes (smaller ones are latency-bound: three
+// phases cost more than the flat recursive doubling).
+enum class Algo : uint8_t { kRing, kHier, kAuto };
+
 struct Params {
+  Algo algo = Algo::kAuto;
   size_t segment_bytes = 512 * 1024;  // pipelining unit (LTCC_SEGMENT)
   size_t rd_max_bytes = 128 * 1024;   // all-reduce: recursive doubling at or below (LTCC_ALLREDUCE_RD_MAX); crossover measured in bench/RESULTS.md
   uint32_t tag = 1;                   // first transport tag for collective traffic: rings
@@ -63,11 +95,15 @@ struct Context {
   std::function<void(const Status&)> fail;   // abort outstanding transport requests
   const char* op_name = "";                  // for messages: "all-reduce #12"
   uint8_t* phantom = nullptr;  // Params::move_only: scratch space, never read or written
+  const Hosts* hosts = nullptr;  // null: one host, or unknown (flat schedules)
 };
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type, RedOp op);
 Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count, DType type,
                        RedOp op);
+Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count, DType type,
+                       RedOp op);
+Status all_gather_hier(Context& ctx, const void* send, void* recv, size_t send_count, DType type);
 Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv, size_t count,
                                      DType type, RedOp op);
 Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_count, DType type,

@@ -43,8 +43,19 @@ const std::vector<ParamSpec>& registry() {
        "%p by the pid."},
 
       // --- transport selection and packet size -----------------------------
-      {"LTCC_TRANSPORT", T::kEnum, "udp", "", nullptr, nullptr, "udp",
-       "Transport between ranks: udp = ldt reliability over kernel UDP sockets."},
+      {"LTCC_TRANSPORT", T::kEnum, "auto", "", nullptr, nullptr, "auto|ldt|ucx|udp",
+       "Transport between ranks: ldt = ltcc's loss-tolerant reliability over kernel UDP "
+       "(udp is its old name); ucx = UCX for every pair (shared memory within a host; "
+       "RC verbs or TCP between hosts, as UCX_TLS allows); auto = UCX between ranks of "
+       "one host (same host name, boot id and network namespace), LTCC_NET between "
+       "hosts (ldt where ltcc was built without UCX)."},
+      {"LTCC_HOST", T::kString, "", "", nullptr, nullptr, nullptr,
+       "This rank's host under LTCC_TRANSPORT=auto: ranks of one machine that name the "
+       "same host talk over UCX shared memory, others over LTCC_NET. Empty = the host "
+       "name and network namespace. Ranks on different machines never share a host."},
+      {"LTCC_NET", T::kEnum, "ldt", "", nullptr, nullptr, "ldt|ucx",
+       "Transport between hosts under LTCC_TRANSPORT=auto: ldt for lossy fabrics, ucx "
+       "where the fabric is lossless or its NIC retransmits well (UCX over RC)."},
       {"LTCC_RETX", T::kEnum, "sr", "", nullptr, nullptr, "sr|gbn",
        "Retransmission: sr = selective repeat (SACK, RACK, tail-loss probe), gbn = "
        "go-back-N as RoCE NICs do it (baseline for comparison)."},
@@ -190,6 +201,12 @@ const std::vector<ParamSpec>& registry() {
        "Period of the LTCC_STATS_FILE dump."},
 
       // --- collectives -------------------------------------------------------
+      {"LTCC_ALGO", T::kEnum, "auto", "", nullptr, nullptr, "auto|ring|hier",
+       "All-reduce and all-gather schedule where ranks share hosts: hier = within each "
+       "host (shared memory), then among the ranks with the same local index across hosts "
+       "(every NIC busy at once), then within each host again; ring = flat over all ranks; "
+       "auto = hier above LTCC_ALLREDUCE_RD_MAX where every host has the same number (> 1) "
+       "of ranks and there are several hosts, else ring."},
       {"LTCC_SEGMENT", T::kBytes, "512KiB", "bytes", "4KiB", "64MiB", nullptr,
        "Pipelining unit of the ring algorithms: a chunk moves as segments of this size, so "
        "one step forwards segment k while segment k+1 of the step before is still arriving."},

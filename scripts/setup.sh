@@ -13,6 +13,9 @@
 # Tools and stats: nlohmann-json3-dev (the LTCC_STATS_FILE line, ltcc-diag's
 #                  JSON in and out), libcli11-dev (ltcc-perf, ltcc-diag and
 #                  ltcc-sim's options); both header-only, nothing at run time
+# Transports:      libucx-dev (UCX 1.13: LTCC_TRANSPORT=ucx, and shared memory
+#                  between the ranks of a host under auto); libhwloc-dev
+#                  (the cores and the NIC's locality, src/topology.h)
 # Fuzzing:         libclang-rt-14-dev (libFuzzer runtime for clang 14)
 # Lossy-net lab:   iproute2 nftables ethtool (namespaces, veth, nftables drops,
 #                  TBF), python3 (the lab test's traffic)
@@ -25,7 +28,7 @@ set -euo pipefail
 
 PACKAGES=(
   cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev pkg-config
-  nlohmann-json3-dev libcli11-dev libhwloc-dev
+  nlohmann-json3-dev libcli11-dev libhwloc-dev libucx-dev
   libclang-rt-14-dev
   iproute2 nftables ethtool python3
   python3-torch libtorch-dev pybind11-dev python3-dev python3-sklearn

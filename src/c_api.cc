@@ -187,9 +187,21 @@ Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc:
     if (cfg->size != sizeof(ltccConfig_t) || cfg->magic != LTCC_CONFIG_MAGIC)
       return Status(Code::kInvalidArgument,
                     "config was not initialised with LTCC_CONFIG_INITIALIZER (size or magic differ)");
-    if (cfg->transport && std::strcmp(cfg->transport, "udp") != 0)
-      return ltcc::make_status(Code::kInvalidArgument,
-                               "config.transport '%s' is not available (built: udp)", cfg->transport);
+    if (cfg->transport) {
+      const std::string t = cfg->transport;
+      o->transport.kind_explicit = true;
+      if (t == "ldt" || t == "udp") {
+        o->transport.kind = ltcc::TransportKind::kLdt;
+      } else if (t == "auto") {
+        o->transport.kind = ltcc::TransportKind::kAuto;
+      } else if (t == "ucx" && ltcc::ucx_built()) {
+        o->transport.kind = ltcc::TransportKind::kUcx;
+      } else {
+        return ltcc::make_status(Code::kInvalidArgument,
+                                 "config.transport '%s' is not available (built: auto, ldt%s)",
+                                 cfg->transport, ltcc::ucx_built() ? ", ucx" : "");
+      }
+    }
     if (cfg->retx != ltccRetxUndef) {
       if (cfg->retx != ltccRetxSelectiveRepeat && cfg->retx != ltccRetxGoBackN)
         return ltcc::make_status(Code::kInvalidArgument, "config.retx %d is not a ltccRetx_t", cfg->retx);

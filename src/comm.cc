@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/config.h"
+#include "common/host.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -181,6 +182,11 @@ Status comm_options_from_env(CommOptions* out) {
   o.coll.step_window = static_cast<uint32_t>(window);
   LTCC_CHECK(param_bytes("LTCC_ALLREDUCE_RD_MAX", &rd));
   LTCC_CHECK(param_bool("LTCC_REDUCE_ON_ARRIVAL", &o.coll.reduce_on_arrival));
+  std::string algo;
+  LTCC_CHECK(param_string("LTCC_ALGO", &algo));
+  o.coll.algo = algo == "ring" ? coll::Algo::kRing
+                : algo == "hier" ? coll::Algo::kHier
+                                 : coll::Algo::kAuto;  // the registry allows no other
   o.coll.segment_bytes = seg;
   o.coll.rd_max_bytes = rd;
   LTCC_CHECK(param_string("LTCC_STATS_FILE", &o.stats_file));
@@ -218,14 +224,33 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   setup.cores = topo.cores;
   setup.progress_cpus = topo.near_nic_cpus;
   LTCC_CHECK(make_transport(c->opts_.transport, setup, &c->transport_));
+  // Every rank's host identity rides with its address ("host\naddress"):
+  // the hierarchical collectives group ranks by host, whatever transport.
   std::vector<std::string> addrs;
   CommKeys keys;
-  LTCC_CHECK(exchange(c->transport_->local_address(), &addrs, &keys));
+  LTCC_CHECK(exchange(host_identity() + "\n" + c->transport_->local_address(), &addrs, &keys));
   const uint64_t session_key = keys.conn_id;
   LTCC_CHECK(c->transport_->set_keys(keys));
   if (addrs.size() != nranks)
     return make_status(Code::kInternalError, "rank %u: bootstrap returned %zu addresses for %u ranks",
                        rank, addrs.size(), nranks);
+  std::vector<std::string> host_ids(nranks);
+  for (uint32_t p = 0; p < nranks; ++p) {
+    const size_t nl = addrs[p].find('\n');
+    if (nl == std::string::npos)
+      return make_status(Code::kRemoteError,
+                         "rank %u: rank %u's bootstrap record has no host line: is it running "
+                         "another version of ltcc?",
+                         rank, p);
+    host_ids[p] = addrs[p].substr(0, nl);
+    addrs[p].erase(0, nl + 1);
+  }
+  c->hosts_ = coll::hosts_from_identities(host_ids);
+  LTCC_INFO(kInit, "rank %u: %zu host%s, %zu rank%s on this one%s", rank, c->hosts_.members.size(),
+            c->hosts_.members.size() == 1 ? "" : "s",
+            c->hosts_.members[c->hosts_.host_of[rank]].size(),
+            c->hosts_.members[c->hosts_.host_of[rank]].size() == 1 ? "" : "s",
+            c->hosts_.uniform() ? " (hierarchical collectives apply)" : "");
   for (uint32_t p = 0; p < nranks; ++p)
     if (p != rank) LTCC_CHECK(c->transport_->set_peer_address(p, addrs[p]));
   LTCC_CHECK(c->transport_->start());
@@ -375,6 +400,7 @@ Status Comm::run(CollOp& op) {
   ctx.scratch = &scratch_;
   ctx.scratch2 = &scratch2_;
   ctx.op_name = name;
+  ctx.hosts = &hosts_;
   ctx.fail = [this](const Status& why) { fail_and_notify(why); };
   Status st;
   switch (op.kind) {

@@ -181,6 +181,7 @@ class Comm {
   uint32_t nranks_ = 1;
   CommOptions opts_;
   std::unique_ptr<Transport> transport_;
+  coll::Hosts hosts_;  // which ranks share a host (hierarchical collectives)
   std::vector<std::unique_ptr<CtrlSlot>> ctrl_;  // by peer
 
   std::mutex mu_;

@@ -8,7 +8,8 @@
 //                          threads and NUMA nodes this process may use, and
 //                          for every interface with an IPv4 address, where
 //                          its NIC sits and the CPUs a progress thread using
-//                          it would be pinned to
+//                          it would be pinned to, and this process's host
+//                          identity (LTCC_TRANSPORT=auto's notion of a host)
 #include <ifaddrs.h>
 #include <netinet/in.h>
 
@@ -18,7 +19,9 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/host.h"
 #include "src/topology.h"
+#include "transports/factory.h"
 #include "transports/ldt/core/crc32c.h"
 
 namespace {
@@ -26,6 +29,9 @@ namespace {
 int print_topology() {
   const ltcc::ProcessTopology t = ltcc::discover_topology("");
   std::printf("%s\n", t.describe().c_str());
+  // What LTCC_TRANSPORT=auto compares: ranks with the same host share memory.
+  const std::string host = ltcc::host_identity();
+  std::printf("host: %s\n", host.empty() ? "(unreadable: shares memory with no rank)" : host.c_str());
   ifaddrs* ifs = nullptr;
   if (::getifaddrs(&ifs) != 0) {
     std::fprintf(stderr, "ltcc-info: getifaddrs failed: %s\n", std::strerror(errno));
@@ -58,6 +64,7 @@ int main(int argc, char** argv) {
   if (!check_only) {
     ltcc::print_params(stdout);
     std::printf("\ncrc32c: %s\n", ltcc::crc32c_is_hardware() ? "SSE4.2" : "table (no SSE4.2)");
+    std::printf("transports: ldt%s\n", ltcc::ucx_built() ? ", ucx" : " (built without UCX)");
   }
   int bad = 0;
   for (const std::string& name : ltcc::unknown_ltcc_env()) {

@@ -6,7 +6,17 @@
 //   2. its own options struct in TransportOptions, filled from LTCC_* by its
 //      own options_from_env (called from transport_options_from_env),
 //   3. a case in make_transport,
-// and nothing above this file changes. (Issue 16 adds UCX and LTCC_TRANSPORT.)
+// and nothing above this file changes.
+//
+// Which transport (LTCC_TRANSPORT, README "Transports"):
+//   ldt   every pair over ldt (UDP): loss-tolerant, the lossy-network transport
+//   ucx   every pair over UCX (transports/ucx/): shared memory within a host,
+//         whatever UCX finds between hosts (RC verbs, TCP here)
+//   auto  (default) UCX between ranks of one host, LTCC_NET between hosts
+//         (ldt by default; LTCC_NET=ucx makes it plain ucx): a SplitTransport
+//         (transports/split_transport.h) when UCX is built, else ldt; and
+//         ldt where faults are injected unless auto was asked for by name.
+//   udp   the old name of ldt (kept)
 //
 // Who owns what:
 //   TransportOptions  the user's transport settings: which interface, which
@@ -30,11 +40,20 @@
 
 namespace ltcc {
 
-enum class TransportKind : uint8_t { kLdt };
+enum class TransportKind : uint8_t { kLdt, kUcx, kAuto };
 const char* transport_kind_name(TransportKind k);
+// Whether this build has UCX (LTCC_TRANSPORT=ucx; auto's shared memory).
+bool ucx_built();
 
 struct TransportOptions {
-  TransportKind kind = TransportKind::kLdt;
+  TransportKind kind = TransportKind::kAuto;  // LTCC_TRANSPORT
+  TransportKind net = TransportKind::kLdt;    // LTCC_NET: auto's transport between hosts
+  // LTCC_TRANSPORT (or ltccConfig_t.transport) was given. An auto that was
+  // not asked for is ldt for every pair where faults are injected
+  // (LTCC_FAULT_*): whoever injects loss on a one-host job means it to hit
+  // its ranks' traffic. An explicit auto keeps UCX within a host and says
+  // that those links get no fault.
+  bool kind_explicit = false;
   std::string ifname;        // LTCC_IFNAME: the data interface ("" = by address)
   std::string bind_address = "127.0.0.1";  // IPv4 data address when no interface is
                                            // named (the C API picks the one that

@@ -429,6 +429,12 @@ std::string command_line(int argc, char** argv) {
 
 int rank_main(const Args& a, int argc, char** argv) {
   char buf[64];
+  // --loss and --retx are ldt's (injected loss, its retransmission): with
+  // either, every pair runs ldt unless LTCC_TRANSPORT says otherwise, so
+  // that "--loss 0" and "--loss 0.01" measure the same transport (auto would
+  // put the ranks of one host on UCX shared memory).
+  if ((a.loss_set || a.retx != ltccRetxUndef) && !std::getenv("LTCC_TRANSPORT"))
+    ::setenv("LTCC_TRANSPORT", "ldt", 1);
   if (a.loss_set) {
     std::snprintf(buf, sizeof buf, "%.17g", a.loss);
     ::setenv("LTCC_FAULT_LOSS", buf, 1);
@@ -496,7 +502,9 @@ int rank_main(const Args& a, int argc, char** argv) {
     const char* cc = std::getenv("LTCC_CC");
     const char* loss_env = std::getenv("LTCC_FAULT_LOSS");
     const char* to_env = std::getenv("LTCC_TIMEOUT");
-    std::printf("# ltcc: retx %s  cc %s  injected loss %s  timeout %s\n", retx_text(a).c_str(),
+    const char* tr_env = std::getenv("LTCC_TRANSPORT");
+    std::printf("# ltcc: transport %s  retx %s  cc %s  injected loss %s  timeout %s\n",
+                tr_env && *tr_env ? tr_env : "auto", retx_text(a).c_str(),
                 cc && *cc ? cc : "swift", loss_env && *loss_env ? loss_env : "0",
                 to_env && *to_env ? to_env : "30s");
     std::printf("#\n# Using ranks\n");

@@ -16,7 +16,7 @@ for ((r = 1; r <= reps; r++)); do
   order="A B"; (( r % 2 == 0 )) && order="B A"  # ABBA: neither side always goes first
   for side in $order; do
     dir=$a; [[ $side == B ]] && dir=$b
-    LTCC_BUSY_POLL=0 "$dir/bench/perf/ltcc-perf" --local 4 -b 1M -e 64M -f 8 -n 30 -w 3 -c 1 \
+    LTCC_TRANSPORT=${LTCC_TRANSPORT:-ldt} LTCC_BUSY_POLL=0 "$dir/bench/perf/ltcc-perf" --local 4 -b 1M -e 64M -f 8 -n 30 -w 3 -c 1 \
       > "$out/perf.$r.$side" 2>&1
     awk -v r="$r" -v s="$side" '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/ {
            if ($9 != 0) { print "wrong results in run " r " " s > "/dev/stderr"; exit 1 }

@@ -14,7 +14,7 @@ trap 'rm -rf "$out"' EXIT
 for ((r = 1; r <= reps; r++)); do
   for loss in 0 0.01; do
     for auth in 1 0; do
-      LTCC_AUTH=$auth LTCC_BUSY_POLL=0 "$perf" --local 4 -b 1M -e 64M -f 8 -n 10 -w 2 -c 1 \
+      LTCC_TRANSPORT=ldt LTCC_AUTH=$auth LTCC_BUSY_POLL=0 "$perf" --local 4 -b 1M -e 64M -f 8 -n 10 -w 2 -c 1 \
         --loss "$loss" > "$out/run.$r.$loss.$auth" 2>&1
       awk -v r="$r" -v l="$loss" -v a="$auth" '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/ {
              printf "rep %s loss %s auth %s size %s busbw %s wrong %s\n", r, l, a, $1, $8, $9 }' \

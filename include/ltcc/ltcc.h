@@ -95,7 +95,7 @@ typedef struct {
   size_t size;             /* sizeof(ltccConfig_t), set by the initializer */
   unsigned int magic;      /* set by the initializer */
   unsigned int version;    /* LTCC_VERSION_CODE, set by the initializer */
-  const char* transport;   /* "udp"; NULL: LTCC_TRANSPORT */
+  const char* transport;   /* "auto", "ldt" ("udp"), "ucx"; NULL: LTCC_TRANSPORT */
   int retx;                /* ltccRetx_t; ltccRetxUndef: LTCC_RETX */
   int cc;                  /* ltccCc_t; ltccCcUndef: LTCC_CC */
   double timeoutSeconds;   /* peer silence / init timeout; <= 0: LTCC_TIMEOUT */

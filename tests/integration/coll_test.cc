@@ -4,13 +4,19 @@
 //                  [--seed S] [--timeout SECONDS] [--deadline SECONDS]
 //                  [--victim K] [--kill-mode sigkill|exit] [--trim]
 //                  [--segment BYTES] [--rd-max BYTES] [--idle S] [--late R:S]
+//                  [--transport auto|ldt|ucx] [--hosts H] [--algo auto|ring|hier]
 //
 // One executable is both the launcher and the rank. Run as above it is the
 // parent: it forks N children and execs itself in each with the torchrun
 // environment (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE) plus
 // LTCC_ROOT=file:/tmp/ltcc-colltest-<pid>.root, LTCC_FAULT_LOSS / _REORDER /
 // _DUP, LTCC_FAULT_SEED (derived from the configuration unless --seed) and
-// LTCC_TIMEOUT, so every child goes through ltccCommInitFromEnv. --segment
+// LTCC_TIMEOUT, and LTCC_TRANSPORT (--transport; ldt unless given, since
+// the faults are injected on ldt's links), so every child goes through
+// ltccCommInitFromEnv. --hosts H gives rank r LTCC_HOST=colltest-host<r*H/N>:
+// under auto, UCX within each such host and ldt between them; with any
+// transport, the communicator's hosts for the hierarchical collectives
+// (--algo sets LTCC_ALGO). --segment
 // and --rd-max set LTCC_SEGMENT and LTCC_ALLREDUCE_RD_MAX (rd-max 0: ring
 // for every all-reduce; a huge rd-max: recursive doubling for every one).
 //
@@ -1353,6 +1359,12 @@ int parent_main(const std::string& self, int nranks, double loss, double reorder
       ::setenv("LTCC_TIMEOUT", strf("%gs", timeout_s).c_str(), 1);
       if (!segment.empty()) ::setenv("LTCC_SEGMENT", segment.c_str(), 1);
       if (!rd_max.empty()) ::setenv("LTCC_ALLREDUCE_RD_MAX", rd_max.c_str(), 1);
+      // ldt unless --transport: the injected faults apply to ldt's links.
+      const char* transport = std::getenv("COLL_TEST_TRANSPORT");
+      ::setenv("LTCC_TRANSPORT", transport ? transport : "ldt", 1);
+      if (const char* algo = std::getenv("COLL_TEST_ALGO")) ::setenv("LTCC_ALGO", algo, 1);
+      if (const char* hosts = std::getenv("COLL_TEST_HOSTS"))  // rank r on host r*H/n
+        ::setenv("LTCC_HOST", strf("colltest-host%d", r * std::atoi(hosts) / nranks).c_str(), 1);
       std::vector<std::string> args = {self, "--child", "--dir", dir, "--suite", suite,
                                        "--victim", std::to_string(victim), "--kill-mode", kill_mode};
       if (trim) args.push_back("--trim");
@@ -1498,7 +1510,10 @@ int main(int argc, char** argv) {
                  "          [--victim K] [--kill-mode sigkill|exit] [--segment BYTES] [--rd-max BYTES]\n"
                  "          [--idle S]  (kill suite: every rank idles S s after init)\n"
                  "          [--late R:S]  (late suite: rank R enters the all-reduce S s late)\n"
-                 "          [--large-mib M]  (large and late suites: M MiB all-reduce, default 64)\n",
+                 "          [--large-mib M]  (large and late suites: M MiB all-reduce, default 64)\n"
+                 "          [--transport auto|ldt|ucx]  (LTCC_TRANSPORT; default ldt)\n"
+                 "          [--hosts H]  (LTCC_HOST: ranks split into H hosts, for auto)\n"
+                 "          [--algo auto|ring|hier]  (LTCC_ALGO)\n",
                  argv[0]);
     return 2;
   };
@@ -1521,6 +1536,9 @@ int main(int argc, char** argv) {
     else if (k == "--idle") ::setenv("COLL_TEST_IDLE_S", val(), 1);
     else if (k == "--late") ::setenv("COLL_TEST_LATE", val(), 1);
     else if (k == "--large-mib") ::setenv("COLL_TEST_LARGE_MIB", val(), 1);
+    else if (k == "--transport") ::setenv("COLL_TEST_TRANSPORT", val(), 1);
+    else if (k == "--hosts") ::setenv("COLL_TEST_HOSTS", val(), 1);
+    else if (k == "--algo") ::setenv("COLL_TEST_ALGO", val(), 1);
     else if (k == "--child") child = true;
     else if (k == "--dir") dir = val();
     else return usage();
@@ -1553,6 +1571,9 @@ int main(int argc, char** argv) {
   if (!segment.empty()) repro += " --segment " + segment;
   if (!rd_max.empty()) repro += " --rd-max " + rd_max;
   if (const char* late = std::getenv("COLL_TEST_LATE")) repro += std::string(" --late ") + late;
+  if (const char* t = std::getenv("COLL_TEST_TRANSPORT")) repro += std::string(" --transport ") + t;
+  if (const char* h = std::getenv("COLL_TEST_HOSTS")) repro += std::string(" --hosts ") + h;
+  if (const char* a = std::getenv("COLL_TEST_ALGO")) repro += std::string(" --algo ") + a;
   return parent_main(self, nranks, loss, reorder, dup, suite, seed, timeout_s, deadline_s, victim,
                      kill_mode, trim, segment, rd_max, repro);
 }

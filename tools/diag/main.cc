@@ -635,6 +635,9 @@ int rank_main(const Args& a) {
     std::fprintf(stderr, "ltcc-diag: rank %u: %s\n", env.rank, st.message().c_str());
     return 3;
   }
+  // ltcc-diag measures the network path with ldt's probes: ldt for every
+  // pair, also between ranks of one host (auto would put those on UCX).
+  if (!opts.transport.kind_explicit) opts.transport.kind = ltcc::TransportKind::kLdt;
   // Payload CRCs on: a corrupted packet is then caught and counted against
   // the link that delivered it (ltcc's default leaves them to the link CRCs).
   opts.transport.ldt.ldt.checksum = true;

@@ -19,6 +19,7 @@
 #include <new>
 
 #include "common/config.h"
+#include "common/host.h"
 #include "common/log.h"
 #include "common/siphash.h"
 #include "common/strings.h"
@@ -60,33 +61,12 @@ const char* progress_model_name(ProgressModel m) {
 
 // A rank runs two threads that want a CPU while a collective runs (the
 // communicator's worker and the progress thread).
-bool cpus_are_scarce(int cpus, uint32_t ranks_here) {
-  return cpus > 0 && static_cast<uint64_t>(cpus) < 2ull * ranks_here;
-}
-
 ProgressModel fit_progress_model(ProgressModel wanted, int cpus, uint32_t ranks_here) {
   if (wanted != ProgressModel::kAuto) return wanted;
   return cpus_are_scarce(cpus, ranks_here) ? ProgressModel::kInline : ProgressModel::kThread;
 }
 
 namespace {
-
-// This machine's boot id (/proc/sys/kernel/random/boot_id) folded to 64 bits,
-// or 0: processes with the same one share the CPUs (network namespaces
-// included), whatever their addresses.
-uint64_t read_boot_id() {
-  FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "re");
-  if (!f) return 0;
-  char buf[64] = {};
-  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (size_t i = 0; i < n; ++i) {
-    if (buf[i] == '\n') break;
-    h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ull;
-  }
-  return n ? (h ? h : 1) : 0;
-}
 
 // Sleeps until `word` may have left `seen` or `ns` passed (a raw futex wait:
 // it needs no notify to end).
@@ -161,8 +141,6 @@ Status LdtTransport::options_from_env(LdtTransportOptions* out) {
     return make_status(Code::kInvalidArgument, "LTCC_MTU=%llu is not a link MTU in 576..65536",
                        static_cast<unsigned long long>(mtu));
   o.link_mtu = static_cast<uint32_t>(mtu);
-  std::string transport;
-  LTCC_CHECK(param_string("LTCC_TRANSPORT", &transport));  // validated: udp is the only one yet
   for (const std::string& name : unknown_ltcc_env()) {
     const std::string guess = closest_param(name);
     LTCC_WARN(kInit, "%s is not an ltcc setting%s%s%s; it is ignored", name.c_str(),
@@ -199,7 +177,7 @@ Status LdtTransport::create(const LdtTransportOptions& opts, uint32_t rank, uint
     }
     // Peers learn our MTU with our address and agree on the smallest.
     // ... and their machine, to know who shares our CPUs (choose_model).
-    t->boot_id_ = read_boot_id();
+    t->boot_id_ = machine_boot_id();
     t->local_address_ = t->net_->local_address() + "/mtu=" + std::to_string(t->link_mtu_) +
                         strf("/boot=%016llx", static_cast<unsigned long long>(t->boot_id_));
     t->peer_mtu_.assign(nranks, 0);

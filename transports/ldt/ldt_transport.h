@@ -48,6 +48,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/host.h"
 #include "common/status.h"
 #include "transports/ldt/auth/auth_wire.h"
 #include "transports/ldt/core/engine.h"
@@ -72,7 +73,7 @@ enum class ProgressModel : uint8_t { kThread, kInline, kAuto };
 const char* progress_model_name(ProgressModel m);
 // What start() runs for `wanted`, given the CPUs this process may use (0 =
 // unknown) and the ranks of the job on this machine (itself included).
-bool cpus_are_scarce(int cpus, uint32_t ranks_here);
+using ltcc::cpus_are_scarce;  // common/host.h
 ProgressModel fit_progress_model(ProgressModel wanted, int cpus, uint32_t ranks_here);
 
 struct LdtTransportOptions {

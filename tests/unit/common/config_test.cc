@@ -76,7 +76,7 @@ bool contains(const std::string& hay, const std::string& needle) {
 
 TEST_F(ConfigTest, RegistryHasEveryDocumentedSetting) {
   const char* expected[] = {
-      "LTCC_DEBUG", "LTCC_DEBUG_SUBSYS", "LTCC_DEBUG_FILE", "LTCC_TRANSPORT", "LTCC_RETX",
+      "LTCC_DEBUG", "LTCC_DEBUG_SUBSYS", "LTCC_DEBUG_FILE", "LTCC_TRANSPORT", "LTCC_HOST", "LTCC_NET", "LTCC_RETX",
       "LTCC_CC", "LTCC_MTU", "LTCC_PAYLOAD", "LTCC_IFNAME", "LTCC_WINDOW_PKTS",
       "LTCC_INITIAL_CWND_PKTS", "LTCC_ACK_EVERY", "LTCC_PATHS", "LTCC_SOCKBUF", "LTCC_GSO", "LTCC_GRO",
       "LTCC_TIMEOUT", "LTCC_LATE_TIMEOUT",
@@ -86,7 +86,7 @@ TEST_F(ConfigTest, RegistryHasEveryDocumentedSetting) {
       "LTCC_RX_IN_PLACE", "LTCC_BUSY_POLL", "LTCC_PROGRESS", "LTCC_FAULT_LOSS", "LTCC_FAULT_BURST", "LTCC_FAULT_REORDER",
       "LTCC_FAULT_DUP", "LTCC_FAULT_CORRUPT", "LTCC_FAULT_DELAY_US", "LTCC_FAULT_RATE",
       "LTCC_FAULT_SEED", "LTCC_FAULT_LINKS", "LTCC_FAULT_RATE_LINKS", "LTCC_STATS_FILE", "LTCC_STATS_INTERVAL", "LTCC_BOOTSTRAP_ADDR", "LTCC_ROOT", "LTCC_SESSION",
-      "LTCC_SEGMENT", "LTCC_STEP_WINDOW", "LTCC_REDUCE_ON_ARRIVAL", "LTCC_ALLREDUCE_RD_MAX"};
+      "LTCC_ALGO", "LTCC_SEGMENT", "LTCC_STEP_WINDOW", "LTCC_REDUCE_ON_ARRIVAL", "LTCC_ALLREDUCE_RD_MAX"};
   for (const char* n : expected) EXPECT_NE(find_param(n), nullptr) << n;
   EXPECT_EQ(all_params().size(), std::size(expected));
   EXPECT_EQ(find_param("LTCC_NOPE"), nullptr);
@@ -140,7 +140,7 @@ TEST_F(ConfigTest, DefaultsHaveTheDocumentedValues) {
   ASSERT_TRUE(param_string("LTCC_DEBUG_FILE", &str).is_ok());
   EXPECT_EQ(str, "");
   ASSERT_TRUE(param_string("LTCC_TRANSPORT", &str).is_ok());
-  EXPECT_EQ(str, "udp");
+  EXPECT_EQ(str, "auto");
   ASSERT_TRUE(param_string("LTCC_RETX", &str).is_ok());
   EXPECT_EQ(str, "sr");
   ASSERT_TRUE(param_string("LTCC_CC", &str).is_ok());
