@@ -209,7 +209,9 @@ const std::vector<ParamSpec>& registry() {
        "of ranks and there are several hosts, else ring."},
       {"LTCC_SEGMENT", T::kBytes, "512KiB", "bytes", "4KiB", "64MiB", nullptr,
        "Pipelining unit of the ring algorithms: a chunk moves as segments of this size, so "
-       "one step forwards segment k while segment k+1 of the step before is still arriving."},
+       "one step forwards segment k while segment k+1 of the step before is still arriving. "
+       "Unless set, 2 MiB where every pair talks UCX (one host under auto): each message "
+       "there costs a rendezvous handshake."},
       {"LTCC_STEP_WINDOW", T::kUint, "32", "steps", "1", "1024", nullptr,
        "Ring algorithms: segments travel on separate lanes, and a rank may run this many "
        "steps ahead on one lane while an older segment waits for a retransmission (the "

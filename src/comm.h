@@ -74,6 +74,7 @@ struct CollOp {
 struct CommOptions {
   TransportOptions transport;                     // the user's transport settings (factory.h)
   coll::Params coll;
+  bool segment_explicit = false;  // LTCC_SEGMENT set: kept whatever the transport
   uint64_t timeout_ns = 30'000'000'000ull;       // LTCC_TIMEOUT, its one owner: peer silence
                                                   // (the transport's), init, destroy bound
   uint64_t close_timeout_ns = 10'000'000'000ull; // destroy waits at most this for CLOSEs

@@ -28,6 +28,14 @@ constexpr const char* kAddrPrefix = "ucx1/";
 // How long a sleeping progress loop waits on the event fd before it looks
 // again: UCX runs its keepalive from ucp_worker_progress.
 constexpr int kSleepMs = 50;
+// Where CPUs are scarce (ranks outnumber half the CPUs), an inline waiter
+// with nothing to do yields its CPU for up to this long before it sleeps on
+// the event fd: the rank it waits for is usually runnable and about to
+// answer, and a sleep costs an arm, a signal and a wake-up per message.
+// Measured on 2 CPUs x 4 ranks (1 MiB all-gather 1.7 -> 3.4 GB/s, all-reduce
+// 1.6 -> 2.1; bench/RESULTS.md section 17); spinning without yielding (busy
+// poll) made it slower.
+constexpr uint64_t kYieldPollNs = 1'000'000;
 
 uint64_t ucp_tag_of(uint32_t sender, uint32_t tag) {
   return (static_cast<uint64_t>(sender) << 32) | tag;
@@ -136,6 +144,7 @@ struct UcxTransport::Impl {
   int wake_fd = -1;
   std::string address;  // ours, as exchanged
   uint64_t keepalive_ns = 0;
+  uint64_t yield_poll_ns = 0;  // inline waits: sched_yield this long before sleeping
 
   // Under mu (every UCP call is made under it).
   std::recursive_mutex mu;
@@ -219,6 +228,14 @@ Status UcxTransport::Impl::init() {
   // memory transports (off by default in UCX 1.13, which then leaves them
   // out of endpoints that ask for peer failure handling).
   keepalive_ns = std::max<uint64_t>(opts.peer_timeout_ns / 4, 1'000'000ull);
+  if (!opts.tls.empty()) {
+    const ucs_status_t ts = ucp_config_modify(cfg, "TLS", opts.tls.c_str());
+    if (ts != UCS_OK) {
+      ucp_config_release(cfg);
+      return make_status(Code::kInvalidArgument, "rank %u: ucx: UCX_TLS=%s refused: %s", rank,
+                         opts.tls.c_str(), ucs_status_string(ts));
+    }
+  }
   default_setting(cfg, "KEEPALIVE_INTERVAL",
                   strf("%llums", static_cast<unsigned long long>(keepalive_ns / 1'000'000ull)));
   ucp_params_t params{};
@@ -513,7 +530,10 @@ void UcxTransport::Impl::drive_until(Pred done) {
     if (progress_once()) {
       last_event = now_ns();
     } else if (!done() && now_ns() - last_event >= opts.busy_poll_ns) {
-      sleep_on_events(kSleepMs);
+      if (now_ns() - last_event < opts.busy_poll_ns + yield_poll_ns)
+        sched_yield();  // another rank of this machine runs; we look again after it
+      else
+        sleep_on_events(kSleepMs);
     }
     drive_mu.unlock();
   }
@@ -661,7 +681,10 @@ Status UcxTransport::start() {
     const int cpus = m.opts.cores > 0                                       ? m.opts.cores
                      : ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
                                                                      : 0;
-    if (cpus_are_scarce(cpus, here) && !m.opts.busy_poll_explicit) m.opts.busy_poll_ns = 0;
+    if (cpus_are_scarce(cpus, here) && !m.opts.busy_poll_explicit) {
+      m.opts.busy_poll_ns = 0;
+      m.yield_poll_ns = kYieldPollNs;
+    }
     m.started = true;
   }
   if (m.opts.progress_thread) {
@@ -677,9 +700,11 @@ Status UcxTransport::start() {
 
 std::string UcxTransport::describe() const {
   const Impl& m = *impl_;
-  return strf("UCX %s, tag matching, progress %s, busy poll %llu us, keepalive %.1f s",
+  return strf("UCX %s, tag matching, progress %s, busy poll %llu us, yield poll %llu us, "
+              "keepalive %.1f s",
               ucx_version().c_str(), m.opts.progress_thread ? "thread" : "inline",
               static_cast<unsigned long long>(m.opts.busy_poll_ns / 1000),
+              static_cast<unsigned long long>(m.opts.progress_thread ? 0 : m.yield_poll_ns / 1000),
               static_cast<double>(m.keepalive_ns) / 1e9);
 }
 

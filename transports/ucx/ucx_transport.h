@@ -27,7 +27,9 @@
 //    or a progress thread of its own. Either spins for busy_poll_ns after
 //    the last event, then arms the worker and sleeps on its event fd (UCX
 //    signals it when something arrives; user threads wake it when they post
-//    or wake()). An idle transport never spins: several ranks share a core.
+//    or wake()). Where CPUs are scarce busy polling is off and an inline
+//    waiter yields its CPU (sched_yield) for up to 1 ms before it sleeps.
+//    An idle transport never spins: several ranks share a core.
 //  - Peer failure: UCX calls the endpoint's error handler (a closed TCP
 //    connection at once; shared memory by UCX's keepalive, whose interval
 //    ltcc sets to a quarter of LTCC_TIMEOUT unless UCX_KEEPALIVE_INTERVAL is
@@ -69,6 +71,11 @@ struct UcxTransportOptions {
   uint64_t busy_poll_ns = 20'000;  // spin this long after the last event
   bool busy_poll_explicit = false;  // LTCC_BUSY_POLL set: kept where CPUs are scarce
   int cores = 0;                    // the process's cores (0: sched_getaffinity)
+  // UCX_TLS for this transport alone ("" = UCX's default or the user's
+  // UCX_TLS). The inter-host half of auto with LTCC_NET=ucx uses "^sm": no
+  // shared memory, which UCX would otherwise find between two network
+  // namespaces of one machine (the lab's hosts) and take past their cables.
+  std::string tls;
 };
 
 struct UcxTransportStats {
