@@ -3,6 +3,7 @@
 #include "common/config.h"
 #include "common/log.h"
 
+#include <cstdlib>
 #include <utility>
 
 #ifdef LTCC_HAVE_UCX
@@ -54,7 +55,7 @@ Status make_ldt(const TransportOptions& opts, const TransportSetup& setup,
 // transport) unless LTCC_PROGRESS=thread; a SplitTransport decides for its
 // own UCX at start().
 Status make_ucx(const TransportOptions& opts, const TransportSetup& setup,
-                std::unique_ptr<ucx::UcxTransport>* out) {
+                std::unique_ptr<ucx::UcxTransport>* out, const char* tls = "") {
   ucx::UcxTransportOptions uo;
   uo.peer_timeout_ns = setup.peer_timeout_ns;
   uo.background_tag = setup.background_tag;
@@ -62,6 +63,7 @@ Status make_ucx(const TransportOptions& opts, const TransportSetup& setup,
   uo.busy_poll_ns = opts.ldt.busy_poll_ns;
   uo.busy_poll_explicit = opts.ldt.busy_poll_explicit;
   uo.cores = setup.cores;
+  uo.tls = tls;
   return ucx::UcxTransport::create(uo, setup.rank, setup.nranks, out);
 }
 #endif
@@ -113,7 +115,6 @@ Status make_transport(const TransportOptions& opts, const TransportSetup& setup,
                        "LTCC_TRANSPORT is not set");
     kind = TransportKind::kLdt;
   }
-  if (kind == TransportKind::kAuto && opts.net == TransportKind::kUcx) kind = TransportKind::kUcx;
   switch (kind) {
     case TransportKind::kLdt:
       return make_ldt(opts, setup, out);
@@ -131,7 +132,15 @@ Status make_transport(const TransportOptions& opts, const TransportSetup& setup,
       std::unique_ptr<ucx::UcxTransport> local;
       std::unique_ptr<Transport> net;
       LTCC_CHECK(make_ucx(opts, setup, &local));
-      LTCC_CHECK(make_ldt(opts, setup, &net));
+      if (opts.net == TransportKind::kUcx) {
+        // A second UCX worker for the other hosts, without shared memory
+        // (unless UCX_TLS says otherwise): see UcxTransportOptions::tls.
+        std::unique_ptr<ucx::UcxTransport> u;
+        LTCC_CHECK(make_ucx(opts, setup, &u, std::getenv("UCX_TLS") ? "" : "^sm"));
+        net = std::move(u);
+      } else {
+        LTCC_CHECK(make_ldt(opts, setup, &net));
+      }
       *out = std::make_unique<SplitTransport>(setup.rank, setup.nranks, std::move(local),
                                               std::move(net), opts.ldt.fault.any());
       return Status::ok();

@@ -13,7 +13,8 @@
 //   ucx   every pair over UCX (transports/ucx/): shared memory within a host,
 //         whatever UCX finds between hosts (RC verbs, TCP here)
 //   auto  (default) UCX between ranks of one host, LTCC_NET between hosts
-//         (ldt by default; LTCC_NET=ucx makes it plain ucx): a SplitTransport
+//         (ldt by default; LTCC_NET=ucx: a second UCX without shared
+//         memory, so the lab's hosts talk through their cables): a SplitTransport
 //         (transports/split_transport.h) when UCX is built, else ldt; and
 //         ldt where faults are injected unless auto was asked for by name.
 //   udp   the old name of ldt (kept)

@@ -1,6 +1,7 @@
 // SplitTransport: one Transport made of two, chosen per pair of ranks by
 // host (LTCC_TRANSPORT=auto): UCX between the ranks of one host (shared
-// memory), ldt between hosts (the lossy network).
+// memory), ldt between hosts (the lossy network), or with LTCC_NET=ucx a
+// second UCX worker without shared memory (transports/factory.cc).
 //
 // A host is what common/host.h's host_identity() names: the same machine,
 // host name and network namespace. Each rank's address carries its host
