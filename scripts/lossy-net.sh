@@ -15,6 +15,16 @@
 #       --name NAME     lab name, prefixes its namespaces (default ltcclab, or
 #                       $LAB_NAME; every command takes --name or LAB_NAME)
 #       --ranks N       ranks / namespaces (default 4; 1..200)
+#       --hosts H --ranks-per-host R
+#                       H namespaces ("hosts", 1..200) of R ranks each (1..64):
+#                       `launch` starts R ranks in every namespace (RANK =
+#                       host x R + local rank), which share its network
+#                       stack, so traffic between ranks of a host never
+#                       crosses a cable (no loss, as on a real host) and
+#                       ltcc's LTCC_TRANSPORT=auto talks shared memory there.
+#                       Every other command's index (loss --rank, --link,
+#                       rate, link, addr, exec, stats) is then a host.
+#                       --ranks N is --hosts N --ranks-per-host 1.
 #       --mode MODE     bridge (one namespace per rank) | loopback (all ranks
 #                       in one namespace, talking over its lo)
 #       --mtu BYTES     link MTU (default 9000; loopback mode: of lo)
@@ -56,11 +66,11 @@
 #   lossy-net.sh exec I CMD [ARGS...]    run CMD in rank I's namespace
 #   lossy-net.sh mpi-exec CMD [ARGS...]  for `mpirun ... lossy-net.sh mpi-exec
 #                                        prog`: runs prog in the namespace of
-#                                        rank $OMPI_COMM_WORLD_RANK
+#                                        rank $OMPI_COMM_WORLD_RANK (its host's)
 #   lossy-net.sh launch [--timeout S] -- CMD [ARGS...]
 #                       CMD once per rank in its namespace of the lab that is
-#                       up, with RANK, WORLD_SIZE, LOCAL_RANK=0,
-#                       LOCAL_WORLD_SIZE=1, MASTER_ADDR (rank 0), MASTER_PORT
+#                       up, with RANK, WORLD_SIZE, LOCAL_RANK (0..R-1),
+#                       LOCAL_WORLD_SIZE (R), MASTER_ADDR (rank 0), MASTER_PORT
 #                       (29500 unless set), LAB_ADDR and LAB_IFNAME set
 #                       (torchrun's variables: ltcc, torch and Gloo read
 #                       them); waits for all. Exit status: the first failing
@@ -114,6 +124,7 @@ load_state() {
   [[ -f "$f" ]] || die "no lab named '$name' (run: $prog up --name $name)"
   # shellcheck disable=SC1090
   source "$f"
+  PER_HOST=${PER_HOST:-1}  # labs brought up before --ranks-per-host
 }
 
 ns_sw() { echo "$name-sw"; }
@@ -152,11 +163,12 @@ offloads_off() {  # ns dev
 }
 
 up() {
-  local ranks=4 mode=bridge mtu=9000 subnet=10.199.0 loss=0 rate=""
+  local ranks=4 mode=bridge mtu=9000 subnet=10.199.0 loss=0 rate="" per_host=1
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --name) name=${2:?}; shift 2 ;;
-      --ranks) ranks=${2:?}; shift 2 ;;
+      --ranks|--hosts) ranks=${2:?}; shift 2 ;;
+      --ranks-per-host) per_host=${2:?}; shift 2 ;;
       --mode) mode=${2:?}; shift 2 ;;
       --mtu) mtu=${2:?}; shift 2 ;;
       --subnet) subnet=${2:?}; shift 2 ;;
@@ -166,7 +178,9 @@ up() {
     esac
   done
   [[ "$name" =~ ^[a-z][a-z0-9]{0,11}$ ]] || die "--name '$name': want 1-12 lower-case letters/digits"
-  [[ "$ranks" =~ ^[0-9]+$ && "$ranks" -ge 1 && "$ranks" -le 200 ]] || die "--ranks '$ranks': want 1..200"
+  [[ "$ranks" =~ ^[0-9]+$ && "$ranks" -ge 1 && "$ranks" -le 200 ]] || die "--ranks/--hosts '$ranks': want 1..200"
+  [[ "$per_host" =~ ^[0-9]+$ && "$per_host" -ge 1 && "$per_host" -le 64 ]] ||
+    die "--ranks-per-host '$per_host': want 1..64"
   [[ "$mode" == bridge || "$mode" == loopback ]] || die "--mode '$mode': want bridge or loopback"
   [[ "$mtu" =~ ^[0-9]+$ && "$mtu" -ge 576 && "$mtu" -le 65535 ]] || die "--mtu '$mtu': want 576..65535"
   [[ "$subnet" =~ ^(10|172|192)\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "--subnet '$subnet': want a private A.B.C"
@@ -179,8 +193,9 @@ up() {
   up_done=0
   trap 'if [[ $up_done -ne 1 ]]; then echo "$prog: up failed or was interrupted; removing the partial lab" >&2; down; fi' EXIT
   trap 'exit 130' INT TERM
-  MODE=$mode RANKS=$ranks MTU=$mtu SUBNET=$subnet
-  printf 'MODE=%s\nRANKS=%s\nMTU=%s\nSUBNET=%s\n' "$mode" "$ranks" "$mtu" "$subnet" > "$(state_file)"
+  MODE=$mode RANKS=$ranks MTU=$mtu SUBNET=$subnet PER_HOST=$per_host
+  printf 'MODE=%s\nRANKS=%s\nMTU=%s\nSUBNET=%s\nPER_HOST=%s\n' "$mode" "$ranks" "$mtu" "$subnet" \
+    "$per_host" > "$(state_file)"
   : > "$(rules_file)"
   : > "$(rate_file)"
 
@@ -218,7 +233,9 @@ up() {
   [[ -z "$rate" ]] || set_rate "$rate" all both
   up_done=1
   trap - EXIT INT TERM
-  echo "$prog: lab '$name' up: $ranks ranks, $mode mode, mtu $mtu, loss $loss%${rate:+, rate $rate}"
+  local what="$ranks ranks"
+  [[ $per_host -eq 1 ]] || what="$ranks hosts x $per_host ranks"
+  echo "$prog: lab '$name' up: $what, $mode mode, mtu $mtu, loss $loss%${rate:+, rate $rate}"
 }
 
 # ---- loss -------------------------------------------------------------------
@@ -599,7 +616,8 @@ exec_cmd() {
 
 mpi_exec() {
   [[ -n "${OMPI_COMM_WORLD_RANK:-}" ]] || die "mpi-exec: OMPI_COMM_WORLD_RANK is not set (run me under mpirun)"
-  exec_cmd "$OMPI_COMM_WORLD_RANK" "$@"
+  load_state
+  exec_cmd "$((OMPI_COMM_WORLD_RANK / PER_HOST))" "$@"
 }
 
 # Runs CMD once per rank in its namespace (torchrun's variables set) and waits;
@@ -610,11 +628,13 @@ launch() {  # timeout CMD...
   [[ "$timeout" -gt 0 ]] && tprefix=(timeout -k 5 "$timeout")
   # Ctrl-C / TERM stop every rank before the caller's own handler runs.
   trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; exit 130' INT TERM
-  for ((i = 0; i < RANKS; i++)); do
-    RANK=$i WORLD_SIZE=$RANKS LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 \
-      MASTER_ADDR=$(addr_of 0) MASTER_PORT=${MASTER_PORT:-29500} LAB_ADDR=$(addr_of "$i") \
+  local world=$((RANKS * PER_HOST)) h l
+  for ((i = 0; i < world; i++)); do
+    h=$((i / PER_HOST)) l=$((i % PER_HOST))
+    RANK=$i WORLD_SIZE=$world LOCAL_RANK=$l LOCAL_WORLD_SIZE=$PER_HOST \
+      MASTER_ADDR=$(addr_of 0) MASTER_PORT=${MASTER_PORT:-29500} LAB_ADDR=$(addr_of "$h") \
       LAB_IFNAME=$([[ "$MODE" == loopback ]] && echo lo || echo eth0) \
-      "${tprefix[@]}" ip netns exec "$(ns_rank "$i")" "$@" &
+      "${tprefix[@]}" ip netns exec "$(ns_rank "$h")" "$@" &
     pids+=($!)
   done
   for i in "${!pids[@]}"; do

@@ -328,6 +328,39 @@ ltcc)
   within 0.7 1.3 "$pct" || fail "the lab's rules dropped $pct% of the packets they saw, want 1% +- 0.3%"
   pass "4-rank all-reduce correct through 1% kernel-level loss on arrival at every rank ($dropped of $seen packets dropped, $pct%)"
   ;;
+hosts)
+  # 2 hosts x 2 ranks (lossy-net.sh --hosts): ranks of a host share its
+  # namespace, loss only on the cables between hosts. LTCC_TRANSPORT=auto
+  # must give each rank 1 peer over UCX and 2 over ldt (where ltcc has UCX),
+  # the communicator must see 2 hosts of 2 (hierarchical collectives), and
+  # all-reduce and all-gather must be exact through 1% loss.
+  [[ -n "$perf" && -x "$perf" ]] || { echo "SKIPPED: ltcc-perf was not built (LTCC_BUILD_BENCH=OFF)"; exit 77; }
+  "$lab" up --name "$name" --hosts 2 --ranks-per-host 2 --subnet "$subnet" --loss 1 >/dev/null
+  for coll in allreduce allgather; do
+    out=$work/$coll.out
+    if ! "$lab" launch --name "$name" --timeout 240 -- env LTCC_TIMEOUT=20 LTCC_DEBUG=INFO \
+         LTCC_DEBUG_SUBSYS=INIT "$perf" -t "$coll" -b 64K -e "$max_bytes" -f 16 -n 5 -w 1 -c 1 \
+         > "$out" 2> "$work/$coll.err"; then
+      cat "$out" "$work/$coll.err" >&2
+      fail "ltcc-perf -t $coll failed in the lab with hosts"
+    fi
+    cat "$out"
+    errs=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/ { n += ($9 != 0) + ($13 != 0) } END { print n + 0 }' "$out")
+    rows=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/' "$out" | wc -l)
+    [[ "$rows" -ge 2 ]] || fail "$coll: ltcc-perf printed $rows result rows"
+    [[ "$errs" -eq 0 ]] || fail "$coll: $errs rows with wrong results"
+    n=$(grep -c "2 hosts, 2 ranks on this one (hierarchical collectives apply)" "$work/$coll.err" || true)
+    [[ "$n" -eq 4 ]] || { cat "$work/$coll.err" >&2; fail "$coll: $n of 4 ranks saw 2 hosts of 2 ranks"; }
+    if "$(dirname "$perf")/../../tools/ltcc-info" 2>/dev/null | grep -q "^transports: ldt, ucx"; then
+      n=$(grep -c "auto transport: 1 peer on this host over UCX, 2 over ldt" "$work/$coll.err" || true)
+      [[ "$n" -eq 4 ]] || { cat "$work/$coll.err" >&2; fail "$coll: $n of 4 ranks split 1 UCX + 2 ldt"; }
+    fi
+  done
+  "$lab" stats --name "$name" > "$work/stats"
+  dropped=$(awk '$2 == "in" && $3 == "any" { d += $5 } END { print d + 0 }' "$work/stats")
+  [[ "$dropped" -gt 0 ]] || fail "the lab dropped nothing: the hosts' traffic did not cross the cables"
+  pass "2 hosts x 2 ranks: UCX within a host, ldt between, hierarchical all-reduce and all-gather exact through 1% loss ($dropped packets dropped)"
+  ;;
 flap)
   [[ -n "$perf" && -x "$perf" ]] || { echo "SKIPPED: ltcc-perf was not built (LTCC_BUILD_BENCH=OFF)"; exit 77; }
   out=$work/perf.out
