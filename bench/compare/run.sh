@@ -14,6 +14,21 @@
 #              (--mca pml ob1 --mca btl tcp,self), bench/compare/mpi_coll.c
 #   gloo       Gloo through Debian's python3-torch (backend gloo, CPU
 #              tensors), bench/compare/gloo_coll.py
+#   ltcc-auto  ltcc-perf, LTCC_TRANSPORT=auto and LTCC_ALGO=auto (the
+#              defaults): with --hosts, UCX shared memory within a host, ldt
+#              between hosts, hierarchical collectives
+#   ltcc-flat  ltcc-perf, LTCC_TRANSPORT=ldt and LTCC_ALGO=ring: ldt between
+#              every pair (within a host over the namespace's loopback), the
+#              flat ring
+#   ltcc-ucxnet ltcc-perf, LTCC_NET=ucx: UCX between hosts too (over TCP
+#              here: the lab has no RDMA device), hierarchical
+# With --hosts H --ranks-per-host R the lab has H namespaces ("hosts") of R
+# ranks each (scripts/lossy-net.sh), and loss applies between hosts only.
+# Open MPI then runs from one mpirun, which takes every rank for one node:
+# its TCP BTL carries every pair (within a host over the namespace's
+# loopback, never lost); it cannot be made to use vader within a lab host
+# and TCP between (it would use vader across the namespaces, past the lossy
+# cables).
 # Repetitions are interleaved (rep 1 of every system and loss, then rep 2...)
 # so the machine's drift hits every system alike. Each run is bounded by
 # --timeout; a run that times out or fails is recorded as such in the CSV
@@ -26,6 +41,7 @@
 #
 #   bench/compare/run.sh [options]
 #     --ranks N          ranks (default 4)
+#     --hosts H --ranks-per-host R   H lab hosts of R ranks (H x R ranks)
 #     --losses "L..."    loss percentages (default "0 0.1 1 3 5")
 #     --colls "C..."     allreduce allgather (default: both)
 #     --systems "S..."   default "ltcc-sr ltcc-gbn ompi gloo"
@@ -45,12 +61,14 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 here=$repo/bench/compare
 lab=$repo/scripts/lossy-net.sh
 
-ranks=4 losses="0 0.1 1 3 5" colls="allreduce allgather" systems="ltcc-sr ltcc-gbn ompi gloo"
+ranks=4 hosts=0 per_host=1 losses="0 0.1 1 3 5" colls="allreduce allgather" systems="ltcc-sr ltcc-gbn ompi gloo"
 minb=1M maxb=64M factor=4 iters=10 warmup=2 reps=3 timeout=300 mtu=9000 mode=bridge
 out="" setup=1 plot_only=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --ranks) ranks=$2; shift 2 ;;
+    --hosts) hosts=$2; shift 2 ;;
+    --ranks-per-host) per_host=$2; shift 2 ;;
     --losses) losses=$2; shift 2 ;;
     --colls) colls=$2; shift 2 ;;
     --systems) systems=$2; shift 2 ;;
@@ -76,6 +94,11 @@ if [[ -n "$plot_only" ]]; then
   exec $py "$here/summarize.py" "$plot_only"
 fi
 
+lab_ranks=$ranks  # the lab's namespaces
+if [[ $hosts -gt 0 ]]; then
+  lab_ranks=$hosts
+  ranks=$((hosts * per_host))
+fi
 out=${out:-$repo/bench/results/compare-$(date +%Y%m%d-%H%M)}
 mkdir -p "$out/log"
 out=$(cd "$out" && pwd)
@@ -91,13 +114,14 @@ mpicc -O2 -Wall -o "$out/mpi_coll" "$here/mpi_coll.c"
 name=ltcccmp
 export LAB_NAME=$name
 "$lab" down --name "$name" >/dev/null 2>&1 || true
-"$lab" up --name "$name" --ranks "$ranks" --mode "$mode" --mtu "$mtu" --subnet 10.198.0
+"$lab" up --name "$name" --hosts "$lab_ranks" --ranks-per-host "$per_host" --mode "$mode" \
+  --mtu "$mtu" --subnet 10.198.0
 trap '"$lab" down --name "$name" >/dev/null 2>&1 || true' EXIT
 ifname=eth0; [[ "$mode" == loopback ]] && ifname=lo
 
 {
   echo "# bench/compare/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname): $(nproc) cores, $(uname -r)"
-  echo "# ranks=$ranks losses='$losses' colls='$colls' systems='$systems' sizes=$minb..$maxb x$factor iters=$iters warmup=$warmup reps=$reps timeout=$timeout mtu=$mtu mode=$mode"
+  echo "# ranks=$ranks (lab hosts $lab_ranks x $per_host) losses='$losses' colls='$colls' systems='$systems' sizes=$minb..$maxb x$factor iters=$iters warmup=$warmup reps=$reps timeout=$timeout mtu=$mtu mode=$mode"
   echo "# ltcc $(git -C "$repo" rev-parse --short HEAD), $(mpirun --version 2>/dev/null | head -1), torch $($py -c 'import torch; print(torch.__version__)' 2>/dev/null)"
 } > "$out/meta.txt"
 cat "$out/meta.txt"
@@ -118,6 +142,13 @@ run_one() {
       [[ "$sys" == ltcc-gbn ]] && retx=gbn
       [[ "$sys" == ltcc-nofec ]] && fec=off
       "$lab" launch --timeout "$timeout" -- env LTCC_RETX=$retx LTCC_FEC=$fec LTCC_TIMEOUT=60 \
+        "$perf" -t "$coll" "${common[@]}" --csv --warmup_each_size > "$log" 2>&1 || rc=$?
+      ;;
+    ltcc-auto|ltcc-flat|ltcc-ucxnet)
+      local env_=(LTCC_TRANSPORT=auto LTCC_ALGO=auto)
+      [[ "$sys" == ltcc-flat ]] && env_=(LTCC_TRANSPORT=ldt LTCC_ALGO=ring)
+      [[ "$sys" == ltcc-ucxnet ]] && env_=(LTCC_TRANSPORT=auto LTCC_NET=ucx LTCC_ALGO=auto)
+      "$lab" launch --timeout "$timeout" -- env "${env_[@]}" LTCC_TIMEOUT=60 \
         "$perf" -t "$coll" "${common[@]}" --csv --warmup_each_size > "$log" 2>&1 || rc=$?
       ;;
     ompi)

@@ -19,12 +19,18 @@ import subprocess
 import sys
 from collections import defaultdict
 
-SYSTEM_ORDER = ["ltcc-sr", "ltcc-nofec", "ltcc-gbn", "ompi", "gloo"]
+SYSTEM_ORDER = ["ltcc-sr", "ltcc-nofec", "ltcc-gbn", "ltcc-auto", "ltcc-flat", "ltcc-ucxnet",
+                "ltcc-ldt", "ompi", "ompi-vader", "gloo"]
 LABELS = {
     "ltcc-sr": "ltcc (selective repeat)",
     "ltcc-nofec": "ltcc (selective repeat, no FEC)",
     "ltcc-gbn": "ltcc (go-back-N, RoCE-like)",
     "ompi": "Open MPI (TCP)",
+    "ltcc-auto": "ltcc auto (UCX shared memory within a host)",
+    "ltcc-flat": "ltcc ldt, flat ring",
+    "ltcc-ucxnet": "ltcc auto, LTCC_NET=ucx (UCX over TCP between hosts)",
+    "ltcc-ldt": "ltcc ldt (UDP loopback)",
+    "ompi-vader": "Open MPI (vader shared memory)",
     "gloo": "Gloo (torch, TCP)",
 }
 
