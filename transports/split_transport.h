@@ -27,6 +27,7 @@
 // transport offers them only when no peer is on this host.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -84,7 +85,9 @@ class SplitTransport final : public Transport {
   std::vector<uint8_t> local_;  // by rank: 1 = this host (UCX)
   uint32_t local_peers_ = 0;
   uint32_t net_peers_ = 0;
-  bool net_started_ = false;
+  // Read by UCX's progress thread (wake_net), which start() runs before it
+  // starts net_.
+  std::atomic<bool> net_started_{false};
   bool faults_ = false;
 };
 

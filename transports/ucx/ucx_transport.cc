@@ -236,8 +236,19 @@ Status UcxTransport::Impl::init() {
                          opts.tls.c_str(), ucs_status_string(ts));
     }
   }
-  default_setting(cfg, "KEEPALIVE_INTERVAL",
-                  strf("%llums", static_cast<unsigned long long>(keepalive_ns / 1'000'000ull)));
+  // Only where shared memory may be used: there a vanished process is found
+  // by keepalive alone. Between hosts (tls "^sm") a dead peer's connection
+  // fails by itself (TCP reset, RC retries), and a short keepalive there
+  // could fail an endpoint to a rank that was only closing before its
+  // ABORT notice, already in the socket, was read: under TSan the
+  // survivors blamed the aborting rank in 5 of 10 runs
+  // (coll_kill_r4_auto_2hosts_ucxnet).
+  if (opts.tls.empty()) {
+    default_setting(cfg, "KEEPALIVE_INTERVAL",
+                    strf("%llums", static_cast<unsigned long long>(keepalive_ns / 1'000'000ull)));
+  } else {
+    keepalive_ns = 20'000'000'000ull;  // UCX's own default (UCX_KEEPALIVE_INTERVAL)
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
   params.features = UCP_FEATURE_TAG | UCP_FEATURE_WAKEUP;
@@ -288,11 +299,48 @@ UcxTransport::Impl::~Impl() {
         aborted.store(true);
       }
       teardown_locked();
-      // Let the cancellations and closes complete (bounded: a peer need not
-      // answer a forced close).
+      // Sends still queued (a CLOSE or ABORT notice) get a moment to leave,
+      // then every endpoint is closed by force: a flushing close can wait
+      // for ever on a peer that will not answer, and UCX asserts (aborting
+      // the process) when a worker is destroyed under an endpoint with
+      // requests outstanding.
+      // A send completes in UCX when its buffer is free, not when the peer
+      // has it: flush the worker (its sends reach their peers) for up to
+      // 500 ms. Under TSan a 50 ms wait for the local completions alone let
+      // the forced close drop an ABORT notice still queued for TCP, and
+      // its peer blamed this rank ("Endpoint timeout") instead of the dead
+      // one.
+      const uint64_t flush_until = now_ns() + 500'000'000ull;
+      ucp_request_param_t fp{};
+      void* flush = ucp_worker_flush_nbx(worker, &fp);
+      if (UCS_PTR_IS_PTR(flush)) {
+        while (ucp_request_check_status(flush) == UCS_INPROGRESS && now_ns() < flush_until)
+          ucp_worker_progress(worker);
+        ucp_request_free(flush);
+      }
+      std::vector<void*> closing;
+      for (uint32_t p = 0; p < nranks; ++p) {
+        if (!eps[p]) continue;
+        ucp_request_param_t cp{};
+        cp.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+        cp.flags = UCP_EP_CLOSE_FLAG_FORCE;
+        void* req = ucp_ep_close_nbx(eps[p], &cp);
+        if (UCS_PTR_IS_PTR(req)) closing.push_back(req);
+        eps[p] = nullptr;
+      }
+      // Let the cancellations and closes complete (bounded).
       const uint64_t deadline = now_ns() + 200'000'000ull;
-      while ((!pending.empty() || !ucx_held.empty()) && now_ns() < deadline)
-        ucp_worker_progress(worker);
+      auto closed = [&] {
+        for (void*& c : closing)
+          if (c && ucp_request_check_status(c) != UCS_INPROGRESS) {
+            ucp_request_free(c);
+            c = nullptr;
+          }
+        return std::all_of(closing.begin(), closing.end(), [](void* c) { return !c; });
+      };
+      while ((!ucx_held.empty() || !closed()) && now_ns() < deadline) ucp_worker_progress(worker);
+      for (void* c : closing)
+        if (c) ucp_request_free(c);
       for (Request* r : std::vector<Request*>(pending.begin(), pending.end()))
         complete_user_locked(r, abort_status, 0);
       ucp_worker_destroy(worker);
@@ -448,17 +496,13 @@ void UcxTransport::Impl::teardown_locked() {
   torn_down = true;
   for (Request* r : std::vector<Request*>(pending.begin(), pending.end()))
     if (!r->is_send && r->ucx) ucp_request_cancel(worker, r->ucx);
-  for (uint32_t p = 0; p < nranks; ++p) {
-    if (!eps[p]) continue;
-    ucp_request_param_t cp{};
-    cp.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    cp.flags = UCP_EP_CLOSE_FLAG_FORCE;
-    void* req = ucp_ep_close_nbx(eps[p], &cp);
-    if (UCS_PTR_IS_PTR(req)) ucp_request_free(req);
-    eps[p] = nullptr;
-  }
+  // The endpoints stay open until the transport is destroyed: what was sent
+  // (the communicator's ABORT notice) still reaches the peers, and a rank
+  // that only aborts does not look dead to them. (Closing them here made a
+  // survivor blame the aborting rank, "Endpoint timeout", before the
+  // notice naming the dead one arrived.)
   // Everything still pending completes for its user now: sends UCX still
-  // holds after the forced closes, and receives already matched to a
+  // holds, and receives already matched to a
   // rendezvous (which ucp_request_cancel cannot take back: waiting for them
   // after the endpoints are gone hung a survivor of a killed rank). UCX's
   // callback, if one comes, only drops its reference. Rendezvous within a
