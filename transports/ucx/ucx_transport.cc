@@ -489,8 +489,8 @@ void UcxTransport::Impl::handle_failures_locked() {
   }
 }
 
-// Caller holds mu; aborted. Cancels every receive and force-closes every
-// endpoint, so that everything pending completes (with abort_status).
+// Caller holds mu; aborted. Cancels every receive and completes everything
+// pending for its user (with abort_status); the endpoints stay open.
 void UcxTransport::Impl::teardown_locked() {
   if (torn_down || !worker) return;
   torn_down = true;
@@ -501,13 +501,13 @@ void UcxTransport::Impl::teardown_locked() {
   // that only aborts does not look dead to them. (Closing them here made a
   // survivor blame the aborting rank, "Endpoint timeout", before the
   // notice naming the dead one arrived.)
+  //
   // Everything still pending completes for its user now: sends UCX still
-  // holds, and receives already matched to a
-  // rendezvous (which ucp_request_cancel cannot take back: waiting for them
-  // after the endpoints are gone hung a survivor of a killed rank). UCX's
-  // callback, if one comes, only drops its reference. Rendezvous within a
-  // host is receiver-pulled (CMA get), so no peer writes into a buffer
-  // returned to its user here.
+  // holds, and receives already matched to a rendezvous (which
+  // ucp_request_cancel cannot take back: waiting for them hung a survivor
+  // of a killed rank). UCX's callback, if one comes, only drops its
+  // reference. Rendezvous within a host is receiver-pulled (CMA get), so no
+  // peer writes into a buffer returned to its user here.
   for (Request* r : std::vector<Request*>(pending.begin(), pending.end()))
     complete_user_locked(r, abort_status, 0);
 }

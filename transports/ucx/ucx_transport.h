@@ -42,8 +42,11 @@
 //  - A process that is alive but stopped (SIGSTOP, a debugger) is not dead
 //    for UCX: unlike ldt (LTCC_TIMEOUT of silence), ucx waits for it.
 //  - abort() marks the transport failed; the next progress step (any
-//    waiter, or the progress thread) cancels the receives and force-closes
-//    the endpoints, so every pending operation completes with the reason.
+//    waiter, or the progress thread) cancels the receives and completes
+//    every pending operation with the reason. The endpoints stay open (a
+//    rank that aborts must not look dead to its peers before they read its
+//    ABORT notice); the destructor flushes the worker (<= 500 ms), then
+//    closes them by force.
 //
 // Requests: as ldt's. wait_request frees; release_request frees without
 // waiting (the buffer stays in use until it completes); either may be called
