@@ -83,16 +83,19 @@ bool from_hex(const std::string& s, size_t from, std::string* out) {
 // 8 KiB shared-memory FIFO, each fragment waiting for the receiver to be
 // scheduled: 4 ranks on 2 CPUs moved 0.29 GB/s at 8 MiB, under ldt's 0.64.
 // These are settings of UCX's transport layer, which ucp_config_modify does
-// not reach: only the environment does. So they are set there (unless the
-// user set them), once, before the first UCP context reads it.
-void default_shm_error_handling() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+// not reach: only the environment does. They are set there (unless the user
+// set them) when the library is loaded, before main() and before any thread
+// of ltcc's exists: setenv while another thread reads the environment is a
+// data race (TSan caught one with the first UCP context of a communicator
+// created while another rank's thread listed the LTCC_* variables).
+struct ShmErrorHandlingDefaults {
+  ShmErrorHandlingDefaults() {
     ::setenv("UCX_POSIX_ERROR_HANDLING", "y", /*overwrite=*/0);
     ::setenv("UCX_SYSV_ERROR_HANDLING", "y", /*overwrite=*/0);
     ::setenv("UCX_CMA_MEMORY_INVALIDATE", "y", /*overwrite=*/0);
-  });
-}
+  }
+};
+const ShmErrorHandlingDefaults kShmErrorHandlingDefaults;
 
 // Sets a UCX setting unless the user set it in the environment (UCX_<name>).
 void default_setting(ucp_config_t* cfg, const char* name, const std::string& value) {
@@ -217,7 +220,6 @@ Status UcxTransport::Impl::init() {
   logged.assign(nranks, 0);
   peer_stats.assign(nranks, TransportPeerStats{});
 
-  default_shm_error_handling();
   ucp_config_t* cfg = nullptr;
   ucs_status_t st = ucp_config_read(nullptr, nullptr, &cfg);
   if (st != UCS_OK)
