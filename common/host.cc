@@ -1,5 +1,6 @@
 #include "common/host.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,13 @@ std::string host_identity() {
   std::snprintf(out, sizeof out, "%s/%016llx/%llu", host, static_cast<unsigned long long>(boot),
                 static_cast<unsigned long long>(ns.st_ino));
   return out;
+}
+
+int usable_cpus(int cores) {
+  if (cores > 0) return cores;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
 }
 
 bool cpus_are_scarce(int cpus, uint32_t ranks_here) {

@@ -27,6 +27,10 @@ uint64_t machine_boot_id();
 // so ranks on different machines never share a host.
 std::string host_identity();
 
+// The CPUs this process may use: `cores` where the caller counted them
+// (hwloc, src/topology.h), else sched_getaffinity's count; 0 if unknown.
+int usable_cpus(int cores);
+
 // Whether `cpus` CPUs (0 = unknown) are scarce for `ranks_here` ranks of one
 // job on this machine: fewer than two per rank. Spinning and extra threads
 // then take CPU that another rank needs.

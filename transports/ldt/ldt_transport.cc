@@ -415,11 +415,7 @@ bool LdtTransport::on_this_machine(uint32_t peer) const {
 // a spinning rank takes the CPU that another rank of this machine needs, and
 // auto progress is inline (fit_progress_model).
 ProgressModel LdtTransport::choose_model() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  const int cpus = opts_.cores > 0                                        ? opts_.cores
-                   : ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
-                                                                   : 0;
+  const int cpus = usable_cpus(opts_.cores);
   uint32_t here = 1;  // ranks of this job on this machine, us included
   for (uint32_t p = 0; p < nranks_; ++p) here += p != rank_ && on_this_machine(p);
   const bool scarce = cpus_are_scarce(cpus, here);

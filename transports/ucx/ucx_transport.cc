@@ -722,12 +722,7 @@ Status UcxTransport::start() {
     uint32_t here = 1;
     for (uint32_t p = 0; p < m.nranks; ++p)
       here += p != m.rank && m.boot_id != 0 && m.peer_boot[p] == m.boot_id;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    const int cpus = m.opts.cores > 0                                       ? m.opts.cores
-                     : ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
-                                                                     : 0;
-    if (cpus_are_scarce(cpus, here) && !m.opts.busy_poll_explicit) {
+    if (cpus_are_scarce(usable_cpus(m.opts.cores), here) && !m.opts.busy_poll_explicit) {
       m.opts.busy_poll_ns = 0;
       m.yield_poll_ns = kYieldPollNs;
     }
