@@ -164,8 +164,6 @@ struct UcxTransport::Impl {
   std::unordered_set<Request*> pending;   // not yet complete for their user
   std::unordered_set<Request*> ucx_held;  // UCX holds a UCP request for them
   bool torn_down = false;
-  uint64_t progress_calls = 0;
-  uint64_t sleeps = 0;
 
   std::atomic<bool> aborted{false};
   Status abort_status;  // under mu once aborted
@@ -187,6 +185,7 @@ struct UcxTransport::Impl {
                             uint64_t len, const CompletionCallback& cb, Request** out);
   void complete_user_locked(Request* r, const Status& st, uint64_t bytes);
   void ucx_done_locked(Request* r);
+  void finish_locked(Request* r, void* request, ucs_status_t status, uint64_t bytes);
   Status error_of_locked(const Request* r, ucs_status_t st);
   bool progress_once();
   void handle_failures_locked();
@@ -421,31 +420,29 @@ Status UcxTransport::Impl::error_of_locked(const Request* r, ucs_status_t st) {
                      r->is_send ? "to" : "from", r->peer, r->tag, ucs_status_string(st));
 }
 
-void UcxTransport::Impl::on_send(void* request, ucs_status_t status, void* user_data) {
-  auto* r = static_cast<Request*>(user_data);
-  Impl* self = r->owner;
+// UCX is done with r (its callback, under mu): frees UCX's request and
+// completes r for its user with `bytes` moved, or the error.
+void UcxTransport::Impl::finish_locked(Request* r, void* request, ucs_status_t status,
+                                       uint64_t bytes) {
   r->ucx = nullptr;
   r->ucx_finished = true;
   ucp_request_free(request);
   if (status == UCS_OK)
-    self->complete_user_locked(r, Status::ok(), r->len);
+    complete_user_locked(r, Status::ok(), bytes);
   else
-    self->complete_user_locked(r, self->error_of_locked(r, status), 0);
-  self->ucx_done_locked(r);
+    complete_user_locked(r, error_of_locked(r, status), 0);
+  ucx_done_locked(r);
+}
+
+void UcxTransport::Impl::on_send(void* request, ucs_status_t status, void* user_data) {
+  auto* r = static_cast<Request*>(user_data);
+  r->owner->finish_locked(r, request, status, r->len);
 }
 
 void UcxTransport::Impl::on_recv(void* request, ucs_status_t status,
                                  const ucp_tag_recv_info_t* info, void* user_data) {
   auto* r = static_cast<Request*>(user_data);
-  Impl* self = r->owner;
-  r->ucx = nullptr;
-  r->ucx_finished = true;
-  ucp_request_free(request);
-  if (status == UCS_OK)
-    self->complete_user_locked(r, Status::ok(), info ? info->length : 0);
-  else
-    self->complete_user_locked(r, self->error_of_locked(r, status), 0);
-  self->ucx_done_locked(r);
+  r->owner->finish_locked(r, request, status, info ? info->length : 0);
 }
 
 void UcxTransport::Impl::on_ep_error(void* arg, ucp_ep_h ep, ucs_status_t status) {
@@ -525,7 +522,6 @@ bool UcxTransport::Impl::progress_once() {
     if (!worker) return false;
     if (aborted.load() && !torn_down) teardown_locked();
     for (int i = 0; i < 64 && ucp_worker_progress(worker) != 0; ++i) did = true;
-    if (did) progress_calls++;
     handle_failures_locked();
     for (uint32_t p : to_log) log_peer_locked(p);
     to_log.clear();
@@ -540,7 +536,6 @@ void UcxTransport::Impl::sleep_on_events(int timeout_ms) {
   {
     std::lock_guard<std::recursive_mutex> g(mu);
     st = worker ? ucp_worker_arm(worker) : UCS_ERR_NO_RESOURCE;
-    if (st == UCS_OK) sleeps++;
   }
   if (st == UCS_OK) {
     pollfd fds[2] = {{efd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
@@ -904,15 +899,6 @@ void UcxTransport::wait_for_change(const std::atomic<uint32_t>& word, uint32_t s
 
 void UcxTransport::wake() { impl_->kick(); }
 
-Status UcxTransport::snapshot_stats(UcxTransportStats* out) {
-  if (!out) return Status(Code::kInvalidArgument, "ucx stats: null output");
-  std::lock_guard<std::recursive_mutex> g(impl_->mu);
-  out->peers = impl_->peer_stats;
-  out->progress_calls = impl_->progress_calls;
-  out->sleeps = impl_->sleeps;
-  return Status::ok();
-}
-
 Status UcxTransport::stats(TransportStats* out) {
   if (!out) return Status(Code::kInvalidArgument, "ucx stats: null output");
   std::lock_guard<std::recursive_mutex> g(impl_->mu);
@@ -921,11 +907,6 @@ Status UcxTransport::stats(TransportStats* out) {
   out->foreign_datagrams = 0;
   out->unexpected_bytes_peak = 0;
   return Status::ok();
-}
-
-std::string UcxTransport::peer_transports(uint32_t peer) {
-  std::lock_guard<std::recursive_mutex> g(impl_->mu);
-  return impl_->peer_transports_locked(peer);
 }
 
 }  // namespace ltcc::ucx

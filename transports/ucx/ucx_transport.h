@@ -81,12 +81,6 @@ struct UcxTransportOptions {
   std::string tls;
 };
 
-struct UcxTransportStats {
-  std::vector<TransportPeerStats> peers;  // messages and bytes by rank
-  uint64_t progress_calls = 0;            // ucp_worker_progress calls that did something
-  uint64_t sleeps = 0;                    // times it slept on the event fd
-};
-
 class UcxTransport final : public Transport {
  public:
   struct Request;
@@ -132,11 +126,6 @@ class UcxTransport final : public Transport {
   void wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) override;
   void wake() override;
   Status stats(TransportStats* out) override;
-
-  Status snapshot_stats(UcxTransportStats* out);
-  // What UCX chose for `peer` ("posix/memory cma/memory"; "" before the
-  // first message wired the endpoint up).
-  std::string peer_transports(uint32_t peer);
 
  private:
   UcxTransport() = default;
