@@ -250,6 +250,16 @@ Status UcxTransport::Impl::init() {
   } else {
     keepalive_ns = 20'000'000'000ull;  // UCX's own default (UCX_KEEPALIVE_INTERVAL)
   }
+  // UCP's own registration cache (RCACHE_ENABLE, default "try") installs
+  // libucm's memory-event hooks inside ucp_init, and there UCX 1.13 hung a
+  // forked rank for good in 6 of 25 starts on this machine (both ranks of
+  // examples/c_allreduce, parked in ucm_event_enter_exclusive on a read lock
+  // that no thread held; the same with ltcc's code before the shared-memory
+  // collectives; UCX_MEM_EVENTS=no or RCACHE_ENABLE=n: 0 of 25). ltcc
+  // registers no memory with UCP itself (tag messages only; shared memory and
+  // CMA need no registration), so it costs nothing here; an RDMA NIC's
+  // memory domain keeps a cache of its own.
+  default_setting(cfg, "RCACHE_ENABLE", "n");
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
   params.features = UCP_FEATURE_TAG | UCP_FEATURE_WAKEUP;
