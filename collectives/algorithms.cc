@@ -570,6 +570,17 @@ HierGroups hier_groups(const Context& ctx) {
   return g;
 }
 
+// The start of every hierarchical collective: its context checked, its groups.
+Status hier_start(const Context& ctx, const char* what, HierGroups* g) {
+  LTCC_CHECK(check_ctx(ctx));
+  if (!ctx.hosts || !ctx.hosts->uniform())
+    return make_status(Code::kInternalError, "hierarchical %s without uniform hosts", what);
+  *g = hier_groups(ctx);
+  LTCC_TRACE(kColl, "rank %u: %s: hierarchical, %u hosts x %u ranks", ctx.rank, ctx.op_name,
+             g->nhosts, g->nlocal);
+  return Status::ok();
+}
+
 Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nranks) {
   Context c = ctx;
   c.transport = t;
@@ -592,13 +603,9 @@ Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DTyp
 
 Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count, DType type,
                        RedOp op) {
-  LTCC_CHECK(check_ctx(ctx));
-  if (!ctx.hosts || !ctx.hosts->uniform())
-    return Status(Code::kInternalError, "hierarchical all-reduce without uniform hosts");
+  HierGroups g;
+  LTCC_CHECK(hier_start(ctx, "all-reduce", &g));
   const size_t es = dtype_size(type);
-  const HierGroups g = hier_groups(ctx);
-  LTCC_TRACE(kColl, "rank %u: %s: hierarchical, %u hosts x %u ranks", ctx.rank, ctx.op_name,
-             g.nhosts, g.nlocal);
   const RedOp sum_op = op == RedOp::kAvg ? RedOp::kSum : op;  // divided once, at the end
   const size_t shard = count / g.nlocal;
   const size_t main = shard * g.nlocal;
@@ -730,6 +737,8 @@ Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv,
 Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_count, DType type,
                       RedOp op) {
   LTCC_CHECK(check_ctx(ctx));
+  if (use_hier(ctx, recv_count * dtype_size(type) * ctx.nranks))
+    return reduce_scatter_hier(ctx, send, recv, recv_count, type, op);
   const size_t es = dtype_size(type);
   const uint32_t n = ctx.nranks;
   const size_t count = recv_count * n;
@@ -752,15 +761,45 @@ Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_co
   return Status::ok();
 }
 
+Status reduce_scatter_hier(Context& ctx, const void* send, void* recv, size_t recv_count,
+                           DType type, RedOp op) {
+  HierGroups g;
+  LTCC_CHECK(hier_start(ctx, "reduce-scatter", &g));
+  const size_t es = dtype_size(type);
+  const size_t block = recv_count * es;
+  if (!block) return Status::ok();
+  const RedOp sum_op = op == RedOp::kAvg ? RedOp::kSum : op;  // divided once, at the end
+  GroupTransport here(ctx.transport, g.here), across(ctx.transport, g.across);
+  Context c_here = sub_context(ctx, &here, g.local, g.nlocal);
+  Context c_across = sub_context(ctx, &across, g.host, g.nhosts);
+  // The blocks in [local][host] order: local rank l's H blocks (one per
+  // host, for the ranks with local index l) side by side. `send` is read
+  // whole before recv is written (in place: recv lies inside send). Not in
+  // scratch or scratch2: the flat reduce-scatter below uses both (received
+  // segments wait in scratch where the transport cannot reduce them on
+  // arrival, as UCX cannot).
+  std::vector<uint8_t> by_local_buf;
+  if (!ctx.params.move_only) by_local_buf.resize(block * ctx.nranks);
+  uint8_t* by_local = ctx.params.move_only ? ctx.phantom : by_local_buf.data();
+  for (uint32_t l = 0; l < g.nlocal; ++l)
+    for (uint32_t h = 0; h < g.nhosts; ++h)
+      move_(ctx, by_local + (size_t{l} * g.nhosts + h) * block,
+            at(send, size_t{ctx.hosts->members[h][l]} * recv_count, es), block);
+  // Within the host, each rank gets the host's sum of its local index's H
+  // blocks (in place, NCCL's rule); then among the ranks of its local index,
+  // its own block of the sum over every host.
+  uint8_t* mine = by_local + size_t{g.local} * g.nhosts * block;
+  LTCC_CHECK(reduce_scatter(c_here, by_local, mine, recv_count * g.nhosts, type, sum_op));
+  LTCC_CHECK(reduce_scatter(c_across, mine, recv, recv_count, type, sum_op));
+  if (op == RedOp::kAvg) divide_(ctx, type, recv, recv_count, ctx.nranks);
+  return Status::ok();
+}
+
 Status all_gather_hier(Context& ctx, const void* send, void* recv, size_t send_count, DType type) {
-  LTCC_CHECK(check_ctx(ctx));
-  if (!ctx.hosts || !ctx.hosts->uniform())
-    return Status(Code::kInternalError, "hierarchical all-gather without uniform hosts");
+  HierGroups g;
+  LTCC_CHECK(hier_start(ctx, "all-gather", &g));
   const size_t es = dtype_size(type);
   const size_t block = send_count * es;
-  const HierGroups g = hier_groups(ctx);
-  LTCC_TRACE(kColl, "rank %u: %s: hierarchical, %u hosts x %u ranks", ctx.rank, ctx.op_name,
-             g.nhosts, g.nlocal);
   if (!block) return Status::ok();
   GroupTransport here(ctx.transport, g.here), across(ctx.transport, g.across);
   Context c_here = sub_context(ctx, &here, g.local, g.nlocal);

@@ -19,6 +19,10 @@
 //                   elements go by the flat algorithm
 //   all_gather      all-gather among the ranks with the same local index,
 //                   then within each host, then a copy into rank order
+//   reduce_scatter  the blocks copied into local-index order, then a
+//                   reduce-scatter within each host (each rank gets the
+//                   host's sum of its local index's blocks, one per host),
+//                   then among the ranks with the same local index
 // Each phase is the flat algorithm on a GroupTransport (group_transport.h).
 //
 // Lanes: ring segments travel on tags [tag, tag + 64 * step_window), so
@@ -104,6 +108,8 @@ Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count,
 Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count, DType type,
                        RedOp op);
 Status all_gather_hier(Context& ctx, const void* send, void* recv, size_t send_count, DType type);
+Status reduce_scatter_hier(Context& ctx, const void* send, void* recv, size_t recv_count,
+                           DType type, RedOp op);
 Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv, size_t count,
                                      DType type, RedOp op);
 Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_count, DType type,
