@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "collectives/group_transport.h"
+#include "collectives/host_shm.h"
 #include "collectives/ring.h"
 #include "common/log.h"
 #include "transports/tags.h"
@@ -512,6 +513,8 @@ Status check_ctx(const Context& ctx) {
   if (!ctx.transport || !ctx.scratch || !ctx.scratch2 || ctx.nranks == 0 ||
       ctx.rank >= ctx.nranks)
     return Status(Code::kInternalError, "collective context is incomplete");
+  if (ctx.shm && (ctx.shm->nlocal() != ctx.nranks || ctx.shm->local() != ctx.rank))
+    return Status(Code::kInternalError, "shared-memory segment of another group of ranks");
   return Status::ok();
 }
 
@@ -587,6 +590,7 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
   c.rank = rank;
   c.nranks = nranks;
   c.hosts = nullptr;  // flat within a group
+  c.shm = nullptr;    // a segment serves the whole communicator only
   return c;
 }
 
@@ -594,6 +598,10 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type,
                   RedOp op) {
+  if (ctx.shm) {
+    LTCC_CHECK(check_ctx(ctx));
+    return shm_all_reduce(ctx, send, recv, count, type, op);
+  }
   if (use_hier(ctx, count * dtype_size(type)))
     return all_reduce_hier(ctx, send, recv, count, type, op);
   if (count * dtype_size(type) <= ctx.params.rd_max_bytes)
@@ -737,6 +745,7 @@ Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv,
 Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_count, DType type,
                       RedOp op) {
   LTCC_CHECK(check_ctx(ctx));
+  if (ctx.shm) return shm_reduce_scatter(ctx, send, recv, recv_count, type, op);
   if (use_hier(ctx, recv_count * dtype_size(type) * ctx.nranks))
     return reduce_scatter_hier(ctx, send, recv, recv_count, type, op);
   const size_t es = dtype_size(type);
@@ -820,6 +829,7 @@ Status all_gather_hier(Context& ctx, const void* send, void* recv, size_t send_c
 
 Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count, DType type) {
   LTCC_CHECK(check_ctx(ctx));
+  if (ctx.shm) return shm_all_gather(ctx, send, recv, send_count, type);
   if (use_hier(ctx, send_count * dtype_size(type) * ctx.nranks))
     return all_gather_hier(ctx, send, recv, send_count, type);
   const size_t es = dtype_size(type);
@@ -838,6 +848,7 @@ Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count,
 Status broadcast(Context& ctx, const void* send, void* recv, size_t count, DType type,
                  uint32_t root) {
   LTCC_CHECK(check_ctx(ctx));
+  if (ctx.shm) return shm_broadcast(ctx, send, recv, count, type, root);
   const size_t es = dtype_size(type);
   const uint32_t n = ctx.nranks;
   if (ctx.rank == root && send != recv && count) move_(ctx, recv, send, count * es);
@@ -870,6 +881,7 @@ Status broadcast(Context& ctx, const void* send, void* recv, size_t count, DType
 
 Status barrier(Context& ctx) {
   LTCC_CHECK(check_ctx(ctx));
+  if (ctx.shm) return shm_barrier(ctx);
   const Dissemination d{ctx.rank, ctx.nranks};
   Ops ops(ctx);
   for (uint32_t k = 0; k < d.rounds(); ++k) {

@@ -55,6 +55,8 @@
 
 namespace ltcc::coll {
 
+class HostShm;  // host_shm.h
+
 // Which ranks share a host (the communicator's, from every rank's host
 // identity: common/host.h). Hosts are numbered in order of their lowest rank.
 struct Hosts {
@@ -100,6 +102,10 @@ struct Context {
   const char* op_name = "";                  // for messages: "all-reduce #12"
   uint8_t* phantom = nullptr;  // Params::move_only: scratch space, never read or written
   const Hosts* hosts = nullptr;  // null: one host, or unknown (flat schedules)
+  // Every rank of the communicator is on this host and maps this segment:
+  // all_reduce, all_gather, reduce_scatter, broadcast and barrier go through
+  // it (host_shm.h) instead of the transport. Null: the transport.
+  HostShm* shm = nullptr;
 };
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type, RedOp op);

@@ -201,8 +201,16 @@ const std::vector<ParamSpec>& registry() {
        "Period of the LTCC_STATS_FILE dump."},
 
       // --- collectives -------------------------------------------------------
+      {"LTCC_SHM", T::kBool, "1", "", nullptr, nullptr, nullptr,
+       "Where every rank of a communicator is on one host and talks UCX (LTCC_TRANSPORT "
+       "auto or ucx), collectives go through a shared-memory segment the ranks map "
+       "(copy in, reduce in place, copy out; collectives/host_shm.h) instead of messages; "
+       "0 = through the transport."},
+      {"LTCC_SHM_CHUNK", T::kBytes, "1MiB", "bytes", "64KiB", "16MiB", nullptr,
+       "Bytes per rank and step in the shared-memory collectives (the segment holds two "
+       "steps' worth for every local rank, shrunk to stay under 64 MiB)."},
       {"LTCC_ALGO", T::kEnum, "auto", "", nullptr, nullptr, "auto|ring|hier",
-       "All-reduce and all-gather schedule where ranks share hosts: hier = within each "
+       "All-reduce, all-gather and reduce-scatter schedule where ranks share hosts: hier = within each "
        "host (shared memory), then among the ranks with the same local index across hosts "
        "(every NIC busy at once), then within each host again; ring = flat over all ranks; "
        "auto = hier above LTCC_ALLREDUCE_RD_MAX where every host has the same number (> 1) "

@@ -497,7 +497,10 @@ LTCC_API ltccResult_t ltccCommGetStats(ltccComm_t comm, ltccStats_t* stats, ltcc
   if (!c) return bad_comm("ltccCommGetStats", comm);
   return guarded(c, [&]() -> ltccResult_t {
     if (!stats) return invalid(c, "ltccCommGetStats: stats is NULL");
-    if (stats->size != sizeof(ltccStats_t))
+    // The struct grows at its end; a caller built against an earlier ltcc.h
+    // says so with its size and gets the fields it knows.
+    constexpr size_t kSizeBeforeShm = offsetof(ltccStats_t, sharedMemoryCollectives);
+    if (stats->size != sizeof(ltccStats_t) && stats->size != kSizeBeforeShm)
       return invalid(c, "ltccCommGetStats: stats->size is %zu, expected sizeof(ltccStats_t) = %zu",
                      stats->size, sizeof(ltccStats_t));
     if (npeers < 0 || (npeers > 0 && !peers))
@@ -511,6 +514,8 @@ LTCC_API ltccResult_t ltccCommGetStats(ltccComm_t comm, ltccStats_t* stats, ltcc
     stats->invalidDatagrams = ts.invalid_datagrams;
     stats->foreignDatagrams = ts.foreign_datagrams;
     stats->unexpectedBytesPeak = ts.unexpected_bytes_peak;
+    if (stats->size >= sizeof(ltccStats_t))
+      stats->sharedMemoryCollectives = c->comm->shm_collectives_done();
     for (int i = 0; i < npeers; ++i) {
       ltccPeerStats_t& p = peers[i];
       std::memset(&p, 0, sizeof p);

@@ -13,6 +13,7 @@
 #include "common/host.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/shm.h"
 #include "common/strings.h"
 #include "src/launch_env.h"
 #include "src/topology.h"
@@ -193,7 +194,72 @@ Status comm_options_from_env(CommOptions* out) {
   o.coll.rd_max_bytes = rd;
   LTCC_CHECK(param_string("LTCC_STATS_FILE", &o.stats_file));
   LTCC_CHECK(param_duration_ns("LTCC_STATS_INTERVAL", &o.stats_interval_ns));
+  LTCC_CHECK(param_bool("LTCC_SHM", &o.shm));
+  uint64_t chunk = 0;
+  LTCC_CHECK(param_bytes("LTCC_SHM_CHUNK", &chunk));
+  o.shm_chunk = chunk;
   *out = std::move(o);
+  return Status::ok();
+}
+
+// This rank's line of the bootstrap record about shared-memory collectives:
+// "shm <0|1> <pid namespace>". 1 = LTCC_SHM is on and the transport's pairs
+// on this host are UCX (caps().reliable_by_fabric: every pair is, since
+// shared memory is used only where all ranks are on one host); ldt chosen
+// on purpose (LTCC_TRANSPORT=ldt, fault injection) keeps its packets.
+static std::string shm_wish(const CommOptions& opts, const Transport& t) {
+  return "shm " + std::to_string(opts.shm && t.caps().reliable_by_fabric ? 1 : 0) + " " +
+         std::to_string(pid_namespace_id());
+}
+
+// Shared-memory collectives (collectives/host_shm.h) where every rank is on
+// this host, wants them, and sees the others' pids (one PID namespace, so a
+// dead rank can be told from a late one). Every rank decides from the same
+// records, so all take the same path. Then rank 0 creates the segment, the
+// others open it, and rank 0 unlinks it, each step agreed by an all-reduce
+// over the transport: any rank that fails (a /dev/shm too small, a container
+// that does not share it) costs only the shared memory, never the
+// communicator, and no rank is left using it alone.
+Status Comm::setup_host_shm(uint64_t session_key, const std::string& host,
+                            const std::vector<std::string>& wishes) {
+  // A key of 0 (a test's own exchange) names no communicator uniquely.
+  if (nranks_ < 2 || hosts_.members.size() != 1 || session_key == 0) return Status::ok();
+  for (const std::string& w : wishes)
+    if (w.rfind("shm 1 ", 0) != 0 || w != wishes[0] || w == "shm 1 0") return Status::ok();
+  std::string name;
+  appendf(&name, "/ltcc-%016llx",
+          static_cast<unsigned long long>(stable_hash64("ltcc-shm\n" + std::to_string(session_key) +
+                                                        "\n" + host)));
+  const size_t chunk = coll::HostShm::fit_chunk(nranks_, opts_.shm_chunk);
+  std::vector<uint32_t> ranks(nranks_);
+  for (uint32_t p = 0; p < nranks_; ++p) ranks[p] = p;
+  coll::Context ctx = flat_context("shared-memory setup");
+  ctx.fail = [this](const Status& why) { transport_->abort(why); };
+  std::unique_ptr<coll::HostShm> shm;
+  // Each rank's step succeeded everywhere?
+  auto agree = [&](const Status& mine, bool* all_ok) {
+    if (!mine.is_ok())
+      LTCC_WARN(kInit, "rank %u: %s; collectives go through the transport", rank_,
+                mine.message().c_str());
+    uint8_t ok = mine.is_ok() ? 1 : 0, all = 0;
+    LTCC_CHECK(coll::all_reduce(ctx, &ok, &all, 1, coll::DType::kUint8, coll::RedOp::kMin));
+    *all_ok = all != 0;
+    return Status::ok();
+  };
+  bool ok = false;
+  LTCC_CHECK(agree(rank_ == 0 ? coll::HostShm::create(name, 0, ranks, chunk, &shm) : Status::ok(),
+                   &ok));
+  if (!ok) return Status::ok();
+  LTCC_CHECK(agree(rank_ != 0 ? coll::HostShm::open(name, rank_, ranks, chunk, &shm) : Status::ok(),
+                   &ok));
+  if (rank_ == 0) shm->unlink();
+  if (!ok) return Status::ok();
+  LTCC_INFO(kInit, "rank %u: collectives through shared memory (%u ranks, %zu KiB per rank and step)",
+            rank_, nranks_, chunk >> 10);
+  // Published for abort_transport (any thread, the progress thread's ABORT
+  // included); a failure already in means the collectives fail anyway.
+  shm_ = std::move(shm);
+  shm_live_.store(shm_.get(), std::memory_order_release);
   return Status::ok();
 }
 
@@ -226,26 +292,33 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   setup.cores = topo.cores;
   setup.progress_cpus = topo.near_nic_cpus;
   LTCC_CHECK(make_transport(c->opts_.transport, setup, &c->transport_));
-  // Every rank's host identity rides with its address ("host\naddress"):
-  // the hierarchical collectives group ranks by host, whatever transport.
+  // Every rank's host identity rides with its address, and its wish for
+  // shared-memory collectives ("host\nshm\naddress"): the hierarchical
+  // collectives group ranks by host, whatever transport, and every rank
+  // decides about shared memory from the same records.
   std::vector<std::string> addrs;
   CommKeys keys;
-  LTCC_CHECK(exchange(host_identity() + "\n" + c->transport_->local_address(), &addrs, &keys));
+  const std::string host = host_identity();
+  LTCC_CHECK(exchange(host + "\n" + shm_wish(c->opts_, *c->transport_) + "\n" +
+                          c->transport_->local_address(),
+                      &addrs, &keys));
   const uint64_t session_key = keys.conn_id;
   LTCC_CHECK(c->transport_->set_keys(keys));
   if (addrs.size() != nranks)
     return make_status(Code::kInternalError, "rank %u: bootstrap returned %zu addresses for %u ranks",
                        rank, addrs.size(), nranks);
-  std::vector<std::string> host_ids(nranks);
+  std::vector<std::string> host_ids(nranks), wishes(nranks);
   for (uint32_t p = 0; p < nranks; ++p) {
     const size_t nl = addrs[p].find('\n');
-    if (nl == std::string::npos)
+    const size_t nl2 = nl == std::string::npos ? nl : addrs[p].find('\n', nl + 1);
+    if (nl2 == std::string::npos)
       return make_status(Code::kRemoteError,
-                         "rank %u: rank %u's bootstrap record has no host line: is it running "
-                         "another version of ltcc?",
+                         "rank %u: rank %u's bootstrap record has no host and shared-memory "
+                         "lines: is it running another version of ltcc?",
                          rank, p);
     host_ids[p] = addrs[p].substr(0, nl);
-    addrs[p].erase(0, nl + 1);
+    wishes[p] = addrs[p].substr(nl + 1, nl2 - nl - 1);
+    addrs[p].erase(0, nl2 + 1);
   }
   c->hosts_ = coll::hosts_from_identities(host_ids);
   LTCC_INFO(kInit, "rank %u: %zu host%s, %zu rank%s on this one%s", rank, c->hosts_.members.size(),
@@ -274,12 +347,13 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   if (!c->opts_.segment_explicit && c->transport_->caps().reliable_by_fabric &&
       c->opts_.coll.segment_bytes < kRendezvousSegment)
     c->opts_.coll.segment_bytes = kRendezvousSegment;
+  LTCC_CHECK(c->setup_host_shm(session_key, host, wishes));
   c->worker_ = std::thread([cp = c.get()] { cp->worker_main(); });
   c->stats_start(session_key);
-  LTCC_INFO(kInit, "rank %u/%u: communicator up (transport %s: %s; timeout %.1f s, segment %zu B, recursive doubling <= %zu B)",
+  LTCC_INFO(kInit, "rank %u/%u: communicator up (transport %s: %s; timeout %.1f s, segment %zu B, recursive doubling <= %zu B%s)",
             rank, nranks, c->transport_->name(), c->transport_->describe().c_str(),
             static_cast<double>(opts.timeout_ns) / 1e9, c->opts_.coll.segment_bytes,
-            c->opts_.coll.rd_max_bytes);
+            c->opts_.coll.rd_max_bytes, c->shm_ ? "; collectives through shared memory" : "");
   *out = std::move(c);
   return Status::ok();
 }
@@ -347,7 +421,10 @@ void Comm::worker_main() {
       running_ = true;
     }
     Status st = is_broken_.load() ? async_error() : run_guarded(*op);
-    if (st.is_ok()) done_count_.fetch_add(1);
+    if (st.is_ok()) {
+      done_count_.fetch_add(1);
+      if (shm_) shm_done_count_.fetch_add(1);
+    }
     release_scratch();
     op->status = st;
     {
@@ -383,7 +460,7 @@ Status Comm::run_guarded(CollOp& op) {
     fail_and_notify(why);
   } catch (...) {  // telling the peers needs memory too; they will time out instead
     set_broken(why);
-    transport_->abort(why);
+    abort_transport(why);
   }
   return why;
 }
@@ -397,10 +474,9 @@ void Comm::release_scratch() {
     if (v->capacity() > kScratchKeep) std::vector<uint8_t>().swap(*v);
 }
 
-Status Comm::run(CollOp& op) {
-  char name[64];
-  std::snprintf(name, sizeof name, "%s #%llu", coll_kind_name(op.kind),
-                static_cast<unsigned long long>(op.seq));
+// A collective over the transport alone: no hosts, no shared memory, no
+// failure hook (the caller adds what it needs).
+coll::Context Comm::flat_context(const char* op_name) {
   coll::Context ctx;
   ctx.transport = transport_.get();
   ctx.rank = rank_;
@@ -408,8 +484,17 @@ Status Comm::run(CollOp& op) {
   ctx.params = opts_.coll;
   ctx.scratch = &scratch_;
   ctx.scratch2 = &scratch2_;
-  ctx.op_name = name;
+  ctx.op_name = op_name;
+  return ctx;
+}
+
+Status Comm::run(CollOp& op) {
+  char name[64];
+  std::snprintf(name, sizeof name, "%s #%llu", coll_kind_name(op.kind),
+                static_cast<unsigned long long>(op.seq));
+  coll::Context ctx = flat_context(name);
   ctx.hosts = &hosts_;
+  ctx.shm = shm_.get();
   ctx.fail = [this](const Status& why) { fail_and_notify(why); };
   Status st;
   switch (op.kind) {
@@ -465,12 +550,22 @@ Status Comm::send_ctrl_all(uint32_t kind, const std::string& text, uint64_t wait
   return st;
 }
 
+// Fails every pending request, and the waits of a shared-memory collective:
+// this rank's, and (through the segment's abort word) those of every rank on
+// this host. Only after the peers were told (ABORT): a shared-memory wait
+// interrupted first would fail the collective, whose failure aborts the
+// transport, and that could cut the ABORT message off.
+void Comm::abort_transport(const Status& why) {
+  transport_->abort(why);
+  if (coll::HostShm* shm = shm_live_.load(std::memory_order_acquire)) shm->interrupt(why);
+}
+
 void Comm::fail_and_notify(const Status& why) {
   // Tell every peer first (bounded), then make every request fail now.
   const bool first = !is_broken_.load();
   set_broken(why);
   if (first) (void)send_ctrl_all(kCtrlAbort, why.message(), std::min<uint64_t>(opts_.timeout_ns, 1'000'000'000ull));
-  transport_->abort(why);
+  abort_transport(why);
 }
 
 void Comm::on_ctrl(uint32_t peer, const Status& st, uint64_t bytes) {
@@ -492,7 +587,7 @@ void Comm::on_ctrl(uint32_t peer, const Status& st, uint64_t bytes) {
     Status why(Code::kRemoteError, "rank " + std::to_string(peer) + " reported: " + text);
     LTCC_WARN(kColl, "rank %u: %s", rank_, why.message().c_str());
     set_broken(why);
-    transport_->abort(why);  // safe on the progress thread: it does not join itself
+    abort_transport(why);  // safe on the progress thread: it does not join itself
   }
 }
 
@@ -595,7 +690,7 @@ void Comm::abort(const Status& why) {
     queue_.clear();
     signal_worker();
   }
-  if (transport_) transport_->abort(why);
+  if (transport_) abort_transport(why);
   if (worker_.joinable()) worker_.join();
   for (auto& s : ctrl_)
     if (s && s->req) (void)transport_->wait_request(s->req);

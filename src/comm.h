@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "collectives/algorithms.h"
+#include "collectives/host_shm.h"
 #include "collectives/kinds.h"
 #include "collectives/reduce.h"
 #include "src/bootstrap.h"
@@ -80,6 +81,8 @@ struct CommOptions {
   uint64_t close_timeout_ns = 10'000'000'000ull; // destroy waits at most this for CLOSEs
   std::string stats_file;                         // LTCC_STATS_FILE pattern; "" = no dump
   uint64_t stats_interval_ns = 10'000'000'000ull; // LTCC_STATS_INTERVAL
+  bool shm = true;                                // LTCC_SHM
+  size_t shm_chunk = size_t{1} << 20;             // LTCC_SHM_CHUNK
 };
 
 // Reads LTCC_* (transport settings through transport_options_from_env,
@@ -155,6 +158,8 @@ class Comm {
   // ok, or what broke the communicator.
   Status async_error() const;
   uint64_t collectives_done() const { return done_count_.load(); }
+  // Of those, the ones done through shared memory (collectives/host_shm.h).
+  uint64_t shm_collectives_done() const { return shm_done_count_.load(); }
   Status transport_stats(TransportStats* out);
   // For tools that talk to peers directly beside the collectives (ltcc-diag:
   // probes and streams on tags of their own, transports/tags.h). Valid until
@@ -166,6 +171,7 @@ class Comm {
   Comm() = default;
   void worker_main();
   Status run(CollOp& op);
+  coll::Context flat_context(const char* op_name);
   Status run_guarded(CollOp& op);  // run(), with exceptions turned into a broken communicator
   void release_scratch();
   void fail_and_notify(const Status& why);   // worker: tell peers, abort transport
@@ -183,6 +189,13 @@ class Comm {
   CommOptions opts_;
   std::unique_ptr<Transport> transport_;
   coll::Hosts hosts_;  // which ranks share a host (hierarchical collectives)
+  // Every rank on this host, talking UCX, and all of them agreed: the
+  // collectives go through shared memory (collectives/host_shm.h).
+  std::unique_ptr<coll::HostShm> shm_;
+  std::atomic<coll::HostShm*> shm_live_{nullptr};  // shm_, for abort_transport's threads
+  void abort_transport(const Status& why);
+  Status setup_host_shm(uint64_t session_key, const std::string& host,
+                        const std::vector<std::string>& wishes);
   std::vector<std::unique_ptr<CtrlSlot>> ctrl_;  // by peer
 
   std::mutex mu_;
@@ -211,6 +224,7 @@ class Comm {
   std::condition_variable events_cv_;
   void notify_event();  // any thread, including the transport's progress thread
   std::atomic<uint64_t> done_count_{0};
+  std::atomic<uint64_t> shm_done_count_{0};
   std::vector<uint8_t> scratch_, scratch2_;  // the worker's
   // transport_ is reset by destroy()/abort() while other threads may read
   // statistics through it: both hold life_mu_.

@@ -3,8 +3,11 @@
 #
 # N ranks on this machine (no lab, no loss): what a training node's ranks see
 # of each other. Systems, all with the same sizes, ranks and iterations:
-#   ltcc-auto  ltcc-perf --local N, LTCC_TRANSPORT=auto (the default): UCX
-#              shared memory between ranks of a host (transports/ucx/)
+#   ltcc-auto  ltcc-perf --local N, LTCC_TRANSPORT=auto (the default): the
+#              collectives go through a segment of shared memory the ranks
+#              map (collectives/host_shm.h)
+#   ltcc-ucx   the same with LTCC_SHM=0: UCX messages (shared memory, CMA)
+#              between the ranks (transports/ucx/)
 #   ltcc-ldt   ltcc-perf --local N, LTCC_TRANSPORT=ldt: UDP over loopback,
 #              what every pair used before issue 16
 #   ompi-vader Open MPI MPI_Allreduce / MPI_Allgather over its shared memory
@@ -60,8 +63,10 @@ run_one() {
   local log="$out/log/$sys-$coll-rep$rep.log" rc=0 t0=$SECONDS
   local common=(-b "$minb" -e "$maxb" -f "$factor" -n "$iters" -w "$warmup" -c 1)
   case "$sys" in
-    ltcc-auto|ltcc-ldt)
-      env LTCC_TRANSPORT=${sys#ltcc-} timeout -k 10 "$timeout" \
+    ltcc-auto|ltcc-ldt|ltcc-ucx)
+      # ltcc-ucx: UCX messages between every pair, the shared-memory
+      # collectives off (what auto did before they existed).
+      env LTCC_TRANSPORT=${sys#ltcc-} LTCC_SHM=$([[ $sys == ltcc-ucx ]] && echo 0 || echo 1) timeout -k 10 "$timeout" \
         "$perf" --local "$ranks" -t "$coll" "${common[@]}" --csv --warmup_each_size > "$log" 2>&1 || rc=$?
       ;;
     ompi-vader)

@@ -20,13 +20,14 @@ import sys
 from collections import defaultdict
 
 SYSTEM_ORDER = ["ltcc-sr", "ltcc-nofec", "ltcc-gbn", "ltcc-auto", "ltcc-flat", "ltcc-ucxnet",
-                "ltcc-ldt", "ompi", "ompi-vader", "gloo"]
+                "ltcc-ucx", "ltcc-ldt", "ompi", "ompi-vader", "gloo"]
 LABELS = {
     "ltcc-sr": "ltcc (selective repeat)",
     "ltcc-nofec": "ltcc (selective repeat, no FEC)",
     "ltcc-gbn": "ltcc (go-back-N, RoCE-like)",
     "ompi": "Open MPI (TCP)",
-    "ltcc-auto": "ltcc auto (UCX shared memory within a host)",
+    "ltcc-auto": "ltcc auto (shared memory within a host)",
+    "ltcc-ucx": "ltcc, UCX messages within the host (LTCC_SHM=0)",
     "ltcc-flat": "ltcc ldt, flat ring",
     "ltcc-ucxnet": "ltcc auto, LTCC_NET=ucx (UCX over TCP between hosts)",
     "ltcc-ldt": "ltcc ldt (UDP loopback)",

@@ -141,6 +141,10 @@ typedef struct {
   uint64_t invalidDatagrams;       /* malformed, truncated, corrupt, foreign: dropped */
   uint64_t foreignDatagrams;       /* well-formed but from another session */
   uint64_t unexpectedBytesPeak;    /* most data held for receives not yet posted */
+  /* Added in 0.x with the shared-memory collectives; a caller built against
+   * the earlier struct (size ending before it) gets everything above. */
+  uint64_t sharedMemoryCollectives;/* of collectives: done through shared memory, every rank
+                                      on this host (LTCC_SHM), not the transport */
 } ltccStats_t;
 
 /* ---- version and errors -------------------------------------------------- */

@@ -1083,6 +1083,17 @@ void print_stats(Child& ch) {
   // parity (FEC auto on 3 large collectives sends little, only for each
   // backlog's last window: under a sanitizer at 16 MiB a rank may rebuild
   // none).
+  // COLL_TEST_EXPECT_SHM=1: every collective went through shared memory
+  // (LTCC_SHM, one host), so the results above checked collectives/host_shm;
+  // 0: none did (LTCC_SHM=0 tests the transport's path).
+  if (const char* shm = std::getenv("COLL_TEST_EXPECT_SHM")) {
+    const bool want = std::strcmp(shm, "1") == 0;
+    ch.report("shm", want ? s.collectives > 0 && s.sharedMemoryCollectives == s.collectives
+                          : s.sharedMemoryCollectives == 0,
+              'R', 0,
+              strf("%" PRIu64 " of %" PRIu64 " collectives through shared memory, expected %s",
+                   s.sharedMemoryCollectives, s.collectives, want ? "all" : "none"));
+  }
   const bool want_rebuilt = env_is_1("COLL_TEST_EXPECT_REBUILT");
   if (want_rebuilt || env_is_1("COLL_TEST_EXPECT_PARITY"))
     ch.report("fec", parity > 0 && (rebuilt > 0 || !want_rebuilt), 'R', 0,

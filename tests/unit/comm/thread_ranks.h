@@ -23,14 +23,17 @@ inline void on_threads(int n, const std::function<void(int)>& f) {
 // An n-rank communicator whose ranks are threads of this process. Each
 // rank's result and last error are taken on its own thread (the error is
 // per thread) and checked on the caller's.
-inline std::vector<ltccComm_t> make_comms(int n) {
+// cfg: ltccCommInitRankConfig's; null: ltccCommInitRank (the environment's).
+inline std::vector<ltccComm_t> make_comms(int n, const ltccConfig_t* cfg = nullptr) {
   ltccUniqueId id;
   EXPECT_EQ(ltccGetUniqueId(&id), ltccSuccess) << ltccGetLastError(nullptr);
   std::vector<ltccComm_t> comms(static_cast<size_t>(n), nullptr);
   std::vector<ltccResult_t> res(static_cast<size_t>(n), ltccInternalError);
   std::vector<std::string> msgs(static_cast<size_t>(n));
   on_threads(n, [&](int r) {
-    res[static_cast<size_t>(r)] = ltccCommInitRank(&comms[static_cast<size_t>(r)], n, id, r);
+    res[static_cast<size_t>(r)] =
+        cfg ? ltccCommInitRankConfig(&comms[static_cast<size_t>(r)], n, id, r, cfg)
+            : ltccCommInitRank(&comms[static_cast<size_t>(r)], n, id, r);
     msgs[static_cast<size_t>(r)] = ltccGetLastError(nullptr);
   });
   for (int r = 0; r < n; ++r)
