@@ -301,13 +301,14 @@ ltccResult_t submit(const CommRef& c, std::shared_ptr<ltcc::CollOp> op, ltccRequ
     r->op = op;
     r->comm = c;
   }
-  Status st = c->comm->enqueue(op);
-  if (!st.is_ok()) return fail(c.get(), st);
   if (request) {
+    Status st = c->comm->enqueue(op);
+    if (!st.is_ok()) return fail(c.get(), st);
     *request = reinterpret_cast<ltccRequest_t>(requests().add(std::move(r)));
     return ltccSuccess;
   }
-  op->wait();
+  Status st = c->comm->run_blocking(op);
+  if (!st.is_ok()) return fail(c.get(), st);
   if (!op->status.is_ok()) return fail(c.get(), op->status);
   return ltccSuccess;
 }

@@ -410,7 +410,7 @@ void Comm::worker_main() {
     {
       const uint32_t seen = work_seq_.load(std::memory_order_acquire);
       std::unique_lock<std::mutex> lk(mu_);
-      if (!stopping_ && queue_.empty()) {
+      if (!stopping_ && (queue_.empty() || running_)) {  // running_: a caller's, inline
         lk.unlock();
         transport_->wait_for_change(work_seq_, seen);  // inline progress: drives meanwhile
         continue;
@@ -421,20 +421,52 @@ void Comm::worker_main() {
       running_ = true;
     }
     Status st = is_broken_.load() ? async_error() : run_guarded(*op);
-    if (st.is_ok()) {
-      done_count_.fetch_add(1);
-      if (shm_) shm_done_count_.fetch_add(1);
-    }
     release_scratch();
-    op->status = st;
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      running_ = false;
-    }
-    idle_cv_.notify_all();
-    op->done.store(1, std::memory_order_release);
-    op->done.notify_all();
+    finish_op(*op, st);
   }
+}
+
+void Comm::finish_op(CollOp& op, const Status& st) {
+  if (st.is_ok()) {
+    done_count_.fetch_add(1);
+    if (shm_) shm_done_count_.fetch_add(1);
+  }
+  op.status = st;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    running_ = false;
+    if (!queue_.empty()) signal_worker();  // queued behind an inline operation
+  }
+  idle_cv_.notify_all();
+  op.done.store(1, std::memory_order_release);
+  op.done.notify_all();
+}
+
+Status Comm::run_blocking(const std::shared_ptr<CollOp>& op) {
+  if (!shm_) {
+    LTCC_CHECK(enqueue(op));
+    op->wait();
+    return Status::ok();
+  }
+  if (is_broken_.load()) return async_error();
+  bool here = false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stopping_ || closing_)
+      return make_status(Code::kInvalidUsage, "rank %u: %s on a communicator being destroyed",
+                         rank_, coll_kind_name(op->kind));
+    op->seq = next_seq_++;
+    here = queue_.empty() && !running_;  // else behind what came first, in order
+    if (here) {
+      running_ = true;
+    } else {
+      queue_.push_back(op);
+      signal_worker();
+    }
+  }
+  if (here) finish_op(*op, run_guarded(*op));
+  else op->wait();
+  return Status::ok();
 }
 
 // An exception from a collective (std::bad_alloc of its scratch space, most
@@ -692,6 +724,10 @@ void Comm::abort(const Status& why) {
   }
   if (transport_) abort_transport(why);
   if (worker_.joinable()) worker_.join();
+  {  // an operation inline on a caller's thread (run_blocking) uses the transport to its end
+    std::unique_lock<std::mutex> lk(mu_);
+    idle_cv_.wait(lk, [&] { return !running_; });
+  }
   for (auto& s : ctrl_)
     if (s && s->req) (void)transport_->wait_request(s->req);
   stats_stop_and_final();

@@ -138,6 +138,12 @@ class Comm {
   // Queues an operation (validated by the caller). Fails at once if the
   // communicator is broken or closing.
   Status enqueue(const std::shared_ptr<CollOp>& op);
+  // A blocking call's operation: queued and waited for, or, where the
+  // collectives go through shared memory and nothing is queued or running,
+  // run on the calling thread (no hand-off to the worker and back: two
+  // thread wake-ups per call, on a host whose CPUs the ranks share). Its
+  // status is op->status either way; returns an enqueue failure.
+  Status run_blocking(const std::shared_ptr<CollOp>& op);
 
   // Fails the operations that have not started (kInvalidUsage, as the C
   // API documents), lets the running one finish for at most the timeout
@@ -173,6 +179,7 @@ class Comm {
   Status run(CollOp& op);
   coll::Context flat_context(const char* op_name);
   Status run_guarded(CollOp& op);  // run(), with exceptions turned into a broken communicator
+  void finish_op(CollOp& op, const Status& st);  // after run_guarded: counts, done, wakes
   void release_scratch();
   void fail_and_notify(const Status& why);   // worker: tell peers, abort transport
   void on_ctrl(uint32_t peer, const Status& st, uint64_t bytes);  // progress thread
@@ -208,7 +215,9 @@ class Comm {
   std::deque<std::shared_ptr<CollOp>> queue_;
   bool stopping_ = false;
   bool closing_ = false;
-  bool running_ = false;   // the worker is executing an operation
+  bool running_ = false;   // an operation is executing: on the worker, or inline
+                           // on a caller's thread (run_blocking); the worker
+                           // starts none meanwhile
   std::thread worker_;
   uint64_t next_seq_ = 1;
 

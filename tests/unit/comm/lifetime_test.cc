@@ -256,6 +256,42 @@ TEST(Lifetime, ForkedChildCannotUseOrHangOnItsParentsCommunicator) {
 // the worker thread, which used to end the process with SIGABRT): both ranks
 // get an error, the one that ran out names it, and the communicator says it
 // is broken. The buffers are never touched: the allocation fails first.
+// A blocking call on a one-host communicator runs on the caller's thread
+// (shared memory, Comm::run_blocking), but only when nothing is queued: one
+// issued behind asynchronous ones waits its turn, so every rank runs them in
+// the same order. A rank whose blocking call overtook its queued one would
+// pair the two collectives wrongly with its peer's, and the sums below would
+// mix (1+2 vs 10+20 vs 100+200).
+TEST(Lifetime, ABlockingCallBehindQueuedOnesKeepsItsPlace) {
+  auto comms = make_comms(2);
+  ASSERT_NE(comms[0], nullptr);
+  ASSERT_NE(comms[1], nullptr);
+  on_threads(2, [&](int r) {
+    ltccComm_t c = comms[static_cast<size_t>(r)];
+    for (int it = 0; it < 50; ++it) {
+      std::vector<int32_t> a(4096, r + 1), b(4096, 10 * (r + 1)), d(4096, 100 * (r + 1));
+      ltccRequest_t ra = nullptr, rb = nullptr;
+      ASSERT_EQ(ltccAllReduce(a.data(), a.data(), a.size(), ltccInt32, ltccSum, c, &ra), ltccSuccess);
+      ASSERT_EQ(ltccAllReduce(b.data(), b.data(), b.size(), ltccInt32, ltccSum, c, &rb), ltccSuccess);
+      ASSERT_EQ(ltccAllReduce(d.data(), d.data(), d.size(), ltccInt32, ltccSum, c, nullptr),
+                ltccSuccess) << last(c);
+      ASSERT_EQ(ltccWait(ra), ltccSuccess) << last(c);
+      ASSERT_EQ(ltccWait(rb), ltccSuccess) << last(c);
+      ASSERT_EQ(a[4095], 3);
+      ASSERT_EQ(b[0], 30);
+      ASSERT_EQ(d[17], 300);
+    }
+  });
+  ltccStats_t s{};
+  s.size = sizeof s;
+  ASSERT_EQ(ltccCommGetStats(comms[0], &s, nullptr, 0), ltccSuccess);
+  EXPECT_EQ(s.collectives, 150u);
+#if LTCC_TEST_HAVE_UCX
+  EXPECT_EQ(s.sharedMemoryCollectives, 150u) << "one host, UCX: shared memory";
+#endif
+  for (ltccComm_t c : comms) EXPECT_EQ(ltccCommDestroy(c), ltccSuccess) << last(c);
+}
+
 TEST(Lifetime, OutOfMemoryInACollectiveBreaksTheCommunicatorInsteadOfTheProcess) {
   if (kSanitized)
     GTEST_SKIP() << "sanitizer allocators end the process on a 128 TiB request instead of "
