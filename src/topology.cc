@@ -76,6 +76,9 @@ void locate_nic(hwloc_topology_t topo, hwloc_const_bitmap_t allowed, ProcessTopo
     t->nic_where = "locality unknown";
     return;
   }
+  t->nic_cpus = bitmap_cpus(near->cpuset);
+  if (near->nodeset && hwloc_bitmap_weight(near->nodeset) == 1)
+    t->nic_numa = hwloc_bitmap_first(near->nodeset);
   char type[64];
   hwloc_obj_type_snprintf(type, sizeof type, near, 0);
   const std::string where = strf("near %s L#%u (CPUs %s)", type, near->logical_index,

@@ -30,6 +30,11 @@ struct ProcessTopology {
   // allowed: then pinning buys nothing. nic_where says which, in words.
   std::vector<int> near_nic_cpus;
   std::string nic_where;
+  // The NIC's own locality, whatever this process may use (ltcc-diag's rank
+  // table): the CPUs of its non-I/O ancestor, and its NUMA node where that
+  // ancestor has exactly one; empty and -1 when unknown or not a PCI device.
+  std::vector<int> nic_cpus;
+  int nic_numa = -1;
 
   // One line for the INFO log: "hwloc: 2 cores (2 hardware threads), 1 NUMA
   // node; NIC eth0: no PCI device (virtual or loopback)".

@@ -44,6 +44,7 @@ int print_topology() {
   for (const std::string& name : names) {
     const ltcc::ProcessTopology n = ltcc::discover_topology(name);
     std::printf("NIC %s: %s", name.c_str(), n.nic_where.c_str());
+    if (n.nic_numa >= 0) std::printf("; NUMA node %d", n.nic_numa);
     if (!n.near_nic_cpus.empty())
       std::printf("; progress thread on CPUs %s", ltcc::cpu_list(n.near_nic_cpus).c_str());
     std::printf("\n");

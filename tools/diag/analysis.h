@@ -67,8 +67,8 @@ struct RecvHalf {
 struct RankInfo {
   std::string host, ifname, address;
   uint32_t mtu = 0;
-  int numa = -1;     // NUMA node of the NIC (sysfs); -1 unknown (virtual NICs, lo)
-  std::string cpus;  // cores local to the NIC (sysfs local_cpulist); "" unknown
+  int numa = -1;     // NUMA node of the NIC (hwloc); -1 unknown (virtual NICs, lo)
+  std::string cpus;  // CPUs local to the NIC (hwloc), "0-15,32-47"; "" unknown
 };
 
 struct Thresholds {

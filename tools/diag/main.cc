@@ -60,6 +60,7 @@
 
 #include "src/bootstrap.h"
 #include "src/comm.h"
+#include "src/topology.h"
 #include "common/log.h"
 #include "src/launch_env.h"
 #include "transports/ldt/ldt_transport.h"
@@ -225,22 +226,11 @@ ltcc::diag::links::RankInfo Rank::my_info() const {
     ri.ifname = "?";
     return ri;
   }
-  // Where the NIC sits (sysfs; what hwloc would say about a PCI device).
-  // Virtual NICs (lo, veth, virtio without NUMA) have no such entries.
-  auto read_line = [](const std::string& path) {
-    std::string out;
-    if (FILE* f = std::fopen(path.c_str(), "r")) {
-      char buf[256];
-      if (std::fgets(buf, sizeof buf, f)) out = buf;
-      std::fclose(f);
-    }
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-    return out;
-  };
-  const std::string dev = "/sys/class/net/" + ri.ifname + "/device/";
-  const std::string numa = read_line(dev + "numa_node");
-  if (!numa.empty() && numa[0] != '-') ri.numa = std::atoi(numa.c_str());
-  ri.cpus = read_line(dev + "local_cpulist");
+  // Where the NIC sits, as the communicator sees it (src/topology.h, hwloc):
+  // virtual NICs (lo, veth, virtio without NUMA) have no PCI locality.
+  const ltcc::ProcessTopology topo = ltcc::discover_topology(ri.ifname);
+  ri.numa = topo.nic_numa;
+  ri.cpus = ltcc::cpu_list(topo.nic_cpus);
   return ri;
 }
 

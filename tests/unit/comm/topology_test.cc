@@ -3,6 +3,8 @@
 // loopback has no PCI device (so nothing is pinned), a PCI NIC, where this
 // machine has one, gets a locality, and the helpers parse and print.
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <sched.h>
 
 #include <filesystem>
@@ -85,6 +87,20 @@ TEST(Topology, APciNicGetsALocality) {
   CPU_ZERO(&set);
   ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
   for (int c : t.near_nic_cpus) EXPECT_TRUE(CPU_ISSET(c, &set)) << c;
+  // Its own locality (ltcc-diag's rank table): CPUs, and a NUMA node that
+  // sysfs agrees with where sysfs has one.
+  EXPECT_FALSE(t.nic_cpus.empty()) << t.describe();
+  std::ifstream numa("/sys/class/net/" + pci + "/device/numa_node");
+  int sys_numa = -1;
+  if (numa >> sys_numa && sys_numa >= 0) {
+    EXPECT_EQ(t.nic_numa, sys_numa);
+  }
+}
+
+TEST(Topology, LoopbackHasNoNicLocality) {
+  const ProcessTopology t = discover_topology("lo");
+  EXPECT_TRUE(t.nic_cpus.empty());
+  EXPECT_EQ(t.nic_numa, -1);
 }
 
 TEST(Topology, InterfaceOfAddress) {
