@@ -590,7 +590,8 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
   c.rank = rank;
   c.nranks = nranks;
   c.hosts = nullptr;  // flat within a group
-  c.shm = nullptr;    // a segment serves the whole communicator only
+  c.shm = nullptr;       // a segment serves its own group of ranks only
+  c.host_shm = nullptr;
   return c;
 }
 
@@ -621,6 +622,8 @@ Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count,
   if (shard) {
     GroupTransport here(ctx.transport, g.here), across(ctx.transport, g.across);
     Context c_here = sub_context(ctx, &here, g.local, g.nlocal);
+  c_here.shm = ctx.host_shm;  // within the host: its segment, if any
+    c_here.shm = ctx.host_shm;  // within the host: its segment, if any
     Context c_across = sub_context(ctx, &across, g.host, g.nhosts);
     // In place, the reduce-scatter's input holds my shard where its output
     // goes (NCCL's in-place rule: recv = send + rank x recv_count).
@@ -780,6 +783,7 @@ Status reduce_scatter_hier(Context& ctx, const void* send, void* recv, size_t re
   const RedOp sum_op = op == RedOp::kAvg ? RedOp::kSum : op;  // divided once, at the end
   GroupTransport here(ctx.transport, g.here), across(ctx.transport, g.across);
   Context c_here = sub_context(ctx, &here, g.local, g.nlocal);
+  c_here.shm = ctx.host_shm;  // within the host: its segment, if any
   Context c_across = sub_context(ctx, &across, g.host, g.nhosts);
   // The blocks in [local][host] order: local rank l's H blocks (one per
   // host, for the ranks with local index l) side by side. `send` is read
@@ -812,6 +816,7 @@ Status all_gather_hier(Context& ctx, const void* send, void* recv, size_t send_c
   if (!block) return Status::ok();
   GroupTransport here(ctx.transport, g.here), across(ctx.transport, g.across);
   Context c_here = sub_context(ctx, &here, g.local, g.nlocal);
+  c_here.shm = ctx.host_shm;  // within the host: its segment, if any
   Context c_across = sub_context(ctx, &across, g.host, g.nhosts);
   // [host] blocks of my local index, then [local][host] blocks of everyone;
   // `send` may lie inside recv (in place): it is read before recv is written.

@@ -23,7 +23,8 @@
 //                   reduce-scatter within each host (each rank gets the
 //                   host's sum of its local index's blocks, one per host),
 //                   then among the ranks with the same local index
-// Each phase is the flat algorithm on a GroupTransport (group_transport.h).
+// Each phase is the flat algorithm on a GroupTransport (group_transport.h);
+// the phases within a host go through Context::host_shm where there is one.
 //
 // Lanes: ring segments travel on tags [tag, tag + 64 * step_window), so
 // segments overtake each other and a rank forwards whatever has arrived:
@@ -106,6 +107,9 @@ struct Context {
   // all_reduce, all_gather, reduce_scatter, broadcast and barrier go through
   // it (host_shm.h) instead of the transport. Null: the transport.
   HostShm* shm = nullptr;
+  // This host's segment where hosts are uniform: the hierarchical
+  // collectives' phases within the host go through it. Null: the transport.
+  HostShm* host_shm = nullptr;
 };
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type, RedOp op);

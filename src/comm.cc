@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
@@ -203,36 +204,45 @@ Status comm_options_from_env(CommOptions* out) {
 }
 
 // This rank's line of the bootstrap record about shared-memory collectives:
-// "shm <0|1> <pid namespace>". 1 = LTCC_SHM is on and the transport's pairs
-// on this host are UCX (caps().reliable_by_fabric: every pair is, since
-// shared memory is used only where all ranks are on one host); ldt chosen
-// on purpose (LTCC_TRANSPORT=ldt, fault injection) keeps its packets.
+// "shm <0|1> <pid namespace>". 1 = LTCC_SHM is on and the transport reaches
+// this host's peers through shared memory (UCX: Caps::host_shared_memory);
+// ldt chosen on purpose (LTCC_TRANSPORT=ldt, fault injection) keeps its
+// packets.
 static std::string shm_wish(const CommOptions& opts, const Transport& t) {
-  return "shm " + std::to_string(opts.shm && t.caps().reliable_by_fabric ? 1 : 0) + " " +
+  return "shm " + std::to_string(opts.shm && t.caps().host_shared_memory ? 1 : 0) + " " +
          std::to_string(pid_namespace_id());
 }
 
-// Shared-memory collectives (collectives/host_shm.h) where every rank is on
-// this host, wants them, and sees the others' pids (one PID namespace, so a
-// dead rank can be told from a late one). Every rank decides from the same
-// records, so all take the same path. Then rank 0 creates the segment, the
-// others open it, and rank 0 unlinks it, each step agreed by an all-reduce
-// over the transport: any rank that fails (a /dev/shm too small, a container
-// that does not share it) costs only the shared memory, never the
+// Shared-memory collectives (collectives/host_shm.h): a segment per host,
+// where every rank is on one host (then every collective goes through it),
+// or where hosts are uniform (then the hierarchical collectives' phases
+// within a host do), provided every rank wants it and the ranks of each host
+// see each other's pids (one PID namespace, so a dead rank can be told from
+// a late one). Every rank decides from the same records, so all take the
+// same path. Then each host's first rank creates its segment, the others
+// open it, and the creator unlinks it, each step agreed by an all-reduce
+// over the transport: any rank that fails (a /dev/shm too small, a
+// container that does not share it) costs only the shared memory, never the
 // communicator, and no rank is left using it alone.
 Status Comm::setup_host_shm(uint64_t session_key, const std::string& host,
                             const std::vector<std::string>& wishes) {
   // A key of 0 (a test's own exchange) names no communicator uniquely.
-  if (nranks_ < 2 || hosts_.members.size() != 1 || session_key == 0) return Status::ok();
-  for (const std::string& w : wishes)
-    if (w.rfind("shm 1 ", 0) != 0 || w != wishes[0] || w == "shm 1 0") return Status::ok();
+  const bool whole = hosts_.members.size() == 1;
+  if (nranks_ < 2 || session_key == 0 || !(whole || hosts_.uniform())) return Status::ok();
+  for (uint32_t p = 0; p < nranks_; ++p) {
+    const std::string& w = wishes[p];
+    const std::string& first = wishes[hosts_.members[hosts_.host_of[p]][0]];
+    if (w.rfind("shm 1 ", 0) != 0 || w != first || w == "shm 1 0") return Status::ok();
+  }
+  const std::vector<uint32_t>& ranks = hosts_.members[hosts_.host_of[rank_]];
+  const uint32_t local =
+      static_cast<uint32_t>(std::find(ranks.begin(), ranks.end(), rank_) - ranks.begin());
+  const uint32_t nlocal = static_cast<uint32_t>(ranks.size());
   std::string name;
   appendf(&name, "/ltcc-%016llx",
           static_cast<unsigned long long>(stable_hash64("ltcc-shm\n" + std::to_string(session_key) +
                                                         "\n" + host)));
-  const size_t chunk = coll::HostShm::fit_chunk(nranks_, opts_.shm_chunk);
-  std::vector<uint32_t> ranks(nranks_);
-  for (uint32_t p = 0; p < nranks_; ++p) ranks[p] = p;
+  const size_t chunk = coll::HostShm::fit_chunk(nlocal, opts_.shm_chunk);
   coll::Context ctx = flat_context("shared-memory setup");
   ctx.fail = [this](const Status& why) { transport_->abort(why); };
   std::unique_ptr<coll::HostShm> shm;
@@ -247,18 +257,20 @@ Status Comm::setup_host_shm(uint64_t session_key, const std::string& host,
     return Status::ok();
   };
   bool ok = false;
-  LTCC_CHECK(agree(rank_ == 0 ? coll::HostShm::create(name, 0, ranks, chunk, &shm) : Status::ok(),
+  LTCC_CHECK(agree(local == 0 ? coll::HostShm::create(name, 0, ranks, chunk, &shm) : Status::ok(),
                    &ok));
   if (!ok) return Status::ok();
-  LTCC_CHECK(agree(rank_ != 0 ? coll::HostShm::open(name, rank_, ranks, chunk, &shm) : Status::ok(),
+  LTCC_CHECK(agree(local != 0 ? coll::HostShm::open(name, local, ranks, chunk, &shm) : Status::ok(),
                    &ok));
-  if (rank_ == 0) shm->unlink();
+  if (local == 0) shm->unlink();
   if (!ok) return Status::ok();
-  LTCC_INFO(kInit, "rank %u: collectives through shared memory (%u ranks, %zu KiB per rank and step)",
-            rank_, nranks_, chunk >> 10);
+  LTCC_INFO(kInit, "rank %u: %s through shared memory (%u ranks on this host, %zu KiB per rank "
+            "and step)", rank_, whole ? "collectives" : "hierarchical phases within the host",
+            nlocal, chunk >> 10);
   // Published for abort_transport (any thread, the progress thread's ABORT
   // included); a failure already in means the collectives fail anyway.
   shm_ = std::move(shm);
+  shm_whole_ = whole;
   shm_live_.store(shm_.get(), std::memory_order_release);
   return Status::ok();
 }
@@ -353,7 +365,7 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   LTCC_INFO(kInit, "rank %u/%u: communicator up (transport %s: %s; timeout %.1f s, segment %zu B, recursive doubling <= %zu B%s)",
             rank, nranks, c->transport_->name(), c->transport_->describe().c_str(),
             static_cast<double>(opts.timeout_ns) / 1e9, c->opts_.coll.segment_bytes,
-            c->opts_.coll.rd_max_bytes, c->shm_ ? "; collectives through shared memory" : "");
+            c->opts_.coll.rd_max_bytes, c->shm_whole_ ? "; collectives through shared memory" : c->shm_ ? "; hierarchical phases within the host through shared memory" : "");
   *out = std::move(c);
   return Status::ok();
 }
@@ -429,7 +441,7 @@ void Comm::worker_main() {
 void Comm::finish_op(CollOp& op, const Status& st) {
   if (st.is_ok()) {
     done_count_.fetch_add(1);
-    if (shm_) shm_done_count_.fetch_add(1);
+    if (shm_whole_) shm_done_count_.fetch_add(1);
   }
   op.status = st;
   {
@@ -443,7 +455,7 @@ void Comm::finish_op(CollOp& op, const Status& st) {
 }
 
 Status Comm::run_blocking(const std::shared_ptr<CollOp>& op) {
-  if (!shm_) {
+  if (!shm_whole_) {
     LTCC_CHECK(enqueue(op));
     op->wait();
     return Status::ok();
@@ -526,7 +538,7 @@ Status Comm::run(CollOp& op) {
                 static_cast<unsigned long long>(op.seq));
   coll::Context ctx = flat_context(name);
   ctx.hosts = &hosts_;
-  ctx.shm = shm_.get();
+  (shm_whole_ ? ctx.shm : ctx.host_shm) = shm_.get();
   ctx.fail = [this](const Status& why) { fail_and_notify(why); };
   Status st;
   switch (op.kind) {

@@ -196,9 +196,11 @@ class Comm {
   CommOptions opts_;
   std::unique_ptr<Transport> transport_;
   coll::Hosts hosts_;  // which ranks share a host (hierarchical collectives)
-  // Every rank on this host, talking UCX, and all of them agreed: the
-  // collectives go through shared memory (collectives/host_shm.h).
+  // This host's segment, where the ranks agreed to one (setup_host_shm):
+  // collectives/host_shm.h.
   std::unique_ptr<coll::HostShm> shm_;
+  bool shm_whole_ = false;  // shm_ holds every rank: all collectives use it (else
+                            // the hierarchical ones' phases within the host)
   std::atomic<coll::HostShm*> shm_live_{nullptr};  // shm_, for abort_transport's threads
   void abort_transport(const Status& why);
   Status setup_host_shm(uint64_t session_key, const std::string& host,

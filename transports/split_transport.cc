@@ -53,6 +53,7 @@ Transport* SplitTransport::route(uint32_t peer) const {
 Transport::Caps SplitTransport::caps() const {
   Caps c = net_->caps();
   if (net_peers_ == 0) c = ucx_->caps();
+  c.host_shared_memory = ucx_->caps().host_shared_memory;  // this host's peers are UCX's
   return c;
 }
 

@@ -79,6 +79,11 @@ class Transport {
   struct Caps {
     bool reliable_by_fabric = false;  // true: the fabric retransmits (UCX/RC), not ltcc
     bool multipath = false;           // sprays packets over several paths
+    // The peers on this host are reached through shared memory (UCX within
+    // a host): the collectives may share a segment of their own with them
+    // (collectives/host_shm.h). False for ldt, on purpose (LTCC_TRANSPORT=ldt,
+    // fault injection: the user wants its packets).
+    bool host_shared_memory = false;
   };
 
   virtual ~Transport() = default;

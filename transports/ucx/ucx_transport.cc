@@ -678,6 +678,7 @@ const std::atomic<uint32_t>& UcxTransport::done_word(TransportRequest* req) {
 Transport::Caps UcxTransport::caps() const {
   Caps c;
   c.reliable_by_fabric = true;
+  c.host_shared_memory = impl_->opts.tls.empty();  // not the between-hosts worker (^sm)
   return c;
 }
 
