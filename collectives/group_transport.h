@@ -58,6 +58,7 @@ class GroupTransport final : public Transport {
     p_->wait_for_change(word, seen);
   }
   void wake() override { p_->wake(); }
+  void progress() override { p_->progress(); }
   Status stats(TransportStats* out) override { return p_->stats(out); }
 
  private:

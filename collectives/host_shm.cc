@@ -26,6 +26,7 @@ constexpr size_t kMinChunk = size_t{64} << 10;
 constexpr int kSpinChecks = 2000;
 constexpr uint64_t kYieldNs = 2'000'000;
 constexpr uint64_t kSleepNs = 1'000'000;
+constexpr uint64_t kDrivenSleepNs = 200'000;
 constexpr uint64_t kAliveCheckNs = 10'000'000;
 constexpr size_t kReduceBlockBytes = 8192;
 
@@ -190,10 +191,10 @@ Status HostShm::check_while_waiting(uint32_t k, const char* op_name, bool check_
   return Status::ok();
 }
 
-Status HostShm::wait_for(uint32_t k, uint64_t target, const char* op_name) {
+Status HostShm::wait_for(uint32_t k, uint64_t target, const char* op_name, Transport* drive) {
   const Line* l = line(k);
   if (l->seq.load(std::memory_order_acquire) >= target) return Status::ok();
-  if (spin_)
+  if (spin_ && !drive)
     for (int i = 0; i < kSpinChecks; ++i) {
       cpu_relax();
       if (l->seq.load(std::memory_order_acquire) >= target) return Status::ok();
@@ -207,6 +208,7 @@ Status HostShm::wait_for(uint32_t k, uint64_t target, const char* op_name) {
     const bool check_alive = now >= next_alive_check;
     if (check_alive) next_alive_check = now + kAliveCheckNs;
     LTCC_CHECK(check_while_waiting(k, op_name, check_alive));
+    if (drive) drive->progress();
     if (now - start < kYieldNs) {
       sched_yield();
       continue;
@@ -216,12 +218,12 @@ Status HostShm::wait_for(uint32_t k, uint64_t target, const char* op_name) {
     c->sleepers.fetch_add(1, std::memory_order_seq_cst);
     const uint32_t seen = c->bell.load(std::memory_order_seq_cst);
     if (l->seq.load(std::memory_order_seq_cst) < target && !interrupted_.load())
-      shared_futex_wait(&c->bell, seen, kSleepNs);
+      shared_futex_wait(&c->bell, seen, drive ? kDrivenSleepNs : kSleepNs);
     c->sleepers.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 
-Status HostShm::arrive_and_wait(const char* op_name) {
+Status HostShm::arrive_and_wait(const char* op_name, Transport* drive) {
   // A broken group stays broken: no step starts after an abort.
   LTCC_CHECK(check_while_waiting(local_, op_name, false));
   const uint64_t target = ++seq_;
@@ -234,7 +236,7 @@ Status HostShm::arrive_and_wait(const char* op_name) {
   for (uint32_t i = 1; i < nlocal_; ++i) {
     // Start with the rank after this one: ranks wait on different lines.
     const uint32_t k = (local_ + i) % nlocal_;
-    LTCC_CHECK(wait_for(k, target, op_name));
+    LTCC_CHECK(wait_for(k, target, op_name, drive));
   }
   return Status::ok();
 }
@@ -250,7 +252,7 @@ const uint8_t* at(const void* p, size_t elems, size_t es) {
 
 // A step's arrival; on failure the communicator is told (ctx.fail).
 Status arrive(Context& ctx) {
-  Status st = ctx.shm->arrive_and_wait(ctx.op_name);
+  Status st = ctx.shm->arrive_and_wait(ctx.op_name, ctx.transport);
   if (!st.is_ok() && ctx.fail) ctx.fail(st);
   return st;
 }

@@ -26,7 +26,10 @@
 //
 // Waiting (a rank on a CPU it shares with others must give it up): spin (not
 // where CPUs are scarce), then sched_yield, then sleep on the futex bell, 1 ms
-// at a time. Between sleeps a waiter checks
+// at a time (200 us while it drives a transport: with ldt's inline progress
+// a waiting rank is the only one that acknowledges its peers on other hosts,
+// who would otherwise retransmit into silence and, after LTCC_TIMEOUT,
+// declare it dead). Between sleeps a waiter checks
 //   - the abort word: a rank of this host that failed (its own error, a dead
 //     peer, ltccCommAbort) posts its sentence there, and every waiter returns
 //     "rank K reported: ...";
@@ -51,6 +54,7 @@
 #include "collectives/reduce.h"
 #include "common/shm.h"
 #include "common/status.h"
+#include "transports/transport.h"
 
 namespace ltcc::coll {
 
@@ -86,8 +90,10 @@ class HostShm {
   // This step's slot of local rank k; next_set() starts a step.
   uint8_t* slot(uint32_t k) const { return slots_ + (size_t{set_} * nlocal_ + k) * chunk_; }
   void next_set() { set_ ^= 1; }
-  // Arrive, then wait for every other local rank to arrive as often.
-  Status arrive_and_wait(const char* op_name);
+  // Arrive, then wait for every other local rank to arrive as often. While
+  // it waits it drives `drive`'s inline progress (Transport::progress), if
+  // given: this rank's packets to and from other hosts keep moving.
+  Status arrive_and_wait(const char* op_name, Transport* drive = nullptr);
 
  private:
   struct Control;
@@ -98,7 +104,7 @@ class HostShm {
                        std::unique_ptr<HostShm>* out);
   Control* control() const;
   Line* line(uint32_t k) const;
-  Status wait_for(uint32_t k, uint64_t target, const char* op_name);
+  Status wait_for(uint32_t k, uint64_t target, const char* op_name, Transport* drive);
   Status check_while_waiting(uint32_t k, const char* op_name, bool check_alive);
 
   SharedSegment seg_;

@@ -189,6 +189,11 @@ void SplitTransport::wake() {
   net_->wake();
 }
 
+void SplitTransport::progress() {
+  if (net_started_) net_->progress();
+  ucx_->progress();
+}
+
 Status SplitTransport::stats(TransportStats* out) {
   if (!out) return Status(Code::kInvalidArgument, "stats: null output");
   TransportStats local;

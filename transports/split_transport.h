@@ -65,6 +65,7 @@ class SplitTransport final : public Transport {
   void abort(const Status& why) override;
   void wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) override;
   void wake() override;
+  void progress() override;
   Status stats(TransportStats* out) override;
 
   // Whether `peer` is on this host (talks over UCX). Valid once its address

@@ -147,6 +147,12 @@ class Transport {
     word.wait(seen, std::memory_order_acquire);
   }
   virtual void wake() {}
+  // One turn of the transport's inline progress, if it has one and no thread
+  // is driving it: receive, acknowledge, retransmit, complete. For a waiter
+  // outside the transport (a shared-memory collective's) that must keep this
+  // rank's packets moving meanwhile: a peer on another host waits for our
+  // acknowledgements. Quick; a no-op where a progress thread does the work.
+  virtual void progress() {}
   virtual Status stats(TransportStats* out) = 0;
 };
 

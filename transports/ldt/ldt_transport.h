@@ -190,6 +190,7 @@ class LdtTransport final : public Transport {
   // Transport: thread model, the futex; inline, drives the loop meanwhile.
   void wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) override;
   void wake() override;
+  void progress() override { poke(); }  // inline: one turn, if no one drives
   // The model start() chose (false before start()).
   bool inline_progress() const { return inline_.load(std::memory_order_acquire); }
 
