@@ -24,11 +24,12 @@
 #              here: the lab has no RDMA device), hierarchical
 # With --hosts H --ranks-per-host R the lab has H namespaces ("hosts") of R
 # ranks each (scripts/lossy-net.sh), and loss applies between hosts only.
-# Open MPI then runs from one mpirun, which takes every rank for one node:
-# its TCP BTL carries every pair (within a host over the namespace's
-# loopback, never lost); it cannot be made to use vader within a lab host
-# and TCP between (it would use vader across the namespaces, past the lossy
-# cables).
+# System `ompi` then runs from one mpirun, which takes every rank for one
+# node: its TCP BTL carries every pair (within a host over the namespace's
+# loopback, never lost). System `ompi-hosts` is Open MPI as on a cluster:
+#   ompi-hosts Open MPI with one daemon per lab host (bench/compare/lab_rsh.sh
+#              as the rsh agent enters each namespace under a host name of its
+#              own): vader within a host, TCP between (--hosts only)
 # Repetitions are interleaved (rep 1 of every system and loss, then rep 2...)
 # so the machine's drift hits every system alike. Each run is bounded by
 # --timeout; a run that times out or fails is recorded as such in the CSV
@@ -112,10 +113,11 @@ perf=$repo/build/release/bench/perf/ltcc-perf
 mpicc -O2 -Wall -o "$out/mpi_coll" "$here/mpi_coll.c"
 
 name=ltcccmp
+subnet=10.198.0
 export LAB_NAME=$name
 "$lab" down --name "$name" >/dev/null 2>&1 || true
 "$lab" up --name "$name" --hosts "$lab_ranks" --ranks-per-host "$per_host" --mode "$mode" \
-  --mtu "$mtu" --subnet 10.198.0
+  --mtu "$mtu" --subnet "$subnet"
 trap '"$lab" down --name "$name" >/dev/null 2>&1 || true' EXIT
 ifname=eth0; [[ "$mode" == loopback ]] && ifname=lo
 
@@ -159,6 +161,21 @@ run_one() {
         -np "$ranks" --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$ifname" \
         --mca oob_tcp_if_include "$ifname" -x LAB_NAME \
         "$lab" mpi-exec "$out/mpi_coll" -t "$coll" "${common[@]}" > "$log" 2>&1 || rc=$?
+      ;;
+    ompi-hosts)
+      # Two-level Open MPI in the lab with hosts: one daemon per lab host
+      # (lab_rsh.sh enters its namespace under a host name of its own), so
+      # ranks of a host talk vader and hosts talk TCP over the lossy cables.
+      # mpi_yield_when_idle: each "node" reports the machine's cores, so Open
+      # MPI would busy-poll 4 ranks on 2 CPUs (1 MiB: 22 ms instead of 1.3).
+      local hf=$out/hostfile h
+      : > "$hf"
+      for ((h = 0; h < lab_ranks; h++)); do echo "$subnet.$((10 + h)) slots=$per_host" >> "$hf"; done
+      timeout -k 10 "$timeout" "$lab" exec 0 mpirun --allow-run-as-root --hostfile "$hf" \
+        -np "$ranks" --mca plm_rsh_agent "$here/lab_rsh.sh" --mca plm_rsh_no_tree_spawn 1 \
+        --mca mpi_yield_when_idle 1 --mca pml ob1 --mca btl vader,tcp,self \
+        --mca btl_tcp_if_include "$ifname" --mca oob_tcp_if_include "$ifname" \
+        "$out/mpi_coll" -t "$coll" "${common[@]}" > "$log" 2>&1 || rc=$?
       ;;
     gloo)
       GLOO_SOCKET_IFNAME=$ifname "$lab" launch --timeout "$timeout" -- \

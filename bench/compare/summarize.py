@@ -20,12 +20,13 @@ import sys
 from collections import defaultdict
 
 SYSTEM_ORDER = ["ltcc-sr", "ltcc-nofec", "ltcc-gbn", "ltcc-auto", "ltcc-flat", "ltcc-ucxnet",
-                "ltcc-ucx", "ltcc-ldt", "ompi", "ompi-vader", "gloo"]
+                "ltcc-ucx", "ltcc-ldt", "ompi", "ompi-hosts", "ompi-vader", "gloo"]
 LABELS = {
     "ltcc-sr": "ltcc (selective repeat)",
     "ltcc-nofec": "ltcc (selective repeat, no FEC)",
     "ltcc-gbn": "ltcc (go-back-N, RoCE-like)",
     "ompi": "Open MPI (TCP)",
+    "ompi-hosts": "Open MPI (vader within a host, TCP between)",
     "ltcc-auto": "ltcc auto (shared memory within a host)",
     "ltcc-ucx": "ltcc, UCX messages within the host (LTCC_SHM=0)",
     "ltcc-flat": "ltcc ldt, flat ring",
