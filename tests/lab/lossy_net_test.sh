@@ -331,12 +331,15 @@ ltcc)
 hosts)
   # 2 hosts x 2 ranks (lossy-net.sh --hosts): ranks of a host share its
   # namespace, loss only on the cables between hosts. LTCC_TRANSPORT=auto
-  # must give each rank 1 peer over UCX and 2 over ldt (where ltcc has UCX),
-  # the communicator must see 2 hosts of 2 (hierarchical collectives), and
-  # all-reduce and all-gather must be exact through 1% loss.
+  # must give each rank 1 peer over UCX and 2 over ldt (where ltcc has UCX)
+  # and a shared-memory segment per host for the phases within it, the
+  # communicator must see 2 hosts of 2 (hierarchical collectives), and
+  # all-reduce and all-gather must be exact at 0% and through 1% loss.
   [[ -n "$perf" && -x "$perf" ]] || { echo "SKIPPED: ltcc-perf was not built (LTCC_BUILD_BENCH=OFF)"; exit 77; }
-  "$lab" up --name "$name" --hosts 2 --ranks-per-host 2 --subnet "$subnet" --loss 1 >/dev/null
-  for coll in allreduce allgather; do
+  "$lab" up --name "$name" --hosts 2 --ranks-per-host 2 --subnet "$subnet" --loss 0 >/dev/null
+  for run in allreduce:0 allgather:0 allreduce:1 allgather:1; do
+    coll=${run%:*}
+    "$lab" loss "${run#*:}" --name "$name" >/dev/null
     out=$work/$coll.out
     if ! "$lab" launch --name "$name" --timeout 240 -- env LTCC_TIMEOUT=20 LTCC_DEBUG=INFO \
          LTCC_DEBUG_SUBSYS=INIT "$perf" -t "$coll" -b 64K -e "$max_bytes" -f 16 -n 5 -w 1 -c 1 \
@@ -354,12 +357,14 @@ hosts)
     if "$(dirname "$perf")/../../tools/ltcc-info" 2>/dev/null | grep -q "^transports: ldt, ucx"; then
       n=$(grep -c "auto transport: 1 peer on this host over UCX, 2 over ldt" "$work/$coll.err" || true)
       [[ "$n" -eq 4 ]] || { cat "$work/$coll.err" >&2; fail "$coll: $n of 4 ranks split 1 UCX + 2 ldt"; }
+      n=$(grep -c "hierarchical phases within the host through shared memory (2 ranks on this host" "$work/$coll.err" || true)
+      [[ "$n" -eq 4 ]] || { cat "$work/$coll.err" >&2; fail "$coll: $n of 4 ranks mapped their host's segment"; }
     fi
   done
   "$lab" stats --name "$name" > "$work/stats"
   dropped=$(awk '$2 == "in" && $3 == "any" { d += $5 } END { print d + 0 }' "$work/stats")
   [[ "$dropped" -gt 0 ]] || fail "the lab dropped nothing: the hosts' traffic did not cross the cables"
-  pass "2 hosts x 2 ranks: UCX within a host, ldt between, hierarchical all-reduce and all-gather exact through 1% loss ($dropped packets dropped)"
+  pass "2 hosts x 2 ranks: UCX and a shared segment within a host, ldt between, hierarchical all-reduce and all-gather exact at 0% and through 1% loss ($dropped packets dropped)"
   ;;
 flap)
   [[ -n "$perf" && -x "$perf" ]] || { echo "SKIPPED: ltcc-perf was not built (LTCC_BUILD_BENCH=OFF)"; exit 77; }
