@@ -396,14 +396,28 @@ void Comm::notify_event() {
 }
 
 Status Comm::enqueue(const std::shared_ptr<CollOp>& op) {
+  bool here = false;
+  return admit(op, /*may_run_here=*/false, &here);
+}
+
+// Numbers the operation, then either queues it for the worker or, where
+// may_run_here and nothing is queued or running, claims the communicator for
+// the caller's thread (*here; the caller runs it and calls finish_op).
+Status Comm::admit(const std::shared_ptr<CollOp>& op, bool may_run_here, bool* here) {
+  *here = false;
   if (is_broken_.load()) return async_error();
   std::lock_guard<std::mutex> lk(mu_);
   if (stopping_ || closing_)
     return make_status(Code::kInvalidUsage, "rank %u: %s on a communicator being destroyed", rank_,
                        coll_kind_name(op->kind));
   op->seq = next_seq_++;
-  queue_.push_back(op);
-  signal_worker();
+  *here = may_run_here && queue_.empty() && !running_;  // else behind what came first, in order
+  if (*here) {
+    running_ = true;
+  } else {
+    queue_.push_back(op);
+    signal_worker();
+  }
   return Status::ok();
 }
 
@@ -455,27 +469,8 @@ void Comm::finish_op(CollOp& op, const Status& st) {
 }
 
 Status Comm::run_blocking(const std::shared_ptr<CollOp>& op) {
-  if (!shm_whole_) {
-    LTCC_CHECK(enqueue(op));
-    op->wait();
-    return Status::ok();
-  }
-  if (is_broken_.load()) return async_error();
   bool here = false;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (stopping_ || closing_)
-      return make_status(Code::kInvalidUsage, "rank %u: %s on a communicator being destroyed",
-                         rank_, coll_kind_name(op->kind));
-    op->seq = next_seq_++;
-    here = queue_.empty() && !running_;  // else behind what came first, in order
-    if (here) {
-      running_ = true;
-    } else {
-      queue_.push_back(op);
-      signal_worker();
-    }
-  }
+  LTCC_CHECK(admit(op, /*may_run_here=*/shm_whole_, &here));
   if (here) finish_op(*op, run_guarded(*op));
   else op->wait();
   return Status::ok();

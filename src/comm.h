@@ -179,6 +179,7 @@ class Comm {
   Status run(CollOp& op);
   coll::Context flat_context(const char* op_name);
   Status run_guarded(CollOp& op);  // run(), with exceptions turned into a broken communicator
+  Status admit(const std::shared_ptr<CollOp>& op, bool may_run_here, bool* here);
   void finish_op(CollOp& op, const Status& st);  // after run_guarded: counts, done, wakes
   void release_scratch();
   void fail_and_notify(const Status& why);   // worker: tell peers, abort transport
