@@ -57,8 +57,6 @@ struct HostShm::Control {
 struct HostShm::Line {
   alignas(64) std::atomic<uint64_t> seq;  // arrivals; written by its rank only
   alignas(64) int32_t pid;
-  uint32_t rank;
-  uint64_t pid_ns;
   char reason[kReasonBytes];  // written once, before abort_by names this rank
 };
 
@@ -133,8 +131,6 @@ Status HostShm::attach(bool create, const std::string& name, uint32_t local,
   s->spin_ = !cpus_are_scarce(usable_cpus(0), n);
   Line* me = s->line(local);
   me->pid = s->my_pid_;
-  me->rank = ranks[local];
-  me->pid_ns = pid_namespace_id();
   me->seq.store(0, std::memory_order_release);
   *out = std::move(s);
   return Status::ok();

@@ -9,8 +9,9 @@
 // Segment (common/shm.h; created by local rank 0, opened by the others,
 // unlinked once all have it mapped):
 //   control   magic, shape, who aborted (first writer wins), the futex bell
-//   lines     one per local rank: its step counter `seq`, pid, PID namespace,
-//             and the sentence it aborted with
+//   lines     one per local rank: its step counter `seq`, its pid, and the
+//             sentence it aborted with (the PID namespace is agreed through
+//             the bootstrap records, src/comm.cc)
 //   slots     two sets (alternating steps) of one chunk per local rank
 //
 // A step: every rank writes its slot of this step's set, then arrive_and_wait
