@@ -68,8 +68,10 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_PAYLOAD", T::kBytes, "0", "bytes", "0", "65419", nullptr,
        "Message bytes per DATA packet; 0 = derived from the MTU (at most 8 KiB)."},
       {"LTCC_IFNAME", T::kString, "", "", nullptr, nullptr, nullptr,
-       "Network interface for the data socket (eth0); empty = loopback for single-host "
-       "jobs, else the interface that routes to the bootstrap address."},
+       "Network interface for the data socket (eth0), or a list shared out by local rank "
+       "(eth0,eth1: local rank i binds the (i mod n)-th); empty = loopback for single-host "
+       "jobs, else the interface that routes to the bootstrap address, or on a multi-rail "
+       "host (PCI NICs of its speed and MTU) the local rank's rail near its CPUs."},
       {"LTCC_SOCKBUF", T::kBytes, "8MiB", "bytes", "64KiB", "1GiB", nullptr,
        "Kernel send and receive buffer size of each data socket (SO_SNDBUF/SO_RCVBUF)."},
       {"LTCC_PATHS", T::kUint, "1", "paths", "1", "64", nullptr,

@@ -25,6 +25,14 @@
 #                       Every other command's index (loss --rank, --link,
 #                       rate, link, addr, exec, stats) is then a host.
 #                       --ranks N is --hosts N --ranks-per-host 1.
+#       --rails N       N interfaces per host (1..4, bridge mode; default 1),
+#                       as on a multi-rail cluster: eth<r> of every host is
+#                       cabled into switch <r> (bridge br<r>) with address
+#                       A.B.(C+r).(10+i); a host reaches another rail's
+#                       address over that rail. Loss (`loss`, --loss) and
+#                       `stats` cover every rail (--link matches the
+#                       sender's address on the rail the packet arrives by);
+#                       `rate`, `link` and `addr` are rail 0's.
 #       --mode MODE     bridge (one namespace per rank) | loopback (all ranks
 #                       in one namespace, talking over its lo)
 #       --mtu BYTES     link MTU (default 9000; loopback mode: of lo)
@@ -125,19 +133,24 @@ load_state() {
   # shellcheck disable=SC1090
   source "$f"
   PER_HOST=${PER_HOST:-1}  # labs brought up before --ranks-per-host
+  RAILS=${RAILS:-1}
 }
 
 ns_sw() { echo "$name-sw"; }
 ns_rank() {
   if [[ "$MODE" == loopback ]]; then echo "$name-lo"; else echo "$name-r$1"; fi
 }
-addr_of() {
-  if [[ "$MODE" == loopback ]]; then echo 127.0.0.1; else echo "$SUBNET.$((10 + $1))"; fi
+addr_of() {  # rank [rail]
+  if [[ "$MODE" == loopback ]]; then echo 127.0.0.1; else echo "$(rail_subnet "${2:-0}").$((10 + $1))"; fi
+}
+rail_subnet() {  # rail -> A.B.(C+rail)
+  local c=${SUBNET##*.}; echo "${SUBNET%.*}.$((c + $1))"
 }
 
 # Loss rules live in a small rules file so `loss` can be applied repeatedly:
 # lines "RANK DIR FROM PERMYRIAD" (FROM = - for any source).
 rules_file() { echo "$state_dir/$name.loss"; }
+rail_port() { if [[ "$2" -eq 0 ]]; then echo "p$1"; else echo "p$1r$2"; fi; }  # rank rail
 
 # ---- up / down ----------------------------------------------------------------
 
@@ -163,12 +176,13 @@ offloads_off() {  # ns dev
 }
 
 up() {
-  local ranks=4 mode=bridge mtu=9000 subnet=10.199.0 loss=0 rate="" per_host=1
+  local ranks=4 mode=bridge mtu=9000 subnet=10.199.0 loss=0 rate="" per_host=1 rails=1
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --name) name=${2:?}; shift 2 ;;
       --ranks|--hosts) ranks=${2:?}; shift 2 ;;
       --ranks-per-host) per_host=${2:?}; shift 2 ;;
+      --rails) rails=${2:?}; shift 2 ;;
       --mode) mode=${2:?}; shift 2 ;;
       --mtu) mtu=${2:?}; shift 2 ;;
       --subnet) subnet=${2:?}; shift 2 ;;
@@ -182,8 +196,11 @@ up() {
   [[ "$per_host" =~ ^[0-9]+$ && "$per_host" -ge 1 && "$per_host" -le 64 ]] ||
     die "--ranks-per-host '$per_host': want 1..64"
   [[ "$mode" == bridge || "$mode" == loopback ]] || die "--mode '$mode': want bridge or loopback"
+  [[ "$rails" =~ ^[1-4]$ ]] || die "--rails '$rails': want 1..4"
+  [[ "$rails" -eq 1 || "$mode" == bridge ]] || die "--rails $rails: only in bridge mode"
   [[ "$mtu" =~ ^[0-9]+$ && "$mtu" -ge 576 && "$mtu" -le 65535 ]] || die "--mtu '$mtu': want 576..65535"
-  [[ "$subnet" =~ ^(10|172|192)\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "--subnet '$subnet': want a private A.B.C"
+  [[ "$subnet" =~ ^(10|172|192)\.[0-9]{1,3}\.([0-9]{1,3})$ ]] || die "--subnet '$subnet': want a private A.B.C"
+  [[ $((BASH_REMATCH[2] + rails - 1)) -le 255 ]] || die "--subnet '$subnet': no room for $rails rails"
   local why
   why=$(why_not) || die "cannot build the lab here: $why"
   [[ ! -f "$(state_file)" ]] || die "a lab named '$name' is up already (run: $prog down --name $name)"
@@ -193,9 +210,9 @@ up() {
   up_done=0
   trap 'if [[ $up_done -ne 1 ]]; then echo "$prog: up failed or was interrupted; removing the partial lab" >&2; down; fi' EXIT
   trap 'exit 130' INT TERM
-  MODE=$mode RANKS=$ranks MTU=$mtu SUBNET=$subnet PER_HOST=$per_host
-  printf 'MODE=%s\nRANKS=%s\nMTU=%s\nSUBNET=%s\nPER_HOST=%s\n' "$mode" "$ranks" "$mtu" "$subnet" \
-    "$per_host" > "$(state_file)"
+  MODE=$mode RANKS=$ranks MTU=$mtu SUBNET=$subnet PER_HOST=$per_host RAILS=$rails
+  printf 'MODE=%s\nRANKS=%s\nMTU=%s\nSUBNET=%s\nPER_HOST=%s\nRAILS=%s\n' "$mode" "$ranks" "$mtu" \
+    "$subnet" "$per_host" "$rails" > "$(state_file)"
   : > "$(rules_file)"
   : > "$(rate_file)"
 
@@ -228,6 +245,25 @@ up() {
       offloads_off "$ns" eth0
     done
     offloads_off "$sw" br0
+    local r
+    for ((r = 1; r < rails; r++)); do
+      ip -n "$sw" link add "br$r" type bridge
+      ip -n "$sw" link set "br$r" mtu "$mtu" up
+      for ((i = 0; i < ranks; i++)); do
+        ns=$(ns_rank "$i")
+        # A packet from rail 0's address may arrive by rail r (the peer
+        # routes by destination): no reverse-path filter in the hosts.
+        ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+        ip -n "$sw" link add "$(rail_port "$i" "$r")" mtu "$mtu" type veth peer name "eth$r" netns "$ns"
+        ip -n "$sw" link set "$(rail_port "$i" "$r")" master "br$r" up
+        ip netns exec "$ns" sysctl -qw "net.ipv4.conf.eth$r.rp_filter=0" net.ipv4.conf.eth0.rp_filter=0
+        ip -n "$ns" link set "eth$r" mtu "$mtu" up
+        ip -n "$ns" addr add "$(addr_of "$i" "$r")/24" dev "eth$r"
+        offloads_off "$sw" "$(rail_port "$i" "$r")"
+        offloads_off "$ns" "eth$r"
+      done
+      offloads_off "$sw" "br$r"
+    done
   fi
   apply_loss_all "$loss"
   [[ -z "$rate" ]] || set_rate "$rate" all both
@@ -235,6 +271,7 @@ up() {
   trap - EXIT INT TERM
   local what="$ranks ranks"
   [[ $per_host -eq 1 ]] || what="$ranks hosts x $per_host ranks"
+  [[ $rails -eq 1 ]] || what+=", $rails rails"
   echo "$prog: lab '$name' up: $what, $mode mode, mtu $mtu, loss $loss%${rate:+, rate $rate}"
 }
 
@@ -248,15 +285,15 @@ to_permyriad() {  # percent text -> integer drops per 10000
 }
 
 # Rewrites one device's ingress table from the rules that target it.
-# ns dev rank dir
+# ns dev rank dir [rail]
 write_table() {
-  local ns=$1 dev=$2 rank=$3 dir=$4 body="" r d from pm src
+  local ns=$1 dev=$2 rank=$3 dir=$4 rail=${5:-0} body="" r d from pm src
   while read -r r d from pm; do
     [[ "$r" == "$rank" && "$d" == "$dir" && "$pm" -gt 0 ]] || continue
     if [[ "$from" == - ]]; then
       body+="    numgen random mod 10000 < $pm counter name \"dropped\" drop"$'\n'
     else
-      src=$(addr_of "$from")
+      src=$(addr_of "$from" "$rail")
       body+="    ip saddr $src counter name \"seen_$from\""$'\n'
       body+="    ip saddr $src numgen random mod 10000 < $pm counter name \"dropped_$from\" drop"$'\n'
     fi
@@ -290,9 +327,12 @@ dev_of() {  # rank dir -> "ns dev"
 rewrite_all_tables() {
   local i
   if [[ "$MODE" == loopback ]]; then write_table "$(ns_rank 0)" lo 0 in; return; fi
+  local r
   for ((i = 0; i < RANKS; i++)); do
-    write_table "$(ns_rank "$i")" eth0 "$i" in
-    write_table "$(ns_sw)" "p$i" "$i" out
+    for ((r = 0; r < RAILS; r++)); do
+      write_table "$(ns_rank "$i")" "eth$r" "$i" in "$r"
+      write_table "$(ns_sw)" "$(rail_port "$i" "$r")" "$i" out "$r"
+    done
   done
 }
 
@@ -577,6 +617,11 @@ stats() {
       read -r ns dev < <(dev_of "$i" "$dd")
       label="r$i"; [[ "$MODE" == loopback ]] && label=lo
       device_rows "$ns" "$dev" "$label" "$dd"
+      local r
+      for ((r = 1; r < RAILS; r++)); do  # rows "rI.R": rank I's rail R
+        if [[ "$dd" == in ]]; then device_rows "$(ns_rank "$i")" "eth$r" "r$i.$r" in
+        else device_rows "$(ns_sw)" "$(rail_port "$i" "$r")" "r$i.$r" out; fi
+      done
     done
   done
   rate_rows

@@ -214,7 +214,8 @@ Status bootstrap_listen_address(std::string* host, uint16_t* port) {
   LTCC_CHECK(param_string("LTCC_IFNAME", &ifname));
   if (!ifname.empty()) {
     std::string h;
-    LTCC_CHECK(interface_ipv4(ifname, &h));
+    // A list ("eth0,eth1": one per local rank, src/nic.h): the first.
+    LTCC_CHECK(interface_ipv4(ifname.substr(0, ifname.find(',')), &h));
     *host = h;
     *port = 0;
     return Status::ok();

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "src/handle_table.h"
 #include "src/launch_env.h"
+#include "src/nic.h"
 
 #define LTCC_API extern "C" __attribute__((visibility("default")))
 
@@ -182,7 +183,8 @@ ltccResult_t guarded(ltccComm* comm, F&& f) {
 }
 
 
-Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc::CommOptions* o) {
+Status apply_config(const ltccConfig_t* cfg, const std::string& root_host,
+                    const ltcc::LocalLayout& where, ltcc::CommOptions* o) {
   if (cfg) {
     if (cfg->size != sizeof(ltccConfig_t) || cfg->magic != LTCC_CONFIG_MAGIC)
       return Status(Code::kInvalidArgument,
@@ -228,10 +230,9 @@ Status apply_config(const ltccConfig_t* cfg, const std::string& root_host, ltcc:
       return Status(Code::kInvalidArgument, "config.blocking must be 1 (non-blocking init is not supported)");
   }
   // The data socket: loopback for single-host jobs, else the address that
-  // routes to the rendezvous (unless LTCC_IFNAME / config.ifname chose).
-  if (o->transport.ifname.empty())
-    LTCC_CHECK(ltcc::default_data_address(root_host, &o->transport.bind_address));
-  return Status::ok();
+  // routes to the rendezvous or this local rank's rail (src/nic.h), unless
+  // LTCC_IFNAME / config.ifname chose.
+  return ltcc::choose_data_interface(root_host, where, &o->transport);
 }
 
 CommRef checked_comm(ltccComm_t comm) { return comm ? comms().get(comm) : nullptr; }
@@ -387,7 +388,7 @@ LTCC_API ltccResult_t ltccCommInitRankConfig(ltccComm_t* out, int nranks, ltccUn
     if (!st.is_ok()) return fail(nullptr, st);
     ltcc::CommOptions opts;
     st = ltcc::comm_options_from_env(&opts);
-    if (st.is_ok()) st = apply_config(config, info.host, &opts);
+    if (st.is_ok()) st = apply_config(config, info.host, ltcc::local_layout_from_env(), &opts);
     if (!st.is_ok()) return fail(nullptr, st);
     const uint64_t timeout = opts.timeout_ns;
     auto exchange = [&](const std::string& mine, std::vector<std::string>* all, ltcc::CommKeys* keys) {
@@ -418,7 +419,9 @@ LTCC_API ltccResult_t ltccCommInitFromEnv(ltccComm_t* out, const ltccConfig_t* c
     if (!st.is_ok()) return fail(nullptr, st);
     ltcc::CommOptions opts;
     st = ltcc::comm_options_from_env(&opts);
-    if (st.is_ok()) st = apply_config(config, env.root_file.empty() ? env.root_host : "", &opts);
+    if (st.is_ok())
+      st = apply_config(config, env.root_file.empty() ? env.root_host : "",
+                        ltcc::LocalLayout{env.local_rank, env.local_size}, &opts);
     if (!st.is_ok()) return fail(nullptr, st);
     install_fork_handler();
     auto c = std::make_shared<ltccComm>();

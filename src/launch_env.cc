@@ -364,6 +364,13 @@ Status parse_host_port(const std::string& text, const char* what, std::string* h
   return Status::ok();
 }
 
+Status detect_launch_layout(LaunchEnv* out) {
+  LaunchEnv e;
+  LTCC_CHECK(detect_layout(&e));
+  *out = std::move(e);
+  return Status::ok();
+}
+
 Status detect_launch_env(LaunchEnv* out) {
   try {
     LaunchEnv e;

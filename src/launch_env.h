@@ -71,6 +71,11 @@ struct LaunchEnv {
 // Fills *out from the environment (see above). Sets *out only on success.
 Status detect_launch_env(LaunchEnv* out);
 
+// Only the launcher's rank, size and local layout (no rendezvous, no job
+// identity): for ltccCommInitRank, which needs no launcher but spreads the
+// ranks of a host over its NICs where one says the local rank (src/nic.h).
+Status detect_launch_layout(LaunchEnv* out);
+
 // The job identity string described in LaunchEnv::job_identity; *unique
 // (optional) says whether it names this job alone.
 std::string job_identity_from_env(bool* unique = nullptr);

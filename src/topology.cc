@@ -19,16 +19,6 @@ namespace ltcc {
 
 namespace {
 
-std::vector<int> affinity_cpus() {
-  std::vector<int> cpus;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  return cpus;
-}
-
 #if LTCC_HAVE_HWLOC
 // Loaded once, kept for the life of the process (never destroyed: ranks of
 // the process may ask until it exits). Null if hwloc failed.
@@ -114,6 +104,16 @@ bool discover_hwloc(ProcessTopology* t) {
 #endif  // LTCC_HAVE_HWLOC
 
 }  // namespace
+
+std::vector<int> affinity_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
 
 ProcessTopology discover_topology(const std::string& ifname) {
   ProcessTopology t;

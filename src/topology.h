@@ -48,6 +48,9 @@ ProcessTopology discover_topology(const std::string& ifname);
 // address does not parse).
 std::string interface_of_address(const std::string& addr);
 
+// The CPUs the calling thread may run on (sched_getaffinity).
+std::vector<int> affinity_cpus();
+
 // "0-3,8,10-11".
 std::string cpu_list(const std::vector<int>& cpus);
 

@@ -9,7 +9,10 @@
 //                          for every interface with an IPv4 address, where
 //                          its NIC sits and the CPUs a progress thread using
 //                          it would be pinned to, and this process's host
-//                          identity (LTCC_TRANSPORT=auto's notion of a host)
+//                          identity (LTCC_TRANSPORT=auto's notion of a host),
+//                          and the rails: PCI NICs of one link speed and
+//                          MTU, which the ranks of a host share out by local
+//                          rank (src/nic.h)
 #include <ifaddrs.h>
 #include <netinet/in.h>
 
@@ -20,6 +23,7 @@
 
 #include "common/config.h"
 #include "common/host.h"
+#include "src/nic.h"
 #include "src/topology.h"
 #include "transports/factory.h"
 #include "transports/ldt/core/crc32c.h"
@@ -49,6 +53,29 @@ int print_topology() {
       std::printf("; progress thread on CPUs %s", ltcc::cpu_list(n.near_nic_cpus).c_str());
     std::printf("\n");
   }
+  // Rails: PCI NICs grouped by (speed, MTU); a group of two or more is what
+  // the communicator spreads local ranks over when the routed NIC is in it.
+  const std::vector<ltcc::NicInfo> nics = ltcc::host_nics();
+  std::set<std::pair<int64_t, uint32_t>> kinds;
+  for (const ltcc::NicInfo& n : nics)
+    if (n.pci && n.speed_mbps > 0) kinds.insert({n.speed_mbps, n.mtu});
+  bool any = false;
+  for (const auto& k : kinds) {
+    std::string group;
+    int count = 0;
+    for (const ltcc::NicInfo& n : nics)
+      if (n.pci && n.speed_mbps == k.first && n.mtu == k.second) {
+        group += (group.empty() ? "" : " ") + n.name;
+        ++count;
+      }
+    if (count < 2) continue;
+    any = true;
+    std::printf("rails: %s (%lld Mb/s, mtu %u): local rank i binds the i-th of those near its CPUs\n",
+                group.c_str(), static_cast<long long>(k.first), k.second);
+  }
+  if (!any)
+    std::printf("rails: none (no two PCI NICs of one speed and MTU): every rank binds the "
+                "interface that routes to the rendezvous, or LTCC_IFNAME's\n");
   return 0;
 }
 

@@ -77,6 +77,9 @@ stat_field() {
 # within LO HI VALUE: LO <= VALUE <= HI (decimals)
 within() { awk -v lo="$1" -v hi="$2" -v v="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
 ratio_pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b ? 100 * a / b : 0 }'; }
+# ltcc-perf's table in FILE: result rows, and wrong results among them.
+perf_rows() { awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/' "$1" | wc -l; }
+perf_wrong() { awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/ { n += ($9 != 0) + ($13 != 0) } END { print n + 0 }' "$1"; }
 
 cat > "$work/udp_sink.py" <<'EOF'
 import socket, sys
@@ -315,8 +318,8 @@ ltcc)
     fail "ltcc-perf failed in the lab"
   fi
   cat "$out"; cat "$work/stats"
-  errs=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/ { n += ($9 != 0) + ($13 != 0) } END { print n + 0 }' "$out")
-  rows=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/' "$out" | wc -l)
+  errs=$(perf_wrong "$out")
+  rows=$(perf_rows "$out")
   want_rows=$(awk -v e="$max_bytes" 'BEGIN { v = e + 0; if (e ~ /M$/) v *= 1048576; n = 0
                                               for (b = 65536; b <= v; b *= 4) n++; print n }')
   [[ "$rows" -eq "$want_rows" ]] || fail "ltcc-perf printed $rows result rows, want $want_rows sizes"
@@ -348,8 +351,8 @@ hosts)
       fail "ltcc-perf -t $coll failed in the lab with hosts"
     fi
     cat "$out"
-    errs=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/ { n += ($9 != 0) + ($13 != 0) } END { print n + 0 }' "$out")
-    rows=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/' "$out" | wc -l)
+    errs=$(perf_wrong "$out")
+    rows=$(perf_rows "$out")
     [[ "$rows" -ge 2 ]] || fail "$coll: ltcc-perf printed $rows result rows"
     [[ "$errs" -eq 0 ]] || fail "$coll: $errs rows with wrong results"
     n=$(grep -c "2 hosts, 2 ranks on this one (hierarchical collectives apply)" "$work/$coll.err" || true)
@@ -365,6 +368,51 @@ hosts)
   dropped=$(awk '$2 == "in" && $3 == "any" { d += $5 } END { print d + 0 }' "$work/stats")
   [[ "$dropped" -gt 0 ]] || fail "the lab dropped nothing: the hosts' traffic did not cross the cables"
   pass "2 hosts x 2 ranks: UCX and a shared segment within a host, ldt between, hierarchical all-reduce and all-gather exact at 0% and through 1% loss ($dropped packets dropped)"
+  ;;
+rails)
+  # 2 hosts x 2 ranks with 2 rails (lossy-net.sh --rails 2: eth0 and eth1 on
+  # switches of their own). LTCC_IFNAME=eth0,eth1: local rank i binds eth<i>
+  # (src/nic.h), so the hierarchical collectives' traffic between hosts,
+  # which goes between ranks of the same local index, is split between the
+  # rails; unset, every rank binds the routed eth0 and rail 1 stays idle.
+  # Exact results through 1% loss on both rails either way.
+  [[ -n "$perf" && -x "$perf" ]] || { echo "SKIPPED: ltcc-perf was not built (LTCC_BUILD_BENCH=OFF)"; exit 77; }
+  "$lab" up --name "$name" --hosts 2 --ranks-per-host 2 --rails 2 --subnet "$subnet" --loss 1 >/dev/null
+  # Rail 1's share of the packets that arrived at the hosts ("in" rows).
+  rail1_pct() {
+    "$lab" stats --name "$name" | awk '$2 == "in" && $3 == "any" { a += $4; if ($1 ~ /\.1$/) r += $4 }
+                                       END { printf "%d", a ? 100 * r / a : 0 }'
+  }
+  for mode in list routed; do
+    "$lab" loss 1 --name "$name" >/dev/null  # restarts the counters
+    ifname=(); [[ "$mode" == list ]] && ifname=(LTCC_IFNAME=eth0,eth1)
+    out=$work/$mode.out
+    if ! "$lab" launch --name "$name" --timeout 240 -- env "${ifname[@]}" LTCC_TIMEOUT=20 \
+         LTCC_DEBUG=INFO LTCC_DEBUG_SUBSYS=INIT,NET "$perf" -t allreduce -b 256K -e "$max_bytes" \
+         -f 4 -n 5 -w 1 -c 1 > "$out" 2> "$work/$mode.err"; then
+      cat "$out" "$work/$mode.err" >&2
+      fail "ltcc-perf failed in the lab with 2 rails ($mode)"
+    fi
+    cat "$out"
+    errs=$(perf_wrong "$out")
+    rows=$(perf_rows "$out")
+    [[ "$rows" -ge 2 ]] || fail "$mode: ltcc-perf printed $rows result rows"
+    [[ "$errs" -eq 0 ]] || fail "$mode: $errs rows with wrong results"
+    share=$(rail1_pct)
+    if [[ "$mode" == list ]]; then
+      for l in 0 1; do
+        n=$(grep -c "data interface eth$l: local rank $l of 2, LTCC_IFNAME's $l-th of 2" "$work/$mode.err" || true)
+        [[ "$n" -eq 2 ]] || { cat "$work/$mode.err" >&2; fail "$n of 2 ranks of local rank $l chose eth$l"; }
+        n=$(grep -c "udp wire: bind ${subnet%.*}.$((${subnet##*.} + l)).1[01] (interface eth$l," "$work/$mode.err" || true)
+        [[ "$n" -eq 2 ]] || { cat "$work/$mode.err" >&2; fail "$n of 2 ranks of local rank $l bound eth$l's address"; }
+      done
+      within 30 70 "$share" || fail "rail 1 carried $share% of the packets between hosts, want about half"
+      list_share=$share
+    else
+      [[ "$share" -le 5 ]] || fail "without LTCC_IFNAME rail 1 carried $share% of the packets, want ~0 (every rank on the routed eth0)"
+    fi
+  done
+  pass "2 hosts x 2 ranks on 2 rails through 1% loss: LTCC_IFNAME=eth0,eth1 put local rank i on eth<i> and rail 1 carried $list_share% of the packets between hosts ($share% with every rank on the routed eth0), all-reduce exact"
   ;;
 flap)
   [[ -n "$perf" && -x "$perf" ]] || { echo "SKIPPED: ltcc-perf was not built (LTCC_BUILD_BENCH=OFF)"; exit 77; }
@@ -386,8 +434,8 @@ flap)
   rc=0; wait "$pid" || rc=$?
   cat "$out"
   [[ "$rc" -eq 0 ]] || { cat "$work/err" >&2; fail "ltcc-perf failed across a 5 s outage of rank 2's link (exit $rc)"; }
-  rows=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/' "$out" | wc -l)
-  errs=$(awk '!/^#/ && NF > 12 && $1 ~ /^[0-9]+$/ { n += ($9 != 0) + ($13 != 0) } END { print n + 0 }' "$out")
+  rows=$(perf_rows "$out")
+  errs=$(perf_wrong "$out")
   [[ "$rows" -eq 1 ]] || fail "ltcc-perf printed $rows result rows, want 1"
   [[ "$errs" -eq 0 ]] || fail "$errs wrong results after the outage"
   grep -q "dead\|unreachable\|timeout" "$work/err" && { cat "$work/err" >&2; fail "a rank was declared dead or timed out"; }

@@ -60,6 +60,7 @@
 
 #include "src/bootstrap.h"
 #include "src/comm.h"
+#include "src/nic.h"
 #include "src/topology.h"
 #include "common/log.h"
 #include "src/launch_env.h"
@@ -618,9 +619,9 @@ int rank_main(const Args& a) {
   }
   if (a.timeout_s > 0) opts.timeout_ns = static_cast<uint64_t>(a.timeout_s * 1e9);
   // The data socket as ltccCommInitFromEnv chooses it.
-  if (opts.transport.ifname.empty())
-    st = ltcc::default_data_address(env.root_file.empty() ? env.root_host : "",
-                                    &opts.transport.bind_address);
+  st = ltcc::choose_data_interface(env.root_file.empty() ? env.root_host : "",
+                                  ltcc::LocalLayout{env.local_rank, env.local_size},
+                                  &opts.transport);
   if (!st.is_ok()) {
     std::fprintf(stderr, "ltcc-diag: rank %u: %s\n", env.rank, st.message().c_str());
     return 3;

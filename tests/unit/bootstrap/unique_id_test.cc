@@ -132,6 +132,13 @@ TEST_F(UniqueIdTest, ListenAddressFollowsBootstrapAddrThenIfname) {
     EXPECT_EQ(host, "127.0.0.1");
   }
   {
+    // A list (one interface per local rank, src/nic.h): the root listens on
+    // the first.
+    ScopedEnv e("LTCC_IFNAME", "lo,nosuchif0");
+    ASSERT_TRUE(bootstrap_listen_address(&host, &port).is_ok());
+    EXPECT_EQ(host, "127.0.0.1");
+  }
+  {
     ScopedEnv e("LTCC_IFNAME", "nosuchif0");
     Status st = bootstrap_listen_address(&host, &port);
     EXPECT_EQ(st.code(), Code::kInvalidArgument);
