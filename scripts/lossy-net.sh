@@ -32,7 +32,9 @@
 #                       address over that rail. Loss (`loss`, --loss) and
 #                       `stats` cover every rail (--link matches the
 #                       sender's address on the rail the packet arrives by);
-#                       `rate`, `link` and `addr` are rail 0's.
+#                       `rate --dir out` shapes every rail's interface;
+#                       `rate` in, `rate --link`, `link` and `addr` are
+#                       rail 0's.
 #       --mode MODE     bridge (one namespace per rank) | loopback (all ranks
 #                       in one namespace, talking over its lo)
 #       --mtu BYTES     link MTU (default 9000; loopback mode: of lo)
@@ -519,12 +521,15 @@ set_rate() {  # rate rank|all dir
   for ((i = first; i <= last; i++)); do
     for dd in in out; do
       [[ "$dir" == both || "$dir" == "$dd" ]] || continue
-      if [[ "$dd" == out ]]; then
-        if [[ "$rate" == off ]]; then
-          ip -n "$(ns_rank "$i")" qdisc del dev eth0 root 2>/dev/null || true
-        else
-          ip netns exec "$(ns_rank "$i")" tc qdisc replace dev eth0 root tbf rate "$rate" burst "$burst" latency 20ms
-        fi
+      if [[ "$dd" == out ]]; then  # every rail's interface
+        local r
+        for ((r = 0; r < RAILS; r++)); do
+          if [[ "$rate" == off ]]; then
+            ip -n "$(ns_rank "$i")" qdisc del dev "eth$r" root 2>/dev/null || true
+          else
+            ip netns exec "$(ns_rank "$i")" tc qdisc replace dev "eth$r" root tbf rate "$rate" burst "$burst" latency 20ms
+          fi
+        done
         continue
       fi
       { [[ ! -f "$(rate_file)" ]] || awk -v r="$i" '!($1 == r && $2 == "-")' "$(rate_file)"

@@ -17,6 +17,12 @@
 #   ltcc-auto  ltcc-perf, LTCC_TRANSPORT=auto and LTCC_ALGO=auto (the
 #              defaults): with --hosts, UCX shared memory within a host, ldt
 #              between hosts, hierarchical collectives
+#   ltcc-auto-fec  ltcc-auto with LTCC_FEC=auto set: parity while a link
+#              measures loss even where CPUs are scarce (unset, FEC is off
+#              on fewer than 2 CPUs per rank)
+#   ltcc-rails ltcc-auto with LTCC_IFNAME=eth0,eth1,...: local rank i sends
+#              through rail i (with --rails N; ltcc-auto then binds the
+#              routed eth0 on every rank)
 #   ltcc-flat  ltcc-perf, LTCC_TRANSPORT=ldt and LTCC_ALGO=ring: ldt between
 #              every pair (within a host over the namespace's loopback), the
 #              flat ring
@@ -51,6 +57,9 @@
 #     --reps N           repetitions (default 3)
 #     --timeout S        per run (default 300)
 #     --mtu M            lab MTU (default 9000)
+#     --rails N          interfaces per lab host (lossy-net.sh --rails; default 1)
+#     --rate RATE        TBF limit on what every lab host sends, on each rail
+#                        (lossy-net.sh rate RATE --dir out; default none)
 #     --mode bridge|loopback  lab topology (default bridge)
 #     --out DIR          default bench/results/compare-DATE
 #     --skip-setup       do not run scripts/setup.sh --compare
@@ -63,7 +72,7 @@ here=$repo/bench/compare
 lab=$repo/scripts/lossy-net.sh
 
 ranks=4 hosts=0 per_host=1 losses="0 0.1 1 3 5" colls="allreduce allgather" systems="ltcc-sr ltcc-gbn ompi gloo"
-minb=1M maxb=64M factor=4 iters=10 warmup=2 reps=3 timeout=300 mtu=9000 mode=bridge
+minb=1M maxb=64M factor=4 iters=10 warmup=2 reps=3 timeout=300 mtu=9000 mode=bridge rails=1 rate=""
 out="" setup=1 plot_only=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -81,6 +90,8 @@ while [[ $# -gt 0 ]]; do
     --reps) reps=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     --mtu) mtu=$2; shift 2 ;;
+    --rails) rails=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
     --mode) mode=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --skip-setup) setup=0; shift ;;
@@ -117,13 +128,14 @@ subnet=10.198.0
 export LAB_NAME=$name
 "$lab" down --name "$name" >/dev/null 2>&1 || true
 "$lab" up --name "$name" --hosts "$lab_ranks" --ranks-per-host "$per_host" --mode "$mode" \
-  --mtu "$mtu" --subnet "$subnet"
+  --mtu "$mtu" --subnet "$subnet" --rails "$rails"
 trap '"$lab" down --name "$name" >/dev/null 2>&1 || true' EXIT
+[[ -z "$rate" ]] || "$lab" rate "$rate" --dir out
 ifname=eth0; [[ "$mode" == loopback ]] && ifname=lo
 
 {
   echo "# bench/compare/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname): $(nproc) cores, $(uname -r)"
-  echo "# ranks=$ranks (lab hosts $lab_ranks x $per_host) losses='$losses' colls='$colls' systems='$systems' sizes=$minb..$maxb x$factor iters=$iters warmup=$warmup reps=$reps timeout=$timeout mtu=$mtu mode=$mode"
+  echo "# ranks=$ranks (lab hosts $lab_ranks x $per_host) losses='$losses' colls='$colls' systems='$systems' sizes=$minb..$maxb x$factor iters=$iters warmup=$warmup reps=$reps timeout=$timeout mtu=$mtu mode=$mode rails=$rails${rate:+ rate=$rate (sent, per rail)}"
   echo "# ltcc $(git -C "$repo" rev-parse --short HEAD), $(mpirun --version 2>/dev/null | head -1), torch $($py -c 'import torch; print(torch.__version__)' 2>/dev/null)"
 } > "$out/meta.txt"
 cat "$out/meta.txt"
@@ -146,8 +158,11 @@ run_one() {
       "$lab" launch --timeout "$timeout" -- env LTCC_RETX=$retx LTCC_FEC=$fec LTCC_TIMEOUT=60 \
         "$perf" -t "$coll" "${common[@]}" --csv --warmup_each_size > "$log" 2>&1 || rc=$?
       ;;
-    ltcc-auto|ltcc-flat|ltcc-ucxnet)
-      local env_=(LTCC_TRANSPORT=auto LTCC_ALGO=auto)
+    ltcc-auto|ltcc-auto-fec|ltcc-rails|ltcc-flat|ltcc-ucxnet)
+      local env_=(LTCC_TRANSPORT=auto LTCC_ALGO=auto) list=eth0 r
+      [[ "$sys" == ltcc-auto-fec ]] && env_+=(LTCC_FEC=auto)
+      for ((r = 1; r < rails; r++)); do list+=",eth$r"; done
+      [[ "$sys" == ltcc-rails ]] && env_+=(LTCC_IFNAME=$list)
       [[ "$sys" == ltcc-flat ]] && env_=(LTCC_TRANSPORT=ldt LTCC_ALGO=ring)
       [[ "$sys" == ltcc-ucxnet ]] && env_=(LTCC_TRANSPORT=auto LTCC_NET=ucx LTCC_ALGO=auto)
       "$lab" launch --timeout "$timeout" -- env "${env_[@]}" LTCC_TIMEOUT=60 \

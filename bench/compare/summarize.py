@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections import defaultdict
 
-SYSTEM_ORDER = ["ltcc-sr", "ltcc-nofec", "ltcc-gbn", "ltcc-auto", "ltcc-flat", "ltcc-ucxnet",
+SYSTEM_ORDER = ["ltcc-sr", "ltcc-nofec", "ltcc-gbn", "ltcc-auto", "ltcc-auto-fec", "ltcc-rails", "ltcc-flat", "ltcc-ucxnet",
                 "ltcc-ucx", "ltcc-ldt", "ompi", "ompi-hosts", "ompi-vader", "gloo"]
 LABELS = {
     "ltcc-sr": "ltcc (selective repeat)",
@@ -28,6 +28,8 @@ LABELS = {
     "ompi": "Open MPI (TCP)",
     "ompi-hosts": "Open MPI (vader within a host, TCP between)",
     "ltcc-auto": "ltcc auto (shared memory within a host)",
+    "ltcc-rails": "ltcc auto, a rail per local rank (LTCC_IFNAME=eth0,eth1)",
+    "ltcc-auto-fec": "ltcc auto, LTCC_FEC=auto (parity on 2 CPUs too)",
     "ltcc-ucx": "ltcc, UCX messages within the host (LTCC_SHM=0)",
     "ltcc-flat": "ltcc ldt, flat ring",
     "ltcc-ucxnet": "ltcc auto, LTCC_NET=ucx (UCX over TCP between hosts)",
