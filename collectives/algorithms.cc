@@ -108,6 +108,30 @@ class Ops {
     }
     return true;
   }
+  // wait() for a receive from `peer` whose length the caller's arguments
+  // fix (all-to-allv's counts): a mismatch names the peer and both counts.
+  bool wait_from(size_t i, uint32_t peer, uint64_t expect_bytes, size_t es) {
+    if (i == kNone) return false;
+    if (!wait_until([&] { return slots_[i].completed.load(std::memory_order_acquire); }))
+      return false;
+    uint64_t bytes = 0;
+    Status st = t_.wait_request(reqs_[i], &bytes);
+    reqs_[i] = nullptr;
+    if (!st.is_ok()) {
+      failed(st);
+      return false;
+    }
+    if (bytes != expect_bytes) {
+      failed(make_status(Code::kInvalidUsage,
+                         "rank %u: %s: rank %u sent %llu elements where this rank's counts say "
+                         "%llu (the counts of a pair must agree on both sides)",
+                         ctx_.rank, ctx_.op_name, peer,
+                         static_cast<unsigned long long>(bytes / es),
+                         static_cast<unsigned long long>(expect_bytes / es)));
+      return false;
+    }
+    return true;
+  }
   // Waits for everything still outstanding; returns the first error.
   Status finish() {
     for (TransportRequest*& r : reqs_) {
@@ -882,6 +906,166 @@ Status broadcast(Context& ctx, const void* send, void* recv, size_t count, DType
     if (pos + 1 < n) ops.send(ring.right(), at(recv, sg.offset, es), sg.count * es);
   }
   return ops.finish();
+}
+
+// ---- rooted collectives and all-to-all --------------------------------------
+
+Status reduce(Context& ctx, const void* send, void* recv, size_t count, DType type, RedOp op,
+              uint32_t root) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type);
+  const uint32_t n = ctx.nranks;
+  const bool is_root = ctx.rank == root;
+  if (n == 1 || count == 0) {
+    if (is_root && count) {
+      move_(ctx, recv, send, count * es);
+      if (op == RedOp::kAvg) divide_(ctx, type, recv, count, n);
+    }
+    return Status::ok();
+  }
+  // A pipelined chain toward the root: chain position p (distance to the
+  // right of the root) receives segment k from p + 1, reduces its own into
+  // it and passes it to p - 1. Every element is x[root + n - 1] op ... op
+  // x[root + 1] op x[root], left to right: the same order on every run.
+  const Ring ring{ctx.rank, n};
+  const uint32_t pos = ring.chain_pos(root);
+  const size_t seg = seg_elems(ctx, es);
+  const Span all{0, count};
+  const size_t K = segments(count, seg);
+  Ops ops(ctx);
+  if (pos == n - 1) {  // the far end: its own data, as it is
+    for (size_t k = 0; k < K; ++k) {
+      const Span sg = segment(all, seg, k);
+      ops.send(ring.left(), at(send, sg.offset, es), sg.count * es);
+    }
+    return ops.finish();
+  }
+  uint8_t* acc = scratch_space(ctx, ctx.scratch, count * es);
+  std::vector<size_t> rreq(K);
+  for (size_t k = 0; k < K; ++k) {
+    const Span sg = segment(all, seg, k);
+    rreq[k] = ops.recv(ring.right(), acc + sg.offset * es, sg.count * es);
+  }
+  for (size_t k = 0; k < K; ++k) {
+    const Span sg = segment(all, seg, k);
+    if (!ops.wait(rreq[k], sg.count * es)) break;
+    uint8_t* a = acc + sg.offset * es;
+    if (is_root) {
+      reduce_(ctx, type, op, at(recv, sg.offset, es), a, at(send, sg.offset, es), sg.count);
+      if (op == RedOp::kAvg) divide_(ctx, type, at(recv, sg.offset, es), sg.count, n);
+    } else {
+      reduce_(ctx, type, op, a, a, at(send, sg.offset, es), sg.count);
+      ops.send(ring.left(), a, sg.count * es);
+    }
+  }
+  return ops.finish();
+}
+
+Status gather(Context& ctx, const void* send, void* recv, size_t count, DType type,
+              uint32_t root) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type), bytes = count * es;
+  const uint32_t n = ctx.nranks;
+  if (ctx.rank != root) {
+    if (n == 1 || count == 0) return Status::ok();
+    Ops ops(ctx);
+    ops.send(root, send, bytes);
+    return ops.finish();
+  }
+  move_(ctx, at(recv, size_t{root} * count, es), send, bytes);  // in place: a no-op
+  if (n == 1 || count == 0) return Status::ok();
+  // Every block at once, straight into its place: the root's link is the
+  // bound, and every sender's transfer is in flight together.
+  Ops ops(ctx);
+  std::vector<size_t> req(n, Ops::kNone);
+  for (uint32_t k = 1; k < n; ++k) {
+    const uint32_t p = (root + k) % n;
+    req[p] = ops.recv(p, at(recv, size_t{p} * count, es), bytes);
+  }
+  for (uint32_t k = 1; k < n; ++k)
+    if (!ops.wait(req[(root + k) % n], bytes)) break;
+  return ops.finish();
+}
+
+Status scatter(Context& ctx, const void* send, void* recv, size_t count, DType type,
+               uint32_t root) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type), bytes = count * es;
+  const uint32_t n = ctx.nranks;
+  if (ctx.rank != root) {
+    if (n == 1 || count == 0) return Status::ok();
+    Ops ops(ctx);
+    const size_t r = ops.recv(root, recv, bytes);
+    (void)ops.wait(r, bytes);
+    return ops.finish();
+  }
+  if (n > 1 && count) {
+    Ops ops(ctx);
+    for (uint32_t k = 1; k < n; ++k) {
+      const uint32_t p = (root + k) % n;
+      ops.send(p, at(send, size_t{p} * count, es), bytes);
+    }
+    LTCC_CHECK(ops.finish());
+  }
+  move_(ctx, recv, at(send, size_t{root} * count, es), bytes);  // in place: a no-op
+  return Status::ok();
+}
+
+Status all_to_allv(Context& ctx, const void* send, const size_t* send_counts,
+                   const size_t* send_displs, void* recv, const size_t* recv_counts,
+                   const size_t* recv_displs, DType type) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type);
+  const uint32_t n = ctx.nranks, me = ctx.rank;
+  // In place (the send blocks overlap the receive buffer): the send side is
+  // copied aside first, since a block may arrive before ours has left.
+  size_t send_end = 0, recv_end = 0;
+  for (uint32_t p = 0; p < n; ++p) {
+    if (send_counts[p]) send_end = std::max(send_end, (send_displs[p] + send_counts[p]) * es);
+    if (recv_counts[p]) recv_end = std::max(recv_end, (recv_displs[p] + recv_counts[p]) * es);
+  }
+  const uint8_t* src = static_cast<const uint8_t*>(send);
+  const auto sb = reinterpret_cast<uintptr_t>(send), rb = reinterpret_cast<uintptr_t>(recv);
+  if (send_end && recv_end && sb < rb + recv_end && rb < sb + send_end) {
+    uint8_t* copy = scratch_space(ctx, ctx.scratch, send_end);
+    move_(ctx, copy, send, send_end);
+    src = copy;
+  }
+  Ops ops(ctx);
+  // Every receive first, then the sends in a spread order (rank + 1, rank +
+  // 2, ...): every pair's transfer is in flight at once, and no rank is
+  // everyone's first target. Empty blocks travel too (an empty message), so
+  // counts that disagree are an error, never a hang.
+  std::vector<size_t> req(n, Ops::kNone);
+  for (uint32_t k = 1; k < n; ++k) {
+    const uint32_t p = (me + n - k) % n;  // the one that sends to us k-th
+    req[p] = ops.recv(p, at(recv, recv_displs[p], es), recv_counts[p] * es);
+  }
+  for (uint32_t k = 1; k < n; ++k) {
+    const uint32_t p = (me + k) % n;
+    ops.send(p, src + send_displs[p] * es, send_counts[p] * es);
+  }
+  if (send_counts[me] != recv_counts[me]) {
+    ops.fail(make_status(Code::kInvalidUsage,
+                         "rank %u: %s: this rank's block to itself has %zu elements to send "
+                         "and %zu to receive",
+                         me, ctx.op_name, send_counts[me], recv_counts[me]));
+  } else {
+    move_(ctx, at(recv, recv_displs[me], es), src + send_displs[me] * es, send_counts[me] * es);
+  }
+  for (uint32_t k = 1; k < n; ++k) {
+    const uint32_t p = (me + n - k) % n;
+    if (!ops.wait_from(req[p], p, recv_counts[p] * es, es ? es : 1)) break;
+  }
+  return ops.finish();
+}
+
+Status all_to_all(Context& ctx, const void* send, void* recv, size_t count, DType type) {
+  const uint32_t n = ctx.nranks;
+  std::vector<size_t> counts(n, count), displs(n);
+  for (uint32_t p = 0; p < n; ++p) displs[p] = size_t{p} * count;
+  return all_to_allv(ctx, send, counts.data(), displs.data(), recv, counts.data(), displs.data(),
+                     type);
 }
 
 Status barrier(Context& ctx) {

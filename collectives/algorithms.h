@@ -8,6 +8,7 @@
 //   all_gather      ring, pipelined
 //   broadcast       pipelined chain from the root along the ring
 //   barrier         dissemination, log2(n) rounds of empty messages
+//   reduce, gather, scatter, all_to_all(v): below
 //
 // Hierarchical (Params::algo, LTCC_ALGO; where ranks share hosts, every host
 // has the same number L > 1 of them and there are H > 1 hosts):
@@ -128,5 +129,30 @@ Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count,
 Status broadcast(Context& ctx, const void* send, void* recv, size_t count, DType type,
                  uint32_t root);
 Status barrier(Context& ctx);
+
+// Rooted collectives and all-to-all (flat: over the transport, whatever the
+// hosts). Counts and displacements are in elements.
+//   reduce      pipelined chain toward the root along the ring (each link
+//               carries the message once: bandwidth-optimal); the root's
+//               result in recv (recv unused elsewhere); fixed order
+//   gather      every rank's `count` elements into the root's recv, rank
+//               order; all blocks in flight at once
+//   scatter     block p of the root's send to rank p; all at once
+//   all_to_all  block p of send to rank p, block p of recv from rank p
+//   all_to_allv the same with per-peer counts and displacements; a pair's
+//               counts must agree (an error names the peer otherwise)
+// In place: gather send == recv + rank * count on the root, scatter recv ==
+// send + rank * count on the root, reduce send == recv, all-to-all(v) any
+// overlap (the send side is copied aside first).
+Status reduce(Context& ctx, const void* send, void* recv, size_t count, DType type, RedOp op,
+              uint32_t root);
+Status gather(Context& ctx, const void* send, void* recv, size_t count, DType type,
+              uint32_t root);
+Status scatter(Context& ctx, const void* send, void* recv, size_t count, DType type,
+               uint32_t root);
+Status all_to_all(Context& ctx, const void* send, void* recv, size_t count, DType type);
+Status all_to_allv(Context& ctx, const void* send, const size_t* send_counts,
+                   const size_t* send_displs, void* recv, const size_t* recv_counts,
+                   const size_t* recv_displs, DType type);
 
 }  // namespace ltcc::coll

@@ -294,6 +294,22 @@ ltccResult_t check_op(ltccComm* c, const char* fn, const ltccRedOp_t& redop) {
   return ltccSuccess;
 }
 
+// ltccGroupStart/End (NCCL's semantics, per thread): calls in between are
+// checked at once (an error returns at once, as NCCL does) and held; the
+// outermost ltccGroupEnd queues them all, in call order, then waits for the
+// ones called without a request. A request of a held call cannot be waited
+// for before its group ends (refused, never hung).
+struct GroupState {
+  int depth = 0;
+  struct Held {
+    CommRef comm;
+    std::shared_ptr<ltcc::CollOp> op;
+    bool blocking;
+  };
+  std::vector<Held> held;
+};
+thread_local GroupState tls_group;
+
 ltccResult_t submit(const CommRef& c, std::shared_ptr<ltcc::CollOp> op, ltccRequest_t* request) {
   if (request) *request = nullptr;
   std::shared_ptr<ltccRequest> r;
@@ -301,6 +317,12 @@ ltccResult_t submit(const CommRef& c, std::shared_ptr<ltcc::CollOp> op, ltccRequ
     r = std::make_shared<ltccRequest>();
     r->op = op;
     r->comm = c;
+  }
+  if (tls_group.depth > 0) {
+    op->held.store(true);
+    tls_group.held.push_back({c, op, request == nullptr});
+    if (request) *request = reinterpret_cast<ltccRequest_t>(requests().add(std::move(r)));
+    return ltccSuccess;
   }
   if (request) {
     Status st = c->comm->enqueue(op);
@@ -550,16 +572,25 @@ struct CollShape {
   const char* count_name;   // the count argument's name in ltcc.h
   bool send_is_n, recv_is_n;  // that buffer holds nranks x count elements
   bool reduces, rooted;
+  bool send_root_only, recv_root_only;  // that buffer is used on the root only
 };
 
 constexpr CollShape kAllReduceShape{"ltccAllReduce", ltcc::CollKind::kAllReduce, "count",
-                                    false, false, true, false};
+                                    false, false, true, false, false, false};
 constexpr CollShape kAllGatherShape{"ltccAllGather", ltcc::CollKind::kAllGather, "sendcount",
-                                    false, true, false, false};
+                                    false, true, false, false, false, false};
 constexpr CollShape kReduceScatterShape{"ltccReduceScatter", ltcc::CollKind::kReduceScatter,
-                                        "recvcount", true, false, true, false};
+                                        "recvcount", true, false, true, false, false, false};
 constexpr CollShape kBroadcastShape{"ltccBroadcast", ltcc::CollKind::kBroadcast, "count",
-                                    false, false, false, true};
+                                    false, false, false, true, true, false};
+constexpr CollShape kReduceShape{"ltccReduce", ltcc::CollKind::kReduce, "count",
+                                 false, false, true, true, false, true};
+constexpr CollShape kGatherShape{"ltccGather", ltcc::CollKind::kGather, "count",
+                                 false, true, false, true, false, true};
+constexpr CollShape kScatterShape{"ltccScatter", ltcc::CollKind::kScatter, "count",
+                                  true, false, false, true, true, false};
+constexpr CollShape kAllToAllShape{"ltccAllToAll", ltcc::CollKind::kAllToAll, "count",
+                                   true, true, false, false, false, false};
 
 struct CollArgs {
   const void* send = nullptr;
@@ -595,16 +626,29 @@ ltccResult_t check_and_submit(ltccComm_t comm, const CollShape& s, const CollArg
       return invalid(c, "%s: rank %u: %s %zu x %zu-byte elements overflows", s.api, rank,
                      s.count_name, a.count, t.es);
     }
-    // The root's send buffer only, for a rooted collective.
-    const bool uses_send = !s.rooted || static_cast<uint32_t>(a.root) == rank;
-    if (a.count && (!a.recv || (uses_send && !a.send))) {
-      const char* which = s.rooted ? (a.recv ? "sendbuff (on the root)" : "recvbuff")
-                                   : (a.send ? "recvbuff" : "sendbuff");
-      return invalid(c, "%s: rank %u: %s is NULL with %s %zu", s.api, rank, which, s.count_name,
-                     a.count);
+    // Which buffers this rank uses (a rooted collective's root-only ones).
+    const bool is_root = s.rooted && static_cast<uint32_t>(a.root) == rank;
+    const bool uses_send = !s.send_root_only || is_root;
+    const bool uses_recv = !s.recv_root_only || is_root;
+    if (a.count) {
+      const char* which = nullptr;
+      const bool send_null = uses_send && !a.send, recv_null = uses_recv && !a.recv;
+      if (s.send_root_only) {  // the root's send buffer: the receive side first
+        if (recv_null) which = "recvbuff";
+        else if (send_null) which = "sendbuff (on the root)";
+      } else {
+        if (send_null) which = "sendbuff";
+        else if (recv_null) which = s.recv_root_only ? "recvbuff (on the root)" : "recvbuff";
+      }
+      if (which)
+        return invalid(c, "%s: rank %u: %s is NULL with %s %zu", s.api, rank, which, s.count_name,
+                       a.count);
     }
-    if (!has_n) {
-      if (uses_send && a.send != a.recv && overlap(a.send, bytes, a.recv, bytes))
+    const size_t send_bytes = s.send_is_n ? total : bytes, recv_bytes = s.recv_is_n ? total : bytes;
+    if (!uses_send || !uses_recv) {
+      // One buffer on this rank: nothing can overlap.
+    } else if (s.send_is_n == s.recv_is_n) {
+      if (a.send != a.recv && overlap(a.send, send_bytes, a.recv, recv_bytes))
         return invalid(c, "%s: rank %u: sendbuff and recvbuff overlap without being equal", s.api,
                        rank);
     } else {
@@ -621,8 +665,8 @@ ltccResult_t check_and_submit(ltccComm_t comm, const CollShape& s, const CollArg
     }
     auto o = std::make_shared<ltcc::CollOp>();
     o->kind = s.kind;
-    o->send = a.send;
-    o->recv = a.recv;
+    o->send = uses_send ? a.send : nullptr;
+    o->recv = uses_recv ? a.recv : nullptr;
     o->count = a.count;
     o->type = t.type;
     if (s.reduces) o->op = static_cast<ltcc::coll::RedOp>(a.op);
@@ -668,6 +712,41 @@ LTCC_API ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t
                           request);
 }
 
+LTCC_API ltccResult_t ltccReduce(const void* sendbuff, void* recvbuff, size_t count,
+                                 ltccDataType_t datatype, ltccRedOp_t op, int root,
+                                 ltccComm_t comm, ltccRequest_t* request) {
+  return check_and_submit(comm, kReduceShape,
+                          {.send = sendbuff, .recv = recvbuff, .count = count, .type = datatype,
+                           .op = op, .root = root},
+                          request);
+}
+
+LTCC_API ltccResult_t ltccGather(const void* sendbuff, void* recvbuff, size_t count,
+                                 ltccDataType_t datatype, int root, ltccComm_t comm,
+                                 ltccRequest_t* request) {
+  return check_and_submit(comm, kGatherShape,
+                          {.send = sendbuff, .recv = recvbuff, .count = count, .type = datatype,
+                           .root = root},
+                          request);
+}
+
+LTCC_API ltccResult_t ltccScatter(const void* sendbuff, void* recvbuff, size_t count,
+                                  ltccDataType_t datatype, int root, ltccComm_t comm,
+                                  ltccRequest_t* request) {
+  return check_and_submit(comm, kScatterShape,
+                          {.send = sendbuff, .recv = recvbuff, .count = count, .type = datatype,
+                           .root = root},
+                          request);
+}
+
+LTCC_API ltccResult_t ltccAllToAll(const void* sendbuff, void* recvbuff, size_t count,
+                                   ltccDataType_t datatype, ltccComm_t comm,
+                                   ltccRequest_t* request) {
+  return check_and_submit(comm, kAllToAllShape,
+                          {.send = sendbuff, .recv = recvbuff, .count = count, .type = datatype},
+                          request);
+}
+
 LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {
   const CommRef ref = checked_comm(comm);
   ltccComm* c = ref.get();
@@ -680,10 +759,180 @@ LTCC_API ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request) {
   });
 }
 
+// ------------------------------------------------------- all-to-allv, p2p
+
+LTCC_API ltccResult_t ltccAllToAllv(const void* sendbuff, const size_t sendcounts[],
+                                    const size_t sdispls[], void* recvbuff,
+                                    const size_t recvcounts[], const size_t rdispls[],
+                                    ltccDataType_t datatype, ltccComm_t comm,
+                                    ltccRequest_t* request) {
+  const char* api = "ltccAllToAllv";
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
+  if (!c) return bad_comm(api, comm);
+  return guarded(c, [&]() -> ltccResult_t {
+    if (request) *request = nullptr;
+    const uint32_t rank = c->comm->rank(), n = c->comm->nranks();
+    Checked t;
+    if (ltccResult_t r = check_type(c, api, datatype, &t)) return r;
+    if (!sendcounts || !sdispls || !recvcounts || !rdispls)
+      return invalid(c, "%s: rank %u: %s is NULL (every rank gives %u counts and displacements "
+                        "each way)", api, rank,
+                     !sendcounts ? "sendcounts" : !sdispls ? "sdispls" : !recvcounts ? "recvcounts"
+                                                                                      : "rdispls",
+                     n);
+    // Each side's extent: the end of its furthest non-empty block, in bytes.
+    size_t send_end = 0, recv_end = 0;
+    for (int side = 0; side < 2; ++side) {
+      const size_t* counts = side ? recvcounts : sendcounts;
+      const size_t* displs = side ? rdispls : sdispls;
+      size_t& end = side ? recv_end : send_end;
+      for (uint32_t p = 0; p < n; ++p) {
+        size_t e = 0, b = 0;
+        if (counts[p] == 0) continue;
+        if (__builtin_add_overflow(displs[p], counts[p], &e) || mul_overflows(e, t.es, &b))
+          return invalid(c, "%s: rank %u: %s[%u] %zu + %s[%u] %zu elements overflows", api, rank,
+                         side ? "rdispls" : "sdispls", p, displs[p],
+                         side ? "recvcounts" : "sendcounts", p, counts[p]);
+        end = std::max(end, b);
+      }
+    }
+    if (send_end && !sendbuff)
+      return invalid(c, "%s: rank %u: sendbuff is NULL with %zu bytes to send", api, rank, send_end);
+    if (recv_end && !recvbuff)
+      return invalid(c, "%s: rank %u: recvbuff is NULL with %zu bytes to receive", api, rank,
+                     recv_end);
+    if (sendbuff != recvbuff && overlap(sendbuff, send_end, recvbuff, recv_end))
+      return invalid(c, "%s: rank %u: sendbuff and recvbuff overlap without being equal", api,
+                     rank);
+    auto o = std::make_shared<ltcc::CollOp>();
+    o->kind = ltcc::CollKind::kAllToAllv;
+    o->send = sendbuff;
+    o->recv = recvbuff;
+    o->type = t.type;
+    o->count = std::max(send_end, recv_end) / (t.es ? t.es : 1);  // for messages
+    o->v.reserve(4 * size_t{n});
+    for (const size_t* a : {sendcounts, sdispls, recvcounts, rdispls}) o->v.insert(o->v.end(), a, a + n);
+    return submit(ref, std::move(o), request);
+  });
+}
+
+namespace {
+
+ltccResult_t p2p(const char* api, ltcc::CollKind kind, const void* sendbuff, void* recvbuff,
+                 size_t count, ltccDataType_t datatype, int peer, int tag, ltccComm_t comm,
+                 ltccRequest_t* request) {
+  const CommRef ref = checked_comm(comm);
+  ltccComm* c = ref.get();
+  if (!c) return bad_comm(api, comm);
+  return guarded(c, [&]() -> ltccResult_t {
+    if (request) *request = nullptr;
+    const uint32_t rank = c->comm->rank(), n = c->comm->nranks();
+    Checked t;
+    if (ltccResult_t r = check_type(c, api, datatype, &t)) return r;
+    if (peer < 0 || static_cast<uint32_t>(peer) >= n)
+      return invalid(c, "%s: rank %u: peer %d is not in 0..%u", api, rank, peer, n - 1);
+    if (tag < 0 || static_cast<uint32_t>(tag) >= ltcc::tags::kP2pTags)
+      return invalid(c, "%s: rank %u: tag %d is not in 0..%u", api, rank, tag,
+                     ltcc::tags::kP2pTags - 1);
+    if (static_cast<uint32_t>(peer) == rank)
+      return invalid(c, "%s: rank %u: peer %d is this rank (copy the buffer instead)", api, rank,
+                     peer);
+    size_t bytes = 0;
+    if (mul_overflows(count, t.es, &bytes))
+      return invalid(c, "%s: rank %u: count %zu x %zu-byte elements overflows", api, rank, count,
+                     t.es);
+    const bool is_send = kind == ltcc::CollKind::kSend;
+    if (count && !(is_send ? sendbuff : recvbuff))
+      return invalid(c, "%s: rank %u: %s is NULL with count %zu", api, rank,
+                     is_send ? "sendbuff" : "recvbuff", count);
+    auto o = std::make_shared<ltcc::CollOp>();
+    o->kind = kind;
+    o->send = sendbuff;
+    o->recv = recvbuff;
+    o->count = count;
+    o->type = t.type;
+    o->root = static_cast<uint32_t>(peer);
+    o->tag = static_cast<uint32_t>(tag);
+    return submit(ref, std::move(o), request);
+  });
+}
+
+}  // namespace
+
+LTCC_API ltccResult_t ltccSend(const void* sendbuff, size_t count, ltccDataType_t datatype,
+                               int peer, ltccComm_t comm, ltccRequest_t* request) {
+  return p2p("ltccSend", ltcc::CollKind::kSend, sendbuff, nullptr, count, datatype, peer, 0, comm,
+             request);
+}
+
+LTCC_API ltccResult_t ltccRecv(void* recvbuff, size_t count, ltccDataType_t datatype, int peer,
+                               ltccComm_t comm, ltccRequest_t* request) {
+  return p2p("ltccRecv", ltcc::CollKind::kRecv, nullptr, recvbuff, count, datatype, peer, 0, comm,
+             request);
+}
+
+LTCC_API ltccResult_t ltccSendTag(const void* sendbuff, size_t count, ltccDataType_t datatype,
+                                  int peer, int tag, ltccComm_t comm, ltccRequest_t* request) {
+  return p2p("ltccSendTag", ltcc::CollKind::kSend, sendbuff, nullptr, count, datatype, peer, tag,
+             comm, request);
+}
+
+LTCC_API ltccResult_t ltccRecvTag(void* recvbuff, size_t count, ltccDataType_t datatype, int peer,
+                                  int tag, ltccComm_t comm, ltccRequest_t* request) {
+  return p2p("ltccRecvTag", ltcc::CollKind::kRecv, nullptr, recvbuff, count, datatype, peer, tag,
+             comm, request);
+}
+
+LTCC_API ltccResult_t ltccGroupStart(void) {
+  if (tls_group.depth == INT32_MAX) return invalid(nullptr, "ltccGroupStart: groups nested too deep");
+  ++tls_group.depth;
+  return ltccSuccess;
+}
+
+LTCC_API ltccResult_t ltccGroupEnd(void) {
+  if (tls_group.depth == 0)
+    return fail(nullptr, Status(Code::kInvalidUsage,
+                                "ltccGroupEnd: no group is open on this thread (ltccGroupStart)"));
+  if (--tls_group.depth > 0) return ltccSuccess;
+  std::vector<GroupState::Held> held;
+  held.swap(tls_group.held);
+  return guarded(nullptr, [&]() -> ltccResult_t {
+    // Queue everything first, in call order, then wait: the operations of
+    // the group are in flight together.
+    Status first;
+    ltccComm* first_comm = nullptr;
+    for (auto& h : held) {
+      Status st = h.comm->comm->enqueue(h.op);
+      h.op->held.store(false);
+      if (!st.is_ok()) {  // never queued: complete it with the refusal
+        h.op->status = st;
+        h.op->done.store(1, std::memory_order_release);
+        h.op->done.notify_all();
+      }
+    }
+    for (auto& h : held) {
+      if (!h.blocking) continue;
+      h.op->wait();
+      if (!h.op->status.is_ok() && first.is_ok()) {
+        first = h.op->status;
+        first_comm = h.comm.get();
+      }
+    }
+    if (!first.is_ok()) return fail(first_comm, first);
+    return ltccSuccess;
+  });
+}
+
 // ----------------------------------------------------------------- requests
 
 LTCC_API ltccResult_t ltccWait(ltccRequest_t request) {
   if (!request) return invalid(nullptr, "ltccWait: request is NULL");
+  if (const std::shared_ptr<ltccRequest> h = requests().get(request); h && h->op->held.load())
+    return fail(h->comm.get(),
+                Status(Code::kInvalidUsage,
+                       "ltccWait: the request's operation is held by a group that has not ended "
+                       "(call ltccGroupEnd first)"));
   const std::shared_ptr<ltccRequest> r = requests().remove(request);
   if (!r)
     return fail(nullptr, Status(Code::kInvalidUsage,
@@ -700,6 +949,11 @@ LTCC_API ltccResult_t ltccTest(ltccRequest_t request, int* done) {
   if (!r)
     return fail(nullptr, Status(Code::kInvalidUsage,
                                 "ltccTest: the request was already completed or is not one"));
+  if (r->op->held.load())
+    return fail(r->comm.get(),
+                Status(Code::kInvalidUsage,
+                       "ltccTest: the request's operation is held by a group that has not ended "
+                       "(call ltccGroupEnd first)"));
   if (r->op->done.load(std::memory_order_acquire) == 0) {
     *done = 0;
     return ltccSuccess;

@@ -174,6 +174,15 @@ struct Comm::CtrlSlot {
   }
 };
 
+// A point-to-point operation in flight (start_p2p). The callback completes
+// the operation; the worker frees the request later (reap_p2p).
+struct Comm::P2pSlot {
+  Comm* comm = nullptr;
+  std::shared_ptr<CollOp> op;
+  TransportRequest* req = nullptr;  // set by the worker after posting
+  std::atomic<bool> completed{false};
+};
+
 Status comm_options_from_env(CommOptions* out) {
   if (!out) return Status(Code::kInvalidArgument, "comm options: null output");
   CommOptions o;
@@ -436,6 +445,11 @@ void Comm::worker_main() {
     {
       const uint32_t seen = work_seq_.load(std::memory_order_acquire);
       std::unique_lock<std::mutex> lk(mu_);
+      if (!running_) {  // (an inline call on a caller's thread uses the transport alone)
+        lk.unlock();
+        reap_p2p();
+        lk.lock();
+      }
       if (!stopping_ && (queue_.empty() || running_)) {  // running_: a caller's, inline
         lk.unlock();
         transport_->wait_for_change(work_seq_, seen);  // inline progress: drives meanwhile
@@ -446,10 +460,131 @@ void Comm::worker_main() {
       queue_.pop_front();
       running_ = true;
     }
+    if (coll::coll_is_p2p(op->kind) && !is_broken_.load()) {
+      // Posted and left in flight: the queue moves on at once.
+      Status st = start_p2p(op);
+      if (!st.is_ok()) {
+        finish_op(*op, st);
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        running_ = false;
+      }
+      idle_cv_.notify_all();
+      continue;
+    }
     Status st = is_broken_.load() ? async_error() : run_guarded(*op);
     release_scratch();
     finish_op(*op, st);
   }
+}
+
+Status Comm::start_p2p(const std::shared_ptr<CollOp>& op) {
+  const bool is_send = op->kind == CollKind::kSend;
+  const uint64_t bytes = uint64_t{op->count} * coll::dtype_size(op->type);
+  auto slot = std::make_unique<P2pSlot>();
+  slot->comm = this;
+  slot->op = op;
+  P2pSlot* s = slot.get();
+  {  // listed before posting: the callback may run before isend returns
+    std::lock_guard<std::mutex> lk(p2p_mu_);
+    p2p_.push_back(std::move(slot));
+  }
+  const CompletionCallback cb{&Comm::on_p2p, s};
+  const uint32_t tag = tags::kP2pFirst + op->tag;
+  TransportRequest* r = nullptr;
+  Status st = is_send ? transport_->isend(op->root, tag, op->send, bytes, &r, cb)
+                      : transport_->irecv(op->root, tag, op->recv, bytes, &r, cb);
+  if (!st.is_ok()) {
+    std::lock_guard<std::mutex> lk(p2p_mu_);
+    for (auto it = p2p_.begin(); it != p2p_.end(); ++it)
+      if (it->get() == s) {
+        p2p_.erase(it);
+        break;
+      }
+    return Status(st.code(), strf("rank %u: %s #%llu %s rank %u (tag %u, %zu x %s) failed: ", rank_,
+                                  coll_kind_name(op->kind), static_cast<unsigned long long>(op->seq),
+                                  is_send ? "to" : "from", op->root, op->tag, op->count,
+                                  coll::dtype_name(op->type)) +
+                                 st.message());
+  }
+  s->req = r;  // only the worker reads it (reap_p2p), or destroy after the worker ended
+  return Status::ok();
+}
+
+void Comm::on_p2p(void* ctx, const Status& st, uint64_t bytes) {
+  auto* s = static_cast<P2pSlot*>(ctx);
+  Comm* c = s->comm;
+  CollOp& op = *s->op;
+  const bool is_send = op.kind == CollKind::kSend;
+  const uint64_t want = uint64_t{op.count} * coll::dtype_size(op.type);
+  const std::string what =
+      strf("rank %u: %s #%llu %s rank %u (tag %u, %zu x %s)", c->rank_, coll_kind_name(op.kind),
+           static_cast<unsigned long long>(op.seq), is_send ? "to" : "from", op.root, op.tag,
+           op.count, coll::dtype_name(op.type));
+  if (!st.is_ok()) {
+    op.status = Status(st.code(), what + " failed: " + st.message());
+    // A message that does not fit (ldt: kInvalidUsage, UCX's truncation:
+    // kInvalidArgument) fails this receive only; anything else is the peer
+    // or the communicator failing.
+    if (st.code() != Code::kInvalidUsage && st.code() != Code::kInvalidArgument) {
+      std::lock_guard<std::mutex> lk(c->p2p_mu_);
+      if (c->p2p_failure_.is_ok()) c->p2p_failure_ = st;
+    }
+  } else if (!is_send && bytes != want) {
+    op.status = make_status(Code::kInvalidUsage,
+                            "%s: the message has %llu bytes, the receive expects %llu (do the "
+                            "send and the receive agree on count and type?)",
+                            what.c_str(), static_cast<unsigned long long>(bytes),
+                            static_cast<unsigned long long>(want));
+  } else {
+    op.status = Status::ok();
+  }
+  s->completed.store(true, std::memory_order_release);  // s may be freed from here on
+  op.done.store(1, std::memory_order_release);
+  op.done.notify_all();
+  c->work_seq_.fetch_add(1, std::memory_order_acq_rel);  // the worker reaps
+  c->work_seq_.notify_all();
+  c->notify_event();  // destroy may wait for the last one
+}
+
+void Comm::reap_p2p() {
+  std::vector<TransportRequest*> done;
+  Status failure;
+  {
+    std::lock_guard<std::mutex> lk(p2p_mu_);
+    for (auto it = p2p_.begin(); it != p2p_.end();) {
+      if ((*it)->completed.load(std::memory_order_acquire)) {
+        done.push_back((*it)->req);
+        it = p2p_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    failure = p2p_failure_;
+    p2p_failure_ = Status::ok();
+  }
+  for (TransportRequest* r : done)
+    if (r) (void)transport_->wait_request(r);  // complete: returns at once
+  if (!failure.is_ok()) fail_and_notify(failure);
+}
+
+void Comm::drain_p2p() {
+  std::deque<std::unique_ptr<P2pSlot>> all;
+  {
+    std::lock_guard<std::mutex> lk(p2p_mu_);
+    all.swap(p2p_);
+  }
+  for (auto& s : all)
+    if (s->req) (void)transport_->wait_request(s->req);
+}
+
+size_t Comm::p2p_in_flight() {
+  std::lock_guard<std::mutex> lk(p2p_mu_);
+  size_t n = 0;
+  for (auto& s : p2p_) n += !s->completed.load(std::memory_order_acquire);
+  return n;
 }
 
 void Comm::finish_op(CollOp& op, const Status& st) {
@@ -470,7 +605,7 @@ void Comm::finish_op(CollOp& op, const Status& st) {
 
 Status Comm::run_blocking(const std::shared_ptr<CollOp>& op) {
   bool here = false;
-  LTCC_CHECK(admit(op, /*may_run_here=*/shm_whole_, &here));
+  LTCC_CHECK(admit(op, /*may_run_here=*/shm_whole_ && !coll::coll_is_p2p(op->kind), &here));
   if (here) finish_op(*op, run_guarded(*op));
   else op->wait();
   return Status::ok();
@@ -551,6 +686,32 @@ Status Comm::run(CollOp& op) {
       break;
     case CollKind::kBarrier:
       st = coll::barrier(ctx);
+      break;
+    case CollKind::kReduce:
+      st = coll::reduce(ctx, op.send, op.recv, op.count, op.type, op.op, op.root);
+      break;
+    case CollKind::kGather:
+      st = coll::gather(ctx, op.send, op.recv, op.count, op.type, op.root);
+      break;
+    case CollKind::kScatter:
+      st = coll::scatter(ctx, op.send, op.recv, op.count, op.type, op.root);
+      break;
+    case CollKind::kAllToAll:
+      st = coll::all_to_all(ctx, op.send, op.recv, op.count, op.type);
+      break;
+    case CollKind::kAllToAllv: {
+      const size_t n = nranks_;
+      if (op.v.size() != 4 * n) {
+        st = Status(Code::kInternalError, "all-to-allv without its counts");
+        break;
+      }
+      st = coll::all_to_allv(ctx, op.send, op.v.data(), op.v.data() + n, op.recv,
+                             op.v.data() + 2 * n, op.v.data() + 3 * n, op.type);
+      break;
+    }
+    case CollKind::kSend:
+    case CollKind::kRecv:  // start_p2p's
+      st = Status(Code::kInternalError, "point-to-point operation on the collective path");
       break;
   }
   if (st.is_ok()) return st;
@@ -650,13 +811,21 @@ Status Comm::destroy() {
     queue_.clear();
   }
   bool cut = false;
+  const uint64_t finish_by = now_ns() + opts_.timeout_ns;
   {
     std::unique_lock<std::mutex> lk(mu_);
-    cut = !idle_cv_.wait_until(lk, deadline_tp(now_ns() + opts_.timeout_ns),
-                               [&] { return !running_; });
+    cut = !idle_cv_.wait_until(lk, deadline_tp(finish_by), [&] { return !running_; });
+  }
+  // Sends and receives in flight get the same time to complete.
+  size_t p2p_left = 0;
+  {
+    std::unique_lock<std::mutex> lk(events_mu_);
+    events_cv_.wait_until(lk, deadline_tp(finish_by), [&] {
+      return (p2p_left = p2p_in_flight()) == 0 || is_broken_.load();
+    });
   }
   Status result;
-  if (dropped || cut) {
+  if (dropped || cut || p2p_left) {
     // The peers may be in (or waiting for) the operations we dropped: tell
     // them, instead of leaving them to their timeout.
     std::string what;
@@ -664,7 +833,11 @@ Status Comm::destroy() {
     if (cut)
       appendf(&what, "%sthe running operation not finished within %.1f s", dropped ? " and " : "",
               static_cast<double>(opts_.timeout_ns) / 1e9);
-    result = make_status(cut ? Code::kTimeout : Code::kInvalidUsage,
+    if (p2p_left)
+      appendf(&what, "%s%zu send%s/receive%s not finished within %.1f s",
+              dropped || cut ? " and " : "", p2p_left, p2p_left == 1 ? "" : "s",
+              p2p_left == 1 ? "" : "s", static_cast<double>(opts_.timeout_ns) / 1e9);
+    result = make_status(cut || p2p_left ? Code::kTimeout : Code::kInvalidUsage,
                          "rank %u: ltccCommDestroy with %s", rank_, what.c_str());
     LTCC_WARN(kColl, "%s", result.message().c_str());
     fail_and_notify(result);  // fails the transport's requests: the operation returns
@@ -699,6 +872,7 @@ Status Comm::destroy() {
   }
   transport_->abort(make_status(Code::kInvalidUsage, "rank %u: communicator destroyed", rank_));
   if (worker_.joinable()) worker_.join();
+  drain_p2p();
   for (auto& s : ctrl_)
     if (s && s->req) (void)transport_->wait_request(s->req);
   stats_stop_and_final();
@@ -735,6 +909,7 @@ void Comm::abort(const Status& why) {
     std::unique_lock<std::mutex> lk(mu_);
     idle_cv_.wait(lk, [&] { return !running_; });
   }
+  drain_p2p();
   for (auto& s : ctrl_)
     if (s && s->req) (void)transport_->wait_request(s->req);
   stats_stop_and_final();

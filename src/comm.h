@@ -11,6 +11,15 @@
 // packets itself whenever it waits, idle or in a collective, and the
 // transport has no thread: one thread fewer.
 //
+// Point-to-point (send/recv): queued in order with the collectives, so that
+// a peer's messages on one tag match in the order they were issued, but the
+// worker only posts them and goes on: a send or receive is in flight until
+// its transport request completes (a callback completes the operation), so
+// thousands may be outstanding, both directions, and a receive posted long
+// after its send matches it. A failed one (a dead peer) breaks the
+// communicator as a failed collective does; one whose message length
+// differs from the receive's fails alone.
+//
 // Control channel: besides collective traffic (tag kCollTag) every rank keeps
 // one receive posted from every peer on kCtrlTag for two messages:
 //   ABORT  "I failed, here is why": the receiver fails its pending operations
@@ -62,7 +71,14 @@ struct CollOp {
   size_t count = 0;
   coll::DType type = coll::DType::kUint8;
   coll::RedOp op = coll::RedOp::kSum;
-  uint32_t root = 0;
+  uint32_t root = 0;              // rooted collectives; send/recv: the peer
+  uint32_t tag = 0;               // send/recv: the user's tag (transports/tags.h kP2p*)
+  // All-to-allv: send counts, send displacements, receive counts, receive
+  // displacements, nranks each, in elements (copied from the caller).
+  std::vector<size_t> v;
+  // Recorded inside ltccGroupStart/End and not queued yet: waiting for it
+  // would wait for ever (the C API refuses).
+  std::atomic<bool> held{false};
   uint64_t seq = 0;               // per communicator, from 1
   std::atomic<uint32_t> done{0};  // set (release) after `status`
   Status status;
@@ -174,7 +190,18 @@ class Comm {
 
  private:
   struct CtrlSlot;
+  struct P2pSlot;
   Comm() = default;
+  // Point-to-point (see the top): posts op's request and leaves it in
+  // flight; an error here fails the operation (returned).
+  Status start_p2p(const std::shared_ptr<CollOp>& op);
+  static void on_p2p(void* ctx, const Status& st, uint64_t bytes);  // progress thread
+  // The worker: frees the requests of completed point-to-point operations,
+  // breaks the communicator on a peer's failure.
+  void reap_p2p();
+  // destroy/abort, once the transport is aborted: waits for every request.
+  void drain_p2p();
+  size_t p2p_in_flight();
   void worker_main();
   Status run(CollOp& op);
   coll::Context flat_context(const char* op_name);
@@ -207,6 +234,9 @@ class Comm {
   Status setup_host_shm(uint64_t session_key, const std::string& host,
                         const std::vector<std::string>& wishes);
   std::vector<std::unique_ptr<CtrlSlot>> ctrl_;  // by peer
+  std::mutex p2p_mu_;
+  std::deque<std::unique_ptr<P2pSlot>> p2p_;  // in flight or completed, not reaped
+  Status p2p_failure_;                        // under p2p_mu_: a peer failed under one
 
   std::mutex mu_;
   // The worker waits for work on work_seq_ through the transport

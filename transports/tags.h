@@ -11,6 +11,8 @@
 //                                           ring lanes (collectives/algorithms.cc,
 //                                           "Ring lanes"), everything else on
 //                                           kCollFirst
+//   [kP2pFirst, kP2pFirst + kP2pTags)        point-to-point (ltccSend/ltccRecv):
+//                                           user tag t on kP2pFirst + t
 //   kDiagStream                             ltcc-diag's goodput streams
 //                                           (tools/diag/main.cc)
 //   kCtrl (urgent)                          the communicator's control channel:
@@ -40,10 +42,14 @@ inline constexpr uint32_t kCollWindowMax = 1024;  // LTCC_STEP_WINDOW's upper bo
 constexpr uint32_t coll_end(uint32_t step_window) { return kCollFirst + kCollLanes * step_window; }
 
 inline constexpr uint32_t kDiagStream = 0x00D1A600u;
+inline constexpr uint32_t kP2pFirst = 0x01000000u;
+inline constexpr uint32_t kP2pTags = 0x01000000u;  // user tags 0 .. 2^24 - 1
 inline constexpr uint32_t kCtrl = kUrgent | 0xC7A1u;
 
 static_assert(coll_end(kCollWindowMax) <= kDiagStream, "collective lanes would reach ltcc-diag's tag");
 static_assert((kDiagStream & kUrgent) == 0, "ltcc-diag's streams are not urgent");
+static_assert(kP2pFirst > kDiagStream && kP2pFirst + kP2pTags <= kUrgent,
+              "point-to-point tags overlap");
 static_assert(kCtrl > coll_end(kCollWindowMax) && kCtrl != kDiagStream, "control tag overlaps");
 
 }  // namespace ltcc::tags

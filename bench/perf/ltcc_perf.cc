@@ -192,6 +192,9 @@ template <class T> T reduced_value(ltccRedOp_t op, int n, uint64_t i) {
   return to_elem<T>(acc);
 }
 
+// nccl-tests' test name: sendrecv is the send kind here (a ring shift).
+const char* perf_name(Coll c) { return c == Coll::kSend ? "sendrecv" : coll_test_name(c); }
+
 // Everything the per-type code needs about one call.
 struct Layout {
   Coll coll;
@@ -236,7 +239,36 @@ void fill_typed(const Layout& L, bool in_place, T* send, T* recv) {
         send[k] = to_elem<T>(input_value(L.op, red, L.rank, k));
       if (!in_place) std::fill(recv, recv + L.count, zero);
       break;
+    case Coll::kReduce: {  // in place: send == recv
+      T* buf = in_place ? recv : send;
+      for (uint64_t i = 0; i < L.count; ++i) buf[i] = to_elem<T>(input_value(L.op, red, L.rank, i));
+      if (!in_place) std::fill(recv, recv + L.count, zero);
+      break;
+    }
+    case Coll::kGather: {  // in place: send == recv + rank * count
+      std::fill(recv, recv + n * L.count, zero);
+      T* own = in_place ? recv + static_cast<uint64_t>(L.rank) * L.count : send;
+      for (uint64_t j = 0; j < L.count; ++j) own[j] = to_elem<T>(input_value(L.op, false, L.rank, j));
+      break;
+    }
+    case Coll::kScatter:  // in place (root): recv == send + root * count
+      for (uint64_t k = 0; k < n * L.count; ++k)
+        send[k] = L.rank == L.root ? to_elem<T>(input_value(L.op, false, L.root, k)) : zero;
+      if (!in_place || L.rank != L.root) std::fill(recv, recv + L.count, zero);
+      break;
+    case Coll::kAllToAll: {  // in place: send == recv; block p goes to rank p
+      T* buf = in_place ? recv : send;
+      for (uint64_t k = 0; k < n * L.count; ++k) buf[k] = to_elem<T>(input_value(L.op, false, L.rank, k));
+      if (!in_place) std::fill(recv, recv + n * L.count, zero);
+      break;
+    }
+    case Coll::kSend:  // sendrecv: to rank + 1, from rank - 1 (never in place)
+      for (uint64_t i = 0; i < L.count; ++i) send[i] = to_elem<T>(input_value(L.op, false, L.rank, i));
+      std::fill(recv, recv + L.count, zero);
+      break;
     case Coll::kBarrier:  // refused by the option parser: no data
+    case Coll::kAllToAllv:
+    case Coll::kRecv:
       break;
   }
 }
@@ -269,7 +301,43 @@ uint64_t check_typed(const Layout& L, const T* out) {
           wrong += !same(seg[j], from_elem(to_elem<T>(input_value(L.op, false, q, j))));
       }
       break;
+    case Coll::kReduce:
+      if (L.rank == L.root)
+        for (uint64_t i = 0; i < L.count; ++i)
+          wrong += !same(out[i], from_elem(reduced_value<T>(L.op, L.nranks, i % 8)));
+      break;
+    case Coll::kGather:
+      if (L.rank == L.root)
+        for (int q = 0; q < L.nranks; ++q) {
+          const T* seg = out + static_cast<uint64_t>(q) * L.count;
+          for (uint64_t j = 0; j < L.count; ++j)
+            wrong += !same(seg[j], from_elem(to_elem<T>(input_value(L.op, false, q, j))));
+        }
+      break;
+    case Coll::kScatter: {
+      const uint64_t base = static_cast<uint64_t>(L.rank) * L.count;
+      for (uint64_t j = 0; j < L.count; ++j)
+        wrong += !same(out[j], from_elem(to_elem<T>(input_value(L.op, false, L.root, base + j))));
+      break;
+    }
+    case Coll::kAllToAll: {
+      const uint64_t base = static_cast<uint64_t>(L.rank) * L.count;
+      for (int q = 0; q < L.nranks; ++q) {
+        const T* seg = out + static_cast<uint64_t>(q) * L.count;
+        for (uint64_t j = 0; j < L.count; ++j)
+          wrong += !same(seg[j], from_elem(to_elem<T>(input_value(L.op, false, q, base + j))));
+      }
+      break;
+    }
+    case Coll::kSend: {
+      const int from = (L.rank + L.nranks - 1) % L.nranks;
+      for (uint64_t i = 0; i < L.count; ++i)
+        wrong += !same(out[i], from_elem(to_elem<T>(input_value(L.op, false, from, i))));
+      break;
+    }
     case Coll::kBarrier:
+    case Coll::kAllToAllv:
+    case Coll::kRecv:
       break;
   }
   return wrong;
@@ -361,8 +429,33 @@ void run_once(const Layout& L, ltccDataType_t type, bool in_place, char* send, c
       PERF_CHECK(ltccReduceScatter(send, r, L.count, type, L.op, g_comm, nullptr));
       break;
     }
+    case Coll::kReduce:
+      PERF_CHECK(ltccReduce(in_place ? recv : send, recv, L.count, type, L.op, L.root, g_comm, nullptr));
+      break;
+    case Coll::kGather: {
+      const void* s = in_place ? recv + static_cast<size_t>(L.rank) * L.count * es : send;
+      PERF_CHECK(ltccGather(s, recv, L.count, type, L.root, g_comm, nullptr));
+      break;
+    }
+    case Coll::kScatter: {
+      void* r = in_place && L.rank == L.root ? send + static_cast<size_t>(L.rank) * L.count * es : recv;
+      PERF_CHECK(ltccScatter(send, r, L.count, type, L.root, g_comm, nullptr));
+      break;
+    }
+    case Coll::kAllToAll:
+      PERF_CHECK(ltccAllToAll(in_place ? recv : send, recv, L.count, type, g_comm, nullptr));
+      break;
+    case Coll::kSend:  // nccl-tests' sendrecv: a ring shift, both directions in one group
+      PERF_CHECK(ltccGroupStart());
+      PERF_CHECK(ltccSend(send, L.count, type, (L.rank + 1) % L.nranks, g_comm, nullptr));
+      PERF_CHECK(ltccRecv(recv, L.count, type, (L.rank + L.nranks - 1) % L.nranks, g_comm, nullptr));
+      PERF_CHECK(ltccGroupEnd());
+      break;
     case Coll::kBarrier:
       PERF_CHECK(ltccBarrier(g_comm, nullptr));
+      break;
+    case Coll::kAllToAllv:  // refused by the option parser
+    case Coll::kRecv:
       break;
   }
 }
@@ -377,7 +470,8 @@ struct Sizing {
 Sizing sizing(Coll c, uint64_t bytes, size_t es, int nranks) {
   const uint64_t n = static_cast<uint64_t>(nranks);
   Sizing s{};
-  if (c == Coll::kAllGather || c == Coll::kReduceScatter) {
+  if (c == Coll::kAllGather || c == Coll::kReduceScatter || c == Coll::kGather ||
+      c == Coll::kScatter || c == Coll::kAllToAll) {
     s.count = bytes / es / n;
     s.elements = s.count * n;
   } else {
@@ -453,7 +547,9 @@ int rank_main(const Args& a, int argc, char** argv) {
   PERF_CHECK(ltccCommUserRank(g_comm, &rank));
   PERF_CHECK(ltccCommCount(g_comm, &nranks));
   g_rank = rank;
-  if (a.coll == Coll::kBroadcast && a.root >= nranks) {
+  const bool rooted = a.coll == Coll::kBroadcast || a.coll == Coll::kReduce ||
+                      a.coll == Coll::kGather || a.coll == Coll::kScatter;
+  if (rooted && a.root >= nranks) {
     if (rank == 0)
       std::fprintf(stderr, "ltcc-perf: -r %d is not a rank (the job has %d)\n", a.root, nranks);
     ltccCommDestroy(g_comm);
@@ -463,7 +559,7 @@ int rank_main(const Args& a, int argc, char** argv) {
   const size_t es = ltccTypeSize(a.type);
   const bool red = ltcc::coll::coll_reduces(a.coll);
   const char* redop = red ? op_name(a.op) : "none";
-  const int root = a.coll == Coll::kBroadcast ? a.root : -1;
+  const int root = rooted ? a.root : -1;
 
   // Who is where: every rank's pid and host, gathered on every rank.
   Ident me{};
@@ -482,7 +578,14 @@ int rank_main(const Args& a, int argc, char** argv) {
     case Coll::kBroadcast: send_bytes = recv_bytes = max_s.count * es; break;
     case Coll::kAllGather: send_bytes = max_s.count * es; recv_bytes = max_s.count * n * es; break;
     case Coll::kReduceScatter: send_bytes = max_s.count * n * es; recv_bytes = max_s.count * es; break;
-    case Coll::kBarrier: break;
+    case Coll::kReduce:
+    case Coll::kSend: send_bytes = recv_bytes = max_s.count * es; break;
+    case Coll::kGather: send_bytes = max_s.count * es; recv_bytes = max_s.count * n * es; break;
+    case Coll::kScatter: send_bytes = max_s.count * n * es; recv_bytes = max_s.count * es; break;
+    case Coll::kAllToAll: send_bytes = recv_bytes = max_s.count * n * es; break;
+    case Coll::kBarrier:
+    case Coll::kAllToAllv:
+    case Coll::kRecv: break;
   }
   std::vector<char> sendbuf(std::max<size_t>(send_bytes, 64));
   std::vector<char> recvbuf(std::max<size_t>(recv_bytes, 64));
@@ -491,7 +594,7 @@ int rank_main(const Args& a, int argc, char** argv) {
     int version = 0;
     ltccGetVersion(&version);
     std::printf("# ltcc-perf (ltcc %d.%d.%d): %s, %d ranks\n", version / 10000, version / 100 % 100,
-                version % 100, coll_test_name(a.coll), nranks);
+                version % 100, perf_name(a.coll), nranks);
     std::printf("# Command: %s\n", command_line(argc, argv).c_str());
     std::printf("# nRanks %d minBytes %" PRIu64 " maxBytes %" PRIu64 " step: %" PRIu64
                 "(%s) warmup iters: %" PRIu64 " iters: %" PRIu64 " agg iters: 1 validation: %d\n",
@@ -606,6 +709,8 @@ int rank_main(const Args& a, int argc, char** argv) {
         run_once(L, a.type, in_place, send, recv);
         const char* out = recv;
         if (in_place && a.coll == Coll::kReduceScatter)
+          out = send + static_cast<size_t>(rank) * L.count * es;
+        if (in_place && a.coll == Coll::kScatter && rank == a.root)
           out = send + static_cast<size_t>(rank) * L.count * es;
         wrong[ip] = with_type(a.type, [&](auto* tag) {
           using T = std::remove_pointer_t<decltype(tag)>;

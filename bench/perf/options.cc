@@ -78,15 +78,19 @@ void add_options(CLI::App& app, Args* a) {
   // Every spelling takes nccl-tests' "-t 1" (threads per process: one here),
   // which leaves the collective as it was.
   cli::add_value(app, "-t,--collective,--coll",
-                 "allreduce|allgather|reducescatter|broadcast (\"-t 1 -g 1\" as nccl-tests "
-                 "takes them are accepted)",
+                 "allreduce|allgather|reducescatter|broadcast|reduce|gather|scatter|alltoall|"
+                 "sendrecv (\"-t 1 -g 1\" as nccl-tests takes them are accepted)",
                  "COLL", ltcc::coll::coll_test_name(a->coll),
                  [a](const std::string& s) -> std::string {
                    Coll c{};
-                   if (ltcc::coll::parse_coll_kind(s, &c) && c != Coll::kBarrier) a->coll = c;
+                   if (s == "sendrecv") a->coll = Coll::kSend;  // a ring shift (ltcc_perf.cc)
+                   else if (ltcc::coll::parse_coll_kind(s, &c) && c != Coll::kBarrier &&
+                            c != Coll::kAllToAllv && !ltcc::coll::coll_is_p2p(c))
+                     a->coll = c;
                    else if (s != "1")
                      return "'" + s + "' is not a collective (allreduce, allgather, "
-                            "reducescatter, broadcast)";
+                            "reducescatter, broadcast, reduce, gather, scatter, alltoall, "
+                            "sendrecv)";
                    return "";
                  })
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

@@ -211,6 +211,64 @@ ltccResult_t ltccBroadcast(const void* sendbuff, void* recvbuff, size_t count,
                            ltccRequest_t* request);
 ltccResult_t ltccBarrier(ltccComm_t comm, ltccRequest_t* request);
 
+/* Rooted collectives (NCCL's argument order). recvbuff of Reduce and Gather,
+ * and sendbuff of Scatter, are read only on the root (may be NULL
+ * elsewhere). In place: Reduce sendbuff == recvbuff; Gather (root) sendbuff
+ * == recvbuff + root * count elements; Scatter (root) recvbuff == sendbuff +
+ * root * count elements. Reduce is bitwise the same on every run (a fixed
+ * order along the ring toward the root). */
+ltccResult_t ltccReduce(const void* sendbuff, void* recvbuff, size_t count,
+                        ltccDataType_t datatype, ltccRedOp_t op, int root, ltccComm_t comm,
+                        ltccRequest_t* request);
+/* Every rank's count elements into the root's recvbuff, in rank order. */
+ltccResult_t ltccGather(const void* sendbuff, void* recvbuff, size_t count,
+                        ltccDataType_t datatype, int root, ltccComm_t comm,
+                        ltccRequest_t* request);
+/* Block p (count elements) of the root's sendbuff to rank p's recvbuff. */
+ltccResult_t ltccScatter(const void* sendbuff, void* recvbuff, size_t count,
+                         ltccDataType_t datatype, int root, ltccComm_t comm,
+                         ltccRequest_t* request);
+/* Block p (count elements) of sendbuff to rank p, block p of recvbuff from
+ * rank p. In place: sendbuff == recvbuff (any other overlap is refused). */
+ltccResult_t ltccAllToAll(const void* sendbuff, void* recvbuff, size_t count,
+                          ltccDataType_t datatype, ltccComm_t comm, ltccRequest_t* request);
+/* MPI_Alltoallv's shape: nranks counts and displacements (elements) each
+ * way; rank p's sendcounts[q] must equal rank q's recvcounts[p] (else both
+ * fail, naming the other rank). Zero-length blocks are fine. In place:
+ * sendbuff == recvbuff (the send side is copied aside first). */
+ltccResult_t ltccAllToAllv(const void* sendbuff, const size_t sendcounts[],
+                           const size_t sdispls[], void* recvbuff, const size_t recvcounts[],
+                           const size_t rdispls[], ltccDataType_t datatype, ltccComm_t comm,
+                           ltccRequest_t* request);
+
+/* ---- point-to-point ----------------------------------------------------------
+ * A peer's messages match receives in the order both were called, per tag
+ * (Send/Recv use tag 0; tags 0 .. 2^24 - 1), as MPI's do; the count and
+ * type must agree (a receive of another length fails, naming both). They are
+ * queued in order with the communicator's collectives but never hold the
+ * queue: thousands may be in flight, in both directions, and a receive may
+ * be called long after its send. A blocking Send may wait until the peer
+ * calls the matching Recv (as MPI_Send): pair blocking calls that could wait
+ * for each other in a group, or use requests. The peer is another rank (a
+ * send to oneself is refused: copy the buffer). */
+ltccResult_t ltccSend(const void* sendbuff, size_t count, ltccDataType_t datatype, int peer,
+                      ltccComm_t comm, ltccRequest_t* request);
+ltccResult_t ltccRecv(void* recvbuff, size_t count, ltccDataType_t datatype, int peer,
+                      ltccComm_t comm, ltccRequest_t* request);
+ltccResult_t ltccSendTag(const void* sendbuff, size_t count, ltccDataType_t datatype, int peer,
+                         int tag, ltccComm_t comm, ltccRequest_t* request);
+ltccResult_t ltccRecvTag(void* recvbuff, size_t count, ltccDataType_t datatype, int peer, int tag,
+                         ltccComm_t comm, ltccRequest_t* request);
+
+/* Groups (NCCL's): calls between ltccGroupStart and ltccGroupEnd on this
+ * thread are checked at once and held; the outermost ltccGroupEnd queues
+ * them all, in call order, then returns when the ones called without a
+ * request are complete (their first error, if any). Groups nest. A request
+ * of a held call cannot be waited or tested before its group ends
+ * (ltccInvalidUsage). */
+ltccResult_t ltccGroupStart(void);
+ltccResult_t ltccGroupEnd(void);
+
 /* Blocks until the request completes, frees it, returns its result. */
 ltccResult_t ltccWait(ltccRequest_t request);
 /* *done = 0 while pending (returns ltccSuccess). Once complete: *done = 1,

@@ -117,6 +117,26 @@ class UniqueId {
   ltccUniqueId id_{};
 };
 
+// ltccGroupStart/End as a scope: the calls made while it lives are queued
+// together when it ends (end() reports errors; the destructor swallows
+// them).
+class Group {
+ public:
+  Group() { detail::check(ltccGroupStart()); }
+  ~Group() {
+    if (open_) (void)ltccGroupEnd();
+  }
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+  void end() {
+    open_ = false;
+    detail::check(ltccGroupEnd());
+  }
+
+ private:
+  bool open_ = true;
+};
+
 class Communicator {
  public:
   Communicator(int nranks, const UniqueId& id, int rank, const ltccConfig_t* config = nullptr) {
@@ -197,6 +217,64 @@ class Communicator {
                                 comm_, nullptr), comm_);
   }
   void barrier() { detail::check(ltccBarrier(comm_, nullptr), comm_); }
+
+  // recv is read on the root only (it may be empty elsewhere).
+  template <class T>
+  void reduce(std::span<const T> send, std::span<T> recv, int root, Op op = Op::kSum) {
+    if (rank() == root) same_size(send.size(), recv.size(), "reduce");
+    detail::check(ltccReduce(send.data(), recv.data(), send.size(), DataType<T>::value,
+                             static_cast<ltccRedOp_t>(op), root, comm_, nullptr), comm_);
+  }
+  // recv (root only) holds size() * send.size() elements.
+  template <class T>
+  void gather(std::span<const T> send, std::span<T> recv, int root) {
+    if (rank() == root && recv.size() != send.size() * static_cast<size_t>(size()))
+      throw Error(ltccInvalidArgument, "gather: recv must hold size() * send.size() elements");
+    detail::check(ltccGather(send.data(), recv.data(), send.size(), DataType<T>::value, root,
+                             comm_, nullptr), comm_);
+  }
+  // send (root only) holds size() * recv.size() elements.
+  template <class T>
+  void scatter(std::span<const T> send, std::span<T> recv, int root) {
+    if (rank() == root && send.size() != recv.size() * static_cast<size_t>(size()))
+      throw Error(ltccInvalidArgument, "scatter: send must hold size() * recv.size() elements");
+    detail::check(ltccScatter(send.data(), recv.data(), recv.size(), DataType<T>::value, root,
+                              comm_, nullptr), comm_);
+  }
+  // Both hold size() blocks of equal length; block p goes to / comes from rank p.
+  template <class T>
+  void all_to_all(std::span<const T> send, std::span<T> recv) {
+    same_size(send.size(), recv.size(), "all_to_all");
+    const size_t n = static_cast<size_t>(size());
+    if (send.size() % n != 0)
+      throw Error(ltccInvalidArgument, "all_to_all: the size is not a multiple of size()");
+    detail::check(ltccAllToAll(send.data(), recv.data(), send.size() / n, DataType<T>::value,
+                               comm_, nullptr), comm_);
+  }
+  template <class T>
+  void send(std::span<const T> buf, int peer, int tag = 0) {
+    detail::check(ltccSendTag(buf.data(), buf.size(), DataType<T>::value, peer, tag, comm_,
+                              nullptr), comm_);
+  }
+  template <class T>
+  void recv(std::span<T> buf, int peer, int tag = 0) {
+    detail::check(ltccRecvTag(buf.data(), buf.size(), DataType<T>::value, peer, tag, comm_,
+                              nullptr), comm_);
+  }
+  template <class T>
+  Request send_async(std::span<const T> buf, int peer, int tag = 0) {
+    ltccRequest_t r = nullptr;
+    detail::check(ltccSendTag(buf.data(), buf.size(), DataType<T>::value, peer, tag, comm_, &r),
+                  comm_);
+    return Request(r, comm_);
+  }
+  template <class T>
+  Request recv_async(std::span<T> buf, int peer, int tag = 0) {
+    ltccRequest_t r = nullptr;
+    detail::check(ltccRecvTag(buf.data(), buf.size(), DataType<T>::value, peer, tag, comm_, &r),
+                  comm_);
+    return Request(r, comm_);
+  }
 
   ltccStats_t stats(std::vector<ltccPeerStats_t>* peers = nullptr) const {
     ltccStats_t s{};

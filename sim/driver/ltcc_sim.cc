@@ -98,7 +98,7 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
            s->fabric.ecmp == ltcc::sim::Ecmp::kSpray ? "spray" : "flow",
            {{"flow", [s] { s->fabric.ecmp = ltcc::sim::Ecmp::kFlowHash; }},
             {"spray", [s] { s->fabric.ecmp = ltcc::sim::Ecmp::kSpray; }}});
-  cli::add_value(app, "-t", "the collective", "allreduce|allgather|reducescatter|broadcast",
+  cli::add_value(app, "-t", "the collective", "allreduce|allgather|reducescatter|broadcast|reduce|gather|scatter|alltoall",
                  ltcc::coll::coll_test_name(s->coll), [s](const std::string& text) -> std::string {
                    if (ltcc::coll::parse_coll_kind(text, &s->coll)) return "";
                    return "'" + text + "' is not a collective";

@@ -269,6 +269,27 @@ World::World(const Scenario& s) : s_(s) {
               case Coll::kBarrier:
                 rk->status = coll::barrier(rk->ctx);
                 break;
+              case Coll::kReduce:
+                rk->status = coll::reduce(rk->ctx, phantom_, phantom_, s_.bytes / es,
+                                          coll::DType::kFloat32, coll::RedOp::kSum, 0);
+                break;
+              case Coll::kGather:  // nccl-tests' size: the root's whole buffer
+                rk->status = coll::gather(rk->ctx, phantom_, phantom_, s_.bytes / es / nr,
+                                          coll::DType::kFloat32, 0);
+                break;
+              case Coll::kScatter:
+                rk->status = coll::scatter(rk->ctx, phantom_, phantom_, s_.bytes / es / nr,
+                                           coll::DType::kFloat32, 0);
+                break;
+              case Coll::kAllToAll:  // every rank's whole send buffer
+                rk->status = coll::all_to_all(rk->ctx, phantom_, phantom_, s_.bytes / es / nr,
+                                              coll::DType::kFloat32);
+                break;
+              case Coll::kAllToAllv:
+              case Coll::kSend:
+              case Coll::kRecv:  // refused by validate_scenario
+                rk->status = Status(Code::kInvalidArgument, "not simulated");
+                break;
             }
           }
           rk->end_ps = eq_.now();
@@ -440,7 +461,10 @@ std::string validate(const Scenario& s) {
     return buf;
   }
   if (s.bytes == 0) return "size 0: nothing to move";
-  if ((s.coll == Coll::kAllGather || s.coll == Coll::kReduceScatter) &&
+  if (s.coll == Coll::kAllToAllv || coll::coll_is_p2p(s.coll))
+    return std::string(coll::coll_test_name(s.coll)) + " is not simulated (its counts are per call)";
+  if ((s.coll == Coll::kAllGather || s.coll == Coll::kReduceScatter || s.coll == Coll::kGather ||
+       s.coll == Coll::kScatter || s.coll == Coll::kAllToAll) &&
       s.bytes / 4 < s.fabric.hosts) {
     std::snprintf(buf, sizeof buf, "size %llu B is less than one float per rank",
                   static_cast<unsigned long long>(s.bytes));

@@ -1,8 +1,9 @@
 // Multi-process collective tests through the public C API (and ltcc.hpp).
 //
-//   ltcc_coll_test --ranks N --loss P [--reorder R --dup D] [--suite small|large|kill|late]
+//   ltcc_coll_test --ranks N --loss P [--reorder R --dup D] [--suite small|calls|large|kill|late]
 //                  [--seed S] [--timeout SECONDS] [--deadline SECONDS]
-//                  [--victim K] [--kill-mode sigkill|exit] [--trim]
+//                  [--victim K] [--kill-mode sigkill|exit] [--kill-op allreduce|alltoall]
+//                  [--trim]
 //                  [--segment BYTES] [--rd-max BYTES] [--idle S] [--late R:S]
 //                  [--transport auto|ldt|ucx] [--hosts H] [--algo auto|ring|hier]
 //
@@ -44,6 +45,13 @@
 //         inf-inf give the canonical NaN; random (inexact) float sums must be
 //         bitwise identical on every rank. After destroy, the thread and fd
 //         counts are back to what they were before init.
+//  calls  reduce, gather, scatter, all-to-all, all-to-allv (uneven blocks,
+//         empty ones, in place) over every type and op, odd counts, both
+//         roots; point-to-point: thousands of messages in flight both ways
+//         on several tags, a receive posted a second after its send with a
+//         collective between, groups mixing sends, receives and a
+//         collective (a held request's wait refused), a count mismatch
+//         failing alone.
 //  large  all-reduce of 64 MiB float32 (out of place, then in place) and an
 //         all-gather of 16 MiB per rank (--large-mib M: M MiB and M/4 per
 //         rank; the sanitizer builds use 16, the same paths at a quarter of
@@ -622,6 +630,326 @@ struct Child {
     report(name, err.empty(), 'S', hash_bytes(recv.p(), bytes), err);
   }
 
+  // ---- the calls of issue 17: rooted collectives, all-to-all(v), p2p
+
+  void reduce(const TypeInfo& t, ltccRedOp_t op, size_t count, int root, bool inplace) {
+    const Mode m = next_mode();
+    const std::string name =
+        name_of("reduce", t, strf("%s/root%d", op_name(op), root).c_str(), count, inplace, m);
+    const uint64_t seed = hash_str(name);
+    const size_t bytes = count * t.size;
+    const bool is_root = rank == root;
+    Buf send(bytes), recv(bytes);
+    fill(t, op, seed, rank, send.p(), count);
+    const std::vector<uint8_t> input(send.p(), send.p() + bytes);
+    if (inplace && bytes) std::memcpy(recv.p(), send.p(), bytes);
+    const std::vector<uint8_t> recv_before(recv.p(), recv.p() + bytes);
+    const void* sp = inplace ? recv.p() : send.p();
+    // Out of place to the last rank: the others pass a NULL recvbuff (read
+    // only on the root).
+    void* rp = !inplace && !is_root && root == n - 1 ? nullptr : recv.p();
+    std::string err = issue(m, [&](ltccRequest_t* rq) {
+      return ltccReduce(sp, rp, count, t.t, op, root, comm, rq);
+    });
+    if (err.empty() && is_root) {
+      const std::vector<uint8_t> want = reference(t, op, op, seed, 0, count);
+      err = compare(t, recv.p(), want.data(), count);
+    } else if (err.empty() && bytes && std::memcmp(recv.p(), recv_before.data(), bytes) != 0) {
+      err = "a rank other than the root had its recvbuff written";
+    }
+    err = check_buffers(err, inplace, send, input, recv);
+    report(name, err.empty(), 'R', is_root ? hash_bytes(recv.p(), bytes) : 0, err);
+  }
+
+  void gather(const TypeInfo& t, size_t count, int root, bool inplace) {
+    const Mode m = next_mode();
+    const std::string name = name_of("gather", t, strf("root%d", root).c_str(), count, inplace, m);
+    const uint64_t seed = hash_str(name);
+    const size_t bytes = count * t.size, total = bytes * static_cast<size_t>(n);
+    Buf send(bytes), recv(total);
+    fill(t, kCopy, seed, rank, send.p(), count);
+    const std::vector<uint8_t> input(send.p(), send.p() + bytes);
+    const uint8_t* sp = send.p();
+    if (inplace) {  // every rank's block in place, as nccl-tests passes it
+      if (bytes) std::memcpy(recv.p() + static_cast<size_t>(rank) * bytes, send.p(), bytes);
+      sp = recv.p() + static_cast<size_t>(rank) * bytes;
+    }
+    std::string err = issue(m, [&](ltccRequest_t* rq) {
+      return ltccGather(sp, recv.p(), count, t.t, root, comm, rq);
+    });
+    if (err.empty() && rank == root) {
+      std::vector<uint8_t> want(total);
+      for (int r = 0; r < n; ++r)
+        fill(t, kCopy, seed, r, want.data() + static_cast<size_t>(r) * bytes, count);
+      err = compare(t, recv.p(), want.data(), count * static_cast<size_t>(n));
+    }
+    err = check_buffers(err, inplace, send, input, recv);
+    report(name, err.empty(), 'R', rank == root ? hash_bytes(recv.p(), total) : 0, err);
+  }
+
+  void scatter(const TypeInfo& t, size_t count, int root, bool inplace) {
+    const Mode m = next_mode();
+    const std::string name = name_of("scatter", t, strf("root%d", root).c_str(), count, inplace, m);
+    const uint64_t seed = hash_str(name);
+    const size_t bytes = count * t.size, total = bytes * static_cast<size_t>(n);
+    const bool is_root = rank == root;
+    Buf send(total, 0xEE), recv(bytes);
+    if (is_root) fill(t, kCopy, seed, root, send.p(), count * static_cast<size_t>(n));
+    const std::vector<uint8_t> input(send.p(), send.p() + total);
+    uint8_t* rp = inplace && is_root ? send.p() + static_cast<size_t>(rank) * bytes : recv.p();
+    // Out of place from the last rank: the others pass a NULL sendbuff.
+    const void* sp = !inplace && !is_root && root == n - 1 ? nullptr : send.p();
+    std::string err = issue(m, [&](ltccRequest_t* rq) {
+      return ltccScatter(sp, rp, count, t.t, root, comm, rq);
+    });
+    std::vector<uint8_t> all(total);
+    fill(t, kCopy, seed, root, all.data(), count * static_cast<size_t>(n));
+    const size_t first = static_cast<size_t>(rank) * count;
+    if (err.empty()) err = compare(t, rp, all.data() + first * t.size, count, first);
+    err = check_buffers(err, inplace && is_root, send, input, recv);
+    report(name, err.empty(), 'R', hash_bytes(rp, bytes), err);
+  }
+
+  void all_to_all(const TypeInfo& t, size_t count, bool inplace) {
+    const Mode m = next_mode();
+    const std::string name = name_of("alltoall", t, "copy", count, inplace, m);
+    const uint64_t seed = hash_str(name);
+    const size_t bytes = count * t.size, total = bytes * static_cast<size_t>(n);
+    Buf send(total), recv(total);
+    fill(t, kCopy, seed, rank, send.p(), count * static_cast<size_t>(n));
+    const std::vector<uint8_t> input(send.p(), send.p() + total);
+    if (inplace && total) std::memcpy(recv.p(), send.p(), total);
+    const void* sp = inplace ? recv.p() : send.p();
+    std::string err = issue(m, [&](ltccRequest_t* rq) {
+      return ltccAllToAll(sp, recv.p(), count, t.t, comm, rq);
+    });
+    // Block p: elements [rank * count, +count) of rank p's input.
+    std::vector<uint8_t> want(total), theirs(total);
+    for (int p = 0; p < n && err.empty(); ++p) {
+      fill(t, kCopy, seed, p, theirs.data(), count * static_cast<size_t>(n));
+      std::memcpy(want.data() + static_cast<size_t>(p) * bytes,
+                  theirs.data() + static_cast<size_t>(rank) * bytes, bytes);
+    }
+    if (err.empty()) err = compare(t, recv.p(), want.data(), count * static_cast<size_t>(n));
+    err = check_buffers(err, inplace, send, input, recv);
+    report(name, err.empty(), 'R', hash_bytes(recv.p(), total), err);
+  }
+
+  // Uneven blocks: rank i sends rank j vcount(i, j) elements (zero for some
+  // pairs, 5000 for one), packed with a one-element gap, in reverse rank
+  // order on the receive side so displacements matter.
+  static size_t vcount(int i, int j, int variant) {
+    if ((i + 2 * j + variant) % 4 == 0) return 0;
+    if (i == 1 && j == 0) return 5000;
+    return static_cast<size_t>((i * 7 + j * 3 + variant) % 13);
+  }
+  void all_to_allv(const TypeInfo& t, int variant, bool inplace) {
+    const Mode m = next_mode();
+    const std::string name = strf("alltoallv/%s/v%d/%s/%s", t.name, variant,
+                                  inplace ? "inplace" : "outofplace", mode_name(m));
+    const uint64_t seed = hash_str(name);
+    const size_t un = static_cast<size_t>(n);
+    std::vector<size_t> sc(un), sd(un), rc(un), rd(un);
+    size_t send_elems = 0, recv_elems = 0;
+    for (int p = 0; p < n; ++p) {
+      sc[static_cast<size_t>(p)] = vcount(rank, p, variant);
+      sd[static_cast<size_t>(p)] = send_elems;
+      send_elems += sc[static_cast<size_t>(p)] + 1;
+    }
+    for (int p = n - 1; p >= 0; --p) {
+      rc[static_cast<size_t>(p)] = vcount(p, rank, variant);
+      rd[static_cast<size_t>(p)] = recv_elems;
+      recv_elems += rc[static_cast<size_t>(p)] + 1;
+    }
+    const size_t elems = inplace ? std::max(send_elems, recv_elems) : 0;
+    Buf send((inplace ? elems : send_elems) * t.size), recv((inplace ? elems : recv_elems) * t.size);
+    // Element k of the block to rank p: index p * 100000 + k of our stream.
+    auto put_blocks = [&](uint8_t* base) {
+      for (int p = 0; p < n; ++p)
+        for (size_t k = 0; k < sc[static_cast<size_t>(p)]; ++k)
+          gen_elem(t, kCopy, seed, rank, static_cast<size_t>(p) * 100000 + k,
+                   base + (sd[static_cast<size_t>(p)] + k) * t.size);
+    };
+    put_blocks(send.p());
+    const std::vector<uint8_t> input(send.p(), send.p() + send.size());
+    if (inplace) put_blocks(recv.p());
+    const void* sp = inplace ? recv.p() : send.p();
+    std::string err = issue(m, [&](ltccRequest_t* rq) {
+      return ltccAllToAllv(sp, sc.data(), sd.data(), recv.p(), rc.data(), rd.data(), t.t, comm, rq);
+    });
+    std::vector<uint8_t> want(t.size);
+    for (int p = 0; p < n && err.empty(); ++p) {
+      for (size_t k = 0; k < rc[static_cast<size_t>(p)] && err.empty(); ++k) {
+        gen_elem(t, kCopy, seed, p, static_cast<size_t>(rank) * 100000 + k, want.data());
+        const uint8_t* got = recv.p() + (rd[static_cast<size_t>(p)] + k) * t.size;
+        if (std::memcmp(got, want.data(), t.size) != 0)
+          err = strf("block from rank %d, element %zu: got %s, expected %s", p, k,
+                     hex_elem(got, t.size).c_str(), hex_elem(want.data(), t.size).c_str());
+      }
+    }
+    err = check_buffers(err, inplace, send, input, recv);
+    report(name, err.empty(), 'R', 0, err);
+  }
+
+  // Thousands of sends and receives in flight, both directions around the
+  // ring, on several tags, sizes varying, posted at once and waited at the
+  // end.
+  void p2p_pipeline(int messages) {
+    const std::string name = strf("p2p/pipeline/%d", messages);
+    const int right = (rank + 1) % n, left = (rank + n - 1) % n;
+    auto len = [](int i) { return static_cast<size_t>((i % 7) * 13 + (i % 3)); };  // 0..80 ints
+    auto val = [](int from, int dir, int i, size_t k) {
+      return static_cast<int32_t>(mix64((static_cast<uint64_t>(from) << 40) ^
+                                        (static_cast<uint64_t>(dir) << 32) ^
+                                        (static_cast<uint64_t>(i) << 12) ^ k));
+    };
+    std::vector<std::vector<int32_t>> out_r(static_cast<size_t>(messages)),
+        out_l(static_cast<size_t>(messages)), in_l(static_cast<size_t>(messages)),
+        in_r(static_cast<size_t>(messages));
+    std::vector<ltccRequest_t> reqs;
+    reqs.reserve(static_cast<size_t>(messages) * 4);
+    std::string err;
+    // post(call): call takes the request's address (evaluated first, then kept).
+    auto post = [&](const std::function<ltccResult_t(ltccRequest_t*)>& call) {
+      ltccRequest_t q = nullptr;
+      const ltccResult_t r = call(&q);
+      if (r != ltccSuccess && err.empty()) err = strf("post returned %d: %s", r, ltccGetLastError(comm));
+      if (r == ltccSuccess) reqs.push_back(q);
+    };
+    for (int i = 0; i < messages && err.empty(); ++i) {
+      const size_t ui = static_cast<size_t>(i);
+      // To the right on tags 0..2, to the left on tag 5 (its own stream).
+      out_r[ui].resize(len(i));
+      out_l[ui].resize(len(i + 1));
+      for (size_t k = 0; k < out_r[ui].size(); ++k) out_r[ui][k] = val(rank, 0, i, k);
+      for (size_t k = 0; k < out_l[ui].size(); ++k) out_l[ui][k] = val(rank, 1, i, k);
+      in_l[ui].assign(len(i), -1);
+      in_r[ui].assign(len(i + 1), -1);
+      post([&](ltccRequest_t* q) {
+        return ltccRecvTag(in_l[ui].data(), in_l[ui].size(), ltccInt32, left, i % 3, comm, q);
+      });
+      post([&](ltccRequest_t* q) {
+        return ltccRecvTag(in_r[ui].data(), in_r[ui].size(), ltccInt32, right, 5, comm, q);
+      });
+      post([&](ltccRequest_t* q) {
+        return ltccSendTag(out_r[ui].data(), out_r[ui].size(), ltccInt32, right, i % 3, comm, q);
+      });
+      post([&](ltccRequest_t* q) {
+        return ltccSendTag(out_l[ui].data(), out_l[ui].size(), ltccInt32, left, 5, comm, q);
+      });
+    }
+    for (ltccRequest_t q : reqs) {
+      const ltccResult_t r = ltccWait(q);
+      if (r != ltccSuccess && err.empty()) err = strf("ltccWait returned %d: %s", r, ltccGetLastError(comm));
+    }
+    for (int i = 0; i < messages && err.empty(); ++i) {
+      const size_t ui = static_cast<size_t>(i);
+      for (size_t k = 0; k < in_l[ui].size() && err.empty(); ++k)
+        if (in_l[ui][k] != val(left, 0, i, k)) err = strf("message %d from the left: element %zu wrong", i, k);
+      for (size_t k = 0; k < in_r[ui].size() && err.empty(); ++k)
+        if (in_r[ui][k] != val(right, 1, i, k)) err = strf("message %d from the right: element %zu wrong", i, k);
+    }
+    if (!err.empty()) broken = true;
+    report(name, err.empty(), 'R', 0, err);
+  }
+
+  // Rank 0 sends 1 MiB to rank 1; a collective runs meanwhile; rank 1
+  // posts the receive a second later. Neither the send nor the collective
+  // may wait on the other.
+  void p2p_late_receive() {
+    const std::string name = "p2p/late-receive";
+    const size_t count = 1 << 18;
+    std::vector<int32_t> buf(count), sum(64, 1), want(64, n);
+    std::string err;
+    ltccRequest_t q = nullptr;
+    if (rank == 0) {
+      for (size_t k = 0; k < count; ++k) buf[k] = static_cast<int32_t>(k * 3 + 1);
+      if (ltccSendTag(buf.data(), count, ltccInt32, 1, 7, comm, &q) != ltccSuccess)
+        err = strf("ltccSendTag: %s", ltccGetLastError(comm));
+    }
+    if (err.empty() && ltccAllReduce(sum.data(), sum.data(), 64, ltccInt32, ltccSum, comm, nullptr) != ltccSuccess)
+      err = strf("all-reduce behind a pending send: %s", ltccGetLastError(comm));
+    if (err.empty() && sum != want) err = "all-reduce behind a pending send: wrong sum";
+    if (err.empty() && rank == 1) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      if (ltccRecvTag(buf.data(), count, ltccInt32, 0, 7, comm, nullptr) != ltccSuccess)
+        err = strf("ltccRecvTag: %s", ltccGetLastError(comm));
+      for (size_t k = 0; k < count && err.empty(); ++k)
+        if (buf[k] != static_cast<int32_t>(k * 3 + 1)) err = strf("element %zu wrong", k);
+    }
+    if (err.empty() && q && ltccWait(q) != ltccSuccess) err = strf("ltccWait (send): %s", ltccGetLastError(comm));
+    if (!err.empty()) broken = true;
+    report(name, err.empty(), 'R', 0, err);
+  }
+
+  // A group of blocking sends and receives both ways around the ring and a
+  // collective between them; and a request of a held call refused.
+  void p2p_group(int round) {
+    const std::string name = strf("p2p/group/%d", round);
+    const int right = (rank + 1) % n, left = (rank + n - 1) % n;
+    const size_t count = round == 0 ? 3 : 70000;
+    std::vector<int64_t> to_r(count), to_l(count), from_l(count, -1), from_r(count, -1);
+    for (size_t k = 0; k < count; ++k) {
+      to_r[k] = rank * 1000003LL + static_cast<int64_t>(k);
+      to_l[k] = -(rank * 1000003LL + static_cast<int64_t>(k));
+    }
+    std::vector<double> ar(33, rank + 1.0);
+    std::string err;
+    auto ok = [&](ltccResult_t r, const char* what) {
+      if (r != ltccSuccess && err.empty()) err = strf("%s returned %d: %s", what, r, ltccGetLastError(comm));
+    };
+    ltccRequest_t held = nullptr;
+    ok(ltccGroupStart(), "ltccGroupStart");
+    ok(ltccSendTag(to_r.data(), count, ltccInt64, right, 9, comm, nullptr), "ltccSendTag right");
+    ok(ltccRecvTag(from_l.data(), count, ltccInt64, left, 9, comm, nullptr), "ltccRecvTag left");
+    ok(ltccAllReduce(ar.data(), ar.data(), ar.size(), ltccFloat64, ltccSum, comm, nullptr), "ltccAllReduce");
+    ok(ltccSendTag(to_l.data(), count, ltccInt64, left, 10, comm, &held), "ltccSendTag left");
+    ok(ltccRecvTag(from_r.data(), count, ltccInt64, right, 10, comm, nullptr), "ltccRecvTag right");
+    if (err.empty() && ltccWait(held) != ltccInvalidUsage)
+      err = "ltccWait on a request held by an open group was not refused";
+    ok(ltccGroupEnd(), "ltccGroupEnd");
+    if (held) ok(ltccWait(held), "ltccWait after the group");
+    const double total = n * (n + 1) / 2.0;
+    for (size_t k = 0; k < count && err.empty(); ++k) {
+      if (from_l[k] != left * 1000003LL + static_cast<int64_t>(k)) err = strf("from the left: element %zu wrong", k);
+      if (from_r[k] != -(right * 1000003LL + static_cast<int64_t>(k))) err = strf("from the right: element %zu wrong", k);
+    }
+    for (double v : ar)
+      if (err.empty() && v != total) err = "the all-reduce inside the group: wrong sum";
+    if (!err.empty()) broken = true;
+    report(name, err.empty(), 'R', 0, err);
+  }
+
+  // A receive whose count differs from the send's fails alone, naming both
+  // lengths; the communicator goes on.
+  void p2p_mismatch() {
+    const std::string name = "p2p/count-mismatch";
+    std::string err;
+    std::vector<int32_t> buf(16, 7);
+    if (rank == 0) {
+      for (int peer = 1; peer < n && err.empty(); ++peer)
+        for (size_t c : {size_t{10}, size_t{12}})
+          if (ltccSendTag(buf.data(), c, ltccInt32, peer, 11, comm, nullptr) != ltccSuccess)
+            err = strf("ltccSendTag: %s", ltccGetLastError(comm));
+    } else {
+      // 10 sent, 12 expected; then 12 sent, 10 expected.
+      for (size_t c : {size_t{12}, size_t{10}}) {
+        const ltccResult_t r = ltccRecvTag(buf.data(), c, ltccInt32, 0, 11, comm, nullptr);
+        const std::string msg = ltccGetLastError(comm);
+        if (r == ltccSuccess) err = strf("a receive of %zu ints matched a send of %zu", c, c == 12 ? size_t{10} : size_t{12});
+        else if (msg.find("rank 0") == std::string::npos || msg.find("bytes") == std::string::npos)
+          err = "the error does not name the peer and the lengths: " + msg;
+        if (!err.empty()) break;
+      }
+    }
+    std::vector<int32_t> one(1, 1);
+    if (err.empty() && ltccAllReduce(one.data(), one.data(), 1, ltccInt32, ltccSum, comm, nullptr) != ltccSuccess)
+      err = strf("the communicator broke after a mismatched receive: %s", ltccGetLastError(comm));
+    if (err.empty() && one[0] != n) err = "all-reduce after the mismatch: wrong sum";
+    if (!err.empty()) broken = true;
+    report(name, err.empty(), 'R', 0, err);
+  }
+
   void barrier(int k) {
     const Mode m = next_mode();
     const std::string name = strf("barrier/%d/%s", k, mode_name(m));
@@ -760,6 +1088,52 @@ struct Child {
   }
 
   // ltcc.hpp on the same communicator (the wrapper created it).
+  // ltcc.hpp's wrappers of issue 17's calls.
+  void cpp_calls(ltcc::Communicator& cc) {
+    auto run = [&](const std::string& name, const std::function<std::string()>& f) {
+      std::string err;
+      try {
+        err = f();
+      } catch (const ltcc::Error& e) {
+        err = strf("ltcc::Error %d: %s", e.code(), e.what());
+      }
+      if (!err.empty()) broken = true;
+      report(name, err.empty(), 'R', 0, err);
+    };
+    const size_t nn = static_cast<size_t>(n);
+    run("cpp/reduce-gather-scatter-alltoall", [&]() -> std::string {
+      std::vector<int64_t> mine(5, rank + 1), sum(5), all(5 * nn), part(5), a2a_in(5 * nn), a2a(5 * nn);
+      cc.reduce(std::span<const int64_t>(mine), std::span<int64_t>(sum), n - 1);
+      if (rank == n - 1 && sum[4] != static_cast<int64_t>(n) * (n + 1) / 2) return "reduce: wrong sum";
+      cc.gather(std::span<const int64_t>(mine), std::span<int64_t>(all), 0);
+      if (rank == 0)
+        for (size_t k = 0; k < all.size(); ++k)
+          if (all[k] != static_cast<int64_t>(k / 5) + 1) return "gather: wrong block";
+      cc.scatter(std::span<const int64_t>(all), std::span<int64_t>(part), 0);
+      if (part[0] != rank + 1) return "scatter: wrong block";
+      for (size_t k = 0; k < a2a_in.size(); ++k) a2a_in[k] = rank * 100 + static_cast<int64_t>(k / 5);
+      cc.all_to_all(std::span<const int64_t>(a2a_in), std::span<int64_t>(a2a));
+      for (size_t k = 0; k < a2a.size(); ++k)
+        if (a2a[k] != static_cast<int64_t>(k / 5) * 100 + rank) return "all_to_all: wrong block";
+      return "";
+    });
+    run("cpp/send-recv-group", [&]() -> std::string {
+      const int right = (rank + 1) % n, left = (rank + n - 1) % n;
+      std::vector<float> out(9, static_cast<float>(rank)), in(9, -1.0f);
+      ltcc::Group g;
+      cc.send(std::span<const float>(out), right, 3);
+      cc.recv(std::span<float>(in), left, 3);
+      g.end();
+      if (in[8] != static_cast<float>(left)) return "group send/recv: wrong data";
+      auto r = cc.recv_async(std::span<float>(in), right, 4);
+      auto s = cc.send_async(std::span<const float>(out), left, 4);
+      s.wait();
+      r.wait();
+      if (in[0] != static_cast<float>(right)) return "async send/recv: wrong data";
+      return "";
+    });
+  }
+
   void cpp_cases(ltcc::Communicator& cc) {
     auto run = [&](const std::string& name, char mode, const std::function<std::string(uint64_t*)>& f) {
       uint64_t h = 0;
@@ -962,6 +1336,48 @@ void run_small(Child& ch, ltcc::Communicator& cc) {
   if (!ch.broken) ch.cpp_cases(cc);
 }
 
+// The calls of issue 17 (suite "calls"): reduce, gather, scatter,
+// all-to-all and all-to-allv over every type, odd counts, both roots, in and
+// out of place; then point-to-point: a pipeline of thousands of messages in
+// flight both ways, a receive posted long after its send, groups mixing
+// sends, receives and a collective, a mismatched count.
+void run_calls(Child& ch, ltcc::Communicator& cc) {
+  const int n = ch.n;
+  for (const TypeInfo& t : kTypes) {
+    for (ltccRedOp_t op : kOps) {
+      for (size_t count : counts_for(false, n, ch.trim)) {
+        if (ch.broken) return;
+        const bool inplace = (count + static_cast<size_t>(op)) % 2 == 1;
+        ch.reduce(t, op, count, (count % 3 == 1) ? n - 1 : 0, inplace);
+      }
+    }
+    for (int root : {0, n - 1}) {
+      for (size_t count : counts_for(true, n, ch.trim)) {
+        for (bool inplace : {false, true}) {
+          if (ch.broken) return;
+          ch.gather(t, count, root, inplace);
+          ch.scatter(t, count, root, inplace);
+        }
+      }
+    }
+    for (size_t count : counts_for(true, n, ch.trim)) {
+      for (bool inplace : {false, true}) {
+        if (ch.broken) return;
+        ch.all_to_all(t, count, inplace);
+      }
+    }
+    for (int variant = 0; variant < 2; ++variant) {
+      if (ch.broken) return;
+      ch.all_to_allv(t, variant, variant == 1);
+    }
+  }
+  if (!ch.broken) ch.p2p_pipeline(ch.trim ? 500 : 2000);
+  if (!ch.broken && n >= 2) ch.p2p_late_receive();
+  for (int round = 0; round < 2 && !ch.broken; ++round) ch.p2p_group(round);
+  if (!ch.broken) ch.p2p_mismatch();
+  if (!ch.broken) ch.cpp_calls(cc);
+}
+
 // Bytes of the large suite's all-reduce (--large-mib, default 64 MiB).
 size_t large_bytes() {
   const char* mib = std::getenv("COLL_TEST_LARGE_MIB");
@@ -1140,6 +1556,7 @@ int child_small_or_large(Child& ch, const std::string& suite) {
     }
     ch.report("init", true, 'R', 0, strf("%.2f s", secs_since(t0)));
     if (suite == "small") run_small(ch, cc);
+    else if (suite == "calls") run_calls(ch, cc);
     else if (suite == "late") run_late(ch);
     else run_large(ch);
     if (ch.broken) ch.report("suite", false, 'R', 0, "communicator broken: remaining cases skipped");
@@ -1178,6 +1595,17 @@ int child_kill(Child& ch, int victim, const std::string& kill_mode) {
     std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(idle)));
   const size_t count = (16u << 20) / 4;
   std::vector<float> send(count, 1.0f), recv(count);
+  // --kill-op alltoall: the victim dies in the middle of an all-to-all (16
+  // MiB per rank, every pair in flight) instead of an all-reduce.
+  const char* kill_op = std::getenv("COLL_TEST_KILL_OP");
+  const bool a2a = kill_op && std::string(kill_op) == "alltoall";
+  const size_t block = count / static_cast<size_t>(ch.n);
+  auto collective = [&](ltccRequest_t* req) {
+    return a2a ? ltccAllToAll(send.data(), recv.data(), block, ltccFloat32, comm, req)
+               : ltccAllReduce(send.data(), recv.data(), count, ltccFloat32, ltccSum, comm, req);
+  };
+  const float expect = a2a ? 1.0f : static_cast<float>(ch.n);
+  const size_t last = a2a ? block * static_cast<size_t>(ch.n) - 1 : count - 1;
   constexpr int kIters = 10, kDieAt = 3;
   int failed_at = -1;
   ltccResult_t code = ltccSuccess;
@@ -1187,7 +1615,7 @@ int child_kill(Child& ch, int victim, const std::string& kill_mode) {
   for (int it = 0; it < kIters; ++it) {
     if (ch.rank == victim && it == kDieAt) {
       ltccRequest_t req = nullptr;
-      r = ltccAllReduce(send.data(), recv.data(), count, ltccFloat32, ltccSum, comm, &req);
+      r = collective(&req);
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
       std::fprintf(ch.file, "K %" PRIu64 " %s\n", now_mono_ns(), kill_mode.c_str());
       std::fflush(ch.file);
@@ -1195,7 +1623,7 @@ int child_kill(Child& ch, int victim, const std::string& kill_mode) {
       ::raise(SIGKILL);
     }
     auto t0 = Clock::now();
-    r = ltccAllReduce(send.data(), recv.data(), count, ltccFloat32, ltccSum, comm, nullptr);
+    r = collective(nullptr);
     if (r != ltccSuccess) {
       fail_mono = now_mono_ns();
       fail_secs = secs_since(t0);
@@ -1204,7 +1632,7 @@ int child_kill(Child& ch, int victim, const std::string& kill_mode) {
       msg = ltccGetLastError(comm);
       break;
     }
-    if (recv[0] != static_cast<float>(ch.n) || recv[count - 1] != static_cast<float>(ch.n)) {
+    if (recv[0] != expect || recv[last] != expect) {
       ch.report(strf("iteration/%d", it), false, 'R', 0, strf("wrong sum %g", static_cast<double>(recv[0])));
       return 1;
     }
@@ -1553,6 +1981,7 @@ int main(int argc, char** argv) {
     else if (k == "--segment") segment = val();
     else if (k == "--rd-max") rd_max = val();
     else if (k == "--idle") ::setenv("COLL_TEST_IDLE_S", val(), 1);
+    else if (k == "--kill-op") ::setenv("COLL_TEST_KILL_OP", val(), 1);
     else if (k == "--late") ::setenv("COLL_TEST_LATE", val(), 1);
     else if (k == "--large-mib") ::setenv("COLL_TEST_LARGE_MIB", val(), 1);
     else if (k == "--transport") ::setenv("COLL_TEST_TRANSPORT", val(), 1);
@@ -1562,7 +1991,8 @@ int main(int argc, char** argv) {
     else if (k == "--dir") dir = val();
     else return usage();
   }
-  if (suite != "small" && suite != "large" && suite != "kill" && suite != "late") return usage();
+  if (suite != "small" && suite != "large" && suite != "kill" && suite != "late" && suite != "calls")
+    return usage();
   if (kill_mode != "sigkill" && kill_mode != "exit") return usage();
   if (victim < 0) victim = nranks - 1;
   if (child) return child_main(dir, suite, trim, victim, kill_mode);

@@ -324,6 +324,88 @@ TEST_F(OneRank, ArgumentErrorsAreWholeSentences) {
        "recvcount (the in-place form)");
 }
 
+// Issue 17's calls: the same checks, the same sentences, and what only
+// they have (peer, tag, per-peer counts, groups).
+TEST_F(OneRank, NewCallsRefuseBadArgumentsWithASentence) {
+  float a[4] = {1, 2, 3, 4}, b[4];
+  std::vector<int32_t> buf(64, 7);
+  int32_t* p = buf.data();
+  auto said = [&](ltccResult_t got, ltccResult_t want_code, const std::string& want) {
+    EXPECT_EQ(got, want_code) << want;
+    EXPECT_TRUE(contains(last(comm_), want)) << "'" << last(comm_) << "' is not '" << want << "'";
+  };
+  const ltccResult_t arg = ltccInvalidArgument;
+  said(ltccReduce(a, b, 4, ltccFloat32, ltccSum, 1, comm_, nullptr), arg,
+       "ltccReduce: rank 0: root 1 is not in 0..0");
+  said(ltccReduce(a, nullptr, 4, ltccFloat32, ltccSum, 0, comm_, nullptr), arg,
+       "ltccReduce: rank 0: recvbuff (on the root) is NULL with count 4");
+  said(ltccReduce(p, p + 1, 8, ltccInt32, ltccSum, 0, comm_, nullptr), arg,
+       "ltccReduce: rank 0: sendbuff and recvbuff overlap without being equal");
+  said(ltccGather(a, nullptr, 4, ltccFloat32, 0, comm_, nullptr), arg,
+       "ltccGather: rank 0: recvbuff (on the root) is NULL with count 4");
+  said(ltccGather(p + 1, p, 8, ltccInt32, 0, comm_, nullptr), arg,
+       "ltccGather: rank 0: sendbuff overlaps recvbuff but is not recvbuff + rank * count");
+  said(ltccScatter(nullptr, b, 4, ltccFloat32, 0, comm_, nullptr), arg,
+       "ltccScatter: rank 0: sendbuff (on the root) is NULL with count 4");
+  said(ltccScatter(p, p + 1, 8, ltccInt32, 0, comm_, nullptr), arg,
+       "ltccScatter: rank 0: recvbuff overlaps sendbuff but is not sendbuff + rank * count");
+  said(ltccAllToAll(p, p + 1, 8, ltccInt32, comm_, nullptr), arg,
+       "ltccAllToAll: rank 0: sendbuff and recvbuff overlap without being equal");
+  said(ltccAllToAll(a, b, 4, static_cast<ltccDataType_t>(99), comm_, nullptr), arg, "99");
+  const size_t one[1] = {4}, zero[1] = {0}, far[1] = {SIZE_MAX - 2};
+  said(ltccAllToAllv(a, nullptr, zero, b, one, zero, ltccFloat32, comm_, nullptr), arg,
+       "ltccAllToAllv: rank 0: sendcounts is NULL");
+  said(ltccAllToAllv(a, one, far, b, one, zero, ltccFloat32, comm_, nullptr), arg,
+       "ltccAllToAllv: rank 0: sdispls[0] " + std::to_string(SIZE_MAX - 2) +
+           " + sendcounts[0] 4 elements overflows");
+  said(ltccAllToAllv(nullptr, one, zero, b, one, zero, ltccFloat32, comm_, nullptr), arg,
+       "ltccAllToAllv: rank 0: sendbuff is NULL with 16 bytes to send");
+  said(ltccAllToAllv(p, one, zero, p + 1, one, zero, ltccInt32, comm_, nullptr), arg,
+       "ltccAllToAllv: rank 0: sendbuff and recvbuff overlap without being equal");
+  said(ltccSend(a, 4, ltccFloat32, 1, comm_, nullptr), arg, "ltccSend: rank 0: peer 1 is not in 0..0");
+  said(ltccRecv(b, 4, ltccFloat32, -1, comm_, nullptr), arg, "ltccRecv: rank 0: peer -1 is not in 0..0");
+  said(ltccSend(a, 4, ltccFloat32, 0, comm_, nullptr), arg,
+       "ltccSend: rank 0: peer 0 is this rank (copy the buffer instead)");
+  said(ltccSendTag(a, 4, ltccFloat32, 0, -3, comm_, nullptr), arg, "ltccSendTag: rank 0: tag -3 is not in 0..16777215");
+  said(ltccRecvTag(b, 4, ltccFloat32, 0, 1 << 24, comm_, nullptr), arg, "ltccRecvTag: rank 0: tag 16777216 is not in");
+  // The in-place forms and one rank's copies work.
+  for (int i = 0; i < 8; ++i) p[i] = i;
+  EXPECT_EQ(ltccAllToAll(p, p, 8, ltccInt32, comm_, nullptr), ltccSuccess) << last(comm_);
+  EXPECT_EQ(ltccGather(p, p, 8, ltccInt32, 0, comm_, nullptr), ltccSuccess) << last(comm_);
+  EXPECT_EQ(ltccScatter(p, p, 8, ltccInt32, 0, comm_, nullptr), ltccSuccess) << last(comm_);
+  EXPECT_EQ(ltccReduce(p, p, 8, ltccInt32, ltccSum, 0, comm_, nullptr), ltccSuccess) << last(comm_);
+  const size_t eight[1] = {8};
+  EXPECT_EQ(ltccAllToAllv(p, eight, zero, p + 8, eight, zero, ltccInt32, comm_, nullptr), ltccSuccess)
+      << last(comm_);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(p[i], i);
+    EXPECT_EQ(p[8 + i], i);
+  }
+}
+
+TEST_F(OneRank, GroupsHoldTheirCallsUntilTheEnd) {
+  EXPECT_EQ(ltccGroupEnd(), ltccInvalidUsage);
+  EXPECT_TRUE(contains(last(nullptr), "ltccGroupEnd: no group is open on this thread")) << last(nullptr);
+  int32_t v[4] = {1, 2, 3, 4};
+  ltccRequest_t req = nullptr;
+  ASSERT_EQ(ltccGroupStart(), ltccSuccess);
+  ASSERT_EQ(ltccGroupStart(), ltccSuccess);  // nested
+  ASSERT_EQ(ltccAllReduce(v, v, 4, ltccInt32, ltccSum, comm_, &req), ltccSuccess);
+  ASSERT_NE(req, nullptr);
+  EXPECT_EQ(ltccAllReduce(v, v, 4, ltccInt32, ltccSum, comm_, nullptr), ltccSuccess);  // held
+  // An argument error inside a group still returns at once.
+  EXPECT_EQ(ltccReduce(v, v, 4, ltccInt32, ltccSum, 3, comm_, nullptr), ltccInvalidArgument);
+  EXPECT_EQ(ltccWait(req), ltccInvalidUsage);
+  EXPECT_TRUE(contains(last(comm_), "held by a group that has not ended")) << last(comm_);
+  int done = -1;
+  EXPECT_EQ(ltccTest(req, &done), ltccInvalidUsage);
+  ASSERT_EQ(ltccGroupEnd(), ltccSuccess);  // inner: nothing queued yet
+  EXPECT_EQ(ltccWait(req), ltccInvalidUsage);
+  ASSERT_EQ(ltccGroupEnd(), ltccSuccess) << last(nullptr);  // outer: queued, blocking one waited
+  EXPECT_EQ(ltccWait(req), ltccSuccess) << last(comm_);
+  EXPECT_EQ(v[0], 1);
+}
+
 TEST_F(OneRank, CountAndUserRank) {
   int n = -1, r = -1;
   EXPECT_EQ(ltccCommCount(comm_, &n), ltccSuccess);
