@@ -321,6 +321,9 @@ LTCC_ALWAYS_INLINE void by_op(RedOp op, void* dst, const void* a, const void* b,
       return run<T, Via<OpMax>>(dst, a, b, count);
     case RedOp::kMin:
       return run<T, Via<OpMin>>(dst, a, b, count);
+    case RedOp::kBand:  // bitwise: reduce_on, on bytes
+    case RedOp::kBor:
+    case RedOp::kBxor:
     case RedOp::kCount:
       break;
   }
@@ -351,6 +354,9 @@ LTCC_ALWAYS_INLINE void bf16_by_op(RedOp op, void* dst, const void* a, const voi
       return run_bf16<OpMax>(dst, a, b, count);
     case RedOp::kMin:
       return run_bf16<OpMin>(dst, a, b, count);
+    case RedOp::kBand:  // bitwise: reduce_on, on bytes
+    case RedOp::kBor:
+    case RedOp::kBxor:
     case RedOp::kCount:
       break;
   }
@@ -410,6 +416,9 @@ __attribute__((target("avx2,f16c"))) void half_f16c_by_op(RedOp op, void* dst, c
       return half_f16c<RedOp::kMax>(dst, a, b, count);
     case RedOp::kMin:
       return half_f16c<RedOp::kMin>(dst, a, b, count);
+    case RedOp::kBand:  // bitwise: reduce_on, on bytes
+    case RedOp::kBor:
+    case RedOp::kBxor:
     case RedOp::kCount:
       break;
   }
@@ -420,9 +429,37 @@ __attribute__((target("avx2,f16c"))) void half_f16c_by_op(RedOp op, void* dst, c
 
 enum class Isa { kPortable, kAvx2F16c };
 
+// Bitwise ops on `bytes` bytes: 8 at a time, then the tail (any element
+// size gives the same bits).
+template <class Op>
+LTCC_ALWAYS_INLINE void bitwise_run(void* dst, const void* a, const void* b, size_t bytes) {
+  auto* d = static_cast<unsigned char*>(dst);
+  const auto* pa = static_cast<const unsigned char*>(a);
+  const auto* pb = static_cast<const unsigned char*>(b);
+  size_t i = 0;
+LTCC_IVDEP
+  for (; i + 8 <= bytes; i += 8) store<uint64_t>(d + i, Op{}(load<uint64_t>(pa + i), load<uint64_t>(pb + i)));
+  for (; i < bytes; ++i) d[i] = static_cast<unsigned char>(Op{}(pa[i], pb[i]));
+}
+struct BitAnd {
+  template <class T> T operator()(T x, T y) const { return static_cast<T>(x & y); }
+};
+struct BitOr {
+  template <class T> T operator()(T x, T y) const { return static_cast<T>(x | y); }
+};
+struct BitXor {
+  template <class T> T operator()(T x, T y) const { return static_cast<T>(x ^ y); }
+};
+
 template <Isa kIsa>
 LTCC_ALWAYS_INLINE void reduce_on(DType t, RedOp op, void* dst, const void* a, const void* b,
                                   size_t count) {
+  if (redop_is_bitwise(op)) {
+    const size_t bytes = count * dtype_size(t);
+    if (op == RedOp::kBand) return bitwise_run<BitAnd>(dst, a, b, bytes);
+    if (op == RedOp::kBor) return bitwise_run<BitOr>(dst, a, b, bytes);
+    return bitwise_run<BitXor>(dst, a, b, bytes);
+  }
   switch (t) {
     case DType::kInt8:
       return by_op<int8_t, Direct>(op, dst, a, b, count);
@@ -585,6 +622,9 @@ const char* redop_name(RedOp op) {
     case RedOp::kMax: return "max";
     case RedOp::kMin: return "min";
     case RedOp::kAvg: return "avg";
+    case RedOp::kBand: return "band";
+    case RedOp::kBor: return "bor";
+    case RedOp::kBxor: return "bxor";
     case RedOp::kCount: break;
   }
   return "invalid";

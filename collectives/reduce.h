@@ -58,14 +58,19 @@ enum class DType : uint8_t {
   kBfloat16,
   kCount
 };
-enum class RedOp : uint8_t { kSum = 0, kProd, kMax, kMin, kAvg, kCount };
+enum class RedOp : uint8_t { kSum = 0, kProd, kMax, kMin, kAvg, kBand, kBor, kBxor, kCount };
+// Bitwise and, or, xor: integer types only (the C API refuses others); the
+// same on any element size (they act on bits), so they run on bytes.
+constexpr bool redop_is_bitwise(RedOp op) {
+  return op == RedOp::kBand || op == RedOp::kBor || op == RedOp::kBxor;
+}
 
 // Bytes per element; 0 for an invalid type.
 size_t dtype_size(DType t);
 // nccl-tests spelling: int8 uint8 int32 uint32 int64 uint64 half float double
 // bfloat16; "invalid" for an invalid type.
 const char* dtype_name(DType t);
-// "sum" "prod" "max" "min" "avg"; "invalid" for an invalid op.
+// "sum" "prod" "max" "min" "avg" "band" "bor" "bxor"; "invalid" for an invalid op.
 const char* redop_name(RedOp op);
 
 // dst[i] = op(a[i], b[i]) for i < count (semantics above). An invalid type or

@@ -89,6 +89,8 @@ static_assert(static_cast<int>(ltcc::coll::RedOp::kProd) == ltccProd);
 static_assert(static_cast<int>(ltcc::coll::RedOp::kMax) == ltccMax);
 static_assert(static_cast<int>(ltcc::coll::RedOp::kMin) == ltccMin);
 static_assert(static_cast<int>(ltcc::coll::RedOp::kAvg) == ltccAvg);
+static_assert(static_cast<int>(ltcc::coll::RedOp::kBand) == ltccBand);
+static_assert(static_cast<int>(ltcc::coll::RedOp::kBxor) == ltccBxor);
 static_assert(static_cast<int>(ltcc::coll::RedOp::kCount) == ltccNumOps);
 
 namespace {
@@ -286,11 +288,17 @@ ltccResult_t check_type(ltccComm* c, const char* fn, const ltccDataType_t& type,
   return ltccSuccess;
 }
 
-ltccResult_t check_op(ltccComm* c, const char* fn, const ltccRedOp_t& redop) {
+ltccResult_t check_op(ltccComm* c, const char* fn, const ltccRedOp_t& redop, const Checked& t) {
   const int op = raw_enum(redop);
   if (op < 0 || op >= ltccNumOps)
     return invalid(c, "%s: rank %u: reduction op %d is not a ltccRedOp_t (0..%d)", fn,
                    c->comm->rank(), op, ltccNumOps - 1);
+  const auto rop = static_cast<ltcc::coll::RedOp>(op);
+  if (ltcc::coll::redop_is_bitwise(rop) &&
+      (t.type == ltcc::coll::DType::kFloat16 || t.type == ltcc::coll::DType::kFloat32 ||
+       t.type == ltcc::coll::DType::kFloat64 || t.type == ltcc::coll::DType::kBfloat16))
+    return invalid(c, "%s: rank %u: reduction op %s needs an integer type, not %s", fn,
+                   c->comm->rank(), ltcc::coll::redop_name(rop), ltcc::coll::dtype_name(t.type));
   return ltccSuccess;
 }
 
@@ -612,7 +620,7 @@ ltccResult_t check_and_submit(ltccComm_t comm, const CollShape& s, const CollArg
     Checked t;
     if (ltccResult_t r = check_type(c, s.api, a.type, &t)) return r;
     if (s.reduces)
-      if (ltccResult_t r = check_op(c, s.api, a.op)) return r;
+      if (ltccResult_t r = check_op(c, s.api, a.op, t)) return r;
     if (s.rooted && (a.root < 0 || static_cast<uint32_t>(a.root) >= n))
       return invalid(c, "%s: rank %u: root %d is not in 0..%u", s.api, rank, a.root, n - 1);
     // bytes: count elements; total: the nranks x count buffer, if any.

@@ -30,6 +30,9 @@ const char* op_name(ltccRedOp_t o) {
     case ltccMax: return "max";
     case ltccMin: return "min";
     case ltccAvg: return "avg";
+    case ltccBand: return "band";
+    case ltccBor: return "bor";
+    case ltccBxor: return "bxor";
     default: return "?";
   }
 }

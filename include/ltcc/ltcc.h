@@ -71,7 +71,10 @@ typedef enum {
   ltccMax = 2,
   ltccMin = 3,
   ltccAvg = 4, /* sum, then divided by the number of ranks (integer types: truncating) */
-  ltccNumOps = 5
+  ltccBand = 5, /* bitwise and, or, xor (MPI_BAND...): integer types only */
+  ltccBor = 6,
+  ltccBxor = 7,
+  ltccNumOps = 8
 } ltccRedOp_t;
 
 /* ---- opaque handles ------------------------------------------------------ */

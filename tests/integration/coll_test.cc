@@ -226,6 +226,9 @@ const char* op_name(ltccRedOp_t op) {
     case ltccMax: return "max";
     case ltccMin: return "min";
     case ltccAvg: return "avg";
+    case ltccBand: return "band";
+    case ltccBor: return "bor";
+    case ltccBxor: return "bxor";
     default: return "?";
   }
 }
@@ -362,6 +365,9 @@ void ref_reduce(const TypeInfo& t, ltccRedOp_t op, int n, const uint8_t* const* 
       case ltccSum:
       case ltccAvg: acc += v; break;  // wraps mod 2^64, consistent with the type's wrap
       case ltccProd: acc *= v; break;
+      case ltccBand: acc &= v; break;
+      case ltccBor: acc |= v; break;
+      case ltccBxor: acc ^= v; break;
       case ltccMax:
         if (t.is_signed ? static_cast<int64_t>(v) > static_cast<int64_t>(acc) : v > acc) acc = v;
         break;
@@ -725,7 +731,7 @@ struct Child {
     });
     // Block p: elements [rank * count, +count) of rank p's input.
     std::vector<uint8_t> want(total), theirs(total);
-    for (int p = 0; p < n && err.empty(); ++p) {
+    for (int p = 0; p < n && err.empty() && bytes; ++p) {
       fill(t, kCopy, seed, p, theirs.data(), count * static_cast<size_t>(n));
       std::memcpy(want.data() + static_cast<size_t>(p) * bytes,
                   theirs.data() + static_cast<size_t>(rank) * bytes, bytes);
@@ -1369,6 +1375,17 @@ void run_calls(Child& ch, ltcc::Communicator& cc) {
     for (int variant = 0; variant < 2; ++variant) {
       if (ch.broken) return;
       ch.all_to_allv(t, variant, variant == 1);
+    }
+  }
+  // Bitwise ops on the integer types (all-reduce and reduce).
+  for (const TypeInfo& t : kTypes) {
+    if (t.is_float) continue;
+    for (ltccRedOp_t op : {ltccBand, ltccBor, ltccBxor}) {
+      for (size_t count : {size_t{1}, size_t{13} * static_cast<size_t>(n) + 3}) {
+        if (ch.broken) return;
+        ch.all_reduce(t, op, count, count == 1);
+        ch.reduce(t, op, count, 0, count != 1);
+      }
     }
   }
   if (!ch.broken) ch.p2p_pipeline(ch.trim ? 500 : 2000);

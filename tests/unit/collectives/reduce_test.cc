@@ -131,6 +131,9 @@ F ref_float_op(RedOp op, F x, F y) {
       }
       if (op == RedOp::kMax) return x > y ? x : y;
       return x < y ? x : y;
+    case RedOp::kBand:  // integer types only
+    case RedOp::kBor:
+    case RedOp::kBxor:
     case RedOp::kCount:
       break;
   }
@@ -151,6 +154,12 @@ T ref_int_op(RedOp op, T x, T y) {
       return std::max(x, y);
     case RedOp::kMin:
       return std::min(x, y);
+    case RedOp::kBand:
+      return static_cast<T>(x & y);
+    case RedOp::kBor:
+      return static_cast<T>(x | y);
+    case RedOp::kBxor:
+      return static_cast<T>(x ^ y);
     case RedOp::kCount:
       break;
   }
@@ -796,6 +805,38 @@ TEST_P(DivideRandom, BothPathsMatchScalarReference) {
 std::string type_name(const ::testing::TestParamInfo<DType>& p) { return dtype_name(p.param); }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, DivideRandom, ::testing::ValuesIn(kAllTypes), type_name);
+
+// Bitwise and, or, xor on every integer type, odd counts (the byte tail),
+// dst aliasing an input: element by element against the reference.
+TEST(Reduce, BitwiseOnIntegerTypes) {
+  std::mt19937_64 rng(17);
+  for (DType t : {DType::kInt8, DType::kUint8, DType::kInt32, DType::kUint32, DType::kInt64,
+                  DType::kUint64}) {
+    const size_t es = dtype_size(t);
+    for (RedOp op : {RedOp::kBand, RedOp::kBor, RedOp::kBxor}) {
+      for (size_t count : {size_t{0}, size_t{1}, size_t{3}, size_t{17}, size_t{1031}}) {
+        std::vector<uint8_t> a(count * es), b(count * es), d(count * es);
+        for (auto& x : a) x = static_cast<uint8_t>(rng());
+        for (auto& x : b) x = static_cast<uint8_t>(rng());
+        reduce(t, op, d.data(), a.data(), b.data(), count);
+        for (size_t i = 0; i < count; ++i) {
+          uint64_t x = 0, y = 0, got = 0;
+          std::memcpy(&x, a.data() + i * es, es);
+          std::memcpy(&y, b.data() + i * es, es);
+          std::memcpy(&got, d.data() + i * es, es);
+          ASSERT_EQ(got, ref_reduce_bits(t, op, x, y))
+              << dtype_name(t) << " " << redop_name(op) << " element " << i << " of " << count;
+        }
+        std::vector<uint8_t> in_place = a;  // dst == a
+        reduce(t, op, in_place.data(), in_place.data(), b.data(), count);
+        EXPECT_EQ(in_place, d) << dtype_name(t) << " " << redop_name(op);
+      }
+    }
+  }
+  EXPECT_STREQ(redop_name(RedOp::kBand), "band");
+  EXPECT_STREQ(redop_name(RedOp::kBor), "bor");
+  EXPECT_STREQ(redop_name(RedOp::kBxor), "bxor");
+}
 
 }  // namespace
 }  // namespace ltcc::coll

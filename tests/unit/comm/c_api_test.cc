@@ -368,6 +368,13 @@ TEST_F(OneRank, NewCallsRefuseBadArgumentsWithASentence) {
        "ltccSend: rank 0: peer 0 is this rank (copy the buffer instead)");
   said(ltccSendTag(a, 4, ltccFloat32, 0, -3, comm_, nullptr), arg, "ltccSendTag: rank 0: tag -3 is not in 0..16777215");
   said(ltccRecvTag(b, 4, ltccFloat32, 0, 1 << 24, comm_, nullptr), arg, "ltccRecvTag: rank 0: tag 16777216 is not in");
+  said(ltccAllReduce(a, b, 4, ltccFloat32, ltccBxor, comm_, nullptr), arg,
+       "ltccAllReduce: rank 0: reduction op bxor needs an integer type, not float");
+  said(ltccReduce(a, b, 4, ltccBfloat16, ltccBand, 0, comm_, nullptr), arg,
+       "ltccReduce: rank 0: reduction op band needs an integer type, not bfloat16");
+  int32_t bits[2] = {0x0F, 0x30}, out[2] = {0, 0};
+  EXPECT_EQ(ltccAllReduce(bits, out, 2, ltccInt32, ltccBor, comm_, nullptr), ltccSuccess) << last(comm_);
+  EXPECT_EQ(out[1], 0x30);
   // The in-place forms and one rank's copies work.
   for (int i = 0; i < 8; ++i) p[i] = i;
   EXPECT_EQ(ltccAllToAll(p, p, 8, ltccInt32, comm_, nullptr), ltccSuccess) << last(comm_);

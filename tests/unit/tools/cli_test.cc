@@ -452,7 +452,10 @@ TEST(CliPerfOptions, NcclTestsFlagsAndTheirChecks) {
   EXPECT_EQ(Perf().t.refusal("-f 1"), "-f/--stepfactor: 1 is out of range (at least 2)");
   EXPECT_EQ(Perf().t.refusal("-t barrier"),
             "-t/--collective/--coll: 'barrier' is not a collective (allreduce, allgather, "
-            "reducescatter, broadcast)");
+            "reducescatter, broadcast, reduce, gather, scatter, alltoall, sendrecv)");
+  EXPECT_EQ(Perf().t.refusal("-t alltoallv"),
+            "-t/--collective/--coll: 'alltoallv' is not a collective (allreduce, allgather, "
+            "reducescatter, broadcast, reduce, gather, scatter, alltoall, sendrecv)");
   EXPECT_EQ(Perf().t.refusal("--local 0"), "--local: 0 is out of range (1..256)");
 }
 #endif
