@@ -52,6 +52,9 @@ const char* op_name(ltccRedOp_t op) {
     case ltccMax: return "max";
     case ltccMin: return "min";
     case ltccAvg: return "avg";
+    case ltccBand: return "band";
+    case ltccBor: return "bor";
+    case ltccBxor: return "bxor";
     default: return "?";
   }
 }
@@ -63,14 +66,31 @@ ltccRedOp_t to_ltcc_op(const ::c10d::ReduceOp& op, const char* what) {
     case ::c10d::ReduceOp::PRODUCT: return ltccProd;
     case ::c10d::ReduceOp::MIN: return ltccMin;
     case ::c10d::ReduceOp::MAX: return ltccMax;
+    case ::c10d::ReduceOp::BAND: return ltccBand;  // integer dtypes (ltcc refuses others)
+    case ::c10d::ReduceOp::BOR: return ltccBor;
+    case ::c10d::ReduceOp::BXOR: return ltccBxor;
     default: break;
   }
   TORCH_CHECK(false, "ltcc ", what, ": unsupported ReduceOp (enum value ",
               static_cast<int>(op.op_),
-              "); supported: SUM, AVG, PRODUCT, MIN, MAX (no BAND/BOR/BXOR/PREMUL_SUM)");
+              "); supported: SUM, AVG, PRODUCT, MIN, MAX, BAND, BOR, BXOR (no PREMUL_SUM)");
 }
 
 bool on_gpu(const at::Tensor& t) { return t.device().is_cuda(); }
+
+// The calls of issue 17 run on CPU tensors; CUDA tensors are staged for the
+// others only so far.
+void cpu_only(const at::Tensor& t, const char* op) {
+  TORCH_CHECK(!on_gpu(t), "ltcc ", op,
+              ": CUDA tensors are not staged for this call yet (all-reduce, all-gather, "
+              "reduce-scatter and broadcast are); pass CPU tensors");
+}
+
+// Per-call timeout (the options' timeout, when set): Work.wait() without a
+// timeout of its own gives up after it.
+std::chrono::milliseconds call_timeout(std::chrono::milliseconds t) {
+  return t == ::c10d::kUnsetTimeout ? kNoTimeout : t;
+}
 
 void check_device(const at::Tensor& t, const char* op, const char* role) {
   TORCH_CHECK(t.defined(), "ltcc ", op, ": ", role, " is an undefined tensor");
@@ -176,10 +196,11 @@ Comm::~Comm() {
 WorkLtcc::WorkLtcc(int rank, ::c10d::OpType type, std::string what, std::shared_ptr<Comm> comm,
                    std::vector<ltccRequest_t> requests, std::vector<at::Tensor> keep,
                    std::vector<at::Tensor> outputs, std::function<void()> on_success,
-                   std::weak_ptr<FutureWaiter> waiter)
+                   std::weak_ptr<FutureWaiter> waiter, std::chrono::milliseconds call_timeout)
     : ::c10d::Work(rank, type),
       what_(std::move(what)),
       comm_(std::move(comm)),
+      call_timeout_(call_timeout),
       waiter_(std::move(waiter)),
       requests_(std::move(requests)),
       keep_(std::move(keep)),
@@ -283,8 +304,11 @@ bool WorkLtcc::wait(std::chrono::milliseconds timeout) {
   {
     std::lock_guard<std::mutex> drive(drive_mu_);
     if (!is_completed()) {
-      if (timeout == kNoTimeout) {
+      if (timeout == kNoTimeout && call_timeout_ == kNoTimeout) {
         wait_requests_locked(nullptr, timeout);
+      } else if (timeout == kNoTimeout) {  // the call's own timeout, from when it was made
+        const auto deadline = made_ + call_timeout_;
+        wait_requests_locked(&deadline, call_timeout_);
       } else {
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         wait_requests_locked(&deadline, timeout);
@@ -358,7 +382,7 @@ ProcessGroupLtcc::~ProcessGroupLtcc() {
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::launch(
     ::c10d::OpType type, const std::string& what, std::vector<at::Tensor> keep,
     std::vector<at::Tensor> outputs, std::function<void()> on_success,
-    const std::vector<Post>& posts) {
+    const std::vector<Post>& posts, std::chrono::milliseconds timeout) {
   std::vector<ltccRequest_t> requests;
   requests.reserve(posts.size());
   for (size_t i = 0; i < posts.size(); ++i) {
@@ -373,7 +397,7 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::launch(
   }
   return c10::make_intrusive<WorkLtcc>(getRank(), type, what, comm_, std::move(requests),
                                        std::move(keep), std::move(outputs), std::move(on_success),
-                                       waiter_);
+                                       waiter_, timeout);
 }
 
 c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::stage(
@@ -658,6 +682,361 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::barrier(const ::c10d::Barrier
   ltccComm_t comm = comm_->get();
   return launch(::c10d::OpType::BARRIER, "barrier", {}, {}, nullptr,
                 {[&](ltccRequest_t* req) { return ltccBarrier(comm, req); }});
+}
+
+// ------------------------------------------------------ issue 17's calls
+
+namespace {
+
+void check_peer(int peer, int rank, int size, const char* op) {
+  TORCH_CHECK(peer >= 0 && peer < size, "ltcc ", op, ": peer rank ", peer, " is not in 0..",
+              size - 1);
+  TORCH_CHECK(peer != rank, "ltcc ", op, ": peer rank ", peer,
+              " is this process (ltcc sends only to other ranks)");
+}
+
+void check_tag(int tag, const char* op) {
+  TORCH_CHECK(tag >= 0 && tag < (1 << 24), "ltcc ", op, ": tag ", tag, " is not in 0..",
+              (1 << 24) - 1);
+}
+
+void check_root(int64_t root, int size, const char* op) {
+  TORCH_CHECK(root >= 0 && root < size, "ltcc ", op, ": root rank ", root, " is not in 0..",
+              size - 1);
+}
+
+// Element counts of splits along dim 0 (rows of `per_row` elements); empty
+// splits: equal shares of `total` elements.
+std::vector<size_t> split_counts(const std::vector<int64_t>& splits, int64_t total,
+                                 int64_t per_row, int size, const char* op, const char* which) {
+  std::vector<size_t> counts(static_cast<size_t>(size));
+  if (splits.empty()) {
+    TORCH_CHECK(total % size == 0, "ltcc ", op, ": ", which, " has ", total,
+                " elements, not a multiple of the ", size, " ranks (give split sizes)");
+    for (auto& c : counts) c = static_cast<size_t>(total / size);
+    return counts;
+  }
+  TORCH_CHECK(static_cast<int>(splits.size()) == size, "ltcc ", op, ": ", which, " split sizes have ",
+              splits.size(), " entries, expected one per rank (", size, ")");
+  int64_t sum = 0;
+  for (size_t p = 0; p < splits.size(); ++p) {
+    TORCH_CHECK(splits[p] >= 0, "ltcc ", op, ": ", which, " split size ", splits[p], " of rank ", p,
+                " is negative");
+    counts[p] = static_cast<size_t>(splits[p] * per_row);
+    sum += splits[p] * per_row;
+  }
+  TORCH_CHECK(sum == total, "ltcc ", op, ": ", which, " split sizes cover ", sum,
+              " elements, the tensor has ", total);
+  return counts;
+}
+
+std::vector<size_t> displacements(const std::vector<size_t>& counts) {
+  std::vector<size_t> d(counts.size());
+  size_t at = 0;
+  for (size_t p = 0; p < counts.size(); ++p) {
+    d[p] = at;
+    at += counts[p];
+  }
+  return d;
+}
+
+}  // namespace
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::send(std::vector<at::Tensor>& tensors,
+                                                        int dstRank, int tag) {
+  check_one(tensors.size(), "send", "tensor");
+  at::Tensor t = tensors[0];
+  check_direct(t, "send", "tensor");
+  cpu_only(t, "send");
+  check_peer(dstRank, getRank(), getSize(), "send");
+  check_tag(tag, "send");
+  const ltccDataType_t dt = to_ltcc_dtype(t, "send");
+  const auto n = static_cast<size_t>(t.numel());
+  const std::string what = describe("send", dt, t.numel()) + " to rank " +
+                           std::to_string(dstRank) + ", tag " + std::to_string(tag);
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::SEND, what, {t}, {}, nullptr,
+                {[&](ltccRequest_t* req) {
+                  return ltccSendTag(t.data_ptr(), n, dt, dstRank, tag, comm, req);
+                }});
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::recv(std::vector<at::Tensor>& tensors,
+                                                        int srcRank, int tag) {
+  check_one(tensors.size(), "recv", "tensor");
+  at::Tensor t = tensors[0];
+  check_direct(t, "recv", "tensor");
+  cpu_only(t, "recv");
+  check_peer(srcRank, getRank(), getSize(), "recv");
+  check_tag(tag, "recv");
+  const ltccDataType_t dt = to_ltcc_dtype(t, "recv");
+  const auto n = static_cast<size_t>(t.numel());
+  const std::string what = describe("recv", dt, t.numel()) + " from rank " +
+                           std::to_string(srcRank) + ", tag " + std::to_string(tag);
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::RECV, what, {t}, {t}, nullptr,
+                {[&](ltccRequest_t* req) {
+                  return ltccRecvTag(t.data_ptr(), n, dt, srcRank, tag, comm, req);
+                }});
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::recvAnysource(std::vector<at::Tensor>&,
+                                                                 int) {
+  TORCH_CHECK(false, "ltcc recv: a receive from any source is not supported (name the sender: "
+              "ltcc matches messages per sender and tag)");
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::reduce(std::vector<at::Tensor>& tensors,
+                                                          const ::c10d::ReduceOptions& opts) {
+  check_one(tensors.size(), "reduce", "tensor");
+  at::Tensor t = tensors[0];
+  check_direct(t, "reduce", "tensor");
+  cpu_only(t, "reduce");
+  TORCH_CHECK(opts.rootTensor == 0, "ltcc reduce: rootTensor ", opts.rootTensor,
+              " (one tensor per process: it must be 0)");
+  check_root(opts.rootRank, getSize(), "reduce");
+  const ltccDataType_t dt = to_ltcc_dtype(t, "reduce");
+  const ltccRedOp_t op = to_ltcc_op(opts.reduceOp, "reduce");
+  const int root = static_cast<int>(opts.rootRank);
+  const auto n = static_cast<size_t>(t.numel());
+  const std::string what = describe("reduce", op, dt, t.numel()) + " to root " + std::to_string(root);
+  ltccComm_t comm = comm_->get();
+  // In place: the root's tensor becomes the result; the others' are read only.
+  return launch(::c10d::OpType::REDUCE, what, {t}, {t}, nullptr,
+                {[&](ltccRequest_t* req) {
+                  return ltccReduce(t.data_ptr(), t.data_ptr(), n, dt, op, root, comm, req);
+                }},
+                call_timeout(opts.timeout));
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::gather(
+    std::vector<std::vector<at::Tensor>>& outputTensors, std::vector<at::Tensor>& inputTensors,
+    const ::c10d::GatherOptions& opts) {
+  check_one(inputTensors.size(), "gather", "input tensor");
+  at::Tensor in = inputTensors[0];
+  check_direct(in, "gather", "input");
+  cpu_only(in, "gather");
+  check_root(opts.rootRank, getSize(), "gather");
+  const int root = static_cast<int>(opts.rootRank);
+  const bool is_root = getRank() == root;
+  const ltccDataType_t dt = to_ltcc_dtype(in, "gather");
+  std::vector<at::Tensor> outs;
+  if (is_root) {
+    check_one(outputTensors.size(), "gather", "output list (on the root)");
+    outs = outputTensors[0];
+    TORCH_CHECK(static_cast<int64_t>(outs.size()) == getSize(), "ltcc gather: the output list has ",
+                outs.size(), " tensors, expected one per rank (", getSize(), ")");
+    for (const at::Tensor& o : outs) check_copied(o, in, "gather", "an output tensor");
+  } else {
+    TORCH_CHECK(outputTensors.empty() || outputTensors[0].empty(),
+                "ltcc gather: only the root (rank ", root, ") takes output tensors");
+  }
+  const int64_t n = in.numel();
+  const std::string what = describe("gather", dt, n) + " to root " + std::to_string(root);
+  at::Tensor gathered = at::empty({is_root ? n * getSize() : 0}, in.options());
+  auto copy_out = [gathered, outs, n]() {
+    for (size_t i = 0; i < outs.size(); ++i) {
+      at::Tensor o = outs[i];
+      o.copy_(gathered.narrow(0, static_cast<int64_t>(i) * n, n).view(o.sizes()));
+    }
+  };
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::GATHER, what, {in, gathered}, outs, copy_out,
+                {[&](ltccRequest_t* req) {
+                  return ltccGather(in.data_ptr(), is_root ? gathered.data_ptr() : nullptr,
+                                    static_cast<size_t>(n), dt, root, comm, req);
+                }},
+                call_timeout(opts.timeout));
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::scatter(
+    std::vector<at::Tensor>& outputTensors, std::vector<std::vector<at::Tensor>>& inputTensors,
+    const ::c10d::ScatterOptions& opts) {
+  check_one(outputTensors.size(), "scatter", "output tensor");
+  at::Tensor out = outputTensors[0];
+  check_direct(out, "scatter", "output");
+  cpu_only(out, "scatter");
+  check_root(opts.rootRank, getSize(), "scatter");
+  const int root = static_cast<int>(opts.rootRank);
+  const bool is_root = getRank() == root;
+  const ltccDataType_t dt = to_ltcc_dtype(out, "scatter");
+  const int64_t n = out.numel();
+  at::Tensor staged = at::empty({is_root ? n * getSize() : 0}, out.options());
+  if (is_root) {
+    check_one(inputTensors.size(), "scatter", "input list (on the root)");
+    const std::vector<at::Tensor>& ins = inputTensors[0];
+    TORCH_CHECK(static_cast<int64_t>(ins.size()) == getSize(), "ltcc scatter: the input list has ",
+                ins.size(), " tensors, expected one per rank (", getSize(), ")");
+    for (size_t r = 0; r < ins.size(); ++r) {
+      check_copied(ins[r], out, "scatter", "an input tensor");
+      staged.narrow(0, static_cast<int64_t>(r) * n, n).view(ins[r].sizes()).copy_(ins[r]);
+    }
+  } else {
+    TORCH_CHECK(inputTensors.empty() || inputTensors[0].empty(),
+                "ltcc scatter: only the root (rank ", root, ") takes input tensors");
+  }
+  const std::string what = describe("scatter", dt, n) + " from root " + std::to_string(root);
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::SCATTER, what, {staged, out}, {out}, nullptr,
+                {[&](ltccRequest_t* req) {
+                  return ltccScatter(is_root ? staged.data_ptr() : nullptr, out.data_ptr(),
+                                     static_cast<size_t>(n), dt, root, comm, req);
+                }},
+                call_timeout(opts.timeout));
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::alltoall_base(
+    at::Tensor& outputBuffer, at::Tensor& inputBuffer, std::vector<int64_t>& outputSplitSizes,
+    std::vector<int64_t>& inputSplitSizes, const ::c10d::AllToAllOptions& opts) {
+  at::Tensor out = outputBuffer;
+  at::Tensor in = inputBuffer;
+  check_direct(in, "alltoall_base", "input");
+  check_direct(out, "alltoall_base", "output");
+  cpu_only(in, "alltoall_base");
+  check_same_device(out, in, "alltoall_base", "output");
+  TORCH_CHECK(out.scalar_type() == in.scalar_type(), "ltcc alltoall_base: output dtype ",
+              out.scalar_type(), " differs from input dtype ", in.scalar_type());
+  const ltccDataType_t dt = to_ltcc_dtype(in, "alltoall_base");
+  const int size = getSize();
+  // Splits count rows of dim 0; a row is the product of the other dims.
+  const int64_t in_row = in.dim() > 0 && in.size(0) > 0 ? in.numel() / in.size(0) : 1;
+  const int64_t out_row = out.dim() > 0 && out.size(0) > 0 ? out.numel() / out.size(0) : 1;
+  const std::vector<size_t> sc =
+      split_counts(inputSplitSizes, in.numel(), in_row, size, "alltoall_base", "input");
+  const std::vector<size_t> rc =
+      split_counts(outputSplitSizes, out.numel(), out_row, size, "alltoall_base", "output");
+  const std::vector<size_t> sd = displacements(sc), rd = displacements(rc);
+  const std::string what = describe("alltoall_base", dt, in.numel());
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::ALLTOALL_BASE, what, {in, out}, {out}, nullptr,
+                {[&, sc, sd, rc, rd](ltccRequest_t* req) {
+                  return ltccAllToAllv(in.data_ptr(), sc.data(), sd.data(), out.data_ptr(),
+                                       rc.data(), rd.data(), dt, comm, req);
+                }},
+                call_timeout(opts.timeout));
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::alltoall(std::vector<at::Tensor>& outputTensors,
+                                                            std::vector<at::Tensor>& inputTensors,
+                                                            const ::c10d::AllToAllOptions& opts) {
+  const int size = getSize();
+  TORCH_CHECK(static_cast<int>(inputTensors.size()) == size &&
+                  static_cast<int>(outputTensors.size()) == size,
+              "ltcc alltoall: ", inputTensors.size(), " input and ", outputTensors.size(),
+              " output tensors, expected one of each per rank (", size, ")");
+  const at::Tensor& first = inputTensors[0];
+  check_device(first, "alltoall", "input tensor 0");
+  cpu_only(first, "alltoall");
+  const ltccDataType_t dt = to_ltcc_dtype(first, "alltoall");
+  std::vector<size_t> sc(static_cast<size_t>(size)), rc(static_cast<size_t>(size));
+  for (int p = 0; p < size; ++p) {
+    const at::Tensor& i = inputTensors[static_cast<size_t>(p)];
+    const at::Tensor& o = outputTensors[static_cast<size_t>(p)];
+    check_device(i, "alltoall", "an input tensor");
+    check_device(o, "alltoall", "an output tensor");
+    check_same_device(i, first, "alltoall", "an input tensor");
+    check_same_device(o, first, "alltoall", "an output tensor");
+    TORCH_CHECK(i.scalar_type() == first.scalar_type() && o.scalar_type() == first.scalar_type(),
+                "ltcc alltoall: every tensor must have dtype ", first.scalar_type());
+    sc[static_cast<size_t>(p)] = static_cast<size_t>(i.numel());
+    rc[static_cast<size_t>(p)] = static_cast<size_t>(o.numel());
+  }
+  const std::vector<size_t> sd = displacements(sc), rd = displacements(rc);
+  // One flat buffer each way: inputs copied in, outputs copied out after.
+  at::Tensor send = at::empty({static_cast<int64_t>(sd.back() + sc.back())}, first.options());
+  at::Tensor recvd = at::empty({static_cast<int64_t>(rd.back() + rc.back())}, first.options());
+  for (int p = 0; p < size; ++p) {
+    const size_t up = static_cast<size_t>(p);
+    send.narrow(0, static_cast<int64_t>(sd[up]), static_cast<int64_t>(sc[up]))
+        .view(inputTensors[up].sizes())
+        .copy_(inputTensors[up]);
+  }
+  std::vector<at::Tensor> outs = outputTensors;
+  auto copy_out = [recvd, outs, rd, rc]() {
+    for (size_t p = 0; p < outs.size(); ++p) {
+      at::Tensor o = outs[p];
+      o.copy_(recvd.narrow(0, static_cast<int64_t>(rd[p]), static_cast<int64_t>(rc[p])).view(o.sizes()));
+    }
+  };
+  const std::string what = describe("alltoall", dt, send.numel());
+  ltccComm_t comm = comm_->get();
+  return launch(::c10d::OpType::ALLTOALL, what, {send, recvd}, outs, copy_out,
+                {[&](ltccRequest_t* req) {
+                  return ltccAllToAllv(send.data_ptr(), sc.data(), sd.data(), recvd.data_ptr(),
+                                       rc.data(), rd.data(), dt, comm, req);
+                }},
+                call_timeout(opts.timeout));
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allreduce_coalesced(
+    std::vector<at::Tensor>& tensors, const ::c10d::AllreduceCoalescedOptions& opts) {
+  TORCH_CHECK(!tensors.empty(), "ltcc allreduce_coalesced: no tensors");
+  const ltccRedOp_t op = to_ltcc_op(opts.reduceOp, "allreduce_coalesced");
+  std::vector<Post> posts;
+  ltccComm_t comm = comm_->get();
+  int64_t total = 0;
+  for (const at::Tensor& t : tensors) {
+    check_direct(t, "allreduce_coalesced", "a tensor");
+    cpu_only(t, "allreduce_coalesced");
+    const ltccDataType_t dt = to_ltcc_dtype(t, "allreduce_coalesced");
+    total += t.numel();
+    // One ltcc all-reduce per tensor, all queued at once, one work.
+    posts.push_back([t, dt, op, comm](ltccRequest_t* req) {
+      return ltccAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), dt, op,
+                           comm, req);
+    });
+  }
+  const std::string what = "allreduce_coalesced (" + std::string(op_name(op)) + ", " +
+                           std::to_string(tensors.size()) + " tensors, " + std::to_string(total) +
+                           " elements)";
+  return launch(::c10d::OpType::ALLREDUCE_COALESCED, what, tensors, tensors, nullptr, posts,
+                call_timeout(opts.timeout));
+}
+
+c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allgather_coalesced(
+    std::vector<std::vector<at::Tensor>>& outputTensorLists, std::vector<at::Tensor>& inputTensors,
+    const ::c10d::AllgatherOptions& opts) {
+  TORCH_CHECK(outputTensorLists.size() == inputTensors.size(), "ltcc allgather_coalesced: ",
+              inputTensors.size(), " inputs but ", outputTensorLists.size(), " output lists");
+  const int size = getSize();
+  std::vector<Post> posts;
+  std::vector<at::Tensor> keep, outs;
+  std::vector<std::pair<at::Tensor, std::vector<at::Tensor>>> copies;  // gathered -> its list
+  ltccComm_t comm = comm_->get();
+  for (size_t k = 0; k < inputTensors.size(); ++k) {
+    at::Tensor in = inputTensors[k];
+    check_direct(in, "allgather_coalesced", "an input");
+    cpu_only(in, "allgather_coalesced");
+    const ltccDataType_t dt = to_ltcc_dtype(in, "allgather_coalesced");
+    TORCH_CHECK(static_cast<int>(outputTensorLists[k].size()) == size,
+                "ltcc allgather_coalesced: output list ", k, " has ", outputTensorLists[k].size(),
+                " tensors, expected one per rank (", size, ")");
+    for (const at::Tensor& o : outputTensorLists[k]) {
+      check_copied(o, in, "allgather_coalesced", "an output tensor");
+      outs.push_back(o);
+    }
+    at::Tensor gathered = at::empty({in.numel() * size}, in.options());
+    keep.push_back(in);
+    keep.push_back(gathered);
+    copies.emplace_back(gathered, outputTensorLists[k]);
+    posts.push_back([in, gathered, dt, comm](ltccRequest_t* req) {
+      return ltccAllGather(in.data_ptr(), gathered.data_ptr(), static_cast<size_t>(in.numel()), dt,
+                           comm, req);
+    });
+  }
+  auto copy_out = [copies]() {
+    for (const auto& [gathered, list] : copies) {
+      const int64_t n = gathered.numel() / static_cast<int64_t>(list.size());
+      for (size_t i = 0; i < list.size(); ++i) {
+        at::Tensor o = list[i];
+        o.copy_(gathered.narrow(0, static_cast<int64_t>(i) * n, n).view(o.sizes()));
+      }
+    }
+  };
+  const std::string what =
+      "allgather_coalesced (" + std::to_string(inputTensors.size()) + " tensors)";
+  return launch(::c10d::OpType::ALLGATHER_COALESCED, what, keep, outs, copy_out, posts,
+                call_timeout(opts.timeout));
 }
 
 }  // namespace ltcc_torch

@@ -93,7 +93,8 @@ class WorkLtcc : public ::c10d::Work {
   WorkLtcc(int rank, ::c10d::OpType type, std::string what, std::shared_ptr<Comm> comm,
            std::vector<ltccRequest_t> requests, std::vector<at::Tensor> keep,
            std::vector<at::Tensor> outputs, std::function<void()> on_success,
-           std::weak_ptr<FutureWaiter> waiter);
+           std::weak_ptr<FutureWaiter> waiter,
+           std::chrono::milliseconds call_timeout = kNoTimeout);
   ~WorkLtcc() override;
 
   bool isCompleted() override;
@@ -121,6 +122,10 @@ class WorkLtcc : public ::c10d::Work {
 
   const std::string what_;
   const std::shared_ptr<Comm> comm_;
+  // The call's own timeout (its options'), from when it was made: wait()
+  // without a timeout gives up after it. kNoTimeout: none.
+  const std::chrono::milliseconds call_timeout_;
+  const std::chrono::steady_clock::time_point made_ = std::chrono::steady_clock::now();
   std::weak_ptr<FutureWaiter> waiter_;
 
   std::mutex drive_mu_;                  // one thread at a time waits or tests the requests
@@ -170,6 +175,39 @@ class ProcessGroupLtcc : public BackendBase {
   c10::intrusive_ptr<::c10d::Work> barrier(
       const ::c10d::BarrierOptions& opts = ::c10d::BarrierOptions()) override;
 
+  // Issue 17's calls (CPU tensors). Point-to-point never holds ltcc's queue,
+  // so batch_isend_irecv and coalesced calls need no coalescing of their
+  // own (startCoalescing/endCoalescing stay the default no-ops).
+  c10::intrusive_ptr<::c10d::Work> send(std::vector<at::Tensor>& tensors, int dstRank,
+                                        int tag) override;
+  c10::intrusive_ptr<::c10d::Work> recv(std::vector<at::Tensor>& tensors, int srcRank,
+                                        int tag) override;
+  c10::intrusive_ptr<::c10d::Work> recvAnysource(std::vector<at::Tensor>& tensors,
+                                                 int tag) override;
+  c10::intrusive_ptr<::c10d::Work> reduce(
+      std::vector<at::Tensor>& tensors,
+      const ::c10d::ReduceOptions& opts = ::c10d::ReduceOptions()) override;
+  c10::intrusive_ptr<::c10d::Work> gather(
+      std::vector<std::vector<at::Tensor>>& outputTensors, std::vector<at::Tensor>& inputTensors,
+      const ::c10d::GatherOptions& opts = ::c10d::GatherOptions()) override;
+  c10::intrusive_ptr<::c10d::Work> scatter(
+      std::vector<at::Tensor>& outputTensors, std::vector<std::vector<at::Tensor>>& inputTensors,
+      const ::c10d::ScatterOptions& opts = ::c10d::ScatterOptions()) override;
+  c10::intrusive_ptr<::c10d::Work> alltoall_base(
+      at::Tensor& outputBuffer, at::Tensor& inputBuffer, std::vector<int64_t>& outputSplitSizes,
+      std::vector<int64_t>& inputSplitSizes,
+      const ::c10d::AllToAllOptions& opts = ::c10d::AllToAllOptions()) override;
+  c10::intrusive_ptr<::c10d::Work> alltoall(
+      std::vector<at::Tensor>& outputTensors, std::vector<at::Tensor>& inputTensors,
+      const ::c10d::AllToAllOptions& opts = ::c10d::AllToAllOptions()) override;
+  c10::intrusive_ptr<::c10d::Work> allreduce_coalesced(
+      std::vector<at::Tensor>& tensors,
+      const ::c10d::AllreduceCoalescedOptions& opts = ::c10d::AllreduceCoalescedOptions()) override;
+  c10::intrusive_ptr<::c10d::Work> allgather_coalesced(
+      std::vector<std::vector<at::Tensor>>& outputTensorLists,
+      std::vector<at::Tensor>& inputTensors,
+      const ::c10d::AllgatherOptions& opts = ::c10d::AllgatherOptions()) override;
+
  private:
   using Post = std::function<ltccResult_t(ltccRequest_t*)>;
   // posts: each calls one ltcc collective with a request out-parameter, in
@@ -178,7 +216,8 @@ class ProcessGroupLtcc : public BackendBase {
                                           std::vector<at::Tensor> keep,
                                           std::vector<at::Tensor> outputs,
                                           std::function<void()> on_success,
-                                          const std::vector<Post>& posts);
+                                          const std::vector<Post>& posts,
+                                          std::chrono::milliseconds timeout = kNoTimeout);
   // Queues a staged (GPU) work on the stager, creating the staging
   // communicator and the stager on first use (collective: every rank's first
   // GPU collective).

@@ -9,7 +9,12 @@ inputs in both, and compares:
   - reduce_scatter (list), reduce_scatter_tensor/_reduce_scatter_base
   - broadcast from every root, barrier (it must really wait), async work
     (wait, is_completed, get_future), DDP gradients, and the errors for
-    what is refused.
+    what is refused
+  - send/recv/isend/irecv and batch_isend_irecv (ring shifts, 300 in
+    flight), reduce (every dtype x op, BAND/BOR/BXOR on integers), gather,
+    scatter, all_to_all_single (equal blocks, uneven splits with empty
+    ones), all_to_all (lists), coalesced all_reduce/all_gather, and a
+    per-call timeout (CPU tensors).
 With --peer-death instead: the last rank crashes after a barrier, and the
 others' next all_reduce must fail (is_completed() turns true, wait() raises
 ltcc's sentence naming the operation) within about the group's timeout.
@@ -371,6 +376,8 @@ def run_rank(rank, ws, port, device):
         c.same(a, b, "DDP gradient %d vs gloo DDP (tolerance)" % i, exact=False, rtol=1e-4,
                atol=1e-5)
 
+    check_issue17_calls(torch, dist, c, gloo, rank, ws, note_local_only)
+
     # ---- what is refused, with a message that names it -----------------------
     pg = dist.distributed_c10d._get_default_group()
 
@@ -386,8 +393,10 @@ def run_rank(rank, ws, port, device):
             "bool all_reduce")
     refused(lambda: dist.all_reduce(torch.zeros(4, 4)[:, 0]), "not contiguous",
             "non-contiguous all_reduce")
-    refused(lambda: dist.all_reduce(torch.zeros(4, dtype=torch.int32), op=dist.ReduceOp.BAND),
-            "unsupported ReduceOp", "BAND all_reduce")
+    refused(lambda: dist.all_reduce(torch.zeros(4), op=dist.ReduceOp.BAND),
+            "needs an integer type", "BAND all_reduce of float32")
+    refused(lambda: dist.recv(torch.zeros(4)), "any source", "recv from any source")
+    refused(lambda: dist.send(torch.zeros(4), dst=rank), "is this process", "send to oneself")
     refused(lambda: pg.allreduce([torch.zeros(4), torch.zeros(4)]).wait(), "exactly one",
             "two-tensor allreduce")
     if gpu is not None:
@@ -426,6 +435,194 @@ def run_rank(rank, ws, port, device):
     dist.destroy_process_group()
     if int(tally[0]) != 0:
         raise SystemExit(1)
+
+
+def check_issue17_calls(torch, dist, c, gloo, rank, ws, note_local_only):
+    """send/recv/isend/irecv, batch_isend_irecv, reduce, gather, scatter,
+    all_to_all_single (equal and uneven splits, empty blocks), all_to_all,
+    coalesced all_reduce/all_gather, BAND/BOR/BXOR, a per-call timeout: each
+    against a local reference and, where gloo has the call, against gloo on
+    the same inputs."""
+    dtypes = [torch.float32, torch.float64, torch.float16, torch.bfloat16,
+              torch.int32, torch.int64, torch.int8, torch.uint8]
+    right, left = (rank + 1) % ws, (rank - 1) % ws
+
+    def inputs_of(case, n, dtype, op="SUM"):
+        return [make_input(torch, case, r, n, dtype, op) for r in range(ws)]
+
+    # send/recv (blocking), isend/irecv, batch_isend_irecv: ring shifts
+    for dtype in (torch.float32, torch.int64, torch.bfloat16, torch.uint8):
+        for n in (1, 1000, 70000):
+            ins = inputs_of(("p2p", str(dtype), n), n, dtype)
+            got = torch.zeros(n, dtype=dtype)
+            if rank % 2 == 0:  # blocking, ordered so that no pair waits on itself
+                dist.send(ins[rank], dst=right, tag=3)
+                dist.recv(got, src=left, tag=3)
+            else:
+                dist.recv(got, src=left, tag=3)
+                dist.send(ins[rank], dst=right, tag=3)
+            c.same(got, ins[left], "send/recv %s n=%d from the left" % (dtype, n))
+            back = torch.zeros(n, dtype=dtype)
+            reqs = [dist.irecv(back, src=right, tag=4), dist.isend(ins[rank], dst=left, tag=4)]
+            for w in reqs:
+                w.wait()
+            c.same(back, ins[right], "isend/irecv %s n=%d from the right" % (dtype, n))
+            both = [torch.zeros(n, dtype=dtype), torch.zeros(n, dtype=dtype)]
+            ops = [dist.P2POp(dist.isend, ins[rank], right), dist.P2POp(dist.irecv, both[0], left),
+                   dist.P2POp(dist.isend, ins[rank], left), dist.P2POp(dist.irecv, both[1], right)]
+            for w in dist.batch_isend_irecv(ops):
+                w.wait()
+            c.same(both[0], ins[left], "batch_isend_irecv %s n=%d from the left" % (dtype, n))
+            c.same(both[1], ins[right], "batch_isend_irecv %s n=%d from the right" % (dtype, n))
+            if dtype != torch.bfloat16:  # 1.13's gloo: no bfloat16
+                g_got = torch.zeros(n, dtype=dtype)
+                reqs = [dist.irecv(g_got, src=left, tag=3, group=gloo),
+                        dist.isend(ins[rank], dst=right, tag=3, group=gloo)]
+                for w in reqs:
+                    w.wait()
+                c.vs_gloo += 1
+                c.same(got, g_got, "send/recv %s n=%d vs gloo" % (dtype, n))
+    # many in flight at once, both directions
+    outs = [torch.full((17,), float(rank * 1000 + i)) for i in range(300)]
+    ins_l = [torch.zeros(17) for _ in range(300)]
+    works = [dist.irecv(t, src=left, tag=9) for t in ins_l]
+    works += [dist.isend(t, dst=right, tag=9) for t in outs]
+    for w in works:
+        w.wait()
+    c.expect(all(float(t[0]) == float(left * 1000 + i) for i, t in enumerate(ins_l)),
+             "300 isend/irecv in flight: messages out of order or wrong")
+
+    # reduce to every root, every dtype x op (and the bitwise ones on ints)
+    for dtype in dtypes:
+        ops = list(OPS) + (["BAND", "BOR", "BXOR"] if not dtype.is_floating_point else [])
+        for op in ops:
+            root = (zlib.crc32(op.encode()) + dtypes.index(dtype)) % ws
+            case = ("reduce", str(dtype), op)
+            ins = inputs_of(case, 501, dtype, op if op in OPS else "SUM")
+            got = ins[rank].clone()
+            red = getattr(dist.ReduceOp, op)
+            dist.reduce(got, dst=root, op=red)
+            what = "reduce %s %s root %d" % (dtype, op, root)
+            if rank == root:
+                if op in OPS:
+                    c.same(got, reference(torch, ins, op, dtype, ws), what + " vs reference")
+            else:
+                c.same(got, ins[rank], what + ": a non-root's tensor changed")
+            want = ins[rank].clone()
+            try:
+                dist.reduce(want, dst=root, op=dist.ReduceOp.SUM if op == "AVG" else red, group=gloo)
+            except RuntimeError:
+                want = None
+            if want is None or op == "AVG" or rank != root:
+                if want is None:
+                    note_local_only("reduce %s" % dtype)
+                continue
+            c.vs_gloo += 1
+            c.same(got, want, what + " vs gloo")
+        for op in ("BAND", "BOR", "BXOR") if not dtype.is_floating_point else ():
+            ins = inputs_of(("bitwise", str(dtype), op), 333, dtype, "MAX")
+            got = ins[rank].clone()
+            dist.all_reduce(got, op=getattr(dist.ReduceOp, op))
+            want = ins[0].clone()
+            for r in range(1, ws):
+                want = {"BAND": torch.bitwise_and, "BOR": torch.bitwise_or,
+                        "BXOR": torch.bitwise_xor}[op](want, ins[r])
+            c.same(got, want, "all_reduce %s %s vs reference" % (dtype, op))
+            g = ins[rank].clone()
+            dist.all_reduce(g, op=getattr(dist.ReduceOp, op), group=gloo)
+            c.vs_gloo += 1
+            c.same(got, g, "all_reduce %s %s vs gloo" % (dtype, op))
+
+    # gather and scatter from every root
+    for dtype in dtypes:
+        for root in range(ws):
+            ins = inputs_of(("gather", str(dtype), root), 77, dtype)
+            lst = [torch.zeros(77, dtype=dtype) for _ in range(ws)] if rank == root else None
+            dist.gather(ins[rank], gather_list=lst, dst=root)
+            if rank == root:
+                for r in range(ws):
+                    c.same(lst[r], ins[r], "gather %s root %d slot %d" % (dtype, root, r))
+            parts = inputs_of(("scatter", str(dtype), root), 55, dtype)
+            out = torch.zeros(55, dtype=dtype)
+            dist.scatter(out, scatter_list=parts if rank == root else None, src=root)
+            c.same(out, parts[rank], "scatter %s root %d" % (dtype, root))
+            if dtype == torch.bfloat16:
+                continue
+            g_out = torch.zeros(55, dtype=dtype)
+            dist.scatter(g_out, scatter_list=parts if rank == root else None, src=root, group=gloo)
+            c.vs_gloo += 1
+            c.same(out, g_out, "scatter %s root %d vs gloo" % (dtype, root))
+
+    # all_to_all_single: equal blocks, then uneven splits with empty blocks
+    for dtype in dtypes:
+        ins = inputs_of(("a2a", str(dtype)), 6 * ws, dtype).copy()
+        got = torch.zeros(6 * ws, dtype=dtype)
+        dist.all_to_all_single(got, ins[rank])
+        want = torch.cat([ins[p][6 * rank:6 * rank + 6] for p in range(ws)])
+        c.same(got, want, "all_to_all_single %s equal blocks" % dtype)
+        # rank i sends rank j (i + 2 j) % 3 rows of 4 elements (0 for some pairs)
+        rows = lambda i, j: (i + 2 * j) % 3
+        in_split = [rows(rank, j) for j in range(ws)]
+        out_split = [rows(j, rank) for j in range(ws)]
+        src = make_input(torch, ("a2av", str(dtype)), rank, 4 * sum(in_split), dtype, "SUM")
+        src = src.reshape(sum(in_split), 4)
+        dst = torch.zeros(sum(out_split), 4, dtype=dtype)
+        dist.all_to_all_single(dst, src, output_split_sizes=out_split, input_split_sizes=in_split)
+        pieces = []
+        for j in range(ws):
+            theirs = make_input(torch, ("a2av", str(dtype)), j, 4 * sum(rows(j, k) for k in range(ws)),
+                                dtype, "SUM").reshape(-1, 4)
+            start = sum(rows(j, k) for k in range(rank))
+            pieces.append(theirs[start:start + rows(j, rank)])
+        c.same(dst, torch.cat(pieces), "all_to_all_single %s uneven splits" % dtype)
+        if dtype in (torch.float32, torch.int64):
+            g_dst = torch.zeros_like(dst)
+            dist.all_to_all_single(g_dst, src, output_split_sizes=out_split,
+                                   input_split_sizes=in_split, group=gloo)
+            c.vs_gloo += 1
+            c.same(dst, g_dst, "all_to_all_single %s uneven splits vs gloo" % dtype)
+    # all_to_all (lists, a different length per peer)
+    in_list = [torch.full((rank + p + 1,), float(rank * 10 + p)) for p in range(ws)]
+    out_list = [torch.zeros(p + rank + 1) for p in range(ws)]
+    dist.all_to_all(out_list, in_list)
+    for p in range(ws):
+        c.same(out_list[p], torch.full((p + rank + 1,), float(p * 10 + rank)),
+               "all_to_all list block from rank %d" % p)
+
+    # coalesced calls
+    ts = [torch.full((n,), float(rank + 1)) for n in (3, 5000, 1)]
+    if hasattr(dist, "all_reduce_coalesced"):
+        dist.all_reduce_coalesced(ts)
+        for t in ts:
+            c.same(t, torch.full_like(t, float(ws * (ws + 1) // 2)), "all_reduce_coalesced")
+    if hasattr(dist, "all_gather_coalesced"):
+        outs = [[torch.zeros(2) for _ in range(ws)], [torch.zeros(3) for _ in range(ws)]]
+        dist.all_gather_coalesced(outs, [torch.full((2,), float(rank)), torch.full((3,), rank + 0.5)])
+        for r in range(ws):
+            c.same(outs[0][r], torch.full((2,), float(r)), "all_gather_coalesced first, slot %d" % r)
+            c.same(outs[1][r], torch.full((3,), r + 0.5), "all_gather_coalesced second, slot %d" % r)
+
+    # a per-call timeout: the last rank is 1.5 s late into a reduce whose
+    # options say 300 ms; the root's wait() gives up, a wait with its own
+    # timeout then completes it
+    pg = dist.distributed_c10d._get_default_group()
+    opts = dist.ReduceOptions()
+    opts.rootRank = 0
+    opts.timeout = datetime.timedelta(milliseconds=300)
+    x = torch.ones(10)
+    dist.barrier(group=gloo)
+    if rank == ws - 1:
+        time.sleep(1.5)
+    work = pg.reduce([x], opts)
+    if rank == 0:
+        try:
+            work.wait()
+            c.expect(False, "reduce with a 300 ms timeout, a rank 1.5 s late: wait() did not time out")
+        except RuntimeError as e:
+            c.expect("timed out" in str(e), "per-call timeout: message %r" % str(e)[:200])
+    work.wait(datetime.timedelta(seconds=60))
+    if rank == 0:
+        c.same(x, torch.full((10,), float(ws)), "reduce after its per-call timeout")
 
 
 def check_cuda_async(torch, dist, c, gpu, rank, ws):
