@@ -2,7 +2,7 @@
 """gloo_coll — the Gloo peer of ltcc-perf for bench/compare.
 
     RANK=.. WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=.. \\
-        /usr/bin/python3 gloo_coll.py [-t allreduce|allgather] [-b MIN] [-e MAX]
+        /usr/bin/python3 gloo_coll.py [-t allreduce|allgather|alltoall|sendrecv] [-b MIN] [-e MAX]
                                       [-f F] [-n ITERS] [-w WARMUP] [-c 0|1]
 
 torch.distributed with the gloo backend (Debian's python3-torch), CPU
@@ -34,7 +34,7 @@ def size_arg(text):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-t", default="allreduce", choices=["allreduce", "allgather"])
+    p.add_argument("-t", default="allreduce", choices=["allreduce", "allgather", "alltoall", "sendrecv"])
     p.add_argument("-b", type=size_arg, default=1 << 20)
     p.add_argument("-e", type=size_arg, default=64 << 20)
     p.add_argument("-f", type=int, default=4)
@@ -59,6 +59,14 @@ def main():
             count = per * n
             send = (torch.arange(per, dtype=torch.int64) % 7 + (rank + 1)).to(torch.float32)
             outs = [torch.empty(per, dtype=torch.float32) for _ in range(n)]
+        elif a.t == "alltoall":  # all_to_all_single: block p to rank p
+            per = count // n
+            count = per * n
+            send = (torch.arange(count, dtype=torch.int64) % 7 + (rank + 1) * 10).to(torch.float32)
+            recv = torch.empty(count, dtype=torch.float32)
+        elif a.t == "sendrecv":  # to rank + 1, from rank - 1, both in flight
+            send = (torch.arange(count, dtype=torch.int64) % 7 + (rank + 1) * 10).to(torch.float32)
+            recv = torch.empty(count, dtype=torch.float32)
         else:
             base = (torch.arange(count, dtype=torch.int64) % 7 + (rank + 1)).to(torch.float32)
             send = base.clone()
@@ -68,6 +76,12 @@ def main():
                 t0 = time.perf_counter()
             if a.t == "allgather":
                 dist.all_gather(outs, send)
+            elif a.t == "alltoall":
+                dist.all_to_all_single(recv, send)
+            elif a.t == "sendrecv":
+                works = [dist.irecv(recv, src=(rank - 1) % n), dist.isend(send, dst=(rank + 1) % n)]
+                for w in works:
+                    w.wait()
             else:
                 dist.all_reduce(send)
         us = (time.perf_counter() - t0) * 1e6 / a.n
@@ -79,6 +93,13 @@ def main():
                 got = torch.cat(outs)
                 idx = torch.arange(count, dtype=torch.int64)
                 want = ((idx % per) % 7 + idx // per + 1).to(torch.float32)
+            elif a.t == "alltoall":
+                got = recv
+                idx = torch.arange(count, dtype=torch.int64)
+                want = ((rank * per + idx % per) % 7 + (idx // per + 1) * 10).to(torch.float32)
+            elif a.t == "sendrecv":
+                got = recv
+                want = (torch.arange(count, dtype=torch.int64) % 7 + ((rank - 1) % n + 1) * 10).to(torch.float32)
             else:
                 # The timed calls summed in place; check one clean call.
                 send = base.clone()
@@ -91,8 +112,8 @@ def main():
         if rank == 0:
             us_max = float(t)
             algbw = count * 4 / (us_max * 1e-6) / 1e9 if us_max > 0 else 0.0
-            f = (n - 1) / n if a.t == "allgather" else 2 * (n - 1) / n
-            print("%d,%d,float,%s,-1,%.2f,%.4f,%.4f,%d" % (count * 4, count, "none" if a.t == "allgather" else "sum",
+            f = {"allgather": (n - 1) / n, "alltoall": (n - 1) / n, "sendrecv": 1.0}.get(a.t, 2 * (n - 1) / n)
+            print("%d,%d,float,%s,-1,%.2f,%.4f,%.4f,%d" % (count * 4, count, "sum" if a.t == "allreduce" else "none",
                                                        us_max, algbw, algbw * f, wrong), flush=True)
         if nbytes > a.e // a.f:
             break

@@ -1,6 +1,6 @@
 /* mpi_coll — the Open MPI peer of ltcc-perf for bench/compare.
  *
- *   mpirun -np N mpi_coll [-t allreduce|allgather] [-b MIN] [-e MAX] [-f F]
+ *   mpirun -np N mpi_coll [-t allreduce|allgather|alltoall|sendrecv] [-b MIN] [-e MAX] [-f F]
  *                         [-n ITERS] [-w WARMUP] [-c 0|1]
  *
  * Measures exactly what ltcc-perf measures, so the columns compare: float32,
@@ -41,12 +41,23 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &n);
 
-  int allgather = 0, iters = 20, warmup = 5, check = 1;
+  /* 0 allreduce, 1 allgather, 2 alltoall (MPI_Alltoall: block p to rank
+   * p), 3 sendrecv (MPI_Sendrecv: to rank + 1, from rank - 1), as ltcc-perf. */
+  int mode = 0, iters = 20, warmup = 5, check = 1;
+  static const char* const kNames[] = {"allreduce", "allgather", "alltoall", "sendrecv"};
   uint64_t minb = 1 << 20, maxb = 64 << 20, factor = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char* k = argv[i];
     const char* v = argv[i + 1];
-    if (!strcmp(k, "-t")) allgather = !strcmp(v, "allgather");
+    if (!strcmp(k, "-t")) {
+      mode = -1;
+      for (int m = 0; m < 4; ++m)
+        if (!strcmp(v, kNames[m])) mode = m;
+      if (mode < 0) {
+        if (rank == 0) fprintf(stderr, "mpi_coll: -t %s: want allreduce, allgather, alltoall, sendrecv\n", v);
+        MPI_Abort(MPI_COMM_WORLD, 2);
+      }
+    }
     else if (!strcmp(k, "-b")) minb = parse_size(v);
     else if (!strcmp(k, "-e")) maxb = parse_size(v);
     else if (!strcmp(k, "-f")) factor = strtoull(v, NULL, 10);
@@ -73,14 +84,16 @@ int main(int argc, char** argv) {
   }
   if (rank == 0) {
     printf("# mpi_coll %s, %d ranks, float sum, iters %d warmup %d check %d\n",
-           allgather ? "allgather" : "allreduce", n, iters, warmup, check);
+           kNames[mode], n, iters, warmup, check);
     printf("size,count,type,redop,root,time_us,algbw,busbw,wrong\n");
   }
   for (uint64_t bytes = minb; bytes <= maxb; bytes *= factor) {
+    const int allgather = mode == 1, alltoall = mode == 2, sendrecv = mode == 3;
     size_t count = bytes / sizeof(float);            /* output elements */
-    size_t per = allgather ? count / (size_t)n : count; /* sent per rank */
-    if (allgather) count = per * (size_t)n;
-    for (size_t i = 0; i < per; ++i) send[i] = (float)((rank + 1) + (int)(i % 7));
+    size_t per = allgather || alltoall ? count / (size_t)n : count; /* per rank (per block) */
+    if (allgather || alltoall) count = per * (size_t)n;
+    const size_t filled = alltoall ? count : per;
+    for (size_t i = 0; i < filled; ++i) send[i] = (float)((rank + 1) * 10 + (int)(i % 7));
     double t = 0;
     for (int it = -warmup; it < iters; ++it) {
       if (it == 0) {
@@ -89,6 +102,11 @@ int main(int argc, char** argv) {
       }
       if (allgather)
         MPI_Allgather(send, (int)per, MPI_FLOAT, recv, (int)per, MPI_FLOAT, MPI_COMM_WORLD);
+      else if (alltoall)
+        MPI_Alltoall(send, (int)per, MPI_FLOAT, recv, (int)per, MPI_FLOAT, MPI_COMM_WORLD);
+      else if (sendrecv)
+        MPI_Sendrecv(send, (int)count, MPI_FLOAT, (rank + 1) % n, 7, recv, (int)count, MPI_FLOAT,
+                     (rank + n - 1) % n, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       else
         MPI_Allreduce(send, recv, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     }
@@ -100,9 +118,14 @@ int main(int argc, char** argv) {
         float want;
         if (allgather) {
           size_t r = i / per, j = i % per;
-          want = (float)((int)(r + 1) + (int)(j % 7));
+          want = (float)((int)(r + 1) * 10 + (int)(j % 7));
+        } else if (alltoall) {  /* block p: rank p's elements rank * per + j */
+          size_t p = i / per, j = i % per;
+          want = (float)((int)(p + 1) * 10 + (int)(((size_t)rank * per + j) % 7));
+        } else if (sendrecv) {
+          want = (float)(((rank + n - 1) % n + 1) * 10 + (int)(i % 7));
         } else {
-          want = (float)(n * (n + 1) / 2 + n * (int)(i % 7));
+          want = (float)(n * (n + 1) / 2 * 10 + n * (int)(i % 7));
         }
         wrong += recv[i] != want;
       }
@@ -110,9 +133,9 @@ int main(int argc, char** argv) {
     MPI_Reduce(&wrong, &wrong_sum, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
     if (rank == 0) {
       double algbw = us_max > 0 ? (double)(count * sizeof(float)) / (us_max * 1e-6) / 1e9 : 0;
-      double f = allgather ? (double)(n - 1) / n : 2.0 * (n - 1) / n;
+      double f = allgather || alltoall ? (double)(n - 1) / n : sendrecv ? 1.0 : 2.0 * (n - 1) / n;
       printf("%llu,%zu,float,%s,-1,%.2f,%.4f,%.4f,%lld\n", (unsigned long long)(count * sizeof(float)),
-             count, allgather ? "none" : "sum", us_max, algbw, algbw * f, check ? wrong_sum : -1);
+             count, mode == 0 ? "sum" : "none", us_max, algbw, algbw * f, check ? wrong_sum : -1);
       fflush(stdout);
     }
     if (bytes > maxb / factor) break;

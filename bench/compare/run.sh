@@ -50,7 +50,8 @@
 #     --ranks N          ranks (default 4)
 #     --hosts H --ranks-per-host R   H lab hosts of R ranks (H x R ranks)
 #     --losses "L..."    loss percentages (default "0 0.1 1 3 5")
-#     --colls "C..."     allreduce allgather (default: both)
+#     --colls "C..."     allreduce allgather alltoall sendrecv (default: the first two;
+#                        alltoall and sendrecv for ltcc-sr, ltcc-gbn, ompi, gloo)
 #     --systems "S..."   default "ltcc-sr ltcc-gbn ompi gloo"
 #     -b/-e/-f           sizes as in nccl-tests (default 1M 64M 4: 1,4,16,64 MiB)
 #     --iters N --warmup N   per size (default 10 and 2)
