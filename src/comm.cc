@@ -180,7 +180,13 @@ struct Comm::P2pSlot {
   Comm* comm = nullptr;
   std::shared_ptr<CollOp> op;
   TransportRequest* req = nullptr;  // set by the worker after posting
-  std::atomic<bool> completed{false};
+  // A failure that breaks the communicator is not shown to the user by the
+  // callback: the worker first tells the peers (ABORT), then completes the
+  // operation with `result` (reap_p2p), as a failed collective does. Were it
+  // shown first, the user's ltccCommAbort could cut the ABORT off.
+  bool breaks = false;
+  Status result;
+  std::atomic<bool> completed{false};  // written last by the callback (release)
 };
 
 Status comm_options_from_env(CommOptions* out) {
@@ -524,14 +530,23 @@ void Comm::on_p2p(void* ctx, const Status& st, uint64_t bytes) {
            static_cast<unsigned long long>(op.seq), is_send ? "to" : "from", op.root, op.tag,
            op.count, coll::dtype_name(op.type));
   if (!st.is_ok()) {
-    op.status = Status(st.code(), what + " failed: " + st.message());
     // A message that does not fit (ldt: kInvalidUsage, UCX's truncation:
     // kInvalidArgument) fails this receive only; anything else is the peer
-    // or the communicator failing.
+    // or the communicator failing: the worker completes it (P2pSlot).
     if (st.code() != Code::kInvalidUsage && st.code() != Code::kInvalidArgument) {
-      std::lock_guard<std::mutex> lk(c->p2p_mu_);
-      if (c->p2p_failure_.is_ok()) c->p2p_failure_ = st;
+      {
+        std::lock_guard<std::mutex> lk(c->p2p_mu_);
+        if (c->p2p_failure_.is_ok()) c->p2p_failure_ = st;
+      }
+      s->breaks = true;
+      s->result = Status(st.code(), what + " failed: " + st.message());
+      s->completed.store(true, std::memory_order_release);  // s may be freed from here on
+      c->work_seq_.fetch_add(1, std::memory_order_acq_rel);
+      c->work_seq_.notify_all();
+      c->notify_event();
+      return;
     }
+    op.status = Status(st.code(), what + " failed: " + st.message());
   } else if (!is_send && bytes != want) {
     op.status = make_status(Code::kInvalidUsage,
                             "%s: the message has %llu bytes, the receive expects %llu (do the "
@@ -549,14 +564,22 @@ void Comm::on_p2p(void* ctx, const Status& st, uint64_t bytes) {
   c->notify_event();  // destroy may wait for the last one
 }
 
+namespace {
+void complete_op(CollOp& op, const Status& st) {
+  op.status = st;
+  op.done.store(1, std::memory_order_release);
+  op.done.notify_all();
+}
+}  // namespace
+
 void Comm::reap_p2p() {
-  std::vector<TransportRequest*> done;
+  std::vector<std::unique_ptr<P2pSlot>> done;
   Status failure;
   {
     std::lock_guard<std::mutex> lk(p2p_mu_);
     for (auto it = p2p_.begin(); it != p2p_.end();) {
       if ((*it)->completed.load(std::memory_order_acquire)) {
-        done.push_back((*it)->req);
+        done.push_back(std::move(*it));
         it = p2p_.erase(it);
       } else {
         ++it;
@@ -565,9 +588,11 @@ void Comm::reap_p2p() {
     failure = p2p_failure_;
     p2p_failure_ = Status::ok();
   }
-  for (TransportRequest* r : done)
-    if (r) (void)transport_->wait_request(r);  // complete: returns at once
-  if (!failure.is_ok()) fail_and_notify(failure);
+  for (auto& s : done)
+    if (s->req) (void)transport_->wait_request(s->req);  // complete: returns at once
+  if (!failure.is_ok()) fail_and_notify(failure);  // the peers first,
+  for (auto& s : done)                             // then the user
+    if (s->breaks) complete_op(*s->op, s->result);
 }
 
 void Comm::drain_p2p() {
@@ -576,8 +601,10 @@ void Comm::drain_p2p() {
     std::lock_guard<std::mutex> lk(p2p_mu_);
     all.swap(p2p_);
   }
-  for (auto& s : all)
-    if (s->req) (void)transport_->wait_request(s->req);
+  for (auto& s : all) {
+    if (s->req) (void)transport_->wait_request(s->req);  // runs the callback if it had not
+    if (s->breaks) complete_op(*s->op, s->result);
+  }
 }
 
 size_t Comm::p2p_in_flight() {

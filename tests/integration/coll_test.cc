@@ -1617,11 +1617,22 @@ int child_kill(Child& ch, int victim, const std::string& kill_mode) {
   const char* kill_op = std::getenv("COLL_TEST_KILL_OP");
   const bool a2a = kill_op && std::string(kill_op) == "alltoall";
   const size_t block = count / static_cast<size_t>(ch.n);
-  auto collective = [&](ltccRequest_t* req) {
+  // --kill-op sendrecv: a ring shift (a group: send to the right, receive
+  // from the left) of 16 MiB.
+  const bool shift = kill_op && std::string(kill_op) == "sendrecv";
+  auto collective = [&](ltccRequest_t* req) -> ltccResult_t {
+    if (shift) {
+      const int right = (ch.rank + 1) % ch.n, left = (ch.rank + ch.n - 1) % ch.n;
+      if (ltccResult_t g = ltccGroupStart()) return g;
+      ltccResult_t r1 = ltccSend(send.data(), count, ltccFloat32, right, comm, nullptr);
+      ltccResult_t r2 = ltccRecv(recv.data(), count, ltccFloat32, left, comm, req);
+      ltccResult_t r3 = ltccGroupEnd();
+      return r1 ? r1 : r2 ? r2 : r3;
+    }
     return a2a ? ltccAllToAll(send.data(), recv.data(), block, ltccFloat32, comm, req)
                : ltccAllReduce(send.data(), recv.data(), count, ltccFloat32, ltccSum, comm, req);
   };
-  const float expect = a2a ? 1.0f : static_cast<float>(ch.n);
+  const float expect = a2a || shift ? 1.0f : static_cast<float>(ch.n);
   const size_t last = a2a ? block * static_cast<size_t>(ch.n) - 1 : count - 1;
   constexpr int kIters = 10, kDieAt = 3;
   int failed_at = -1;

@@ -205,6 +205,61 @@ TEST(Lifetime, DestroyBoundsAnOperationALivePeerNeverJoins) {
   EXPECT_EQ(ltccCommAbort(comms[1]), ltccSuccess) << last();
 }
 
+// Sends and receives in flight get the timeout a running collective gets:
+// a receive its live peer never matches makes destroy return, bounded,
+// with a sentence, and fails the receive; a matched pair in flight when
+// destroy starts completes first. Abort fails one at once.
+TEST(Lifetime, DestroyBoundsAReceiveNobodyMatches) {
+  ltccUniqueId id;
+  ASSERT_EQ(ltccGetUniqueId(&id), ltccSuccess) << last();
+  ltccConfig_t cfg = LTCC_CONFIG_INITIALIZER;
+  cfg.timeoutSeconds = 2;
+  std::vector<ltccComm_t> comms(2, nullptr);
+  on_threads(2, [&](int r) {
+    EXPECT_EQ(ltccCommInitRankConfig(&comms[static_cast<size_t>(r)], 2, id, r, &cfg), ltccSuccess)
+        << last();
+  });
+  ASSERT_NE(comms[0], nullptr);
+  ASSERT_NE(comms[1], nullptr);
+  std::vector<int32_t> out(1000, 5), in(1000, 0), never(10, 0);
+  ltccRequest_t s = nullptr, r = nullptr, orphan = nullptr;
+  ASSERT_EQ(ltccRecvTag(in.data(), in.size(), ltccInt32, 0, 1, comms[1], &r), ltccSuccess) << last();
+  ASSERT_EQ(ltccSendTag(out.data(), out.size(), ltccInt32, 1, 1, comms[0], &s), ltccSuccess) << last();
+  ASSERT_EQ(ltccRecvTag(never.data(), never.size(), ltccInt32, 1, 2, comms[0], &orphan), ltccSuccess);
+  EXPECT_EQ(ltccWait(r), ltccSuccess) << last(comms[1]);
+  EXPECT_EQ(in[999], 5);
+  const auto t0 = Clock::now();
+  const ltccResult_t d = ltccCommDestroy(comms[0]);
+  const double took = seconds_since(t0);
+  const std::string derr = last();
+  EXPECT_EQ(d, ltccTimeout);
+  EXPECT_TRUE(contains(derr, "1 send/receive not finished within 2.0 s")) << derr;
+  EXPECT_LT(took, 10.0) << "destroy must be bounded by the timeout (2 s) plus slack";
+  EXPECT_EQ(ltccWait(s), ltccSuccess) << last();  // it had completed
+  EXPECT_NE(ltccWait(orphan), ltccSuccess);
+  EXPECT_TRUE(contains(last(), "recv #")) << last();
+  EXPECT_EQ(ltccCommAbort(comms[1]), ltccSuccess) << last();
+}
+
+TEST(Lifetime, AbortFailsSendsAndReceivesInFlight) {
+  std::vector<ltccComm_t> comms = make_comms(2);
+  ASSERT_NE(comms[0], nullptr);
+  ASSERT_NE(comms[1], nullptr);
+  std::vector<int32_t> buf(100, 0);
+  ltccRequest_t reqs[3] = {};
+  ASSERT_EQ(ltccRecv(buf.data(), 10, ltccInt32, 1, comms[0], &reqs[0]), ltccSuccess);
+  ASSERT_EQ(ltccRecvTag(buf.data() + 10, 10, ltccInt32, 1, 3, comms[0], &reqs[1]), ltccSuccess);
+  ASSERT_EQ(ltccRecvTag(buf.data() + 20, 10, ltccInt32, 1, 4, comms[0], &reqs[2]), ltccSuccess);
+  const auto t0 = Clock::now();
+  EXPECT_EQ(ltccCommAbort(comms[0]), ltccSuccess);
+  for (ltccRequest_t q : reqs) {
+    EXPECT_NE(ltccWait(q), ltccSuccess);
+    EXPECT_TRUE(contains(last(), "aborted")) << last();
+  }
+  EXPECT_LT(seconds_since(t0), 5.0);
+  EXPECT_EQ(ltccCommAbort(comms[1]), ltccSuccess);
+}
+
 // After fork() the child has none of the parent's threads: destroying a
 // parent's communicator there used to join threads that do not exist (a
 // hang). Now it is refused with a sentence, and the child exits normally.
