@@ -210,15 +210,9 @@ TEST(Lifetime, DestroyBoundsAnOperationALivePeerNeverJoins) {
 // with a sentence, and fails the receive; a matched pair in flight when
 // destroy starts completes first. Abort fails one at once.
 TEST(Lifetime, DestroyBoundsAReceiveNobodyMatches) {
-  ltccUniqueId id;
-  ASSERT_EQ(ltccGetUniqueId(&id), ltccSuccess) << last();
   ltccConfig_t cfg = LTCC_CONFIG_INITIALIZER;
   cfg.timeoutSeconds = 2;
-  std::vector<ltccComm_t> comms(2, nullptr);
-  on_threads(2, [&](int r) {
-    EXPECT_EQ(ltccCommInitRankConfig(&comms[static_cast<size_t>(r)], 2, id, r, &cfg), ltccSuccess)
-        << last();
-  });
+  std::vector<ltccComm_t> comms = make_comms(2, &cfg);
   ASSERT_NE(comms[0], nullptr);
   ASSERT_NE(comms[1], nullptr);
   std::vector<int32_t> out(1000, 5), in(1000, 0), never(10, 0);
