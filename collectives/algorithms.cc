@@ -86,18 +86,8 @@ class Ops {
 
   // Waits for one request; false once anything has failed.
   bool wait(size_t i, uint64_t expect_bytes = UINT64_MAX) {
-    if (i == kNone) return false;
-    // Our callback ran: the request is complete (wait_request below returns
-    // as soon as the transport publishes it, immediately after).
-    if (!wait_until([&] { return slots_[i].completed.load(std::memory_order_acquire); }))
-      return false;
     uint64_t bytes = 0;
-    Status st = t_.wait_request(reqs_[i], &bytes);
-    reqs_[i] = nullptr;
-    if (!st.is_ok()) {
-      failed(st);
-      return false;
-    }
+    if (!complete(i, &bytes)) return false;
     if (expect_bytes != UINT64_MAX && bytes != expect_bytes) {
       failed(make_status(Code::kRemoteError,
                          "rank %u: %s: a peer sent %llu bytes where %llu were expected (do all "
@@ -111,16 +101,8 @@ class Ops {
   // wait() for a receive from `peer` whose length the caller's arguments
   // fix (all-to-allv's counts): a mismatch names the peer and both counts.
   bool wait_from(size_t i, uint32_t peer, uint64_t expect_bytes, size_t es) {
-    if (i == kNone) return false;
-    if (!wait_until([&] { return slots_[i].completed.load(std::memory_order_acquire); }))
-      return false;
     uint64_t bytes = 0;
-    Status st = t_.wait_request(reqs_[i], &bytes);
-    reqs_[i] = nullptr;
-    if (!st.is_ok()) {
-      failed(st);
-      return false;
-    }
+    if (!complete(i, &bytes)) return false;
     if (bytes != expect_bytes) {
       failed(make_status(Code::kInvalidUsage,
                          "rank %u: %s: rank %u sent %llu elements where this rank's counts say "
@@ -156,6 +138,22 @@ class Ops {
   static constexpr size_t kNone = SIZE_MAX;
 
  private:
+  // Waits for request i and frees it: its length in *bytes; false (the
+  // collective failed) if it or anything else failed.
+  bool complete(size_t i, uint64_t* bytes) {
+    if (i == kNone) return false;
+    // Our callback ran: the request is complete (wait_request below returns
+    // as soon as the transport publishes it, immediately after).
+    if (!wait_until([&] { return slots_[i].completed.load(std::memory_order_acquire); }))
+      return false;
+    Status st = t_.wait_request(reqs_[i], bytes);
+    reqs_[i] = nullptr;
+    if (!st.is_ok()) {
+      failed(st);
+      return false;
+    }
+    return true;
+  }
   // Written by completion callbacks on the transport's progress thread.
   struct Events {
     std::atomic<uint32_t> count{0};

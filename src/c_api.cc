@@ -914,9 +914,7 @@ LTCC_API ltccResult_t ltccGroupEnd(void) {
       Status st = h.comm->comm->enqueue(h.op);
       h.op->held.store(false);
       if (!st.is_ok()) {  // never queued: complete it with the refusal
-        h.op->status = st;
-        h.op->done.store(1, std::memory_order_release);
-        h.op->done.notify_all();
+        h.op->complete(st);
       }
     }
     for (auto& h : held) {

@@ -529,7 +529,9 @@ void Comm::on_p2p(void* ctx, const Status& st, uint64_t bytes) {
       strf("rank %u: %s #%llu %s rank %u (tag %u, %zu x %s)", c->rank_, coll_kind_name(op.kind),
            static_cast<unsigned long long>(op.seq), is_send ? "to" : "from", op.root, op.tag,
            op.count, coll::dtype_name(op.type));
+  Status result;
   if (!st.is_ok()) {
+    result = Status(st.code(), what + " failed: " + st.message());
     // A message that does not fit (ldt: kInvalidUsage, UCX's truncation:
     // kInvalidArgument) fails this receive only; anything else is the peer
     // or the communicator failing: the worker completes it (P2pSlot).
@@ -539,38 +541,22 @@ void Comm::on_p2p(void* ctx, const Status& st, uint64_t bytes) {
         if (c->p2p_failure_.is_ok()) c->p2p_failure_ = st;
       }
       s->breaks = true;
-      s->result = Status(st.code(), what + " failed: " + st.message());
-      s->completed.store(true, std::memory_order_release);  // s may be freed from here on
-      c->work_seq_.fetch_add(1, std::memory_order_acq_rel);
-      c->work_seq_.notify_all();
-      c->notify_event();
-      return;
     }
-    op.status = Status(st.code(), what + " failed: " + st.message());
   } else if (!is_send && bytes != want) {
-    op.status = make_status(Code::kInvalidUsage,
-                            "%s: the message has %llu bytes, the receive expects %llu (do the "
-                            "send and the receive agree on count and type?)",
-                            what.c_str(), static_cast<unsigned long long>(bytes),
-                            static_cast<unsigned long long>(want));
-  } else {
-    op.status = Status::ok();
+    result = make_status(Code::kInvalidUsage,
+                         "%s: the message has %llu bytes, the receive expects %llu (do the "
+                         "send and the receive agree on count and type?)",
+                         what.c_str(), static_cast<unsigned long long>(bytes),
+                         static_cast<unsigned long long>(want));
   }
+  const bool breaks = s->breaks;
+  if (breaks) s->result = result;
   s->completed.store(true, std::memory_order_release);  // s may be freed from here on
-  op.done.store(1, std::memory_order_release);
-  op.done.notify_all();
+  if (!breaks) op.complete(result);  // op stays alive: the user's reference waits for done
   c->work_seq_.fetch_add(1, std::memory_order_acq_rel);  // the worker reaps
   c->work_seq_.notify_all();
   c->notify_event();  // destroy may wait for the last one
 }
-
-namespace {
-void complete_op(CollOp& op, const Status& st) {
-  op.status = st;
-  op.done.store(1, std::memory_order_release);
-  op.done.notify_all();
-}
-}  // namespace
 
 void Comm::reap_p2p() {
   std::vector<std::unique_ptr<P2pSlot>> done;
@@ -592,7 +578,7 @@ void Comm::reap_p2p() {
     if (s->req) (void)transport_->wait_request(s->req);  // complete: returns at once
   if (!failure.is_ok()) fail_and_notify(failure);  // the peers first,
   for (auto& s : done)                             // then the user
-    if (s->breaks) complete_op(*s->op, s->result);
+    if (s->breaks) s->op->complete(s->result);
 }
 
 void Comm::drain_p2p() {
@@ -603,7 +589,7 @@ void Comm::drain_p2p() {
   }
   for (auto& s : all) {
     if (s->req) (void)transport_->wait_request(s->req);  // runs the callback if it had not
-    if (s->breaks) complete_op(*s->op, s->result);
+    if (s->breaks) s->op->complete(s->result);
   }
 }
 
@@ -619,15 +605,13 @@ void Comm::finish_op(CollOp& op, const Status& st) {
     done_count_.fetch_add(1);
     if (shm_whole_) shm_done_count_.fetch_add(1);
   }
-  op.status = st;
   {
     std::lock_guard<std::mutex> lk(mu_);
     running_ = false;
     if (!queue_.empty()) signal_worker();  // queued behind an inline operation
   }
   idle_cv_.notify_all();
-  op.done.store(1, std::memory_order_release);
-  op.done.notify_all();
+  op.complete(st);
 }
 
 Status Comm::run_blocking(const std::shared_ptr<CollOp>& op) {
@@ -827,12 +811,10 @@ Status Comm::destroy() {
     std::lock_guard<std::mutex> lk(mu_);
     closing_ = true;
     for (auto& op : queue_) {
-      op->status = make_status(Code::kInvalidUsage,
+      op->complete(make_status(Code::kInvalidUsage,
                                "rank %u: %s #%llu was not started: ltccCommDestroy was called first",
                                rank_, coll_kind_name(op->kind),
-                               static_cast<unsigned long long>(op->seq));
-      op->done.store(1, std::memory_order_release);
-      op->done.notify_all();
+                               static_cast<unsigned long long>(op->seq)));
     }
     dropped = queue_.size();
     queue_.clear();
@@ -923,9 +905,7 @@ void Comm::abort(const Status& why) {
     std::lock_guard<std::mutex> lk(mu_);
     stopping_ = true;
     for (auto& op : queue_) {
-      op->status = why;
-      op->done.store(1, std::memory_order_release);
-      op->done.notify_all();
+      op->complete(why);
     }
     queue_.clear();
     signal_worker();

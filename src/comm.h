@@ -86,6 +86,12 @@ struct CollOp {
   void wait() const {
     while (done.load(std::memory_order_acquire) == 0) done.wait(0, std::memory_order_acquire);
   }
+  // Sets the result, then publishes it (done) and wakes every waiter.
+  void complete(const Status& st) {
+    status = st;
+    done.store(1, std::memory_order_release);
+    done.notify_all();
+  }
 };
 
 struct CommOptions {
