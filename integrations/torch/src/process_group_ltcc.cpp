@@ -78,12 +78,44 @@ ltccRedOp_t to_ltcc_op(const ::c10d::ReduceOp& op, const char* what) {
 
 bool on_gpu(const at::Tensor& t) { return t.device().is_cuda(); }
 
-// The calls of issue 17 run on CPU tensors; CUDA tensors are staged for the
-// others only so far.
-void cpu_only(const at::Tensor& t, const char* op) {
-  TORCH_CHECK(!on_gpu(t), "ltcc ", op,
-              ": CUDA tensors are not staged for this call yet (all-reduce, all-gather, "
-              "reduce-scatter and broadcast are); pass CPU tensors");
+// The calls of issue 17 (send/recv, reduce, gather, scatter, all-to-all,
+// coalesced) on CUDA tensors: staged through pinned host memory on the
+// caller's thread, and run on the group's first communicator like CPU
+// tensors. Copy in: a blocking copy, after what the caller's current stream
+// has queued (the tensor's producers). Copy out: a blocking copy in the
+// work's on_success, before wait() returns. Not the stager's pipeline: a
+// staged work runs to completion before the next, and a send whose receiver
+// posts later (UCX rendezvous, a full unexpected pool) would hold back the
+// receive that rank's stager owes its peer: a pipeline of sends and receives
+// could deadlock. On one communicator a CUDA send also meets a CPU receive.
+at::TensorOptions host_options(const at::Tensor& t) {
+  return t.options().device(at::kCPU).pinned_memory(on_gpu(t));
+}
+
+// What ltcc reads for t: t itself on the CPU; on a GPU a pinned copy.
+at::Tensor host_input(const at::Tensor& t) {
+  if (!on_gpu(t)) return t;
+  at::Tensor h = at::empty(t.sizes(), host_options(t));
+  h.copy_(t);
+  return h;
+}
+
+// Where ltcc writes t's result: t itself on the CPU; on a GPU a pinned
+// tensor of its shape, copied into t by copy_back().
+at::Tensor host_output(const at::Tensor& t) {
+  return on_gpu(t) ? at::empty(t.sizes(), host_options(t)) : t;
+}
+
+// The on_success that copies host results back into CUDA tensors (nullptr
+// when every pair is on the CPU: nothing to copy).
+std::function<void()> copy_back(std::vector<std::pair<at::Tensor, at::Tensor>> pairs) {
+  pairs.erase(std::remove_if(pairs.begin(), pairs.end(),
+                             [](const auto& p) { return !on_gpu(p.first); }),
+              pairs.end());
+  if (pairs.empty()) return nullptr;
+  return [pairs]() {
+    for (const auto& [device, host] : pairs) device.copy_(host);
+  };
 }
 
 // Per-call timeout (the options' timeout, when set): Work.wait() without a
@@ -326,9 +358,16 @@ c10::intrusive_ptr<c10::ivalue::Future> WorkLtcc::getFuture() {
   c10::intrusive_ptr<c10::ivalue::Future> future;
   {
     std::lock_guard<std::mutex> lk(future_mu_);
-    if (!future_)
+    if (!future_) {
+      // CUDA outputs (the calls staged on the caller's thread): a future of
+      // their devices, as torch's checks for a value with CUDA tensors want.
+      std::vector<c10::Device> devices;
+      for (const at::Tensor& o : outputs_)
+        if (on_gpu(o) && std::find(devices.begin(), devices.end(), o.device()) == devices.end())
+          devices.push_back(o.device());
       future_ = c10::make_intrusive<c10::ivalue::Future>(
-          c10::ListType::create(c10::TensorType::get()));
+          c10::ListType::create(c10::TensorType::get()), std::move(devices));
+    }
     future = future_;
     if (future_claimed_) return future;  // completed, or will be by whoever claimed it
     if (!is_completed()) {
@@ -747,17 +786,17 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::send(std::vector<at::Tensor>&
   check_one(tensors.size(), "send", "tensor");
   at::Tensor t = tensors[0];
   check_direct(t, "send", "tensor");
-  cpu_only(t, "send");
   check_peer(dstRank, getRank(), getSize(), "send");
   check_tag(tag, "send");
   const ltccDataType_t dt = to_ltcc_dtype(t, "send");
   const auto n = static_cast<size_t>(t.numel());
   const std::string what = describe("send", dt, t.numel()) + " to rank " +
                            std::to_string(dstRank) + ", tag " + std::to_string(tag);
+  const at::Tensor h = host_input(t);
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::SEND, what, {t}, {}, nullptr,
+  return launch(::c10d::OpType::SEND, what, {h}, {}, nullptr,
                 {[&](ltccRequest_t* req) {
-                  return ltccSendTag(t.data_ptr(), n, dt, dstRank, tag, comm, req);
+                  return ltccSendTag(h.data_ptr(), n, dt, dstRank, tag, comm, req);
                 }});
 }
 
@@ -766,17 +805,17 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::recv(std::vector<at::Tensor>&
   check_one(tensors.size(), "recv", "tensor");
   at::Tensor t = tensors[0];
   check_direct(t, "recv", "tensor");
-  cpu_only(t, "recv");
   check_peer(srcRank, getRank(), getSize(), "recv");
   check_tag(tag, "recv");
   const ltccDataType_t dt = to_ltcc_dtype(t, "recv");
   const auto n = static_cast<size_t>(t.numel());
   const std::string what = describe("recv", dt, t.numel()) + " from rank " +
                            std::to_string(srcRank) + ", tag " + std::to_string(tag);
+  const at::Tensor h = host_output(t);
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::RECV, what, {t}, {t}, nullptr,
+  return launch(::c10d::OpType::RECV, what, {h}, {t}, copy_back({{t, h}}),
                 {[&](ltccRequest_t* req) {
-                  return ltccRecvTag(t.data_ptr(), n, dt, srcRank, tag, comm, req);
+                  return ltccRecvTag(h.data_ptr(), n, dt, srcRank, tag, comm, req);
                 }});
 }
 
@@ -791,7 +830,6 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::reduce(std::vector<at::Tensor
   check_one(tensors.size(), "reduce", "tensor");
   at::Tensor t = tensors[0];
   check_direct(t, "reduce", "tensor");
-  cpu_only(t, "reduce");
   TORCH_CHECK(opts.rootTensor == 0, "ltcc reduce: rootTensor ", opts.rootTensor,
               " (one tensor per process: it must be 0)");
   check_root(opts.rootRank, getSize(), "reduce");
@@ -800,11 +838,13 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::reduce(std::vector<at::Tensor
   const int root = static_cast<int>(opts.rootRank);
   const auto n = static_cast<size_t>(t.numel());
   const std::string what = describe("reduce", op, dt, t.numel()) + " to root " + std::to_string(root);
+  const at::Tensor h = host_input(t);
   ltccComm_t comm = comm_->get();
   // In place: the root's tensor becomes the result; the others' are read only.
-  return launch(::c10d::OpType::REDUCE, what, {t}, {t}, nullptr,
+  return launch(::c10d::OpType::REDUCE, what, {h}, {t},
+                getRank() == root ? copy_back({{t, h}}) : nullptr,
                 {[&](ltccRequest_t* req) {
-                  return ltccReduce(t.data_ptr(), t.data_ptr(), n, dt, op, root, comm, req);
+                  return ltccReduce(h.data_ptr(), h.data_ptr(), n, dt, op, root, comm, req);
                 }},
                 call_timeout(opts.timeout));
 }
@@ -815,7 +855,6 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::gather(
   check_one(inputTensors.size(), "gather", "input tensor");
   at::Tensor in = inputTensors[0];
   check_direct(in, "gather", "input");
-  cpu_only(in, "gather");
   check_root(opts.rootRank, getSize(), "gather");
   const int root = static_cast<int>(opts.rootRank);
   const bool is_root = getRank() == root;
@@ -833,7 +872,8 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::gather(
   }
   const int64_t n = in.numel();
   const std::string what = describe("gather", dt, n) + " to root " + std::to_string(root);
-  at::Tensor gathered = at::empty({is_root ? n * getSize() : 0}, in.options());
+  const at::Tensor hin = host_input(in);
+  at::Tensor gathered = at::empty({is_root ? n * getSize() : 0}, host_options(in));
   auto copy_out = [gathered, outs, n]() {
     for (size_t i = 0; i < outs.size(); ++i) {
       at::Tensor o = outs[i];
@@ -841,9 +881,9 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::gather(
     }
   };
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::GATHER, what, {in, gathered}, outs, copy_out,
+  return launch(::c10d::OpType::GATHER, what, {hin, gathered}, outs, copy_out,
                 {[&](ltccRequest_t* req) {
-                  return ltccGather(in.data_ptr(), is_root ? gathered.data_ptr() : nullptr,
+                  return ltccGather(hin.data_ptr(), is_root ? gathered.data_ptr() : nullptr,
                                     static_cast<size_t>(n), dt, root, comm, req);
                 }},
                 call_timeout(opts.timeout));
@@ -855,13 +895,12 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::scatter(
   check_one(outputTensors.size(), "scatter", "output tensor");
   at::Tensor out = outputTensors[0];
   check_direct(out, "scatter", "output");
-  cpu_only(out, "scatter");
   check_root(opts.rootRank, getSize(), "scatter");
   const int root = static_cast<int>(opts.rootRank);
   const bool is_root = getRank() == root;
   const ltccDataType_t dt = to_ltcc_dtype(out, "scatter");
   const int64_t n = out.numel();
-  at::Tensor staged = at::empty({is_root ? n * getSize() : 0}, out.options());
+  at::Tensor staged = at::empty({is_root ? n * getSize() : 0}, host_options(out));
   if (is_root) {
     check_one(inputTensors.size(), "scatter", "input list (on the root)");
     const std::vector<at::Tensor>& ins = inputTensors[0];
@@ -877,9 +916,10 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::scatter(
   }
   const std::string what = describe("scatter", dt, n) + " from root " + std::to_string(root);
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::SCATTER, what, {staged, out}, {out}, nullptr,
+  const at::Tensor hout = host_output(out);
+  return launch(::c10d::OpType::SCATTER, what, {staged, hout}, {out}, copy_back({{out, hout}}),
                 {[&](ltccRequest_t* req) {
-                  return ltccScatter(is_root ? staged.data_ptr() : nullptr, out.data_ptr(),
+                  return ltccScatter(is_root ? staged.data_ptr() : nullptr, hout.data_ptr(),
                                      static_cast<size_t>(n), dt, root, comm, req);
                 }},
                 call_timeout(opts.timeout));
@@ -892,7 +932,6 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::alltoall_base(
   at::Tensor in = inputBuffer;
   check_direct(in, "alltoall_base", "input");
   check_direct(out, "alltoall_base", "output");
-  cpu_only(in, "alltoall_base");
   check_same_device(out, in, "alltoall_base", "output");
   TORCH_CHECK(out.scalar_type() == in.scalar_type(), "ltcc alltoall_base: output dtype ",
               out.scalar_type(), " differs from input dtype ", in.scalar_type());
@@ -908,9 +947,10 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::alltoall_base(
   const std::vector<size_t> sd = displacements(sc), rd = displacements(rc);
   const std::string what = describe("alltoall_base", dt, in.numel());
   ltccComm_t comm = comm_->get();
-  return launch(::c10d::OpType::ALLTOALL_BASE, what, {in, out}, {out}, nullptr,
+  const at::Tensor hin = host_input(in), hout = host_output(out);
+  return launch(::c10d::OpType::ALLTOALL_BASE, what, {hin, hout}, {out}, copy_back({{out, hout}}),
                 {[&, sc, sd, rc, rd](ltccRequest_t* req) {
-                  return ltccAllToAllv(in.data_ptr(), sc.data(), sd.data(), out.data_ptr(),
+                  return ltccAllToAllv(hin.data_ptr(), sc.data(), sd.data(), hout.data_ptr(),
                                        rc.data(), rd.data(), dt, comm, req);
                 }},
                 call_timeout(opts.timeout));
@@ -926,7 +966,6 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::alltoall(std::vector<at::Tens
               " output tensors, expected one of each per rank (", size, ")");
   const at::Tensor& first = inputTensors[0];
   check_device(first, "alltoall", "input tensor 0");
-  cpu_only(first, "alltoall");
   const ltccDataType_t dt = to_ltcc_dtype(first, "alltoall");
   std::vector<size_t> sc(static_cast<size_t>(size)), rc(static_cast<size_t>(size));
   for (int p = 0; p < size; ++p) {
@@ -943,8 +982,8 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::alltoall(std::vector<at::Tens
   }
   const std::vector<size_t> sd = displacements(sc), rd = displacements(rc);
   // One flat buffer each way: inputs copied in, outputs copied out after.
-  at::Tensor send = at::empty({static_cast<int64_t>(sd.back() + sc.back())}, first.options());
-  at::Tensor recvd = at::empty({static_cast<int64_t>(rd.back() + rc.back())}, first.options());
+  at::Tensor send = at::empty({static_cast<int64_t>(sd.back() + sc.back())}, host_options(first));
+  at::Tensor recvd = at::empty({static_cast<int64_t>(rd.back() + rc.back())}, host_options(first));
   for (int p = 0; p < size; ++p) {
     const size_t up = static_cast<size_t>(p);
     send.narrow(0, static_cast<int64_t>(sd[up]), static_cast<int64_t>(sc[up]))
@@ -973,23 +1012,31 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allreduce_coalesced(
   TORCH_CHECK(!tensors.empty(), "ltcc allreduce_coalesced: no tensors");
   const ltccRedOp_t op = to_ltcc_op(opts.reduceOp, "allreduce_coalesced");
   std::vector<Post> posts;
+  std::vector<at::Tensor> keep;
+  std::vector<std::pair<at::Tensor, at::Tensor>> copies;
   ltccComm_t comm = comm_->get();
   int64_t total = 0;
   for (const at::Tensor& t : tensors) {
     check_direct(t, "allreduce_coalesced", "a tensor");
-    cpu_only(t, "allreduce_coalesced");
+    to_ltcc_dtype(t, "allreduce_coalesced");  // every tensor checked before any is copied
+  }
+  for (const at::Tensor& t : tensors) {
     const ltccDataType_t dt = to_ltcc_dtype(t, "allreduce_coalesced");
     total += t.numel();
+    const at::Tensor h = host_input(t);
+    keep.push_back(h);
+    copies.emplace_back(t, h);
     // One ltcc all-reduce per tensor, all queued at once, one work.
-    posts.push_back([t, dt, op, comm](ltccRequest_t* req) {
-      return ltccAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), dt, op,
+    posts.push_back([h, dt, op, comm](ltccRequest_t* req) {
+      return ltccAllReduce(h.data_ptr(), h.data_ptr(), static_cast<size_t>(h.numel()), dt, op,
                            comm, req);
     });
   }
   const std::string what = "allreduce_coalesced (" + std::string(op_name(op)) + ", " +
                            std::to_string(tensors.size()) + " tensors, " + std::to_string(total) +
                            " elements)";
-  return launch(::c10d::OpType::ALLREDUCE_COALESCED, what, tensors, tensors, nullptr, posts,
+  return launch(::c10d::OpType::ALLREDUCE_COALESCED, what, keep, tensors,
+                copy_back(std::move(copies)), posts,
                 call_timeout(opts.timeout));
 }
 
@@ -1006,8 +1053,7 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allgather_coalesced(
   for (size_t k = 0; k < inputTensors.size(); ++k) {
     at::Tensor in = inputTensors[k];
     check_direct(in, "allgather_coalesced", "an input");
-    cpu_only(in, "allgather_coalesced");
-    const ltccDataType_t dt = to_ltcc_dtype(in, "allgather_coalesced");
+    to_ltcc_dtype(in, "allgather_coalesced");  // every tensor checked before any is copied
     TORCH_CHECK(static_cast<int>(outputTensorLists[k].size()) == size,
                 "ltcc allgather_coalesced: output list ", k, " has ", outputTensorLists[k].size(),
                 " tensors, expected one per rank (", size, ")");
@@ -1015,13 +1061,18 @@ c10::intrusive_ptr<::c10d::Work> ProcessGroupLtcc::allgather_coalesced(
       check_copied(o, in, "allgather_coalesced", "an output tensor");
       outs.push_back(o);
     }
-    at::Tensor gathered = at::empty({in.numel() * size}, in.options());
-    keep.push_back(in);
+  }
+  for (size_t k = 0; k < inputTensors.size(); ++k) {
+    const at::Tensor& in = inputTensors[k];
+    const ltccDataType_t dt = to_ltcc_dtype(in, "allgather_coalesced");
+    const at::Tensor hin = host_input(in);
+    at::Tensor gathered = at::empty({in.numel() * size}, host_options(in));
+    keep.push_back(hin);
     keep.push_back(gathered);
     copies.emplace_back(gathered, outputTensorLists[k]);
-    posts.push_back([in, gathered, dt, comm](ltccRequest_t* req) {
-      return ltccAllGather(in.data_ptr(), gathered.data_ptr(), static_cast<size_t>(in.numel()), dt,
-                           comm, req);
+    posts.push_back([hin, gathered, dt, comm](ltccRequest_t* req) {
+      return ltccAllGather(hin.data_ptr(), gathered.data_ptr(), static_cast<size_t>(hin.numel()),
+                           dt, comm, req);
     });
   }
   auto copy_out = [copies]() {

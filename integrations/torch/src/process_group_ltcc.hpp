@@ -175,9 +175,14 @@ class ProcessGroupLtcc : public BackendBase {
   c10::intrusive_ptr<::c10d::Work> barrier(
       const ::c10d::BarrierOptions& opts = ::c10d::BarrierOptions()) override;
 
-  // Issue 17's calls (CPU tensors). Point-to-point never holds ltcc's queue,
-  // so batch_isend_irecv and coalesced calls need no coalescing of their
-  // own (startCoalescing/endCoalescing stay the default no-ops).
+  // Issue 17's calls. CUDA tensors are staged through pinned host memory on
+  // the caller's thread and run on the first communicator, as CPU tensors do
+  // (process_group_ltcc.cpp, host_input). Point-to-point never holds ltcc's
+  // queue, so batch_isend_irecv needs no coalescing: torch posts each op in
+  // turn for a backend that does not declare supports_coalescing (torch
+  // 1.13, and recent 2.x, whose batch_isend_irecv asks supports_coalescing
+  // first; older 2.x releases asked any backend to coalesce CUDA ops, and
+  // startCoalescing is not implemented here).
   c10::intrusive_ptr<::c10d::Work> send(std::vector<at::Tensor>& tensors, int dstRank,
                                         int tag) override;
   c10::intrusive_ptr<::c10d::Work> recv(std::vector<at::Tensor>& tensors, int srcRank,

@@ -14,7 +14,9 @@ inputs in both, and compares:
     flight), reduce (every dtype x op, BAND/BOR/BXOR on integers), gather,
     scatter, all_to_all_single (equal blocks, uneven splits with empty
     ones), all_to_all (lists), coalesced all_reduce/all_gather, and a
-    per-call timeout (CPU tensors).
+    per-call timeout; with --device cuda these calls again on CUDA tensors
+    (check_issue17_cuda: equal to the CPU-tensor results, a CUDA send into
+    a CPU receive, a future's CUDA value).
 With --peer-death instead: the last rank crashes after a barrier, and the
 others' next all_reduce must fail (is_completed() turns true, wait() raises
 ltcc's sentence naming the operation) within about the group's timeout.
@@ -377,6 +379,8 @@ def run_rank(rank, ws, port, device):
                atol=1e-5)
 
     check_issue17_calls(torch, dist, c, gloo, rank, ws, note_local_only)
+    if gpu is not None:
+        check_issue17_cuda(torch, dist, c, gpu, rank, ws)
 
     # ---- what is refused, with a message that names it -----------------------
     pg = dist.distributed_c10d._get_default_group()
@@ -623,6 +627,111 @@ def check_issue17_calls(torch, dist, c, gloo, rank, ws, note_local_only):
     work.wait(datetime.timedelta(seconds=60))
     if rank == 0:
         c.same(x, torch.full((10,), float(ws)), "reduce after its per-call timeout")
+
+
+def check_issue17_cuda(torch, dist, c, gpu, rank, ws):
+    """The calls of issue 17 on CUDA tensors (staged through pinned host
+    memory on the caller's thread): every result bitwise equal to the same
+    call on CPU tensors (or the exact reference), and a CUDA send met by a
+    CPU receive (both run on the group's first communicator)."""
+    right, left = (rank + 1) % ws, (rank - 1) % ws
+    cpu = torch.device("cpu")
+
+    def inputs_of(case, n, dtype, op="SUM"):
+        return [make_input(torch, case, r, n, dtype, op) for r in range(ws)]
+
+    for dtype in (torch.float32, torch.bfloat16, torch.int64, torch.uint8):
+        for n in (1, 70000):
+            ins = inputs_of(("cuda-p2p", str(dtype), n), n, dtype)
+            got = torch.zeros(n, dtype=dtype, device=gpu)
+            reqs = [dist.irecv(got, src=left, tag=6), dist.isend(ins[rank].to(gpu), dst=right, tag=6)]
+            for w in reqs:
+                w.wait()
+            c.same(got.cpu(), ins[left], "cuda isend/irecv %s n=%d from the left" % (dtype, n))
+            both = [torch.zeros(n, dtype=dtype, device=gpu), torch.zeros(n, dtype=dtype)]
+            ops = [dist.P2POp(dist.isend, ins[rank].to(gpu), right),
+                   dist.P2POp(dist.irecv, both[0], left),
+                   dist.P2POp(dist.isend, ins[rank].to(gpu), left),
+                   dist.P2POp(dist.irecv, both[1], right)]  # a CPU receive meets a CUDA send
+            for w in dist.batch_isend_irecv(ops):
+                w.wait()
+            c.same(both[0].cpu(), ins[left], "cuda batch_isend_irecv %s n=%d from the left" % (dtype, n))
+            c.same(both[1], ins[right], "cuda send into a cpu recv %s n=%d" % (dtype, n))
+            # a blocking receive: the tensor holds the data when recv returns
+            got = torch.zeros(n, dtype=dtype, device=gpu)
+            if rank % 2 == 0:
+                dist.send(ins[rank].to(gpu), dst=right, tag=7)
+                dist.recv(got, src=left, tag=7)
+            else:
+                dist.recv(got, src=left, tag=7)
+                dist.send(ins[rank].to(gpu), dst=right, tag=7)
+            c.same(got.cpu(), ins[left], "cuda send/recv %s n=%d" % (dtype, n))
+
+    for dtype in (torch.float32, torch.float16, torch.int32, torch.int8):
+        for op in ("SUM", "MAX"):
+            root = (ws - 1) if op == "SUM" else 0
+            ins = inputs_of(("cuda-reduce", str(dtype), op), 1001, dtype, op)
+            on_cpu = ins[rank].clone()
+            dist.reduce(on_cpu, dst=root, op=getattr(dist.ReduceOp, op))
+            on_gpu = ins[rank].to(gpu)
+            dist.reduce(on_gpu, dst=root, op=getattr(dist.ReduceOp, op))
+            c.same(on_gpu.cpu(), on_cpu, "cuda reduce %s %s root %d vs cpu" % (dtype, op, root))
+            if rank != root:
+                c.same(on_gpu.cpu(), ins[rank], "cuda reduce: a non-root's tensor changed")
+        ins = inputs_of(("cuda-gather", str(dtype)), 333, dtype)
+        for root in (0, ws - 1):
+            lst = [torch.zeros(333, dtype=dtype, device=gpu) for _ in range(ws)] if rank == root else None
+            dist.gather(ins[rank].to(gpu), gather_list=lst, dst=root)
+            if rank == root:
+                for r in range(ws):
+                    c.same(lst[r].cpu(), ins[r], "cuda gather %s root %d slot %d" % (dtype, root, r))
+            out = torch.zeros(333, dtype=dtype, device=gpu)
+            dist.scatter(out, scatter_list=[t.to(gpu) for t in ins] if rank == root else None, src=root)
+            c.same(out.cpu(), ins[rank], "cuda scatter %s root %d" % (dtype, root))
+        # all_to_all_single, uneven splits with empty blocks; all_to_all lists
+        rows = lambda i, j: (i + 2 * j) % 3
+        in_split = [rows(rank, j) for j in range(ws)]
+        out_split = [rows(j, rank) for j in range(ws)]
+        src = make_input(torch, ("cuda-a2av", str(dtype)), rank, 4 * sum(in_split), dtype, "SUM")
+        src = src.reshape(-1, 4)
+        want = torch.zeros(sum(out_split), 4, dtype=dtype)
+        dist.all_to_all_single(want, src, output_split_sizes=out_split, input_split_sizes=in_split)
+        got = torch.zeros(sum(out_split), 4, dtype=dtype, device=gpu)
+        dist.all_to_all_single(got, src.to(gpu), output_split_sizes=out_split,
+                               input_split_sizes=in_split)
+        c.same(got.cpu(), want, "cuda all_to_all_single %s uneven splits vs cpu" % dtype)
+        in_list = [torch.full((rank + p + 1,), rank * 10 + p, dtype=dtype, device=gpu) for p in range(ws)]
+        out_list = [torch.zeros(p + rank + 1, dtype=dtype, device=gpu) for p in range(ws)]
+        dist.all_to_all(out_list, in_list)
+        for p in range(ws):
+            c.same(out_list[p].cpu(), torch.full((p + rank + 1,), p * 10 + rank, dtype=dtype),
+                   "cuda all_to_all %s block from rank %d" % (dtype, p))
+
+    # coalesced, and an async work's future (its value holds the CUDA tensors)
+    ts = [torch.full((n,), float(rank + 1), device=gpu) for n in (3, 5000, 1)]
+    if hasattr(dist, "all_reduce_coalesced"):
+        dist.all_reduce_coalesced(ts)
+        for t in ts:
+            c.same(t.cpu(), torch.full((t.numel(),), float(ws * (ws + 1) // 2)),
+                   "cuda all_reduce_coalesced")
+    if hasattr(dist, "all_gather_coalesced"):
+        outs = [[torch.zeros(2, device=gpu) for _ in range(ws)]]
+        dist.all_gather_coalesced(outs, [torch.full((2,), float(rank), device=gpu)])
+        for r in range(ws):
+            c.same(outs[0][r].cpu(), torch.full((2,), float(r)), "cuda all_gather_coalesced slot %d" % r)
+    x = torch.full((4096,), float(rank), device=gpu)
+    y = torch.zeros(4096, device=gpu)
+    dst_split = [4096 // ws] * (ws - 1) + [4096 - (4096 // ws) * (ws - 1)]
+    fut = dist.all_to_all_single(y, x, output_split_sizes=dst_split, input_split_sizes=dst_split,
+                                 async_op=True).get_future()
+    value = fut.wait()
+    c.expect(len(value) == 1 and value[0].device == gpu,
+             "cuda all_to_all_single future: value %r" % ([str(v.device) for v in value],))
+    start = 0
+    for p in range(ws):
+        c.same(y[start:start + dst_split[p]].to(cpu), torch.full((dst_split[p],), float(p)),
+               "cuda all_to_all_single future: block from rank %d" % p)
+        start += dst_split[p]
 
 
 def check_cuda_async(torch, dist, c, gpu, rank, ws):
