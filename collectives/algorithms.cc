@@ -567,7 +567,42 @@ Hosts hosts_from_identities(const std::vector<std::string>& ids) {
   return h;
 }
 
+uint32_t grid_cols(uint32_t n) {
+  uint32_t best = 1;
+  for (uint32_t c = 2; uint64_t{c} * c <= n; ++c)
+    if (n % c == 0) best = c;
+  return best;
+}
+
+Hosts grid_hosts(uint32_t n) {
+  Hosts h;
+  const uint32_t c = grid_cols(n);
+  h.host_of.resize(n);
+  h.members.resize(n / c);
+  for (uint32_t r = 0; r < n; ++r) {
+    h.host_of[r] = r / c;
+    h.members[r / c].push_back(r);
+  }
+  return h;
+}
+
 namespace {
+
+// Whether the 2-D grid runs (LTCC_ALGO=grid, a grid exists, and the message
+// is above rd_max_bytes: below it recursive doubling has fewer steps still).
+bool use_grid(const Context& ctx, size_t bytes) {
+  return ctx.params.algo == Algo::kGrid && grid_cols(ctx.nranks) > 1 &&
+         bytes > ctx.params.rd_max_bytes;
+}
+
+// ctx with the grid's rows for hosts (and no host segment: a row is not a
+// host); `grid` must outlive it.
+Context grid_context(const Context& ctx, const Hosts* grid) {
+  Context g = ctx;
+  g.hosts = grid;
+  g.host_shm = nullptr;
+  return g;
+}
 
 // Whether the hierarchical schedule runs for `bytes` (the whole message).
 bool use_hier(const Context& ctx, size_t bytes) {
@@ -612,6 +647,7 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
   c.rank = rank;
   c.nranks = nranks;
   c.hosts = nullptr;  // flat within a group
+  if (c.params.algo == Algo::kGrid) c.params.algo = Algo::kAuto;  // a grid's phases are flat
   c.shm = nullptr;       // a segment serves its own group of ranks only
   c.host_shm = nullptr;
   return c;
@@ -624,6 +660,11 @@ Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DTyp
   if (ctx.shm) {
     LTCC_CHECK(check_ctx(ctx));
     return shm_all_reduce(ctx, send, recv, count, type, op);
+  }
+  if (use_grid(ctx, count * dtype_size(type))) {
+    const Hosts grid = grid_hosts(ctx.nranks);
+    Context g = grid_context(ctx, &grid);
+    return all_reduce_hier(g, send, recv, count, type, op);
   }
   if (use_hier(ctx, count * dtype_size(type)))
     return all_reduce_hier(ctx, send, recv, count, type, op);
@@ -657,6 +698,7 @@ Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count,
     // The count mod L last elements: flat, over every rank.
     Context flat = ctx;
     flat.hosts = nullptr;
+    if (flat.params.algo == Algo::kGrid) flat.params.algo = Algo::kAuto;  // not the grid again
     LTCC_CHECK(all_reduce(flat, at(send, main, es), at(recv, main, es), count - main, type, sum_op));
   }
   if (op == RedOp::kAvg) divide_(ctx, type, recv, count, ctx.nranks);
@@ -771,6 +813,11 @@ Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_co
                       RedOp op) {
   LTCC_CHECK(check_ctx(ctx));
   if (ctx.shm) return shm_reduce_scatter(ctx, send, recv, recv_count, type, op);
+  if (use_grid(ctx, recv_count * dtype_size(type) * ctx.nranks)) {
+    const Hosts grid = grid_hosts(ctx.nranks);
+    Context g = grid_context(ctx, &grid);
+    return reduce_scatter_hier(g, send, recv, recv_count, type, op);
+  }
   if (use_hier(ctx, recv_count * dtype_size(type) * ctx.nranks))
     return reduce_scatter_hier(ctx, send, recv, recv_count, type, op);
   const size_t es = dtype_size(type);
@@ -857,6 +904,11 @@ Status all_gather_hier(Context& ctx, const void* send, void* recv, size_t send_c
 Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count, DType type) {
   LTCC_CHECK(check_ctx(ctx));
   if (ctx.shm) return shm_all_gather(ctx, send, recv, send_count, type);
+  if (use_grid(ctx, send_count * dtype_size(type) * ctx.nranks)) {
+    const Hosts grid = grid_hosts(ctx.nranks);
+    Context g = grid_context(ctx, &grid);
+    return all_gather_hier(g, send, recv, send_count, type);
+  }
   if (use_hier(ctx, send_count * dtype_size(type) * ctx.nranks))
     return all_gather_hier(ctx, send, recv, send_count, type);
   const size_t es = dtype_size(type);

@@ -71,11 +71,26 @@ struct Hosts {
 // Builds Hosts from every rank's host identity string.
 Hosts hosts_from_identities(const std::vector<std::string>& ids);
 
+// The 2-D grid (issue 18: fewer serial steps): n ranks as rows of
+// grid_cols(n) consecutive ranks. A grid all-reduce is the hierarchical one
+// with rows for hosts: a ring reduce-scatter along each row, an all-reduce
+// of each rank's shard down its column, a ring all-gather along the row;
+// 2(c - 1) + 2(r - 1) serial steps instead of the ring's 2(n - 1) (62 + 62
+// for 1,024 ranks instead of 2,046), the same bytes per rank (2 (n - 1) / n
+// of the message). Rows of consecutive ranks keep the two ring phases
+// within a leaf switch where ranks are numbered by leaf.
+//   grid_cols(n)   the largest divisor of n that is at most sqrt(n); 1 when
+//                  n is prime (or 1): no grid
+//   grid_hosts(n)  those rows as Hosts (uniform() iff a grid exists)
+uint32_t grid_cols(uint32_t n);
+Hosts grid_hosts(uint32_t n);
+
 // LTCC_ALGO: ring = the flat schedules always; hier = hierarchical where
-// Hosts::uniform() (else flat); auto = hierarchical where uniform and the
-// message is above rd_max_bytes (smaller ones are latency-bound: three
-// phases cost more than the flat recursive doubling).
-enum class Algo : uint8_t { kRing, kHier, kAuto };
+// Hosts::uniform() (else flat); grid = the 2-D grid where one exists (n not
+// prime), else as auto; auto = hierarchical where uniform and the message is
+// above rd_max_bytes (smaller ones are latency-bound: three phases cost more
+// than the flat recursive doubling), else flat.
+enum class Algo : uint8_t { kRing, kHier, kAuto, kGrid };
 
 struct Params {
   Algo algo = Algo::kAuto;

@@ -211,12 +211,16 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_SHM_CHUNK", T::kBytes, "1MiB", "bytes", "64KiB", "16MiB", nullptr,
        "Bytes per rank and step in the shared-memory collectives (the segment holds two "
        "steps' worth for every local rank, shrunk to stay under 64 MiB)."},
-      {"LTCC_ALGO", T::kEnum, "auto", "", nullptr, nullptr, "auto|ring|hier",
+      {"LTCC_ALGO", T::kEnum, "auto", "", nullptr, nullptr, "auto|ring|hier|grid",
        "All-reduce, all-gather and reduce-scatter schedule where ranks share hosts: hier = within each "
        "host (shared memory), then among the ranks with the same local index across hosts "
        "(every NIC busy at once), then within each host again; ring = flat over all ranks; "
        "auto = hier above LTCC_ALLREDUCE_RD_MAX where every host has the same number (> 1) "
-       "of ranks and there are several hosts, else ring."},
+       "of ranks and there are several hosts, else ring; grid = above LTCC_ALLREDUCE_RD_MAX "
+       "a 2-D grid of rows of consecutive ranks (the largest divisor of the rank count up to "
+       "its square root): along the rows, down the columns, along the rows again, "
+       "2(rows + columns - 2) serial steps instead of 2(ranks - 1); as auto where the rank "
+       "count is prime."},
       {"LTCC_SEGMENT", T::kBytes, "512KiB", "bytes", "4KiB", "64MiB", nullptr,
        "Pipelining unit of the ring algorithms: a chunk moves as segments of this size, so "
        "one step forwards segment k while segment k+1 of the step before is still arriving. "

@@ -202,8 +202,9 @@ Status comm_options_from_env(CommOptions* out) {
   LTCC_CHECK(param_bool("LTCC_REDUCE_ON_ARRIVAL", &o.coll.reduce_on_arrival));
   std::string algo;
   LTCC_CHECK(param_string("LTCC_ALGO", &algo));
-  o.coll.algo = algo == "ring" ? coll::Algo::kRing
+  o.coll.algo = algo == "ring"   ? coll::Algo::kRing
                 : algo == "hier" ? coll::Algo::kHier
+                : algo == "grid" ? coll::Algo::kGrid
                                  : coll::Algo::kAuto;  // the registry allows no other
   o.coll.segment_bytes = seg;
   o.segment_explicit = param_from_env("LTCC_SEGMENT");

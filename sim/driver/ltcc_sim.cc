@@ -128,6 +128,13 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
                  });
   cli::add_size(app, "--segment", &s->segment_bytes, "pipelining unit of the collectives");
   cli::add_count(app, "--step-window", &s->step_window, "ring lanes (steps in flight)");
+  add_word(app, "--algo",
+           "all-reduce, all-gather, reduce-scatter schedule above the recursive-doubling size: "
+           "the ring, or the 2-D grid (collectives/algorithms.h; a ring where the rank count "
+           "is prime)",
+           s->algo == ltcc::coll::Algo::kGrid ? "grid" : "ring",
+           {{"ring", [s] { s->algo = ltcc::coll::Algo::kAuto; }},
+            {"grid", [s] { s->algo = ltcc::coll::Algo::kGrid; }}});
   cli::add_count(app, "--seed", &s->fabric.seed, "random seed of the fabric");
   app.add_flag("--baseline", *baseline,
                "also run without loss and print busbw / loss-free busbw");
@@ -156,15 +163,24 @@ std::string fec_name(const ltcc::ldt::LdtOptions& o) {
   return ltcc::ldt::fec_mode_name(o.fec);
 }
 
+// The schedule that runs: "grid" only where one exists (the rank count is
+// not prime) and the message is above the recursive-doubling size.
+const char* algo_name(const Scenario& s) {
+  return s.algo == ltcc::coll::Algo::kGrid && ltcc::coll::grid_cols(s.fabric.hosts) > 1 &&
+                 s.bytes > s.rd_max_bytes
+             ? "grid"
+             : "ring";
+}
+
 void print(const Scenario& s, const Result& r, const Result* base, bool csv, bool header) {
   const double ratio = base && base->busbw_gbps > 0 ? r.busbw_gbps / base->busbw_gbps : 0;
   if (csv) {
     if (header)
       std::printf("ranks,coll,bytes,retx,cc,loss,rto_floor_us,ok,seconds,algbw_gbs,busbw_gbs,"
                   "ratio_to_lossfree,data_pkts,retx_pkts,timeouts,tail_probes,fabric_dropped,"
-                  "events,events_per_s,fec,parity_pkts,rebuilt_pkts\n");
+                  "events,events_per_s,fec,parity_pkts,rebuilt_pkts,algo\n");
     std::printf("%u,%s,%" PRIu64 ",%s,%s,%g,%g,%d,%.9f,%.3f,%.3f,%.4f,%" PRIu64 ",%" PRIu64
-                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.0f,%s,%" PRIu64 ",%" PRIu64 "\n",
+                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.0f,%s,%" PRIu64 ",%" PRIu64 ",%s\n",
                 s.fabric.hosts, ltcc::coll::coll_test_name(s.coll), s.bytes,
                 s.ldt.retx == ltcc::ldt::RetxMode::kGoBackN ? "gbn" : "sr",
                 ltcc::ldt::cc_kind_name(s.ldt.cc), s.fabric.loss,
@@ -172,13 +188,15 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
                                                                                 : s.ldt.rto_min_ns) / 1e3,
                 r.ok ? 1 : 0, r.seconds, r.algbw_gbps, r.busbw_gbps, ratio, r.data_pkts,
                 r.retx_pkts, r.timeouts, r.tail_probes, r.fabric.dropped, r.events,
-                r.events_per_second, fec_name(s.ldt).c_str(), r.parity_pkts, r.rebuilt_pkts);
+                r.events_per_second, fec_name(s.ldt).c_str(), r.parity_pkts, r.rebuilt_pkts,
+                algo_name(s));
     return;
   }
-  std::printf("# %u ranks, %s of %" PRIu64 " B, %s, cc %s, loss %g, %.0f Gb/s, mtu %u\n",
+  std::printf("# %u ranks, %s of %" PRIu64 " B, %s, cc %s, loss %g, %.0f Gb/s, mtu %u, %s\n",
               s.fabric.hosts, ltcc::coll::coll_test_name(s.coll), s.bytes,
               s.ldt.retx == ltcc::ldt::RetxMode::kGoBackN ? "go-back-N" : "selective repeat",
-              ltcc::ldt::cc_kind_name(s.ldt.cc), s.fabric.loss, s.fabric.host_gbps, s.mtu);
+              ltcc::ldt::cc_kind_name(s.ldt.cc), s.fabric.loss, s.fabric.host_gbps, s.mtu,
+              algo_name(s));
   if (!r.ok) {
     std::printf("FAILED: %s\n", r.error.c_str());
     return;

@@ -234,6 +234,7 @@ World::World(const Scenario& s) : s_(s) {
     k->ctx.params.segment_bytes = s_.segment_bytes;
     k->ctx.params.rd_max_bytes = s_.rd_max_bytes;
     k->ctx.params.step_window = s_.step_window;
+    k->ctx.params.algo = s_.algo;
     k->ctx.params.tag = 1;
     k->ctx.params.move_only = true;
     k->ctx.phantom = phantom_;

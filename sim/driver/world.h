@@ -85,6 +85,7 @@ struct Scenario {
   uint64_t segment_bytes = 128 * 1024;
   uint64_t rd_max_bytes = 128 * 1024;
   uint32_t step_window = coll::Params{}.step_window;  // ring lanes (collectives/algorithms.cc)
+  coll::Algo algo = coll::Algo::kAuto;  // ring, or the 2-D grid (--algo); one rank per host
   uint64_t sim_time_limit_ps = 600ull * 1'000'000'000'000ull;  // 10 simulated minutes
   // The host's transmit path. false: every packet the engine emits joins one
   // FIFO at the NIC (the fabric's kNic port, unbounded): an ACK waits behind
