@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "collectives/algorithms.h"
 #include "collectives/ring.h"
 #include "sim/fabric/event_queue.h"
 #include "sim/fabric/fabric.h"
@@ -209,6 +210,36 @@ double ring_allreduce_closed_form_seconds(const Scenario& s, double acks_per_pkt
   const std::vector<double> ag_end = phase(
       [&](uint32_t r, uint32_t st) { return coll::Ring{r, n}.ag_send_chunk(st); }, rs_end, true);
   return *std::max_element(ag_end.begin(), ag_end.end()) / 1e12;
+}
+
+double grid_allreduce_closed_form_seconds(const Scenario& s) {
+  if (s.coll != Coll::kAllReduce || s.bytes <= s.rd_max_bytes) return 0;
+  const uint32_t n = s.fabric.hosts;
+  const uint32_t c = coll::grid_cols(n), r = n / c;
+  if (c < 2) return 0;
+  const uint32_t hpl = s.fabric.hosts_per_leaf >= n ? 0 : s.fabric.hosts_per_leaf;
+  if (hpl && (hpl % c != 0 || c < hpl)) return 0;  // rows within a leaf, columns one per leaf
+  Scenario row = s;
+  row.fabric.hosts = c;
+  row.fabric.hosts_per_leaf = 0;  // one switch: the row's leaf
+  Scenario col = s;
+  col.fabric.hosts = r;
+  col.fabric.hosts_per_leaf = hpl ? 1 : 0;  // every member on a leaf of its own
+  // The column's all-reduce runs on the row reduce-scatter's output: the
+  // main part is count / c elements (the remainder, < c elements, runs flat
+  // and is left out).
+  col.bytes = s.bytes / 4 / c * 4;
+  if (col.bytes <= s.rd_max_bytes) return 0;
+  const double t_row = ring_allreduce_closed_form_seconds(row);
+  const double t_col = ring_allreduce_closed_form_seconds(col);
+  if (t_row <= 0 || t_col <= 0) return 0;
+  // The row reduce-scatter waits for its last ACK before the column starts
+  // (Ops::finish); the ring closed form's all-gather starts without it.
+  EventQueue eq;
+  const Fabric fab(row.fabric, &eq);
+  const double alpha =
+      static_cast<double>(fab.unloaded_latency(1, 0, static_cast<uint32_t>(ldt::kHeaderSize))) / 1e12;
+  return t_row + alpha + t_col;
 }
 
 }  // namespace ltcc::sim

@@ -17,4 +17,17 @@ namespace ltcc::sim {
 // `acks_per_pkt` overrides that).
 double ring_allreduce_closed_form_seconds(const Scenario& s, double acks_per_pkt = 1.0);
 
+// Loss-free time of one 2-D grid all-reduce (LTCC_ALGO=grid,
+// collectives/algorithms.h): the ring closed form of a row (c consecutive
+// ranks, the whole message) plus the row reduce-scatter's wait for its last
+// ACK, plus the ring closed form of a column (r ranks c apart, 1/c of the
+// message). A composition, not a recurrence: the phases are separated by
+// full waits, so it holds where every rank enters each phase at about the
+// same time. Where ranks are numbered by leaf, a row must lie within a leaf
+// and a column take one rank per leaf (c a multiple of hosts_per_leaf or
+// hosts_per_leaf a multiple of c is enough for rows; columns need c >=
+// hosts_per_leaf); 0 otherwise, and when there is no grid or the column's
+// share is at most rd_max_bytes (recursive doubling runs there).
+double grid_allreduce_closed_form_seconds(const Scenario& s);
+
 }  // namespace ltcc::sim

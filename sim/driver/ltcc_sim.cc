@@ -224,9 +224,12 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
                 static_cast<double>(pc.max_bytes) / 1e3, pc.mean_bytes / 1e3,
                 pc.mean_found_bytes / 1e3, pc.tail_drops);
   }
-  const double cf = ltcc::sim::ring_allreduce_closed_form_seconds(s);
+  const bool grid = std::string(algo_name(s)) == "grid";
+  const double cf = grid ? ltcc::sim::grid_allreduce_closed_form_seconds(s)
+                         : ltcc::sim::ring_allreduce_closed_form_seconds(s);
   if (cf > 0)
-    std::printf("closed form %.3f us, sim/closed form = %.4f\n", cf * 1e6, r.seconds / s.iters / cf);
+    std::printf("%s closed form %.3f us, sim/closed form = %.4f\n", grid ? "grid" : "ring",
+                cf * 1e6, r.seconds / s.iters / cf);
   std::printf("%" PRIu64 " events in %.2f s (%.2f M events/s)\n", r.events, r.wall_seconds,
               r.events_per_second / 1e6);
 }
