@@ -47,18 +47,23 @@ TEST(Sim, EveryCollectiveCompletesAtEveryRankCount) {
 }
 
 TEST(Sim, SameSeedSameRunDifferentSeedDifferentLosses) {
-  Scenario s = small(8, 4u << 20);
-  s.fabric.loss = 0.01;
-  const Result a = run_scenario(s), b = run_scenario(s);
-  ASSERT_TRUE(a.ok) << a.error;
-  EXPECT_EQ(a.seconds, b.seconds);
-  EXPECT_EQ(a.events, b.events);
-  EXPECT_EQ(a.retx_pkts, b.retx_pkts);
-  EXPECT_EQ(a.fabric.random_losses, b.fabric.random_losses);
-  s.fabric.seed = 2;
-  const Result c = run_scenario(s);
-  ASSERT_TRUE(c.ok) << c.error;
-  EXPECT_NE(a.fabric.random_losses == c.fabric.random_losses && a.seconds == c.seconds, true);
+  for (const coll::Algo algo : {coll::Algo::kAuto, coll::Algo::kGrid}) {
+    SCOPED_TRACE(algo == coll::Algo::kGrid ? "grid" : "ring");
+    Scenario s = small(8, 4u << 20);
+    s.fabric.loss = 0.01;
+    s.algo = algo;
+    const Result a = run_scenario(s), b = run_scenario(s);
+    ASSERT_TRUE(a.ok) << a.error;
+    EXPECT_EQ(a.seconds, b.seconds);
+    EXPECT_EQ(a.events, b.events);
+    EXPECT_EQ(a.retx_pkts, b.retx_pkts);
+    EXPECT_EQ(a.fabric.random_losses, b.fabric.random_losses);
+    EXPECT_GT(a.retx_pkts, 0u);
+    s.fabric.seed = 2;
+    const Result c = run_scenario(s);
+    ASSERT_TRUE(c.ok) << c.error;
+    EXPECT_NE(a.fabric.random_losses == c.fabric.random_losses && a.seconds == c.seconds, true);
+  }
 }
 
 // One flow (a 2-rank broadcast is a single message stream) with no
