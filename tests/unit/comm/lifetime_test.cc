@@ -222,6 +222,15 @@ TEST(Lifetime, DestroyBoundsAReceiveNobodyMatches) {
   ASSERT_EQ(ltccRecvTag(never.data(), never.size(), ltccInt32, 1, 2, comms[0], &orphan), ltccSuccess);
   EXPECT_EQ(ltccWait(r), ltccSuccess) << last(comms[1]);
   EXPECT_EQ(in[999], 5);
+  // A barrier queued behind the orphan receive: once it is done, the worker
+  // has started the receive (an operation still queued at destroy fails at
+  // once as "not started" instead: under ASan's load destroy once came
+  // first).
+  ltccRequest_t b0 = nullptr, b1 = nullptr;
+  ASSERT_EQ(ltccBarrier(comms[0], &b0), ltccSuccess) << last();
+  ASSERT_EQ(ltccBarrier(comms[1], &b1), ltccSuccess) << last();
+  EXPECT_EQ(ltccWait(b0), ltccSuccess) << last(comms[0]);
+  EXPECT_EQ(ltccWait(b1), ltccSuccess) << last(comms[1]);
   const auto t0 = Clock::now();
   const ltccResult_t d = ltccCommDestroy(comms[0]);
   const double took = seconds_since(t0);
