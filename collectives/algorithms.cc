@@ -596,11 +596,14 @@ bool use_grid(const Context& ctx, size_t bytes) {
 }
 
 // ctx with the grid's rows for hosts (and no host segment: a row is not a
-// host); `grid` must outlive it.
+// host); `grid` must outlive it. Its algo is auto: the hierarchical schedule
+// then runs its phases, and the remainder it sends over every rank, flat
+// (the grid again there recursed until the stack overflowed).
 Context grid_context(const Context& ctx, const Hosts* grid) {
   Context g = ctx;
   g.hosts = grid;
   g.host_shm = nullptr;
+  g.params.algo = Algo::kAuto;
   return g;
 }
 
@@ -647,7 +650,6 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
   c.rank = rank;
   c.nranks = nranks;
   c.hosts = nullptr;  // flat within a group
-  if (c.params.algo == Algo::kGrid) c.params.algo = Algo::kAuto;  // a grid's phases are flat
   c.shm = nullptr;       // a segment serves its own group of ranks only
   c.host_shm = nullptr;
   return c;
@@ -698,7 +700,6 @@ Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count,
     // The count mod L last elements: flat, over every rank.
     Context flat = ctx;
     flat.hosts = nullptr;
-    if (flat.params.algo == Algo::kGrid) flat.params.algo = Algo::kAuto;  // not the grid again
     LTCC_CHECK(all_reduce(flat, at(send, main, es), at(recv, main, es), count - main, type, sum_op));
   }
   if (op == RedOp::kAvg) divide_(ctx, type, recv, count, ctx.nranks);

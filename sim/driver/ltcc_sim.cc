@@ -163,14 +163,13 @@ std::string fec_name(const ltcc::ldt::LdtOptions& o) {
   return ltcc::ldt::fec_mode_name(o.fec);
 }
 
-// The schedule that runs: "grid" only where one exists (the rank count is
-// not prime) and the message is above the recursive-doubling size.
-const char* algo_name(const Scenario& s) {
+// Whether the grid runs: where one exists (the rank count is not prime)
+// and the message is above the recursive-doubling size; else the ring.
+bool runs_grid(const Scenario& s) {
   return s.algo == ltcc::coll::Algo::kGrid && ltcc::coll::grid_cols(s.fabric.hosts) > 1 &&
-                 s.bytes > s.rd_max_bytes
-             ? "grid"
-             : "ring";
+         s.bytes > s.rd_max_bytes;
 }
+const char* algo_name(const Scenario& s) { return runs_grid(s) ? "grid" : "ring"; }
 
 void print(const Scenario& s, const Result& r, const Result* base, bool csv, bool header) {
   const double ratio = base && base->busbw_gbps > 0 ? r.busbw_gbps / base->busbw_gbps : 0;
@@ -224,7 +223,7 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
                 static_cast<double>(pc.max_bytes) / 1e3, pc.mean_bytes / 1e3,
                 pc.mean_found_bytes / 1e3, pc.tail_drops);
   }
-  const bool grid = std::string(algo_name(s)) == "grid";
+  const bool grid = runs_grid(s);
   const double cf = grid ? ltcc::sim::grid_allreduce_closed_form_seconds(s)
                          : ltcc::sim::ring_allreduce_closed_form_seconds(s);
   if (cf > 0)
