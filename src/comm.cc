@@ -92,10 +92,24 @@ struct CtrlSends {
     b->cv.notify_all();
   }
   CompletionCallback callback() { return {&CtrlSends::on_done, this}; }
-  // True if every request completed before the deadline.
-  bool wait_all(uint64_t deadline_ns) {
+  // True if every request completed before the deadline. Drives the
+  // transport's inline progress meanwhile (a no-op where a thread does it):
+  // nothing else would, and over UCX between hosts (LTCC_NET=ucx, inline) an
+  // ABORT sent synchronously completes only when the peer has matched it,
+  // and both sides must progress for that. Without it the wait ran to its
+  // bound every time.
+  bool wait_all(Transport* t, uint64_t deadline_ns) {
     std::unique_lock<std::mutex> lk(mu);
-    return cv.wait_until(lk, deadline_tp(deadline_ns), [&] { return completed >= reqs.size(); });
+    for (;;) {
+      if (completed >= reqs.size()) return true;
+      const uint64_t now = now_ns();
+      if (now >= deadline_ns) return false;
+      lk.unlock();
+      t->progress();
+      lk.lock();
+      cv.wait_until(lk, deadline_tp(std::min<uint64_t>(deadline_ns, now + 200'000ull)),
+                    [&] { return completed >= reqs.size(); });
+    }
   }
 };
 
@@ -741,7 +755,7 @@ Status Comm::send_ctrl_all(uint32_t kind, const std::string& text, uint64_t wait
   CtrlSends sends;
   sends.post(transport_.get(), rank_, nranks_, kind, text);
   // Bounded: a dead peer never acknowledges.
-  (void)sends.wait_all(now_ns() + wait_ns);
+  (void)sends.wait_all(transport_.get(), now_ns() + wait_ns);
   // The message buffer dies here: make sure the transport no longer reads
   // it. Whatever is still pending is failed by the abort that follows, or
   // is released after the transport is gone (destroy).
@@ -871,7 +885,7 @@ Status Comm::destroy() {
                 closes_seen_.load(), nranks_ - 1, static_cast<double>(bound) / 1e9);
     // Give our CLOSEs a moment to be acknowledged (a lost ACK costs nothing:
     // the peer needs only to have received it).
-    (void)sends.wait_all(now_ns() + 20'000'000ull);
+    (void)sends.wait_all(transport_.get(), now_ns() + 20'000'000ull);
     transport_->abort(make_status(Code::kInvalidUsage, "rank %u: communicator destroyed", rank_));
     for (TransportRequest* r : sends.reqs) (void)transport_->wait_request(r);
   }

@@ -73,7 +73,10 @@ struct TransportSetup {
   uint32_t rank = 0;
   uint32_t nranks = 1;
   uint64_t peer_timeout_ns = 30'000'000'000ull;  // a silent peer is dead after this
-  uint32_t background_tag = UINT32_MAX;          // receives on it watch no peer
+  // Receives on it watch no peer, and a transport may keep filling them
+  // after abort() (UCX: a peer's synchronous ABORT must still be matched),
+  // so their buffers must outlive the transport.
+  uint32_t background_tag = UINT32_MAX;
   // What the communicator learnt of the machine (src/topology.h): the cores
   // this process may use (0: unknown, the transport asks sched_getaffinity)
   // and the CPUs near its NIC, where a progress thread is pinned (empty:

@@ -159,6 +159,7 @@ struct UcxTransport::Impl {
   std::vector<Status> peer_failed;      // ok: alive
   std::vector<uint32_t> newly_failed;   // error handler -> next progress step
   std::vector<uint8_t> logged;          // its transports are (to be) logged
+  std::vector<int8_t> networked;        // lanes leave the host: -1 not yet asked
   std::vector<uint32_t> to_log;         // first send completed: log after progress
   std::vector<TransportPeerStats> peer_stats;
   std::unordered_set<Request*> pending;   // not yet complete for their user
@@ -198,6 +199,7 @@ struct UcxTransport::Impl {
   void progress_loop();
   void log_peer_locked(uint32_t peer);
   std::string peer_transports_locked(uint32_t peer);
+  bool networked_locked(uint32_t peer);
 
   static void on_send(void* request, ucs_status_t status, void* user_data);
   static void on_recv(void* request, ucs_status_t status, const ucp_tag_recv_info_t* info,
@@ -213,6 +215,7 @@ Status UcxTransport::Impl::init() {
   peer_addr.resize(nranks);
   peer_boot.assign(nranks, 0);
   eps.assign(nranks, nullptr);
+  networked.assign(nranks, -1);
   peer_ctx.resize(nranks);
   for (uint32_t p = 0; p < nranks; ++p) peer_ctx[p] = {this, p};
   peer_failed.assign(nranks, Status::ok());
@@ -329,6 +332,8 @@ UcxTransport::Impl::~Impl() {
           ucp_worker_progress(worker);
         ucp_request_free(flush);
       }
+      for (Request* r : std::vector<Request*>(ucx_held.begin(), ucx_held.end()))
+        if (!r->is_send && r->ucx) ucp_request_cancel(worker, r->ucx);
       std::vector<void*> closing;
       for (uint32_t p = 0; p < nranks; ++p) {
         if (!eps[p]) continue;
@@ -503,8 +508,13 @@ void UcxTransport::Impl::handle_failures_locked() {
 void UcxTransport::Impl::teardown_locked() {
   if (torn_down || !worker) return;
   torn_down = true;
+  // Receives on the background tag (the communicator's control messages)
+  // stay posted in UCX until the worker goes: a peer's ABORT sent
+  // synchronously (isend) completes only when matched here, and an aborted
+  // rank that no longer matched it held that peer for its whole bound. What
+  // arrives lands in the caller's buffer, which outlives the transport.
   for (Request* r : std::vector<Request*>(pending.begin(), pending.end()))
-    if (!r->is_send && r->ucx) ucp_request_cancel(worker, r->ucx);
+    if (!r->is_send && r->ucx && r->tag != opts.background_tag) ucp_request_cancel(worker, r->ucx);
   // The endpoints stay open until the transport is destroyed: what was sent
   // (the communicator's ABORT notice) still reaches the peers, and a rank
   // that only aborts does not look dead to them. (Closing them here made a
@@ -630,6 +640,28 @@ std::string UcxTransport::Impl::peer_transports_locked(uint32_t peer) {
   std::string out;
   for (const std::string& s : seen) out += (out.empty() ? "" : " ") + s;
   return out;
+}
+
+// Whether the endpoint to `peer` has a lane that is not shared memory or
+// loopback (tcp, rc, ud, dc...). Asked once per peer, on its first control
+// message.
+bool UcxTransport::Impl::networked_locked(uint32_t peer) {
+  if (networked[peer] < 0) {
+    static const char* const kLocal[] = {"posix", "sysv", "xpmem", "cma", "knem", "self"};
+    std::string tls = peer_transports_locked(peer);
+    bool net = false;
+    for (size_t at = 0; at < tls.size();) {
+      size_t end = tls.find(' ', at);
+      if (end == std::string::npos) end = tls.size();
+      const std::string tl = tls.substr(at, tls.find('/', at) < end ? tls.find('/', at) - at : end - at);
+      net |= std::none_of(std::begin(kLocal), std::end(kLocal), [&](const char* l) { return tl == l; });
+      at = end + 1;
+    }
+    networked[peer] = net ? 1 : 0;
+    LTCC_INFO(kNet, "rank %u: ucx to rank %u (%s): control messages %s", rank, peer, tls.c_str(),
+               net ? "complete on delivery" : "complete when sent");
+  }
+  return networked[peer] == 1;
 }
 
 void UcxTransport::Impl::log_peer_locked(uint32_t peer) {
@@ -804,7 +836,18 @@ Status UcxTransport::isend(uint32_t peer, uint32_t tag, const void* buf, uint64_
   p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
   p.cb.send = &Impl::on_send;
   p.user_data = r;
-  const ucs_status_ptr_t sp = ucp_tag_send_nbx(m.eps[peer], buf, len, ucp_tag_of(m.rank, tag), &p);
+  // A control message (the communicator's ABORT or CLOSE) to a rank on
+  // another host completes only once that rank has matched it (a
+  // synchronous send), so the communicator's bounded wait for it means
+  // delivered, as ldt's acknowledged sends do. Over TCP a rank that aborts
+  // and closes at once otherwise lost its ABORT: the peer saw the
+  // connection fail before reading it (the close resets a socket with
+  // unread data) and blamed the aborting rank instead of the dead one it
+  // named. Shared memory keeps what was written after its writer exits.
+  const bool sync = tag == m.opts.background_tag && m.networked_locked(peer);
+  const ucp_tag_t utag = ucp_tag_of(m.rank, tag);
+  const ucs_status_ptr_t sp = sync ? ucp_tag_send_sync_nbx(m.eps[peer], buf, len, utag, &p)
+                                   : ucp_tag_send_nbx(m.eps[peer], buf, len, utag, &p);
   if (UCS_PTR_IS_ERR(sp)) {
     const Status st = m.error_of_locked(r, UCS_PTR_STATUS(sp));
     delete r;
@@ -909,6 +952,13 @@ void UcxTransport::wait_for_change(const std::atomic<uint32_t>& word, uint32_t s
 }
 
 void UcxTransport::wake() { impl_->kick(); }
+
+void UcxTransport::progress() {
+  Impl& m = *impl_;
+  if (m.opts.progress_thread || !m.drive_mu.try_lock()) return;
+  (void)m.progress_once();
+  m.drive_mu.unlock();
+}
 
 Status UcxTransport::stats(TransportStats* out) {
   if (!out) return Status(Code::kInvalidArgument, "ucx stats: null output");

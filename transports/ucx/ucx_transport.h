@@ -125,6 +125,7 @@ class UcxTransport final : public Transport {
   void abort(const Status& why) override;
   void wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) override;
   void wake() override;
+  void progress() override;  // inline: one turn, if no one drives
   Status stats(TransportStats* out) override;
 
  private:
