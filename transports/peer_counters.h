@@ -41,7 +41,9 @@
     "of bytes_received: received straight into the receive buffer (no copy)")                 \
   X(parity_packets_sent, parityPacketsSent, uint64_t, "FEC parity packets sent")              \
   X(packets_recovered, packetsRecovered, uint64_t,                                             \
-    "of packets_received: rebuilt from the peer's parity (no retransmission)")
+    "of packets_received: rebuilt from the peer's parity (no retransmission)")                \
+  X(send_busy_us, sendBusyUs, double,                                                          \
+    "time with data to the peer queued or unacknowledged: bytes_sent / it is the goodput")
 
 namespace ltcc {
 

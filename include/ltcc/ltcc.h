@@ -134,6 +134,9 @@ typedef struct {
   uint64_t parityPacketsSent;      /* FEC parity packets sent to the peer (LTCC_FEC) */
   uint64_t packetsRecovered;       /* of packetsReceived: rebuilt from the peer's parity,
                                       without a retransmission */
+  double sendBusyUs;               /* time with data to the peer queued or unacknowledged
+                                      (ended spells); bytesSent / it is the link's goodput
+                                      while it had work. 0 over UCX */
 } ltccPeerStats_t;
 
 typedef struct {

@@ -106,7 +106,7 @@ class Fields {
 // Counters added to LTCC_PEER_COUNTERS after format 1 (in the order added).
 bool added_later(const char* name) {
   static const char* const kAdded[] = {"bytes_received_in_place", "parity_packets_sent",
-                                       "packets_recovered"};
+                                       "packets_recovered", "send_busy_us"};
   for (const char* a : kAdded)
     if (std::strcmp(a, name) == 0) return true;
   return false;

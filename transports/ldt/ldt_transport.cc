@@ -1181,6 +1181,7 @@ Status LdtTransport::stats(TransportStats* out) {
     p.bytes_received_in_place = c.data_bytes_in_place;
     p.parity_packets_sent = c.fec_parity_sent;
     p.packets_recovered = c.fec_recovered;
+    p.send_busy_us = static_cast<double>(c.send_busy_ns) / 1e3;
     p.srtt_us = static_cast<double>(c.srtt_ns) / 1e3;
     p.min_rtt_us = static_cast<double>(c.min_rtt_ns) / 1e3;
     p.p99_rtt_us = static_cast<double>(c.rtt_hist.quantile(0.99)) / 1e3;

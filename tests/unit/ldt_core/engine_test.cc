@@ -53,6 +53,28 @@ TEST(EngineTransfer, DeliversEverySizeExactly) {
   }
 }
 
+// send_busy_ns (goodput = bytes / busy time, LTCC_RING_ORDER=auto): the
+// time from a post until its last ACK, not the idle time between messages.
+TEST(EngineTransfer, SendBusyTimeCoversPostToLastAckOnly) {
+  ScriptedNet net(small_opts());
+  const uint64_t t0 = net.now();
+  transfer(net, 300'000);
+  const uint64_t first = net.e(0).conn_stats(1).send_busy_ns;
+  EXPECT_GE(first, 2 * net.latency_ns);  // at least a round trip
+  EXPECT_LE(first, net.now() - t0);
+  EXPECT_EQ(net.e(1).conn_stats(0).send_busy_ns, 0u);  // the receiver sent no data
+  net.run_until([] { return false; }, 5'000'000);  // 5 ms idle
+  EXPECT_EQ(net.e(0).conn_stats(1).send_busy_ns, first);
+  const uint64_t t1 = net.now();
+  std::vector<uint8_t> src(300'000, 7), dst(300'000);
+  ASSERT_TRUE(net.e(1).post_recv(0, 8, dst.data(), dst.size(), 4, net.now()).is_ok());
+  ASSERT_TRUE(net.e(0).post_send(1, 8, src.data(), src.size(), 3, net.now()).is_ok());
+  ASSERT_TRUE(net.run_until([&] { return net.find_done(3) && net.find_done(4); }));
+  const uint64_t second = net.e(0).conn_stats(1).send_busy_ns - first;
+  EXPECT_GE(second, 2 * net.latency_ns);
+  EXPECT_LE(second, net.now() - t1);
+}
+
 TEST(EngineTransfer, Delivers256MiBWithJumboPayload) {
   LdtOptions o;
   o.payload_size = 8192;

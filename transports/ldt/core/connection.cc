@@ -67,6 +67,7 @@ Status Connection::post_send(uint32_t tag, const void* buf, uint64_t len, uint64
   m.pkts_total = static_cast<uint32_t>(pkts);
   unsent_bytes_ += len;
   ++st_.msgs_sent;
+  note_busy_st(now);
   return Status::ok();
 }
 

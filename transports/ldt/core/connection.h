@@ -264,6 +264,7 @@ class Connection {
   void on_loss_timer_st(uint64_t now);
   void check_liveness_st(uint64_t now);
   bool sending_st() const;   // messages queued or packets unacknowledged
+  void note_busy_st(uint64_t now);  // a spell of sending_st() starts or ends (send_busy_ns)
   bool waiting_st() const;   // receives posted or matched but incomplete
   // Nothing heard for half a timeout: a live peer answers retransmissions
   // and keepalives sooner, so a stalled transfer to it is a dead peer in the
@@ -386,6 +387,7 @@ class Connection {
   uint64_t last_rx_psn_ = UINT64_MAX;
   uint64_t last_rx_offset_ = 0;
   bool ack_pending_ = false;
+  uint64_t busy_since_ = 0;  // sending_st() since then (0: idle)
   uint32_t pkts_since_ack_ = 0;
   uint64_t echo_psn_ = 0, echo_ts_ = 0, echo_arrival_ = 0;
   uint64_t gbn_nacked_cum_ = UINT64_MAX;

@@ -642,6 +642,7 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
   if (rnr && has_outstanding()) on_rnr_st(now);
   reap_tx_msgs_st();
   if (!gbn_) rack_detect_loss_st(now);
+  note_busy_st(now);
   return true;
 }
 

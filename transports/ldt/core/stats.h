@@ -68,6 +68,8 @@ struct ConnStats {
   uint64_t fec_parity_bytes = 0;    // their payload bytes (meta blocks included)
   uint64_t fec_recovered_by_peer = 0;  // of our packets, rebuilt by the peer (its ACKs say)
   uint64_t fec_group = 0;           // members per parity now (0: none)
+  uint64_t send_busy_ns = 0;        // time with data queued or unacknowledged (ended spells;
+                                    // bytes / this = the link's goodput while it had work)
   // receiver side
   uint64_t data_pkts_received = 0;  // accepted and placed
   uint64_t data_bytes_received = 0;

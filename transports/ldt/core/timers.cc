@@ -122,6 +122,15 @@ void Connection::on_loss_timer_st(uint64_t now) {
 
 bool Connection::sending_st() const { return has_outstanding() || has_unsegmented(); }
 
+void Connection::note_busy_st(uint64_t now) {
+  if (sending_st()) {
+    if (!busy_since_) busy_since_ = std::max<uint64_t>(now, 1);
+  } else if (busy_since_) {
+    st_.send_busy_ns += now > busy_since_ ? now - busy_since_ : 0;
+    busy_since_ = 0;
+  }
+}
+
 bool Connection::waiting_st() const {
   if (posted_watched_) return true;
   return std::any_of(rx_msgs_.begin(), rx_msgs_.end(),
