@@ -9,6 +9,7 @@
 #include "collectives/group_transport.h"
 #include "collectives/host_shm.h"
 #include "collectives/ring.h"
+#include "collectives/ring_order.h"
 #include "common/log.h"
 #include "transports/tags.h"
 
@@ -603,6 +604,7 @@ Context grid_context(const Context& ctx, const Hosts* grid) {
   Context g = ctx;
   g.hosts = grid;
   g.host_shm = nullptr;
+  g.ring_order = nullptr;
   g.params.algo = Algo::kAuto;
   return g;
 }
@@ -652,6 +654,7 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
   c.hosts = nullptr;  // flat within a group
   c.shm = nullptr;       // a segment serves its own group of ranks only
   c.host_shm = nullptr;
+  c.ring_order = nullptr;  // an order of the whole communicator's ranks
   return c;
 }
 
@@ -672,6 +675,19 @@ Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DTyp
     return all_reduce_hier(ctx, send, recv, count, type, op);
   if (count * dtype_size(type) <= ctx.params.rd_max_bytes)
     return all_reduce_recursive_doubling(ctx, send, recv, count, type, op);
+  if (ctx.ring_order && is_ring_order(*ctx.ring_order, ctx.nranks)) {
+    // The ring in that order: the same schedule over renumbered ranks. Every
+    // rank still ends with the same bits (each chunk is reduced once, along
+    // the ring, then copied).
+    const std::vector<uint32_t>& order = *ctx.ring_order;
+    if (!std::is_sorted(order.begin(), order.end())) {
+      const auto pos =
+          static_cast<uint32_t>(std::find(order.begin(), order.end(), ctx.rank) - order.begin());
+      GroupTransport ring(ctx.transport, order);
+      Context c = sub_context(ctx, &ring, pos, ctx.nranks);
+      return all_reduce_ring(c, send, recv, count, type, op);
+    }
+  }
   return all_reduce_ring(ctx, send, recv, count, type, op);
 }
 
@@ -687,7 +703,6 @@ Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count,
   if (shard) {
     GroupTransport here(ctx.transport, g.here), across(ctx.transport, g.across);
     Context c_here = sub_context(ctx, &here, g.local, g.nlocal);
-  c_here.shm = ctx.host_shm;  // within the host: its segment, if any
     c_here.shm = ctx.host_shm;  // within the host: its segment, if any
     Context c_across = sub_context(ctx, &across, g.host, g.nhosts);
     // In place, the reduce-scatter's input holds my shard where its output

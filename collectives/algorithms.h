@@ -126,6 +126,11 @@ struct Context {
   // This host's segment where hosts are uniform: the hierarchical
   // collectives' phases within the host go through it. Null: the transport.
   HostShm* host_shm = nullptr;
+  // The flat ring all-reduce's order (LTCC_RING_ORDER=auto,
+  // collectives/ring_order.h): (*ring_order)[k] sends to [k + 1]. Null, or
+  // not a permutation of the ranks: rank order. Groups (hierarchical, grid)
+  // keep rank order.
+  const std::vector<uint32_t>* ring_order = nullptr;
 };
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type, RedOp op);

@@ -221,6 +221,17 @@ const std::vector<ParamSpec>& registry() {
        "its square root): along the rows, down the columns, along the rows again, "
        "2(rows + columns - 2) serial steps instead of 2(ranks - 1); as auto where the rank "
        "count is prime."},
+      {"LTCC_RING_ORDER", T::kEnum, "fixed", "", nullptr, nullptr, "fixed|auto",
+       "Order of the flat ring all-reduce: fixed = rank order; auto = every 8th all-reduce "
+       "above LTCC_ALLREDUCE_RD_MAX, "
+       "each rank measures the goodput of the ldt links it sent over (bytes over the time "
+       "they had data queued or unacknowledged, times 1 - 10 x their retransmitted fraction, "
+       "averaged with the previous measure), the ranks share these rows, and all choose "
+       "the same ring whose slowest link is fastest (a link never measured counts as the "
+       "median one); the ring changes only for a bottleneck 1.25x faster. Routes the ring "
+       "around a lossy or slow link. The reduction order follows the ring, so floating-point "
+       "sums may change in their last bits when it changes (integers never), and two runs "
+       "may differ there: fixed (the default) keeps results bitwise identical across runs."},
       {"LTCC_SEGMENT", T::kBytes, "512KiB", "bytes", "4KiB", "64MiB", nullptr,
        "Pipelining unit of the ring algorithms: a chunk moves as segments of this size, so "
        "one step forwards segment k while segment k+1 of the step before is still arriving. "

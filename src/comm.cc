@@ -10,6 +10,7 @@
 #include <cstdarg>
 #include <cstring>
 
+#include "collectives/ring_order.h"
 #include "common/config.h"
 #include "common/host.h"
 #include "common/json.h"
@@ -226,6 +227,9 @@ Status comm_options_from_env(CommOptions* out) {
   LTCC_CHECK(param_string("LTCC_STATS_FILE", &o.stats_file));
   LTCC_CHECK(param_duration_ns("LTCC_STATS_INTERVAL", &o.stats_interval_ns));
   LTCC_CHECK(param_bool("LTCC_SHM", &o.shm));
+  std::string ring_order;
+  LTCC_CHECK(param_string("LTCC_RING_ORDER", &ring_order));
+  o.ring_order_auto = ring_order == "auto";  // the registry allows fixed|auto
   uint64_t chunk = 0;
   LTCC_CHECK(param_bytes("LTCC_SHM_CHUNK", &chunk));
   o.shm_chunk = chunk;
@@ -699,6 +703,13 @@ Status Comm::run(CollOp& op) {
   Status st;
   switch (op.kind) {
     case CollKind::kAllReduce:
+      // Only all-reduces the ring can take count toward the next choice
+      // (smaller ones run recursive doubling; the same on every rank).
+      if (opts_.ring_order_auto && op.count * coll::dtype_size(op.type) > ctx.params.rd_max_bytes) {
+        st = update_ring_order(name);
+        if (!st.is_ok()) break;
+        ctx.ring_order = &ring_order_;
+      }
       st = coll::all_reduce(ctx, op.send, op.recv, op.count, op.type, op.op);
       break;
     case CollKind::kAllGather:
@@ -749,6 +760,77 @@ Status Comm::run(CollOp& op) {
                                ") failed: " + cause.message());
   set_broken(cause);
   return out;
+}
+
+// LTCC_RING_ORDER=auto. The same decisions on every rank: the count of
+// all-reduces, the hosts and the options are the same everywhere, and every
+// rank runs choose_ring_order on the same gathered matrix.
+Status Comm::update_ring_order(const char* op_name) {
+  constexpr uint64_t kRingOrderEvery = 8;          // ring-sized all-reduces between choices
+  constexpr uint64_t kMinBytes = uint64_t{1} << 20;  // a measure needs this much sent
+  constexpr double kGain = 1.25;                   // a new ring must be this much faster
+  const uint32_t n = nranks_;
+  if (ring_order_.empty()) {
+    ring_order_.resize(n);
+    for (uint32_t i = 0; i < n; ++i) ring_order_[i] = i;
+    link_goodput_.assign(n, 0);
+    link_seen_.assign(n, TransportPeerStats{});
+  }
+  // Only where the flat ring can run: not through one host's shared memory,
+  // not where the hierarchical or grid schedules take every large message.
+  const bool hier = hosts_.uniform() && opts_.coll.algo != coll::Algo::kRing;
+  if (n < 3 || shm_whole_ || hier || opts_.coll.algo == coll::Algo::kGrid ||
+      ++ring_allreduces_ % kRingOrderEvery != 0)
+    return Status::ok();
+  TransportStats ts;
+  if (!transport_->stats(&ts).is_ok() || ts.peers.size() != n) ts.peers.assign(n, {});
+  for (uint32_t p = 0; p < n; ++p) {
+    if (p == rank_) continue;
+    const TransportPeerStats& now = ts.peers[p];
+    const TransportPeerStats& was = link_seen_[p];
+    const uint64_t bytes = now.bytes_sent - was.bytes_sent;
+    const double busy_us = now.send_busy_us - was.send_busy_us;
+    // Only a link that carried enough since the last choice is measured
+    // again; the others keep what they measured before (a ring uses n links).
+    if (bytes < kMinBytes || busy_us <= 0) continue;
+    // Its goodput while it had work, discounted for its loss (1 - 10 x the
+    // fraction retransmitted: half at 5%). Where the link was not the
+    // ring's bottleneck its repairs hid in the slack, so its goodput alone
+    // looks as good as a clean link's, within this machine's noise (8 ranks
+    // on 2 CPUs: 2x between windows); on the critical path each repair
+    // costs a round trip. The discount makes a ring prefer clean links
+    // wherever the bottleneck allows: a lossy link carries as little as
+    // possible.
+    const uint64_t sent = now.packets_sent - was.packets_sent;
+    const double loss = sent ? static_cast<double>(now.packets_retransmitted -
+                                                   was.packets_retransmitted) / static_cast<double>(sent)
+                             : 0;
+    const double g = static_cast<double>(bytes) / busy_us * 1e6 * std::max(0.1, 1 - 10 * loss);
+    // Smoothed over choices: one noisy window must not move the ring.
+    link_goodput_[p] = link_goodput_[p] > 0 ? (link_goodput_[p] + g) / 2 : g;
+  }
+  link_seen_ = ts.peers;
+  std::vector<double> matrix(size_t{n} * n);
+  coll::Context c = flat_context(op_name);
+  c.fail = [this](const Status& why) { fail_and_notify(why); };
+  LTCC_CHECK(coll::all_gather(c, link_goodput_.data(), matrix.data(), n, coll::DType::kFloat64));
+  std::vector<uint32_t> next = coll::choose_ring_order(matrix, n, ring_order_, kGain);
+  if (next != ring_order_) {
+    const double assumed = coll::assumed_goodput(matrix, n);
+    const coll::RingScore was = coll::ring_score(matrix, n, ring_order_, assumed);
+    const coll::RingScore now = coll::ring_score(matrix, n, next, assumed);
+    if (rank_ == 0) {
+      std::string text;
+      for (uint32_t r : next) appendf(&text, "%s%u", text.empty() ? "" : " ", r);
+      LTCC_INFO(kColl,
+                "rank 0: %s: ring order now %s (LTCC_RING_ORDER=auto): its slowest link %.3f "
+                "Gbit/s, the previous ring's %.3f (measured; unmeasured links assumed %.3f)",
+                op_name, text.c_str(), now.bottleneck * 8e-9, was.bottleneck * 8e-9,
+                assumed * 8e-9);
+    }
+    ring_order_ = std::move(next);
+  }
+  return Status::ok();
 }
 
 Status Comm::send_ctrl_all(uint32_t kind, const std::string& text, uint64_t wait_ns) {

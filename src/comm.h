@@ -104,6 +104,7 @@ struct CommOptions {
   std::string stats_file;                         // LTCC_STATS_FILE pattern; "" = no dump
   uint64_t stats_interval_ns = 10'000'000'000ull; // LTCC_STATS_INTERVAL
   bool shm = true;                                // LTCC_SHM
+  bool ring_order_auto = false;                   // LTCC_RING_ORDER=auto
   size_t shm_chunk = size_t{1} << 20;             // LTCC_SHM_CHUNK
 };
 
@@ -274,6 +275,15 @@ class Comm {
   std::atomic<uint64_t> done_count_{0};
   std::atomic<uint64_t> shm_done_count_{0};
   std::vector<uint8_t> scratch_, scratch2_;  // the worker's
+  // The loss-aware ring order (LTCC_RING_ORDER=auto, collectives/ring_order.h),
+  // touched by run() only (one operation at a time): every
+  // kRingOrderEvery-th all-reduce first measures this rank's links, shares
+  // the rows (an all-gather) and lets every rank choose the same ring.
+  Status update_ring_order(const char* op_name);
+  std::vector<uint32_t> ring_order_;           // empty until the first all-reduce
+  std::vector<double> link_goodput_;           // bytes/s to each peer; 0: never measured
+  std::vector<TransportPeerStats> link_seen_;  // the counters at the last measure
+  uint64_t ring_allreduces_ = 0;
   // transport_ is reset by destroy()/abort() while other threads may read
   // statistics through it: both hold life_mu_.
   std::mutex life_mu_;
