@@ -660,6 +660,11 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
 
 }  // namespace
 
+bool all_reduce_runs_flat_ring(const Context& ctx, size_t bytes) {
+  return !ctx.shm && !use_grid(ctx, bytes) && !use_hier(ctx, bytes) &&
+         bytes > ctx.params.rd_max_bytes;
+}
+
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type,
                   RedOp op) {
   if (ctx.shm) {

@@ -134,6 +134,10 @@ struct Context {
 };
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type, RedOp op);
+// Whether all_reduce of `bytes` runs the flat ring (the one ctx.ring_order
+// reorders): not through a whole-communicator segment, not the grid or the
+// hierarchical schedule, above recursive doubling's sizes.
+bool all_reduce_runs_flat_ring(const Context& ctx, size_t bytes);
 Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count, DType type,
                        RedOp op);
 Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count, DType type,

@@ -5,6 +5,13 @@
 namespace ltcc::coll {
 namespace {
 
+// Link a -> b's goodput: measured, else the assumed one.
+double link_goodput(const std::vector<double>& goodput, uint32_t n, uint32_t a, uint32_t b,
+                    double assumed) {
+  const double g = goodput[size_t{a} * n + b];
+  return g > 0 ? g : assumed;
+}
+
 bool better(const RingScore& a, const RingScore& b) {
   if (a.bottleneck != b.bottleneck) return a.bottleneck > b.bottleneck;
   return a.inverse_sum < b.inverse_sum;
@@ -37,8 +44,7 @@ std::vector<uint32_t> best_local(const std::vector<double>& goodput, uint32_t n,
     uint32_t worst = 0;  // position of the slowest link's sender
     double worst_g = 0;
     for (uint32_t k = 0; k < n; ++k) {
-      const uint32_t a = cur[k], b = cur[(k + 1) % n];
-      const double g = goodput[size_t{a} * n + b] > 0 ? goodput[size_t{a} * n + b] : assumed;
+      const double g = link_goodput(goodput, n, cur[k], cur[(k + 1) % n], assumed);
       if (k == 0 || g < worst_g) {
         worst = k;
         worst_g = g;
@@ -86,8 +92,7 @@ RingScore ring_score(const std::vector<double>& goodput, uint32_t n,
                      const std::vector<uint32_t>& order, double assumed) {
   RingScore s;
   for (uint32_t k = 0; k < n; ++k) {
-    const uint32_t a = order[k], b = order[(k + 1) % n];
-    const double g = goodput[size_t{a} * n + b] > 0 ? goodput[size_t{a} * n + b] : assumed;
+    const double g = link_goodput(goodput, n, order[k], order[(k + 1) % n], assumed);
     s.bottleneck = k == 0 ? g : std::min(s.bottleneck, g);
     s.inverse_sum += 1 / g;
   }

@@ -703,9 +703,10 @@ Status Comm::run(CollOp& op) {
   Status st;
   switch (op.kind) {
     case CollKind::kAllReduce:
-      // Only all-reduces the ring can take count toward the next choice
-      // (smaller ones run recursive doubling; the same on every rank).
-      if (opts_.ring_order_auto && op.count * coll::dtype_size(op.type) > ctx.params.rd_max_bytes) {
+      // Only all-reduces that run the flat ring count toward the next choice
+      // (the same decision on every rank: the same hosts, options and sizes).
+      if (opts_.ring_order_auto &&
+          coll::all_reduce_runs_flat_ring(ctx, op.count * coll::dtype_size(op.type))) {
         st = update_ring_order(name);
         if (!st.is_ok()) break;
         ctx.ring_order = &ring_order_;
@@ -776,12 +777,7 @@ Status Comm::update_ring_order(const char* op_name) {
     link_goodput_.assign(n, 0);
     link_seen_.assign(n, TransportPeerStats{});
   }
-  // Only where the flat ring can run: not through one host's shared memory,
-  // not where the hierarchical or grid schedules take every large message.
-  const bool hier = hosts_.uniform() && opts_.coll.algo != coll::Algo::kRing;
-  if (n < 3 || shm_whole_ || hier || opts_.coll.algo == coll::Algo::kGrid ||
-      ++ring_allreduces_ % kRingOrderEvery != 0)
-    return Status::ok();
+  if (n < 3 || ++ring_allreduces_ % kRingOrderEvery != 0) return Status::ok();
   TransportStats ts;
   if (!transport_->stats(&ts).is_ok() || ts.peers.size() != n) ts.peers.assign(n, {});
   for (uint32_t p = 0; p < n; ++p) {
@@ -816,10 +812,10 @@ Status Comm::update_ring_order(const char* op_name) {
   LTCC_CHECK(coll::all_gather(c, link_goodput_.data(), matrix.data(), n, coll::DType::kFloat64));
   std::vector<uint32_t> next = coll::choose_ring_order(matrix, n, ring_order_, kGain);
   if (next != ring_order_) {
-    const double assumed = coll::assumed_goodput(matrix, n);
-    const coll::RingScore was = coll::ring_score(matrix, n, ring_order_, assumed);
-    const coll::RingScore now = coll::ring_score(matrix, n, next, assumed);
-    if (rank_ == 0) {
+    if (rank_ == 0) {  // the scores again, for the log line only
+      const double assumed = coll::assumed_goodput(matrix, n);
+      const coll::RingScore was = coll::ring_score(matrix, n, ring_order_, assumed);
+      const coll::RingScore now = coll::ring_score(matrix, n, next, assumed);
       std::string text;
       for (uint32_t r : next) appendf(&text, "%s%u", text.empty() ? "" : " ", r);
       LTCC_INFO(kColl,

@@ -277,8 +277,9 @@ class Comm {
   std::vector<uint8_t> scratch_, scratch2_;  // the worker's
   // The loss-aware ring order (LTCC_RING_ORDER=auto, collectives/ring_order.h),
   // touched by run() only (one operation at a time): every
-  // kRingOrderEvery-th all-reduce first measures this rank's links, shares
-  // the rows (an all-gather) and lets every rank choose the same ring.
+  // kRingOrderEvery-th all-reduce that runs the flat ring first measures
+  // this rank's links, shares the rows (an all-gather) and lets every rank
+  // choose the same ring.
   Status update_ring_order(const char* op_name);
   std::vector<uint32_t> ring_order_;           // empty until the first all-reduce
   std::vector<double> link_goodput_;           // bytes/s to each peer; 0: never measured

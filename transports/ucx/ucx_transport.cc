@@ -198,7 +198,8 @@ struct UcxTransport::Impl {
   void drive_until(Pred done);
   void progress_loop();
   void log_peer_locked(uint32_t peer);
-  std::string peer_transports_locked(uint32_t peer);
+  std::vector<std::string> peer_lanes_locked(uint32_t peer);  // distinct "tl/device"s
+  std::string peer_transports_locked(uint32_t peer);          // the same, one line
   bool networked_locked(uint32_t peer);
 
   static void on_send(void* request, ucs_status_t status, void* user_data);
@@ -610,12 +611,12 @@ void UcxTransport::Impl::progress_loop() {
   }
 }
 
-std::string UcxTransport::Impl::peer_transports_locked(uint32_t peer) {
-  if (peer >= nranks || !eps[peer]) return "";
+std::vector<std::string> UcxTransport::Impl::peer_lanes_locked(uint32_t peer) {
+  if (peer >= nranks || !eps[peer]) return {};
   char* text = nullptr;
   size_t size = 0;
   FILE* f = open_memstream(&text, &size);
-  if (!f) return "";
+  if (!f) return {};
   ucp_ep_print_info(eps[peer], f);
   std::fclose(f);
   // Lines like "#   lane[0]:  3:posix/memory.0 md[3]  ... am am_bw#0": keep
@@ -637,9 +638,19 @@ std::string UcxTransport::Impl::peer_transports_locked(uint32_t peer) {
     p = end;
   }
   std::free(text);
+  return seen;
+}
+
+namespace {
+std::string join_lanes(const std::vector<std::string>& lanes) {
   std::string out;
-  for (const std::string& s : seen) out += (out.empty() ? "" : " ") + s;
+  for (const std::string& s : lanes) out += (out.empty() ? "" : " ") + s;
   return out;
+}
+}  // namespace
+
+std::string UcxTransport::Impl::peer_transports_locked(uint32_t peer) {
+  return join_lanes(peer_lanes_locked(peer));
 }
 
 // Whether the endpoint to `peer` has a lane that is not shared memory or
@@ -648,18 +659,16 @@ std::string UcxTransport::Impl::peer_transports_locked(uint32_t peer) {
 bool UcxTransport::Impl::networked_locked(uint32_t peer) {
   if (networked[peer] < 0) {
     static const char* const kLocal[] = {"posix", "sysv", "xpmem", "cma", "knem", "self"};
-    std::string tls = peer_transports_locked(peer);
+    const std::vector<std::string> lanes = peer_lanes_locked(peer);
     bool net = false;
-    for (size_t at = 0; at < tls.size();) {
-      size_t end = tls.find(' ', at);
-      if (end == std::string::npos) end = tls.size();
-      const std::string tl = tls.substr(at, tls.find('/', at) < end ? tls.find('/', at) - at : end - at);
+    for (const std::string& lane : lanes) {  // "tl/device"
+      const std::string tl = lane.substr(0, lane.find('/'));
       net |= std::none_of(std::begin(kLocal), std::end(kLocal), [&](const char* l) { return tl == l; });
-      at = end + 1;
     }
     networked[peer] = net ? 1 : 0;
-    LTCC_INFO(kNet, "rank %u: ucx to rank %u (%s): control messages %s", rank, peer, tls.c_str(),
-               net ? "complete on delivery" : "complete when sent");
+    LTCC_INFO(kNet, "rank %u: ucx to rank %u (%s): control messages %s", rank, peer,
+              join_lanes(lanes).c_str(),
+              net ? "complete on delivery" : "complete when sent");
   }
   return networked[peer] == 1;
 }
