@@ -117,6 +117,8 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
   add_micros(app, "--rto-floor-us", {&s->ldt.rto_min_ns, &s->ldt.gbn_rto_ns}, 1e3,
              "selective repeat: RTO floor; go-back-N: its fixed timeout");
   add_micros(app, "--tlp-floor-us", {&s->ldt.tlp_min_ns}, 1e3, "tail-loss probe floor");
+  add_micros(app, "--rto-initial-us", {&s->ldt.rto_initial_ns}, 1e3,
+             "RTO before a connection's first RTT sample (the tail-loss probe: half of it)");
   cli::add_value(app, "--fec", "forward error correction: off, auto (sized to the loss each "
                  "connection measures) or N packets per parity (core/fec.h)", "off|auto|N",
                  s->ldt.fec == ldt::FecMode::kAuto ? "auto" : "off",
@@ -135,6 +137,9 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
            s->algo == ltcc::coll::Algo::kGrid ? "grid" : "ring",
            {{"ring", [s] { s->algo = ltcc::coll::Algo::kAuto; }},
             {"grid", [s] { s->algo = ltcc::coll::Algo::kGrid; }}});
+  cli::add_count(app, "--jobs", &s->jobs,
+                 "jobs sharing the fabric, each running the collective on its own ranks "
+                 "(rank r in job r % jobs: every job on every leaf)", {.min = 1});
   cli::add_count(app, "--seed", &s->fabric.seed, "random seed of the fabric");
   app.add_flag("--baseline", *baseline,
                "also run without loss and print busbw / loss-free busbw");
@@ -142,6 +147,9 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
   cli::add_count(app, "--window-pkts", &s->ldt.window_pkts, "receive window, packets");
   cli::add_count(app, "--initial-cwnd", &s->ldt.initial_cwnd_pkts, "initial congestion window");
   cli::add_count(app, "--ack-every", &s->ldt.ack_every, "ack at once after this many DATA packets");
+  cli::add_count(app, "--paths", &s->ldt.paths,
+                 "flow-entropy paths each connection sprays its packets over (LTCC_PATHS)",
+                 {.min = 1});
   cli::add_count(app, "--burst-pkts", &s->ldt.burst_pkts,
                  "packets one connection emits per poll");
   add_micros(app, "--swift-target-us", {&s->ldt.swift_target_ns}, 1e3,
@@ -166,20 +174,38 @@ std::string fec_name(const ltcc::ldt::LdtOptions& o) {
 // Whether the grid runs: where one exists (the rank count is not prime)
 // and the message is above the recursive-doubling size; else the ring.
 bool runs_grid(const Scenario& s) {
-  return s.algo == ltcc::coll::Algo::kGrid && ltcc::coll::grid_cols(s.fabric.hosts) > 1 &&
+  return s.algo == ltcc::coll::Algo::kGrid &&
+         ltcc::coll::grid_cols(ltcc::sim::job_ranks(s.fabric.hosts, s.jobs, 0)) > 1 &&
          s.bytes > s.rd_max_bytes;
 }
 const char* algo_name(const Scenario& s) { return runs_grid(s) ? "grid" : "ring"; }
 
+// The share of its capacity a port class carried over the run: wire bytes
+// over (ports x rate x time).
+// busiest: of the port that carried most (the bottleneck of an incast).
+double utilisation(const Scenario& s, const Result& r, ltcc::sim::PortClass c,
+                   bool busiest = false) {
+  const auto& pc = r.fabric.of(c);
+  const bool up = c == ltcc::sim::PortClass::kLeafUp || c == ltcc::sim::PortClass::kSpineDown;
+  const double gbps = up ? s.fabric.uplink_gbps : s.fabric.host_gbps;
+  const double capacity = (busiest ? 1 : pc.ports) * gbps * 1e9 / 8 * r.seconds;
+  const uint64_t bytes = busiest ? pc.busiest_wire_bytes : pc.wire_bytes;
+  return capacity > 0 ? static_cast<double>(bytes) / capacity : 0;
+}
+
 void print(const Scenario& s, const Result& r, const Result* base, bool csv, bool header) {
   const double ratio = base && base->busbw_gbps > 0 ? r.busbw_gbps / base->busbw_gbps : 0;
+  using ltcc::sim::PortClass;
   if (csv) {
     if (header)
       std::printf("ranks,coll,bytes,retx,cc,loss,rto_floor_us,ok,seconds,algbw_gbs,busbw_gbs,"
                   "ratio_to_lossfree,data_pkts,retx_pkts,timeouts,tail_probes,fabric_dropped,"
-                  "events,events_per_s,fec,parity_pkts,rebuilt_pkts,algo\n");
+                  "events,events_per_s,fec,parity_pkts,rebuilt_pkts,algo,jobs,jain,"
+                  "leafup_util,leafup_busiest_util,leafdown_busiest_util,leafup_p99_kb,"
+                  "leafdown_p99_kb,leafdown_max_kb,tail_drops,ecn_marks\n");
     std::printf("%u,%s,%" PRIu64 ",%s,%s,%g,%g,%d,%.9f,%.3f,%.3f,%.4f,%" PRIu64 ",%" PRIu64
-                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.0f,%s,%" PRIu64 ",%" PRIu64 ",%s\n",
+                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.0f,%s,%" PRIu64 ",%" PRIu64
+                ",%s,%u,%.4f,%.4f,%.4f,%.4f,%.1f,%.1f,%.1f,%" PRIu64 ",%" PRIu64 "\n",
                 s.fabric.hosts, ltcc::coll::coll_test_name(s.coll), s.bytes,
                 s.ldt.retx == ltcc::ldt::RetxMode::kGoBackN ? "gbn" : "sr",
                 ltcc::ldt::cc_kind_name(s.ldt.cc), s.fabric.loss,
@@ -188,7 +214,13 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
                 r.ok ? 1 : 0, r.seconds, r.algbw_gbps, r.busbw_gbps, ratio, r.data_pkts,
                 r.retx_pkts, r.timeouts, r.tail_probes, r.fabric.dropped, r.events,
                 r.events_per_second, fec_name(s.ldt).c_str(), r.parity_pkts, r.rebuilt_pkts,
-                algo_name(s));
+                algo_name(s), s.jobs, r.jain, utilisation(s, r, PortClass::kLeafUp),
+                utilisation(s, r, PortClass::kLeafUp, true),
+                utilisation(s, r, PortClass::kLeafDown, true),
+                static_cast<double>(r.fabric.of(PortClass::kLeafUp).p99_found_bytes) / 1e3,
+                static_cast<double>(r.fabric.of(PortClass::kLeafDown).p99_found_bytes) / 1e3,
+                static_cast<double>(r.fabric.of(PortClass::kLeafDown).max_bytes) / 1e3,
+                r.fabric.tail_drops, r.fabric.ecn_delivered);
     return;
   }
   std::printf("# %u ranks, %s of %" PRIu64 " B, %s, cc %s, loss %g, %.0f Gb/s, mtu %u, %s\n",
@@ -203,6 +235,12 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
   std::printf("time %.3f us  algbw %.2f GB/s  busbw %.2f GB/s", r.seconds * 1e6, r.algbw_gbps,
               r.busbw_gbps);
   if (base) std::printf("  (%.3f x the loss-free run)", ratio);
+  if (s.jobs > 1) {
+    std::printf("\njobs %u (busbw above: their mean), Jain fairness %.4f:", s.jobs, r.jain);
+    for (size_t j = 0; j < r.job_seconds.size(); ++j)
+      std::printf("%s %.3f us %.2f GB/s", j ? "," : "", r.job_seconds[j] * 1e6,
+                  r.job_busbw_gbps[j]);
+  }
   std::printf("\npackets %" PRIu64 ", retransmitted %" PRIu64 " (%.3f%%), timeouts %" PRIu64
               ", tail probes %" PRIu64 ", declared lost %" PRIu64 ", spurious %" PRIu64
               ", fabric drops %" PRIu64 ", acks %" PRIu64 "\n",
@@ -217,16 +255,19 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
   for (size_t c = 0; c < ltcc::sim::kPortClasses; ++c) {
     const auto& pc = r.fabric.port[c];
     if (!pc.ports || !pc.arrivals) continue;
-    std::printf("queues %-10s %5u ports: max %8.1f KB, mean %8.2f KB (found by arrivals %8.2f KB), "
-                "tail drops %" PRIu64 "\n",
-                ltcc::sim::port_class_name(static_cast<ltcc::sim::PortClass>(c)), pc.ports,
-                static_cast<double>(pc.max_bytes) / 1e3, pc.mean_bytes / 1e3,
-                pc.mean_found_bytes / 1e3, pc.tail_drops);
+    const auto pcl = static_cast<PortClass>(c);
+    std::printf("queues %-10s %5u ports: max %8.1f KB, mean %8.2f KB (found by arrivals %8.2f KB, "
+                "p99 %8.1f KB), tail drops %" PRIu64 ", ecn marks %" PRIu64
+                ", utilisation %.3f (busiest port %.3f)\n",
+                ltcc::sim::port_class_name(pcl), pc.ports, static_cast<double>(pc.max_bytes) / 1e3,
+                pc.mean_bytes / 1e3, pc.mean_found_bytes / 1e3,
+                static_cast<double>(pc.p99_found_bytes) / 1e3, pc.tail_drops, pc.ecn_marks,
+                utilisation(s, r, pcl), utilisation(s, r, pcl, true));
   }
   const bool grid = runs_grid(s);
   const double cf = grid ? ltcc::sim::grid_allreduce_closed_form_seconds(s)
                          : ltcc::sim::ring_allreduce_closed_form_seconds(s);
-  if (cf > 0)
+  if (cf > 0 && s.jobs == 1)
     std::printf("%s closed form %.3f us, sim/closed form = %.4f\n", grid ? "grid" : "ring",
                 cf * 1e6, r.seconds / s.iters / cf);
   std::printf("%" PRIu64 " events in %.2f s (%.2f M events/s)\n", r.events, r.wall_seconds,

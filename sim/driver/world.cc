@@ -23,6 +23,10 @@ constexpr size_t kFiberStack = 256 * 1024;
 
 }  // namespace
 
+uint32_t job_ranks(uint32_t hosts, uint32_t jobs, uint32_t job) {
+  return hosts / jobs + (job < hosts % jobs ? 1 : 0);
+}
+
 ldt::LdtOptions fabric_ldt_defaults() {
   ldt::LdtOptions o;
   o.initial_cwnd_pkts = 256;
@@ -102,7 +106,10 @@ class World::Transport final : public ltcc::Transport {
     CompletionCallback cb;
   };
 
-  Transport(World* w, uint32_t rank) : w_(w), rank_(rank) {}
+  // `jobs`, `job`: peers are numbered within the job (Scenario::jobs);
+  // job-local peer p is global rank p x jobs + job.
+  Transport(World* w, uint32_t rank, uint32_t jobs, uint32_t job)
+      : w_(w), rank_(rank), jobs_(jobs), job_(job) {}
 
   const char* name() const override { return "ldt/sim"; }
   Caps caps() const override { return {}; }
@@ -162,11 +169,13 @@ class World::Transport final : public ltcc::Transport {
               TransportRequest** out, const CompletionCallback& cb);
   World* w_;
   uint32_t rank_;
+  uint32_t jobs_, job_;
   std::vector<Req*> orphans_;
 };
 
 struct World::Rank {
   uint32_t rank = 0;
+  uint32_t job = 0;     // Scenario::jobs
   std::unique_ptr<Sink> sink;
   std::unique_ptr<ldt::Engine> engine;
   std::unique_ptr<Transport> transport;
@@ -184,6 +193,7 @@ struct World::Rank {
 
 Status World::Transport::post(bool send, uint32_t peer, uint32_t tag, void* buf, uint64_t len,
                               TransportRequest** out, const CompletionCallback& cb) {
+  peer = peer * jobs_ + job_;
   auto* q = new Req;
   q->cb = cb;
   const uint64_t cookie = reinterpret_cast<uintptr_t>(q);
@@ -222,15 +232,17 @@ World::World(const Scenario& s) : s_(s) {
                    -1, 0);
   phantom_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
 
+  const uint32_t jobs = std::max(s_.jobs, 1u);
   for (uint32_t r = 0; r < n; ++r) {
     auto k = std::make_unique<Rank>();
     k->rank = r;
+    k->job = r % jobs;
     k->sink = std::make_unique<Sink>(this, r);
     k->engine = std::make_unique<ldt::Engine>(s_.ldt, r, n, /*session_key=*/0x51u, k->sink.get());
-    k->transport = std::make_unique<Transport>(this, r);
+    k->transport = std::make_unique<Transport>(this, r, jobs, k->job);
     k->ctx.transport = k->transport.get();
-    k->ctx.rank = r;
-    k->ctx.nranks = n;
+    k->ctx.rank = r / jobs;
+    k->ctx.nranks = job_ranks(n, jobs, k->job);
     k->ctx.params.segment_bytes = s_.segment_bytes;
     k->ctx.params.rd_max_bytes = s_.rd_max_bytes;
     k->ctx.params.step_window = s_.step_window;
@@ -245,7 +257,7 @@ World::World(const Scenario& s) : s_(s) {
     k->ctx.fail = [rk](const Status& why) { rk->engine->fail_all(why); };
     k->fiber = std::make_unique<Fiber>(
         [this, rk] {
-          const uint32_t nr = s_.fabric.hosts;
+          const uint32_t nr = rk->ctx.nranks;
           rk->start_ps = eq_.now();
           for (uint32_t i = 0; i < s_.iters && rk->status.is_ok(); ++i) {
             // Element counts as nccl-tests (float32).
@@ -424,10 +436,14 @@ Result World::run() {
     first_error_ = make_status(Code::kInternalError,
                                "%u of %u ranks did not finish and nothing is left to simulate "
                                "(a deadlock)", n - done_ranks_, n);
+  const uint32_t jobs = std::max(s_.jobs, 1u);
   uint64_t start = UINT64_MAX, end = 0;
+  std::vector<uint64_t> job_start(jobs, UINT64_MAX), job_end(jobs, 0);
   for (auto& k : ranks_) {
     start = std::min(start, k->start_ps);
     end = std::max(end, k->end_ps);
+    job_start[k->job] = std::min(job_start[k->job], k->start_ps);
+    job_end[k->job] = std::max(job_end[k->job], k->end_ps);
     for (uint32_t p = 0; p < n; ++p) {
       if (p == k->rank) continue;
       const ldt::ConnStats c = k->engine->conn_stats(p);
@@ -447,9 +463,22 @@ Result World::run() {
   res.error = first_error_.message();
   res.seconds = end > start ? static_cast<double>(end - start) / 1e12 : 0;
   if (res.ok && res.seconds > 0) {
-    const double per = res.seconds / s_.iters;
-    res.algbw_gbps = static_cast<double>(s_.bytes) / per / 1e9;
-    res.busbw_gbps = res.algbw_gbps * coll::coll_busbw_factor(s_.coll, static_cast<int>(n));
+    double algbw = 0, busbw = 0, squares = 0;
+    for (uint32_t j = 0; j < jobs; ++j) {
+      const double secs =
+          job_end[j] > job_start[j] ? static_cast<double>(job_end[j] - job_start[j]) / 1e12 : 0;
+      const double alg = secs > 0 ? static_cast<double>(s_.bytes) / (secs / s_.iters) / 1e9 : 0;
+      const double bus =
+          alg * coll::coll_busbw_factor(s_.coll, static_cast<int>(job_ranks(n, jobs, j)));
+      res.job_seconds.push_back(secs);
+      res.job_busbw_gbps.push_back(bus);
+      algbw += alg;
+      busbw += bus;
+      squares += bus * bus;
+    }
+    res.algbw_gbps = algbw / jobs;
+    res.busbw_gbps = busbw / jobs;
+    res.jain = squares > 0 ? busbw * busbw / (jobs * squares) : 0;
   }
   return res;
 }
@@ -462,11 +491,16 @@ std::string validate(const Scenario& s) {
     return buf;
   }
   if (s.bytes == 0) return "size 0: nothing to move";
+  if (s.jobs == 0 || s.fabric.hosts / std::max(s.jobs, 1u) < 2) {
+    std::snprintf(buf, sizeof buf, "jobs %u: each of them needs at least 2 of the %u ranks",
+                  s.jobs, s.fabric.hosts);
+    return buf;
+  }
   if (s.coll == Coll::kAllToAllv || coll::coll_is_p2p(s.coll))
     return std::string(coll::coll_test_name(s.coll)) + " is not simulated (its counts are per call)";
   if ((s.coll == Coll::kAllGather || s.coll == Coll::kReduceScatter || s.coll == Coll::kGather ||
        s.coll == Coll::kScatter || s.coll == Coll::kAllToAll) &&
-      s.bytes / 4 < s.fabric.hosts) {
+      s.bytes / 4 < job_ranks(s.fabric.hosts, std::max(s.jobs, 1u), 0)) {
     std::snprintf(buf, sizeof buf, "size %llu B is less than one float per rank",
                   static_cast<unsigned long long>(s.bytes));
     return buf;

@@ -86,6 +86,13 @@ struct Scenario {
   uint64_t rd_max_bytes = 128 * 1024;
   uint32_t step_window = coll::Params{}.step_window;  // ring lanes (collectives/algorithms.cc)
   coll::Algo algo = coll::Algo::kAuto;  // ring, or the 2-D grid (--algo); one rank per host
+  // Jobs sharing the fabric (the congestion study's competing jobs): rank r
+  // belongs to job r % jobs, as the r / jobs-th of its ranks, so every job
+  // spans every leaf and the jobs' cross-leaf flows meet on the same
+  // uplinks. Each job runs the collective among its own ranks (its own
+  // communicator: ranks, busbw factor and closed form of its size), all at
+  // once. 1: one job of every rank.
+  uint32_t jobs = 1;
   uint64_t sim_time_limit_ps = 600ull * 1'000'000'000'000ull;  // 10 simulated minutes
   // The host's transmit path. false: every packet the engine emits joins one
   // FIFO at the NIC (the fabric's kNic port, unbounded): an ACK waits behind
@@ -104,7 +111,11 @@ struct Result {
   bool ok = false;
   std::string error;             // why not (names the rank)
   double seconds = 0;            // simulated: first start to last completion
-  double algbw_gbps = 0, busbw_gbps = 0;  // GB/s as nccl-tests (bytes / s / 1e9)
+  double algbw_gbps = 0, busbw_gbps = 0;  // GB/s as nccl-tests (bytes / s / 1e9); with
+                                          // several jobs, the mean over the jobs
+  std::vector<double> job_seconds;        // per job: its first start to its last completion
+  std::vector<double> job_busbw_gbps;     // per job, as busbw_gbps
+  double jain = 1;               // Jain's fairness index of the jobs' busbw: 1 = equal shares
   uint64_t events = 0;
   double wall_seconds = 0;
   double events_per_second = 0;
@@ -154,6 +165,9 @@ class World {
   Status first_error_;
   uint64_t start_ps_ = 0, end_ps_ = 0;
 };
+
+// Ranks of job `job` of `jobs` among `hosts` (Scenario::jobs).
+uint32_t job_ranks(uint32_t hosts, uint32_t jobs, uint32_t job);
 
 // "" or what is wrong with `s` (a sentence naming the field).
 std::string validate(const Scenario& s);

@@ -240,6 +240,7 @@ void Fabric::forward(PortClass c, uint32_t port, uint32_t pkt, uint32_t next_kin
   q.last_arrival = t;
   ++g.arrivals;
   g.found_bytes += static_cast<double>(backlog);
+  g.found.add(backlog);
 
   if (g.limit != kUnbounded && (backlog > g.limit || g.limit - backlog < p.wire)) {
     ++g.tail_drops;
@@ -321,6 +322,32 @@ void Fabric::handle(const Event& ev) {
   }
 }
 
+size_t LogHistogram::bucket(uint64_t v) {
+  if (v < 8) return static_cast<size_t>(v);
+  const int top = 63 - __builtin_clzll(v);  // >= 3
+  const uint64_t sub = (v >> (top - 3)) & 7;  // the 3 bits below the top one
+  return static_cast<size_t>(8 + (top - 3) * 8) + static_cast<size_t>(sub);
+}
+
+uint64_t LogHistogram::upper(size_t b) {
+  if (b < 8) return b;
+  const int top = static_cast<int>((b - 8) / 8) + 3;
+  const uint64_t sub = (b - 8) % 8;
+  const uint64_t lo = (uint64_t{1} << top) | (sub << (top - 3));
+  return lo + (uint64_t{1} << (top - 3)) - 1;
+}
+
+uint64_t LogHistogram::quantile(double q) const {
+  if (total_ == 0) return 0;
+  const double want = q * static_cast<double>(total_);
+  uint64_t seen = 0;
+  for (size_t b = 0; b < counts_.size(); ++b) {
+    seen += counts_[b];
+    if (static_cast<double>(seen) >= want && counts_[b]) return upper(b);
+  }
+  return upper(counts_.size() - 1);
+}
+
 FabricStats Fabric::stats() const {
   FabricStats s = counts_;
   s.in_flight = in_flight();
@@ -335,6 +362,8 @@ FabricStats Fabric::stats() const {
     o.wire_bytes = g.wire_bytes;
     o.max_bytes = g.max_bytes;
     o.mean_found_bytes = g.arrivals ? g.found_bytes / static_cast<double>(g.arrivals) : 0;
+    o.p99_found_bytes = g.found.quantile(0.99);
+    for (const Port& q : g.ports) o.busiest_wire_bytes = std::max(o.busiest_wire_bytes, q.wire_bytes);
     if (now > 0 && !g.ports.empty()) {
       // Add each port's drain from its last arrival up to now.
       double area = g.area_ps2;

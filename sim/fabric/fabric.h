@@ -67,7 +67,9 @@
 //    mean occupancy (the backlog drains linearly between arrivals, so its
 //    integral is updated exactly at each arrival, and stats() adds each
 //    port's tail up to now), averaged over all ports of the class; and the
-//    mean backlog found by arriving packets (what they queue behind).
+//    mean backlog found by arriving packets (what they queue behind), and
+//    its 99th percentile (from a histogram of 8 buckets per power of two:
+//    reported as the bucket's upper bound, at most 9% high).
 //
 // Not thread-safe: one simulation runs on one thread.
 #pragma once
@@ -126,9 +128,29 @@ struct PortClassStats {
   uint64_t tail_drops = 0;        // of those, dropped for want of buffer
   uint64_t ecn_marks = 0;         // of those, ECN-marked here
   uint64_t wire_bytes = 0;        // wire bytes accepted
+  uint64_t busiest_wire_bytes = 0;  // the most any one port of the class accepted
   uint64_t max_bytes = 0;         // largest backlog found + accepted packet
   double mean_bytes = 0;          // time-weighted mean occupancy per port, [0, now]
   double mean_found_bytes = 0;    // mean backlog found by arriving packets
+  uint64_t p99_found_bytes = 0;   // 99th percentile of the backlog found (bucket upper bound)
+};
+
+// Counts of non-negative values in buckets of 1/8 of a power of two (value 0
+// and values below 8 each have their own bucket): a quantile is known to
+// within 12.5% whatever the range, in 512 counters.
+class LogHistogram {
+ public:
+  void add(uint64_t v) { ++counts_[bucket(v)]; ++total_; }
+  uint64_t total() const { return total_; }
+  // The smallest bucket upper bound at or above fraction q of the values
+  // (0 when empty).
+  uint64_t quantile(double q) const;
+  static size_t bucket(uint64_t v);
+  static uint64_t upper(size_t bucket);  // the largest value in `bucket`
+
+ private:
+  std::array<uint64_t, 512> counts_{};
+  uint64_t total_ = 0;
 };
 
 struct FabricStats {
@@ -244,6 +266,7 @@ class Fabric {
     uint64_t max_bytes = 0;
     double area_ps2 = 0;     // sum over ports of the integral of backlog time, ps^2
     double found_bytes = 0;  // sum of backlogs found
+    LogHistogram found;      // backlogs found
   };
 
   PortGroup& group(PortClass c) { return groups_[static_cast<size_t>(c)]; }

@@ -261,6 +261,49 @@ TEST(Sim, FifoNicQueuesAcksBehindData) {
   EXPECT_GT(fifo.seconds, 1.05 * prio.seconds);
 }
 
+// Scenario::jobs: jobs that share no port run exactly as each would alone
+// (one switch: every host has its own NIC and downlink); jobs that share
+// oversubscribed uplinks slow each other, and the split is reported.
+TEST(Sim, JobsOnDisjointPortsRunAsAloneAndSharedUplinksSlowThem) {
+  Scenario alone = small(8, 4u << 20);
+  const Result one = run_scenario(alone);
+  ASSERT_TRUE(one.ok) << one.error;
+  ASSERT_EQ(one.job_seconds.size(), 1u);
+  EXPECT_EQ(one.job_seconds[0], one.seconds);
+  EXPECT_EQ(one.jain, 1.0);
+
+  Scenario two = small(16, 4u << 20);
+  two.jobs = 2;
+  const Result both = run_scenario(two);
+  ASSERT_TRUE(both.ok) << both.error;
+  ASSERT_EQ(both.job_seconds.size(), 2u);
+  EXPECT_EQ(both.job_seconds[0], one.seconds);
+  EXPECT_EQ(both.job_seconds[1], one.seconds);
+  EXPECT_DOUBLE_EQ(both.jain, 1.0);
+  EXPECT_DOUBLE_EQ(both.busbw_gbps, one.busbw_gbps);
+  EXPECT_EQ(both.data_pkts, 2 * one.data_pkts);
+
+  // Two leaves of 8, one spine: each job's ring (4 ranks on each leaf)
+  // crosses between the leaves twice, and both jobs' crossings share the
+  // one uplink each way. Against the same job alone (8 ranks, 2 leaves of
+  // 4): slower, and the two jobs about equally so.
+  Scenario shared_s = small(16, 4u << 20);
+  shared_s.fabric.hosts_per_leaf = 8;
+  shared_s.fabric.spines = 1;
+  shared_s.jobs = 2;
+  const Result shared = run_scenario(shared_s);
+  ASSERT_TRUE(shared.ok) << shared.error;
+  Scenario half = small(8, 4u << 20);
+  half.fabric.hosts_per_leaf = 4;
+  half.fabric.spines = 1;
+  const Result half_r = run_scenario(half);
+  ASSERT_TRUE(half_r.ok) << half_r.error;
+  EXPECT_GT(shared.job_seconds[0], 1.2 * half_r.seconds);
+  EXPECT_GT(shared.job_seconds[1], 1.2 * half_r.seconds);
+  EXPECT_GT(shared.jain, 0.9);
+  EXPECT_LE(shared.jain, 1.0);
+}
+
 TEST(Sim, BadScenariosAreRefusedWithAReason) {
   Scenario s = small(1, 1024);
   EXPECT_NE(validate(s), "");
@@ -271,6 +314,10 @@ TEST(Sim, BadScenariosAreRefusedWithAReason) {
   EXPECT_NE(validate(s).find("mtu"), std::string::npos);
   s = small(4, 1024);
   EXPECT_EQ(validate(s), "");
+  s.jobs = 3;
+  EXPECT_NE(validate(s).find("jobs 3"), std::string::npos) << validate(s);
+  s.jobs = 0;
+  EXPECT_NE(validate(s).find("jobs 0"), std::string::npos) << validate(s);
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -231,6 +234,14 @@ TEST(Fabric, TwoSendersIntoOneHostQueueAtTheDownlinkAndGetLineRate) {
   EXPECT_EQ(down.max_bytes, (kPairs + 1) * kWire);
   // Found k and k+1 packets, k = 0..N-1: mean N/2 packets.
   EXPECT_DOUBLE_EQ(down.mean_found_bytes, kPairs / 2.0 * static_cast<double>(kWire));
+  // Its 99th percentile: the 99%-th of those 2N values, reported as its
+  // histogram bucket's upper bound (at most 12.5% above).
+  std::vector<uint64_t> found;
+  for (uint64_t k = 0; k < kPairs; ++k) found.insert(found.end(), {k * kWire, (k + 1) * kWire});
+  std::sort(found.begin(), found.end());
+  const uint64_t p99 = found[static_cast<size_t>(std::ceil(0.99 * found.size())) - 1];
+  EXPECT_GE(down.p99_found_bytes, p99);
+  EXPECT_LE(down.p99_found_bytes, p99 + p99 / 8);
 
   // Time-weighted means, from the exact backlog profiles. NIC: each sender's
   // backlog drains linearly from N packets to 0 over N x s.
@@ -310,6 +321,43 @@ double cross_leaf_gbps_per_host(uint32_t spines) {
   EXPECT_EQ(st.delivered, 8u * kPerHost);
   const double bits_per_host = static_cast<double>(st.bytes_delivered) * 8.0 / 8.0;
   return bits_per_host / (static_cast<double>(s.eq.now()) / 1e3);  // bits per ns = Gb/s
+}
+
+TEST(LogHistogram, BucketsTileTheRangeWithin12Percent) {
+  // Every value lies in its bucket: above the previous bucket's upper bound,
+  // at most its own, and that bound at most 1/8 above the value.
+  std::vector<uint64_t> values;
+  for (uint64_t v = 0; v < 70000; ++v) values.push_back(v);
+  for (int b = 17; b < 64; ++b)
+    for (uint64_t d : {uint64_t{0}, uint64_t{1}, uint64_t{3}})
+      values.insert(values.end(), {(uint64_t{1} << b) - d, (uint64_t{1} << b) + d});
+  values.push_back(UINT64_MAX);
+  for (uint64_t v : values) {
+    const size_t b = LogHistogram::bucket(v);
+    ASSERT_LT(b, 512u) << v;
+    ASSERT_GE(LogHistogram::upper(b), v) << v;
+    if (b > 0) {
+      ASSERT_LT(LogHistogram::upper(b - 1), v) << v;
+    }
+    ASSERT_LE(LogHistogram::upper(b) - v, v / 8) << v;
+  }
+}
+
+TEST(LogHistogram, QuantilesOfAUniformSpread) {
+  LogHistogram h;
+  EXPECT_EQ(h.quantile(0.99), 0u) << "empty";
+  for (uint64_t v = 1; v <= 10000; ++v) h.add(v);
+  EXPECT_EQ(h.total(), 10000u);
+  for (double q : {0.5, 0.9, 0.99, 1.0}) {
+    const double want = q * 10000;
+    EXPECT_GE(static_cast<double>(h.quantile(q)), want) << q;
+    EXPECT_LE(static_cast<double>(h.quantile(q)), want * 1.125) << q;
+  }
+  LogHistogram zeros;
+  for (int i = 0; i < 99; ++i) zeros.add(0);
+  zeros.add(1000);
+  EXPECT_EQ(zeros.quantile(0.99), 0u);
+  EXPECT_GE(zeros.quantile(1.0), 1000u);
 }
 
 TEST(Fabric, TwoToOneOversubscriptionHalvesCrossLeafThroughput) {
