@@ -220,6 +220,51 @@ TEST(EngineSelectiveRepeat, TailLossIsRecoveredByProbeNotTimeout) {
   EXPECT_EQ(s.retx_pkts, 1u);
 }
 
+// A connection with no RTT sample of its own whose whole first burst is
+// lost (an incast's first round: bench/RESULTS.md section 21). Its probe
+// comes from what the engine's other connections measured, not from
+// rto_initial_ns (10 ms: a 5 ms probe); with no other connection measured,
+// from rto_initial_ns as before.
+TEST(EngineSelectiveRepeat, ColdConnectionProbesAtTheEnginesMeasuredRttNotRtoInitial) {
+  for (const bool warm : {true, false}) {
+    SCOPED_TRACE(warm ? "rank 0 has measured a path to rank 1" : "nothing measured yet");
+    LdtOptions o = small_opts();
+    o.fec = FecMode::kOff;
+    ScriptedNet net(o, 3);
+    if (warm) {
+      Transfer t = transfer(net, 4 * 1024);
+      ASSERT_EQ(t.src, t.dst);
+    }
+    // Every first transmission to rank 2 is lost: no ACK, no RTT sample.
+    net.verdict = [](const Pkt& p) {
+      return is_data(p) && p.to == 2 && !(p.h.flags & kFlagRetransmit) ? Verdict::kDrop
+                                                                       : Verdict::kDeliver;
+    };
+    std::vector<uint8_t> src = testing::pattern(10 * 1024, 5), dst(src.size(), 0);
+    ASSERT_TRUE(net.e(2).post_recv(0, 9, dst.data(), dst.size(), 12, net.now()).is_ok());
+    const uint64_t posted = net.now();
+    ASSERT_TRUE(net.e(0).post_send(2, 9, src.data(), src.size(), 11, net.now()).is_ok());
+    ASSERT_TRUE(net.run_until([&] { return net.find_done(11) && net.find_done(12); }));
+    EXPECT_EQ(src, dst);
+    uint64_t first_resend = 0;
+    for (const Pkt& p : net.log())
+      if (is_data(p) && p.to == 2 && (p.h.flags & kFlagRetransmit)) {
+        first_resend = p.sent_at;
+        break;
+      }
+    ASSERT_GT(first_resend, posted);
+    const uint64_t wait = first_resend - posted;
+    if (warm) {
+      // The measured path: srtt ~10 us, so srtt + 4 rttvar ~30 us; the
+      // probe floor (tlp_min_ns, 100 us) rules.
+      EXPECT_GE(wait, o.tlp_min_ns);
+      EXPECT_LT(wait, 2 * o.tlp_min_ns);
+    } else {
+      EXPECT_GE(wait, o.rto_initial_ns / 2);
+    }
+  }
+}
+
 TEST(EngineSelectiveRepeat, LostAcksAreCoveredByLaterAcks) {
   ScriptedNet net(small_opts());
   net.verdict = [](const Pkt& p) {

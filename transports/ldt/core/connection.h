@@ -274,6 +274,7 @@ class Connection {
   uint64_t reorder_window() const;
   uint64_t pto() const;
   uint64_t rto() const;
+  uint64_t cold_rto_base() const;  // the RTO's base before a first RTT sample
   uint64_t loss_timer_deadline() const;
   bool can_send_now() const;
   // connection.cc

@@ -51,6 +51,14 @@ struct EngineShared {
   std::vector<bool> same_machine;
   // Buffers of unexpected messages, kept for reuse (held_pool.h says why).
   HeldPool held{0};
+  // The largest srtt + 4 rttvar any connection has measured (0: none yet),
+  // for a connection that has no sample of its own: its first tail-loss
+  // probe and RTO come from this, capped at rto_initial_ns
+  // (Connection::cold_rto_base). In an incast every connection's first
+  // burst may lose its tail before any ACK; with rto_initial_ns (10 ms)
+  // each such connection waited 5 ms for its probe, on a 400G fabric
+  // whose paths measure 10-50 us (bench/RESULTS.md section 21).
+  uint64_t cold_rto_seed_ns = 0;
 
   void complete(const Completion& c) { completions.push_back(c); }
 };

@@ -499,6 +499,7 @@ void Connection::rtt_sample_st(uint64_t rtt, uint64_t now) {
     srtt_ = (7 * srtt_ + rtt) / 8;
     min_rtt_ = std::min(min_rtt_, rtt);
   }
+  sh_->cold_rto_seed_ns = std::max(sh_->cold_rto_seed_ns, srtt_ + 4 * rttvar_);
 }
 
 void Connection::deliver_st(uint64_t psn, uint64_t* newly_acked) {

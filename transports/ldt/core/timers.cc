@@ -22,14 +22,23 @@ uint64_t Connection::reorder_window() const {
   return w;
 }
 
+uint64_t Connection::cold_rto_base() const {
+  // Before this connection's first sample: what this engine's other paths
+  // measured (the largest srtt + 4 rttvar seen), never later than
+  // rto_initial_ns. Peers of one job share a fabric; a path twice as long
+  // as the longest measured costs one early probe, not a failure.
+  const uint64_t seed = sh_->cold_rto_seed_ns;
+  return seed ? std::min(seed, opts_.rto_initial_ns) : opts_.rto_initial_ns;
+}
+
 uint64_t Connection::pto() const {
-  if (!srtt_) return std::max(opts_.rto_initial_ns / 2, opts_.tlp_min_ns);
+  if (!srtt_) return std::max(cold_rto_base() / 2, opts_.tlp_min_ns);
   return std::max(2 * srtt_, opts_.tlp_min_ns);
 }
 
 uint64_t Connection::rto() const {
   if (gbn_) return opts_.gbn_rto_ns;  // RoCE: a fixed, configured timeout
-  uint64_t base = srtt_ ? srtt_ + 4 * rttvar_ : opts_.rto_initial_ns;
+  uint64_t base = srtt_ ? srtt_ + 4 * rttvar_ : cold_rto_base();
   base = std::max(base, opts_.rto_min_ns);
   const uint32_t shift = std::min<uint32_t>(backoff_, 20);
   return std::min(base << shift, opts_.rto_max_ns);
