@@ -106,10 +106,9 @@ class World::Transport final : public ltcc::Transport {
     CompletionCallback cb;
   };
 
-  // `jobs`, `job`: peers are numbered within the job (Scenario::jobs);
-  // job-local peer p is global rank p x jobs + job.
-  Transport(World* w, uint32_t rank, uint32_t jobs, uint32_t job)
-      : w_(w), rank_(rank), jobs_(jobs), job_(job) {}
+  // Peers are numbered within the rank's job (Scenario::jobs): job-local
+  // peer p is global rank p x jobs + job.
+  Transport(World* w, uint32_t rank, uint32_t job) : w_(w), rank_(rank), job_(job) {}
 
   const char* name() const override { return "ldt/sim"; }
   Caps caps() const override { return {}; }
@@ -169,7 +168,7 @@ class World::Transport final : public ltcc::Transport {
               TransportRequest** out, const CompletionCallback& cb);
   World* w_;
   uint32_t rank_;
-  uint32_t jobs_, job_;
+  uint32_t job_;
   std::vector<Req*> orphans_;
 };
 
@@ -193,7 +192,7 @@ struct World::Rank {
 
 Status World::Transport::post(bool send, uint32_t peer, uint32_t tag, void* buf, uint64_t len,
                               TransportRequest** out, const CompletionCallback& cb) {
-  peer = peer * jobs_ + job_;
+  peer = peer * w_->s_.jobs + job_;
   auto* q = new Req;
   q->cb = cb;
   const uint64_t cookie = reinterpret_cast<uintptr_t>(q);
@@ -219,6 +218,7 @@ World::World(const Scenario& s) : s_(s) {
   s_.ldt.place_payload = false;
   s_.ldt.checksum = false;
   s_.fabric.hosts = std::max(s_.fabric.hosts, 1u);
+  s_.jobs = std::max(s_.jobs, 1u);
   fabric_ = std::make_unique<Fabric>(s_.fabric, &eq_);
   fabric_->on_deliver = [this](uint32_t dst, uint32_t cookie, bool) { on_deliver(dst, cookie); };
   fabric_->on_drop = [this](uint32_t cookie) { free_pkts_.push_back(cookie); };
@@ -232,14 +232,14 @@ World::World(const Scenario& s) : s_(s) {
                    -1, 0);
   phantom_ = p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
 
-  const uint32_t jobs = std::max(s_.jobs, 1u);
+  const uint32_t jobs = s_.jobs;
   for (uint32_t r = 0; r < n; ++r) {
     auto k = std::make_unique<Rank>();
     k->rank = r;
     k->job = r % jobs;
     k->sink = std::make_unique<Sink>(this, r);
     k->engine = std::make_unique<ldt::Engine>(s_.ldt, r, n, /*session_key=*/0x51u, k->sink.get());
-    k->transport = std::make_unique<Transport>(this, r, jobs, k->job);
+    k->transport = std::make_unique<Transport>(this, r, k->job);
     k->ctx.transport = k->transport.get();
     k->ctx.rank = r / jobs;
     k->ctx.nranks = job_ranks(n, jobs, k->job);
@@ -436,7 +436,7 @@ Result World::run() {
     first_error_ = make_status(Code::kInternalError,
                                "%u of %u ranks did not finish and nothing is left to simulate "
                                "(a deadlock)", n - done_ranks_, n);
-  const uint32_t jobs = std::max(s_.jobs, 1u);
+  const uint32_t jobs = s_.jobs;
   uint64_t start = UINT64_MAX, end = 0;
   std::vector<uint64_t> job_start(jobs, UINT64_MAX), job_end(jobs, 0);
   for (auto& k : ranks_) {
@@ -491,7 +491,7 @@ std::string validate(const Scenario& s) {
     return buf;
   }
   if (s.bytes == 0) return "size 0: nothing to move";
-  if (s.jobs == 0 || s.fabric.hosts / std::max(s.jobs, 1u) < 2) {
+  if (s.jobs == 0 || s.fabric.hosts / s.jobs < 2) {
     std::snprintf(buf, sizeof buf, "jobs %u: each of them needs at least 2 of the %u ranks",
                   s.jobs, s.fabric.hosts);
     return buf;
@@ -500,7 +500,7 @@ std::string validate(const Scenario& s) {
     return std::string(coll::coll_test_name(s.coll)) + " is not simulated (its counts are per call)";
   if ((s.coll == Coll::kAllGather || s.coll == Coll::kReduceScatter || s.coll == Coll::kGather ||
        s.coll == Coll::kScatter || s.coll == Coll::kAllToAll) &&
-      s.bytes / 4 < job_ranks(s.fabric.hosts, std::max(s.jobs, 1u), 0)) {
+      s.bytes / 4 < job_ranks(s.fabric.hosts, s.jobs, 0)) {
     std::snprintf(buf, sizeof buf, "size %llu B is less than one float per rank",
                   static_cast<unsigned long long>(s.bytes));
     return buf;

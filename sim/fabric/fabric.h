@@ -69,7 +69,7 @@
 //    port's tail up to now), averaged over all ports of the class; and the
 //    mean backlog found by arriving packets (what they queue behind), and
 //    its 99th percentile (from a histogram of 8 buckets per power of two:
-//    reported as the bucket's upper bound, at most 9% high).
+//    reported as the bucket's upper bound, at most 12.5% high).
 //
 // Not thread-safe: one simulation runs on one thread.
 #pragma once
