@@ -220,6 +220,38 @@ TEST(EngineSelectiveRepeat, TailLossIsRecoveredByProbeNotTimeout) {
   EXPECT_EQ(s.retx_pkts, 1u);
 }
 
+// The probe is lost too (or its ACK: at 5% loss, one probe in ten): a
+// second probe follows at twice the probe interval, not the RTO (100 us on
+// the simulator's fabric profile, 1 ms here: ten round trips on a ring's
+// critical path). Only when that one brings nothing either does the RTO
+// fire, so a dead peer is still found by the timeouts.
+TEST(EngineSelectiveRepeat, ALostProbeIsFollowedByASecondProbeBeforeTheTimeout) {
+  for (const bool second_lost : {false, true}) {
+    SCOPED_TRACE(second_lost ? "both probes lost" : "the first probe lost");
+    ScriptedNet net(small_opts());
+    int probes = 0;
+    net.verdict = [&](const Pkt& p) {
+      if (!is_data(p) || p.h.psn != 9) return Verdict::kDeliver;
+      if (!(p.h.flags & kFlagRetransmit)) return Verdict::kDrop;
+      if (!(p.h.flags & kFlagTailProbe)) return Verdict::kDeliver;
+      return ++probes <= (second_lost ? 2 : 1) ? Verdict::kDrop : Verdict::kDeliver;
+    };
+    Transfer t = transfer(net, 10 * 1024);
+    EXPECT_EQ(t.src, t.dst);
+    const ConnStats s = net.e(0).conn_stats(1);
+    EXPECT_EQ(s.tlp_probes, 2u);
+    EXPECT_EQ(s.rto_fired, second_lost ? 1u : 0u);
+    std::vector<uint64_t> probe_at;
+    for (const Pkt& p : net.log())
+      if (is_data(p) && (p.h.flags & kFlagTailProbe)) probe_at.push_back(p.sent_at);
+    ASSERT_EQ(probe_at.size(), 2u);
+    const uint64_t gap = probe_at[1] - probe_at[0];
+    const LdtOptions o = small_opts();
+    EXPECT_GE(gap, 2 * o.tlp_min_ns);  // the interval doubled
+    EXPECT_LT(gap, o.rto_min_ns);      // and came before the RTO would
+  }
+}
+
 // A connection with no RTT sample of its own whose whole first burst is
 // lost (an incast's first round: bench/RESULTS.md section 21). Its probe
 // comes from what the engine's other connections measured, not from

@@ -276,6 +276,10 @@ class Connection {
   uint64_t rto() const;
   uint64_t cold_rto_base() const;  // the RTO's base before a first RTT sample
   uint64_t loss_timer_deadline() const;
+  // The loss timer's next firing is a tail-loss probe, not the RTO.
+  bool tail_probe_due_st() const {
+    return !gbn_ && opts_.tail_loss_probe && tlp_sent_ < kMaxTailProbes && list_head_ != kNil;
+  }
   bool can_send_now() const;
   // connection.cc
   void complete_send_st(TxMsg* m);
@@ -356,7 +360,11 @@ class Connection {
   uint64_t rack_deadline_ = UINT64_MAX;
   uint64_t last_xmit_ = 0;             // last transmission of anything
   uint64_t loss_timer_base_ = 0;       // last ACK progress or start of a flight
-  bool tlp_outstanding_ = false;
+  // Tail-loss probes sent since the last ACK progress (or RTO). A probe
+  // can be lost, or its ACK: the next one follows at twice the interval,
+  // and only after kMaxTailProbes does the RTO take over.
+  static constexpr uint32_t kMaxTailProbes = 2;
+  uint32_t tlp_sent_ = 0;
   bool force_retx_ = false;            // RTO: send one retransmission regardless of cwnd
   uint64_t last_progress_ = 0;         // last time an ACK delivered something, a flight began,
                                        // or the peer said it is not ready (the stall clock)

@@ -637,7 +637,7 @@ bool Connection::on_ack(const Header& h, const uint8_t* sack, uint64_t now, uint
     loss_timer_base_ = now;
     backoff_ = 0;
     rto_count_ = 0;
-    tlp_outstanding_ = false;
+    tlp_sent_ = 0;
     cc_->on_ack(now, last_fabric_rtt_ ? last_fabric_rtt_ : srtt_, newly_acked);
   }
   if (rnr && has_outstanding()) on_rnr_st(now);

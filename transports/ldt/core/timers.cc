@@ -46,8 +46,7 @@ uint64_t Connection::rto() const {
 
 uint64_t Connection::loss_timer_deadline() const {
   if (list_head_ == kNil && lost_q_.empty()) return UINT64_MAX;
-  if (!gbn_ && opts_.tail_loss_probe && !tlp_outstanding_ && list_head_ != kNil)
-    return std::max(loss_timer_base_, last_xmit_) + pto();
+  if (tail_probe_due_st()) return std::max(loss_timer_base_, last_xmit_) + (pto() << tlp_sent_);
   return loss_timer_base_ + rto();
 }
 
@@ -93,10 +92,15 @@ void Connection::rack_detect_loss_st(uint64_t now) {
 }
 
 void Connection::on_loss_timer_st(uint64_t now) {
-  if (!gbn_ && opts_.tail_loss_probe && !tlp_outstanding_ && list_head_ != kNil) {
+  if (tail_probe_due_st()) {
     // Tail-loss probe: send new data if the windows allow, else resend the
-    // most recently sent packet, so an ACK (and RACK) sees the tail.
-    tlp_outstanding_ = true;
+    // most recently sent packet, so an ACK (and RACK) sees the tail. A probe
+    // that brings no ACK (it was lost, or its ACK was: at 5% loss one in ten)
+    // is followed by a second at twice the interval, as QUIC's probe timeouts
+    // back off (RFC 9002 6.2), before the RTO: on a fabric the RTO's floor
+    // (100 us) is ten round trips, and a ring waits for it on its critical
+    // path (bench/RESULTS.md section 8: 256 ranks at 5%, one RTO = 70 us).
+    ++tlp_sent_;
     ++st_.tlp_probes;
     loss_timer_base_ = now;
     if (!send_new_packet_st(now)) {
@@ -124,7 +128,7 @@ void Connection::on_loss_timer_st(uint64_t now) {
     force_retx_ = true;  // even if the (just halved) window is full
     ++backoff_;
   }
-  tlp_outstanding_ = false;
+  tlp_sent_ = 0;
   loss_timer_base_ = now;
   cc_->on_timeout(now);
 }
