@@ -257,6 +257,45 @@ TEST(EngineFec, ATrickleOfOnePacketMessagesGetsItsParityAtOnce) {
   EXPECT_LE(lost_done - lost_posted, net.latency_ns + 500);
 }
 
+TEST(EngineFec, ATrickleSharingItsEngineWithAnotherStreamSharesItsParity) {
+  // The same trickle to rank 1 while a 1 MiB message to rank 2 is on its
+  // way: the NIC is busy with both, so a copy of each lone packet would take
+  // the other stream's bandwidth (a tree's interior rank sends to its parent
+  // and its children at once). Groups close after a quarter of a round trip
+  // again, and the lost packet is still rebuilt.
+  ScriptedNet net(fec_opts(8), 3);
+  const Sent warm = send_one(net, 20 * 1024);  // PSNs 0..19 to rank 1; an RTT sample
+  ASSERT_EQ(warm.src, warm.dst);
+  std::vector<uint8_t> big = testing::pattern(1u << 20, 7), big_dst(1u << 20, 0);
+  ASSERT_TRUE(net.e(2).post_recv(0, 9, big_dst.data(), big_dst.size(), 3001, net.now()).is_ok());
+  ASSERT_TRUE(net.e(0).post_send(2, 9, big.data(), big.size(), 3000, net.now()).is_ok());
+  const auto parity_to_1 = [](const Pkt& p) { return is_parity(p) && p.to == 1; };
+  const size_t parity0 = net.count(parity_to_1);
+  net.verdict = [](const Pkt& p) {
+    return is_first(p) && p.to == 1 && p.h.psn == 24 ? Verdict::kDrop : Verdict::kDeliver;
+  };
+  std::vector<std::vector<uint8_t>> src, dst;
+  src.reserve(16);
+  dst.reserve(16);
+  for (uint32_t i = 0; i < 16; ++i) {
+    src.push_back(testing::pattern(500, 40 + i));
+    dst.emplace_back(500, 0);
+    ASSERT_TRUE(net.e(1).post_recv(0, 8, dst.back().data(), 500, 1001 + 2 * i, net.now()).is_ok());
+    ASSERT_TRUE(net.e(0).post_send(1, 8, src.back().data(), 500, 1000 + 2 * i, net.now()).is_ok());
+    const uint64_t end = net.now() + 400;
+    net.run_until([] { return false; }, 400);
+    if (net.now() < end) net.advance(end - net.now());
+  }
+  ASSERT_FALSE(net.find_done(3000)) << "the 1 MiB message must still be on its way";
+  ASSERT_TRUE(net.run_until([&] { return net.pending_total() == 0; }));
+  for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(src[i], dst[i]) << i;
+  EXPECT_EQ(big, big_dst);
+  const size_t parity = net.count(parity_to_1) - parity0;
+  EXPECT_GE(parity, 2u);
+  EXPECT_LE(parity, 6u);
+  EXPECT_EQ(net.e(1).conn_stats(0).fec_recovered, 1u);
+}
+
 TEST(EngineFec, TwoLostInAGroupOrALostParityAreRetransmitted) {
   {
     ScriptedNet net(fec_opts(8));

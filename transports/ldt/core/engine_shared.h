@@ -59,6 +59,12 @@ struct EngineShared {
   // each such connection waited 5 ms for its probe, on a 400G fabric
   // whose paths measure 10-50 us (bench/RESULTS.md section 21).
   uint64_t cold_rto_seed_ns = 0;
+  // Connections with data queued or unacknowledged (Connection::note_busy_st).
+  // A parity group closes on an empty queue only while one connection sends:
+  // its copy then costs bytes on a NIC the stream leaves idle; with several,
+  // the NIC is shared and the copy takes bandwidth from the others
+  // (Connection::transmit_st).
+  uint32_t sending_conns = 0;
 
   void complete(const Completion& c) { completions.push_back(c); }
 };

@@ -58,18 +58,21 @@ void Connection::transmit_st(uint64_t now) {
   }
   // The open parity group goes out once it has waited a quarter of a round
   // trip (a repair must come sooner than a retransmission would), or as soon
-  // as nothing more is queued. On a stream with gaps (a ring forwarding
-  // packet by packet, a small message) every member waits for the next, so
-  // a lost one would wait that gap too, on the critical path: there the
-  // parity goes out at once, a copy of a lone packet. It costs bytes only on
-  // a link the stream leaves idle between its packets; a backlog (the stream
-  // the link is busy with) keeps its groups full. Measured in the simulator
-  // (256-rank ring, one packet per segment, bench/RESULTS.md section 8):
-  // 1% loss 0.968 -> 0.983 of loss-free, 5% 0.909 -> 0.945, parity 10% ->
-  // 97% of the ring's packets; a bandwidth-bound 64-rank ring at 1%:
-  // 3,106 -> 2,992 us, parity unchanged (1.6%).
+  // as nothing more is queued while this is the engine's only connection
+  // with data to send. On a stream with gaps (a ring forwarding packet by
+  // packet, a small message) every member waits for the next, so a lost one
+  // would wait that gap too, on the critical path: there the parity goes
+  // out at once, a copy of a lone packet. It costs bytes only on a NIC the
+  // stream leaves idle between its packets; a backlog (the stream the link
+  // is busy with) keeps its groups full, and so do streams that share the
+  // NIC with others (a tree's, an all-to-all's), where a copy would take
+  // their bandwidth. Measured in the simulator (bench/RESULTS.md section 8):
+  // a 256-rank ring forwarding packet by packet at 1% loss 0.968 -> 0.983 of
+  // loss-free, at 5% 0.909 -> 0.945, parity 10% -> 97% of its packets; a
+  // bandwidth-bound 64-rank ring at 1%: 3,106 -> 2,992 us, parity unchanged
+  // (1.6%).
   if (fec_tx_.open() && !failed_ &&
-      (now - fec_tx_.opened_at() >= srtt_ / 4 || !has_unsegmented()))
+      (now - fec_tx_.opened_at() >= srtt_ / 4 || (!has_unsegmented() && sh_->sending_conns <= 1)))
     close_fec_group_st(now);
 }
 

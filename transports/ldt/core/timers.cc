@@ -137,10 +137,14 @@ bool Connection::sending_st() const { return has_outstanding() || has_unsegmente
 
 void Connection::note_busy_st(uint64_t now) {
   if (sending_st()) {
-    if (!busy_since_) busy_since_ = std::max<uint64_t>(now, 1);
+    if (!busy_since_) {
+      busy_since_ = std::max<uint64_t>(now, 1);
+      ++sh_->sending_conns;
+    }
   } else if (busy_since_) {
     st_.send_busy_ns += now > busy_since_ ? now - busy_since_ : 0;
     busy_since_ = 0;
+    --sh_->sending_conns;
   }
 }
 
