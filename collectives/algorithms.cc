@@ -532,6 +532,15 @@ void ring_all_gather(Context& ctx, Ops& ops, size_t count, DType type, Dst dst, 
       });
 }
 
+// An all-reduce with nothing to exchange (one rank, or no elements): the
+// result is this rank's input.
+Status all_reduce_alone(const Context& ctx, const void* send, void* recv, size_t count, DType type,
+                        RedOp op) {
+  if (send != recv && count) move_(ctx, recv, send, count * dtype_size(type));
+  if (op == RedOp::kAvg) divide_(ctx, type, recv, count, ctx.nranks);
+  return Status::ok();
+}
+
 Status check_ctx(const Context& ctx) {
   if (!ctx.transport || !ctx.scratch || !ctx.scratch2 || ctx.nranks == 0 ||
       ctx.rank >= ctx.nranks)
@@ -611,7 +620,8 @@ Context grid_context(const Context& ctx, const Hosts* grid) {
 
 // Whether the hierarchical schedule runs for `bytes` (the whole message).
 bool use_hier(const Context& ctx, size_t bytes) {
-  if (!ctx.hosts || ctx.params.algo == Algo::kRing || ctx.hosts->host_of.size() != ctx.nranks ||
+  if (!ctx.hosts || ctx.params.algo == Algo::kRing || ctx.params.algo == Algo::kTree ||
+      ctx.hosts->host_of.size() != ctx.nranks ||
       !ctx.hosts->uniform())
     return false;
   return ctx.params.algo == Algo::kHier || bytes > ctx.params.rd_max_bytes;
@@ -662,7 +672,7 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
 
 bool all_reduce_runs_flat_ring(const Context& ctx, size_t bytes) {
   return !ctx.shm && !use_grid(ctx, bytes) && !use_hier(ctx, bytes) &&
-         bytes > ctx.params.rd_max_bytes;
+         ctx.params.algo != Algo::kTree && bytes > ctx.params.rd_max_bytes;
 }
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type,
@@ -678,6 +688,8 @@ Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DTyp
   }
   if (use_hier(ctx, count * dtype_size(type)))
     return all_reduce_hier(ctx, send, recv, count, type, op);
+  if (ctx.params.algo == Algo::kTree && count * dtype_size(type) > ctx.params.rd_max_bytes)
+    return all_reduce_tree(ctx, send, recv, count, type, op);
   if (count * dtype_size(type) <= ctx.params.rd_max_bytes)
     return all_reduce_recursive_doubling(ctx, send, recv, count, type, op);
   if (ctx.ring_order && is_ring_order(*ctx.ring_order, ctx.nranks)) {
@@ -731,11 +743,7 @@ Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count,
   LTCC_CHECK(check_ctx(ctx));
   const size_t es = dtype_size(type);
   const uint32_t n = ctx.nranks;
-  if (n == 1 || count == 0) {
-    if (send != recv && count) move_(ctx, recv, send, count * es);
-    if (op == RedOp::kAvg) divide_(ctx, type, recv, count, n);
-    return Status::ok();
-  }
+  if (n == 1 || count == 0) return all_reduce_alone(ctx, send, recv, count, type, op);
   // Reduce-scatter: partial sums straight into the result buffer (the
   // chunks this rank reduces are exactly the ones all-gather overwrites
   // later, except its own, which ends final).
@@ -776,6 +784,193 @@ Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count,
   const Status st = ag.finish();
   const Status rs_st = rs.finish();
   return st.is_ok() ? rs_st : st;
+}
+
+// Double binary tree all-reduce (ring.h, "Double binary tree"). Tree 0
+// carries the first half of the elements, tree 1 the rest; in each, a rank
+// reduces its children's segment k with its own (its own first, then child
+// 0's, then child 1's: a fixed order, so every run computes the same bits)
+// and sends the partial up; the root's sum is the result, sent back down,
+// which every rank forwards to its children. Every segment is handled as
+// soon as it can be (a late one holds up only its own path), with one
+// ordering rule: segments travel on kMaxLanes / 4 lanes per tree and
+// direction (tag = base + (tree x 2 + direction) x L + k mod L, MPI order per
+// tag), and a rank sends a lane's segments in order.
+//
+// Buffers: children's segments land in scratch; an interior rank reduces into
+// its child 0 slot and sends that up, so the result buffer is written only by
+// what comes down. A leaf sends its own data up; in place, from a copy (the
+// result arriving from its parent would otherwise overwrite what a
+// retransmission of its send still reads). Messages above kTreeRoundBytes go
+// in rounds, which bounds the scratch to 1.5 x a round.
+constexpr size_t kTreeRoundBytes = size_t{64} << 20;
+
+Status all_reduce_tree(Context& ctx, const void* send, void* recv, size_t count, DType type,
+                       RedOp op) {
+  LTCC_CHECK(check_ctx(ctx));
+  const size_t es = dtype_size(type);
+  const uint32_t n = ctx.nranks;
+  if (n == 1 || count == 0) return all_reduce_alone(ctx, send, recv, count, type, op);
+  const RedOp rop = op == RedOp::kAvg ? RedOp::kSum : op;
+  const bool in_place = send == recv;
+  const size_t se = seg_elems(ctx, es);
+  const uint32_t lanes = static_cast<uint32_t>(
+      std::max<size_t>(1, std::min<size_t>(kMaxLanes, kMaxLanes * ctx.params.step_window / 4)));
+  const size_t round_elems = std::max<size_t>(2, kTreeRoundBytes / es);
+  for (size_t done = 0; done < count;) {
+    const size_t piece = std::min(round_elems, count - done);
+    struct Tree {
+      TreeLinks links;
+      Span span;  // elements of this round, from `done`
+      size_t segs = 0;
+      uint8_t* child_buf[2] = {nullptr, nullptr};
+      const uint8_t* local = nullptr;
+      std::vector<uint8_t> need;    // by segment: children's segments still to come
+      std::vector<uint8_t> ready[2];  // by segment: up / down send may go
+      std::vector<size_t> next[2];    // by lane: the next segment to send up / down
+    } tree[2];
+    size_t scratch_bytes = 0;
+    for (uint32_t t = 0; t < 2; ++t) {
+      Tree& tr = tree[t];
+      tr.links = double_tree(t, ctx.rank, n);
+      tr.span = t == 0 ? Span{0, piece / 2} : Span{piece / 2, piece - piece / 2};
+      tr.segs = segments(tr.span.count, se);
+      const bool copy_local = in_place && tr.links.children() == 0;
+      scratch_bytes += (tr.links.children() + (copy_local ? 1 : 0)) * tr.span.count * es;
+    }
+    uint8_t* scratch = scratch_space(ctx, ctx.scratch, std::max<size_t>(1, scratch_bytes));
+    for (uint32_t t = 0; t < 2; ++t) {
+      Tree& tr = tree[t];
+      const size_t bytes = tr.span.count * es;
+      for (uint32_t j = 0; j < tr.links.children(); ++j) {
+        tr.child_buf[j] = scratch;
+        scratch += bytes;
+      }
+      tr.local = at(send, done + tr.span.offset, es);
+      if (in_place && tr.links.children() == 0) {
+        move_(ctx, scratch, tr.local, bytes);
+        tr.local = scratch;
+        scratch += bytes;
+      }
+      tr.need.assign(tr.segs, static_cast<uint8_t>(tr.links.children()));
+      for (int d = 0; d < 2; ++d) {
+        tr.ready[d].assign(tr.segs, 0);
+        tr.next[d].resize(lanes);
+        for (uint32_t l = 0; l < lanes; ++l) tr.next[d][l] = l;
+      }
+    }
+    uint8_t* result = at(recv, done, es);
+    auto tag = [&](uint32_t t, int dir, size_t k) {
+      return ctx.params.tag + (t * 2 + static_cast<uint32_t>(dir)) * lanes +
+             static_cast<uint32_t>(k % lanes);
+    };
+    auto seg_of = [&](const Tree& tr, size_t k) { return segment(Span{0, tr.span.count}, se, k); };
+
+    Ops ops(ctx);
+    // By Ops index: which receive it is (t, down or child j, segment).
+    struct Item {
+      uint32_t t = 0;
+      int8_t from = -1;  // 0, 1: that child (up); 2: the parent (down)
+      size_t k = 0;
+    };
+    std::vector<Item> item_of_op;
+    size_t receives = 0;
+    auto post = [&](uint32_t t, int8_t from, size_t k) {
+      Tree& tr = tree[t];
+      const Span sg = seg_of(tr, k);
+      const bool down = from == 2;
+      const uint32_t peer = down ? tr.links.parent : tr.links.child[from];
+      uint8_t* buf = down ? at(result, tr.span.offset + sg.offset, es)
+                          : at(tr.child_buf[from], sg.offset, es);
+      const size_t op_i = ops.recv_logged(peer, tag(t, down ? 1 : 0, k), buf, sg.count * es);
+      if (op_i == Ops::kNone) return false;
+      if (item_of_op.size() <= op_i) item_of_op.resize(op_i + 1);
+      item_of_op[op_i] = Item{t, from, k};
+      ++receives;
+      return true;
+    };
+    // Sends segment k of tree t in direction dir (0 up, 1 down).
+    auto emit = [&](uint32_t t, int dir, size_t k) {
+      Tree& tr = tree[t];
+      const Span sg = seg_of(tr, k);
+      const size_t bytes = sg.count * es;
+      if (dir == 1) {
+        const uint8_t* buf = at(result, tr.span.offset + sg.offset, es);
+        for (uint32_t j = 0; j < tr.links.children(); ++j)
+          if (ops.send_tagged(tr.links.child[j], tag(t, 1, k), buf, bytes) == Ops::kNone)
+            return false;
+        return true;
+      }
+      const uint8_t* up = tr.links.children() ? at(tr.child_buf[0], sg.offset, es)
+                                              : at(tr.local, sg.offset, es);
+      return ops.send_tagged(tr.links.parent, tag(t, 0, k), up, bytes) != Ops::kNone;
+    };
+    // Segment k of tree t may go in direction dir: send, in lane order.
+    std::function<bool(uint32_t, int, size_t)> release = [&](uint32_t t, int dir, size_t k) {
+      Tree& tr = tree[t];
+      tr.ready[dir][k] = 1;
+      size_t& want = tr.next[dir][k % lanes];
+      while (want < tr.segs && tr.ready[dir][want]) {
+        const size_t w = want;
+        want += lanes;
+        if (dir == 0 && tr.links.parent == TreeLinks::kNone) {
+          // The root: its sum is the result, on its way down.
+          if (!release(t, 1, w)) return false;
+        } else if (!emit(t, dir, w)) {
+          return false;
+        }
+      }
+      return true;
+    };
+    // All of segment k's children are in: reduce, then up (or, at the root, down).
+    auto reduced = [&](uint32_t t, size_t k) {
+      Tree& tr = tree[t];
+      const Span sg = seg_of(tr, k);
+      const uint8_t* mine = at(tr.local, sg.offset, es);
+      uint8_t* dst = tr.links.parent == TreeLinks::kNone
+                         ? at(result, tr.span.offset + sg.offset, es)
+                         : at(tr.child_buf[0], sg.offset, es);
+      if (tr.links.children() > 0)
+        reduce_(ctx, type, rop, dst, mine, at(tr.child_buf[0], sg.offset, es), sg.count);
+      if (tr.links.children() > 1)
+        reduce_(ctx, type, rop, dst, dst, at(tr.child_buf[1], sg.offset, es), sg.count);
+      return release(t, 0, k);
+    };
+
+    bool ok = true;
+    for (uint32_t t = 0; t < 2 && ok; ++t)
+      for (size_t k = 0; k < tree[t].segs && ok; ++k) {
+        for (int8_t j = 0; j < static_cast<int8_t>(tree[t].links.children()) && ok; ++j)
+          ok = post(t, j, k);
+        if (ok && tree[t].links.parent != TreeLinks::kNone) ok = post(t, 2, k);
+      }
+    // A leaf has nothing to wait for: its segments go up at once.
+    for (uint32_t t = 0; t < 2 && ok; ++t)
+      if (tree[t].links.children() == 0)
+        for (size_t k = 0; k < tree[t].segs && ok; ++k) ok = reduced(t, k);
+    for (size_t left = receives; ok && left > 0; --left) {
+      const size_t op_i = ops.next_completed();
+      if (op_i == Ops::kNone) {
+        ok = false;
+        break;
+      }
+      const Item it = item_of_op[op_i];
+      Tree& tr = tree[it.t];
+      if (!ops.wait(op_i, seg_of(tr, it.k).count * es)) {
+        ok = false;
+        break;
+      }
+      if (it.from == 2) {
+        ok = release(it.t, 1, it.k);
+      } else if (--tr.need[it.k] == 0) {
+        ok = reduced(it.t, it.k);
+      }
+    }
+    LTCC_CHECK(ops.finish());
+    done += piece;
+  }
+  if (op == RedOp::kAvg) divide_(ctx, type, recv, count, n);
+  return Status::ok();
 }
 
 Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv, size_t count,

@@ -115,4 +115,72 @@ struct Dissemination {
   uint32_t from(uint32_t k) const { return mod(int64_t{rank} - (int64_t{1} << k), n); }
 };
 
+// Double binary tree (issue 18; NCCL's all-reduce for latency-bound sizes
+// at scale): two binary trees over the same n ranks, each carrying half of
+// the message, up (reduce) then down (broadcast), pipelined in segments.
+// 2 ceil(log2 n) serial hops instead of the ring's 2(n - 1), and, because a
+// rank that is a leaf in one tree is interior in the other, every rank's
+// NIC carries about the ring's 2 S bytes each way.
+//
+// Tree 0 is the in-order binary tree by lowest set bit: rank r > 0 with
+// lowest set bit b has children r - b/2 and the first of r + b/2, r + b/4,
+// ... that is below n (none when b = 1: odd ranks are its leaves); its parent
+// is whichever of r - b and r + b has lowest set bit 2b, or r - b when that
+// one is not below n. Rank 0 is the root, with
+// one child: the largest power of two below n. Its depth is ceil(log2 n).
+// Tree 1 is tree 0 mirrored (rank r plays n - 1 - r) when n is even, so its
+// leaves are the even ranks, and shifted by one (r plays r - 1 mod n) when
+// n is odd. In the first case no rank is interior in both trees.
+struct TreeLinks {
+  static constexpr uint32_t kNone = UINT32_MAX;
+  uint32_t parent = kNone;  // kNone: the root
+  uint32_t child[2] = {kNone, kNone};
+  uint32_t children() const { return (child[0] != kNone) + (child[1] != kNone); }
+};
+
+inline TreeLinks binary_tree(uint32_t rank, uint32_t n) {
+  TreeLinks t;
+  if (n <= 1) return t;
+  if (rank == 0) {
+    uint32_t top = 1;
+    while (top * 2 < n) top *= 2;
+    t.child[0] = top;
+    return t;
+  }
+  const uint32_t b = rank & (~rank + 1);  // lowest set bit
+  const uint64_t up = (uint64_t{rank} ^ b) | (uint64_t{b} << 1);  // the neighbour with lowest bit 2b
+  t.parent = up < n ? static_cast<uint32_t>(up) : rank - b;
+  if (b > 1) {
+    t.child[0] = rank - b / 2;
+    for (uint32_t d = b / 2; d > 0; d /= 2)
+      if (uint64_t{rank} + d < n) {
+        t.child[1] = rank + d;
+        break;
+      }
+  }
+  return t;
+}
+
+inline TreeLinks double_tree(uint32_t which, uint32_t rank, uint32_t n) {
+  if (which == 0 || n <= 1) return binary_tree(rank, n);
+  // Tree 1: rank r plays role(r) in tree 0; links map back through the inverse.
+  const bool mirror = n % 2 == 0;
+  auto role = [&](uint32_t r) { return mirror ? n - 1 - r : (r + n - 1) % n; };
+  auto back = [&](uint32_t v) {
+    if (v == TreeLinks::kNone) return v;
+    return mirror ? n - 1 - v : (v + 1) % n;
+  };
+  TreeLinks t = binary_tree(role(rank), n);
+  t.parent = back(t.parent);
+  t.child[0] = back(t.child[0]);
+  t.child[1] = back(t.child[1]);
+  return t;
+}
+
+// The root of tree `which`.
+inline uint32_t double_tree_root(uint32_t which, uint32_t n) {
+  if (which == 0 || n <= 1) return 0;
+  return n % 2 == 0 ? n - 1 : 1 % n;
+}
+
 }  // namespace ltcc::coll

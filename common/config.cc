@@ -211,7 +211,7 @@ const std::vector<ParamSpec>& registry() {
       {"LTCC_SHM_CHUNK", T::kBytes, "1MiB", "bytes", "64KiB", "16MiB", nullptr,
        "Bytes per rank and step in the shared-memory collectives (the segment holds two "
        "steps' worth for every local rank, shrunk to stay under 64 MiB)."},
-      {"LTCC_ALGO", T::kEnum, "auto", "", nullptr, nullptr, "auto|ring|hier|grid",
+      {"LTCC_ALGO", T::kEnum, "auto", "", nullptr, nullptr, "auto|ring|hier|grid|tree",
        "All-reduce, all-gather and reduce-scatter schedule where ranks share hosts: hier = within each "
        "host (shared memory), then among the ranks with the same local index across hosts "
        "(every NIC busy at once), then within each host again; ring = flat over all ranks; "
@@ -220,7 +220,9 @@ const std::vector<ParamSpec>& registry() {
        "a 2-D grid of rows of consecutive ranks (the largest divisor of the rank count up to "
        "its square root): along the rows, down the columns, along the rows again, "
        "2(rows + columns - 2) serial steps instead of 2(ranks - 1); as auto where the rank "
-       "count is prime."},
+       "count is prime; tree = all-reduce above LTCC_ALLREDUCE_RD_MAX on a double binary "
+       "tree (two trees, each half the data, reduced up and broadcast down, pipelined in "
+       "LTCC_SEGMENT pieces: 2 log2(ranks) serial hops), the other collectives as ring."},
       {"LTCC_RING_ORDER", T::kEnum, "fixed", "", nullptr, nullptr, "fixed|auto",
        "Order of the flat ring all-reduce: fixed = rank order; auto = every 8th all-reduce "
        "above LTCC_ALLREDUCE_RD_MAX, "

@@ -220,6 +220,7 @@ Status comm_options_from_env(CommOptions* out) {
   o.coll.algo = algo == "ring"   ? coll::Algo::kRing
                 : algo == "hier" ? coll::Algo::kHier
                 : algo == "grid" ? coll::Algo::kGrid
+                : algo == "tree" ? coll::Algo::kTree
                                  : coll::Algo::kAuto;  // the registry allows no other
   o.coll.segment_bytes = seg;
   o.segment_explicit = param_from_env("LTCC_SEGMENT");

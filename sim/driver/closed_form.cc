@@ -13,6 +13,32 @@
 
 namespace ltcc::sim {
 
+namespace {
+
+// Whether an all-reduce closed form applies: an all-reduce above the
+// recursive-doubling size on at least 2 ranks.
+bool allreduce_model_applies(const Scenario& s) {
+  return s.coll == Coll::kAllReduce && s.bytes > s.rd_max_bytes && s.fabric.hosts >= 2;
+}
+
+// How the fabric carries a message of m bytes: max(1, ceil(m / payload))
+// DATA packets, each with the ldt header and the wire's framing.
+struct WireModel {
+  WireModel(const Fabric& f, uint32_t mtu)
+      : fab(f), hdr(static_cast<uint32_t>(ldt::kHeaderSize)), payload(mtu - 28u - hdr) {}
+  uint64_t pkts(uint64_t m) const { return m == 0 ? uint64_t{1} : (m + payload - 1) / payload; }
+  uint64_t wire(uint64_t m) const {
+    const uint64_t p = pkts(m);
+    return (p - 1) * fab.wire_bytes(static_cast<uint32_t>(payload + hdr)) +
+           fab.wire_bytes(static_cast<uint32_t>(m - (p - 1) * payload + hdr));
+  }
+  const Fabric& fab;
+  uint32_t hdr;
+  uint64_t payload;
+};
+
+}  // namespace
+
 // Derivation. Words as in collectives/ring.h: the buffer of `bytes` (float32
 // elements) is split in n chunks; a chunk travels in segments of at most
 // segment_bytes; a ring step sends one chunk to the right neighbour.
@@ -67,17 +93,17 @@ namespace ltcc::sim {
 //    = 2(n-1)/n x S / B_eff + 2 lambda + alpha (bandwidth-bound), B_eff the
 //    line rate times payload / (wire + ACK) bytes per packet.
 double ring_allreduce_closed_form_seconds(const Scenario& s, double acks_per_pkt) {
-  if (s.coll != Coll::kAllReduce || s.bytes <= s.rd_max_bytes) return 0;
+  if (!allreduce_model_applies(s)) return 0;
   const uint32_t n = s.fabric.hosts;
-  if (n < 2) return 0;
   EventQueue eq;
   const Fabric fab(s.fabric, &eq);
   if (!fab.validate().empty()) return 0;
   const size_t es = 4;
   const size_t count = s.bytes / es;
   const size_t seg = std::max<size_t>(1, s.segment_bytes / es);
-  const uint32_t hdr = static_cast<uint32_t>(ldt::kHeaderSize);
-  const uint64_t payload = s.mtu - 28u - hdr;
+  const WireModel wm(fab, s.mtu);
+  const uint32_t hdr = wm.hdr;
+  const uint64_t payload = wm.payload;
 
   struct Edge {        // r -> r+1
     double beta = 0;   // ps per byte at the path's slowest port
@@ -98,13 +124,8 @@ double ring_allreduce_closed_form_seconds(const Scenario& s, double acks_per_pkt
     e.alpha = static_cast<double>(fab.unloaded_latency(d, r, hdr));
   }
   const double ack_ser = static_cast<double>(fab.wire_bytes(hdr)) * edge[0].nic;
-  auto pkts = [&](uint64_t m) { return m == 0 ? uint64_t{1} : (m + payload - 1) / payload; };
-  auto wire = [&](uint64_t m) {
-    const uint64_t p = pkts(m);
-    const uint64_t last = m - (p - 1) * payload;
-    return (p - 1) * fab.wire_bytes(static_cast<uint32_t>(payload + hdr)) +
-           fab.wire_bytes(static_cast<uint32_t>(last + hdr));
-  };
+  auto pkts = [&](uint64_t m) { return wm.pkts(m); };
+  auto wire = [&](uint64_t m) { return wm.wire(m); };
   // Store and forward of a train: the last packet of a segment leaves each
   // switch port no earlier than the (full-size) packet ahead of it has been
   // serialised there, so a short last packet pays the full one's time at
@@ -240,6 +261,74 @@ double grid_allreduce_closed_form_seconds(const Scenario& s) {
   const double alpha =
       static_cast<double>(fab.unloaded_latency(1, 0, static_cast<uint32_t>(ldt::kHeaderSize))) / 1e12;
   return t_row + alpha + t_col;
+}
+
+// The double binary tree. Every rank sends each segment of a tree once up
+// (unless it is that tree's root) and once to each child, and receives it
+// once from each child and once from its parent: with a leaf of one tree
+// interior in the other, about 2 S bytes each way, as the ring. When the
+// segments are many, the NICs stay busy and the busiest one sets the pace;
+// the pipeline's fill and drain add one segment's trip from the deepest leaf
+// to its root and back.
+double tree_allreduce_closed_form_seconds(const Scenario& s) {
+  if (!allreduce_model_applies(s)) return 0;
+  const uint32_t n = s.fabric.hosts;
+  EventQueue eq;
+  const Fabric fab(s.fabric, &eq);
+  if (!fab.validate().empty()) return 0;
+  const size_t es = 4;  // float32, as the ring's form
+  const size_t count = s.bytes / es;
+  const size_t seg = std::max<size_t>(1, s.segment_bytes / es);
+  const WireModel wm(fab, s.mtu);
+  const uint32_t hdr = wm.hdr;
+  const uint64_t payload = wm.payload;
+  auto pkts = [&](uint64_t m) { return wm.pkts(m); };
+  auto wire = [&](uint64_t m) { return wm.wire(m); };
+  const uint64_t ack = fab.wire_bytes(hdr);
+  const double beta = std::max(fab.ps_per_byte(PortClass::kNic), fab.ps_per_byte(PortClass::kLeafDown));
+  // Per tree: its elements' wire bytes and packets, as segments.
+  uint64_t tree_wire[2] = {0, 0}, tree_pkts[2] = {0, 0};
+  size_t first_seg[2] = {0, 0};
+  for (uint32_t t = 0; t < 2; ++t) {
+    const size_t c = t == 0 ? count / 2 : count - count / 2;
+    const size_t K = coll::segments(c, seg);
+    for (size_t k = 0; k < K; ++k) {
+      const uint64_t m = coll::segment(coll::Span{0, c}, seg, k).count * es;
+      tree_wire[t] += wire(m);
+      tree_pkts[t] += pkts(m);
+    }
+    first_seg[t] = std::min(c, seg) * es;
+  }
+  double busiest = 0, fill = 0;
+  for (uint32_t r = 0; r < n; ++r) {
+    // What r's NIC sends: each segment once per tree link (its DATA) and an
+    // ACK per packet it receives (one per link too); what it receives is
+    // the same, mirrored.
+    double bytes = 0;
+    for (uint32_t t = 0; t < 2; ++t) {
+      const coll::TreeLinks l = coll::double_tree(t, r, n);
+      const double links = l.children() + (l.parent != coll::TreeLinks::kNone ? 1 : 0);
+      bytes += links * static_cast<double>(tree_wire[t] + tree_pkts[t] * ack);
+      // One segment's trip from r up to the root and back (r a leaf: the
+      // longest such path is a leaf's).
+      if (l.children() == 0) {
+        double trip = 0;
+        // Its last packet's latency plus the packets ahead of it on the NIC.
+        const uint32_t w = static_cast<uint32_t>(std::min<uint64_t>(first_seg[t], payload) + hdr);
+        const double ahead =
+            static_cast<double>(wire(first_seg[t]) - fab.wire_bytes(w)) * beta;
+        for (uint32_t v = r; coll::double_tree(t, v, n).parent != coll::TreeLinks::kNone;) {
+          const uint32_t p = coll::double_tree(t, v, n).parent;
+          trip += static_cast<double>(fab.unloaded_latency(v, p, w) + fab.unloaded_latency(p, v, w)) +
+                  2 * ahead;
+          v = p;
+        }
+        fill = std::max(fill, trip);
+      }
+    }
+    busiest = std::max(busiest, bytes * beta);
+  }
+  return (busiest + fill) / 1e12;
 }
 
 }  // namespace ltcc::sim

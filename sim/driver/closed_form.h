@@ -30,4 +30,15 @@ double ring_allreduce_closed_form_seconds(const Scenario& s, double acks_per_pkt
 // share is at most rd_max_bytes (recursive doubling runs there).
 double grid_allreduce_closed_form_seconds(const Scenario& s);
 
+// Loss-free time of one double binary tree all-reduce (LTCC_ALGO=tree,
+// collectives/ring.h), a model rather than a recurrence: the busiest
+// rank's NIC (the larger of the bytes it sends and receives, DATA with its
+// headers and framing plus the ACKs it sends or receives, over both trees)
+// at line rate, plus one segment's unloaded trip up the deepest path to its
+// root and back down. Pipelining overlaps part of that trip with the NIC's
+// work, so where nothing queues it is an upper estimate (the simulator:
+// 0.94-0.98 of it, latency-bound, 8 to 1,024 ranks). 0 when the scenario is
+// not an all-reduce above rd_max_bytes.
+double tree_allreduce_closed_form_seconds(const Scenario& s);
+
 }  // namespace ltcc::sim

@@ -132,11 +132,14 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
   cli::add_count(app, "--step-window", &s->step_window, "ring lanes (steps in flight)");
   add_word(app, "--algo",
            "all-reduce, all-gather, reduce-scatter schedule above the recursive-doubling size: "
-           "the ring, or the 2-D grid (collectives/algorithms.h; a ring where the rank count "
-           "is prime)",
-           s->algo == ltcc::coll::Algo::kGrid ? "grid" : "ring",
+           "the ring, the 2-D grid (collectives/algorithms.h; a ring where the rank count "
+           "is prime), or for all-reduce the double binary tree (collectives/ring.h)",
+           s->algo == ltcc::coll::Algo::kGrid   ? "grid"
+           : s->algo == ltcc::coll::Algo::kTree ? "tree"
+                                                : "ring",
            {{"ring", [s] { s->algo = ltcc::coll::Algo::kAuto; }},
-            {"grid", [s] { s->algo = ltcc::coll::Algo::kGrid; }}});
+            {"grid", [s] { s->algo = ltcc::coll::Algo::kGrid; }},
+            {"tree", [s] { s->algo = ltcc::coll::Algo::kTree; }}});
   cli::add_count(app, "--jobs", &s->jobs,
                  "jobs sharing the fabric, each running the collective on its own ranks "
                  "(rank r in job r % jobs: every job on every leaf)", {.min = 1});
@@ -178,7 +181,13 @@ bool runs_grid(const Scenario& s) {
          ltcc::coll::grid_cols(ltcc::sim::job_ranks(s.fabric.hosts, s.jobs, 0)) > 1 &&
          s.bytes > s.rd_max_bytes;
 }
-const char* algo_name(const Scenario& s) { return runs_grid(s) ? "grid" : "ring"; }
+bool runs_tree(const Scenario& s) {
+  return s.algo == ltcc::coll::Algo::kTree && s.coll == ltcc::sim::Coll::kAllReduce &&
+         ltcc::sim::job_ranks(s.fabric.hosts, s.jobs, 0) > 1 && s.bytes > s.rd_max_bytes;
+}
+const char* algo_name(const Scenario& s) {
+  return runs_grid(s) ? "grid" : runs_tree(s) ? "tree" : "ring";
+}
 
 // The share of its capacity a port class carried over the run: wire bytes
 // over (ports x rate x time).
@@ -264,12 +273,12 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
                 static_cast<double>(pc.p99_found_bytes) / 1e3, pc.tail_drops, pc.ecn_marks,
                 utilisation(s, r, pcl), utilisation(s, r, pcl, true));
   }
-  const bool grid = runs_grid(s);
-  const double cf = grid ? ltcc::sim::grid_allreduce_closed_form_seconds(s)
-                         : ltcc::sim::ring_allreduce_closed_form_seconds(s);
+  const double cf = runs_grid(s)   ? ltcc::sim::grid_allreduce_closed_form_seconds(s)
+                   : runs_tree(s) ? ltcc::sim::tree_allreduce_closed_form_seconds(s)
+                                  : ltcc::sim::ring_allreduce_closed_form_seconds(s);
   if (cf > 0 && s.jobs == 1)
-    std::printf("%s closed form %.3f us, sim/closed form = %.4f\n", grid ? "grid" : "ring",
-                cf * 1e6, r.seconds / s.iters / cf);
+    std::printf("%s closed form %.3f us, sim/closed form = %.4f\n", algo_name(s), cf * 1e6,
+                r.seconds / s.iters / cf);
   std::printf("%" PRIu64 " events in %.2f s (%.2f M events/s)\n", r.events, r.wall_seconds,
               r.events_per_second / 1e6);
 }

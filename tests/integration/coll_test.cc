@@ -5,7 +5,7 @@
 //                  [--victim K] [--kill-mode sigkill|exit] [--kill-op allreduce|alltoall]
 //                  [--trim]
 //                  [--segment BYTES] [--rd-max BYTES] [--idle S] [--late R:S]
-//                  [--transport auto|ldt|ucx] [--hosts H] [--algo auto|ring|hier|grid]
+//                  [--transport auto|ldt|ucx] [--hosts H] [--algo auto|ring|hier|grid|tree]
 //
 // One executable is both the launcher and the rank. Run as above it is the
 // parent: it forks N children and execs itself in each with the torchrun
@@ -1988,7 +1988,7 @@ int main(int argc, char** argv) {
                  "          [--large-mib M]  (large and late suites: M MiB all-reduce, default 64)\n"
                  "          [--transport auto|ldt|ucx]  (LTCC_TRANSPORT; default ldt)\n"
                  "          [--hosts H]  (LTCC_HOST: ranks split into H hosts, for auto)\n"
-                 "          [--algo auto|ring|hier|grid]  (LTCC_ALGO)\n",
+                 "          [--algo auto|ring|hier|grid|tree]  (LTCC_ALGO)\n",
                  argv[0]);
     return 2;
   };

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <vector>
 
 #include "collectives/ring.h"
 
@@ -114,6 +115,92 @@ TEST(DisseminationBarrier, RoundsReachEveryRank) {
       for (uint32_t k = 0; k < dr.rounds(); ++k) EXPECT_EQ((Dissemination{dr.to(k), n}.from(k)), r);
     }
   }
+}
+
+}  // namespace
+}  // namespace ltcc::coll
+
+// ---- double binary tree ------------------------------------------------------
+
+namespace ltcc::coll {
+namespace {
+
+std::vector<uint32_t> tree_sizes() {
+  std::vector<uint32_t> ns;
+  for (uint32_t n = 1; n <= 64; ++n) ns.push_back(n);
+  for (uint32_t n : {100u, 127u, 128u, 129u, 255u, 1000u, 1023u, 1024u, 1025u, 4096u, 4099u,
+                     32768u})
+    ns.push_back(n);
+  return ns;
+}
+
+uint32_t ceil_log2(uint32_t n) {
+  uint32_t d = 0;
+  while ((uint64_t{1} << d) < n) ++d;
+  return d;
+}
+
+TEST(DoubleTree, EachTreeSpansEveryRankWithConsistentLinksAndLogDepth) {
+  for (uint32_t n : tree_sizes()) {
+    for (uint32_t which : {0u, 1u}) {
+      SCOPED_TRACE(testing::Message() << "n " << n << " tree " << which);
+      std::vector<TreeLinks> t(n);
+      for (uint32_t r = 0; r < n; ++r) t[r] = double_tree(which, r, n);
+      uint32_t roots = 0, edges = 0;
+      for (uint32_t r = 0; r < n; ++r) {
+        if (t[r].parent == TreeLinks::kNone) {
+          ++roots;
+          ASSERT_EQ(r, double_tree_root(which, n));
+        } else {
+          ASSERT_LT(t[r].parent, n);
+          const TreeLinks& p = t[t[r].parent];
+          ASSERT_TRUE(p.child[0] == r || p.child[1] == r) << "rank " << r;
+        }
+        for (uint32_t c : t[r].child) {
+          if (c == TreeLinks::kNone) continue;
+          ASSERT_LT(c, n);
+          ASSERT_NE(c, r);
+          ASSERT_EQ(t[c].parent, r) << "rank " << r << " child " << c;
+          ++edges;
+        }
+        // A lone child is child[0]; two are distinct.
+        ASSERT_TRUE(t[r].child[0] != TreeLinks::kNone || t[r].child[1] == TreeLinks::kNone);
+        ASSERT_TRUE(t[r].child[1] == TreeLinks::kNone || t[r].child[0] != t[r].child[1]);
+      }
+      ASSERT_EQ(roots, 1u);
+      ASSERT_EQ(edges, n - 1);
+      // Every rank reaches the root within ceil(log2 n) hops (so no cycles).
+      for (uint32_t r = 0; r < n; ++r) {
+        uint32_t hops = 0;
+        for (uint32_t v = r; t[v].parent != TreeLinks::kNone; v = t[v].parent) {
+          ++hops;
+          ASSERT_LE(hops, ceil_log2(n)) << "rank " << r;
+        }
+      }
+    }
+  }
+}
+
+TEST(DoubleTree, ALeafInOneTreeIsInteriorInTheOther) {
+  // Where every rank sends up once per tree and down to its children, the
+  // load evens out only if the interior ranks differ: with n even, no rank
+  // has children in both trees; with n odd, at most one rank does.
+  for (uint32_t n : tree_sizes()) {
+    if (n < 2) continue;
+    uint32_t both = 0;
+    for (uint32_t r = 0; r < n; ++r)
+      both += double_tree(0, r, n).children() > 0 && double_tree(1, r, n).children() > 0;
+    EXPECT_LE(both, n % 2 == 0 ? 0u : 1u) << n;
+  }
+  // The n = 8 trees, spelled out.
+  EXPECT_EQ(double_tree(0, 0, 8).child[0], 4u);
+  EXPECT_EQ(double_tree(0, 4, 8).child[0], 2u);
+  EXPECT_EQ(double_tree(0, 4, 8).child[1], 6u);
+  EXPECT_EQ(double_tree(0, 6, 8).child[1], 7u);
+  EXPECT_EQ(double_tree(1, 7, 8).child[0], 3u);  // mirrored: 7 plays 0
+  EXPECT_EQ(double_tree(1, 3, 8).parent, 7u);
+  EXPECT_EQ(double_tree(1, 3, 8).child[0], 5u);
+  EXPECT_EQ(double_tree(1, 3, 8).child[1], 1u);
 }
 
 }  // namespace
