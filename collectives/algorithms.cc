@@ -605,6 +605,12 @@ bool use_grid(const Context& ctx, size_t bytes) {
          bytes > ctx.params.rd_max_bytes;
 }
 
+// Whether the double binary tree runs (LTCC_ALGO=tree, an all-reduce above
+// rd_max_bytes: below it recursive doubling has fewer steps still).
+bool use_tree(const Context& ctx, size_t bytes) {
+  return ctx.params.algo == Algo::kTree && bytes > ctx.params.rd_max_bytes;
+}
+
 // ctx with the grid's rows for hosts (and no host segment: a row is not a
 // host); `grid` must outlive it. Its algo is auto: the hierarchical schedule
 // then runs its phases, and the remainder it sends over every rank, flat
@@ -671,8 +677,8 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
 }  // namespace
 
 bool all_reduce_runs_flat_ring(const Context& ctx, size_t bytes) {
-  return !ctx.shm && !use_grid(ctx, bytes) && !use_hier(ctx, bytes) &&
-         ctx.params.algo != Algo::kTree && bytes > ctx.params.rd_max_bytes;
+  return !ctx.shm && !use_grid(ctx, bytes) && !use_hier(ctx, bytes) && !use_tree(ctx, bytes) &&
+         bytes > ctx.params.rd_max_bytes;
 }
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type,
@@ -688,7 +694,7 @@ Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DTyp
   }
   if (use_hier(ctx, count * dtype_size(type)))
     return all_reduce_hier(ctx, send, recv, count, type, op);
-  if (ctx.params.algo == Algo::kTree && count * dtype_size(type) > ctx.params.rd_max_bytes)
+  if (use_tree(ctx, count * dtype_size(type)))
     return all_reduce_tree(ctx, send, recv, count, type, op);
   if (count * dtype_size(type) <= ctx.params.rd_max_bytes)
     return all_reduce_recursive_doubling(ctx, send, recv, count, type, op);
@@ -906,23 +912,16 @@ Status all_reduce_tree(Context& ctx, const void* send, void* recv, size_t count,
       return ops.send_tagged(tr.links.parent, tag(t, 0, k), up, bytes) != Ops::kNone;
     };
     // Segment k of tree t may go in direction dir: send, in lane order.
-    std::function<bool(uint32_t, int, size_t)> release = [&](uint32_t t, int dir, size_t k) {
+    auto release = [&](uint32_t t, int dir, size_t k) {
       Tree& tr = tree[t];
       tr.ready[dir][k] = 1;
       size_t& want = tr.next[dir][k % lanes];
-      while (want < tr.segs && tr.ready[dir][want]) {
-        const size_t w = want;
-        want += lanes;
-        if (dir == 0 && tr.links.parent == TreeLinks::kNone) {
-          // The root: its sum is the result, on its way down.
-          if (!release(t, 1, w)) return false;
-        } else if (!emit(t, dir, w)) {
-          return false;
-        }
-      }
+      for (; want < tr.segs && tr.ready[dir][want]; want += lanes)
+        if (!emit(t, dir, want)) return false;
       return true;
     };
-    // All of segment k's children are in: reduce, then up (or, at the root, down).
+    // All of segment k's children are in: reduce, then up (or, at the root,
+    // whose sum is the result, down).
     auto reduced = [&](uint32_t t, size_t k) {
       Tree& tr = tree[t];
       const Span sg = seg_of(tr, k);
@@ -934,7 +933,7 @@ Status all_reduce_tree(Context& ctx, const void* send, void* recv, size_t count,
         reduce_(ctx, type, rop, dst, mine, at(tr.child_buf[0], sg.offset, es), sg.count);
       if (tr.links.children() > 1)
         reduce_(ctx, type, rop, dst, dst, at(tr.child_buf[1], sg.offset, es), sg.count);
-      return release(t, 0, k);
+      return release(t, tr.links.parent == TreeLinks::kNone ? 1 : 0, k);
     };
 
     bool ok = true;

@@ -317,12 +317,10 @@ double tree_allreduce_closed_form_seconds(const Scenario& s) {
         const uint32_t w = static_cast<uint32_t>(std::min<uint64_t>(first_seg[t], payload) + hdr);
         const double ahead =
             static_cast<double>(wire(first_seg[t]) - fab.wire_bytes(w)) * beta;
-        for (uint32_t v = r; coll::double_tree(t, v, n).parent != coll::TreeLinks::kNone;) {
-          const uint32_t p = coll::double_tree(t, v, n).parent;
+        constexpr uint32_t kRoot = coll::TreeLinks::kNone;  // the root's parent
+        for (uint32_t v = r, p; (p = coll::double_tree(t, v, n).parent) != kRoot; v = p)
           trip += static_cast<double>(fab.unloaded_latency(v, p, w) + fab.unloaded_latency(p, v, w)) +
                   2 * ahead;
-          v = p;
-        }
         fill = std::max(fill, trip);
       }
     }
