@@ -45,6 +45,17 @@ Sent send_one(ScriptedNet& net, size_t len, uint32_t seed = 1) {
   return t;
 }
 
+// Rank 0 warmed up toward rank 1 (PSNs 0..19; an RTT sample), then busy
+// with a second stream: a 1 MiB message to rank 2 (ids 3000/3001), on its
+// way for the rest of a short test.
+void busy_with_rank_2(ScriptedNet& net, Sent* big) {
+  const Sent warm = send_one(net, 20 * 1024);
+  ASSERT_EQ(warm.src, warm.dst);
+  *big = Sent{testing::pattern(1u << 20, 7), std::vector<uint8_t>(1u << 20, 0)};
+  ASSERT_TRUE(net.e(2).post_recv(0, 9, big->dst.data(), big->dst.size(), 3001, net.now()).is_ok());
+  ASSERT_TRUE(net.e(0).post_send(2, 9, big->src.data(), big->src.size(), 3000, net.now()).is_ok());
+}
+
 // A one-packet message (PSN 0) first: parity groups are timed by the round
 // trip, so a connection sends none before its first RTT sample. The tests'
 // messages then start at PSN 1.
@@ -264,11 +275,8 @@ TEST(EngineFec, ATrickleSharingItsEngineWithAnotherStreamSharesItsParity) {
   // and its children at once). Groups close after a quarter of a round trip
   // again, and the lost packet is still rebuilt.
   ScriptedNet net(fec_opts(8), 3);
-  const Sent warm = send_one(net, 20 * 1024);  // PSNs 0..19 to rank 1; an RTT sample
-  ASSERT_EQ(warm.src, warm.dst);
-  std::vector<uint8_t> big = testing::pattern(1u << 20, 7), big_dst(1u << 20, 0);
-  ASSERT_TRUE(net.e(2).post_recv(0, 9, big_dst.data(), big_dst.size(), 3001, net.now()).is_ok());
-  ASSERT_TRUE(net.e(0).post_send(2, 9, big.data(), big.size(), 3000, net.now()).is_ok());
+  Sent big;
+  busy_with_rank_2(net, &big);
   const auto parity_to_1 = [](const Pkt& p) { return is_parity(p) && p.to == 1; };
   const size_t parity0 = net.count(parity_to_1);
   net.verdict = [](const Pkt& p) {
@@ -289,11 +297,43 @@ TEST(EngineFec, ATrickleSharingItsEngineWithAnotherStreamSharesItsParity) {
   ASSERT_FALSE(net.find_done(3000)) << "the 1 MiB message must still be on its way";
   ASSERT_TRUE(net.run_until([&] { return net.pending_total() == 0; }));
   for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(src[i], dst[i]) << i;
-  EXPECT_EQ(big, big_dst);
+  EXPECT_EQ(big.src, big.dst);
   const size_t parity = net.count(parity_to_1) - parity0;
   EXPECT_GE(parity, 2u);
   EXPECT_LE(parity, 6u);
   EXPECT_EQ(net.e(1).conn_stats(0).fec_recovered, 1u);
+}
+
+TEST(EngineFec, AMessagesTailSharingItsEngineGetsItsParityAtOnce) {
+  // A 6-packet message to rank 1 while a 1 MiB message to rank 2 is on its
+  // way (an all-to-all's blocks: several streams per rank). Its last packet
+  // is lost; its group (6 of 8 members) ends the message, so its parity goes
+  // out with it instead of a quarter of a round trip (2.5 us) later, and the
+  // lost packet is rebuilt about one path latency after it was sent.
+  ScriptedNet net(fec_opts(8), 3);
+  Sent big;
+  busy_with_rank_2(net, &big);
+  net.verdict = [](const Pkt& p) {
+    return is_first(p) && p.to == 1 && p.h.psn == 25 ? Verdict::kDrop : Verdict::kDeliver;
+  };
+  std::vector<uint8_t> src = testing::pattern(6 * 1024, 11), dst(6 * 1024, 0);
+  ASSERT_TRUE(net.e(1).post_recv(0, 8, dst.data(), dst.size(), 1001, net.now()).is_ok());
+  const uint64_t posted = net.now();
+  ASSERT_TRUE(net.e(0).post_send(1, 8, src.data(), src.size(), 1000, net.now()).is_ok());
+  uint64_t done = 0;
+  for (int step = 0; step < 400 && !done; ++step) {  // 100 ns at a time
+    const uint64_t end = net.now() + 100;
+    net.run_until([] { return false; }, 100);
+    if (net.now() < end) net.advance(end - net.now());
+    if (net.find_done(1001)) done = net.now();
+  }
+  ASSERT_FALSE(net.find_done(3000)) << "the 1 MiB message must still be on its way";
+  ASSERT_TRUE(net.run_until([&] { return net.pending_total() == 0; }));
+  EXPECT_EQ(src, dst);
+  EXPECT_EQ(big.src, big.dst);
+  EXPECT_EQ(net.e(1).conn_stats(0).fec_recovered, 1u);
+  ASSERT_GT(done, 0u);
+  EXPECT_LE(done - posted, net.latency_ns + 1000);
 }
 
 TEST(EngineFec, TwoLostInAGroupOrALostParityAreRetransmitted) {

@@ -436,6 +436,7 @@ class Connection {
     return fec_tx_.open() && psn >= fec_tx_.first_psn();
   }
   uint32_t peer_recovered_ = 0;        // the peer's recovered_pkts, last ACK
+  bool fec_tail_ = false;              // the last packet sent ended a message of several
   uint64_t unsent_bytes_ = 0;          // of the queued messages, bytes not yet given a PSN
 
   ConnStats st_;
