@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <cstring>
 
@@ -596,19 +598,91 @@ Hosts grid_hosts(uint32_t n) {
   return h;
 }
 
-namespace {
-
-// Whether the 2-D grid runs (LTCC_ALGO=grid, a grid exists, and the message
-// is above rd_max_bytes: below it recursive doubling has fewer steps still).
-bool use_grid(const Context& ctx, size_t bytes) {
-  return ctx.params.algo == Algo::kGrid && grid_cols(ctx.nranks) > 1 &&
-         bytes > ctx.params.rd_max_bytes;
+double schedule_seconds(Algo algo, Shape shape, uint32_t n, size_t bytes, const Params& p) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  if (n <= 1) return 0;
+  const double rate = std::max(p.link_gbps, 1e-3) * 1e9 / 8;  // bytes per second
+  const double hop = static_cast<double>(p.hop_ns) * 1e-9;
+  const double seg_max = static_cast<double>(std::max<size_t>(p.segment_bytes, 1));
+  const double S = static_cast<double>(bytes);
+  const bool gather = shape == Shape::kAllGather;
+  // `hops` serial hops that each forward a segment of min(segment, share)
+  // bytes, overlapped with `wire` bytes through the busiest NIC.
+  auto pipeline = [&](double hops, double share, double wire) {
+    return std::max(hops * (hop + std::min(seg_max, share) / rate), wire / rate);
+  };
+  switch (algo) {
+    case Algo::kRing: {
+      const double steps = (gather ? 1 : 2) * static_cast<double>(n - 1);
+      return pipeline(steps, S / n, steps / n * S);
+    }
+    case Algo::kGrid: {
+      const uint32_t c = grid_cols(n), r = n / c;
+      if (c <= 1) return kInf;
+      const double k = gather ? 1 : 2;
+      const double row = k * (c - 1), col = k * (r - 1);
+      const double wire = row / c * S + col / r * S / c;
+      return std::max(pipeline(row, S / c, 0) + pipeline(col, S / n, 0), wire / rate);
+    }
+    case Algo::kTree: {
+      if (gather) return kInf;
+      // Depth ceil(log2 n) (ring.h); each tree carries half the message.
+      const double depth = std::ceil(std::log2(static_cast<double>(n)));
+      constexpr double kIncast = 1.3;
+      return pipeline(2 * depth, S / 2, kIncast * 2 * S);
+    }
+    default:
+      return kInf;
+  }
 }
 
-// Whether the double binary tree runs (LTCC_ALGO=tree, an all-reduce above
-// rd_max_bytes: below it recursive doubling has fewer steps still).
+Algo auto_algo(Shape shape, uint32_t n, size_t bytes, const Params& p) {
+  if (n < kAutoMinRanks) return Algo::kRing;
+  constexpr double kMargin = 0.9;  // another schedule must be 10% faster than the ring
+  Algo best = Algo::kRing;
+  double best_s = schedule_seconds(Algo::kRing, shape, n, bytes, p) * kMargin;
+  for (const Algo a : {Algo::kGrid, Algo::kTree}) {
+    const double t = schedule_seconds(a, shape, n, bytes, p);
+    if (t < best_s) {
+      best = a;
+      best_s = t;
+    }
+  }
+  return best;
+}
+
+namespace {
+
+// Whether ctx's hosts allow the hierarchical schedules.
+bool hosts_apply(const Context& ctx) {
+  return ctx.hosts && ctx.hosts->host_of.size() == ctx.nranks && ctx.hosts->uniform();
+}
+
+// The flat schedule that runs for `bytes` (the whole message): LTCC_ALGO's,
+// or auto's choice where no hierarchy applies (the grid's rows are hosts
+// too, so its phases never pick a grid or tree again) and above
+// rd_max_bytes (below it recursive doubling has fewer steps still).
+Algo flat_algo(const Context& ctx, Shape shape, size_t bytes) {
+  if (bytes <= ctx.params.rd_max_bytes) return Algo::kRing;
+  switch (ctx.params.algo) {
+    case Algo::kGrid: return grid_cols(ctx.nranks) > 1 ? Algo::kGrid : Algo::kRing;
+    case Algo::kTree: return shape == Shape::kAllReduce ? Algo::kTree : Algo::kRing;
+    case Algo::kAuto:
+      return hosts_apply(ctx) ? Algo::kRing : auto_algo(shape, ctx.nranks, bytes, ctx.params);
+    default: return Algo::kRing;
+  }
+}
+
+// Whether the 2-D grid runs (LTCC_ALGO=grid where a grid exists, or auto's
+// choice).
+bool use_grid(const Context& ctx, size_t bytes, Shape shape = Shape::kAllReduce) {
+  return flat_algo(ctx, shape, bytes) == Algo::kGrid;
+}
+
+// Whether the double binary tree runs (all-reduce: LTCC_ALGO=tree, or
+// auto's choice).
 bool use_tree(const Context& ctx, size_t bytes) {
-  return ctx.params.algo == Algo::kTree && bytes > ctx.params.rd_max_bytes;
+  return flat_algo(ctx, Shape::kAllReduce, bytes) == Algo::kTree;
 }
 
 // ctx with the grid's rows for hosts (and no host segment: a row is not a
@@ -620,15 +694,13 @@ Context grid_context(const Context& ctx, const Hosts* grid) {
   g.hosts = grid;
   g.host_shm = nullptr;
   g.ring_order = nullptr;
-  g.params.algo = Algo::kAuto;
+  g.params.algo = Algo::kAuto;  // with hosts set: never the grid or tree again
   return g;
 }
 
 // Whether the hierarchical schedule runs for `bytes` (the whole message).
 bool use_hier(const Context& ctx, size_t bytes) {
-  if (!ctx.hosts || ctx.params.algo == Algo::kRing || ctx.params.algo == Algo::kTree ||
-      ctx.hosts->host_of.size() != ctx.nranks ||
-      !ctx.hosts->uniform())
+  if (!hosts_apply(ctx) || ctx.params.algo == Algo::kRing || ctx.params.algo == Algo::kTree)
     return false;
   return ctx.params.algo == Algo::kHier || bytes > ctx.params.rd_max_bytes;
 }
@@ -671,6 +743,7 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
   c.shm = nullptr;       // a segment serves its own group of ranks only
   c.host_shm = nullptr;
   c.ring_order = nullptr;  // an order of the whole communicator's ranks
+  c.params.algo = Algo::kRing;  // a group's phase runs flat, whatever auto would pick
   return c;
 }
 
@@ -694,8 +767,11 @@ Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DTyp
   }
   if (use_hier(ctx, count * dtype_size(type)))
     return all_reduce_hier(ctx, send, recv, count, type, op);
-  if (use_tree(ctx, count * dtype_size(type)))
+  if (use_tree(ctx, count * dtype_size(type))) {
+    LTCC_TRACE(kColl, "rank %u: %s: double binary tree%s", ctx.rank, ctx.op_name,
+               ctx.params.algo == Algo::kAuto ? " (auto)" : "");
     return all_reduce_tree(ctx, send, recv, count, type, op);
+  }
   if (count * dtype_size(type) <= ctx.params.rd_max_bytes)
     return all_reduce_recursive_doubling(ctx, send, recv, count, type, op);
   if (ctx.ring_order && is_ring_order(*ctx.ring_order, ctx.nranks)) {
@@ -738,6 +814,7 @@ Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count,
     // The count mod L last elements: flat, over every rank.
     Context flat = ctx;
     flat.hosts = nullptr;
+    flat.params.algo = Algo::kRing;  // a few elements: never the grid (it recursed) or tree
     LTCC_CHECK(all_reduce(flat, at(send, main, es), at(recv, main, es), count - main, type, sum_op));
   }
   if (op == RedOp::kAvg) divide_(ctx, type, recv, count, ctx.nranks);
@@ -1028,7 +1105,7 @@ Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_co
                       RedOp op) {
   LTCC_CHECK(check_ctx(ctx));
   if (ctx.shm) return shm_reduce_scatter(ctx, send, recv, recv_count, type, op);
-  if (use_grid(ctx, recv_count * dtype_size(type) * ctx.nranks)) {
+  if (use_grid(ctx, recv_count * dtype_size(type) * ctx.nranks, Shape::kAllGather)) {
     const Hosts grid = grid_hosts(ctx.nranks);
     Context g = grid_context(ctx, &grid);
     return reduce_scatter_hier(g, send, recv, recv_count, type, op);
@@ -1119,7 +1196,7 @@ Status all_gather_hier(Context& ctx, const void* send, void* recv, size_t send_c
 Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count, DType type) {
   LTCC_CHECK(check_ctx(ctx));
   if (ctx.shm) return shm_all_gather(ctx, send, recv, send_count, type);
-  if (use_grid(ctx, send_count * dtype_size(type) * ctx.nranks)) {
+  if (use_grid(ctx, send_count * dtype_size(type) * ctx.nranks, Shape::kAllGather)) {
     const Hosts grid = grid_hosts(ctx.nranks);
     Context g = grid_context(ctx, &grid);
     return all_gather_hier(g, send, recv, send_count, type);

@@ -87,13 +87,11 @@ Hosts grid_hosts(uint32_t n);
 
 // LTCC_ALGO: ring = the flat schedules always; hier = hierarchical where
 // Hosts::uniform() (else flat); grid = the 2-D grid where one exists (n not
-// prime), else as auto; auto = hierarchical where uniform and the message is
-// above rd_max_bytes (smaller ones are latency-bound: three phases cost more
-// than the flat recursive doubling), else flat; tree = the double binary
-// tree for all-reduce above rd_max_bytes (ring.h; the other collectives as
-// ring). auto does not choose the tree yet: its crossover
-// with the ring and the grid is measured in the simulator only
-// (bench/RESULTS.md section 8), not on hosts.
+// prime), else as auto; tree = the double binary tree for all-reduce above
+// rd_max_bytes (ring.h; the other collectives as ring); auto = hierarchical
+// where uniform and the message is above rd_max_bytes (smaller ones are
+// latency-bound: three phases cost more than the flat recursive doubling),
+// else flat, and flat the schedule auto_algo() picks (below).
 enum class Algo : uint8_t { kRing, kHier, kAuto, kGrid, kTree };
 
 struct Params {
@@ -110,7 +108,37 @@ struct Params {
                                       // (LTCC_REDUCE_ON_ARRIVAL)
   bool move_only = false;             // the simulator: move messages, touch no bytes
                                       // (no reductions or copies; see Context::phantom)
+  // What auto_algo() assumes of the fabric (LTCC_ALGO_HOP_US,
+  // LTCC_ALGO_LINK_GBPS): one schedule step's latency (a segment's send to
+  // the peer's receive, software included) and each rank's link rate.
+  uint64_t hop_ns = 20'000;
+  double link_gbps = 25;
 };
+
+// The flat schedule LTCC_ALGO=auto runs for a collective of `bytes` (the
+// all-reduce buffer; the all-gather output or reduce-scatter input) on n
+// ranks: kRing, kGrid or (all-reduce only) kTree, as NCCL's tuner picks
+// ring or tree, from a model of each schedule's time (schedule_seconds) on
+// a fabric of Params::hop_ns and link_gbps:
+//   max(serial hops x (hop + segment / rate), busiest NIC's bytes / rate)
+// where a hop forwards a whole segment (min(segment_bytes, its share of the
+// message)) and the pipeline overlaps hops with the wire. Serial hops:
+// ring 2(n-1) (gathers n-1), grid 2(c-1) + 2(r-1) (gathers (c-1) + (r-1)),
+// tree 2 x its depth; NIC bytes: 2(n-1)/n of the message for ring and grid
+// (gathers half), the tree's 2x times 1.3 (its interior ranks take two
+// children's streams into one port: the simulator measured 1.30x its model
+// bandwidth-bound, bench/RESULTS.md section 8). Another schedule replaces
+// the ring only where predicted at least 10% faster, and only from
+// kAutoMinRanks ranks: below, the ring's few steps cost little and it is
+// the schedule tested most. A pure function of its arguments, so every
+// rank (same environment, as NCCL_ALGO) picks the same schedule, and each
+// schedule is bitwise deterministic.
+enum class Shape : uint8_t { kAllReduce, kAllGather };  // kAllGather: or reduce-scatter
+inline constexpr uint32_t kAutoMinRanks = 16;
+Algo auto_algo(Shape shape, uint32_t n, size_t bytes, const Params& p);
+// The model's time of `algo` (kRing, kGrid, kTree), in seconds; +inf where
+// it does not apply (no grid for prime n, no tree for gathers).
+double schedule_seconds(Algo algo, Shape shape, uint32_t n, size_t bytes, const Params& p);
 
 struct Context {
   Transport* transport = nullptr;

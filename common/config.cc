@@ -215,14 +215,25 @@ const std::vector<ParamSpec>& registry() {
        "All-reduce, all-gather and reduce-scatter schedule where ranks share hosts: hier = within each "
        "host (shared memory), then among the ranks with the same local index across hosts "
        "(every NIC busy at once), then within each host again; ring = flat over all ranks; "
-       "auto = hier above LTCC_ALLREDUCE_RD_MAX where every host has the same number (> 1) "
-       "of ranks and there are several hosts, else ring; grid = above LTCC_ALLREDUCE_RD_MAX "
+       "grid = above LTCC_ALLREDUCE_RD_MAX "
        "a 2-D grid of rows of consecutive ranks (the largest divisor of the rank count up to "
        "its square root): along the rows, down the columns, along the rows again, "
        "2(rows + columns - 2) serial steps instead of 2(ranks - 1); as auto where the rank "
        "count is prime; tree = all-reduce above LTCC_ALLREDUCE_RD_MAX on a double binary "
        "tree (two trees, each half the data, reduced up and broadcast down, pipelined in "
-       "LTCC_SEGMENT pieces: 2 log2(ranks) serial hops), the other collectives as ring."},
+       "LTCC_SEGMENT pieces: 2 log2(ranks) serial hops), the other collectives as ring; "
+       "auto = hier above LTCC_ALLREDUCE_RD_MAX where every host has the same number (> 1) "
+       "of ranks and there are several hosts; else, from 16 ranks, whichever of ring, grid "
+       "and tree a model of their times on LTCC_ALGO_HOP_US and LTCC_ALGO_LINK_GBPS "
+       "predicts fastest (another than the ring only if 10% faster; "
+       "collectives/algorithms.h), the ring below 16 ranks. Every rank must see the same "
+       "setting (as NCCL_ALGO)."},
+      {"LTCC_ALGO_HOP_US", T::kDuration, "20us", "us", "0", "1s", nullptr,
+       "LTCC_ALGO=auto's fabric: one schedule step's latency (a segment sent to a peer and "
+       "received there, software included). Same on every rank."},
+      {"LTCC_ALGO_LINK_GBPS", T::kDouble, "25", "Gb/s", "0.001", "100000", nullptr,
+       "LTCC_ALGO=auto's fabric: the rate each rank's transport reaches on its link. Same "
+       "on every rank."},
       {"LTCC_RING_ORDER", T::kEnum, "fixed", "", nullptr, nullptr, "fixed|auto",
        "Order of the flat ring all-reduce: fixed = rank order; auto = every 8th all-reduce "
        "above LTCC_ALLREDUCE_RD_MAX, "

@@ -133,13 +133,16 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
   add_word(app, "--algo",
            "all-reduce, all-gather, reduce-scatter schedule above the recursive-doubling size: "
            "the ring, the 2-D grid (collectives/algorithms.h; a ring where the rank count "
-           "is prime), or for all-reduce the double binary tree (collectives/ring.h)",
+           "is prime), for all-reduce the double binary tree (collectives/ring.h), or auto: "
+           "the one the library's LTCC_ALGO=auto picks on this fabric (coll::auto_algo)",
            s->algo == ltcc::coll::Algo::kGrid   ? "grid"
            : s->algo == ltcc::coll::Algo::kTree ? "tree"
+           : s->algo == ltcc::coll::Algo::kAuto ? "auto"
                                                 : "ring",
-           {{"ring", [s] { s->algo = ltcc::coll::Algo::kAuto; }},
+           {{"ring", [s] { s->algo = ltcc::coll::Algo::kRing; }},
             {"grid", [s] { s->algo = ltcc::coll::Algo::kGrid; }},
-            {"tree", [s] { s->algo = ltcc::coll::Algo::kTree; }}});
+            {"tree", [s] { s->algo = ltcc::coll::Algo::kTree; }},
+            {"auto", [s] { s->algo = ltcc::coll::Algo::kAuto; }}});
   cli::add_count(app, "--jobs", &s->jobs,
                  "jobs sharing the fabric, each running the collective on its own ranks "
                  "(rank r in job r % jobs: every job on every leaf)", {.min = 1});
@@ -174,16 +177,11 @@ std::string fec_name(const ltcc::ldt::LdtOptions& o) {
   return ltcc::ldt::fec_mode_name(o.fec);
 }
 
-// Whether the grid runs: where one exists (the rank count is not prime)
-// and the message is above the recursive-doubling size; else the ring.
 bool runs_grid(const Scenario& s) {
-  return s.algo == ltcc::coll::Algo::kGrid &&
-         ltcc::coll::grid_cols(ltcc::sim::job_ranks(s.fabric.hosts, s.jobs, 0)) > 1 &&
-         s.bytes > s.rd_max_bytes;
+  return ltcc::sim::scheduled_algo(s) == ltcc::coll::Algo::kGrid;
 }
 bool runs_tree(const Scenario& s) {
-  return s.algo == ltcc::coll::Algo::kTree && s.coll == ltcc::sim::Coll::kAllReduce &&
-         ltcc::sim::job_ranks(s.fabric.hosts, s.jobs, 0) > 1 && s.bytes > s.rd_max_bytes;
+  return ltcc::sim::scheduled_algo(s) == ltcc::coll::Algo::kTree;
 }
 const char* algo_name(const Scenario& s) {
   return runs_grid(s) ? "grid" : runs_tree(s) ? "tree" : "ring";

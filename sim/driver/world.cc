@@ -23,6 +23,39 @@ constexpr size_t kFiberStack = 256 * 1024;
 
 }  // namespace
 
+coll::Params coll_params(const Scenario& s) {
+  coll::Params p;
+  p.segment_bytes = s.segment_bytes;
+  p.rd_max_bytes = s.rd_max_bytes;
+  p.step_window = s.step_window;
+  p.algo = s.algo;
+  p.tag = 1;
+  p.move_only = true;
+  const double ps_per_byte = 8e3 / s.fabric.host_gbps;
+  p.hop_ns = static_cast<uint64_t>(
+      (2 * static_cast<double>(s.fabric.hop_delay) + 2 * s.mtu * ps_per_byte) / 1e3 + 0.5);
+  p.link_gbps = s.fabric.host_gbps;
+  return p;
+}
+
+coll::Algo scheduled_algo(const Scenario& s) {
+  const uint32_t n = job_ranks(s.fabric.hosts, s.jobs, 0);
+  if (s.bytes <= s.rd_max_bytes || n <= 1) return coll::Algo::kRing;
+  const bool all_reduce = s.coll == Coll::kAllReduce;
+  const bool gather = s.coll == Coll::kAllGather || s.coll == Coll::kReduceScatter;
+  switch (s.algo) {
+    case coll::Algo::kGrid:
+      return (all_reduce || gather) && coll::grid_cols(n) > 1 ? coll::Algo::kGrid
+                                                              : coll::Algo::kRing;
+    case coll::Algo::kTree: return all_reduce ? coll::Algo::kTree : coll::Algo::kRing;
+    case coll::Algo::kAuto:
+      if (!all_reduce && !gather) return coll::Algo::kRing;
+      return coll::auto_algo(all_reduce ? coll::Shape::kAllReduce : coll::Shape::kAllGather, n,
+                             s.bytes, coll_params(s));
+    default: return coll::Algo::kRing;
+  }
+}
+
 uint32_t job_ranks(uint32_t hosts, uint32_t jobs, uint32_t job) {
   return hosts / jobs + (job < hosts % jobs ? 1 : 0);
 }
@@ -243,12 +276,7 @@ World::World(const Scenario& s) : s_(s) {
     k->ctx.transport = k->transport.get();
     k->ctx.rank = r / jobs;
     k->ctx.nranks = job_ranks(n, jobs, k->job);
-    k->ctx.params.segment_bytes = s_.segment_bytes;
-    k->ctx.params.rd_max_bytes = s_.rd_max_bytes;
-    k->ctx.params.step_window = s_.step_window;
-    k->ctx.params.algo = s_.algo;
-    k->ctx.params.tag = 1;
-    k->ctx.params.move_only = true;
+    k->ctx.params = coll_params(s_);
     k->ctx.phantom = phantom_;
     k->ctx.scratch = &k->scratch;
     k->ctx.scratch2 = &k->scratch2;

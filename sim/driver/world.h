@@ -85,7 +85,10 @@ struct Scenario {
   uint64_t segment_bytes = 128 * 1024;
   uint64_t rd_max_bytes = 128 * 1024;
   uint32_t step_window = coll::Params{}.step_window;  // ring lanes (collectives/algorithms.cc)
-  coll::Algo algo = coll::Algo::kAuto;  // ring, or the 2-D grid (--algo); one rank per host
+  // The schedule (--algo): kRing, kGrid, kTree, or kAuto (what the
+  // library's LTCC_ALGO=auto picks on this fabric: coll_params). One rank
+  // per host, so never the hierarchical one.
+  coll::Algo algo = coll::Algo::kRing;
   // Jobs sharing the fabric (the congestion study's competing jobs): rank r
   // belongs to job r % jobs, as the r / jobs-th of its ranks, so every job
   // spans every leaf and the jobs' cross-leaf flows meet on the same
@@ -168,6 +171,14 @@ class World {
 
 // Ranks of job `job` of `jobs` among `hosts` (Scenario::jobs).
 uint32_t job_ranks(uint32_t hosts, uint32_t jobs, uint32_t job);
+
+// The collectives' parameters of job `job`'s ranks: segment, lanes,
+// schedule, and for LTCC_ALGO=auto this fabric as auto_algo() sees it (a
+// step: two hops with a packet's serialisation at each; the host's rate).
+coll::Params coll_params(const Scenario& s);
+// The schedule job 0 runs: kRing, kGrid or kTree (auto resolved; the ring
+// below rd_max_bytes stands for recursive doubling too).
+coll::Algo scheduled_algo(const Scenario& s);
 
 // "" or what is wrong with `s` (a sentence naming the field).
 std::string validate(const Scenario& s);
