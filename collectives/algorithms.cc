@@ -602,34 +602,40 @@ double schedule_seconds(Algo algo, Shape shape, uint32_t n, size_t bytes, const 
   constexpr double kInf = std::numeric_limits<double>::infinity();
   if (n <= 1) return 0;
   const double rate = std::max(p.link_gbps, 1e-3) * 1e9 / 8;  // bytes per second
-  const double hop = static_cast<double>(p.hop_ns) * 1e-9;
+  const double near = static_cast<double>(p.hop_ns) * 1e-9;
+  const double far = static_cast<double>(std::max(p.far_hop_ns, p.hop_ns)) * 1e-9;
   const double seg_max = static_cast<double>(std::max<size_t>(p.segment_bytes, 1));
   const double S = static_cast<double>(bytes);
   const bool gather = shape == Shape::kAllGather;
-  // `hops` serial hops that each forward a segment of min(segment, share)
-  // bytes, overlapped with `wire` bytes through the busiest NIC.
-  auto pipeline = [&](double hops, double share, double wire) {
-    return std::max(hops * (hop + std::min(seg_max, share) / rate), wire / rate);
+  // A pipelined phase: `hops` serial hops of `lat` that each forward a
+  // segment of min(segment, share) bytes, overlapped with `wire` bytes
+  // through the busiest NIC.
+  auto phase = [&](double hops, double lat, double share, double wire) {
+    return std::max(hops * (lat + std::min(seg_max, share) / rate), wire / rate);
   };
   switch (algo) {
     case Algo::kRing: {
       const double steps = (gather ? 1 : 2) * static_cast<double>(n - 1);
-      return pipeline(steps, S / n, steps / n * S);
+      return phase(steps, near, S / n, steps / n * S);
     }
     case Algo::kGrid: {
+      // Rows (near), then columns (far), then rows again (all-reduce).
       const uint32_t c = grid_cols(n), r = n / c;
       if (c <= 1) return kInf;
+      const double row = phase(c - 1.0, near, S / c, (c - 1.0) / c * S);
       const double k = gather ? 1 : 2;
-      const double row = k * (c - 1), col = k * (r - 1);
-      const double wire = row / c * S + col / r * S / c;
-      return std::max(pipeline(row, S / c, 0) + pipeline(col, S / n, 0), wire / rate);
+      const double col = phase(k * (r - 1), far, S / n, k * (r - 1) / r * S / c);
+      return (gather ? 1 : 2) * row + col;
     }
     case Algo::kTree: {
       if (gather) return kInf;
-      // Depth ceil(log2 n) (ring.h); each tree carries half the message.
+      // Depth ceil(log2 n) (ring.h), far hops; each tree carries half the
+      // message, and the busiest NIC 2x the message each way, at 1.5x its
+      // wire time: the simulator measured 1.47-1.59x bandwidth-bound, its
+      // interior ranks taking two children's streams into one port.
       const double depth = std::ceil(std::log2(static_cast<double>(n)));
-      constexpr double kIncast = 1.3;
-      return pipeline(2 * depth, S / 2, kIncast * 2 * S);
+      constexpr double kIncast = 1.5;
+      return phase(2 * depth, far, S / 2, kIncast * 2 * S);
     }
     default:
       return kInf;

@@ -110,8 +110,13 @@ struct Params {
                                       // (no reductions or copies; see Context::phantom)
   // What auto_algo() assumes of the fabric (LTCC_ALGO_HOP_US,
   // LTCC_ALGO_LINK_GBPS): one schedule step's latency (a segment's send to
-  // the peer's receive, software included) and each rank's link rate.
+  // the peer's receive, software included) between ranks near in rank order
+  // (a ring's neighbours, a grid's row), between ranks far apart (a tree's
+  // links, a grid's column: on a fabric, two more switch hops; the library
+  // assumes software's latency dominates and sets it to hop_ns), and each
+  // rank's link rate.
   uint64_t hop_ns = 20'000;
+  uint64_t far_hop_ns = 20'000;
   double link_gbps = 25;
 };
 
@@ -119,20 +124,22 @@ struct Params {
 // all-reduce buffer; the all-gather output or reduce-scatter input) on n
 // ranks: kRing, kGrid or (all-reduce only) kTree, as NCCL's tuner picks
 // ring or tree, from a model of each schedule's time (schedule_seconds) on
-// a fabric of Params::hop_ns and link_gbps:
-//   max(serial hops x (hop + segment / rate), busiest NIC's bytes / rate)
-// where a hop forwards a whole segment (min(segment_bytes, its share of the
-// message)) and the pipeline overlaps hops with the wire. Serial hops:
-// ring 2(n-1) (gathers n-1), grid 2(c-1) + 2(r-1) (gathers (c-1) + (r-1)),
-// tree 2 x its depth; NIC bytes: 2(n-1)/n of the message for ring and grid
-// (gathers half), the tree's 2x times 1.3 (its interior ranks take two
-// children's streams into one port: the simulator measured 1.30x its model
-// bandwidth-bound, bench/RESULTS.md section 8). Another schedule replaces
-// the ring only where predicted at least 10% faster, and only from
-// kAutoMinRanks ranks: below, the ring's few steps cost little and it is
-// the schedule tested most. A pure function of its arguments, so every
-// rank (same environment, as NCCL_ALGO) picks the same schedule, and each
-// schedule is bitwise deterministic.
+// a fabric of Params::hop_ns, far_hop_ns and link_gbps. A pipelined phase
+// takes the larger of its serial hops x (hop latency + a segment's wire
+// time) and its busiest NIC's bytes over the rate, a hop forwarding a whole
+// segment (min(segment_bytes, its share of the message)):
+//   ring  2(n-1) near hops (gathers n-1), 2(n-1)/n of the message
+//   grid  its phases one after another: a row's ring (c-1 near hops, (c-1)/c
+//         of the message) twice for all-reduce (once for gathers), and a
+//         column's (2(r-1) far hops, 2(r-1)/r of 1/c of the message)
+//   tree  2 x its depth far hops; 2x the message at 1.5x the wire time (its
+//         interior ranks take two children's streams into one port: the
+//         simulator measured 1.47-1.59x bandwidth-bound, bench/RESULTS.md 8)
+// Another schedule replaces the ring only where predicted at least 10%
+// faster, and only from kAutoMinRanks ranks: below, the ring's few steps
+// cost little and it is the schedule tested most. A pure function of its
+// arguments, so every rank (same environment, as NCCL_ALGO) picks the same
+// schedule, and each schedule is bitwise deterministic.
 enum class Shape : uint8_t { kAllReduce, kAllGather };  // kAllGather: or reduce-scatter
 inline constexpr uint32_t kAutoMinRanks = 16;
 Algo auto_algo(Shape shape, uint32_t n, size_t bytes, const Params& p);

@@ -223,6 +223,7 @@ Status comm_options_from_env(CommOptions* out) {
                 : algo == "tree" ? coll::Algo::kTree
                                  : coll::Algo::kAuto;  // the registry allows no other
   LTCC_CHECK(param_duration_ns("LTCC_ALGO_HOP_US", &o.coll.hop_ns));
+  o.coll.far_hop_ns = o.coll.hop_ns;  // on hosts, software's latency: near or far alike
   LTCC_CHECK(param_double("LTCC_ALGO_LINK_GBPS", &o.coll.link_gbps));
   o.coll.segment_bytes = seg;
   o.segment_explicit = param_from_env("LTCC_SEGMENT");

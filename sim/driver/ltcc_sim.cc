@@ -235,6 +235,18 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
               s.ldt.retx == ltcc::ldt::RetxMode::kGoBackN ? "go-back-N" : "selective repeat",
               ltcc::ldt::cc_kind_name(s.ldt.cc), s.fabric.loss, s.fabric.host_gbps, s.mtu,
               algo_name(s));
+  if (s.algo == ltcc::coll::Algo::kAuto) {
+    // What LTCC_ALGO=auto weighed (collectives/algorithms.h, schedule_seconds).
+    const auto shape = s.coll == ltcc::sim::Coll::kAllReduce ? ltcc::coll::Shape::kAllReduce
+                                                             : ltcc::coll::Shape::kAllGather;
+    const uint32_t n = ltcc::sim::job_ranks(s.fabric.hosts, s.jobs, 0);
+    const ltcc::coll::Params p = ltcc::sim::coll_params(s);
+    std::printf("# auto: %s; model (loss-free): ring %.1f us, grid %.1f us, tree %.1f us\n",
+                algo_name(s),
+                ltcc::coll::schedule_seconds(ltcc::coll::Algo::kRing, shape, n, s.bytes, p) * 1e6,
+                ltcc::coll::schedule_seconds(ltcc::coll::Algo::kGrid, shape, n, s.bytes, p) * 1e6,
+                ltcc::coll::schedule_seconds(ltcc::coll::Algo::kTree, shape, n, s.bytes, p) * 1e6);
+  }
   if (!r.ok) {
     std::printf("FAILED: %s\n", r.error.c_str());
     return;

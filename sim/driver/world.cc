@@ -31,9 +31,13 @@ coll::Params coll_params(const Scenario& s) {
   p.algo = s.algo;
   p.tag = 1;
   p.move_only = true;
+  // A step: a packet through two links (host - leaf - host), store and
+  // forward; between ranks far apart, four (through a spine).
   const double ps_per_byte = 8e3 / s.fabric.host_gbps;
-  p.hop_ns = static_cast<uint64_t>(
-      (2 * static_cast<double>(s.fabric.hop_delay) + 2 * s.mtu * ps_per_byte) / 1e3 + 0.5);
+  const double link = static_cast<double>(s.fabric.hop_delay) + s.mtu * ps_per_byte;
+  p.hop_ns = static_cast<uint64_t>(2 * link / 1e3 + 0.5);
+  const bool one_leaf = !s.fabric.hosts_per_leaf || s.fabric.hosts_per_leaf >= s.fabric.hosts;
+  p.far_hop_ns = one_leaf ? p.hop_ns : static_cast<uint64_t>(4 * link / 1e3 + 0.5);
   p.link_gbps = s.fabric.host_gbps;
   return p;
 }
