@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <cstring>
 
 #include "collectives/group_transport.h"
@@ -740,6 +741,19 @@ Status hier_start(const Context& ctx, const char* what, HierGroups* g) {
   return Status::ok();
 }
 
+// ctx.ring_order where it is a ring of ctx's ranks other than rank order
+// (LTCC_RING_ORDER=auto's choice), else null: the ring in rank order.
+const std::vector<uint32_t>* ring_order_of(const Context& ctx) {
+  const std::vector<uint32_t>* o = ctx.ring_order;
+  if (!o || !is_ring_order(*o, ctx.nranks) || std::is_sorted(o->begin(), o->end())) return nullptr;
+  return o;
+}
+
+// Where `rank` sits in `order`.
+uint32_t ring_position(const std::vector<uint32_t>& order, uint32_t rank) {
+  return static_cast<uint32_t>(std::find(order.begin(), order.end(), rank) - order.begin());
+}
+
 Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nranks) {
   Context c = ctx;
   c.transport = t;
@@ -752,6 +766,29 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
   c.params.algo = Algo::kRing;  // a group's phase runs flat, whatever auto would pick
   return c;
 }
+
+
+// The flat ring of ctx's ranks: in rank order, or over ranks renumbered in
+// ctx's ring order (LTCC_RING_ORDER=auto): position p of the ring is rank
+// block(p), and ring.ctx the context to run the ring schedule in.
+class FlatRing {
+ public:
+  explicit FlatRing(const Context& of) : order_(ring_order_of(of)), ctx(of) {
+    if (!order_) return;
+    transport_.emplace(of.transport, *order_);
+    ctx = sub_context(of, &*transport_, ring_position(*order_, of.rank), of.nranks);
+  }
+  FlatRing(const FlatRing&) = delete;
+  FlatRing& operator=(const FlatRing&) = delete;
+  uint32_t block(uint32_t p) const { return order_ ? (*order_)[p] : p; }
+
+ private:
+  const std::vector<uint32_t>* order_;
+  std::optional<GroupTransport> transport_;
+
+ public:
+  Context ctx;
+};
 
 }  // namespace
 
@@ -780,18 +817,12 @@ Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DTyp
   }
   if (count * dtype_size(type) <= ctx.params.rd_max_bytes)
     return all_reduce_recursive_doubling(ctx, send, recv, count, type, op);
-  if (ctx.ring_order && is_ring_order(*ctx.ring_order, ctx.nranks)) {
+  if (ring_order_of(ctx)) {
     // The ring in that order: the same schedule over renumbered ranks. Every
     // rank still ends with the same bits (each chunk is reduced once, along
     // the ring, then copied).
-    const std::vector<uint32_t>& order = *ctx.ring_order;
-    if (!std::is_sorted(order.begin(), order.end())) {
-      const auto pos =
-          static_cast<uint32_t>(std::find(order.begin(), order.end(), ctx.rank) - order.begin());
-      GroupTransport ring(ctx.transport, order);
-      Context c = sub_context(ctx, &ring, pos, ctx.nranks);
-      return all_reduce_ring(c, send, recv, count, type, op);
-    }
+    FlatRing ring(ctx);
+    return all_reduce_ring(ring.ctx, send, recv, count, type, op);
   }
   return all_reduce_ring(ctx, send, recv, count, type, op);
 }
@@ -1128,13 +1159,19 @@ Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_co
   }
   // Partial results of other ranks' chunks go to a scratch buffer; mine
   // lands in recv. (All chunks are recv_count long: count divides by n.)
+  // In a ring order (LTCC_RING_ORDER=auto) the ring runs over renumbered
+  // ranks: position p ends with chunk p, the block of rank order[p]; the
+  // sums then follow that ring (floating-point bits may differ from rank
+  // order's, as the all-reduce's).
   uint8_t* partial = scratch_space(ctx, ctx.scratch2, count * es);
-  Ops ops(ctx);
-  auto local = [&](uint32_t c) { return at(send, size_t{c} * recv_count, es); };
+  FlatRing ring(ctx);
+  Context& rc = ring.ctx;
+  Ops ops(rc);
+  auto local = [&](uint32_t c) { return at(send, size_t{ring.block(c)} * recv_count, es); };
   auto acc = [&](uint32_t c) {
-    return c == ctx.rank ? static_cast<uint8_t*>(recv) : at(partial, size_t{c} * recv_count, es);
+    return c == rc.rank ? static_cast<uint8_t*>(recv) : at(partial, size_t{c} * recv_count, es);
   };
-  ring_reduce_scatter(ctx, ops, count, type, op == RedOp::kAvg ? RedOp::kSum : op, local, acc);
+  ring_reduce_scatter(rc, ops, count, type, op == RedOp::kAvg ? RedOp::kSum : op, local, acc);
   LTCC_CHECK(ops.finish());
   if (op == RedOp::kAvg) divide_(ctx, type, recv, recv_count, n);
   return Status::ok();
@@ -1214,10 +1251,13 @@ Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count,
   uint8_t* mine = at(recv, size_t{ctx.rank} * send_count, es);
   if (send != mine && send_count) move_(ctx, mine, send, send_count * es);
   if (n == 1 || send_count == 0) return Status::ok();
-  Ops ops(ctx);
+  // In a ring order (LTCC_RING_ORDER=auto), over renumbered ranks: chunk p
+  // is the block of rank order[p].
+  FlatRing ring(ctx);
+  Ops ops(ring.ctx);
   ring_all_gather(
-      ctx, ops, send_count * n, type,
-      [&](uint32_t c) { return at(recv, size_t{c} * send_count, es); },
+      ring.ctx, ops, send_count * n, type,
+      [&](uint32_t c) { return at(recv, size_t{ring.block(c)} * send_count, es); },
       [](uint32_t, size_t) { return true; }, /*guarded=*/false);
   return ops.finish();
 }

@@ -165,10 +165,10 @@ struct Context {
   // This host's segment where hosts are uniform: the hierarchical
   // collectives' phases within the host go through it. Null: the transport.
   HostShm* host_shm = nullptr;
-  // The flat ring all-reduce's order (LTCC_RING_ORDER=auto,
-  // collectives/ring_order.h): (*ring_order)[k] sends to [k + 1]. Null, or
-  // not a permutation of the ranks: rank order. Groups (hierarchical, grid)
-  // keep rank order.
+  // The flat ring's order (all-reduce, all-gather, reduce-scatter;
+  // LTCC_RING_ORDER=auto, collectives/ring_order.h): (*ring_order)[k] sends
+  // to [k + 1]. Null, or not a permutation of the ranks: rank order. Groups
+  // (hierarchical, grid) and the tree keep rank order.
   const std::vector<uint32_t>* ring_order = nullptr;
 };
 

@@ -235,7 +235,8 @@ const std::vector<ParamSpec>& registry() {
        "LTCC_ALGO=auto's fabric: the rate each rank's transport reaches on its link. Same "
        "on every rank."},
       {"LTCC_RING_ORDER", T::kEnum, "fixed", "", nullptr, nullptr, "fixed|auto",
-       "Order of the flat ring all-reduce: fixed = rank order; auto = every 8th all-reduce "
+       "Order of the flat ring all-reduce (flat ring all-gathers and reduce-scatters follow "
+       "it): fixed = rank order; auto = every 8th all-reduce "
        "above LTCC_ALLREDUCE_RD_MAX, "
        "each rank measures the goodput of the ldt links it sent over (bytes over the time "
        "they had data queued or unacknowledged, times 1 - 10 x their retransmitted fraction, "

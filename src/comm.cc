@@ -718,9 +718,13 @@ Status Comm::run(CollOp& op) {
       st = coll::all_reduce(ctx, op.send, op.recv, op.count, op.type, op.op);
       break;
     case CollKind::kAllGather:
+      // The ring the all-reduces chose (their measures decide it; an
+      // all-gather or reduce-scatter follows it on its own flat ring).
+      if (opts_.ring_order_auto) ctx.ring_order = &ring_order_;
       st = coll::all_gather(ctx, op.send, op.recv, op.count, op.type);
       break;
     case CollKind::kReduceScatter:
+      if (opts_.ring_order_auto) ctx.ring_order = &ring_order_;
       st = coll::reduce_scatter(ctx, op.send, op.recv, op.count, op.type, op.op);
       break;
     case CollKind::kBroadcast:

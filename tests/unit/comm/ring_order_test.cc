@@ -1,8 +1,9 @@
 // LTCC_RING_ORDER=auto end to end (collectives/ring_order.h, Comm::
 // update_ring_order): four ranks as threads, the link 1 -> 2 throttled by
 // ldt's fault injection. After the 8th all-reduce the ranks have measured
-// it, agreed on a ring without it, and stop sending over it; every result
-// stays exact on every rank.
+// it, agreed on a ring without it, and stop sending over it, in their
+// all-gathers and reduce-scatters too; every result stays exact on every
+// rank.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -89,6 +90,44 @@ TEST(RingOrderComm, AutoLeavesAThrottledLinkAndKeepsResultsExact) {
   // Only the shared measurements (an all-gather in rank order, 32 bytes a
   // rank, twice) may still cross it, not 16 x 1.5 MiB.
   EXPECT_LT(bytes_sent(comms[1], 2) - before, uint64_t{64} << 10);
+
+  // All-gathers and reduce-scatters follow the chosen ring too (each of
+  // these, in rank order, would send 768 KiB over 1 -> 2), with every block
+  // where it belongs.
+  const uint64_t before_gathers = bytes_sent(comms[1], 2);
+  const size_t block = count / kRanks;
+  on_threads(kRanks, [&](int r) {
+    std::string& err = errors[static_cast<size_t>(r)];
+    ltccComm_t comm = comms[static_cast<size_t>(r)];
+    for (int it = 0; it < 4 && err.empty(); ++it) {
+      std::vector<int32_t> mine(block), all(count), in(count), out(block);
+      for (size_t i = 0; i < block; ++i) mine[i] = static_cast<int32_t>(r * 100000 + i + it);
+      if (ltccAllGather(mine.data(), all.data(), block, ltccInt32, comm, nullptr) != ltccSuccess) {
+        err = std::string("all-gather: ") + ltccGetLastError(comm);
+        break;
+      }
+      for (size_t i = 0; i < count && err.empty(); ++i) {
+        const int32_t want = static_cast<int32_t>((i / block) * 100000 + i % block + it);
+        if (all[i] != want) err = "all-gather element " + std::to_string(i) + " is " +
+                                  std::to_string(all[i]) + ", not " + std::to_string(want);
+      }
+      for (size_t i = 0; i < count; ++i) in[i] = static_cast<int32_t>(r * 1000 + i % 977 + it);
+      if (ltccReduceScatter(in.data(), out.data(), block, ltccInt32, ltccSum, comm, nullptr) !=
+          ltccSuccess) {
+        err = std::string("reduce-scatter: ") + ltccGetLastError(comm);
+        break;
+      }
+      for (size_t i = 0; i < block && err.empty(); ++i) {
+        const size_t g = static_cast<size_t>(r) * block + i;
+        const int32_t want = 6000 + 4 * static_cast<int32_t>(g % 977 + it);
+        if (out[i] != want) err = "reduce-scatter element " + std::to_string(i) + " is " +
+                                  std::to_string(out[i]) + ", not " + std::to_string(want);
+      }
+    }
+  });
+  for (int r = 0; r < kRanks; ++r) EXPECT_EQ(errors[static_cast<size_t>(r)], "") << "rank " << r;
+  EXPECT_LT(bytes_sent(comms[1], 2) - before_gathers, uint64_t{64} << 10);
+
   std::vector<ltccResult_t> destroyed(kRanks, ltccInternalError);
   on_threads(kRanks, [&](int r) {
     destroyed[static_cast<size_t>(r)] = ltccCommDestroy(comms[static_cast<size_t>(r)]);
