@@ -6,7 +6,10 @@
 # namespace per rank, veth + bridge, kernel-level random loss where packets
 # arrive), and runs every system at every loss, in the same namespaces with
 # the same sizes, ranks and iteration counts:
-#   ltcc-sr    ltcc-perf, selective repeat (ltcc's protocol)
+#   ltcc-sr    ltcc-perf, selective repeat (ltcc's protocol) with LTCC_FEC=auto
+#              set: parity while a link measures loss even where CPUs are
+#              scarce (unset, the library leaves FEC off on fewer than 2 CPUs
+#              per rank; ltcc-nofec below turns it off everywhere)
 #   ltcc-gbn   ltcc-perf, go-back-N with a fixed timeout (the RoCE baseline)
 #   ltcc-nofec ltcc-perf, selective repeat without parity (LTCC_FEC=off), to
 #              show what FEC adds
