@@ -767,7 +767,6 @@ Context sub_context(const Context& ctx, Transport* t, uint32_t rank, uint32_t nr
   return c;
 }
 
-
 // The flat ring of ctx's ranks: in rank order, or over ranks renumbered in
 // ctx's ring order (LTCC_RING_ORDER=auto): position p of the ring is rank
 // block(p), and ring.ctx the context to run the ring schedule in.
