@@ -608,6 +608,7 @@ double schedule_seconds(Algo algo, Shape shape, uint32_t n, size_t bytes, const 
   const double seg_max = static_cast<double>(std::max<size_t>(p.segment_bytes, 1));
   const double S = static_cast<double>(bytes);
   const bool gather = shape == Shape::kAllGather;
+  const double k = gather ? 1 : 2;  // passes over the ring: all-reduce 2, gathers 1
   // A pipelined phase: `hops` serial hops of `lat` that each forward a
   // segment of min(segment, share) bytes, overlapped with `wire` bytes
   // through the busiest NIC.
@@ -616,7 +617,7 @@ double schedule_seconds(Algo algo, Shape shape, uint32_t n, size_t bytes, const 
   };
   switch (algo) {
     case Algo::kRing: {
-      const double steps = (gather ? 1 : 2) * static_cast<double>(n - 1);
+      const double steps = k * static_cast<double>(n - 1);
       return phase(steps, near, S / n, steps / n * S);
     }
     case Algo::kGrid: {
@@ -624,9 +625,8 @@ double schedule_seconds(Algo algo, Shape shape, uint32_t n, size_t bytes, const 
       const uint32_t c = grid_cols(n), r = n / c;
       if (c <= 1) return kInf;
       const double row = phase(c - 1.0, near, S / c, (c - 1.0) / c * S);
-      const double k = gather ? 1 : 2;
       const double col = phase(k * (r - 1), far, S / n, k * (r - 1) / r * S / c);
-      return (gather ? 1 : 2) * row + col;
+      return k * row + col;
     }
     case Algo::kTree: {
       if (gather) return kInf;
@@ -658,6 +658,16 @@ Algo auto_algo(Shape shape, uint32_t n, size_t bytes, const Params& p) {
   return best;
 }
 
+Algo flat_schedule(Shape shape, uint32_t n, size_t bytes, const Params& p) {
+  if (bytes <= p.rd_max_bytes) return Algo::kRing;
+  switch (p.algo) {
+    case Algo::kGrid: return grid_cols(n) > 1 ? Algo::kGrid : Algo::kRing;
+    case Algo::kTree: return shape == Shape::kAllReduce ? Algo::kTree : Algo::kRing;
+    case Algo::kAuto: return auto_algo(shape, n, bytes, p);
+    default: return Algo::kRing;
+  }
+}
+
 namespace {
 
 // Whether ctx's hosts allow the hierarchical schedules.
@@ -667,29 +677,15 @@ bool hosts_apply(const Context& ctx) {
 
 // The flat schedule that runs for `bytes` (the whole message): LTCC_ALGO's,
 // or auto's choice where no hierarchy applies (the grid's rows are hosts
-// too, so its phases never pick a grid or tree again) and above
-// rd_max_bytes (below it recursive doubling has fewer steps still).
+// too, so its phases never pick a grid or tree again).
 Algo flat_algo(const Context& ctx, Shape shape, size_t bytes) {
-  if (bytes <= ctx.params.rd_max_bytes) return Algo::kRing;
-  switch (ctx.params.algo) {
-    case Algo::kGrid: return grid_cols(ctx.nranks) > 1 ? Algo::kGrid : Algo::kRing;
-    case Algo::kTree: return shape == Shape::kAllReduce ? Algo::kTree : Algo::kRing;
-    case Algo::kAuto:
-      return hosts_apply(ctx) ? Algo::kRing : auto_algo(shape, ctx.nranks, bytes, ctx.params);
-    default: return Algo::kRing;
-  }
+  if (ctx.params.algo == Algo::kAuto && hosts_apply(ctx)) return Algo::kRing;
+  return flat_schedule(shape, ctx.nranks, bytes, ctx.params);
 }
 
-// Whether the 2-D grid runs (LTCC_ALGO=grid where a grid exists, or auto's
-// choice).
-bool use_grid(const Context& ctx, size_t bytes, Shape shape = Shape::kAllReduce) {
-  return flat_algo(ctx, shape, bytes) == Algo::kGrid;
-}
-
-// Whether the double binary tree runs (all-reduce: LTCC_ALGO=tree, or
-// auto's choice).
-bool use_tree(const Context& ctx, size_t bytes) {
-  return flat_algo(ctx, Shape::kAllReduce, bytes) == Algo::kTree;
+// Whether the 2-D grid runs for an all-gather or reduce-scatter.
+bool use_grid(const Context& ctx, size_t bytes) {
+  return flat_algo(ctx, Shape::kAllGather, bytes) == Algo::kGrid;
 }
 
 // ctx with the grid's rows for hosts (and no host segment: a row is not a
@@ -782,18 +778,18 @@ class FlatRing {
   uint32_t block(uint32_t p) const { return order_ ? (*order_)[p] : p; }
 
  private:
-  const std::vector<uint32_t>* order_;
-  std::optional<GroupTransport> transport_;
+  const std::vector<uint32_t>* order_;       // null: rank order
+  std::optional<GroupTransport> transport_;  // over order_, where there is one
 
  public:
-  Context ctx;
+  Context ctx;  // after transport_: it may point into it
 };
 
 }  // namespace
 
 bool all_reduce_runs_flat_ring(const Context& ctx, size_t bytes) {
-  return !ctx.shm && !use_grid(ctx, bytes) && !use_hier(ctx, bytes) && !use_tree(ctx, bytes) &&
-         bytes > ctx.params.rd_max_bytes;
+  return !ctx.shm && flat_algo(ctx, Shape::kAllReduce, bytes) == Algo::kRing &&
+         !use_hier(ctx, bytes) && bytes > ctx.params.rd_max_bytes;
 }
 
 Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DType type,
@@ -802,28 +798,26 @@ Status all_reduce(Context& ctx, const void* send, void* recv, size_t count, DTyp
     LTCC_CHECK(check_ctx(ctx));
     return shm_all_reduce(ctx, send, recv, count, type, op);
   }
-  if (use_grid(ctx, count * dtype_size(type))) {
+  const size_t bytes = count * dtype_size(type);
+  const Algo flat = flat_algo(ctx, Shape::kAllReduce, bytes);
+  if (flat == Algo::kGrid) {
     const Hosts grid = grid_hosts(ctx.nranks);
     Context g = grid_context(ctx, &grid);
     return all_reduce_hier(g, send, recv, count, type, op);
   }
-  if (use_hier(ctx, count * dtype_size(type)))
-    return all_reduce_hier(ctx, send, recv, count, type, op);
-  if (use_tree(ctx, count * dtype_size(type))) {
+  if (use_hier(ctx, bytes)) return all_reduce_hier(ctx, send, recv, count, type, op);
+  if (flat == Algo::kTree) {
     LTCC_TRACE(kColl, "rank %u: %s: double binary tree%s", ctx.rank, ctx.op_name,
                ctx.params.algo == Algo::kAuto ? " (auto)" : "");
     return all_reduce_tree(ctx, send, recv, count, type, op);
   }
-  if (count * dtype_size(type) <= ctx.params.rd_max_bytes)
+  if (bytes <= ctx.params.rd_max_bytes)
     return all_reduce_recursive_doubling(ctx, send, recv, count, type, op);
-  if (ring_order_of(ctx)) {
-    // The ring in that order: the same schedule over renumbered ranks. Every
-    // rank still ends with the same bits (each chunk is reduced once, along
-    // the ring, then copied).
-    FlatRing ring(ctx);
-    return all_reduce_ring(ring.ctx, send, recv, count, type, op);
-  }
-  return all_reduce_ring(ctx, send, recv, count, type, op);
+  // The ring, in LTCC_RING_ORDER's order where one is chosen: the same
+  // schedule over renumbered ranks. Every rank still ends with the same bits
+  // (each chunk is reduced once, along the ring, then copied).
+  FlatRing ring(ctx);
+  return all_reduce_ring(ring.ctx, send, recv, count, type, op);
 }
 
 Status all_reduce_hier(Context& ctx, const void* send, void* recv, size_t count, DType type,
@@ -1141,7 +1135,7 @@ Status reduce_scatter(Context& ctx, const void* send, void* recv, size_t recv_co
                       RedOp op) {
   LTCC_CHECK(check_ctx(ctx));
   if (ctx.shm) return shm_reduce_scatter(ctx, send, recv, recv_count, type, op);
-  if (use_grid(ctx, recv_count * dtype_size(type) * ctx.nranks, Shape::kAllGather)) {
+  if (use_grid(ctx, recv_count * dtype_size(type) * ctx.nranks)) {
     const Hosts grid = grid_hosts(ctx.nranks);
     Context g = grid_context(ctx, &grid);
     return reduce_scatter_hier(g, send, recv, recv_count, type, op);
@@ -1238,7 +1232,7 @@ Status all_gather_hier(Context& ctx, const void* send, void* recv, size_t send_c
 Status all_gather(Context& ctx, const void* send, void* recv, size_t send_count, DType type) {
   LTCC_CHECK(check_ctx(ctx));
   if (ctx.shm) return shm_all_gather(ctx, send, recv, send_count, type);
-  if (use_grid(ctx, send_count * dtype_size(type) * ctx.nranks, Shape::kAllGather)) {
+  if (use_grid(ctx, send_count * dtype_size(type) * ctx.nranks)) {
     const Hosts grid = grid_hosts(ctx.nranks);
     Context g = grid_context(ctx, &grid);
     return all_gather_hier(g, send, recv, send_count, type);

@@ -146,6 +146,12 @@ Algo auto_algo(Shape shape, uint32_t n, size_t bytes, const Params& p);
 // The model's time of `algo` (kRing, kGrid, kTree), in seconds; +inf where
 // it does not apply (no grid for prime n, no tree for gathers).
 double schedule_seconds(Algo algo, Shape shape, uint32_t n, size_t bytes, const Params& p);
+// The flat schedule p.algo runs for `bytes` on n ranks where no hierarchy
+// of hosts applies: kRing (recursive doubling too, at or below
+// rd_max_bytes), kGrid (where n has one) or kTree (all-reduce only), auto
+// resolved by auto_algo. The library's dispatch and the simulator's report
+// both ask this.
+Algo flat_schedule(Shape shape, uint32_t n, size_t bytes, const Params& p);
 
 struct Context {
   Transport* transport = nullptr;

@@ -44,20 +44,11 @@ coll::Params coll_params(const Scenario& s) {
 
 coll::Algo scheduled_algo(const Scenario& s) {
   const uint32_t n = job_ranks(s.fabric.hosts, s.jobs, 0);
-  if (s.bytes <= s.rd_max_bytes || n <= 1) return coll::Algo::kRing;
   const bool all_reduce = s.coll == Coll::kAllReduce;
-  const bool gather = s.coll == Coll::kAllGather || s.coll == Coll::kReduceScatter;
-  switch (s.algo) {
-    case coll::Algo::kGrid:
-      return (all_reduce || gather) && coll::grid_cols(n) > 1 ? coll::Algo::kGrid
-                                                              : coll::Algo::kRing;
-    case coll::Algo::kTree: return all_reduce ? coll::Algo::kTree : coll::Algo::kRing;
-    case coll::Algo::kAuto:
-      if (!all_reduce && !gather) return coll::Algo::kRing;
-      return coll::auto_algo(all_reduce ? coll::Shape::kAllReduce : coll::Shape::kAllGather, n,
+  if (n <= 1 || !(all_reduce || s.coll == Coll::kAllGather || s.coll == Coll::kReduceScatter))
+    return coll::Algo::kRing;
+  return coll::flat_schedule(all_reduce ? coll::Shape::kAllReduce : coll::Shape::kAllGather, n,
                              s.bytes, coll_params(s));
-    default: return coll::Algo::kRing;
-  }
 }
 
 uint32_t job_ranks(uint32_t hosts, uint32_t jobs, uint32_t job) {
