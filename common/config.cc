@@ -246,6 +246,14 @@ const std::vector<ParamSpec>& registry() {
        "around a lossy or slow link. The reduction order follows the ring, so floating-point "
        "sums may change in their last bits when it changes (integers never), and two runs "
        "may differ there: fixed (the default) keeps results bitwise identical across runs."},
+      {"LTCC_RING_ORDER_FILE", T::kString, "", "", nullptr, nullptr, nullptr,
+       "With LTCC_RING_ORDER=auto: an ltcc-diag verdict (`ltcc-diag --json`, a probe run, or "
+       "`ltcc-diag report --json` of the job's LTCC_STATS_FILE lines) that rank 0 reads at the "
+       "first flat-ring collective; the ring starts as the one whose worst link in the file "
+       "is best (a link's quality: 1 - 10 x its loss, at least 0.1, times its goodput ratio "
+       "where the probe run measured one), every rank takes rank 0's choice, and the measured "
+       "choices go on from there. A file that cannot be read or parsed costs a warning, and "
+       "the ring starts in rank order. Same on every rank (src/ring_order_file.h)."},
       {"LTCC_SEGMENT", T::kBytes, "512KiB", "bytes", "4KiB", "64MiB", nullptr,
        "Pipelining unit of the ring algorithms: a chunk moves as segments of this size, so "
        "one step forwards segment k while segment k+1 of the step before is still arriving. "

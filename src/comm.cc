@@ -18,6 +18,7 @@
 #include "common/shm.h"
 #include "common/strings.h"
 #include "src/launch_env.h"
+#include "src/ring_order_file.h"
 #include "src/topology.h"
 
 namespace ltcc {
@@ -234,6 +235,7 @@ Status comm_options_from_env(CommOptions* out) {
   std::string ring_order;
   LTCC_CHECK(param_string("LTCC_RING_ORDER", &ring_order));
   o.ring_order_auto = ring_order == "auto";  // the registry allows fixed|auto
+  LTCC_CHECK(param_string("LTCC_RING_ORDER_FILE", &o.ring_order_file));
   uint64_t chunk = 0;
   LTCC_CHECK(param_bytes("LTCC_SHM_CHUNK", &chunk));
   o.shm_chunk = chunk;
@@ -324,6 +326,9 @@ Status Comm::create(uint32_t rank, uint32_t nranks, const CommOptions& opts,
   c->nranks_ = nranks;
   c->opts_ = opts;
   c->opts_.coll.tag = kCollTag;
+  if (rank == 0 && !opts.ring_order_auto && !opts.ring_order_file.empty())
+    LTCC_WARN(kInit, "rank 0: LTCC_RING_ORDER_FILE %s is not read: LTCC_RING_ORDER is fixed "
+              "(set it to auto)", opts.ring_order_file.c_str());
   TransportSetup setup;
   setup.rank = rank;
   setup.nranks = nranks;
@@ -720,11 +725,19 @@ Status Comm::run(CollOp& op) {
     case CollKind::kAllGather:
       // The ring the all-reduces chose (their measures decide it; an
       // all-gather or reduce-scatter follows it on its own flat ring).
-      if (opts_.ring_order_auto) ctx.ring_order = &ring_order_;
+      if (opts_.ring_order_auto) {
+        st = init_ring_order(name);
+        if (!st.is_ok()) break;
+        ctx.ring_order = &ring_order_;
+      }
       st = coll::all_gather(ctx, op.send, op.recv, op.count, op.type);
       break;
     case CollKind::kReduceScatter:
-      if (opts_.ring_order_auto) ctx.ring_order = &ring_order_;
+      if (opts_.ring_order_auto) {
+        st = init_ring_order(name);
+        if (!st.is_ok()) break;
+        ctx.ring_order = &ring_order_;
+      }
       st = coll::reduce_scatter(ctx, op.send, op.recv, op.count, op.type, op.op);
       break;
     case CollKind::kBroadcast:
@@ -779,12 +792,7 @@ Status Comm::update_ring_order(const char* op_name) {
   constexpr uint64_t kMinBytes = uint64_t{1} << 20;  // a measure needs this much sent
   constexpr double kGain = 1.25;                   // a new ring must be this much faster
   const uint32_t n = nranks_;
-  if (ring_order_.empty()) {
-    ring_order_.resize(n);
-    for (uint32_t i = 0; i < n; ++i) ring_order_[i] = i;
-    link_goodput_.assign(n, 0);
-    link_seen_.assign(n, TransportPeerStats{});
-  }
+  LTCC_CHECK(init_ring_order(op_name));
   if (n < 3 || ++ring_allreduces_ % kRingOrderEvery != 0) return Status::ok();
   TransportStats ts;
   if (!transport_->stats(&ts).is_ok() || ts.peers.size() != n) ts.peers.assign(n, {});
@@ -834,6 +842,51 @@ Status Comm::update_ring_order(const char* op_name) {
     }
     ring_order_ = std::move(next);
   }
+  return Status::ok();
+}
+
+Status Comm::init_ring_order(const char* op_name) {
+  if (!ring_order_.empty()) return Status::ok();
+  const uint32_t n = nranks_;
+  ring_order_.resize(n);
+  for (uint32_t i = 0; i < n; ++i) ring_order_[i] = i;
+  link_goodput_.assign(n, 0);
+  link_seen_.assign(n, TransportPeerStats{});
+  // LTCC_RING_ORDER_FILE, the same setting on every rank (as LTCC_ALGO): rank
+  // 0 reads the verdict and chooses, every rank takes its choice, so that a
+  // file only some hosts can read, or read differently, cannot split them.
+  if (opts_.ring_order_file.empty() || n < 3) return Status::ok();
+  constexpr double kGain = 1.25;  // as update_ring_order's
+  std::vector<uint32_t> order = ring_order_;
+  if (rank_ == 0) {
+    std::vector<double> quality;
+    const Status read = ring_quality_from_diag_file(opts_.ring_order_file, n, &quality);
+    if (!read.is_ok()) {
+      // A hint, not the job: the ring starts in rank order, and the measured
+      // choices (every 8th all-reduce) go on as without the file.
+      LTCC_WARN(kColl, "rank 0: %s: %s; the ring starts in rank order", op_name,
+                read.message().c_str());
+    } else {
+      order = coll::choose_ring_order(quality, n, ring_order_, kGain);
+      const double assumed = coll::assumed_goodput(quality, n);
+      std::string text;
+      for (uint32_t r : order) appendf(&text, "%s%u", text.empty() ? "" : " ", r);
+      LTCC_INFO(kColl,
+                "rank 0: %s: ring order %s from LTCC_RING_ORDER_FILE %s: its worst link %.2f "
+                "of a clean one, rank order's %.2f (links not in the file assumed %.2f)",
+                op_name, text.c_str(), opts_.ring_order_file.c_str(),
+                coll::ring_score(quality, n, order, assumed).bottleneck,
+                coll::ring_score(quality, n, ring_order_, assumed).bottleneck, assumed);
+    }
+  }
+  std::vector<uint32_t> got(n);
+  coll::Context c = flat_context(op_name);
+  c.fail = [this](const Status& why) { fail_and_notify(why); };
+  LTCC_CHECK(coll::broadcast(c, order.data(), got.data(), n, coll::DType::kUint32, 0));
+  if (!coll::is_ring_order(got, n))
+    return make_status(Code::kRemoteError, "%s: rank 0 sent a ring order that is no permutation "
+                       "of the %u ranks", op_name, n);
+  ring_order_ = std::move(got);
   return Status::ok();
 }
 

@@ -105,6 +105,7 @@ struct CommOptions {
   uint64_t stats_interval_ns = 10'000'000'000ull; // LTCC_STATS_INTERVAL
   bool shm = true;                                // LTCC_SHM
   bool ring_order_auto = false;                   // LTCC_RING_ORDER=auto
+  std::string ring_order_file;                    // LTCC_RING_ORDER_FILE (rank 0 reads it)
   size_t shm_chunk = size_t{1} << 20;             // LTCC_SHM_CHUNK
 };
 
@@ -281,6 +282,9 @@ class Comm {
   // this rank's links, shares the rows (an all-gather) and lets every rank
   // choose the same ring.
   Status update_ring_order(const char* op_name);
+  // The first flat-ring collective's start: rank order, or the ring rank 0
+  // chose from LTCC_RING_ORDER_FILE, broadcast (src/ring_order_file.h).
+  Status init_ring_order(const char* op_name);
   std::vector<uint32_t> ring_order_;           // empty until the first all-reduce
   std::vector<double> link_goodput_;           // bytes/s to each peer; 0: never measured
   std::vector<TransportPeerStats> link_seen_;  // the counters at the last measure
