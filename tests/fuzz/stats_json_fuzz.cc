@@ -16,6 +16,11 @@
 //                RTTs finite and >= 0, ...).
 //   writer and reader agree: a record written by stats_record_json reads
 //                back, and writing what was read gives the same line.
+//   ring_quality_from_diag_json (LTCC_RING_ORDER_FILE's reader, the same
+//                JSON reader on an ltcc-diag output): fails with a sentence
+//                and leaves *out untouched; succeeds only where json::parse
+//                does, with an n x n matrix of finite qualities >= 0 and a
+//                zero diagonal, from which choose_ring_order gives a ring.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -24,9 +29,12 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "collectives/ring_order.h"
 #include "common/json.h"
 #include "src/comm.h"
+#include "src/ring_order_file.h"
 #include "tools/diag/report.h"
 
 namespace {
@@ -110,6 +118,29 @@ std::string write_record(const StatsRecord& r) {
   return ltcc::stats_record_json(h, ts);
 }
 
+// The ring order's reader for n ranks (src/ring_order_file.h).
+void check_ring_order_file(std::string_view text, uint32_t n, bool json_ok) {
+  std::vector<double> q = {-1};
+  const ltcc::Status st = ltcc::ring_quality_from_diag_json(text, n, &q);
+  if (!st.is_ok()) {
+    check(!st.message().empty(), "ring order file refused without a sentence");
+    check(q.size() == 1 && q[0] == -1, "refused ring order file changed *out");
+    return;
+  }
+  check(json_ok, "ring order file accepted what json::parse refuses");
+  check(q.size() == size_t{n} * n, "ring order quality matrix not n x n");
+  for (uint32_t a = 0; a < n; ++a)
+    for (uint32_t b = 0; b < n; ++b) {
+      const double v = q[size_t{a} * n + b];
+      check(std::isfinite(v) && v >= 0, "ring order quality not finite and >= 0");
+      check(a != b || v == 0, "ring order quality on the diagonal");
+    }
+  std::vector<uint32_t> order(n);
+  for (uint32_t i = 0; i < n; ++i) order[i] = i;
+  check(ltcc::coll::is_ring_order(ltcc::coll::choose_ring_order(q, n, order, 1.25), n),
+        "choose_ring_order on a file's qualities gave no ring");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -152,6 +183,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(ok2 || rerr2 == rerr, "parse_record and parse_record_line give different errors");
     check(ltcc::diag::parse_record(v, &r2, nullptr) == ok2, "parse_record depends on *error");
   }
+
+  // The same text as an LTCC_RING_ORDER_FILE, for 4 ranks (the seeds') and
+  // for 1-6 (every ring is tried up to 9: kept small for speed).
+  check_ring_order_file(text, 4, json_ok);
+  check_ring_order_file(text, static_cast<uint32_t>(1 + size % 6), json_ok);
 
   // The writer and the reader: the library's line for this record reads
   // back, and is a fixed point from then on (the writer rounds times and RTTs
