@@ -170,6 +170,9 @@ void add_options(CLI::App& app, Scenario* s, bool* baseline, bool* csv) {
                         "one FIFO at the NIC (ACKs wait behind queued DATA)");
   cli::add_size(app, "--nic-ring-bytes", &s->nic_ring_bytes,
                 "DATA the NIC holds before the host queue waits");
+  add_micros(app, "--rx-coalesce-us", {&s->rx_coalesce_ps}, 1e6,
+             "receive interrupt moderation: a host takes what arrived within this long "
+             "of the first packet as one batch, then polls once (0: every packet at once)");
 }
 
 std::string fec_name(const ltcc::ldt::LdtOptions& o) {

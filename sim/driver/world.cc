@@ -18,6 +18,7 @@ namespace {
 
 constexpr uint32_t kTimerEvent = 1;  // a = rank, b = generation
 constexpr uint32_t kPumpEvent = 2;   // a = rank: its NIC has room for DATA again
+constexpr uint32_t kRxEvent = 3;     // a = rank: its coalesced receive batch is due
 constexpr uint32_t kUdpIpBytes = 28;
 constexpr size_t kFiberStack = 256 * 1024;
 
@@ -214,6 +215,8 @@ struct World::Rank {
   bool queued = false;                // in runnable_
   std::deque<uint32_t> txq;           // DATA held by the host (Scenario::ack_priority)
   bool pump_armed = false;
+  std::vector<uint32_t> rx_batch;     // arrived, not taken yet (Scenario::rx_coalesce_ps)
+  bool rx_armed = false;
   uint64_t start_ps = 0, end_ps = 0;
   Status status;
 };
@@ -396,11 +399,35 @@ void World::pump(uint32_t r) {
 }
 
 void World::on_deliver(uint32_t dst, uint32_t cookie) {
+  if (s_.rx_coalesce_ps) {
+    Rank& r = *ranks_[dst];
+    r.rx_batch.push_back(cookie);  // the packet stays in the pool until taken
+    if (!r.rx_armed) {
+      r.rx_armed = true;
+      eq_.schedule(eq_.now() + s_.rx_coalesce_ps, kRxEvent, dst, 0);
+    }
+    return;
+  }
+  take(dst, cookie);
+  after(dst);
+}
+
+void World::take(uint32_t dst, uint32_t cookie) {
   Pkt& k = pkts_[cookie];
   std::memcpy(rx_buf_.data(), k.header, k.header_len);
   const uint32_t len = k.len;
   free_pkts_.push_back(cookie);
   ranks_[dst]->engine->on_datagram(rx_buf_.data(), len, now_ns());
+}
+
+void World::take_batch(uint32_t dst) {
+  Rank& r = *ranks_[dst];
+  r.rx_armed = false;
+  std::vector<uint32_t> batch;
+  batch.swap(r.rx_batch);
+  for (uint32_t cookie : batch) take(dst, cookie);
+  batch.clear();
+  if (r.rx_batch.empty()) r.rx_batch.swap(batch);  // keep the capacity
   after(dst);
 }
 
@@ -442,6 +469,8 @@ Result World::run() {
     if (e.kind == kPumpEvent) {
       ranks_[e.a]->pump_armed = false;
       pump(e.a);
+    } else if (e.kind == kRxEvent) {
+      take_batch(e.a);
     } else if (e.kind == kTimerEvent) {
       Rank& k = *ranks_[e.a];
       if (e.b != k.timer_gen) continue;  // superseded

@@ -108,6 +108,15 @@ struct Scenario {
   // NACK, probe) goes to the NIC at once, behind at most that much DATA.
   bool ack_priority = true;
   uint64_t nic_ring_bytes = 16 * 1024;
+  // The host's receive path: interrupt moderation. 0 (default): every packet
+  // is taken (and the engine polled, so an ACK may leave) the moment it
+  // arrives. > 0: the first packet to arrive at an idle host starts a timer
+  // of this many ps; when it fires the host takes every packet that arrived
+  // meanwhile, then polls once, as a NIC that coalesces its receive
+  // interrupts (ethtool rx-usecs) and a driver that polls after each batch:
+  // one ACK per connection per batch instead of one per packet (most of a
+  // loss-free run's events are ACK hops), each packet up to this much later.
+  uint64_t rx_coalesce_ps = 0;
 };
 
 struct Result {
@@ -151,6 +160,8 @@ class World {
   void hold_data(uint32_t rank, uint32_t pkt);
   void arm_timer(uint32_t rank);
   void on_deliver(uint32_t dst, uint32_t cookie);
+  void take(uint32_t dst, uint32_t cookie);  // one arrived packet into the engine
+  void take_batch(uint32_t dst);             // Scenario::rx_coalesce_ps's batch, then poll
   void run_fibers();
   uint64_t now_ns() const { return eq_.now() / 1000; }
 

@@ -308,6 +308,32 @@ TEST(Sim, ClosedFormGrowsAtTheWireRateOfTheRing) {
       << "at most rd_max_bytes: recursive doubling, no ring";
 }
 
+// Scenario::rx_coalesce_ps: a host takes what arrived within 1 us of the
+// first packet as one batch and polls once, so one ACK per connection per
+// batch. Loss-free and bandwidth-bound (8 ranks, 8 MiB: several packets per
+// segment), the run finishes, with every DATA packet sent once, a fraction
+// of the ACKs and fewer events; 0 (the default) is every packet at once,
+// the same run as before the option existed; a batch run is deterministic.
+TEST(Sim, RxCoalescingTakesPacketsInBatches) {
+  Scenario s = small(8, 8u << 20);
+  const Result each = run_scenario(s);
+  ASSERT_TRUE(each.ok) << each.error;
+  EXPECT_EQ(each.acks, each.data_pkts) << "without coalescing: an ACK per packet";
+  s.rx_coalesce_ps = kPsPerUs;
+  const Result batch = run_scenario(s);
+  ASSERT_TRUE(batch.ok) << batch.error;
+  EXPECT_EQ(batch.data_pkts, each.data_pkts);
+  EXPECT_EQ(batch.retx_pkts, 0u);
+  EXPECT_LT(batch.acks * 4, each.acks) << batch.acks << " ACKs against " << each.acks;
+  EXPECT_LT(batch.events, each.events);
+  // Within 10% of the per-packet run's time (the batches delay ACKs by up
+  // to 1 us; fewer ACKs contend with DATA).
+  EXPECT_NEAR(batch.seconds / each.seconds, 1.0, 0.10);
+  const Result again = run_scenario(s);
+  EXPECT_EQ(again.seconds, batch.seconds);
+  EXPECT_EQ(again.events, batch.events);
+}
+
 // Scenario::ack_priority = false: one FIFO at the NIC, ACKs behind the
 // host's DATA. Still correct, and slower with a window that is not far
 // above the bandwidth-delay product (the reason the default is true).
