@@ -25,12 +25,26 @@
 //     the previous order's in their last bits).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 namespace ltcc::coll {
 
 inline constexpr uint32_t kExhaustiveRanks = 9;
+// The `gain` the communicator asks of a new ring (src/comm.cc): its
+// bottleneck must be this much faster than the current ring's.
+inline constexpr double kRingOrderGain = 1.25;
+
+// What a link's loss (a fraction: packets retransmitted or lost over those
+// sent) takes off its goodput: 1 - 10 x loss, at least 0.1 (half at 5%).
+// Where a link is not a ring's bottleneck its repairs hide in the slack, so
+// its goodput alone looks as good as a clean link's; on the critical path
+// each repair costs a round trip. The discount makes a ring prefer clean
+// links wherever the bottleneck allows (1 - 3 x loss was too little:
+// bench/RESULTS.md section 20). The measured choice and
+// LTCC_RING_ORDER_FILE's qualities (src/ring_order_file.h) both use it.
+inline double loss_discount(double loss) { return std::max(0.1, 1 - 10 * loss); }
 
 struct RingScore {
   double bottleneck = 0;  // the slowest link's goodput (bytes/s), unmeasured ones assumed

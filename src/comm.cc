@@ -790,7 +790,6 @@ Status Comm::run(CollOp& op) {
 Status Comm::update_ring_order(const char* op_name) {
   constexpr uint64_t kRingOrderEvery = 8;          // ring-sized all-reduces between choices
   constexpr uint64_t kMinBytes = uint64_t{1} << 20;  // a measure needs this much sent
-  constexpr double kGain = 1.25;                   // a new ring must be this much faster
   const uint32_t n = nranks_;
   LTCC_CHECK(init_ring_order(op_name));
   if (n < 3 || ++ring_allreduces_ % kRingOrderEvery != 0) return Status::ok();
@@ -805,19 +804,15 @@ Status Comm::update_ring_order(const char* op_name) {
     // Only a link that carried enough since the last choice is measured
     // again; the others keep what they measured before (a ring uses n links).
     if (bytes < kMinBytes || busy_us <= 0) continue;
-    // Its goodput while it had work, discounted for its loss (1 - 10 x the
-    // fraction retransmitted: half at 5%). Where the link was not the
-    // ring's bottleneck its repairs hid in the slack, so its goodput alone
-    // looks as good as a clean link's, within this machine's noise (8 ranks
-    // on 2 CPUs: 2x between windows); on the critical path each repair
-    // costs a round trip. The discount makes a ring prefer clean links
-    // wherever the bottleneck allows: a lossy link carries as little as
-    // possible.
+    // Its goodput while it had work, discounted for the fraction it
+    // retransmitted (coll::loss_discount says why): goodput alone hides a
+    // link's repairs where it is not the bottleneck, within this machine's
+    // noise (8 ranks on 2 CPUs: 2x between windows).
     const uint64_t sent = now.packets_sent - was.packets_sent;
     const double loss = sent ? static_cast<double>(now.packets_retransmitted -
                                                    was.packets_retransmitted) / static_cast<double>(sent)
                              : 0;
-    const double g = static_cast<double>(bytes) / busy_us * 1e6 * std::max(0.1, 1 - 10 * loss);
+    const double g = static_cast<double>(bytes) / busy_us * 1e6 * coll::loss_discount(loss);
     // Smoothed over choices: one noisy window must not move the ring.
     link_goodput_[p] = link_goodput_[p] > 0 ? (link_goodput_[p] + g) / 2 : g;
   }
@@ -826,7 +821,8 @@ Status Comm::update_ring_order(const char* op_name) {
   coll::Context c = flat_context(op_name);
   c.fail = [this](const Status& why) { fail_and_notify(why); };
   LTCC_CHECK(coll::all_gather(c, link_goodput_.data(), matrix.data(), n, coll::DType::kFloat64));
-  std::vector<uint32_t> next = coll::choose_ring_order(matrix, n, ring_order_, kGain);
+  std::vector<uint32_t> next =
+      coll::choose_ring_order(matrix, n, ring_order_, coll::kRingOrderGain);
   if (next != ring_order_) {
     if (rank_ == 0) {  // the scores again, for the log line only
       const double assumed = coll::assumed_goodput(matrix, n);
@@ -856,7 +852,6 @@ Status Comm::init_ring_order(const char* op_name) {
   // 0 reads the verdict and chooses, every rank takes its choice, so that a
   // file only some hosts can read, or read differently, cannot split them.
   if (opts_.ring_order_file.empty() || n < 3) return Status::ok();
-  constexpr double kGain = 1.25;  // as update_ring_order's
   std::vector<uint32_t> order = ring_order_;
   if (rank_ == 0) {
     std::vector<double> quality;
@@ -867,7 +862,7 @@ Status Comm::init_ring_order(const char* op_name) {
       LTCC_WARN(kColl, "rank 0: %s: %s; the ring starts in rank order", op_name,
                 read.message().c_str());
     } else {
-      order = coll::choose_ring_order(quality, n, ring_order_, kGain);
+      order = coll::choose_ring_order(quality, n, ring_order_, coll::kRingOrderGain);
       const double assumed = coll::assumed_goodput(quality, n);
       std::string text;
       for (uint32_t r : order) appendf(&text, "%s%u", text.empty() ? "" : " ", r);

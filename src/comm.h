@@ -285,7 +285,7 @@ class Comm {
   // The first flat-ring collective's start: rank order, or the ring rank 0
   // chose from LTCC_RING_ORDER_FILE, broadcast (src/ring_order_file.h).
   Status init_ring_order(const char* op_name);
-  std::vector<uint32_t> ring_order_;           // empty until the first all-reduce
+  std::vector<uint32_t> ring_order_;           // empty until the first flat-ring collective
   std::vector<double> link_goodput_;           // bytes/s to each peer; 0: never measured
   std::vector<TransportPeerStats> link_seen_;  // the counters at the last measure
   uint64_t ring_allreduces_ = 0;

@@ -7,15 +7,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "collectives/ring_order.h"
 #include "common/json.h"
 
 namespace ltcc {
 namespace {
 
 using json::Json;
-
-// What LTCC_RING_ORDER=auto makes of a loss (src/comm.cc, update_ring_order).
-double loss_quality(double loss_fraction) { return std::max(0.1, 1 - 10 * loss_fraction); }
 
 // A member that must be a number (0 where it is absent or null).
 bool number_at(const Json& o, const char* key, double* out) {
@@ -43,6 +41,14 @@ Status rank_at(const Json& link, size_t i, const char* key, uint32_t n, uint32_t
   return Status::ok();
 }
 
+// Link #i of a file: an object whose `from_key` and `to_key` are ranks below n.
+Status link_ends(const Json& l, size_t i, const char* from_key, const char* to_key, uint32_t n,
+                 uint32_t* a, uint32_t* b) {
+  if (!l.is_object()) return make_status(Code::kInvalidArgument, "link #%zu is no object", i);
+  if (Status st = rank_at(l, i, from_key, n, a); !st.is_ok()) return st;
+  return rank_at(l, i, to_key, n, b);
+}
+
 // `ltcc-diag --json`: the probe run's links.
 Status from_probe(const Json& doc, uint32_t n, std::vector<double>* q) {
   auto ranks = doc.find("ranks");
@@ -57,10 +63,8 @@ Status from_probe(const Json& doc, uint32_t n, std::vector<double>* q) {
     return make_status(Code::kInvalidArgument, "an ltcc-diag probe run without \"links\"");
   for (size_t i = 0; i < links->size(); ++i) {
     const Json& l = (*links)[i];
-    if (!l.is_object()) return make_status(Code::kInvalidArgument, "link #%zu is no object", i);
     uint32_t a = 0, b = 0;
-    if (Status st = rank_at(l, i, "src", n, &a); !st.is_ok()) return st;
-    if (Status st = rank_at(l, i, "dst", n, &b); !st.is_ok()) return st;
+    if (Status st = link_ends(l, i, "src", "dst", n, &a, &b); !st.is_ok()) return st;
     double probes = 0, loss = 0, retx = 0, ratio = 0;
     if (!number_at(l, "probes_sent", &probes) || !number_at(l, "loss_pct", &loss) ||
         !number_at(l, "retx_pct", &retx) || !number_at(l, "goodput_ratio", &ratio))
@@ -69,7 +73,7 @@ Status from_probe(const Json& doc, uint32_t n, std::vector<double>* q) {
                          "goodput_ratio is not a number >= 0",
                          i, a, b);
     if (a == b || (probes == 0 && ratio == 0)) continue;  // nothing measured
-    double quality = loss_quality(std::max(loss, retx) / 100);
+    double quality = coll::loss_discount(std::max(loss, retx) / 100);
     if (ratio > 0) quality *= ratio;
     (*q)[size_t{a} * n + b] = std::max(quality, 1e-3);
   }
@@ -108,10 +112,8 @@ Status from_report(const Json& doc, uint32_t n, std::vector<double>* q) {
     return make_status(Code::kInvalidArgument, "the ltcc-diag report's session has no \"links\"");
   for (size_t i = 0; i < links->size(); ++i) {
     const Json& l = (*links)[i];
-    if (!l.is_object()) return make_status(Code::kInvalidArgument, "link #%zu is no object", i);
     uint32_t a = 0, b = 0;
-    if (Status st = rank_at(l, i, "from", n, &a); !st.is_ok()) return st;
-    if (Status st = rank_at(l, i, "to", n, &b); !st.is_ok()) return st;
+    if (Status st = link_ends(l, i, "from", "to", n, &a, &b); !st.is_ok()) return st;
     double retx = 0;
     if (!number_at(l, "retx_pct", &retx))
       return make_status(Code::kInvalidArgument,
@@ -119,7 +121,7 @@ Status from_report(const Json& doc, uint32_t n, std::vector<double>* q) {
     auto judged = l.find("judged");
     // Too few packets for the report to judge: as good as unmeasured.
     if (a == b || judged == l.end() || !judged->is_boolean() || !judged->get<bool>()) continue;
-    (*q)[size_t{a} * n + b] = loss_quality(retx / 100);
+    (*q)[size_t{a} * n + b] = coll::loss_discount(retx / 100);
   }
   return Status::ok();
 }

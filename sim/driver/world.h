@@ -114,8 +114,8 @@ struct Scenario {
   // of this many ps; when it fires the host takes every packet that arrived
   // meanwhile, then polls once, as a NIC that coalesces its receive
   // interrupts (ethtool rx-usecs) and a driver that polls after each batch:
-  // one ACK per connection per batch instead of one per packet (most of a
-  // loss-free run's events are ACK hops), each packet up to this much later.
+  // one ACK per connection per batch instead of one per packet (fewer ACK
+  // hops to simulate), each packet up to this much later.
   uint64_t rx_coalesce_ps = 0;
 };
 
