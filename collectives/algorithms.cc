@@ -29,6 +29,14 @@ namespace {
 // rank blocked on a receive from a live neighbour would not see that its send
 // to a dead rank had failed, and would later time out on the neighbour and
 // blame it.
+//
+// A request's index names its slot, and a slot is reused once its request
+// is over for the caller: waited (wait(), wait_from()), or, for a request
+// the caller has detach()ed (as MPI_Request_free), completed. So what an
+// Ops holds is bounded by the requests in flight, not by how many the
+// collective posts: a 4,096-rank ring all-reduce posts 81,900 per rank
+// (bench/RESULTS.md section 8), and keeping every slot to the end cost the
+// simulator 24 GB.
 class Ops {
  public:
   explicit Ops(Context& ctx) : ctx_(ctx), t_(*ctx.transport) {}
@@ -36,15 +44,19 @@ class Ops {
   Ops(const Ops&) = delete;
   Ops& operator=(const Ops&) = delete;
 
-  // Returns an index to wait on later (sends are usually only waited by finish()).
+  // Returns an index to wait on later, to detach(), or to leave to finish().
   size_t send(uint32_t peer, const void* buf, size_t bytes) {
     return post(true, peer, const_cast<void*>(buf), bytes);
   }
   size_t recv(uint32_t peer, void* buf, size_t bytes) { return post(false, peer, buf, bytes); }
   // Sends and receives on an explicit tag (ring lanes, below). A logged
   // receive's index is handed out by next_completed() once it completes.
-  size_t send_tagged(uint32_t peer, uint32_t tag, const void* buf, size_t bytes) {
-    return post(true, peer, const_cast<void*>(buf), bytes, tag);
+  // With `acked`, it is set once the send has completed without error (the
+  // peer has all of it: no retransmission reads the buffer again), for a
+  // caller that detaches the send and waits for that only (wait_set()).
+  size_t send_tagged(uint32_t peer, uint32_t tag, const void* buf, size_t bytes,
+                     std::atomic<bool>* acked = nullptr) {
+    return post(true, peer, const_cast<void*>(buf), bytes, tag, false, nullptr, acked);
   }
   size_t recv_logged(uint32_t peer, uint32_t tag, void* buf, size_t bytes) {
     return post(false, peer, buf, bytes, tag, true);
@@ -55,23 +67,28 @@ class Ops {
   // so the result is bitwise the same). Only where combines() says so.
   size_t recv_reduce_logged(uint32_t peer, uint32_t tag, size_t bytes, DType type, RedOp op,
                             uint8_t* dst, const uint8_t* local) {
-    ReduceInto& into = reduce_into_.emplace_back();  // a deque: its address stays put
+    ReduceInto into;
     into.type = type;
     into.op = op;
     into.es = dtype_size(type);
     into.dst = dst;
     into.local = local;
-    RecvCombine c;
-    c.fn = &Ops::reduce_piece;
-    c.ctx = &into;
-    c.granule = static_cast<uint32_t>(into.es);
-    return post(false, peer, nullptr, bytes, tag, true, &c);
+    return post(false, peer, nullptr, bytes, tag, true, &into);
   }
   // Whether receives of `type` can be reduced on arrival.
   bool combines(DType type) const {
     const size_t es = dtype_size(type);
     return ctx_.params.reduce_on_arrival && !ctx_.params.move_only && es &&
            t_.combine_granule() >= es && t_.combine_granule() % es == 0;
+  }
+  // The caller will not wait on request i (a send whose buffer it leaves
+  // alone until finish()): its slot is reused once it completes, and an
+  // error still fails the collective. False where i is kNone (the post
+  // failed).
+  bool detach(size_t i) {
+    if (i == kNone) return false;
+    detached_.push_back(i);
+    return true;
   }
   // Blocks until some logged receive has completed that was not handed out
   // yet and returns its index (complete: wait() on it returns at once), in
@@ -82,12 +99,21 @@ class Ops {
           std::lock_guard<std::mutex> lk(events_.mu);
           if (events_.log_head == events_.log.size()) return false;
           i = events_.log[events_.log_head++];
+          if (events_.log_head == events_.log.size()) {  // all handed out: start over
+            events_.log.clear();
+            events_.log_head = 0;
+          }
           return true;
         }))
       return kNone;
     return i;
   }
 
+  // Waits until `flag` (a send_tagged()'s `acked`) is set; false once
+  // anything has failed.
+  bool wait_set(const std::atomic<bool>& flag) {
+    return wait_until([&] { return flag.load(std::memory_order_acquire); });
+  }
   // Waits for one request; false once anything has failed.
   bool wait(size_t i, uint64_t expect_bytes = UINT64_MAX) {
     uint64_t bytes = 0;
@@ -120,14 +146,15 @@ class Ops {
   }
   // Waits for everything still outstanding; returns the first error.
   Status finish() {
-    for (TransportRequest*& r : reqs_) {
-      if (!r) continue;
-      Status st = t_.wait_request(r);
-      r = nullptr;
+    for (Slot& slot : slots_) {
+      if (!slot.req) continue;
+      Status st = t_.wait_request(slot.req);
+      slot.req = nullptr;
       if (!st.is_ok() && err_.is_ok()) failed(st);
     }
-    reqs_.clear();
     slots_.clear();
+    free_.clear();
+    detached_.clear();
     {
       std::lock_guard<std::mutex> lk(events_.mu);
       events_.log.clear();
@@ -138,11 +165,13 @@ class Ops {
   void fail(const Status& st) { failed(st); }
   // Nothing has failed so far.
   bool ok() const { return err_.is_ok(); }
+  // Slots allocated (in flight or free): what this Ops holds.
+  size_t slots() const { return slots_.size(); }
 
   static constexpr size_t kNone = SIZE_MAX;
 
  private:
-  // Waits for request i and frees it: its length in *bytes; false (the
+  // Waits for request i and frees its slot: its length in *bytes; false (the
   // collective failed) if it or anything else failed.
   bool complete(size_t i, uint64_t* bytes) {
     if (i == kNone) return false;
@@ -150,13 +179,33 @@ class Ops {
     // as soon as the transport publishes it, immediately after).
     if (!wait_until([&] { return slots_[i].completed.load(std::memory_order_acquire); }))
       return false;
-    Status st = t_.wait_request(reqs_[i], bytes);
-    reqs_[i] = nullptr;
+    const Status st = release(i, bytes);
     if (!st.is_ok()) {
       failed(st);
       return false;
     }
     return true;
+  }
+  // Takes the completed request of slot i from the transport and makes the
+  // slot free.
+  Status release(size_t i, uint64_t* bytes = nullptr) {
+    Slot& slot = slots_[i];
+    Status st = t_.wait_request(slot.req, bytes);
+    slot.req = nullptr;
+    slot.completed.store(false, std::memory_order_relaxed);
+    free_.push_back(i);
+    return st;
+  }
+  // Frees the slots of detached requests that have completed, oldest first
+  // (they mostly complete in the order they were posted: one that has not
+  // yet holds back those behind it until it has).
+  void reap() {
+    while (!detached_.empty() &&
+           slots_[detached_.front()].completed.load(std::memory_order_acquire)) {
+      const Status st = release(detached_.front());
+      detached_.pop_front();
+      if (!st.is_ok()) failed(st);
+    }
   }
   // Written by completion callbacks on the transport's progress thread.
   struct Events {
@@ -183,7 +232,10 @@ class Ops {
     Events* events = nullptr;
     size_t index = 0;
     bool logged = false;
+    std::atomic<bool>* acked = nullptr;  // send_tagged()'s
     std::atomic<bool> completed{false};
+    TransportRequest* req = nullptr;  // null: free
+    ReduceInto into;  // a receive reduced on arrival: lives as long as it does
   };
   // Blocks until done() holds (checked after every completion); false, with
   // the collective failed, once any request has failed.
@@ -216,6 +268,7 @@ class Ops {
       }
       if (slot->logged) ev->log.push_back(slot->index);
     }
+    if (slot->acked && st.is_ok()) slot->acked->store(true, std::memory_order_release);
     slot->completed.store(true, std::memory_order_release);
     ev->count.fetch_add(1, std::memory_order_acq_rel);
     ev->count.notify_all();
@@ -224,24 +277,45 @@ class Ops {
     return post(is_send, peer, buf, bytes, ctx_.params.tag);
   }
   size_t post(bool is_send, uint32_t peer, void* buf, size_t bytes, uint32_t tag,
-              bool logged = false, const RecvCombine* combine = nullptr) {
+              bool logged = false, const ReduceInto* into = nullptr,
+              std::atomic<bool>* acked = nullptr) {
     if (!err_.is_ok()) return kNone;
-    Slot& slot = slots_.emplace_back();  // a deque: its address stays put
+    reap();
+    size_t i;
+    if (!free_.empty()) {
+      i = free_.back();
+      free_.pop_back();
+    } else {
+      i = slots_.size();
+      slots_.emplace_back();  // a deque: the callbacks' slot addresses stay put
+    }
+    Slot& slot = slots_[i];
     slot.events = &events_;
-    slot.index = reqs_.size();
+    slot.index = i;
     slot.logged = logged;
+    slot.acked = acked;
     const CompletionCallback cb{&Ops::on_complete, &slot};
     TransportRequest* r = nullptr;
-    Status st = is_send   ? t_.isend(peer, tag, buf, bytes, &r, cb)
-                : combine ? t_.irecv_combine(peer, tag, bytes, *combine, &r, cb)
-                          : t_.irecv(peer, tag, buf, bytes, &r, cb);
+    Status st;
+    if (is_send) {
+      st = t_.isend(peer, tag, buf, bytes, &r, cb);
+    } else if (into) {
+      slot.into = *into;
+      RecvCombine c;
+      c.fn = &Ops::reduce_piece;
+      c.ctx = &slot.into;
+      c.granule = static_cast<uint32_t>(into->es);
+      st = t_.irecv_combine(peer, tag, bytes, c, &r, cb);
+    } else {
+      st = t_.irecv(peer, tag, buf, bytes, &r, cb);
+    }
     if (!st.is_ok()) {
-      slots_.pop_back();
+      free_.push_back(i);
       failed(st);
       return kNone;
     }
-    reqs_.push_back(r);
-    return reqs_.size() - 1;
+    slot.req = r;
+    return i;
   }
   void failed(const Status& st) {
     if (!err_.is_ok()) return;
@@ -252,9 +326,9 @@ class Ops {
   Context& ctx_;
   Transport& t_;
   Events events_;
-  std::deque<Slot> slots_;  // by request index, like reqs_
-  std::deque<ReduceInto> reduce_into_;  // outlives its receives: ~Ops finishes them first
-  std::vector<TransportRequest*> reqs_;
+  std::deque<Slot> slots_;     // by request index
+  std::vector<size_t> free_;   // slots without a request
+  std::deque<size_t> detached_;  // detach()ed requests not yet completed, in post order
   Status err_;
 };
 
@@ -424,11 +498,12 @@ class Lanes {
 // transport can (Ops::combines), each packet of a segment is reduced into
 // acc as it arrives, from the transport's buffer (no scratch copy); else the
 // segment lands in scratch and is reduced when complete. Same result, bit
-// for bit. With `sends`, the Ops index of the send of segment k at step s is
-// left at (*sends)[s * K + k] (K: segments per chunk).
+// for bit. The sends are detached; with `acked`, (*acked)[s * K + k] (K:
+// segments per chunk) is set once the send of segment k at step s has
+// completed (Ops::send_tagged).
 template <class Local, class Acc>
 void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp op, Local local,
-                         Acc acc, std::vector<size_t>* sends = nullptr) {
+                         Acc acc, std::vector<std::atomic<bool>>* acked = nullptr) {
   const Ring ring{ctx.rank, ctx.nranks};
   const uint32_t n = ctx.nranks;
   const size_t es = dtype_size(type);
@@ -437,9 +512,10 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
   const size_t K = segments(max_chunk, seg);
   Lanes lanes(ctx, K, n - 1, max_chunk * es);
   const bool on_arrival = ops.combines(type);
-  if (sends) sends->assign(size_t{n - 1} * K, Ops::kNone);
-  auto sent = [&](uint32_t s, size_t k, size_t op_index) {
-    if (sends) (*sends)[s * K + k] = op_index;
+  if (acked) *acked = std::vector<std::atomic<bool>>(size_t{n - 1} * K);  // all false
+  auto send = [&](uint32_t s, size_t k, const uint8_t* buf, size_t bytes) {
+    ops.detach(ops.send_tagged(ring.right(), lanes.tag(s, k), buf, bytes,
+                               acked ? &(*acked)[s * K + k] : nullptr));
   };
   // Slot (s mod W, k) of the scratch holds segment k of step s's chunk
   // (none when packets are reduced on arrival).
@@ -455,10 +531,7 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
     const Span ch = chunk(count, n, ring.rs_send_chunk(0));
     for (size_t k = 0; k < K; ++k) {
       const Span sg = segment(ch, seg, k);
-      sent(0, k,
-           ops.send_tagged(ring.right(), lanes.tag(0, k),
-                           local(ring.rs_send_chunk(0)) + (sg.offset - ch.offset) * es,
-                           sg.count * es));
+      send(0, k, local(ring.rs_send_chunk(0)) + (sg.offset - ch.offset) * es, sg.count * es);
     }
   }
   lanes.run(
@@ -483,8 +556,7 @@ void ring_reduce_scatter(Context& ctx, Ops& ops, size_t count, DType type, RedOp
           reduce_(ctx, type, op, dst, slot(s, k), local(rc) + (sg.offset - ch.offset) * es,
                   sg.count);
         // The reduced segment is step s+1's send (none after the last step).
-        if (s + 2 < n)
-          sent(s + 1, k, ops.send_tagged(ring.right(), lanes.tag(s + 1, k), dst, sg.count * es));
+        if (s + 2 < n) send(s + 1, k, dst, sg.count * es);
         return true;
       });
 }
@@ -509,8 +581,9 @@ void ring_all_gather(Context& ctx, Ops& ops, size_t count, DType type, Dst dst, 
     const Span ch = chunk(count, n, ring.ag_send_chunk(0));
     for (size_t k = 0; k < K; ++k) {
       const Span sg = segment(ch, seg, k);
-      ops.send_tagged(ring.right(), lanes.tag(0, k),
-                      dst(ring.ag_send_chunk(0)) + (sg.offset - ch.offset) * es, sg.count * es);
+      ops.detach(ops.send_tagged(ring.right(), lanes.tag(0, k),
+                                 dst(ring.ag_send_chunk(0)) + (sg.offset - ch.offset) * es,
+                                 sg.count * es));
     }
   }
   lanes.run(
@@ -529,8 +602,8 @@ void ring_all_gather(Context& ctx, Ops& ops, size_t count, DType type, Dst dst, 
         const Span sg = segment(ch, seg, k);
         if (!ops.wait(req, sg.count * es)) return false;
         if (s + 2 < n)
-          ops.send_tagged(ring.right(), lanes.tag(s + 1, k),
-                          dst(rc) + (sg.offset - ch.offset) * es, sg.count * es);
+          ops.detach(ops.send_tagged(ring.right(), lanes.tag(s + 1, k),
+                                     dst(rc) + (sg.offset - ch.offset) * es, sg.count * es));
         return true;
       });
 }
@@ -861,11 +934,11 @@ Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count,
   // chunks this rank reduces are exactly the ones all-gather overwrites
   // later, except its own, which ends final).
   Ops rs(ctx);
-  std::vector<size_t> rs_sends;  // by step * K + segment
+  std::vector<std::atomic<bool>> rs_acked;  // by step * K + segment
   auto local = [&](uint32_t c) { return at(send, chunk(count, n, c).offset, es); };
   auto acc = [&](uint32_t c) { return at(recv, chunk(count, n, c).offset, es); };
   ring_reduce_scatter(ctx, rs, count, type, RedOp(op == RedOp::kAvg ? RedOp::kSum : op), local,
-                      acc, &rs_sends);
+                      acc, &rs_acked);
   if (!rs.ok()) return rs.finish();
   if (op == RedOp::kAvg) {
     const Span mine = chunk(count, n, ctx.rank);
@@ -875,23 +948,20 @@ Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count,
   // that the reduce-scatter's send of segment k at step s read (chunk
   // r - s - 1 of the result buffer; at step 0 the send buffer, the same
   // memory only in place). Until that send is acknowledged a retransmission
-  // may read it again, so the receive waits for it (Ops::wait) - and only
+  // may read it again, so the receive waits for it (rs_acked) - and only
   // it: waiting for every reduce-scatter send before the all-gather (as
   // this once did) cost a round trip per all-reduce, since the last step's
   // sends are never acknowledged by then. Their segments are received at
   // the all-gather's last step, whose receives the window posts only after
   // the first step is handled: by then the acknowledgement is in.
   const bool in_place = send == recv;
-  const size_t K = rs_sends.size() / (n - 1);
+  const size_t K = rs_acked.size() / (n - 1);
   Ops ag(ctx);
   ring_all_gather(
       ctx, ag, count, type, [&](uint32_t c) { return at(recv, chunk(count, n, c).offset, es); },
       [&](uint32_t s, size_t k) {
         if (s == 0 && !in_place) return true;
-        size_t& sent = rs_sends[s * K + k];
-        const bool ok = sent == Ops::kNone || rs.wait(sent);
-        sent = Ops::kNone;
-        return ok;
+        return rs.wait_set(rs_acked[s * K + k]);
       },
       /*guarded=*/true);
   const Status st = ag.finish();
@@ -1010,13 +1080,13 @@ Status all_reduce_tree(Context& ctx, const void* send, void* recv, size_t count,
       if (dir == 1) {
         const uint8_t* buf = at(result, tr.span.offset + sg.offset, es);
         for (uint32_t j = 0; j < tr.links.children(); ++j)
-          if (ops.send_tagged(tr.links.child[j], tag(t, 1, k), buf, bytes) == Ops::kNone)
+          if (!ops.detach(ops.send_tagged(tr.links.child[j], tag(t, 1, k), buf, bytes)))
             return false;
         return true;
       }
       const uint8_t* up = tr.links.children() ? at(tr.child_buf[0], sg.offset, es)
                                               : at(tr.local, sg.offset, es);
-      return ops.send_tagged(tr.links.parent, tag(t, 0, k), up, bytes) != Ops::kNone;
+      return ops.detach(ops.send_tagged(tr.links.parent, tag(t, 0, k), up, bytes));
     };
     // Segment k of tree t may go in direction dir: send, in lane order.
     auto release = [&](uint32_t t, int dir, size_t k) {
@@ -1123,7 +1193,7 @@ Status all_reduce_recursive_doubling(Context& ctx, const void* send, void* recv,
       const size_t r = ops.recv(ctx.rank + 1, buf, bytes);
       if (!ops.wait(r, bytes)) return ops.finish();
     } else {
-      ops.send(ctx.rank - 1, buf, bytes);
+      ops.detach(ops.send(ctx.rank - 1, buf, bytes));
     }
   }
   LTCC_CHECK(ops.finish());
@@ -1272,7 +1342,7 @@ Status broadcast(Context& ctx, const void* send, void* recv, size_t count, DType
   if (pos == 0) {
     for (size_t k = 0; k < K; ++k) {
       const Span sg = segment(all, seg, k);
-      ops.send(ring.right(), at(recv, sg.offset, es), sg.count * es);
+      ops.detach(ops.send(ring.right(), at(recv, sg.offset, es), sg.count * es));
     }
     return ops.finish();
   }
@@ -1284,7 +1354,7 @@ Status broadcast(Context& ctx, const void* send, void* recv, size_t count, DType
   for (size_t k = 0; k < K; ++k) {
     const Span sg = segment(all, seg, k);
     if (!ops.wait(rreq[k], sg.count * es)) break;
-    if (pos + 1 < n) ops.send(ring.right(), at(recv, sg.offset, es), sg.count * es);
+    if (pos + 1 < n) ops.detach(ops.send(ring.right(), at(recv, sg.offset, es), sg.count * es));
   }
   return ops.finish();
 }
@@ -1317,7 +1387,7 @@ Status reduce(Context& ctx, const void* send, void* recv, size_t count, DType ty
   if (pos == n - 1) {  // the far end: its own data, as it is
     for (size_t k = 0; k < K; ++k) {
       const Span sg = segment(all, seg, k);
-      ops.send(ring.left(), at(send, sg.offset, es), sg.count * es);
+      ops.detach(ops.send(ring.left(), at(send, sg.offset, es), sg.count * es));
     }
     return ops.finish();
   }
@@ -1336,7 +1406,7 @@ Status reduce(Context& ctx, const void* send, void* recv, size_t count, DType ty
       if (op == RedOp::kAvg) divide_(ctx, type, at(recv, sg.offset, es), sg.count, n);
     } else {
       reduce_(ctx, type, op, a, a, at(send, sg.offset, es), sg.count);
-      ops.send(ring.left(), a, sg.count * es);
+      ops.detach(ops.send(ring.left(), a, sg.count * es));
     }
   }
   return ops.finish();
@@ -1350,7 +1420,7 @@ Status gather(Context& ctx, const void* send, void* recv, size_t count, DType ty
   if (ctx.rank != root) {
     if (n == 1 || count == 0) return Status::ok();
     Ops ops(ctx);
-    ops.send(root, send, bytes);
+    ops.detach(ops.send(root, send, bytes));
     return ops.finish();
   }
   move_(ctx, at(recv, size_t{root} * count, es), send, bytes);  // in place: a no-op
@@ -1384,7 +1454,7 @@ Status scatter(Context& ctx, const void* send, void* recv, size_t count, DType t
     Ops ops(ctx);
     for (uint32_t k = 1; k < n; ++k) {
       const uint32_t p = (root + k) % n;
-      ops.send(p, at(send, size_t{p} * count, es), bytes);
+      ops.detach(ops.send(p, at(send, size_t{p} * count, es), bytes));
     }
     LTCC_CHECK(ops.finish());
   }
@@ -1424,7 +1494,7 @@ Status all_to_allv(Context& ctx, const void* send, const size_t* send_counts,
   }
   for (uint32_t k = 1; k < n; ++k) {
     const uint32_t p = (me + k) % n;
-    ops.send(p, src + send_displs[p] * es, send_counts[p] * es);
+    ops.detach(ops.send(p, src + send_displs[p] * es, send_counts[p] * es));
   }
   if (send_counts[me] != recv_counts[me]) {
     ops.fail(make_status(Code::kInvalidUsage,
@@ -1456,7 +1526,7 @@ Status barrier(Context& ctx) {
   Ops ops(ctx);
   for (uint32_t k = 0; k < d.rounds(); ++k) {
     const size_t r = ops.recv(d.from(k), nullptr, 0);
-    ops.send(d.to(k), nullptr, 0);
+    ops.detach(ops.send(d.to(k), nullptr, 0));
     if (!ops.wait(r, 0)) break;
   }
   return ops.finish();

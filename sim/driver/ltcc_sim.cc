@@ -23,6 +23,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include <sys/resource.h>
 
 #include "sim/driver/closed_form.h"
 #include "sim/driver/world.h"
@@ -294,6 +295,11 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
                 r.seconds / s.iters / cf);
   std::printf("%" PRIu64 " events in %.2f s (%.2f M events/s)\n", r.events, r.wall_seconds,
               r.events_per_second / 1e6);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("requests %" PRIu64 " posted, at most %" PRIu64
+              " held at once by one rank; peak memory %.0f MB\n",
+              r.requests, r.max_held_requests, static_cast<double>(ru.ru_maxrss) / 1024);
 }
 
 }  // namespace

@@ -164,12 +164,12 @@ class World::Transport final : public ltcc::Transport {
     while (!q->done) Fiber::yield();
     Status st = q->status;
     if (bytes) *bytes = q->bytes;
-    delete q;
+    recycle(q);
     return st;
   }
   void release_request(TransportRequest* r) override {
     auto* q = static_cast<Req*>(r);
-    if (q->done) delete q;
+    if (q->done) recycle(q);
     else q->cb = {}, orphans_.push_back(q);
   }
   void abort(const Status& why) override;
@@ -177,6 +177,10 @@ class World::Transport final : public ltcc::Transport {
   void wait_for_change(const std::atomic<uint32_t>& word, uint32_t seen) override {
     while (word.load(std::memory_order_acquire) == seen) Fiber::yield();
   }
+
+  // Requests posted; the most held at once.
+  uint64_t posted() const { return posted_; }
+  uint64_t max_held() const { return max_held_; }
 
   // A completion from the engine.
   void complete(const ldt::Completion& c) {
@@ -188,17 +192,35 @@ class World::Transport final : public ltcc::Transport {
     auto it = std::find(orphans_.begin(), orphans_.end(), q);
     if (it != orphans_.end()) {
       orphans_.erase(it);
-      delete q;
+      recycle(q);
     }
   }
 
  private:
   Status post(bool send, uint32_t peer, uint32_t tag, void* buf, uint64_t len,
               TransportRequest** out, const CompletionCallback& cb);
+  // Requests come from a free list: a ring all-reduce posts tens of
+  // thousands per rank, and a heap allocation each cost the simulator more
+  // than the request's own work.
+  Req* make_req() {
+    max_held_ = std::max(max_held_, ++held_);
+    if (free_reqs_.empty()) return new Req;
+    Req* q = free_reqs_.back().release();
+    free_reqs_.pop_back();
+    return q;
+  }
+  void recycle(Req* q) {
+    --held_;
+    *q = Req{};
+    free_reqs_.emplace_back(q);
+  }
+
   World* w_;
   uint32_t rank_;
   uint32_t job_;
   std::vector<Req*> orphans_;
+  std::vector<std::unique_ptr<Req>> free_reqs_;
+  uint64_t posted_ = 0, held_ = 0, max_held_ = 0;
 };
 
 struct World::Rank {
@@ -224,17 +246,18 @@ struct World::Rank {
 Status World::Transport::post(bool send, uint32_t peer, uint32_t tag, void* buf, uint64_t len,
                               TransportRequest** out, const CompletionCallback& cb) {
   peer = peer * w_->s_.jobs + job_;
-  auto* q = new Req;
+  Req* q = make_req();
   q->cb = cb;
   const uint64_t cookie = reinterpret_cast<uintptr_t>(q);
   ldt::Engine& e = *w_->ranks_[rank_]->engine;
   Status st = send ? e.post_send(peer, tag, buf, len, cookie, w_->now_ns())
                    : e.post_recv(peer, tag, buf, len, cookie, w_->now_ns());
   if (!st.is_ok()) {
-    delete q;
+    recycle(q);
     return st;
   }
   *out = q;
+  ++posted_;
   w_->after(rank_);
   return Status::ok();
 }
@@ -495,6 +518,8 @@ Result World::run() {
     end = std::max(end, k->end_ps);
     job_start[k->job] = std::min(job_start[k->job], k->start_ps);
     job_end[k->job] = std::max(job_end[k->job], k->end_ps);
+    res.requests += k->transport->posted();
+    res.max_held_requests = std::max(res.max_held_requests, k->transport->max_held());
     for (uint32_t p = 0; p < n; ++p) {
       if (p == k->rank) continue;
       const ldt::ConnStats c = k->engine->conn_stats(p);

@@ -136,6 +136,9 @@ struct Result {
   uint64_t parity_pkts = 0;      // FEC parity packets sent
   uint64_t rebuilt_pkts = 0;     // DATA packets rebuilt from parity (not retransmitted)
   uint64_t acks = 0;             // ACKs sent by all engines
+  uint64_t requests = 0;         // transport requests (sends, receives) the collectives posted
+  uint64_t max_held_requests = 0;  // the most one rank held at once (posted, not yet taken
+                                   // back by a wait): what the simulator's memory grows with
   FabricStats fabric;
 };
 
