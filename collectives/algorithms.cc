@@ -165,8 +165,6 @@ class Ops {
   void fail(const Status& st) { failed(st); }
   // Nothing has failed so far.
   bool ok() const { return err_.is_ok(); }
-  // Slots allocated (in flight or free): what this Ops holds.
-  size_t slots() const { return slots_.size(); }
 
   static constexpr size_t kNone = SIZE_MAX;
 

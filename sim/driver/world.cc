@@ -384,6 +384,10 @@ void World::after(uint32_t r) {
     std::vector<ldt::Completion> batch;
     batch.swap(cs);
     for (const ldt::Completion& c : batch) k.transport->complete(c);
+    // Hand the buffer back: a completion per message, and a fresh vector
+    // each time cost a heap allocation per message.
+    batch.clear();
+    if (cs.empty()) cs.swap(batch);
     if (!k.queued && !k.fiber->done()) {
       k.queued = true;
       runnable_.push_back(r);
@@ -455,9 +459,8 @@ void World::take_batch(uint32_t dst) {
 
 void World::run_fibers() {
   while (!runnable_.empty()) {
-    std::vector<uint32_t> now;
-    now.swap(runnable_);
-    for (uint32_t r : now) {
+    running_.swap(runnable_);  // runnable_ takes running_'s empty buffer
+    for (uint32_t r : running_) {
       Rank& k = *ranks_[r];
       k.queued = false;
       if (k.fiber->done()) continue;
@@ -467,6 +470,7 @@ void World::run_fibers() {
         if (!k.status.is_ok() && first_error_.is_ok()) first_error_ = k.status;
       }
     }
+    running_.clear();
   }
 }
 

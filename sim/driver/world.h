@@ -175,6 +175,7 @@ class World {
   std::vector<Pkt> pkts_;                 // pool, indexed by fabric cookie
   std::vector<uint32_t> free_pkts_;
   std::vector<uint32_t> runnable_;
+  std::vector<uint32_t> running_;  // run_fibers(): the round being resumed
   std::vector<uint8_t> rx_buf_;           // a delivered datagram: header + zero payload
   uint8_t* phantom_ = nullptr;            // PROT_NONE region for every buffer
   size_t phantom_bytes_ = 0;
