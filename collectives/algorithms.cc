@@ -931,8 +931,9 @@ Status all_reduce_ring(Context& ctx, const void* send, void* recv, size_t count,
   // Reduce-scatter: partial sums straight into the result buffer (the
   // chunks this rank reduces are exactly the ones all-gather overwrites
   // later, except its own, which ends final).
-  Ops rs(ctx);
+  // Declared before rs: rs's sends set these until rs has finished.
   std::vector<std::atomic<bool>> rs_acked;  // by step * K + segment
+  Ops rs(ctx);
   auto local = [&](uint32_t c) { return at(send, chunk(count, n, c).offset, es); };
   auto acc = [&](uint32_t c) { return at(recv, chunk(count, n, c).offset, es); };
   ring_reduce_scatter(ctx, rs, count, type, RedOp(op == RedOp::kAvg ? RedOp::kSum : op), local,
