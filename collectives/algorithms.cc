@@ -277,8 +277,8 @@ class Ops {
   size_t post(bool is_send, uint32_t peer, void* buf, size_t bytes, uint32_t tag,
               bool logged = false, const ReduceInto* into = nullptr,
               std::atomic<bool>* acked = nullptr) {
+    reap();  // may find a detached send failed: then post nothing
     if (!err_.is_ok()) return kNone;
-    reap();
     size_t i;
     if (!free_.empty()) {
       i = free_.back();

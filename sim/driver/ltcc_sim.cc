@@ -298,7 +298,7 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf("requests %" PRIu64 " posted, at most %" PRIu64
-              " held at once by one rank; peak memory %.0f MB\n",
+              " held at once by one rank; the process's peak memory %.0f MB\n",
               r.requests, r.max_held_requests, static_cast<double>(ru.ru_maxrss) / 1024);
 }
 
