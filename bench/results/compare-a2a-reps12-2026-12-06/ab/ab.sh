@@ -3,11 +3,12 @@
 # patches to the ldt core for final-ack-twice.txt and burst.txt (a second copy of the ACK
 # that completes a message; Options::burst_pkts from the environment), not on main.
 # Usage: REPS=8 LOSSES=1 VARIANTS="off:LTCC_FEC=off;auto:LTCC_FEC=auto" ab.sh
+# RANKS (default 4, as session 20 ran it): lab ranks, added in session 21 for a2a-2ranks.
 # env-variant A/B: VARIANTS="name:ENV=..;name2:ENV=.." at loss 0 and 1
 cd /work/main
 L=scripts/lossy-net.sh
 bin=${BIN:-build/release/bench/perf/ltcc-perf}
-$L up --ranks 4 > /dev/null
+$L up --ranks ${RANKS:-4} > /dev/null
 for rep in $(seq 1 ${REPS:-5}); do
   for loss in ${LOSSES:-0 1}; do
     $L loss $loss > /dev/null
