@@ -16,11 +16,10 @@ Connection::Connection(EngineShared* shared, uint32_t peer)
       gbn_(opts_.retx == RetxMode::kGoBackN),
       peer_rwnd_(opts_.window_pkts),
       rx_bits_((opts_.window_pkts + 63) / 64),
-      // An unexpected message's entries in rx_msgs_ and unmatched_ (nodes,
-      // their links, a bucket each) and the arrival ring it may need.
-      unexpected_overhead_(sizeof(std::pair<const uint64_t, RxMsg>) +
-                           sizeof(std::pair<const uint64_t, uint64_t>) + 4 * sizeof(void*) +
-                           opts_.window_pkts / 8),
+      // An unexpected message's entries in rx_msgs_ and unmatched_ (their
+      // slots, at the maps' lowest load) and the arrival ring it may need.
+      unexpected_overhead_(FlatMap<RxMsg>::bytes_per_entry() +
+                           FlatMap<uint64_t>::bytes_per_entry() + opts_.window_pkts / 8),
       fec_tx_(opts_.payload_size, opts_.place_payload),
       fec_rx_(opts_.payload_size, opts_.place_payload),
       scratch_(kHeaderSize + kMaxSackBytes) {
@@ -78,18 +77,18 @@ Status Connection::post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_
   const uint32_t seq = rx_post_seq_[tag]++;
   const uint64_t key = (uint64_t{tag} << 32) | seq;
   PostedRecv r{static_cast<uint8_t*>(buf), capacity, cookie, combine};
-  auto it = unmatched_.find(key);
-  if (it == unmatched_.end()) {
+  const uint64_t* held = unmatched_.find(key);
+  if (!held) {
     posted_.emplace(key, r);
     if (tag != opts_.background_tag) ++posted_watched_;
     return Status::ok();
   }
-  const uint64_t msg_id = it->second;
-  unmatched_.erase(it);
-  auto mit = rx_msgs_.find(msg_id);
-  if (mit == rx_msgs_.end()) return Status(Code::kInternalError, "unmatched message vanished");
-  match_unexpected_st(&mit->second, r);
-  finish_rx_msg_st(msg_id, &mit->second);
+  const uint64_t msg_id = *held;
+  unmatched_.erase(key);
+  RxMsg* m = rx_msgs_.find(msg_id);
+  if (!m) return Status(Code::kInternalError, "unmatched message vanished");
+  match_unexpected_st(m, r);
+  finish_rx_msg_st(msg_id, m);
   return Status::ok();
 }
 
@@ -147,9 +146,7 @@ size_t Connection::pending_ops() const {
   size_t n = 0;
   for (const TxQueue& q : txq_)
     for (const TxMsg& m : q.msgs) n += m.done ? 0 : 1;
-  n += posted_.size();
-  for (const auto& [id, m] : rx_msgs_) n += m.matched ? 1 : 0;
-  return n;
+  return n + posted_.size() + rx_matched_;
 }
 
 void Connection::fail(const Status& why) {
@@ -170,16 +167,16 @@ void Connection::fail(const Status& why) {
     q.msgs.clear();
     q.seg_idx = 0;
   }
-  for (auto& [key, r] : posted_) {
+  posted_.for_each([&](uint64_t, const PostedRecv& r) {
     Completion c;
     c.cookie = r.cookie;
     c.peer = peer_;
     c.status = why;
     sh_->complete(c);
-  }
+  });
   posted_.clear();
   posted_watched_ = 0;
-  for (auto& [id, m] : rx_msgs_) {
+  rx_msgs_.for_each([&](uint64_t, const RxMsg& m) {
     if (m.matched && !m.discard) {
       Completion c;
       c.cookie = m.cookie;
@@ -188,8 +185,9 @@ void Connection::fail(const Status& why) {
       sh_->complete(c);
     }
     if (!m.matched) held_unexpected_st(m.msg_len, -1);
-  }
+  });
   rx_msgs_.clear();
+  rx_matched_ = 0;
   unmatched_.clear();
   lost_q_.clear();
   std::fill(ring_.begin(), ring_.end(), TxPkt{});

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "transports/ldt/core/flat_map.h"
 #include "common/status.h"
 #include "transports/ldt/core/congestion.h"
 #include "transports/ldt/core/fec.h"
@@ -381,12 +382,15 @@ class Connection {
   std::vector<uint64_t> rx_bits_;      // ring bitmap of received PSNs
   uint64_t rcv_cum_ = 0;               // lowest PSN not yet received
   uint64_t rcv_max_ = 0;               // one past the highest PSN received
-  std::unordered_map<uint64_t, RxMsg> rx_msgs_;          // by msg_id
+  // By msg_id. Flat (core/flat_map.h): a pointer into it lasts only until
+  // the next emplace or erase, so take_data_st looks its message up anew.
+  FlatMap<RxMsg> rx_msgs_;
+  size_t rx_matched_ = 0;              // entries of rx_msgs_ that a receive owns
   // Cleared seg_rings of completed messages, for the next long message (so
   // that steady traffic allocates none on the packet path).
   std::vector<std::unique_ptr<uint64_t[]>> free_seg_rings_;
-  std::unordered_map<uint64_t, uint64_t> unmatched_;     // (tag,seq) -> msg_id
-  std::unordered_map<uint64_t, PostedRecv> posted_;      // (tag,seq) -> receive
+  FlatMap<uint64_t> unmatched_;        // (tag,seq) -> msg_id
+  FlatMap<PostedRecv> posted_;         // (tag,seq) -> receive
   size_t posted_watched_ = 0;  // entries of posted_ not on opts_.background_tag
   uint64_t unexpected_overhead_;       // bookkeeping bytes each unexpected message is charged
   uint32_t unexpected_msgs_ = 0;       // unexpected messages held (unmatched_.size())

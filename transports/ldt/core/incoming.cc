@@ -61,8 +61,7 @@ void Connection::take_data_st(const Header& h, const uint8_t* payload, uint64_t 
     return;
   }
   const DataBody& d = h.data;
-  auto it = rx_msgs_.find(d.msg_id);
-  RxMsg* m = it == rx_msgs_.end() ? nullptr : &it->second;
+  RxMsg* m = rx_msgs_.find(d.msg_id);  // valid until rx_msgs_ next changes
   SegPlan plan;
   if ((m && (m->msg_len != d.msg_len || m->tag != d.tag || m->tag_seq != d.tag_seq)) ||
       !plan_segment_st(m, h, &plan)) {
@@ -224,9 +223,9 @@ size_t Connection::guess_rx(RxGuess* out, size_t n) const {
   if (failed_ || !opts_.place_payload || last_rx_psn_ == UINT64_MAX ||
       last_rx_psn_ + 1 != rcv_max_)
     return 0;
-  auto it = rx_msgs_.find(last_rx_msg_id_);
-  if (it == rx_msgs_.end()) return 0;
-  const RxMsg& m = it->second;
+  const RxMsg* found = rx_msgs_.find(last_rx_msg_id_);
+  if (!found) return 0;
+  const RxMsg& m = *found;
   if (!m.segs || !m.dest || m.discard || m.combine.fn) return 0;  // (combined: no place)
   const uint64_t first = last_rx_offset_ / m.seg_size + 1;
   const uint64_t reach = seg_reach(m);
@@ -331,15 +330,15 @@ void Connection::release_seg_ring_st(RxMsg* m) {
 RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
   const DataBody& d = h.data;
   const uint64_t key = match_key(d.tag, d.tag_seq);
-  if (unmatched_.count(key)) return nullptr;  // another msg_id claims this slot
-  auto pit = posted_.find(key);
+  if (unmatched_.contains(key)) return nullptr;  // another msg_id claims this slot
+  const PostedRecv* posted = posted_.find(key);
   RxMsg m;
   m.msg_len = d.msg_len;
   m.tag = d.tag;
   m.tag_seq = d.tag_seq;
-  if (pit != posted_.end()) {
-    const PostedRecv r = pit->second;
-    posted_.erase(pit);
+  if (posted) {
+    const PostedRecv r = *posted;
+    posted_.erase(key);
     if (d.tag != opts_.background_tag) --posted_watched_;
     m.matched = true;
     m.cookie = r.cookie;
@@ -384,9 +383,8 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
     held_unexpected_st(d.msg_len, +1);
     unmatched_.emplace(key, d.msg_id);
   }
-  auto [ins, ok] = rx_msgs_.emplace(d.msg_id, std::move(m));
-  (void)ok;
-  return &ins->second;
+  if (m.matched) ++rx_matched_;
+  return rx_msgs_.emplace(d.msg_id, std::move(m)).first;
 }
 
 void Connection::held_unexpected_st(uint64_t msg_len, int delta) {
@@ -439,6 +437,7 @@ void Connection::refuse_unexpected_st(const Header& h, uint64_t now, uint64_t ar
 
 void Connection::match_unexpected_st(RxMsg* m, const PostedRecv& r) {
   m->matched = true;
+  ++rx_matched_;
   m->cookie = r.cookie;
   held_unexpected_st(m->msg_len, -1);
   if (m->msg_len > r.capacity) {
@@ -480,6 +479,7 @@ void Connection::finish_rx_msg_st(uint64_t msg_id, RxMsg* m) {
     sh_->complete(c);
   }
   ++st_.msgs_received;
+  --rx_matched_;
   rx_msgs_.erase(msg_id);
 }
 

@@ -149,9 +149,7 @@ void Connection::note_busy_st(uint64_t now) {
 }
 
 bool Connection::waiting_st() const {
-  if (posted_watched_) return true;
-  return std::any_of(rx_msgs_.begin(), rx_msgs_.end(),
-                     [](const auto& kv) { return kv.second.matched; });
+  return posted_watched_ || rx_matched_;
 }
 
 void Connection::check_liveness_st(uint64_t now) {
