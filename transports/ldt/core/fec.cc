@@ -116,17 +116,15 @@ void FecEncoder::recycle() {
 FecDecoder::Group* FecDecoder::find_or_make(uint64_t first, uint64_t rcv_cum, int* slot) {
   int free_slot = -1, oldest = -1;
   for (size_t i = 0; i < kSlots; ++i) {
-    Group& g = slots_[i];
-    if (g.used && g.first == first) {
+    if (used(i) && first_[i] == first) {
       *slot = static_cast<int>(i);
-      return &g;
+      return &slots_[i];
     }
     // A group every member of which arrived has nothing left to rebuild.
-    const uint32_t span = g.count ? g.count : g.planned;
-    if (g.used && span && g.first + span <= rcv_cum) g.used = false;
-    if (!g.used) {
+    if (used(i) && span_[i] && first_[i] + span_[i] <= rcv_cum) release(static_cast<int>(i));
+    if (!used(i)) {
       if (free_slot < 0) free_slot = static_cast<int>(i);
-    } else if (oldest < 0 || g.first < slots_[oldest].first) {
+    } else if (oldest < 0 || first_[i] < first_[oldest]) {
       oldest = static_cast<int>(i);
     }
   }
@@ -134,8 +132,9 @@ FecDecoder::Group* FecDecoder::find_or_make(uint64_t first, uint64_t rcv_cum, in
   // still to come (the retransmissions repair it).
   const int s = free_slot >= 0 ? free_slot : oldest;
   Group& g = slots_[s];
-  g.used = true;
-  g.first = first;
+  used_ |= uint32_t{1} << s;
+  first_[s] = first;
+  span_[s] = 0;
   g.planned = 0;
   g.count = 0;
   g.max_len = 0;
@@ -161,6 +160,7 @@ int FecDecoder::on_member(uint64_t psn, const Header& h, const uint8_t* payload,
   if (g->planned && g->planned != h.data.fec_group) return -1;
   if ((g->count && idx >= g->count) || ((g->mask >> idx) & 1)) return -1;
   g->planned = h.data.fec_group;
+  note_span(s);
   uint8_t m[kFecMetaBytes];
   encode_fec_meta(h, m);
   absorb(g, m, payload, h.payload_len);
@@ -177,6 +177,7 @@ int FecDecoder::on_parity(const Header& h, const uint8_t* meta_and_payload, uint
   if (h.parity.count < 64 && (g->mask >> h.parity.count)) return -1;
   if (g->planned && h.parity.count > g->planned) return -1;
   g->count = h.parity.count;
+  note_span(s);
   g->max_len = h.parity.max_len;
   absorb(g, meta_and_payload, meta_and_payload + kFecMetaBytes, h.parity.max_len);
   return s;
@@ -184,12 +185,12 @@ int FecDecoder::on_parity(const Header& h, const uint8_t* meta_and_payload, uint
 
 FecDecoder::State FecDecoder::state(int s, uint64_t* psn) const {
   const Group& g = slots_[static_cast<size_t>(s)];
-  if (!g.used || !g.count) return State::kWaiting;
+  if (!used(static_cast<size_t>(s)) || !g.count) return State::kWaiting;
   const uint64_t all = g.count >= 64 ? ~uint64_t{0} : (uint64_t{1} << g.count) - 1;
   const uint64_t missing = all & ~g.mask;
   if (!missing) return State::kDone;
   if (missing & (missing - 1)) return State::kStuck;  // two or more: wait, maybe
-  *psn = g.first + static_cast<uint64_t>(__builtin_ctzll(missing));
+  *psn = first_[static_cast<size_t>(s)] + static_cast<uint64_t>(__builtin_ctzll(missing));
   return State::kRebuild;
 }
 

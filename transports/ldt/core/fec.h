@@ -153,12 +153,13 @@ class FecDecoder {
   // valid until the next call on this decoder. False when the rebuilt
   // header fails those checks.
   bool rebuild(int s, Header* h, const uint8_t** payload);
-  void release(int s) { slots_[static_cast<size_t>(s)].used = false; }
+  void release(int s) { used_ &= ~(uint32_t{1} << s); }
 
  private:
+  // A slot's group. Which slots are in use, their first PSNs and spans live
+  // apart (used_, first_, span_) so that the search every packet makes reads
+  // 6 cache lines, not the 44 of the groups themselves.
   struct Group {
-    bool used = false;
-    uint64_t first = 0;
     uint32_t planned = 0;      // from the members (0: only the parity seen)
     uint32_t count = 0;        // from the parity (0: not in yet)
     uint32_t max_len = 0;      // the parity's
@@ -169,9 +170,19 @@ class FecDecoder {
   };
   Group* find_or_make(uint64_t first, uint64_t rcv_cum, int* slot);
   void absorb(Group* g, const uint8_t* meta, const uint8_t* payload, uint32_t len);
+  bool used(size_t s) const { return (used_ >> s) & 1; }
+  // After a write of slot s's count or planned: its span (count, else planned).
+  void note_span(int s) {
+    const Group& g = slots_[static_cast<size_t>(s)];
+    span_[static_cast<size_t>(s)] = g.count ? g.count : g.planned;
+  }
 
   uint32_t payload_size_;
   bool with_payload_;
+  static_assert(kSlots <= 32, "used_ has a bit per slot");
+  uint32_t used_ = 0;            // bit s: slot s holds a group
+  uint64_t first_[kSlots] = {};  // slot's group's first PSN
+  uint32_t span_[kSlots] = {};   // its members, as far as known (0: not known)
   Group slots_[kSlots];
 };
 
