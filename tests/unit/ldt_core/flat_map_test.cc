@@ -146,12 +146,39 @@ TEST(FlatMap, MoveOnlyValuesAreReleasedOnEraseAndClear) {
   for (uint64_t k = 0; k < 100; k += 2) EXPECT_TRUE(m.erase(k));
   EXPECT_EQ(live.use_count(), 51);
   for (uint64_t k = 1; k < 100; k += 2) ASSERT_NE(m.find(k), nullptr);
-  const size_t cap = m.capacity();
   m.clear();
   EXPECT_EQ(live.use_count(), 1);
   EXPECT_TRUE(m.empty());
-  EXPECT_EQ(m.capacity(), cap);  // kept for reuse
+  EXPECT_EQ(m.capacity(), 0u);  // a cleared map owns no memory
   EXPECT_TRUE(m.emplace(3, nullptr).second);
+}
+
+// A burst of entries does not keep its memory once they are gone (a peer's
+// unexpected messages, matched later): the array halves below an eighth.
+TEST(FlatMap, ShrinksWhenMostEntriesAreErased) {
+  FlatMap<uint64_t> m;
+  for (uint64_t k = 0; k < 10000; ++k) m.emplace(k, k);
+  EXPECT_GE(m.capacity(), 20000u);
+  for (uint64_t k = 10; k < 10000; ++k) ASSERT_TRUE(m.erase(k));
+  EXPECT_LE(m.capacity(), 80u);  // at most 8 slots per entry
+  for (uint64_t k = 0; k < 10; ++k) EXPECT_EQ(value_or<uint64_t>(m, k, 99), k);
+  for (uint64_t k = 0; k < 10; ++k) ASSERT_TRUE(m.erase(k));
+  EXPECT_EQ(m.capacity(), 16u);  // the first size is kept
+}
+
+// At the load where the next insert doubles the array, inserting a key that
+// is present changes nothing (no rehash: pointers stay valid).
+TEST(FlatMap, EmplaceOfAPresentKeyDoesNotGrow) {
+  FlatMap<uint64_t> m;
+  for (uint64_t k = 0; k < 8; ++k) m.emplace(k, k);
+  ASSERT_EQ(m.capacity(), 16u);
+  const uint64_t* p = m.find(3);
+  auto [q, added] = m.emplace(3, 42);
+  EXPECT_FALSE(added);
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(m.capacity(), 16u);
+  EXPECT_TRUE(m.emplace(8, 8).second);
+  EXPECT_EQ(m.capacity(), 32u);
 }
 
 TEST(FlatMap, AnyOfAndForEachSeeEveryEntry) {

@@ -17,7 +17,8 @@ Connection::Connection(EngineShared* shared, uint32_t peer)
       peer_rwnd_(opts_.window_pkts),
       rx_bits_((opts_.window_pkts + 63) / 64),
       // An unexpected message's entries in rx_msgs_ and unmatched_ (their
-      // slots, at the maps' lowest load) and the arrival ring it may need.
+      // slots at a quarter load, FlatMap::bytes_per_entry) and the arrival
+      // ring it may need.
       unexpected_overhead_(FlatMap<RxMsg>::bytes_per_entry() +
                            FlatMap<uint64_t>::bytes_per_entry() + opts_.window_pkts / 8),
       fec_tx_(opts_.payload_size, opts_.place_payload),

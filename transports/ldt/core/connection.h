@@ -15,10 +15,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "transports/ldt/core/flat_map.h"
 #include "common/status.h"
 #include "transports/ldt/core/congestion.h"
 #include "transports/ldt/core/fec.h"
+#include "transports/ldt/core/flat_map.h"
 #include "transports/ldt/core/held_pool.h"
 #include "transports/ldt/core/options.h"
 #include "transports/ldt/core/sink.h"

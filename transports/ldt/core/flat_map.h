@@ -7,9 +7,11 @@
 // free per message. At a thousand simulated ranks every one of those
 // touches is a miss (each event lands on another rank's connection). Here an
 // entry lives in its slot: open addressing with linear probing over a
-// power-of-two array kept at most half full, Fibonacci hashing of the key,
-// and backward-shift deletion (no tombstones, so probe runs stay short
-// however many inserts and erases go by).
+// power-of-two array kept between an eighth and a half full (it doubles
+// past a half and halves below an eighth, so a burst of entries does not
+// keep its memory), Fibonacci hashing of the key, and backward-shift
+// deletion (no tombstones, so probe runs stay short however many inserts and
+// erases go by).
 //
 // Unlike std::unordered_map:
 //  - emplace() and erase() move entries: a pointer from find() or emplace()
@@ -21,11 +23,13 @@
 //    the probe runs of the entries it owns, as it could with the identity
 //    hash std::unordered_map uses for integers; callers bound how many
 //    entries a peer may hold.
-// An empty map owns no memory; clear() keeps the array for reuse.
+// An empty map owns no memory, nor does a cleared one. If the array cannot
+// be allocated, emplace() throws std::bad_alloc and the map is unchanged.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -47,7 +51,10 @@ class FlatMap {
   // Inserts (key, value) unless the key is present: the value in the map,
   // and whether it was inserted (false: the map is unchanged).
   std::pair<V*, bool> emplace(uint64_t key, V value) {
-    if ((size_ + 1) * 2 > slots_.size()) grow();
+    if ((size_ + 1) * 2 > slots_.size()) {
+      if (V* v = find(key)) return {v, false};
+      resize(slots_.empty() ? kMinSlots : slots_.size() * 2);
+    }
     size_t i = home(key);
     while (slots_[i].used) {
       if (slots_[i].key == key) return {&slots_[i].value, false};
@@ -63,33 +70,23 @@ class FlatMap {
 
   // Removes the key's entry; false where there is none.
   bool erase(uint64_t key) {
-    size_t hole = locate(key);
-    if (hole == kNone) return false;
-    // Backward shift: an entry after the hole moves into it unless its home
-    // lies cyclically in (hole, j], where it would no longer be found.
-    for (size_t j = (hole + 1) & mask(); slots_[j].used; j = (j + 1) & mask()) {
-      const size_t h = home(slots_[j].key);
-      const bool stays = hole < j ? (hole < h && h <= j) : (hole < h || h <= j);
-      if (stays) continue;
-      slots_[hole].key = slots_[j].key;
-      slots_[hole].value = std::move(slots_[j].value);
-      hole = j;
+    if (!erase_only(key)) return false;
+    if (slots_.size() > kMinSlots && size_ * 8 < slots_.size()) {
+      try {
+        resize(slots_.size() / 2);
+      } catch (const std::bad_alloc&) {
+        // Keep the larger array: only memory is lost.
+      }
     }
-    slots_[hole].used = false;
-    slots_[hole].value = V{};  // releases what the value owned
-    --size_;
     return true;
   }
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   void clear() {
-    for (Slot& s : slots_) {
-      if (!s.used) continue;
-      s.used = false;
-      s.value = V{};
-    }
+    std::vector<Slot>().swap(slots_);
     size_ = 0;
+    shift_ = 64;
   }
 
   // f(key, value) for every entry, in slot order.
@@ -115,10 +112,11 @@ class FlatMap {
   // the top b bits of key x this.
   static constexpr uint64_t kHashMultiplier = 0x9E3779B97F4A7C15ull;
 
-  // Slots in the array (twice the entries at most, or more after erases).
+  // Slots in the array: 2 to 8 per entry once past the first 16.
   size_t capacity() const { return slots_.size(); }
-  // Bytes the map holds per entry at its fullest (the array at half load).
-  static constexpr size_t bytes_per_entry() { return 2 * sizeof(Slot); }
+  // Bytes the map holds per entry at a quarter load, where a doubling leaves
+  // it (a charge per entry; the load ranges from an eighth to a half).
+  static constexpr size_t bytes_per_entry() { return 4 * sizeof(Slot); }
 
  private:
   struct Slot {
@@ -142,16 +140,39 @@ class FlatMap {
       if (slots_[i].key == key) return i;
     }
   }
-  void grow() {
-    std::vector<Slot> old;
+  bool erase_only(uint64_t key) {
+    size_t hole = locate(key);
+    if (hole == kNone) return false;
+    // Backward shift: an entry after the hole moves into it unless its home
+    // lies cyclically in (hole, j], where it would no longer be found.
+    for (size_t j = (hole + 1) & mask(); slots_[j].used; j = (j + 1) & mask()) {
+      const size_t h = home(slots_[j].key);
+      const bool stays = hole < j ? (hole < h && h <= j) : (hole < h || h <= j);
+      if (stays) continue;
+      slots_[hole].key = slots_[j].key;
+      slots_[hole].value = std::move(slots_[j].value);
+      hole = j;
+    }
+    slots_[hole].used = false;
+    slots_[hole].value = V{};  // releases what the value owned
+    --size_;
+    return true;
+  }
+  // Rehashes into n slots (a power of two, at least 4 x size_). The new
+  // array is allocated first, so a throw leaves the map as it was.
+  void resize(size_t n) {
+    std::vector<Slot> old(n);
     old.swap(slots_);
-    const size_t n = old.empty() ? kMinSlots : old.size() * 2;
-    slots_.resize(n);
     shift_ = 64;
     for (size_t m = n; m > 1; m >>= 1) --shift_;
-    size_ = 0;
-    for (Slot& s : old)
-      if (s.used) emplace(s.key, std::move(s.value));
+    for (Slot& s : old) {
+      if (!s.used) continue;
+      size_t i = home(s.key);
+      while (slots_[i].used) i = (i + 1) & mask();
+      slots_[i].key = s.key;
+      slots_[i].used = true;
+      slots_[i].value = std::move(s.value);
+    }
   }
 
   std::vector<Slot> slots_;  // a power of two in size, or empty
