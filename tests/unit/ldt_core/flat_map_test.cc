@@ -181,7 +181,7 @@ TEST(FlatMap, EmplaceOfAPresentKeyDoesNotGrow) {
   EXPECT_EQ(m.capacity(), 32u);
 }
 
-TEST(FlatMap, AnyOfAndForEachSeeEveryEntry) {
+TEST(FlatMap, ForEachSeesEveryEntry) {
   FlatMap<int> m;
   for (int i = 0; i < 50; ++i) m.emplace(static_cast<uint64_t>(i) << 32, i);
   int sum = 0;
@@ -192,8 +192,20 @@ TEST(FlatMap, AnyOfAndForEachSeeEveryEntry) {
   });
   EXPECT_EQ(sum, 49 * 50 / 2);
   EXPECT_EQ(value_or(m, uint64_t{7} << 32, 0), -7);
-  EXPECT_TRUE(m.any_of([](uint64_t, int v) { return v == -49; }));
-  EXPECT_FALSE(m.any_of([](uint64_t, int v) { return v > 0; }));
+}
+
+TEST(FlatMap, TakeMovesTheValueOut) {
+  FlatMap<std::unique_ptr<int>> m;
+  m.emplace(4, std::make_unique<int>(40));
+  std::unique_ptr<int> got = std::make_unique<int>(-1);
+  EXPECT_FALSE(m.take(5, &got));
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(*got, -1);  // untouched where there is no entry
+  EXPECT_TRUE(m.take(4, &got));
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(*got, 40);
+  EXPECT_TRUE(m.empty());
+  EXPECT_EQ(m.find(4), nullptr);
 }
 
 }  // namespace

@@ -78,14 +78,12 @@ Status Connection::post_recv(uint32_t tag, void* buf, uint64_t capacity, uint64_
   const uint32_t seq = rx_post_seq_[tag]++;
   const uint64_t key = (uint64_t{tag} << 32) | seq;
   PostedRecv r{static_cast<uint8_t*>(buf), capacity, cookie, combine};
-  const uint64_t* held = unmatched_.find(key);
-  if (!held) {
+  uint64_t msg_id = 0;
+  if (!unmatched_.take(key, &msg_id)) {
     posted_.emplace(key, r);
     if (tag != opts_.background_tag) ++posted_watched_;
     return Status::ok();
   }
-  const uint64_t msg_id = *held;
-  unmatched_.erase(key);
   RxMsg* m = rx_msgs_.find(msg_id);
   if (!m) return Status(Code::kInternalError, "unmatched message vanished");
   match_unexpected_st(m, r);

@@ -69,8 +69,12 @@ class FlatMap {
   }
 
   // Removes the key's entry; false where there is none.
-  bool erase(uint64_t key) {
-    if (!erase_only(key)) return false;
+  bool erase(uint64_t key) { return take(key, nullptr); }
+  // Removes the key's entry and moves its value to *out (unless out is
+  // null): one probe where find() then erase() would make two. False, and
+  // *out untouched, where there is none.
+  bool take(uint64_t key, V* out) {
+    if (!erase_only(key, out)) return false;
     if (slots_.size() > kMinSlots && size_ * 8 < slots_.size()) {
       try {
         resize(slots_.size() / 2);
@@ -99,13 +103,6 @@ class FlatMap {
   void for_each(F&& f) const {
     for (const Slot& s : slots_)
       if (s.used) f(s.key, s.value);
-  }
-  // Whether pred(key, value) holds for some entry.
-  template <class P>
-  bool any_of(P&& pred) const {
-    for (const Slot& s : slots_)
-      if (s.used && pred(s.key, s.value)) return true;
-    return false;
   }
 
   // 2^64 / the golden ratio: a key's home slot in an array of 2^b slots is
@@ -140,9 +137,10 @@ class FlatMap {
       if (slots_[i].key == key) return i;
     }
   }
-  bool erase_only(uint64_t key) {
+  bool erase_only(uint64_t key, V* out) {
     size_t hole = locate(key);
     if (hole == kNone) return false;
+    if (out) *out = std::move(slots_[hole].value);
     // Backward shift: an entry after the hole moves into it unless its home
     // lies cyclically in (hole, j], where it would no longer be found.
     for (size_t j = (hole + 1) & mask(); slots_[j].used; j = (j + 1) & mask()) {

@@ -331,14 +331,11 @@ RxMsg* Connection::create_rx_msg_st(const Header& h, bool* refused) {
   const DataBody& d = h.data;
   const uint64_t key = match_key(d.tag, d.tag_seq);
   if (unmatched_.contains(key)) return nullptr;  // another msg_id claims this slot
-  const PostedRecv* posted = posted_.find(key);
   RxMsg m;
   m.msg_len = d.msg_len;
   m.tag = d.tag;
   m.tag_seq = d.tag_seq;
-  if (posted) {
-    const PostedRecv r = *posted;
-    posted_.erase(key);
+  if (PostedRecv r; posted_.take(key, &r)) {
     if (d.tag != opts_.background_tag) --posted_watched_;
     m.matched = true;
     m.cookie = r.cookie;
