@@ -293,8 +293,9 @@ void print(const Scenario& s, const Result& r, const Result* base, bool csv, boo
   if (cf > 0 && s.jobs == 1)
     std::printf("%s closed form %.3f us, sim/closed form = %.4f\n", algo_name(s), cf * 1e6,
                 r.seconds / s.iters / cf);
-  std::printf("%" PRIu64 " events in %.2f s (%.2f M events/s)\n", r.events, r.wall_seconds,
-              r.events_per_second / 1e6);
+  std::printf("%" PRIu64 " events in %.2f s (%.2f M events/s), at most %" PRIu64
+              " pending at once\n",
+              r.events, r.wall_seconds, r.events_per_second / 1e6, r.max_pending_events);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf("requests %" PRIu64 " posted, at most %" PRIu64

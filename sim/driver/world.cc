@@ -16,7 +16,7 @@
 namespace ltcc::sim {
 namespace {
 
-constexpr uint32_t kTimerEvent = 1;  // a = rank, b = generation
+constexpr uint32_t kTimerEvent = 1;  // a = rank (its timer slot: re-arming replaces it)
 constexpr uint32_t kPumpEvent = 2;   // a = rank: its NIC has room for DATA again
 constexpr uint32_t kRxEvent = 3;     // a = rank: its coalesced receive batch is due
 constexpr uint32_t kUdpIpBytes = 28;
@@ -232,7 +232,6 @@ struct World::Rank {
   std::unique_ptr<Fiber> fiber;
   std::vector<uint8_t> scratch, scratch2;
   coll::Context ctx;
-  uint64_t timer_gen = 0;
   uint64_t timer_at_ns = UINT64_MAX;  // the armed timer's time (UINT64_MAX: none)
   bool queued = false;                // in runnable_
   std::deque<uint32_t> txq;           // DATA held by the host (Scenario::ack_priority)
@@ -281,6 +280,7 @@ World::World(const Scenario& s) : s_(s) {
   // One phantom region serves every rank's buffers and scratch: nothing
   // touches it (a touch would fault: PROT_NONE).
   const uint32_t n = s_.fabric.hosts;
+  eq_.set_timer_slots(n);  // slot r: rank r's engine timer
   phantom_bytes_ = std::max<uint64_t>(s_.bytes, 1) + 4096;  // every buffer and scratch fits in `bytes`
   void* p = ::mmap(nullptr, phantom_bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
@@ -372,7 +372,7 @@ void World::arm_timer(uint32_t r) {
   const uint64_t at = std::max(d, now_ns() + (d <= now_ns() ? 1 : 0));
   if (at >= k.timer_at_ns && k.timer_at_ns > now_ns()) return;  // an earlier one is armed
   k.timer_at_ns = at;
-  eq_.schedule(at * 1000, kTimerEvent, r, ++k.timer_gen);
+  eq_.schedule_timer(r, at * 1000, kTimerEvent, r, 0);  // replaces the later one
 }
 
 void World::after(uint32_t r) {
@@ -484,7 +484,9 @@ Result World::run() {
   run_fibers();
   const uint32_t n = static_cast<uint32_t>(ranks_.size());
   uint64_t events = 0;
+  size_t max_pending = 0;
   while (done_ranks_ < n && !eq_.empty()) {
+    max_pending = std::max(max_pending, eq_.size());
     const Event e = eq_.pop();
     ++events;
     if (e.time > s_.sim_time_limit_ps) {
@@ -499,7 +501,6 @@ Result World::run() {
       take_batch(e.a);
     } else if (e.kind == kTimerEvent) {
       Rank& k = *ranks_[e.a];
-      if (e.b != k.timer_gen) continue;  // superseded
       k.timer_at_ns = UINT64_MAX;
       after(e.a);
     } else {
@@ -509,6 +510,7 @@ Result World::run() {
   }
   res.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   res.events = events;
+  res.max_pending_events = max_pending;
   res.events_per_second = res.wall_seconds > 0 ? static_cast<double>(events) / res.wall_seconds : 0;
   if (done_ranks_ < n && first_error_.is_ok())
     first_error_ = make_status(Code::kInternalError,

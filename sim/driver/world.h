@@ -129,6 +129,7 @@ struct Result {
   std::vector<double> job_busbw_gbps;     // per job, as busbw_gbps
   double jain = 1;               // Jain's fairness index of the jobs' busbw: 1 = equal shares
   uint64_t events = 0;
+  uint64_t max_pending_events = 0;  // the most the event queue held at once (timers included)
   double wall_seconds = 0;
   double events_per_second = 0;
   uint64_t data_pkts = 0, retx_pkts = 0, lost_pkts = 0, timeouts = 0, tail_probes = 0;

@@ -23,6 +23,13 @@ void EventQueue::push(const Event& e) {
 // testing it against the children at every level, and the descent has no
 // data-dependent exit.
 Event EventQueue::pop() {
+  const Event top = timer_first() ? pop_timer() : pop_heap();
+  now_ = top.time;
+  ++processed_;
+  return top;
+}
+
+Event EventQueue::pop_heap() {
   const Event top = heap_.front();
   const size_t n = heap_.size() - 1;  // size after the pop
   if (n > 0) {
@@ -59,9 +66,74 @@ Event EventQueue::pop() {
     h[i] = last;
   }
   heap_.pop_back();
-  now_ = top.time;
-  ++processed_;
   return top;
+}
+
+void EventQueue::set_timer_slots(uint32_t n) {
+  tev_.resize(n);
+  tpos_.resize(n, kNoPos);
+  theap_.reserve(n);
+}
+
+void EventQueue::schedule_timer(uint32_t slot, Time t, uint32_t kind, uint32_t a, uint64_t b) {
+  if (t < now_) {
+    t = now_;
+    ++late_;
+  }
+  tev_[slot] = Event{t, seq_++, kind, a, b};
+  size_t i = tpos_[slot];
+  if (i == kNoPos) {
+    i = theap_.size();
+    theap_.push_back(slot);
+    tpos_[slot] = static_cast<uint32_t>(i);
+  }
+  // The new (time, seq) may be earlier or later than the one it replaces.
+  timer_up(i);
+  timer_down(tpos_[slot]);
+}
+
+void EventQueue::cancel_timer(uint32_t slot) {
+  const size_t i = tpos_[slot];
+  if (i == kNoPos) return;
+  tpos_[slot] = kNoPos;
+  const uint32_t last = theap_.back();
+  theap_.pop_back();
+  if (i == theap_.size()) return;  // it was the last
+  timer_place(i, last);
+  timer_up(i);
+  timer_down(tpos_[last]);
+}
+
+Event EventQueue::pop_timer() {
+  const uint32_t slot = theap_.front();
+  const Event e = tev_[slot];
+  cancel_timer(slot);
+  return e;
+}
+
+void EventQueue::timer_up(size_t i) {
+  const uint32_t slot = theap_[i];
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (!before(tev_[slot], tev_[theap_[parent]])) break;
+    timer_place(i, theap_[parent]);
+    i = parent;
+  }
+  timer_place(i, slot);
+}
+
+void EventQueue::timer_down(size_t i) {
+  const uint32_t slot = theap_[i];
+  const size_t n = theap_.size();
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && before(tev_[theap_[c + 1]], tev_[theap_[c]])) ++c;
+    if (!before(tev_[theap_[c]], tev_[slot])) break;
+    timer_place(i, theap_[c]);
+    i = c;
+  }
+  timer_place(i, slot);
 }
 
 }  // namespace ltcc::sim

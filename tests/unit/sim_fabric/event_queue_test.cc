@@ -128,6 +128,90 @@ TEST(EventQueue, CapacityDoesNotGrowAfterWarmUp) {
   EXPECT_EQ(q.capacity(), warm);
 }
 
+TEST(EventQueue, TimerReplacesItsPendingEvent) {
+  EventQueue q;
+  q.set_timer_slots(2);
+  q.schedule_timer(0, 100, 1, 0, 10);
+  q.schedule_timer(0, 50, 1, 0, 11);   // earlier: replaces
+  q.schedule_timer(1, 70, 1, 1, 20);
+  q.schedule_timer(1, 200, 1, 1, 21);  // later: replaces too
+  q.schedule(60, 2, 0, 30);
+  EXPECT_EQ(q.size(), 3u);
+  EXPECT_TRUE(q.timer_pending(0));
+  EXPECT_EQ(q.next_time(), 50u);
+  Event e = q.pop();
+  EXPECT_EQ(e.time, 50u);
+  EXPECT_EQ(e.b, 11u);
+  EXPECT_FALSE(q.timer_pending(0));
+  EXPECT_EQ(q.pop().b, 30u);
+  e = q.pop();
+  EXPECT_EQ(e.time, 200u);
+  EXPECT_EQ(e.b, 21u);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.now(), 200u);
+  q.schedule_timer(0, 150, 1, 0, 12);  // before now(): raised, counted late
+  EXPECT_EQ(q.late(), 1u);
+  q.cancel_timer(0);
+  q.cancel_timer(0);  // nothing pending: no-op
+  EXPECT_TRUE(q.empty());
+}
+
+// Timers and events at one time pop in the order of their schedule calls,
+// a re-armed timer taking the place of its last call.
+TEST(EventQueue, TimersAndEventsShareOneOrder) {
+  EventQueue q;
+  q.set_timer_slots(3);
+  q.schedule_timer(2, 10, 1, 2, 0);  // seq 0, re-armed below
+  q.schedule(10, 0, 0, 1);           // seq 1
+  q.schedule_timer(1, 10, 1, 1, 2);  // seq 2
+  q.schedule(10, 0, 0, 3);           // seq 3
+  q.schedule_timer(2, 10, 1, 2, 4);  // seq 4: slot 2 now pops after seq 3
+  std::vector<uint64_t> order;
+  while (!q.empty()) order.push_back(q.pop().b);
+  EXPECT_EQ(order, (std::vector<uint64_t>{1, 2, 3, 4}));
+}
+
+// Random schedules, re-arms, cancels and pops against a sorted reference
+// holding only live events.
+TEST(EventQueue, TimersMatchSortedReference) {
+  constexpr uint32_t kSlots = 37;
+  EventQueue q(1);
+  q.set_timer_slots(kSlots);
+  std::set<std::pair<Time, uint64_t>> ref;                    // (time, seq)
+  std::vector<std::pair<Time, uint64_t>> armed(kSlots, {0, UINT64_MAX});
+  uint64_t s = 4242;
+  uint64_t seq = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const uint64_t op = xorshift(&s) % 8;
+    const Time t = q.now() + xorshift(&s) % 1000;
+    if (op < 3) {
+      q.schedule(t, 0, kSlots, seq);
+      ref.emplace(t, seq++);
+    } else if (op < 5) {
+      const uint32_t slot = static_cast<uint32_t>(xorshift(&s) % kSlots);
+      if (armed[slot].second != UINT64_MAX) ref.erase(armed[slot]);
+      q.schedule_timer(slot, t, 1, slot, seq);
+      armed[slot] = {t, seq};
+      ref.emplace(t, seq++);
+    } else if (op == 5) {
+      const uint32_t slot = static_cast<uint32_t>(xorshift(&s) % kSlots);
+      if (armed[slot].second != UINT64_MAX) ref.erase(armed[slot]);
+      armed[slot] = {0, UINT64_MAX};
+      q.cancel_timer(slot);
+    } else if (!ref.empty()) {
+      const Event e = q.pop();
+      ASSERT_EQ(e.time, ref.begin()->first);
+      ASSERT_EQ(e.seq, ref.begin()->second);
+      ASSERT_EQ(e.b, e.seq);
+      if (e.a < kSlots) armed[e.a] = {0, UINT64_MAX};
+      ref.erase(ref.begin());
+    }
+    ASSERT_EQ(q.size(), ref.size());
+    for (uint32_t k = 0; k < kSlots; ++k)
+      ASSERT_EQ(q.timer_pending(k), armed[k].second != UINT64_MAX);
+  }
+}
+
 TEST(EventQueue, FabricKindRange) {
   EXPECT_FALSE(is_fabric_kind(0));
   EXPECT_FALSE(is_fabric_kind(kFabricKindFirst - 1));
