@@ -1,19 +1,21 @@
 #include "sim/fabric/event_queue.h"
 
+#include <algorithm>
+
 namespace ltcc::sim {
 
 // Sift-up with a hole: parents move down until `e` fits, then `e` is written
 // once.
-void EventQueue::push(const Event& e) {
-  size_t i = heap_.size();
-  heap_.emplace_back();
+void EventQueue::heap_push(std::vector<Event>& heap, const Event& e) {
+  size_t i = heap.size();
+  heap.emplace_back();
   while (i > 0) {
     const size_t parent = (i - 1) / 4;
-    if (!before(e, heap_[parent])) break;
-    heap_[i] = heap_[parent];
+    if (!before(e, heap[parent])) break;
+    heap[i] = heap[parent];
     i = parent;
   }
-  heap_[i] = e;
+  heap[i] = e;
 }
 
 // Takes the root, then fills its hole bottom-up (Floyd): the hole sinks to a
@@ -22,19 +24,12 @@ void EventQueue::push(const Event& e) {
 // usually belongs near the bottom, so this costs fewer comparisons than
 // testing it against the children at every level, and the descent has no
 // data-dependent exit.
-Event EventQueue::pop() {
-  const Event top = timer_first() ? pop_timer() : pop_heap();
-  now_ = top.time;
-  ++processed_;
-  return top;
-}
-
-Event EventQueue::pop_heap() {
-  const Event top = heap_.front();
-  const size_t n = heap_.size() - 1;  // size after the pop
+Event EventQueue::heap_pop(std::vector<Event>& heap) {
+  const Event top = heap.front();
+  const size_t n = heap.size() - 1;  // size after the pop
   if (n > 0) {
-    const Event last = heap_[n];
-    Event* h = heap_.data();
+    const Event last = heap[n];
+    Event* h = heap.data();
     size_t i = 0;
     for (;;) {
       const size_t first = 4 * i + 1;
@@ -65,8 +60,98 @@ Event EventQueue::pop_heap() {
     }
     h[i] = last;
   }
-  heap_.pop_back();
+  heap.pop_back();
   return top;
+}
+
+// Sift-down from the last parent to the root (Floyd's O(n) build).
+void EventQueue::heap_build(std::vector<Event>& heap) {
+  const size_t n = heap.size();
+  if (n < 2) return;
+  Event* h = heap.data();
+  for (size_t p = (n - 2) / 4 + 1; p-- > 0;) {
+    const Event e = h[p];
+    size_t i = p;
+    for (;;) {
+      const size_t first = 4 * i + 1;
+      if (first >= n) break;
+      size_t best = first;
+      const size_t end = std::min(first + 4, n);
+      for (size_t c = first + 1; c < end; ++c)
+        if (before(h[c], h[best])) best = c;
+      if (!before(h[best], e)) break;
+      h[i] = h[best];
+      i = best;
+    }
+    h[i] = e;
+  }
+}
+
+void EventQueue::add(const Event& e) {
+  if (cur_.empty() && ahead_ == 0) {
+    // Nothing near: the calendar starts again at now().
+    cur_start_ = now_ - now_ % kBucketPs;
+  }
+  if (e.time < cur_start_ + kBucketPs) {
+    heap_push(cur_, e);  // the current bucket (or before it: still its heap's order)
+    return;
+  }
+  const Time k = (e.time - cur_start_) / kBucketPs;  // >= 1
+  if (k >= kBuckets) {
+    heap_push(far_, e);
+    return;
+  }
+  buckets_[(cur_idx_ + k) % kBuckets].push_back(e);
+  ++ahead_;
+  advance();
+}
+
+void EventQueue::advance() {
+  if (!cur_.empty()) return;
+  while (ahead_ > 0) {
+    cur_idx_ = (cur_idx_ + 1) % kBuckets;
+    cur_start_ += kBucketPs;
+    std::vector<Event>& b = buckets_[cur_idx_];
+    if (b.empty()) continue;
+    cur_.insert(cur_.end(), b.begin(), b.end());
+    ahead_ -= b.size();
+    b.clear();
+    heap_build(cur_);
+    return;
+  }
+}
+
+const Event& EventQueue::top() const {
+  // advance() keeps cur_ filled while anything is ahead, so cur_'s top is
+  // the earliest of the calendar.
+  const Event* best = nullptr;
+  if (!cur_.empty()) best = &cur_.front();
+  if (!far_.empty() && (!best || before(far_.front(), *best))) best = &far_.front();
+  if (!theap_.empty() && (!best || before(tev_[theap_.front()], *best)))
+    best = &tev_[theap_.front()];
+  return *best;
+}
+
+Event EventQueue::pop() {
+  const Event& t = top();
+  Event e;
+  if (!theap_.empty() && &t == &tev_[theap_.front()]) {
+    e = pop_timer();
+  } else if (!far_.empty() && &t == &far_.front()) {
+    e = heap_pop(far_);
+  } else {
+    e = heap_pop(cur_);
+    advance();
+  }
+  now_ = e.time;
+  ++processed_;
+  return e;
+}
+
+size_t EventQueue::capacity() const {
+  size_t c = cur_.capacity() + far_.capacity();
+  for (const std::vector<Event>& b : buckets_) c += b.capacity();
+  return c;
 }
 
 void EventQueue::set_timer_slots(uint32_t n) {
