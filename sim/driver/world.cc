@@ -69,12 +69,15 @@ ldt::LdtOptions fabric_ldt_defaults() {
 // A datagram in the fabric: what the engine put in OutPacket::header (the
 // ldt header, and for an ACK its SACK bitmap right behind it) and the whole
 // length. DATA payloads are never carried: the engines do not place them.
-struct World::Pkt {
-  uint8_t header[ldt::kHeaderSize + ldt::kMaxSackBytes];
+struct alignas(64) World::Pkt {
+  // The lengths first, beside the header's start, and each packet on a
+  // line of its own: take() reads both, and with the lengths after the
+  // 344-byte header array it missed a third line.
   uint32_t header_len = 0;
   uint32_t len = 0;  // header_len + payload
   uint32_t dst = 0;
   uint64_t flow = 0;
+  uint8_t header[ldt::kHeaderSize + ldt::kMaxSackBytes];
 };
 
 // The engine's PacketSink: every emitted packet enters the fabric at once

@@ -35,11 +35,15 @@ Engine::Engine(const LdtOptions& opts, uint32_t rank, uint32_t nranks, uint64_t 
 Engine::~Engine() = default;
 
 Connection* Engine::conn(uint32_t peer) {
+  const uint32_t slot = peer % kConnCache;
+  if (cache_peer_[slot] == peer) return cache_conn_[slot];
   auto& c = conns_[peer];
   if (!c) {
     c = std::make_unique<Connection>(&sh_, peer);
     active_.push_back(c.get());
   }
+  cache_peer_[slot] = peer;
+  cache_conn_[slot] = c.get();
   return c.get();
 }
 
