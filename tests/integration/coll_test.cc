@@ -1482,7 +1482,8 @@ void print_stats(Child& ch) {
   ltccStats_t s{};
   s.size = sizeof s;
   std::vector<ltccPeerStats_t> peers(static_cast<size_t>(ch.n));
-  if (ltccCommGetStats(ch.comm, &s, peers.data(), ch.n) != ltccSuccess) return;
+  const bool have_stats = ltccCommGetStats(ch.comm, &s, peers.data(), ch.n) == ltccSuccess;
+  if (!have_stats) peers.assign(peers.size(), ltccPeerStats_t{});
   uint64_t sent = 0, retx = 0, lost = 0, dup = 0, bytes_in = 0, in_place = 0, parity = 0,
            rebuilt = 0;
   for (const auto& p : peers) {
@@ -1495,21 +1496,36 @@ void print_stats(Child& ch) {
     parity += p.parityPacketsSent;
     rebuilt += p.packetsRecovered;
   }
-  std::printf("rank %d: %" PRIu64 " collectives, %" PRIu64 " packets sent, %" PRIu64
-              " retransmitted, %" PRIu64 " declared lost, %" PRIu64 " duplicates received, %" PRIu64
-              " invalid datagrams, %" PRIu64 " of %" PRIu64 " bytes received in place, %" PRIu64
-              " parity packets sent, %" PRIu64 " packets rebuilt\n",
-              ch.rank, s.collectives, sent, retx, lost, dup, s.invalidDatagrams, in_place, bytes_in,
-              parity, rebuilt);
   // Under LTCC_RX_IN_PLACE=1 the results above were checked with payloads
   // received in place: make sure some were (else the test proves nothing).
   auto env_is_1 = [](const char* name) {
     const char* v = std::getenv(name);
     return v && std::strcmp(v, "1") == 0;
   };
-  if (env_is_1("LTCC_RX_IN_PLACE") && bytes_in > 0)
-    ch.report("rx_in_place", in_place > 0, 'R', 0,
-              strf("%" PRIu64 " of %" PRIu64 " bytes received in place", in_place, bytes_in));
+  // The job's total, not each rank's: in the small suite most messages are
+  // one or two packets, where a guess seldom lands, and one rank of five
+  // received 0 to 18 KB of its 19.9 MB in place (0 in 2 of ~30 runs: the
+  // verdict per rank failed now and then). Every rank calls the all-reduce
+  // (a rank whose stats failed adds zeros).
+  if (env_is_1("LTCC_RX_IN_PLACE") && !ch.broken) {
+    uint64_t job[2] = {in_place, bytes_in};
+    const bool summed =
+        ltccAllReduce(job, job, 2, ltccUint64, ltccSum, ch.comm, nullptr) == ltccSuccess;
+    if (!have_stats || !summed)
+      ch.report("rx_in_place", false, 'R', 0, have_stats ? "all-reduce failed" : "no stats");
+    else if (job[1] > 0)
+      ch.report("rx_in_place", job[0] > 0, 'R', 0,
+                strf("%" PRIu64 " of %" PRIu64 " bytes received in place by the job (%" PRIu64
+                     " of %" PRIu64 " by this rank)",
+                     job[0], job[1], in_place, bytes_in));
+  }
+  if (!have_stats) return;
+  std::printf("rank %d: %" PRIu64 " collectives, %" PRIu64 " packets sent, %" PRIu64
+              " retransmitted, %" PRIu64 " declared lost, %" PRIu64 " duplicates received, %" PRIu64
+              " invalid datagrams, %" PRIu64 " of %" PRIu64 " bytes received in place, %" PRIu64
+              " parity packets sent, %" PRIu64 " packets rebuilt\n",
+              ch.rank, s.collectives, sent, retx, lost, dup, s.invalidDatagrams, in_place, bytes_in,
+              parity, rebuilt);
   // Under COLL_TEST_EXPECT_REBUILT=1 (with LTCC_FEC set and injected loss)
   // the results above were checked with packets rebuilt from parity: make
   // sure some were. COLL_TEST_EXPECT_PARITY=1: only that this rank sent
