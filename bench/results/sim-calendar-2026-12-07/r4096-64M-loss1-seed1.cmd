@@ -1,0 +1,1 @@
+ltcc-sim --ranks 4096 --hosts-per-leaf 32 --spines 32 --gbps 400 --uplink-gbps 400 --mtu 4096 --hop-delay-us 2 --size 64M --segment 3980 --fec auto --loss 0.01 --seed 1  # commit 1425a05, taskset -c 1, /usr/bin/time -v, started 2026-12-07T01:56:05Z
