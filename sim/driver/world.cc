@@ -375,7 +375,7 @@ void World::arm_timer(uint32_t r) {
   const uint64_t at = std::max(d, now_ns() + (d <= now_ns() ? 1 : 0));
   if (at >= k.timer_at_ns && k.timer_at_ns > now_ns()) return;  // an earlier one is armed
   k.timer_at_ns = at;
-  eq_.schedule_timer(r, at * 1000, kTimerEvent, r, 0);  // replaces the later one
+  eq_.schedule_timer(r, at * 1000, kTimerEvent, r, 0);  // replaces the pending one
 }
 
 void World::after(uint32_t r) {

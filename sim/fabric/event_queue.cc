@@ -92,7 +92,8 @@ void EventQueue::add(const Event& e) {
     // Nothing near: the calendar starts again at now().
     cur_start_ = now_ - now_ % kBucketPs;
   }
-  if (e.time < cur_start_ + kBucketPs) {
+  // (Differences, not sums: cur_start_ + kBucketPs would wrap near 2^64.)
+  if (e.time < cur_start_ || e.time - cur_start_ < kBucketPs) {
     heap_push(cur_, e);  // the current bucket (or before it: still its heap's order)
     return;
   }

@@ -25,14 +25,14 @@
 //    in flight, a 3 MB heap whose every pop missed the cache level by level
 //    (10% of the run); the calendar keeps the heap that pops to the events
 //    of one bucket (~1k) and turns the rest into appends. No vector
-//    shrinks, so once warm a schedule() allocates only where a bucket
-//    receives more events than it ever held.
+//    shrinks, so once warm a schedule() allocates only where a bucket, the
+//    current heap or far_ receives more events than it ever held.
 //  - Timers. A timer slot holds at most one pending event: schedule_timer()
 //    replaces the slot's event (as re-arming a timer does) instead of
 //    leaving the old one in the heap to pop as a no-op. Slots live in a
 //    small indexed binary heap of their own (one entry per slot, moved in
-//    place when re-armed); pop() takes the earlier of the two heaps' tops by
-//    the same (time, seq) order, and a timer's seq is that of its
+//    place when re-armed); pop() takes the earliest of its top, the current
+//    bucket's and far_'s by the same (time, seq) order, and a timer's seq is that of its
 //    schedule_timer() call, so events pop in the order one heap holding
 //    only the live events would give. Why: the simulator re-arms a rank's
 //    timer whenever its deadline moves earlier, and the superseded events,
@@ -123,8 +123,9 @@ class EventQueue {
   uint64_t scheduled() const { return seq_; }
   // schedule() calls whose time was before now() (raised to now()).
   uint64_t late() const { return late_; }
-  // Pending events the queue's vectors hold without allocating (all of
-  // them, summed).
+  // Pending events the calendar's vectors (current, buckets, far) hold
+  // without allocating, summed; the timer slots are sized by
+  // set_timer_slots().
   size_t capacity() const;
   void reserve(size_t events) { cur_.reserve(events); }
 

@@ -232,6 +232,21 @@ TEST(EventQueue, TimersMatchSortedReference) {
   }
 }
 
+// The calendar's arithmetic near the end of time: no bucket bound wraps.
+TEST(EventQueue, TimesNearTheEndOfTimeKeepTheirOrder) {
+  EventQueue q;
+  const Time end = UINT64_MAX;
+  q.schedule(end - 100, 0, 0, 0);
+  EXPECT_EQ(q.pop().time, end - 100);  // now() is in the last bucket
+  q.schedule(end, 0, 0, 1);
+  q.schedule(end - 50, 0, 0, 2);
+  q.schedule(end - 99, 0, 0, 3);
+  std::vector<uint64_t> order;
+  while (!q.empty()) order.push_back(q.pop().b);
+  EXPECT_EQ(order, (std::vector<uint64_t>{3, 2, 1}));
+  EXPECT_EQ(q.now(), end);
+}
+
 TEST(EventQueue, FabricKindRange) {
   EXPECT_FALSE(is_fabric_kind(0));
   EXPECT_FALSE(is_fabric_kind(kFabricKindFirst - 1));

@@ -143,7 +143,9 @@ class Engine final : public RxPlacer {
   EngineShared sh_;  // what every connection sees (engine_shared.h)
   uint32_t nranks_;
   // The last connection looked up for each peer & 3: a ring's two
-  // neighbours (r - 1, r + 1) fall in different slots. conn() reads these
+  // neighbours (r - 1, r + 1) fall in different slots (neighbours r +- 2k,
+  // as the simulator's interleaved jobs have, share one and take turns:
+  // slower, never wrong). conn() reads these
   // beside nranks_ instead of conns_[peer], a line of its own that every
   // datagram and post missed where ranks are many (the simulator's 4,096
   // engines: 4% of its time). Connections live as long as the engine.
