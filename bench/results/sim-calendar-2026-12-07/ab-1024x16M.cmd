@@ -1,0 +1,1 @@
+ab2.sh: old = 0df9285's ltcc-sim, new = 078f9cf's, both at once, taskset -c 0/1 swapped each repetition; args: --ranks 1024 --hosts-per-leaf 32 --spines 32 --gbps 400 --uplink-gbps 400 --mtu 4096 --hop-delay-us 2 --size 16M --segment 3980 --fec auto --loss 0.01 --seed 1; 2026-12-07T03:44:55Z

@@ -1,0 +1,1 @@
+ab2.sh as ab-1024x16M.cmd; args: --ranks 2048 --hosts-per-leaf 32 --spines 32 --gbps 400 --uplink-gbps 400 --mtu 4096 --hop-delay-us 2 -t allgather --size 4M --segment 3980 --fec auto --loss 0.01 --seed 1; 2026-12-07T03:49:22Z
