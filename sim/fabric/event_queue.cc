@@ -162,11 +162,7 @@ void EventQueue::set_timer_slots(uint32_t n) {
 }
 
 void EventQueue::schedule_timer(uint32_t slot, Time t, uint32_t kind, uint32_t a, uint64_t b) {
-  if (t < now_) {
-    t = now_;
-    ++late_;
-  }
-  tev_[slot] = Event{t, seq_++, kind, a, b};
+  tev_[slot] = Event{not_before_now(t), seq_++, kind, a, b};
   size_t i = tpos_[slot];
   if (i == kNoPos) {
     i = theap_.size();

@@ -85,11 +85,7 @@ class EventQueue {
   // Adds an event at `t`. A time before now() is a caller bug; it is raised to
   // now() so that simulated time never runs backwards (and counted in late()).
   void schedule(Time t, uint32_t kind, uint32_t a, uint64_t b) {
-    if (t < now_) {
-      t = now_;
-      ++late_;
-    }
-    add(Event{t, seq_++, kind, a, b});
+    add(Event{not_before_now(t), seq_++, kind, a, b});
   }
 
   // Timer slots 0 .. n-1 (see the design note); existing slots keep their
@@ -134,6 +130,12 @@ class EventQueue {
   // mispredicted branches dominate a sift otherwise.
   static bool before(const Event& x, const Event& y) {
     return (x.time < y.time) | ((x.time == y.time) & (x.seq < y.seq));
+  }
+  // `t`, or now() (counted in late_) if `t` is before it.
+  Time not_before_now(Time t) {
+    if (t >= now_) return t;
+    ++late_;
+    return now_;
   }
   // 4-ary min-heap operations on `h`.
   static void heap_push(std::vector<Event>& h, const Event& e);
