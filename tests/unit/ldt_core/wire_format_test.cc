@@ -59,6 +59,26 @@ TEST(WireFormat, EncodesLittleEndianAtDocumentedOffsets) {
   EXPECT_EQ(b[76], 9);          // tag_seq
 }
 
+// The field helpers write little-endian bytes at any address (the header's
+// fields sit at odd offsets within a receive buffer), and read them back.
+TEST(WireFormat, FieldHelpersAreLittleEndianAtAnyAlignment) {
+  for (size_t at = 0; at < 8; ++at) {
+    uint8_t b[24] = {};
+    put_u64(b + at, 0x0807060504030201ull);
+    for (size_t i = 0; i < 8; ++i) EXPECT_EQ(b[at + i], i + 1) << "at " << at;
+    EXPECT_EQ(get_u64(b + at), 0x0807060504030201ull);
+    put_u32(b + at + 8, 0xA4A3A2A1u);
+    EXPECT_EQ(b[at + 8], 0xA1);
+    EXPECT_EQ(b[at + 11], 0xA4);
+    EXPECT_EQ(get_u32(b + at + 8), 0xA4A3A2A1u);
+    put_u16(b + at + 12, 0xB2B1);
+    EXPECT_EQ(b[at + 12], 0xB1);
+    EXPECT_EQ(b[at + 13], 0xB2);
+    EXPECT_EQ(get_u16(b + at + 12), 0xB2B1);
+    EXPECT_EQ(b[at + 14], 0);  // nothing written past a field
+  }
+}
+
 TEST(WireFormat, RoundTripsEveryType) {
   for (PacketType t : {PacketType::kData, PacketType::kAck, PacketType::kNack, PacketType::kProbe,
                        PacketType::kProbeAck}) {
