@@ -57,7 +57,9 @@ Status Connection::post_send(uint32_t tag, const void* buf, uint64_t len, uint64
                        sh_->rank, static_cast<unsigned long long>(len), peer_,
                        static_cast<unsigned long long>(UINT32_MAX));
   touch_idle_st(now);
-  TxMsg& m = txq_[(tag & kUrgentTagBit) ? 0 : 1].msgs.emplace_back();
+  TxQueue& q = txq_[(tag & kUrgentTagBit) ? 0 : 1];
+  TxMsg& m = q.msgs.emplace_back();
+  ++q.unsegmented;
   m.msg_id = next_msg_id_++;
   m.tag = tag;
   m.tag_seq = tx_tag_seq_[tag]++;
@@ -165,6 +167,7 @@ void Connection::fail(const Status& why) {
     }
     q.msgs.clear();
     q.seg_idx = 0;
+    q.unsegmented = 0;
   }
   posted_.for_each([&](uint64_t, const PostedRecv& r) {
     Completion c;

@@ -327,7 +327,10 @@ class Connection {
   struct TxQueue {
     std::deque<TxMsg> msgs;
     size_t seg_idx = 0;                // first message with unsegmented packets
-    bool has_unsegmented() const { return seg_idx < msgs.size(); }
+    // msgs.size() - seg_idx, kept: a deque's size() is a computation over
+    // its map, and this is asked several times per packet.
+    size_t unsegmented = 0;
+    bool has_unsegmented() const { return unsegmented != 0; }
   };
   TxQueue txq_[2];                     // [0] urgent, [1] normal
   TxQueue* next_to_segment_st() {
@@ -335,9 +338,7 @@ class Connection {
       if (q.has_unsegmented()) return &q;
     return nullptr;
   }
-  bool has_unsegmented() const {
-    return txq_[0].has_unsegmented() || txq_[1].has_unsegmented();
-  }
+  bool has_unsegmented() const { return (txq_[0].unsegmented | txq_[1].unsegmented) != 0; }
   std::vector<TxPkt> ring_;            // in-flight window by PSN; allocated by the first send
   uint64_t snd_una_ = 0;               // lowest PSN not yet acked
   uint64_t snd_nxt_ = 0;               // next new PSN

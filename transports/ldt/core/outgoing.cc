@@ -175,7 +175,10 @@ bool Connection::send_new_packet_st(uint64_t now) {
   p.crc = opts_.checksum && p.len ? payload_crc(m.buf + p.offset, p.len) : 0;
   m.next_offset += p.len;
   unsent_bytes_ -= p.len;
-  if (++m.pkts_segmented == m.pkts_total) ++q->seg_idx;
+  if (++m.pkts_segmented == m.pkts_total) {
+    ++q->seg_idx;
+    --q->unsegmented;
+  }
   fec_tail_ = m.pkts_segmented == m.pkts_total && m.pkts_total > 1;
   ++st_.data_pkts_sent;
   st_.data_bytes_sent += p.len;
