@@ -173,6 +173,15 @@ TEST(FecRateTest, OffOnACleanLinkSizedToTheLossOtherwise) {
     one.on_sent(losses);
   }
   EXPECT_EQ(one.group(), 25u);  // 1 / (4 x 1%)
+  EXPECT_TRUE(one.copies());    // at or above kCopyLoss
+  FecRate low;
+  losses = 0;
+  for (int i = 0; i < 20000; ++i) {
+    if (i % 300 == 0) ++losses;  // 0.33%: parity on, in groups of 64, no copies
+    low.on_sent(losses);
+  }
+  EXPECT_EQ(low.group(), 64u);
+  EXPECT_FALSE(low.copies());
   FecRate three;
   losses = 0;
   for (int i = 0; i < 20000; ++i) {
@@ -266,6 +275,49 @@ TEST(EngineFec, ATrickleOfOnePacketMessagesGetsItsParityAtOnce) {
   EXPECT_EQ(net.e(1).conn_stats(0).fec_recovered, 1u);
   ASSERT_GT(lost_done, 0u);
   EXPECT_LE(lost_done - lost_posted, net.latency_ns + 500);
+}
+
+// In auto mode a lone packet's parity (a copy) goes out at once only where
+// the measured loss pays for the copy (FecRate::kCopyLoss, 0.5%): at 0.4%
+// the trickle's groups wait a quarter of a round trip for members, at 2.5%
+// each packet is copied. (The headline ring at 0.1% sent 38% more packets
+// for nothing before this rule.)
+TEST(EngineFec, AutoCopiesALonePacketOnlyWhereTheLossPaysForIt) {
+  for (const uint32_t every : {256u, 40u}) {  // every Nth first transmission lost
+    ScriptedNet net(small_opts());              // FEC auto, the default
+    uint64_t firsts = 0;
+    net.verdict = [&](const Pkt& p) {
+      return is_first(p) && ++firsts % every == 0 ? Verdict::kDrop : Verdict::kDeliver;
+    };
+    const Sent warm = send_one(net, 3000 * 1024);  // the connection measures its loss
+    ASSERT_EQ(warm.src, warm.dst);
+    ASSERT_GT(net.e(0).conn_stats(1).fec_group, 0u) << every;  // parity is on in both
+    net.verdict = [](const Pkt&) { return Verdict::kDeliver; };
+    const size_t parity0 = net.count(is_parity);
+    std::vector<std::vector<uint8_t>> src, dst;
+    src.reserve(16);
+    dst.reserve(16);
+    for (uint32_t i = 0; i < 16; ++i) {  // 0.4 us apart; a round trip is 10 us
+      src.push_back(testing::pattern(500, 40 + i));
+      dst.emplace_back(500, 0);
+      ASSERT_TRUE(
+          net.e(1).post_recv(0, 8, dst.back().data(), 500, 1001 + 2 * i, net.now()).is_ok());
+      ASSERT_TRUE(
+          net.e(0).post_send(1, 8, src.back().data(), 500, 1000 + 2 * i, net.now()).is_ok());
+      const uint64_t end = net.now() + 400;
+      net.run_until([] { return false; }, 400);
+      if (net.now() < end) net.advance(end - net.now());
+    }
+    ASSERT_TRUE(net.run_until([&] { return net.pending_total() == 0; }));
+    for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(src[i], dst[i]) << every << " " << i;
+    const size_t parity = net.count(is_parity) - parity0;
+    if (every == 256) {
+      EXPECT_GE(parity, 1u);
+      EXPECT_LE(parity, 6u);
+    } else {
+      EXPECT_EQ(parity, 16u);
+    }
+  }
 }
 
 TEST(EngineFec, ATrickleSharingItsEngineWithAnotherStreamSharesItsParity) {

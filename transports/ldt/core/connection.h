@@ -194,6 +194,9 @@ class Connection {
   uint32_t fec_planned_st();
   // Sends the open group's PARITY packet.
   void close_fec_group_st(uint64_t now);
+  // Whether a stream with gaps sends a lone packet's parity at once (a copy):
+  // LTCC_FEC=N always, auto at the loss where a copy pays (FecRate::kCopyLoss).
+  bool copies_pay_st() const { return opts_.fec != FecMode::kAuto || fec_rate_.copies(); }
   // When RACK may call a first transmission sent at xmit_ts lost: not
   // before its group's parity had time to repair it (UINT64_MAX: the
   // group is still open). Outside any group, xmit_ts.

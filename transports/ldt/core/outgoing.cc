@@ -70,7 +70,9 @@ void Connection::transmit_st(uint64_t now) {
   // a 256-rank ring forwarding packet by packet at 1% loss 0.968 -> 0.983 of
   // loss-free, at 5% 0.909 -> 0.945, parity 10% -> 97% of its packets; a
   // bandwidth-bound 64-rank ring at 1%: 3,106 -> 2,992 us, parity unchanged
-  // (1.6%). Whoever else sends, a group that ends a message of several
+  // (1.6%). Only where the measured loss makes a copy worth its packet
+  // (FecRate::kCopyLoss; LTCC_FEC=N, which measures nothing, always). Whoever
+  // else sends, a group that ends a message of several
   // packets (4 members or more) goes out at once too: that message's tail,
   // where a loss costs most, for one parity per message. Without this rule
   // an all-to-all's blocks (three streams per rank) waited a quarter of a
@@ -78,7 +80,8 @@ void Connection::transmit_st(uint64_t now) {
   const bool queue_empty = !has_unsegmented();
   if (fec_tx_.open() && !failed_ &&
       (now - fec_tx_.opened_at() >= srtt_ / 4 ||
-       (queue_empty && (sh_->sending_conns <= 1 || (fec_tail_ && fec_tx_.count() >= 4)))))
+       (queue_empty && ((sh_->sending_conns <= 1 && copies_pay_st()) ||
+                        (fec_tail_ && fec_tx_.count() >= 4)))))
     close_fec_group_st(now);
 }
 
