@@ -356,6 +356,38 @@ TEST(EngineFec, ATrickleSharingItsEngineWithAnotherStreamSharesItsParity) {
   EXPECT_EQ(net.e(1).conn_stats(0).fec_recovered, 1u);
 }
 
+// A connection that failed while sending no longer counts as one that
+// sends: the trickle to rank 1 is again the engine's only stream, and its
+// lone packets get their parity at once. (fail() left the count one too
+// high for good, which kept copies off for every other connection.)
+TEST(EngineFec, AFailedStreamStopsCountingAsSending) {
+  ScriptedNet net(fec_opts(8), 3);
+  Sent big;
+  busy_with_rank_2(net, &big);
+  const Status dead = make_status(Code::kRemoteError, "rank 2 is gone (test)");
+  net.e(0).fail_peer(2, dead);
+  net.e(2).fail_peer(0, dead);
+  ASSERT_TRUE(net.run_until([&] { return net.find_done(3000) && net.find_done(3001); }));
+  EXPECT_FALSE(net.get_done(3000).status.is_ok());
+  const auto parity_to_1 = [](const Pkt& p) { return is_parity(p) && p.to == 1; };
+  const size_t parity0 = net.count(parity_to_1);
+  std::vector<std::vector<uint8_t>> src, dst;
+  src.reserve(16);
+  dst.reserve(16);
+  for (uint32_t i = 0; i < 16; ++i) {
+    src.push_back(testing::pattern(500, 40 + i));
+    dst.emplace_back(500, 0);
+    ASSERT_TRUE(net.e(1).post_recv(0, 8, dst.back().data(), 500, 1001 + 2 * i, net.now()).is_ok());
+    ASSERT_TRUE(net.e(0).post_send(1, 8, src.back().data(), 500, 1000 + 2 * i, net.now()).is_ok());
+    const uint64_t end = net.now() + 400;
+    net.run_until([] { return false; }, 400);
+    if (net.now() < end) net.advance(end - net.now());
+  }
+  ASSERT_TRUE(net.run_until([&] { return net.pending_total() == 0; }));
+  for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(src[i], dst[i]) << i;
+  EXPECT_EQ(net.count(parity_to_1) - parity0, 16u);
+}
+
 TEST(EngineFec, AMessagesTailSharingItsEngineGetsItsParityAtOnce) {
   // A 6-packet message to rank 1 while a 1 MiB message to rank 2 is on its
   // way (an all-to-all's blocks: several streams per rank). Its last packet

@@ -198,6 +198,12 @@ void Connection::fail(const Status& why) {
   snd_una_ = snd_nxt_;
   ack_pending_ = false;
   rack_deadline_ = UINT64_MAX;
+  // Nothing is queued or unacknowledged any more, and a failed connection is
+  // never polled again (note_busy_st): it stops counting as one that sends.
+  if (busy_since_) {
+    busy_since_ = 0;
+    --sh_->sending_conns;
+  }
 }
 
 ConnStats Connection::stats_snapshot() const {
