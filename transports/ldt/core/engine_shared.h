@@ -60,7 +60,8 @@ struct EngineShared {
   // whose paths measure 10-50 us (bench/RESULTS.md section 21).
   uint64_t cold_rto_seed_ns = 0;
   // Connections with data queued or unacknowledged (Connection::note_busy_st).
-  // A parity group closes on an empty queue only while one connection sends:
+  // A parity group closes on an empty queue only while one connection sends
+  // (or at the tail of a message of several packets, whoever sends):
   // its copy then costs bytes on a NIC the stream leaves idle; with several,
   // the NIC is shared and the copy takes bandwidth from the others
   // (Connection::transmit_st).

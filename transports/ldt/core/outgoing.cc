@@ -59,7 +59,8 @@ void Connection::transmit_st(uint64_t now) {
   // The open parity group goes out once it has waited a quarter of a round
   // trip (a repair must come sooner than a retransmission would), or as soon
   // as nothing more is queued while this is the engine's only connection
-  // with data to send. On a stream with gaps (a ring forwarding packet by
+  // with data to send and (FEC auto) the measured loss is at least
+  // FecRate::kCopyLoss. On a stream with gaps (a ring forwarding packet by
   // packet, a small message) every member waits for the next, so a lost one
   // would wait that gap too, on the critical path: there the parity goes
   // out at once, a copy of a lone packet. It costs bytes only on a NIC the
