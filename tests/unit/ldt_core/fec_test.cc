@@ -56,6 +56,28 @@ void busy_with_rank_2(ScriptedNet& net, Sent* big) {
   ASSERT_TRUE(net.e(0).post_send(2, 9, big->src.data(), big->src.size(), 3000, net.now()).is_ok());
 }
 
+// Sixteen one-packet messages 0 -> 1 on tag 8 (ids 1000 + 2i and 1001 + 2i),
+// posted 0.4 us apart (a round trip is 10 us): a stream with gaps. Returns
+// once the last is posted and 0.4 us more have passed, not when they arrive.
+struct Trickle {
+  std::vector<std::vector<uint8_t>> src, dst;
+};
+void post_trickle(ScriptedNet& net, Trickle* t) {
+  t->src.reserve(16);  // the engines hold pointers into them
+  t->dst.reserve(16);
+  for (uint32_t i = 0; i < 16; ++i) {
+    t->src.push_back(testing::pattern(500, 40 + i));
+    t->dst.emplace_back(500, 0);
+    ASSERT_TRUE(
+        net.e(1).post_recv(0, 8, t->dst.back().data(), 500, 1001 + 2 * i, net.now()).is_ok());
+    ASSERT_TRUE(
+        net.e(0).post_send(1, 8, t->src.back().data(), 500, 1000 + 2 * i, net.now()).is_ok());
+    const uint64_t end = net.now() + 400;
+    net.run_until([] { return false; }, 400);
+    if (net.now() < end) net.advance(end - net.now());
+  }
+}
+
 // A one-packet message (PSN 0) first: parity groups are timed by the round
 // trip, so a connection sends none before its first RTT sample. The tests'
 // messages then start at PSN 1.
@@ -294,22 +316,10 @@ TEST(EngineFec, AutoCopiesALonePacketOnlyWhereTheLossPaysForIt) {
     ASSERT_GT(net.e(0).conn_stats(1).fec_group, 0u) << every;  // parity is on in both
     net.verdict = [](const Pkt&) { return Verdict::kDeliver; };
     const size_t parity0 = net.count(is_parity);
-    std::vector<std::vector<uint8_t>> src, dst;
-    src.reserve(16);
-    dst.reserve(16);
-    for (uint32_t i = 0; i < 16; ++i) {  // 0.4 us apart; a round trip is 10 us
-      src.push_back(testing::pattern(500, 40 + i));
-      dst.emplace_back(500, 0);
-      ASSERT_TRUE(
-          net.e(1).post_recv(0, 8, dst.back().data(), 500, 1001 + 2 * i, net.now()).is_ok());
-      ASSERT_TRUE(
-          net.e(0).post_send(1, 8, src.back().data(), 500, 1000 + 2 * i, net.now()).is_ok());
-      const uint64_t end = net.now() + 400;
-      net.run_until([] { return false; }, 400);
-      if (net.now() < end) net.advance(end - net.now());
-    }
+    Trickle t;
+    ASSERT_NO_FATAL_FAILURE(post_trickle(net, &t));
     ASSERT_TRUE(net.run_until([&] { return net.pending_total() == 0; }));
-    for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(src[i], dst[i]) << every << " " << i;
+    for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(t.src[i], t.dst[i]) << every << " " << i;
     const size_t parity = net.count(is_parity) - parity0;
     if (every == 256) {
       EXPECT_GE(parity, 1u);
@@ -334,21 +344,11 @@ TEST(EngineFec, ATrickleSharingItsEngineWithAnotherStreamSharesItsParity) {
   net.verdict = [](const Pkt& p) {
     return is_first(p) && p.to == 1 && p.h.psn == 24 ? Verdict::kDrop : Verdict::kDeliver;
   };
-  std::vector<std::vector<uint8_t>> src, dst;
-  src.reserve(16);
-  dst.reserve(16);
-  for (uint32_t i = 0; i < 16; ++i) {
-    src.push_back(testing::pattern(500, 40 + i));
-    dst.emplace_back(500, 0);
-    ASSERT_TRUE(net.e(1).post_recv(0, 8, dst.back().data(), 500, 1001 + 2 * i, net.now()).is_ok());
-    ASSERT_TRUE(net.e(0).post_send(1, 8, src.back().data(), 500, 1000 + 2 * i, net.now()).is_ok());
-    const uint64_t end = net.now() + 400;
-    net.run_until([] { return false; }, 400);
-    if (net.now() < end) net.advance(end - net.now());
-  }
+  Trickle t;
+  ASSERT_NO_FATAL_FAILURE(post_trickle(net, &t));
   ASSERT_FALSE(net.find_done(3000)) << "the 1 MiB message must still be on its way";
   ASSERT_TRUE(net.run_until([&] { return net.pending_total() == 0; }));
-  for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(src[i], dst[i]) << i;
+  for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(t.src[i], t.dst[i]) << i;
   EXPECT_EQ(big.src, big.dst);
   const size_t parity = net.count(parity_to_1) - parity0;
   EXPECT_GE(parity, 2u);
@@ -371,20 +371,10 @@ TEST(EngineFec, AFailedStreamStopsCountingAsSending) {
   EXPECT_FALSE(net.get_done(3000).status.is_ok());
   const auto parity_to_1 = [](const Pkt& p) { return is_parity(p) && p.to == 1; };
   const size_t parity0 = net.count(parity_to_1);
-  std::vector<std::vector<uint8_t>> src, dst;
-  src.reserve(16);
-  dst.reserve(16);
-  for (uint32_t i = 0; i < 16; ++i) {
-    src.push_back(testing::pattern(500, 40 + i));
-    dst.emplace_back(500, 0);
-    ASSERT_TRUE(net.e(1).post_recv(0, 8, dst.back().data(), 500, 1001 + 2 * i, net.now()).is_ok());
-    ASSERT_TRUE(net.e(0).post_send(1, 8, src.back().data(), 500, 1000 + 2 * i, net.now()).is_ok());
-    const uint64_t end = net.now() + 400;
-    net.run_until([] { return false; }, 400);
-    if (net.now() < end) net.advance(end - net.now());
-  }
+  Trickle t;
+  ASSERT_NO_FATAL_FAILURE(post_trickle(net, &t));
   ASSERT_TRUE(net.run_until([&] { return net.pending_total() == 0; }));
-  for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(src[i], dst[i]) << i;
+  for (uint32_t i = 0; i < 16; ++i) EXPECT_EQ(t.src[i], t.dst[i]) << i;
   EXPECT_EQ(net.count(parity_to_1) - parity0, 16u);
 }
 
